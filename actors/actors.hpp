@@ -1,0 +1,79 @@
+// Every typed actor interface of Tinyforge, in one place. Each message has one comment line.
+// Rows and message structs are in store/model.hpp; atoms in actors/atoms.hpp.
+#pragma once
+
+#include "actors/atoms.hpp"
+#include "store/model.hpp"
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tf {
+
+/// The STORE WRITER: the only writer of the database. Each message is one transaction.
+using store_writer_actor = caf::typed_actor<
+  // Creates a project, its stages and its workload row; replies with the stored project.
+  caf::replies_to<atom::create, project>::with<project>,
+  // Changes a project's name or image (and its workload's name).
+  caf::replies_to<atom::update, patch<project>>::with<project>,
+  // Deletes a project with its stages, workload, container rows and deployments.
+  caf::replies_to<atom::erase, atom::project, std::string>::with<atom::ok>,
+  // Adds a stage to the project named by stage.project_id.
+  caf::replies_to<atom::create, stage>::with<stage>,
+  // Changes a stage's settings (name, subdomain, port, instances, env, health, limits).
+  caf::replies_to<atom::update, patch<stage>>::with<stage>,
+  // Deletes a stage with its container rows and deployments.
+  caf::replies_to<atom::erase, atom::stage, std::string>::with<atom::ok>,
+  // Creates a compose stack and its workload row.
+  caf::replies_to<atom::create, stack>::with<stack>,
+  // Changes a stack's name, compose text or environment.
+  caf::replies_to<atom::update, patch<stack>>::with<stack>,
+  // Deletes a stack with its workload and container rows.
+  caf::replies_to<atom::erase, atom::stack, std::string>::with<atom::ok>,
+  // Creates a static site and its workload row.
+  caf::replies_to<atom::create, site>::with<site>,
+  // Changes a site's name, subdomain or how many releases it keeps.
+  caf::replies_to<atom::update, patch<site>>::with<site>,
+  // Deletes a site with its workload and container rows.
+  caf::replies_to<atom::erase, atom::site, std::string>::with<atom::ok>,
+  // Changes a workload's app, notification URL or signature requirement.
+  caf::replies_to<atom::update, patch<workload>>::with<workload>,
+  // Replaces a workload's webhook, signing and notification secrets together.
+  caf::replies_to<atom::rotate, std::string>::with<workload>,
+  // The deployer's write: inserts or replaces every field of a container row.
+  caf::replies_to<atom::upsert, container_row>::with<container_row>,
+  // The reconciler's write: Docker-derived fields only, for a whole batch at once.
+  caf::replies_to<atom::reconcile, std::vector<observed_container>>::with<reconcile_result>,
+  // Marks rows on a host whose container Docker no longer lists as missing; replies the count.
+  caf::replies_to<atom::mark_missing, missing_sweep>::with<int64_t>>;
+
+/// A STORE READER: answers reads on its own read-only connection, beside the writer.
+using store_reader_actor = caf::typed_actor<
+  // Answers when the database can be read (the health check).
+  caf::replies_to<atom::ping>::with<atom::ok>,
+  // One project with its stages, by id.
+  caf::replies_to<atom::get, atom::project, std::string>::with<project>,
+  // A page of projects (limit, offset), by name.
+  caf::replies_to<atom::list, atom::project, int64_t, int64_t>::with<page<project>>,
+  // One stack, by id.
+  caf::replies_to<atom::get, atom::stack, std::string>::with<stack>,
+  // A page of stacks (limit, offset), by name.
+  caf::replies_to<atom::list, atom::stack, int64_t, int64_t>::with<page<stack>>,
+  // One site, by id.
+  caf::replies_to<atom::get, atom::site, std::string>::with<site>,
+  // A page of sites (limit, offset), by name.
+  caf::replies_to<atom::list, atom::site, int64_t, int64_t>::with<page<site>>,
+  // One workload, by id.
+  caf::replies_to<atom::get, atom::workload, std::string>::with<workload>,
+  // A page of workloads (limit, offset), by kind and name.
+  caf::replies_to<atom::list, atom::workload, int64_t, int64_t>::with<page<workload>>,
+  // One container row, by id.
+  caf::replies_to<atom::get, atom::container, std::string>::with<container_row>,
+  // A page of container rows matching a filter.
+  caf::replies_to<atom::list, atom::container, container_filter>::with<page<container_row>>>;
+
+} // namespace tf

@@ -1,0 +1,47 @@
+// Every atom Tinyforge's actors exchange, in one namespace so they never clash with CAF's.
+// Atom text is at most 10 characters (CAF 0.17).
+#pragma once
+
+#include <caf/atom.hpp>
+
+namespace tf::atom {
+
+using create = caf::atom_constant<caf::atom("create")>;
+using update = caf::atom_constant<caf::atom("update")>;
+using erase = caf::atom_constant<caf::atom("erase")>;
+using get = caf::atom_constant<caf::atom("get")>;
+using list = caf::atom_constant<caf::atom("list")>;
+using ok = caf::atom_constant<caf::atom("ok")>;
+using ping = caf::atom_constant<caf::atom("ping")>;
+using rotate = caf::atom_constant<caf::atom("rotate")>;
+using upsert = caf::atom_constant<caf::atom("upsert")>;
+using reconcile = caf::atom_constant<caf::atom("reconcile")>;
+using mark_missing = caf::atom_constant<caf::atom("missing")>;
+
+// Kinds of rows, to tell apart messages that carry only an id.
+using project = caf::atom_constant<caf::atom("project")>;
+using stage = caf::atom_constant<caf::atom("stage")>;
+using stack = caf::atom_constant<caf::atom("stack")>;
+using site = caf::atom_constant<caf::atom("site")>;
+using workload = caf::atom_constant<caf::atom("workload")>;
+using container = caf::atom_constant<caf::atom("container")>;
+
+constexpr auto create_v = create::value;
+constexpr auto update_v = update::value;
+constexpr auto erase_v = erase::value;
+constexpr auto get_v = get::value;
+constexpr auto list_v = list::value;
+constexpr auto ok_v = ok::value;
+constexpr auto ping_v = ping::value;
+constexpr auto rotate_v = rotate::value;
+constexpr auto upsert_v = upsert::value;
+constexpr auto reconcile_v = reconcile::value;
+constexpr auto mark_missing_v = mark_missing::value;
+constexpr auto project_v = project::value;
+constexpr auto stage_v = stage::value;
+constexpr auto stack_v = stack::value;
+constexpr auto site_v = site::value;
+constexpr auto workload_v = workload::value;
+constexpr auto container_v = container::value;
+
+} // namespace tf::atom

@@ -1,0 +1,51 @@
+#include "actors/store_reader.hpp"
+
+#include "actors/errors.hpp"
+#include "actors/reply.hpp"
+#include "store/reads.hpp"
+
+namespace tf {
+
+store_reader_actor::behavior_type
+store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, store::database db) {
+  self->state.db = std::move(db);
+  auto& d = self->state.db;
+  return {
+    [&d](atom::ping) -> caf::result<atom::ok> {
+      auto st = d.prepare("SELECT COUNT(*) FROM schema_migrations");
+      if (!st)
+        return std::move(st.error());
+      if (!st->step())
+        return st->error() ? st->error() : make_error(ec::database, "no schema");
+      return atom::ok_v;
+    },
+    [&d](atom::get, atom::project, const std::string& id) {
+      return reply(store::get_project(d, id));
+    },
+    [&d](atom::list, atom::project, int64_t limit, int64_t offset) {
+      return reply(store::list_projects(d, limit, offset));
+    },
+    [&d](atom::get, atom::stack, const std::string& id) { return reply(store::get_stack(d, id)); },
+    [&d](atom::list, atom::stack, int64_t limit, int64_t offset) {
+      return reply(store::list_stacks(d, limit, offset));
+    },
+    [&d](atom::get, atom::site, const std::string& id) { return reply(store::get_site(d, id)); },
+    [&d](atom::list, atom::site, int64_t limit, int64_t offset) {
+      return reply(store::list_sites(d, limit, offset));
+    },
+    [&d](atom::get, atom::workload, const std::string& id) {
+      return reply(store::get_workload(d, id));
+    },
+    [&d](atom::list, atom::workload, int64_t limit, int64_t offset) {
+      return reply(store::list_workloads(d, limit, offset));
+    },
+    [&d](atom::get, atom::container, const std::string& id) {
+      return reply(store::get_container(d, id));
+    },
+    [&d](atom::list, atom::container, const container_filter& f) {
+      return reply(store::list_containers(d, f));
+    },
+  };
+}
+
+} // namespace tf

@@ -1,0 +1,49 @@
+#include "actors/store_writer.hpp"
+
+#include "actors/reply.hpp"
+#include "store/writes.hpp"
+
+namespace tf {
+
+store_writer_actor::behavior_type
+store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, store::database db) {
+  self->state.db = std::move(db);
+  auto& d = self->state.db;
+  return {
+    // -- projects and stages --
+    [&d](atom::create, project& p) { return reply(store::create_project(d, std::move(p))); },
+    [&d](atom::update, const patch<project>& p) { return reply(store::update_project(d, p)); },
+    [&d](atom::erase, atom::project, const std::string& id) {
+      return reply(store::delete_project(d, id));
+    },
+    [&d](atom::create, stage& s) { return reply(store::create_stage(d, std::move(s))); },
+    [&d](atom::update, const patch<stage>& p) { return reply(store::update_stage(d, p)); },
+    [&d](atom::erase, atom::stage, const std::string& id) {
+      return reply(store::delete_stage(d, id));
+    },
+    // -- stacks and sites --
+    [&d](atom::create, stack& s) { return reply(store::create_stack(d, std::move(s))); },
+    [&d](atom::update, const patch<stack>& p) { return reply(store::update_stack(d, p)); },
+    [&d](atom::erase, atom::stack, const std::string& id) {
+      return reply(store::delete_stack(d, id));
+    },
+    [&d](atom::create, site& s) { return reply(store::create_site(d, std::move(s))); },
+    [&d](atom::update, const patch<site>& p) { return reply(store::update_site(d, p)); },
+    [&d](atom::erase, atom::site, const std::string& id) {
+      return reply(store::delete_site(d, id));
+    },
+    // -- workloads --
+    [&d](atom::update, const patch<workload>& p) { return reply(store::update_workload(d, p)); },
+    [&d](atom::rotate, const std::string& id) { return reply(store::rotate_secrets(d, id)); },
+    // -- the containers index --
+    [&d](atom::upsert, container_row& c) {
+      return reply(store::upsert_container(d, std::move(c)));
+    },
+    [&d](atom::reconcile, const std::vector<observed_container>& xs) {
+      return reply(store::reconcile_containers(d, xs));
+    },
+    [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::mark_missing(d, s)); },
+  };
+}
+
+} // namespace tf

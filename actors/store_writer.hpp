@@ -1,0 +1,24 @@
+// The STORE WRITER: the only actor that writes the database. Every mutation in Tinyforge is
+// a typed message to it, so writes are serialized without locks and the reconciler and a
+// deployer can never interleave on a container row.
+#pragma once
+
+#include "actors/actors.hpp"
+#include "store/database.hpp"
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace tf {
+
+struct store_writer_state {
+  static inline const char* name = "store-writer";
+  store::database db;
+};
+
+/// Takes ownership of the migrated read-write connection. Spawn it detached in the daemon:
+/// its handlers block on disk I/O and must not hold a scheduler thread.
+store_writer_actor::behavior_type
+store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, store::database db);
+
+} // namespace tf

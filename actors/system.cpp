@@ -1,0 +1,59 @@
+#include "actors/system.hpp"
+
+#include "actors/store_writer.hpp"
+#include "store/migrations.hpp"
+
+#include <caf/all.hpp>
+
+namespace tf {
+
+caf::expected<store_handles> start_store(caf::actor_system& sys, const store_options& opts) {
+  // The writer's connection creates the file and migrates it before any reader opens it.
+  auto db = store::database::open(opts.db_path, store::database::mode::read_write);
+  if (!db)
+    return db.error();
+  auto applied = store::migrate(*db);
+  if (!applied)
+    return applied.error();
+  std::vector<store::database> reader_dbs;
+  for (size_t i = 0; i < std::max<size_t>(opts.readers, 1); ++i) {
+    auto rdb = store::database::open(opts.db_path, store::database::mode::read_only);
+    if (!rdb)
+      return rdb.error();
+    reader_dbs.push_back(std::move(*rdb));
+  }
+  store_handles h;
+  std::vector<store_reader_actor> readers;
+  if (opts.detached) {
+    h.writer = sys.spawn<caf::detached>(store_writer, std::move(*db));
+    for (auto& rdb : reader_dbs)
+      readers.push_back(sys.spawn<caf::detached>(store_reader, std::move(rdb)));
+  } else {
+    h.writer = sys.spawn(store_writer, std::move(*db));
+    for (auto& rdb : reader_dbs)
+      readers.push_back(sys.spawn(store_reader, std::move(rdb)));
+  }
+  h.readers = std::make_shared<store_readers>(std::move(readers));
+  return h;
+}
+
+void stop_store(caf::actor_system& sys, store_handles& handles) {
+  caf::scoped_actor self{sys};
+  auto stop = [&](const auto& handle) {
+    if (!handle)
+      return;
+    self->monitor(handle);
+    self->send_exit(handle, caf::exit_reason::user_shutdown);
+    self->receive([](const caf::down_msg&) {});
+  };
+  // Readers first: nothing may still read when the writer closes the last connection,
+  // which checkpoints the WAL into the main file.
+  if (handles.readers)
+    for (const auto& r : handles.readers->all())
+      stop(r);
+  stop(handles.writer);
+  handles.writer = nullptr;
+  handles.readers.reset();
+}
+
+} // namespace tf

@@ -1,0 +1,41 @@
+// tinyforge: the command line. It only parses arguments and hands them to a verb.
+#include "actors/errors.hpp"
+#include "cli/commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+
+int main(int argc, char** argv) {
+  CLI::App app{"Tinyforge: deploys what CI builds onto this Docker host", "tinyforge"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tinyforge " TINYFORGE_VERSION);
+
+  auto* serve = app.add_subcommand("serve", "Run the daemon (stop it with SIGTERM or Ctrl-C)");
+  tf::config_sources sources;
+  serve->add_option("-c,--config", sources.file,
+                    "Config file (JSON with // comments), e.g. config/tinyforge.json");
+  // Every config key is also a flag of the same name; empty means "not given".
+  std::map<std::string, std::string> flag_values;
+  for (const auto& key : tf::config_keys())
+    serve->add_option("--" + key.key, flag_values[key.key],
+                      key.description + " (env " + key.env + ", default " + key.default_value
+                        + ")");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (serve->parsed()) {
+    if (sources.file.empty())
+      if (const char* file = std::getenv("TINYFORGE_CONFIG"))
+        sources.file = file;
+    for (const auto& key : tf::config_keys())
+      if (serve->count("--" + key.key) > 0)
+        sources.flags[key.key] = flag_values[key.key];
+    sources.env = tf::tinyforge_environment();
+    return tf::cli::serve(sources);
+  }
+  return 0;
+}

@@ -1,0 +1,106 @@
+#include "actors/errors.hpp"
+#include "actors/system.hpp"
+#include "cli/commands.hpp"
+#include "http/server.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <pthread.h>
+#include <thread>
+
+namespace tf::cli {
+
+namespace {
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("tinyforge", spdlog::color_mode::never);
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  logger->set_level(spdlog::level::from_str(level));
+  // Log lines must reach a supervisor (or a test reading the pipe) at once.
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+/// Blocks the stop signals in this thread and in every thread it starts later, so that
+/// wait_for_stop_signal() is the only place they are taken.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int wait_for_stop_signal(const sigset_t& set) {
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  return sig;
+}
+
+} // namespace
+
+int serve(const config_sources& sources) {
+  auto signals = block_stop_signals();
+  auto cfg = load_config(sources);
+  if (!cfg) {
+    std::fprintf(stderr, "tinyforge: %s\n", error_message(cfg.error()).c_str());
+    return 2;
+  }
+  setup_logging(cfg->log_level);
+
+  std::error_code fs_err;
+  std::filesystem::create_directories(cfg->data_dir, fs_err);
+  if (fs_err) {
+    spdlog::error("event=data-dir-failed path={} error={}", cfg->data_dir, fs_err.message());
+    return 1;
+  }
+  auto db_path = (std::filesystem::path{cfg->data_dir} / "tinyforge.db").string();
+
+  caf::actor_system_config actor_cfg;
+  // Two cores here, and the store actors run on their own threads: a small scheduler
+  // keeps the idle footprint low.
+  actor_cfg.set("scheduler.max-threads", 2);
+  caf::actor_system sys{actor_cfg};
+
+  auto store = start_store(sys, store_options{db_path, 2, true});
+  if (!store) {
+    spdlog::error("event=store-open-failed path={} error={}", db_path,
+                  error_message(store.error()));
+    return 1;
+  }
+
+  http::server_context ctx;
+  ctx.sys = &sys;
+  ctx.store = *store;
+  ctx.request_timeout = std::chrono::milliseconds{cfg->request_timeout_ms};
+  http::server server{ctx, *cfg};
+  auto port = server.bind(cfg->listen_host, cfg->listen_port);
+  if (!port) {
+    spdlog::error("event=http-listen-failed error={}", error_message(port.error()));
+    stop_store(sys, *store);
+    return 1;
+  }
+  std::thread http_thread{[&server] { server.run(); }};
+  spdlog::info("event=http-listening address={}:{} data_dir={} db={}", cfg->listen_host, *port,
+               cfg->data_dir, db_path);
+
+  auto sig = wait_for_stop_signal(signals);
+  spdlog::info("event=shutdown-begin signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  // Order: stop accepting and finish in-flight requests, then the actors they talk to,
+  // then the database (closed by the writer as it stops).
+  server.stop();
+  http_thread.join();
+  stop_store(sys, *store);
+  spdlog::info("event=shutdown-complete");
+  return 0;
+}
+
+} // namespace tf::cli

@@ -1,0 +1,51 @@
+// Daemon configuration: built-in defaults, overridden by a JSON file (with // comments),
+// then by TINYFORGE_* environment variables, then by --key flags.
+#pragma once
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tf {
+
+struct config {
+  std::string listen = "127.0.0.1:8080";
+  /// `listen` split up; an IPv6 host is stored without its brackets, ready for bind().
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  std::string data_dir = "./data";
+  std::string docker_host = "unix:///var/run/docker.sock";
+  int64_t reconcile_interval_s = 30;
+  std::string proxy_provider = "none";
+  int64_t rollback_grace_s = 300;
+  int64_t request_timeout_ms = 5000;
+  int64_t max_body_bytes = 1048576;
+  int64_t http_threads = 8;
+  std::string log_level = "info";
+};
+
+/// Where the layers come from. `file` empty = no file (defaults only, plus env and flags).
+struct config_sources {
+  std::string file;
+  std::map<std::string, std::string> env;    // e.g. {"TINYFORGE_LISTEN", "..."}; other vars ignored
+  std::map<std::string, std::string> flags;  // key -> value, e.g. {"proxy.provider", "caddy"}
+};
+
+/// One entry per key: its name, env var, default (as text) and a one-line description.
+struct config_key_info {
+  std::string key, env, default_value, description;
+};
+
+const std::vector<config_key_info>& config_keys();
+
+/// Reads the environment's TINYFORGE_* variables (from `environ`).
+std::map<std::string, std::string> tinyforge_environment();
+
+/// Layers defaults, file, environment and flags; validates every key.
+/// Error: tf::ec::bad_config with a one-line message naming the key and its source.
+caf::expected<config> load_config(const config_sources& sources);
+
+} // namespace tf

@@ -1,0 +1,55 @@
+#include "http/errors.hpp"
+
+#include "http/json.hpp"
+
+#include <httplib.h>
+
+namespace tf::http {
+
+int http_status(ec code) {
+  switch (code) {
+    case ec::none: return 200;
+    case ec::invalid_argument: return 400;
+    case ec::not_found: return 404;
+    case ec::conflict: return 409;
+    case ec::payload_too_large: return 413;
+    case ec::unavailable:
+    case ec::timeout: return 503;
+    case ec::database:
+    case ec::bad_config:
+    case ec::internal: return 500;
+  }
+  return 500;
+}
+
+std::string error_body(std::string_view code, std::string_view message) {
+  return make_json([&](json_writer& w) {
+    w.StartObject();
+    w.Key("error");
+    w.StartObject();
+    w.Key("code");
+    write_string(w, code);
+    w.Key("message");
+    write_string(w, message);
+    w.EndObject();
+    w.EndObject();
+  });
+}
+
+void render_error(httplib::Response& res, const caf::error& err) {
+  auto code = error_code(err);
+  auto status = http_status(code);
+  // Internal details (SQL messages) stay in the log; the client gets a generic message.
+  auto message = status >= 500 && code != ec::timeout && code != ec::unavailable
+                   ? std::string{"internal error; see the daemon's log"}
+                   : error_message(err);
+  render_error(res, status, to_string(code), message);
+}
+
+void render_error(httplib::Response& res, int status, std::string_view code,
+                  std::string_view message) {
+  res.status = status;
+  res.set_content(error_body(code, message), "application/json");
+}
+
+} // namespace tf::http

@@ -1,0 +1,28 @@
+// The error envelope {"error":{"code","message"}} and the one mapping of error codes to
+// HTTP statuses.
+#pragma once
+
+#include "actors/errors.hpp"
+
+#include <string>
+
+namespace httplib {
+struct Response;
+}
+
+namespace tf::http {
+
+/// The HTTP status for an error code; the only place this mapping lives.
+int http_status(ec code);
+
+/// The envelope's body.
+std::string error_body(std::string_view code, std::string_view message);
+
+/// Sets status, content type and envelope from an error value.
+void render_error(httplib::Response& res, const caf::error& err);
+
+/// Sets status, content type and envelope directly.
+void render_error(httplib::Response& res, int status, std::string_view code,
+                  std::string_view message);
+
+} // namespace tf::http

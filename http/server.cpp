@@ -1,0 +1,140 @@
+#include "http/server.hpp"
+
+#include "http/ask.hpp"
+#include "http/errors.hpp"
+#include "http/json.hpp"
+#include "web/assets.hpp"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+namespace tf::http {
+
+namespace {
+
+constexpr const char* json_type = "application/json";
+
+/// A request with a Content-Length above the limit gets 413 before its body is read, and a
+/// chunked body (whose size httplib would not bound) gets 411.
+httplib::Server::HandlerResponse check_body_size(const httplib::Request& req,
+                                                 httplib::Response& res, size_t limit) {
+  if (req.has_header("Transfer-Encoding")) {
+    render_error(res, 411, "length_required", "send the body with a Content-Length header");
+    res.set_header("Connection", "close");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  if (!req.has_header("Content-Length"))
+    return httplib::Server::HandlerResponse::Unhandled;
+  const auto& text = req.get_header_value("Content-Length");
+  char* end = nullptr;
+  errno = 0;
+  auto len = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE) {
+    render_error(res, 400, "invalid_argument", "Content-Length is not a number");
+    res.set_header("Connection", "close");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  if (len > limit) {
+    render_error(res, 413, to_string(ec::payload_too_large),
+                 "the body is larger than " + std::to_string(limit) + " bytes");
+    // The body was not read: the connection cannot carry another request.
+    res.set_header("Connection", "close");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  return httplib::Server::HandlerResponse::Unhandled;
+}
+
+} // namespace
+
+server::server(server_context ctx, const config& cfg)
+  : ctx_{std::move(ctx)}, http_{std::make_unique<httplib::Server>()} {
+  auto threads = static_cast<size_t>(cfg.http_threads);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  auto limit = static_cast<size_t>(cfg.max_body_bytes);
+  http_->set_payload_max_length(limit);
+  // Short idle keep-alive: an idle connection holds a worker thread, and shutdown waits
+  // for the workers.
+  http_->set_keep_alive_timeout(1);
+  http_->set_read_timeout(std::chrono::seconds{10});
+  http_->set_write_timeout(std::chrono::seconds{10});
+  http_->set_pre_routing_handler([limit](const httplib::Request& req, httplib::Response& res) {
+    return check_body_size(req, res, limit);
+  });
+  // Every error status leaves in the envelope, including httplib's own 400/404/413.
+  http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty())
+      return;
+    switch (res.status) {
+      case 404: render_error(res, 404, "not_found", "no such route"); break;
+      case 405: render_error(res, 405, "method_not_allowed", "method not allowed"); break;
+      case 413:
+        render_error(res, 413, to_string(ec::payload_too_large), "the body is too large");
+        break;
+      case 400: render_error(res, 400, "invalid_argument", "malformed request"); break;
+      default: render_error(res, res.status, "error", "the request failed");
+    }
+  });
+  http_->set_exception_handler(
+    [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "unknown exception";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      spdlog::error("event=http-handler-exception path={} what={}", req.path, what);
+      render_error(res, 500, "internal", "internal error; see the daemon's log");
+    });
+  http_->set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    spdlog::debug("event=http-request method={} path={} status={}", req.method, req.path,
+                  res.status);
+  });
+  install_routes();
+}
+
+server::~server() = default;
+
+void server::install_routes() {
+  auto& ctx = ctx_;
+  http_->Get("/healthz", [&ctx](const httplib::Request&, httplib::Response& res) {
+    auto db = ask<atom::ok>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
+                            atom::ping_v);
+    if (!db)
+      spdlog::warn("event=healthz-db-failed error={}", error_message(db.error()));
+    res.status = db ? 200 : 503;
+    res.set_content(make_json([&](json_writer& w) {
+                      w.StartObject();
+                      w.Key("status");
+                      w.String(db ? "ok" : "degraded");
+                      w.Key("db");
+                      w.String(db ? "ok" : "unavailable");
+                      w.EndObject();
+                    }),
+                    json_type);
+  });
+  http_->Get("/", [](const httplib::Request&, httplib::Response& res) {
+    const auto* index = web::find_asset("index.html");
+    res.set_content(std::string{index->content}, "text/html; charset=utf-8");
+  });
+  // Unknown /api routes and other methods fall through to the 404 envelope.
+}
+
+caf::expected<uint16_t> server::bind(const std::string& host, uint16_t port) {
+  int bound = port == 0 ? http_->bind_to_any_port(host)
+                        : (http_->bind_to_port(host, port) ? port : -1);
+  if (bound <= 0)
+    return make_error(ec::unavailable, "cannot listen on " + host + ":" + std::to_string(port)
+                                         + ": " + std::strerror(errno));
+  return static_cast<uint16_t>(bound);
+}
+
+void server::run() {
+  http_->listen_after_bind();
+}
+
+void server::stop() {
+  http_->stop();
+}
+
+} // namespace tf::http

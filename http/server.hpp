@@ -1,0 +1,48 @@
+// The HTTP front-end. Handlers parse the request, send one request to an actor and render
+// its reply; they never touch SQLite or Docker themselves.
+#pragma once
+
+#include "actors/system.hpp"
+#include "config/config.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <memory>
+
+namespace httplib {
+class Server;
+}
+
+namespace tf::http {
+
+struct server_context {
+  caf::actor_system* sys = nullptr;
+  store_handles store;
+  std::chrono::milliseconds request_timeout{5000};
+};
+
+class server {
+public:
+  server(server_context ctx, const config& cfg);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds the listening socket; replies the bound port (useful with port 0).
+  caf::expected<uint16_t> bind(const std::string& host, uint16_t port);
+
+  /// Serves until stop(); returns after every in-flight request has been answered.
+  void run();
+
+  /// Stops accepting connections. Safe to call from any thread.
+  void stop();
+
+private:
+  void install_routes();
+  server_context ctx_;
+  std::unique_ptr<httplib::Server> http_;
+};
+
+} // namespace tf::http

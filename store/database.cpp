@@ -1,0 +1,226 @@
+#include "store/database.hpp"
+
+#include "actors/errors.hpp"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+namespace tf::store {
+
+caf::error sqlite_error(sqlite3* db, int rc, std::string_view what) {
+  std::string msg{what};
+  msg += ": ";
+  msg += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  auto primary = rc & 0xff;
+  if (primary == SQLITE_CONSTRAINT)
+    return make_error(ec::conflict, std::move(msg));
+  return make_error(ec::database, std::move(msg));
+}
+
+// -- statement ----------------------------------------------------------------
+
+statement::statement(statement&& other) noexcept
+  : db_{std::exchange(other.db_, nullptr)},
+    stmt_{std::exchange(other.stmt_, nullptr)},
+    error_{std::move(other.error_)} {
+}
+
+statement& statement::operator=(statement&& other) noexcept {
+  if (this != &other) {
+    if (stmt_ != nullptr)
+      sqlite3_finalize(stmt_);
+    db_ = std::exchange(other.db_, nullptr);
+    stmt_ = std::exchange(other.stmt_, nullptr);
+    error_ = std::move(other.error_);
+  }
+  return *this;
+}
+
+statement::~statement() {
+  if (stmt_ != nullptr)
+    sqlite3_finalize(stmt_);
+}
+
+void statement::fail(int rc, const char* where) {
+  if (!error_)
+    error_ = sqlite_error(db_, rc, where);
+}
+
+statement& statement::bind(int index, std::string_view value) {
+  auto rc = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                              SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK)
+    fail(rc, "bind");
+  return *this;
+}
+
+statement& statement::bind(int index, int64_t value) {
+  auto rc = sqlite3_bind_int64(stmt_, index, value);
+  if (rc != SQLITE_OK)
+    fail(rc, "bind");
+  return *this;
+}
+
+statement& statement::bind(int index, double value) {
+  auto rc = sqlite3_bind_double(stmt_, index, value);
+  if (rc != SQLITE_OK)
+    fail(rc, "bind");
+  return *this;
+}
+
+statement& statement::bind_or_null(int index, std::string_view value) {
+  if (!value.empty())
+    return bind(index, value);
+  auto rc = sqlite3_bind_null(stmt_, index);
+  if (rc != SQLITE_OK)
+    fail(rc, "bind");
+  return *this;
+}
+
+bool statement::step() {
+  if (error_)
+    return false;
+  auto rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW)
+    return true;
+  if (rc != SQLITE_DONE)
+    fail(rc, "step");
+  return false;
+}
+
+caf::error statement::run() {
+  while (step()) {
+    // Statements run this way return no rows of interest; drain them anyway.
+  }
+  return error_;
+}
+
+void statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  error_ = caf::error{};
+}
+
+std::string statement::text(int column) const {
+  auto* p = sqlite3_column_text(stmt_, column);
+  if (p == nullptr)
+    return {};
+  auto n = sqlite3_column_bytes(stmt_, column);
+  return std::string{reinterpret_cast<const char*>(p), static_cast<size_t>(n)};
+}
+
+int64_t statement::integer(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
+
+double statement::real(int column) const {
+  return sqlite3_column_double(stmt_, column);
+}
+
+bool statement::is_null(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+int64_t statement::changes() const {
+  return sqlite3_changes64(db_);
+}
+
+// -- database -----------------------------------------------------------------
+
+database::database(database&& other) noexcept : db_{std::exchange(other.db_, nullptr)} {
+}
+
+database& database::operator=(database&& other) noexcept {
+  if (this != &other) {
+    if (db_ != nullptr)
+      sqlite3_close_v2(db_);
+    db_ = std::exchange(other.db_, nullptr);
+  }
+  return *this;
+}
+
+database::~database() {
+  if (db_ != nullptr)
+    sqlite3_close_v2(db_);
+}
+
+caf::expected<database> database::open(const std::string& path, mode m) {
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_NOMUTEX;
+  flags |= m == mode::read_write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                 : SQLITE_OPEN_READONLY;
+  auto rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  database db{raw};
+  if (rc != SQLITE_OK)
+    return sqlite_error(raw, rc, "open " + path);
+  sqlite3_extended_result_codes(raw, 1);
+  // Readers and the writer share the file; a reader may briefly wait on a checkpoint.
+  sqlite3_busy_timeout(raw, 5000);
+  if (m == mode::read_write) {
+    // WAL lets readers run beside the single writer; NORMAL is durable across
+    // application crashes and only loses the last commits on power loss.
+    if (auto err = db.exec("PRAGMA journal_mode=WAL"))
+      return err;
+    if (auto err = db.exec("PRAGMA synchronous=NORMAL"))
+      return err;
+  }
+  if (auto err = db.exec("PRAGMA foreign_keys=ON"))
+    return err;
+  return db;
+}
+
+caf::expected<statement> database::prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  auto rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return sqlite_error(db_, rc, "prepare");
+  }
+  return statement{db_, stmt};
+}
+
+caf::error database::exec(std::string_view sql) {
+  std::string copy{sql};
+  char* msg = nullptr;
+  auto rc = sqlite3_exec(db_, copy.c_str(), nullptr, nullptr, &msg);
+  if (rc == SQLITE_OK)
+    return {};
+  std::string text = msg != nullptr ? msg : sqlite3_errstr(rc);
+  sqlite3_free(msg);
+  auto primary = rc & 0xff;
+  return make_error(primary == SQLITE_CONSTRAINT ? ec::conflict : ec::database,
+                    "exec: " + text);
+}
+
+int64_t database::last_insert_rowid() const {
+  return sqlite3_last_insert_rowid(db_);
+}
+
+// -- transaction --------------------------------------------------------------
+
+caf::expected<transaction> transaction::begin(database& db) {
+  // IMMEDIATE takes the write lock now, so a transaction never fails half-way on BUSY.
+  if (auto err = db.exec("BEGIN IMMEDIATE"))
+    return err;
+  return transaction{&db};
+}
+
+transaction::transaction(transaction&& other) noexcept : db_{std::exchange(other.db_, nullptr)} {
+}
+
+transaction::~transaction() {
+  if (db_ != nullptr)
+    db_->exec("ROLLBACK");
+}
+
+caf::error transaction::commit() {
+  if (db_ == nullptr)
+    return make_error(ec::internal, "commit of a finished transaction");
+  if (auto err = db_->exec("COMMIT"))
+    return err;
+  db_ = nullptr;
+  return {};
+}
+
+} // namespace tf::store

@@ -1,0 +1,115 @@
+// A thin RAII layer over SQLite: a connection, prepared statements with bound parameters,
+// and a transaction that rolls back unless committed. No SQL is ever built from strings.
+#pragma once
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace tf::store {
+
+class database;
+
+/// A prepared statement. Bind parameters by 1-based index, then step() or run().
+class statement {
+public:
+  statement() = default;
+  statement(statement&& other) noexcept;
+  statement& operator=(statement&& other) noexcept;
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  ~statement();
+
+  statement& bind(int index, std::string_view value);
+  statement& bind(int index, const char* value) { return bind(index, std::string_view{value}); }
+  statement& bind(int index, const std::string& value) { return bind(index, std::string_view{value}); }
+  statement& bind(int index, int64_t value);
+  statement& bind(int index, int value) { return bind(index, int64_t{value}); }
+  statement& bind(int index, bool value) { return bind(index, int64_t{value ? 1 : 0}); }
+  statement& bind(int index, double value);
+  /// Binds NULL when the string is empty: used for nullable foreign keys.
+  statement& bind_or_null(int index, std::string_view value);
+
+  /// Advances to the next row: true when a row is ready, false when done.
+  /// Errors are kept and reported by error() / run().
+  bool step();
+  /// Runs a statement that returns no rows.
+  caf::error run();
+  /// Makes the statement ready to bind and run again (a prepared statement reused in a loop).
+  void reset();
+  /// The first error seen while binding or stepping, if any.
+  const caf::error& error() const { return error_; }
+
+  std::string text(int column) const;
+  int64_t integer(int column) const;
+  double real(int column) const;
+  bool is_null(int column) const;
+
+  /// Rows changed by the last run() (sqlite3_changes of the connection).
+  int64_t changes() const;
+
+private:
+  friend class database;
+  statement(sqlite3* db, sqlite3_stmt* stmt) : db_{db}, stmt_{stmt} {}
+  void fail(int rc, const char* where);
+
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+  caf::error error_;
+};
+
+/// One SQLite connection. The store writer owns the only read-write one.
+class database {
+public:
+  enum class mode { read_write, read_only };
+
+  /// An unopened connection (the state of an actor before it takes one).
+  database() = default;
+  database(const database&) = delete;
+  database& operator=(const database&) = delete;
+  database(database&& other) noexcept;
+  database& operator=(database&& other) noexcept;
+  ~database();
+
+  /// Opens (creating when read_write) the file; turns on WAL, foreign keys and a busy timeout.
+  static caf::expected<database> open(const std::string& path, mode m);
+
+  caf::expected<statement> prepare(std::string_view sql);
+  /// Runs SQL that has no parameters (schema statements, pragmas).
+  caf::error exec(std::string_view sql);
+
+  int64_t last_insert_rowid() const;
+  sqlite3* handle() const { return db_; }
+
+private:
+  explicit database(sqlite3* db) : db_{db} {}
+  sqlite3* db_ = nullptr;
+};
+
+/// BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless commit() succeeded.
+class transaction {
+public:
+  static caf::expected<transaction> begin(database& db);
+  transaction(transaction&& other) noexcept;
+  transaction& operator=(transaction&&) = delete;
+  transaction(const transaction&) = delete;
+  ~transaction();
+  caf::error commit();
+
+private:
+  explicit transaction(database* db) : db_{db} {}
+  database* db_ = nullptr;
+};
+
+/// Maps an SQLite result code (with the connection's message) onto our error values:
+/// constraint violations become ec::conflict, everything else ec::database.
+caf::error sqlite_error(sqlite3* db, int rc, std::string_view what);
+
+} // namespace tf::store

@@ -1,0 +1,63 @@
+#include "store/migrations.hpp"
+
+#include "actors/errors.hpp"
+#include "store/clock.hpp"
+
+namespace tf::store {
+
+const std::vector<migration>& migrations() {
+  static const std::vector<migration> all{
+    steps::m0001_initial,
+  };
+  return all;
+}
+
+caf::expected<int64_t> schema_version(database& db) {
+  if (auto err = db.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         " version INTEGER PRIMARY KEY,"
+                         " name TEXT NOT NULL,"
+                         " applied_at TEXT NOT NULL)"))
+    return err;
+  auto st = db.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!st)
+    return st.error();
+  if (!st->step())
+    return st->error() ? st->error() : make_error(ec::database, "no schema version");
+  return st->integer(0);
+}
+
+caf::expected<int> migrate(database& db) {
+  auto current = schema_version(db);
+  if (!current)
+    return current.error();
+  const auto& all = migrations();
+  if (!all.empty() && *current > all.back().version)
+    return make_error(ec::database, "the database has schema version "
+                                      + std::to_string(*current)
+                                      + ", newer than this binary knows ("
+                                      + std::to_string(all.back().version) + ")");
+  int applied = 0;
+  for (const auto& step : all) {
+    if (step.version <= *current)
+      continue;
+    auto tx = transaction::begin(db);
+    if (!tx)
+      return tx.error();
+    if (auto err = db.exec(step.sql))
+      return make_error(error_code(err), "migration " + std::to_string(step.version) + " ("
+                                           + std::string{step.name}
+                                           + "): " + error_message(err));
+    auto record = db.prepare(
+      "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)");
+    if (!record)
+      return record.error();
+    if (auto err = record->bind(1, step.version).bind(2, step.name).bind(3, now_utc()).run())
+      return err;
+    if (auto err = tx->commit())
+      return err;
+    ++applied;
+  }
+  return applied;
+}
+
+} // namespace tf::store

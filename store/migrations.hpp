@@ -1,0 +1,34 @@
+// Versioned schema migrations. Each step lives in its own file under store/migrations/,
+// runs in one transaction together with the row that records it, and never runs twice.
+#pragma once
+
+#include "store/database.hpp"
+
+#include <caf/error.hpp>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace tf::store {
+
+struct migration {
+  int64_t version;
+  std::string_view name;
+  std::string_view sql;
+};
+
+/// Every step, in version order.
+const std::vector<migration>& migrations();
+
+/// Applies the steps newer than the database's version. Returns how many ran.
+caf::expected<int> migrate(database& db);
+
+/// The highest version recorded in the database (0 for a new file).
+caf::expected<int64_t> schema_version(database& db);
+
+namespace steps {
+extern const migration m0001_initial;
+} // namespace steps
+
+} // namespace tf::store

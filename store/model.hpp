@@ -1,0 +1,245 @@
+// The rows the store reads and writes, shared by every actor as message types.
+// An empty string stands for SQL NULL in the nullable foreign keys (app_id, stage_id).
+#pragma once
+
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tf {
+
+using env_map = std::map<std::string, std::string>;
+
+/// A deploy target of a project: where and how its containers run.
+struct stage {
+  std::string id;
+  std::string project_id;
+  std::string name;
+  std::string subdomain;
+  int64_t port = 0;
+  int64_t instances = 1;
+  env_map env;
+  std::string health_path = "/";
+  int64_t health_timeout_ms = 2000;
+  int64_t health_interval_ms = 1000;
+  int64_t memory_limit_bytes = 0;
+  int64_t cpu_limit_millis = 0;
+  std::string restart_policy = "unless-stopped";
+  std::string current_tag;
+  std::string previous_tag;
+  std::string created_at;
+  std::string updated_at;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stage& x) {
+  return f(caf::meta::type_name("stage"), x.id, x.project_id, x.name, x.subdomain, x.port,
+           x.instances, x.env, x.health_path, x.health_timeout_ms, x.health_interval_ms,
+           x.memory_limit_bytes, x.cpu_limit_millis, x.restart_policy, x.current_tag,
+           x.previous_tag, x.created_at, x.updated_at);
+}
+
+/// One image repository deployed to one or more stages.
+struct project {
+  std::string id;
+  std::string name;
+  std::string image;
+  std::string workload_id;
+  std::vector<stage> stages;
+  std::string created_at;
+  std::string updated_at;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, project& x) {
+  return f(caf::meta::type_name("project"), x.id, x.name, x.image, x.workload_id, x.stages,
+           x.created_at, x.updated_at);
+}
+
+/// A docker compose project.
+struct stack {
+  std::string id;
+  std::string name;
+  std::string compose;
+  env_map env;
+  std::string compose_project_name;
+  std::string workload_id;
+  std::string created_at;
+  std::string updated_at;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stack& x) {
+  return f(caf::meta::type_name("stack"), x.id, x.name, x.compose, x.env,
+           x.compose_project_name, x.workload_id, x.created_at, x.updated_at);
+}
+
+/// A directory of files served by a container.
+struct site {
+  std::string id;
+  std::string name;
+  std::string subdomain;
+  int64_t keep_releases = 5;
+  std::string current_release;
+  std::string workload_id;
+  std::string created_at;
+  std::string updated_at;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, site& x) {
+  return f(caf::meta::type_name("site"), x.id, x.name, x.subdomain, x.keep_releases,
+           x.current_release, x.workload_id, x.created_at, x.updated_at);
+}
+
+/// The one row every project, stack and site has: kind, secrets, app grouping.
+struct workload {
+  std::string id;
+  std::string kind; // project | stack | site
+  std::string ref_id;
+  std::string name;
+  std::string app_id;
+  std::string notification_url;
+  std::string notification_secret;
+  std::string webhook_secret;
+  std::string webhook_signing_secret;
+  bool webhook_require_signature = false;
+  std::string created_at;
+  std::string updated_at;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, workload& x) {
+  return f(caf::meta::type_name("workload"), x.id, x.kind, x.ref_id, x.name, x.app_id,
+           x.notification_url, x.notification_secret, x.webhook_secret,
+           x.webhook_signing_secret, x.webhook_require_signature, x.created_at, x.updated_at);
+}
+
+/// A row of the containers index.
+struct container_row {
+  std::string id;
+  std::string workload_id;
+  std::string workload_kind;
+  std::string role;
+  // Deployer-owned: only upsert_container writes these.
+  std::string stage_id;
+  std::string subdomain;
+  std::string proxy_route_id;
+  int64_t npm_proxy_id = 0;
+  std::string image_tag;
+  // Docker-derived: both upsert_container and reconcile_container write these.
+  std::string container_id;
+  std::string image_ref;
+  std::string host = "local";
+  std::string state;
+  int64_t port = 0;
+  std::string last_seen_at;
+  std::string created_at;
+  std::string updated_at;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, container_row& x) {
+  return f(caf::meta::type_name("container_row"), x.id, x.workload_id, x.workload_kind,
+           x.role, x.stage_id, x.subdomain, x.proxy_route_id, x.npm_proxy_id, x.image_tag,
+           x.container_id, x.image_ref, x.host, x.state, x.port, x.last_seen_at,
+           x.created_at, x.updated_at);
+}
+
+/// What the reconciler saw of one container in Docker.
+struct observed_container {
+  std::string id; // the index row this container belongs to
+  std::string workload_id;
+  std::string workload_kind;
+  std::string role;
+  std::string host = "local";
+  std::string container_id;
+  std::string image_ref;
+  std::string state;
+  int64_t port = 0;
+  std::string last_seen_at;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, observed_container& x) {
+  return f(caf::meta::type_name("observed_container"), x.id, x.workload_id,
+           x.workload_kind, x.role, x.host, x.container_id, x.image_ref, x.state, x.port,
+           x.last_seen_at);
+}
+
+/// How a batch of reconcile writes went.
+struct reconcile_result {
+  int64_t written = 0;
+  /// Rows not written: unknown workload (forged label) or a project row the deployer
+  /// never created (the reconciler does not invent those).
+  int64_t rejected = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reconcile_result& x) {
+  return f(caf::meta::type_name("reconcile_result"), x.written, x.rejected);
+}
+
+/// Marks rows on `host` whose container was not among `seen_container_ids` as missing.
+struct missing_sweep {
+  std::string host = "local";
+  std::vector<std::string> seen_container_ids;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, missing_sweep& x) {
+  return f(caf::meta::type_name("missing_sweep"), x.host, x.seen_container_ids);
+}
+
+/// A partial update: `fields` names the members of `value` to apply; the rest stay.
+template <class T>
+struct patch {
+  std::string id;
+  std::vector<std::string> fields;
+  T value;
+
+  bool has(const char* field) const {
+    for (const auto& f : fields)
+      if (f == field)
+        return true;
+    return false;
+  }
+};
+
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, patch<T>& x) {
+  return f(caf::meta::type_name("patch"), x.id, x.fields, x.value);
+}
+
+/// Which containers a list request wants; empty strings match everything.
+struct container_filter {
+  std::string workload_id;
+  std::string kind;
+  std::string state;
+  std::string app_id;
+  int64_t limit = 100;
+  int64_t offset = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, container_filter& x) {
+  return f(caf::meta::type_name("container_filter"), x.workload_id, x.kind, x.state,
+           x.app_id, x.limit, x.offset);
+}
+
+/// One page of a list.
+template <class T>
+struct page {
+  std::vector<T> items;
+  int64_t total = 0;
+};
+
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, page<T>& x) {
+  return f(caf::meta::type_name("page"), x.items, x.total);
+}
+
+} // namespace tf

@@ -1,0 +1,23 @@
+// Checks of what a client may write, run by the store writer before any transaction.
+// Each failure is ec::invalid_argument with a message that names the field.
+#pragma once
+
+#include "store/model.hpp"
+
+#include <caf/error.hpp>
+
+#include <string_view>
+
+namespace tf::store {
+
+/// A lowercase DNS label: [a-z0-9-]{1,63}, not starting or ending with '-'.
+bool is_dns_label(std::string_view s);
+
+caf::error validate_project(const project& p);
+caf::error validate_stage(const stage& s);
+caf::error validate_stack(const stack& s);
+caf::error validate_site(const site& s);
+caf::error validate_workload(const workload& w);
+caf::error validate_container(const container_row& c);
+
+} // namespace tf::store

@@ -1,0 +1,333 @@
+#include "config/config.hpp"
+
+#include "actors/errors.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// A unique directory under /tmp, removed with everything in it.
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::string tmpl = "/tmp/tinyforge-config-test-XXXXXX";
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+  std::string write(const std::string& name, const std::string& text) const {
+    auto file = path / name;
+    std::ofstream(file, std::ios::binary) << text;
+    return file.string();
+  }
+};
+
+std::string shipped_file() {
+  return std::string(TINYFORGE_SOURCE_DIR) + "/config/tinyforge.json";
+}
+
+void check_same(const tf::config& a, const tf::config& b) {
+  CHECK(a.listen == b.listen);
+  CHECK(a.listen_host == b.listen_host);
+  CHECK(a.listen_port == b.listen_port);
+  CHECK(a.data_dir == b.data_dir);
+  CHECK(a.docker_host == b.docker_host);
+  CHECK(a.reconcile_interval_s == b.reconcile_interval_s);
+  CHECK(a.proxy_provider == b.proxy_provider);
+  CHECK(a.rollback_grace_s == b.rollback_grace_s);
+  CHECK(a.request_timeout_ms == b.request_timeout_ms);
+  CHECK(a.max_body_bytes == b.max_body_bytes);
+  CHECK(a.http_threads == b.http_threads);
+  CHECK(a.log_level == b.log_level);
+}
+
+/// Loads expecting failure; checks the code and that the message is one line.
+std::string load_error(const tf::config_sources& sources) {
+  auto cfg = tf::load_config(sources);
+  REQUIRE_FALSE(cfg);
+  CHECK(tf::error_code(cfg.error()) == tf::ec::bad_config);
+  auto msg = tf::error_message(cfg.error());
+  INFO(msg);
+  CHECK(msg.rfind("config: ", 0) == 0);
+  CHECK(msg.find('\n') == std::string::npos);
+  CHECK(msg.find('\r') == std::string::npos);
+  return msg;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("config: no file, env or flags gives the defaults") {
+  auto cfg = tf::load_config({});
+  REQUIRE(cfg);
+  check_same(*cfg, tf::config{});
+  CHECK(cfg->listen == "127.0.0.1:8080");
+  CHECK(cfg->listen_host == "127.0.0.1");
+  CHECK(cfg->listen_port == 8080);
+  CHECK(cfg->data_dir == "./data");
+  CHECK(cfg->docker_host == "unix:///var/run/docker.sock");
+  CHECK(cfg->reconcile_interval_s == 30);
+  CHECK(cfg->proxy_provider == "none");
+  CHECK(cfg->rollback_grace_s == 300);
+  CHECK(cfg->request_timeout_ms == 5000);
+  CHECK(cfg->max_body_bytes == 1048576);
+  CHECK(cfg->http_threads == 8);
+  CHECK(cfg->log_level == "info");
+}
+
+TEST_CASE("config: config_keys lists every key with its env var and a valid default") {
+  const auto& keys = tf::config_keys();
+  std::vector<std::string> names;
+  for (const auto& k : keys)
+    names.push_back(k.key);
+  CHECK(names == std::vector<std::string>{"listen", "data_dir", "docker_host",
+                                          "reconcile_interval_s", "proxy.provider",
+                                          "rollback_grace_s", "request_timeout_ms",
+                                          "max_body_bytes", "http_threads", "log_level"});
+  tf::config_sources all_defaults;
+  for (const auto& k : keys) {
+    INFO(k.key);
+    CHECK_FALSE(k.description.empty());
+    CHECK(k.description.find('\n') == std::string::npos);
+    all_defaults.flags[k.key] = k.default_value;
+  }
+  CHECK(keys[4].env == "TINYFORGE_PROXY_PROVIDER");
+  CHECK(keys[3].env == "TINYFORGE_RECONCILE_INTERVAL_S");
+  CHECK(keys[3].default_value == "30");
+  // Passing every documented default explicitly must change nothing.
+  auto cfg = tf::load_config(all_defaults);
+  REQUIRE(cfg);
+  check_same(*cfg, tf::config{});
+}
+
+TEST_CASE("config: the shipped config/tinyforge.json gives exactly the defaults") {
+  auto cfg = tf::load_config({shipped_file(), {}, {}});
+  if (!cfg)
+    FAIL(tf::error_message(cfg.error()));
+  check_same(*cfg, tf::config{});
+
+  // Every key is documented with its environment variable.
+  std::ifstream in(shipped_file());
+  std::stringstream text;
+  text << in.rdbuf();
+  for (const auto& k : tf::config_keys()) {
+    INFO(k.key);
+    CHECK(contains(text.str(), k.env));
+  }
+}
+
+TEST_CASE("config: precedence is default < file < environment < flag") {
+  temp_dir dir;
+  auto file = dir.write("layers.json", R"({
+    // comments are allowed
+    "listen": "0.0.0.0:9000",
+    "data_dir": "/srv/file",
+    "reconcile_interval_s": 60,
+    "proxy": { "provider": "caddy" }, /* block comments too */
+    "log_level": "debug"
+  })");
+  tf::config_sources sources{file,
+                             {{"TINYFORGE_DATA_DIR", "/srv/env"},
+                              {"TINYFORGE_RECONCILE_INTERVAL_S", "120"},
+                              {"TINYFORGE_PROXY_PROVIDER", "nginx"},
+                              {"TINYFORGE_ADMIN_PASSWORD", "read elsewhere"},
+                              {"HOME", "/root"}},
+                             {{"reconcile_interval_s", "240"}, {"proxy.provider", "npm"}}};
+  auto cfg = tf::load_config(sources);
+  if (!cfg)
+    FAIL(tf::error_message(cfg.error()));
+  CHECK(cfg->listen == "0.0.0.0:9000");         // file
+  CHECK(cfg->listen_host == "0.0.0.0");
+  CHECK(cfg->listen_port == 9000);
+  CHECK(cfg->log_level == "debug");             // file
+  CHECK(cfg->data_dir == "/srv/env");           // env over file
+  CHECK(cfg->reconcile_interval_s == 240);      // flag over env over file
+  CHECK(cfg->proxy_provider == "npm");          // flag over env over file
+  CHECK(cfg->http_threads == 8);                // default
+  CHECK(cfg->docker_host == "unix:///var/run/docker.sock");
+}
+
+TEST_CASE("config: listen and docker_host accept their documented forms") {
+  auto load = [](std::string key, std::string value) {
+    return tf::load_config({"", {}, {{std::move(key), std::move(value)}}});
+  };
+  auto cfg = load("listen", "127.0.0.1:0");
+  REQUIRE(cfg);
+  CHECK(cfg->listen_port == 0);
+  cfg = load("listen", "[::1]:65535");
+  REQUIRE(cfg);
+  CHECK(cfg->listen_host == "::1");
+  CHECK(cfg->listen_port == 65535);
+  cfg = load("listen", "my-host.example.com:80");
+  REQUIRE(cfg);
+  CHECK(cfg->listen_host == "my-host.example.com");
+  CHECK(load("docker_host", "tcp://docker.local:2375"));
+  CHECK(load("docker_host", "tcp://[::1]:2375"));
+  CHECK(load("docker_host", "unix:///run/user/1000/docker.sock"));
+  CHECK(load("rollback_grace_s", "0"));
+  CHECK(load("max_body_bytes", "1073741824"));
+}
+
+TEST_CASE("config: bad values name the key and the source") {
+  struct bad_case {
+    std::string name;
+    tf::config_sources sources;
+    std::vector<std::string> parts; // each must appear in the message
+  };
+  std::vector<bad_case> cases = {
+    {"bad integer in env",
+     {"", {{"TINYFORGE_RECONCILE_INTERVAL_S", "abc"}}, {}},
+     {"config: reconcile_interval_s: expected an integer from 1 to 86400, got \"abc\" "
+      "(from environment TINYFORGE_RECONCILE_INTERVAL_S)"}},
+    {"trailing junk", {"", {}, {{"http_threads", "8x"}}}, {"http_threads", "flag --http_threads"}},
+    {"leading space", {"", {}, {{"http_threads", " 8"}}}, {"http_threads", "flag --http_threads"}},
+    {"empty integer", {"", {}, {{"http_threads", ""}}}, {"http_threads", "got \"\""}},
+    {"overflow",
+     {"", {{"TINYFORGE_MAX_BODY_BYTES", "99999999999999999999999"}}, {}},
+     {"max_body_bytes", "environment TINYFORGE_MAX_BODY_BYTES"}},
+    {"below range", {"", {}, {{"request_timeout_ms", "99"}}}, {"request_timeout_ms", "100 to 600000", "flag --request_timeout_ms"}},
+    {"above range", {"", {}, {{"http_threads", "257"}}}, {"http_threads", "from 1 to 256", "got \"257\""}},
+    {"bad enum in flag",
+     {"", {}, {{"proxy.provider", "traefik"}}},
+     {"config: proxy.provider: expected one of none, caddy, nginx, npm, got \"traefik\" "
+      "(from flag --proxy.provider)"}},
+    {"bad log level", {"", {{"TINYFORGE_LOG_LEVEL", "INFO"}}, {}}, {"log_level", "TINYFORGE_LOG_LEVEL"}},
+    {"listen without host",
+     {"", {}, {{"listen", "8080"}}},
+     {"config: listen: expected host:port, got \"8080\" (from flag --listen)"}},
+    {"listen empty host", {"", {}, {{"listen", ":8080"}}}, {"listen", "flag --listen"}},
+    {"listen port too big", {"", {}, {{"listen", "localhost:65536"}}}, {"listen", "flag --listen"}},
+    {"listen bad ipv4", {"", {}, {{"listen", "300.1.1.1:80"}}}, {"listen", "flag --listen"}},
+    {"listen bare ipv6", {"", {}, {{"listen", "::1:80"}}}, {"listen", "flag --listen"}},
+    {"listen bad ipv6", {"", {{"TINYFORGE_LISTEN", "[nope]:80"}}, {}}, {"listen", "environment TINYFORGE_LISTEN"}},
+    {"docker_host scheme",
+     {"", {{"TINYFORGE_DOCKER_HOST", "http://localhost:2375"}}, {}},
+     {"docker_host", "environment TINYFORGE_DOCKER_HOST", "unix:///absolute/path or tcp://host:port"}},
+    {"docker_host relative path", {"", {}, {{"docker_host", "unix://docker.sock"}}}, {"docker_host", "flag --docker_host"}},
+    {"docker_host no port", {"", {}, {{"docker_host", "tcp://localhost"}}}, {"docker_host", "flag --docker_host"}},
+    {"empty data_dir", {"", {{"TINYFORGE_DATA_DIR", ""}}, {}}, {"data_dir", "TINYFORGE_DATA_DIR"}},
+    {"unknown flag", {"", {}, {{"reconcile_intervall_s", "5"}}}, {"unknown key \"reconcile_intervall_s\"", "flag --reconcile_intervall_s"}},
+    {"newline in value stays one line", {"", {}, {{"log_level", "info\nwarn"}}}, {"log_level", "\"info\\nwarn\""}},
+  };
+  for (const auto& c : cases) {
+    SUBCASE(c.name.c_str()) {
+      auto msg = load_error(c.sources);
+      for (const auto& part : c.parts) {
+        INFO(msg);
+        CHECK(contains(msg, part));
+      }
+    }
+  }
+}
+
+TEST_CASE("config: bad files name the file and the key") {
+  temp_dir dir;
+  auto load_file = [&](const std::string& text) {
+    auto file = dir.write("bad.json", text);
+    return std::make_pair(file, load_error({file, {}, {}}));
+  };
+
+  SUBCASE("unknown key") {
+    auto [file, msg] = load_file(R"({"reconcile_intervall_s": 5})");
+    CHECK(msg == "config: unknown key \"reconcile_intervall_s\" in " + file);
+  }
+  SUBCASE("unknown nested key") {
+    auto [file, msg] = load_file(R"({"proxy": {"providr": "caddy"}})");
+    CHECK(msg == "config: unknown key \"proxy.providr\" in " + file);
+  }
+  SUBCASE("dotted key given as a plain value") {
+    auto [file, msg] = load_file(R"({"proxy": "caddy"})");
+    CHECK(msg == "config: unknown key \"proxy\" in " + file);
+  }
+  SUBCASE("integer given as a string") {
+    auto [file, msg] = load_file(R"({"reconcile_interval_s": "30"})");
+    CHECK(msg == "config: reconcile_interval_s: expected an integer from 1 to 86400, got a "
+                 "string \"30\" (from " + file + ")");
+  }
+  SUBCASE("integer given as a float") {
+    auto [file, msg] = load_file(R"({"http_threads": 1.5})");
+    CHECK(contains(msg, "http_threads"));
+    CHECK(contains(msg, "(from " + file + ")"));
+  }
+  SUBCASE("string given as a number") {
+    auto [file, msg] = load_file(R"({"data_dir": 5})");
+    CHECK(msg == "config: data_dir: expected a non-empty string, got 5 (from " + file + ")");
+  }
+  SUBCASE("integer out of range") {
+    auto [file, msg] = load_file(R"({"http_threads": 0})");
+    CHECK(msg == "config: http_threads: expected an integer from 1 to 256, got 0 (from " + file +
+                 ")");
+  }
+  SUBCASE("bad enum") {
+    auto [file, msg] = load_file(R"({"proxy": {"provider": "traefik"}})");
+    CHECK(msg == "config: proxy.provider: expected one of none, caddy, nginx, npm, got "
+                 "\"traefik\" (from " + file + ")");
+  }
+  SUBCASE("key set twice") {
+    auto [file, msg] = load_file(R"({"log_level": "info", "log_level": "warn"})");
+    CHECK(contains(msg, "log_level"));
+    CHECK(contains(msg, file));
+  }
+  SUBCASE("malformed JSON") {
+    auto [file, msg] = load_file("{\n  \"listen\": \"127.0.0.1:1\",\n}\n");
+    CHECK(contains(msg, file));
+    CHECK(contains(msg, "offset"));
+    CHECK(contains(msg, "line 3"));
+  }
+  SUBCASE("empty file") {
+    auto [file, msg] = load_file("");
+    CHECK(contains(msg, file));
+  }
+  SUBCASE("top level is not an object") {
+    auto [file, msg] = load_file("[1, 2]");
+    CHECK(contains(msg, file));
+  }
+  SUBCASE("file over 1 MiB") {
+    auto [file, msg] = load_file("{}" + std::string(1 << 20, ' '));
+    CHECK(contains(msg, file));
+    CHECK(contains(msg, "larger than"));
+  }
+  SUBCASE("missing file") {
+    auto file = (dir.path / "missing.json").string();
+    auto msg = load_error({file, {}, {}});
+    CHECK(contains(msg, file));
+    CHECK(contains(msg, "No such file"));
+  }
+  SUBCASE("directory instead of a file") {
+    auto msg = load_error({dir.path.string(), {}, {}});
+    CHECK(contains(msg, dir.path.string()));
+  }
+}
+
+TEST_CASE("config: a file just under 1 MiB still loads") {
+  temp_dir dir;
+  auto file = dir.write("big.json", "{}" + std::string((1 << 20) - 2, ' '));
+  CHECK(tf::load_config({file, {}, {}}));
+}
+
+TEST_CASE("config: tinyforge_environment reads only TINYFORGE_* variables") {
+  setenv("TINYFORGE_CONFIG_TEST_VAR", "a=b", 1);
+  setenv("NOT_TINYFORGE_CONFIG_TEST_VAR", "x", 1);
+  auto env = tf::tinyforge_environment();
+  unsetenv("TINYFORGE_CONFIG_TEST_VAR");
+  unsetenv("NOT_TINYFORGE_CONFIG_TEST_VAR");
+  CHECK(env["TINYFORGE_CONFIG_TEST_VAR"] == "a=b");
+  CHECK(env.count("NOT_TINYFORGE_CONFIG_TEST_VAR") == 0);
+  for (const auto& [name, value] : env)
+    CHECK(name.rfind("TINYFORGE_", 0) == 0);
+}
