@@ -54,16 +54,40 @@ caf::error check_range(const std::string& field, int64_t v, int64_t lo, int64_t 
   return {};
 }
 
-// An image reference without its tag: registry/path components of safe characters.
+// An image repository without its tag or digest: path components of [a-z0-9._-], the
+// first of which may be a registry host with a port ("registry:5000/team/api"). A ':' in
+// any other place would be a tag, which a deploy adds itself.
 bool is_image_repository(std::string_view s) {
   if (s.empty() || s.size() > 255)
     return false;
-  if (s.front() == '/' || s.back() == '/' || s.find("//") != std::string_view::npos)
-    return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'
-           || c == '_' || c == '/' || c == ':';
-  });
+  size_t start = 0;
+  bool first = true;
+  while (start <= s.size()) {
+    auto end = s.find('/', start);
+    auto last = end == std::string_view::npos;
+    auto part = s.substr(start, last ? std::string_view::npos : end - start);
+    if (part.empty())
+      return false;
+    auto colon = part.find(':');
+    if (colon != std::string_view::npos) {
+      // Only a registry (a first component followed by more) may carry a numeric port.
+      auto port = part.substr(colon + 1);
+      if (!first || last || colon == 0 || port.empty()
+          || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return false;
+      part = part.substr(0, colon);
+    }
+    if (!std::all_of(part.begin(), part.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'
+                 || c == '_';
+        }))
+      return false;
+    if (last)
+      return true;
+    start = end + 1;
+    first = false;
+  }
+  return false;
 }
 
 } // namespace

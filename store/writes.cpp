@@ -591,6 +591,19 @@ caf::expected<container_row> upsert_container(database& db, container_row c) {
     return make_error(ec::not_found, "no workload with id \"" + c.workload_id + "\"");
   // The kind is denormalized from the workload, never taken from the caller.
   c.workload_kind = *kind;
+  if (!c.stage_id.empty()) {
+    // A row may only name a stage of its own project: a stage of another project would
+    // tie the row's life to that project's stage (deleting it cascades).
+    auto own = exists(db,
+                      "SELECT 1 FROM stages s JOIN workloads w ON w.kind = 'project' "
+                      "AND w.ref_id = s.project_id WHERE s.id = ?1 AND w.id = ?2",
+                      [&](statement& st) { st.bind(1, c.stage_id).bind(2, c.workload_id); });
+    if (!own)
+      return own.error();
+    if (!*own)
+      return make_error(ec::invalid_argument,
+                        "stage_id: no stage with id \"" + c.stage_id + "\" in this workload");
+  }
   if (c.id.empty())
     c.id = new_id();
   if (c.host.empty())
@@ -626,12 +639,8 @@ caf::expected<container_row> upsert_container(database& db, container_row c) {
     .bind(14, c.port)
     .bind(15, c.last_seen_at)
     .bind(16, now);
-  if (auto err = st->run()) {
-    if (err == ec::conflict)
-      return make_error(ec::invalid_argument,
-                        "stage_id: no stage with id \"" + c.stage_id + "\"");
+  if (auto err = st->run())
     return err;
-  }
   if (st->changes() == 0)
     // The row exists under another workload: never let one workload take another's row.
     return make_error(ec::conflict, "container row \"" + c.id + "\" belongs to another workload");
@@ -688,6 +697,12 @@ caf::expected<reconcile_result> reconcile_containers(database& db,
     auto last_seen = o.last_seen_at.empty() ? now : o.last_seen_at;
     statement* st = nullptr;
     if (kind == "project") {
+      if (o.id.empty() && o.container_id.empty()) {
+        // Nothing to match a row by: an empty container_id would match every row that
+        // is not started yet.
+        ++result.rejected;
+        continue;
+      }
       st = &*update_project_row;
       st->bind(1, o.container_id)
         .bind(2, o.image_ref)
