@@ -223,4 +223,17 @@ caf::error transaction::commit() {
   return {};
 }
 
+// -- read_snapshot ------------------------------------------------------------
+
+read_snapshot::read_snapshot(database& db) : db_{&db} {
+  error_ = db.exec("SAVEPOINT tf_read");
+  if (error_)
+    db_ = nullptr;
+}
+
+read_snapshot::~read_snapshot() {
+  if (db_ != nullptr)
+    db_->exec("RELEASE tf_read");
+}
+
 } // namespace tf::store

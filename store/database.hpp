@@ -108,6 +108,23 @@ private:
   database* db_ = nullptr;
 };
 
+/// Makes the statements run while it lives see one snapshot of the database (a SAVEPOINT,
+/// which also nests inside the writer's transaction), so a list's items and its total, or a
+/// project and its stages, never come from two different commits.
+class read_snapshot {
+public:
+  explicit read_snapshot(database& db);
+  read_snapshot(const read_snapshot&) = delete;
+  read_snapshot& operator=(const read_snapshot&) = delete;
+  ~read_snapshot();
+  /// Set when the snapshot could not be taken.
+  const caf::error& error() const { return error_; }
+
+private:
+  database* db_;
+  caf::error error_;
+};
+
 /// Maps an SQLite result code (with the connection's message) onto our error values:
 /// constraint violations become ec::conflict, everything else ec::database.
 caf::error sqlite_error(sqlite3* db, int rc, std::string_view what);

@@ -155,6 +155,9 @@ template <class T, class Reader>
 caf::expected<page<T>> paged(database& db, std::string_view sql, std::string_view count_sql,
                              int64_t limit, int64_t offset, Reader read) {
   clamp_page(limit, offset);
+  read_snapshot snapshot{db};
+  if (snapshot.error())
+    return snapshot.error();
   auto st = db.prepare(sql);
   if (!st)
     return st.error();
@@ -219,6 +222,9 @@ void clamp_page(int64_t& limit, int64_t& offset) {
 
 caf::expected<project> get_project(database& db, const std::string& id) {
   static const auto sql = cat(project_select, "WHERE p.id = ?1");
+  read_snapshot snapshot{db};
+  if (snapshot.error())
+    return snapshot.error();
   auto p = one<project>(db, sql, id, "project", read_project);
   if (!p)
     return p;
@@ -229,6 +235,9 @@ caf::expected<project> get_project(database& db, const std::string& id) {
 
 caf::expected<page<project>> list_projects(database& db, int64_t limit, int64_t offset) {
   static const auto sql = cat(project_select, "ORDER BY p.name LIMIT ?1 OFFSET ?2");
+  read_snapshot snapshot{db}; // the page and every project's stages from one commit
+  if (snapshot.error())
+    return snapshot.error();
   auto result = paged<project>(db, sql, "SELECT COUNT(*) FROM projects", limit, offset,
                                read_project);
   if (!result)
@@ -306,6 +315,9 @@ caf::expected<page<container_row>> list_containers(database& db, const container
   auto limit = f.limit;
   auto offset = f.offset;
   clamp_page(limit, offset);
+  read_snapshot snapshot{db};
+  if (snapshot.error())
+    return snapshot.error();
   auto bind_filter = [&](statement& st) {
     st.bind(1, f.workload_id).bind(2, f.kind).bind(3, f.state).bind(4, f.app_id);
   };
