@@ -25,6 +25,11 @@ struct depth_guard : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, depth_guard
 } // namespace
 
 caf::expected<rapidjson::Document> parse_object(std::string_view body, int max_depth) {
+  // RapidJSON stops at a NUL byte and would ignore what follows; JSON text never holds
+  // a raw NUL (inside strings it must be escaped), so refuse it outright.
+  if (auto nul = body.find('\0'); nul != std::string_view::npos)
+    return make_error(ec::invalid_argument,
+                      "malformed JSON at offset " + std::to_string(nul) + ": a NUL byte");
   {
     rapidjson::Reader reader;
     rapidjson::MemoryStream ms{body.data(), body.size()};

@@ -8,40 +8,58 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <memory>
+
 namespace tf::http {
 
 namespace {
 
 constexpr const char* json_type = "application/json";
 
+/// Answers with the envelope and closes the connection. httplib 0.11 keeps a connection
+/// open unless the *request* asked to close it, so after refusing a body we did not read
+/// those unread bytes would be parsed as the next request (request smuggling). The body
+/// goes out through a content provider that reports failure once it has written
+/// everything: the response is complete, and httplib then drops the connection.
+void refuse_and_close(httplib::Response& res, int status, std::string_view code,
+                      std::string_view message) {
+  auto body = std::make_shared<std::string>(error_body(code, message));
+  res.status = status;
+  res.set_header("Connection", "close");
+  res.set_content_provider(body->size(), "application/json",
+                           [body](size_t offset, size_t, httplib::DataSink& sink) {
+                             sink.write(body->data() + offset, body->size() - offset);
+                             return false;
+                           });
+}
+
 /// A request with a Content-Length above the limit gets 413 before its body is read, and a
-/// chunked body (whose size httplib would not bound) gets 411.
+/// chunked body (whose size httplib 0.11 would not bound) gets 411.
 httplib::Server::HandlerResponse check_body_size(const httplib::Request& req,
                                                  httplib::Response& res, size_t limit) {
+  using handled = httplib::Server::HandlerResponse;
   if (req.has_header("Transfer-Encoding")) {
-    render_error(res, 411, "length_required", "send the body with a Content-Length header");
-    res.set_header("Connection", "close");
-    return httplib::Server::HandlerResponse::Handled;
+    refuse_and_close(res, 411, "length_required", "send the body with a Content-Length header");
+    return handled::Handled;
   }
   if (!req.has_header("Content-Length"))
-    return httplib::Server::HandlerResponse::Unhandled;
+    return handled::Unhandled;
   const auto& text = req.get_header_value("Content-Length");
-  char* end = nullptr;
-  errno = 0;
-  auto len = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE) {
-    render_error(res, 400, "invalid_argument", "Content-Length is not a number");
-    res.set_header("Connection", "close");
-    return httplib::Server::HandlerResponse::Handled;
+  auto digits = !text.empty() && text.size() <= 19
+                && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) {
+    refuse_and_close(res, 400, "invalid_argument", "Content-Length is not a number");
+    return handled::Handled;
   }
-  if (len > limit) {
-    render_error(res, 413, to_string(ec::payload_too_large),
-                 "the body is larger than " + std::to_string(limit) + " bytes");
-    // The body was not read: the connection cannot carry another request.
-    res.set_header("Connection", "close");
-    return httplib::Server::HandlerResponse::Handled;
+  if (std::stoull(text) > limit) {
+    refuse_and_close(res, 413, to_string(ec::payload_too_large),
+                     "the body is larger than " + std::to_string(limit) + " bytes");
+    return handled::Handled;
   }
-  return httplib::Server::HandlerResponse::Unhandled;
+  return handled::Unhandled;
 }
 
 } // namespace
@@ -55,14 +73,17 @@ server::server(server_context ctx, const config& cfg)
   // Short idle keep-alive: an idle connection holds a worker thread, and shutdown waits
   // for the workers.
   http_->set_keep_alive_timeout(1);
-  http_->set_read_timeout(std::chrono::seconds{10});
+  // A stalled client can hold a worker (and so the shutdown) at most this long per read.
+  http_->set_read_timeout(std::chrono::seconds{5});
   http_->set_write_timeout(std::chrono::seconds{10});
   http_->set_pre_routing_handler([limit](const httplib::Request& req, httplib::Response& res) {
     return check_body_size(req, res, limit);
   });
   // Every error status leaves in the envelope, including httplib's own 400/404/413.
   http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty())
+    // A response that already has content (a handler's envelope, or a refusal written by
+    // a content provider) is left as it is.
+    if (!res.body.empty() || res.has_header("Content-Type"))
       return;
     switch (res.status) {
       case 404: render_error(res, 404, "not_found", "no such route"); break;
@@ -73,6 +94,12 @@ server::server(server_context ctx, const config& cfg)
       case 400: render_error(res, 400, "invalid_argument", "malformed request"); break;
       default: render_error(res, res.status, "error", "the request failed");
     }
+  });
+  // httplib adds Keep-Alive to every response it keeps open in its own view; a refusal
+  // that closes the connection must not also announce keep-alive.
+  http_->set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.get_header_value("Connection") == "close")
+      res.headers.erase("Keep-Alive");
   });
   http_->set_exception_handler(
     [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
@@ -130,10 +157,22 @@ caf::expected<uint16_t> server::bind(const std::string& host, uint16_t port) {
 }
 
 void server::run() {
+  run_called_ = true;
+  if (stop_requested_)
+    return;
   http_->listen_after_bind();
+  run_returned_ = true;
 }
 
 void server::stop() {
+  stop_requested_ = true;
+  // httplib ignores stop() until its listen loop has begun, so a stop that races with a
+  // starting run() would be lost and run() would never return. Both flags are seq_cst:
+  // either run() sees stop_requested_ and does not listen, or we see run_called_ and wait
+  // for the loop to start (a matter of microseconds) before stopping it.
+  if (run_called_)
+    while (!http_->is_running() && !run_returned_)
+      std::this_thread::yield();
   http_->stop();
 }
 

@@ -8,6 +8,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 
@@ -43,6 +44,9 @@ private:
   void install_routes();
   server_context ctx_;
   std::unique_ptr<httplib::Server> http_;
+  std::atomic<bool> run_called_{false};
+  std::atomic<bool> run_returned_{false};
+  std::atomic<bool> stop_requested_{false};
 };
 
 } // namespace tf::http

@@ -1,1 +1,618 @@
+// The HTTP front-end, in-process: a real actor system, the real store actors on a temporary
+// database, and tf::http::server on an ephemeral port. Requests go through httplib's client,
+// or through raw sockets where the client cannot produce the case (oversized or chunked
+// bodies, malformed headers). Also unit tests of parse_object and http_status.
 #include <doctest/doctest.h>
+
+#include "actors/errors.hpp"
+#include "actors/system.hpp"
+#include "config/config.hpp"
+#include "http/errors.hpp"
+#include "http/json.hpp"
+#include "http/server.hpp"
+#include "helpers.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <httplib.h>
+#include <rapidjson/document.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Generous bounds that only turn a hang into a failure; no test asserts on elapsed time.
+constexpr auto io_bound = 20s;
+
+// --- raw sockets -----------------------------------------------------------------------
+
+/// An owned file descriptor.
+class socket_fd {
+public:
+  explicit socket_fd(int fd = -1) : fd_{fd} {}
+  socket_fd(const socket_fd&) = delete;
+  socket_fd& operator=(const socket_fd&) = delete;
+  socket_fd(socket_fd&& other) noexcept : fd_{other.fd_} { other.fd_ = -1; }
+  ~socket_fd() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+
+private:
+  int fd_;
+};
+
+socket_fd connect_to(uint16_t port) {
+  socket_fd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (!fd)
+    return fd;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    return socket_fd{};
+  return fd;
+}
+
+/// Sends everything; false when the peer has gone (no SIGPIPE).
+bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+enum class read_result { data, eof, timeout };
+
+/// Waits for bytes and appends them to `buf`. A reset counts as end of stream.
+read_result read_some(int fd, std::string& buf, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return read_result::timeout;
+    pollfd p{fd, POLLIN, 0};
+    auto ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR)
+      continue;
+    if (ready == 0)
+      return read_result::timeout;
+    char chunk[4096];
+    auto n = ::recv(fd, chunk, sizeof(chunk), 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == ECONNRESET)
+      return read_result::eof;
+    if (n <= 0)
+      return read_result::eof;
+    buf.append(chunk, static_cast<size_t>(n));
+    return read_result::data;
+  }
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+struct raw_response {
+  int status = 0;
+  std::multimap<std::string, std::string> headers; // lower-case names
+  std::string body;
+  std::string header(const std::string& name) const {
+    auto it = headers.find(lower(name));
+    return it == headers.end() ? std::string{} : it->second;
+  }
+};
+
+/// Reads one response framed by Content-Length (the server always sends one); bytes after
+/// it stay in `buf`. Nothing when the connection ends or the bound passes first.
+std::optional<raw_response> read_response(int fd, std::string& buf) {
+  auto deadline = std::chrono::steady_clock::now() + io_bound;
+  size_t head_end;
+  while ((head_end = buf.find("\r\n\r\n")) == std::string::npos)
+    if (read_some(fd, buf, deadline) != read_result::data)
+      return std::nullopt;
+  raw_response res;
+  auto head = buf.substr(0, head_end);
+  auto line_end = head.find("\r\n");
+  auto status_line = head.substr(0, line_end);
+  if (status_line.compare(0, 9, "HTTP/1.1 ") != 0 || status_line.size() < 12)
+    return std::nullopt;
+  res.status = std::stoi(status_line.substr(9, 3));
+  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    auto end = head.find("\r\n", pos);
+    if (end == std::string::npos)
+      end = head.size();
+    auto line = head.substr(pos, end - pos);
+    auto colon = line.find(':');
+    if (colon != std::string::npos) {
+      auto value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(' '));
+      res.headers.emplace(lower(line.substr(0, colon)), value);
+    }
+    pos = end + 2;
+  }
+  size_t length = 0;
+  if (auto cl = res.header("Content-Length"); !cl.empty())
+    length = std::stoul(cl);
+  auto body_start = head_end + 4;
+  while (buf.size() < body_start + length)
+    if (read_some(fd, buf, deadline) != read_result::data)
+      return std::nullopt;
+  res.body = buf.substr(body_start, length);
+  buf.erase(0, body_start + length);
+  return res;
+}
+
+/// What the peer does next: closes (eof), sends more (data), or neither within the bound.
+read_result next_event(int fd, std::string& buf) {
+  if (!buf.empty())
+    return read_result::data;
+  return read_some(fd, buf, std::chrono::steady_clock::now() + io_bound);
+}
+
+// --- JSON ------------------------------------------------------------------------------
+
+rapidjson::Document parse_json(const std::string& body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  INFO("body: ", body);
+  REQUIRE_FALSE(doc.HasParseError());
+  return doc;
+}
+
+/// Exactly {"error":{"code":<code>,"message":<non-empty string>}}.
+void check_envelope(const std::string& body, const std::string& code) {
+  INFO("body: ", body);
+  auto doc = parse_json(body);
+  REQUIRE(doc.IsObject());
+  CHECK(doc.MemberCount() == 1);
+  REQUIRE(doc.HasMember("error"));
+  const auto& err = doc["error"];
+  REQUIRE(err.IsObject());
+  CHECK(err.MemberCount() == 2);
+  REQUIRE(err.HasMember("code"));
+  REQUIRE(err["code"].IsString());
+  CHECK(std::string{err["code"].GetString()} == code);
+  REQUIRE(err.HasMember("message"));
+  REQUIRE(err["message"].IsString());
+  CHECK(err["message"].GetStringLength() > 0);
+}
+
+// --- the server under test -------------------------------------------------------------
+
+struct http_fixture {
+  static constexpr int64_t body_limit = 4096;
+
+  tf::test::temp_dir dir;
+  caf::actor_system_config actor_cfg;
+  caf::actor_system sys{actor_cfg};
+  tf::store_handles store;
+  std::unique_ptr<tf::http::server> srv;
+  std::thread serving;
+  uint16_t port = 0;
+
+  http_fixture() {
+    auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
+    REQUIRE_MESSAGE(started, tf::error_message(started.error()));
+    store = *started;
+    tf::config cfg;
+    cfg.max_body_bytes = body_limit;
+    cfg.http_threads = 4;
+    tf::http::server_context ctx;
+    ctx.sys = &sys;
+    ctx.store = store;
+    // A dead or stuck actor must not hold a request for long.
+    ctx.request_timeout = 200ms;
+    srv = std::make_unique<tf::http::server>(ctx, cfg);
+    auto bound = srv->bind("127.0.0.1", 0);
+    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
+    port = *bound;
+    CHECK(port != 0);
+    serving = std::thread{[this] { srv->run(); }};
+    // One answered request proves run() is serving, so stop() in the teardown takes effect.
+    auto c = client();
+    auto warm = c.Get("/healthz");
+    CHECK_MESSAGE(warm, "the server did not answer its first request");
+  }
+
+  ~http_fixture() {
+    srv->stop();
+    serving.join();
+    tf::stop_store(sys, store);
+  }
+
+  httplib::Client client() const {
+    httplib::Client c{"127.0.0.1", port};
+    c.set_connection_timeout(5, 0);
+    c.set_read_timeout(20, 0);
+    c.set_write_timeout(20, 0);
+    return c;
+  }
+};
+
+} // namespace
+
+// --- routes ----------------------------------------------------------------------------
+
+TEST_CASE_FIXTURE(http_fixture, "GET /healthz answers 200 with status and db ok as JSON") {
+  auto c = client();
+  auto res = c.Get("/healthz");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Type") == "application/json");
+  auto doc = parse_json(res->body);
+  REQUIRE(doc.IsObject());
+  REQUIRE(doc.HasMember("status"));
+  REQUIRE(doc["status"].IsString());
+  CHECK(std::string{doc["status"].GetString()} == "ok");
+  REQUIRE(doc.HasMember("db"));
+  REQUIRE(doc["db"].IsString());
+  CHECK(std::string{doc["db"].GetString()} == "ok");
+}
+
+TEST_CASE_FIXTURE(http_fixture, "GET / serves the embedded web UI") {
+  auto c = client();
+  auto res = c.Get("/");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Type").rfind("text/html", 0) == 0);
+  CHECK_FALSE(res->body.empty());
+}
+
+TEST_CASE_FIXTURE(http_fixture, "an unknown route answers 404 in the error envelope") {
+  auto c = client();
+  for (std::string path : {"/nope", "/api/nothing/here", "/healthz/extra"}) {
+    CAPTURE(path);
+    auto res = c.Get(path);
+    REQUIRE(res);
+    CHECK(res->status == 404);
+    CHECK(res->get_header_value("Content-Type") == "application/json");
+    check_envelope(res->body, "not_found");
+  }
+}
+
+TEST_CASE_FIXTURE(http_fixture, "POST with a small JSON body to an unknown route answers 404") {
+  auto c = client();
+  auto res = c.Post("/api/unknown", R"({"name":"x"})", "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 404);
+  CHECK(res->get_header_value("Content-Type") == "application/json");
+  check_envelope(res->body, "not_found");
+}
+
+TEST_CASE_FIXTURE(http_fixture, "a body of exactly max_body_bytes is read; one byte more is 413") {
+  auto c = client();
+  auto at_limit = c.Post("/api/unknown", std::string(body_limit, 'x'), "application/json");
+  REQUIRE(at_limit);
+  CHECK(at_limit->status == 404);
+  check_envelope(at_limit->body, "not_found");
+
+  auto c2 = client();
+  auto over = c2.Post("/api/unknown", std::string(body_limit + 1, 'x'), "application/json");
+  REQUIRE(over);
+  CHECK(over->status == 413);
+  CHECK(over->get_header_value("Content-Type") == "application/json");
+  check_envelope(over->body, "payload_too_large");
+}
+
+TEST_CASE_FIXTURE(http_fixture,
+                  "Content-Length above the limit gets 413 before the body is sent") {
+  auto fd = connect_to(port);
+  REQUIRE(fd);
+  // 10 GB announced, nothing sent: only a server that does not read the body can answer.
+  REQUIRE(send_all(fd.get(), "POST /api/projects HTTP/1.1\r\n"
+                             "Host: 127.0.0.1\r\n"
+                             "Content-Type: application/json\r\n"
+                             "Content-Length: 10000000000\r\n"
+                             "\r\n"));
+  std::string buf;
+  auto res = read_response(fd.get(), buf);
+  REQUIRE_MESSAGE(res, "no complete response to a request whose body was never sent");
+  CHECK(res->status == 413);
+  CHECK(res->header("Content-Type") == "application/json");
+  CHECK(lower(res->header("Connection")) == "close");
+  check_envelope(res->body, "payload_too_large");
+  // The server closes the connection: it cannot carry another request.
+  CHECK(next_event(fd.get(), buf) == read_result::eof);
+}
+
+TEST_CASE_FIXTURE(http_fixture, "a chunked request body gets 411") {
+  auto fd = connect_to(port);
+  REQUIRE(fd);
+  REQUIRE(send_all(fd.get(), "POST /api/projects HTTP/1.1\r\n"
+                             "Host: 127.0.0.1\r\n"
+                             "Content-Type: application/json\r\n"
+                             "Transfer-Encoding: chunked\r\n"
+                             "\r\n"));
+  std::string buf;
+  auto res = read_response(fd.get(), buf);
+  REQUIRE(res);
+  CHECK(res->status == 411);
+  CHECK(res->header("Content-Type") == "application/json");
+  check_envelope(res->body, "length_required");
+  CHECK(next_event(fd.get(), buf) == read_result::eof);
+}
+
+TEST_CASE_FIXTURE(http_fixture, "a Content-Length that is not a number gets 400") {
+  for (std::string value : {"abc", "12abc", "-1", "99999999999999999999999"}) {
+    CAPTURE(value);
+    auto fd = connect_to(port);
+    REQUIRE(fd);
+    REQUIRE(send_all(fd.get(), std::string{"POST /api/projects HTTP/1.1\r\n"
+                                           "Host: 127.0.0.1\r\n"
+                                           "Content-Length: "}
+                                 + value + "\r\n\r\n"));
+    std::string buf;
+    auto res = read_response(fd.get(), buf);
+    REQUIRE(res);
+    if (value == "-1") {
+      // strtoull accepts "-1" as a huge number: rejected either way, as 400 or 413.
+      CHECK((res->status == 400 || res->status == 413));
+    } else {
+      CHECK(res->status == 400);
+      check_envelope(res->body, "invalid_argument");
+    }
+    CHECK(res->header("Content-Type") == "application/json");
+  }
+}
+
+TEST_CASE_FIXTURE(http_fixture, "a malformed request line or unknown method gets a 400 envelope") {
+  for (std::string request : {"NONSENSE\r\n\r\n", "BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n"}) {
+    CAPTURE(request);
+    auto fd = connect_to(port);
+    REQUIRE(fd);
+    REQUIRE(send_all(fd.get(), request));
+    std::string buf;
+    auto res = read_response(fd.get(), buf);
+    REQUIRE(res);
+    CHECK(res->status == 400);
+    CHECK(res->header("Content-Type") == "application/json");
+    check_envelope(res->body, "invalid_argument");
+  }
+}
+
+// After refusing to read a body, the server announces "Connection: close"; the bytes that
+// follow on the wire are the unread body and must never be parsed as a new request (that
+// would let a client smuggle a request past a proxy inside a body).
+TEST_CASE_FIXTURE(http_fixture, "the unread body of a refused request is never served as a request") {
+  const std::string smuggled = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  struct refusal {
+    std::string name;
+    std::string head;
+    int status;
+    const char* code;
+  };
+  const refusal cases[] = {
+    {"413 Content-Length above the limit",
+     "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000000000\r\n\r\n",
+     413, "payload_too_large"},
+    {"411 chunked", "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n",
+     411, "length_required"},
+    {"400 bad Content-Length",
+     "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n", 400,
+     "invalid_argument"},
+  };
+  for (const auto& rc : cases) {
+    CAPTURE(rc.name);
+    auto fd = connect_to(port);
+    REQUIRE(fd);
+    REQUIRE(send_all(fd.get(), rc.head));
+    std::string buf;
+    auto res = read_response(fd.get(), buf);
+    REQUIRE(res);
+    CHECK(res->status == rc.status);
+    check_envelope(res->body, rc.code);
+    CHECK(lower(res->header("Connection")) == "close");
+    // A connection declared closed carries no keep-alive parameters.
+    CHECK(res->header("Keep-Alive").empty());
+    // The client goes on sending its body, which here looks like a request. The server
+    // may already have closed the socket, so a failed send is fine.
+    send_all(fd.get(), smuggled);
+    auto next = next_event(fd.get(), buf);
+    CHECK_MESSAGE(next == read_result::eof,
+                  "the server answered bytes of an unread body as a new request: ", buf);
+  }
+}
+
+TEST_CASE_FIXTURE(http_fixture, "healthz answers 503 degraded when the store readers are stopped") {
+  tf::stop_store(sys, store);
+  auto c = client();
+  auto res = c.Get("/healthz");
+  REQUIRE(res);
+  CHECK(res->status == 503);
+  CHECK(res->get_header_value("Content-Type") == "application/json");
+  auto doc = parse_json(res->body);
+  REQUIRE(doc.IsObject());
+  REQUIRE(doc.HasMember("status"));
+  REQUIRE(doc["status"].IsString());
+  CHECK(std::string{doc["status"].GetString()} == "degraded");
+  REQUIRE(doc.HasMember("db"));
+  REQUIRE(doc["db"].IsString());
+  CHECK(std::string{doc["db"].GetString()} == "unavailable");
+  // And it stays answerable.
+  auto again = c.Get("/healthz");
+  REQUIRE(again);
+  CHECK(again->status == 503);
+}
+
+// The daemon starts run() on a thread and may get SIGTERM (and call stop()) before that
+// thread has entered the accept loop. stop() must still end run().
+TEST_CASE("server: stop() called before run() has started still makes run() return") {
+  caf::actor_system_config actor_cfg;
+  caf::actor_system sys{actor_cfg};
+  tf::config cfg;
+  cfg.http_threads = 1;
+  tf::http::server_context ctx;
+  ctx.sys = &sys;
+  tf::http::server srv{ctx, cfg};
+  auto bound = srv.bind("127.0.0.1", 0);
+  REQUIRE(bound);
+  srv.stop();
+  std::promise<void> returned;
+  auto done = returned.get_future();
+  std::thread serving{[&] {
+    srv.run();
+    returned.set_value();
+  }};
+  auto ok = done.wait_for(10s) == std::future_status::ready;
+  CHECK_MESSAGE(ok, "run() kept serving after stop(): a stop() that precedes run() is lost");
+  if (!ok)
+    srv.stop(); // run() is in its accept loop by now; this one takes effect
+  serving.join();
+}
+
+// --- parse_object ----------------------------------------------------------------------
+
+TEST_CASE("parse_object: malformed JSON is invalid_argument with the offset") {
+  for (std::string body : {"{\"a\":", "{\"a\" 1}", "", "{} x", "{'a':1}"}) {
+    CAPTURE(body);
+    auto doc = tf::http::parse_object(body);
+    REQUIRE_FALSE(doc);
+    CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
+    CHECK(tf::error_message(doc.error()).find("offset") != std::string::npos);
+  }
+}
+
+// RapidJSON treats a NUL byte as the end of input; the body's length is the real end, so a
+// NUL followed by more bytes is trailing garbage like "{} x".
+TEST_CASE("parse_object: bytes after a NUL that follows the object are rejected") {
+  const std::string body{"{\"a\":1}\0{\"b\":2}", 15};
+  auto doc = tf::http::parse_object(body);
+  CHECK_FALSE_MESSAGE(doc, "a body with trailing bytes after a NUL was accepted");
+  if (!doc)
+    CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
+}
+
+TEST_CASE("parse_object: invalid UTF-8 is rejected") {
+  auto doc = tf::http::parse_object("{\"a\":\"\xff\xfe\"}");
+  REQUIRE_FALSE(doc);
+  CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
+}
+
+TEST_CASE("parse_object: a top level that is not an object is invalid_argument") {
+  for (std::string body : {"[1,2]", "[]", "\"text\"", "42", "null", "true"}) {
+    CAPTURE(body);
+    auto doc = tf::http::parse_object(body);
+    REQUIRE_FALSE(doc);
+    CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
+  }
+}
+
+TEST_CASE("parse_object: deep nesting is rejected without exhausting the stack") {
+  SUBCASE("10,000 unclosed '['") {
+    auto doc = tf::http::parse_object(std::string(10000, '['));
+    REQUIRE_FALSE(doc);
+    CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
+    CHECK(tf::error_message(doc.error()).find("deeper") != std::string::npos);
+  }
+  SUBCASE("10,000 balanced levels inside an object") {
+    auto body = "{\"a\":" + std::string(10000, '[') + std::string(10000, ']') + "}";
+    auto doc = tf::http::parse_object(body);
+    REQUIRE_FALSE(doc);
+    CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
+  }
+  SUBCASE("100,000 nested objects") {
+    std::string body;
+    for (int i = 0; i < 100000; ++i)
+      body += "{\"a\":";
+    auto doc = tf::http::parse_object(body);
+    REQUIRE_FALSE(doc);
+    CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
+  }
+  SUBCASE("the limit itself: max_depth levels pass, one more fails") {
+    auto nested = [](int levels) {
+      std::string s;
+      for (int i = 0; i < levels; ++i)
+        s += "{\"a\":";
+      s += "1";
+      for (int i = 0; i < levels; ++i)
+        s += "}";
+      return s;
+    };
+    CHECK(tf::http::parse_object(nested(32)));
+    CHECK_FALSE(tf::http::parse_object(nested(33)));
+    CHECK(tf::http::parse_object(nested(3), 3));
+    CHECK_FALSE(tf::http::parse_object(nested(4), 3));
+  }
+}
+
+TEST_CASE("parse_object: a valid object parses") {
+  auto doc = tf::http::parse_object(R"({"name":"web","port":8080,"env":{"A":"1"},"tags":[]})");
+  REQUIRE_MESSAGE(doc, tf::error_message(doc.error()));
+  REQUIRE(doc->IsObject());
+  REQUIRE(doc->HasMember("name"));
+  CHECK(std::string{(*doc)["name"].GetString()} == "web");
+  CHECK((*doc)["port"].GetInt() == 8080);
+  CHECK((*doc)["env"].IsObject());
+  CHECK((*doc)["tags"].IsArray());
+
+  auto empty = tf::http::parse_object("  {}  ");
+  REQUIRE(empty);
+  CHECK(empty->IsObject());
+  CHECK(empty->MemberCount() == 0);
+}
+
+// --- http_status and the envelope ------------------------------------------------------
+
+TEST_CASE("http_status maps every error code") {
+  using tf::ec;
+  CHECK(tf::http::http_status(ec::none) == 200);
+  CHECK(tf::http::http_status(ec::invalid_argument) == 400);
+  CHECK(tf::http::http_status(ec::not_found) == 404);
+  CHECK(tf::http::http_status(ec::conflict) == 409);
+  CHECK(tf::http::http_status(ec::payload_too_large) == 413);
+  CHECK(tf::http::http_status(ec::database) == 500);
+  CHECK(tf::http::http_status(ec::unavailable) == 503);
+  CHECK(tf::http::http_status(ec::timeout) == 503);
+  CHECK(tf::http::http_status(ec::bad_config) == 500);
+  CHECK(tf::http::http_status(ec::internal) == 500);
+  // A value outside the enum is a bug, reported as one.
+  CHECK(tf::http::http_status(static_cast<ec>(200)) == 500);
+}
+
+TEST_CASE("render_error: client errors keep their message, internal ones are hidden") {
+  httplib::Response res;
+  tf::http::render_error(res, tf::make_error(tf::ec::conflict, "name \"web\" is taken"));
+  CHECK(res.status == 409);
+  check_envelope(res.body, "conflict");
+  CHECK(res.body.find("is taken") != std::string::npos);
+
+  httplib::Response db;
+  tf::http::render_error(db, tf::make_error(tf::ec::database, "SQL logic error near SELECT"));
+  CHECK(db.status == 500);
+  check_envelope(db.body, "database");
+  CHECK(db.body.find("SQL") == std::string::npos);
+
+  auto body = tf::http::error_body("x", std::string_view{"a\"b\n\0c", 6});
+  auto doc = parse_json(body);
+  CHECK(doc["error"]["message"].GetStringLength() == 6);
+}
