@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/atoms.hpp"
+#include "docker/types.hpp"
 #include "store/model.hpp"
 
 #include <caf/replies_to.hpp>
@@ -75,5 +76,33 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<atom::get, atom::container, std::string>::with<container_row>,
   // A page of container rows matching a filter.
   caf::replies_to<atom::list, atom::container, container_filter>::with<page<container_row>>>;
+
+/// A DOCKER WORKER: makes blocking Engine API calls on its own thread for one owner, so
+/// a slow engine never stalls the scheduler. Errors come back as values (503 for HTTP).
+using docker_actor = caf::typed_actor<
+  // Negotiates the API version and replies what the engine runs.
+  caf::replies_to<atom::ping>::with<docker::version_info>,
+  // Lists containers in every state that match the filters.
+  caf::replies_to<atom::list, atom::container, docker::filters>::with<
+    std::vector<docker::container_summary>>,
+  // The last N lines of a container's stdout and stderr.
+  caf::replies_to<atom::logs, std::string, int64_t>::with<std::string>>;
+
+/// The RECONCILER of one Docker host: keeps the containers index true to what it runs.
+using reconciler_actor = caf::typed_actor<
+  // Reconciles now, or right after the run in flight (runs never overlap).
+  caf::reacts_to<atom::run>,
+  // The periodic safety net; a tick of an old generation is ignored.
+  caf::reacts_to<atom::tick, uint64_t>,
+  // A container event from the engine's stream: reconcile soon.
+  caf::reacts_to<atom::event, docker::engine_event>,
+  // The event stream is connected: the engine is back, catch up at once.
+  caf::reacts_to<atom::docker_up>,
+  // The event stream is lost, with the reason.
+  caf::reacts_to<atom::docker_down, std::string>,
+  // Sends (done, reconcile_report) to this actor after every run.
+  caf::reacts_to<atom::subscribe, caf::actor>,
+  // Whether the engine answered last: "ok" or "unavailable".
+  caf::replies_to<atom::status>::with<std::string>>;
 
 } // namespace tf

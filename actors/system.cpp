@@ -1,5 +1,7 @@
 #include "actors/system.hpp"
 
+#include "actors/docker_worker.hpp"
+#include "actors/event_watcher.hpp"
 #include "actors/store_writer.hpp"
 #include "store/migrations.hpp"
 
@@ -37,15 +39,23 @@ caf::expected<store_handles> start_store(caf::actor_system& sys, const store_opt
   return h;
 }
 
+namespace {
+
+/// Stops one actor and waits until it is gone.
+template <class Handle>
+void stop_and_wait(caf::scoped_actor& self, const Handle& handle) {
+  if (!handle)
+    return;
+  self->monitor(handle);
+  self->send_exit(handle, caf::exit_reason::user_shutdown);
+  self->receive([](const caf::down_msg&) {});
+}
+
+} // namespace
+
 void stop_store(caf::actor_system& sys, store_handles& handles) {
   caf::scoped_actor self{sys};
-  auto stop = [&](const auto& handle) {
-    if (!handle)
-      return;
-    self->monitor(handle);
-    self->send_exit(handle, caf::exit_reason::user_shutdown);
-    self->receive([](const caf::down_msg&) {});
-  };
+  auto stop = [&](const auto& handle) { stop_and_wait(self, handle); };
   // Readers first: nothing may still read when the writer closes the last connection,
   // which checkpoints the WAL into the main file.
   if (handles.readers)
@@ -54,6 +64,35 @@ void stop_store(caf::actor_system& sys, store_handles& handles) {
   stop(handles.writer);
   handles.writer = nullptr;
   handles.readers.reset();
+}
+
+caf::expected<docker_host_handles> start_docker_host(caf::actor_system& sys,
+                                                     const std::string& docker_host,
+                                                     reconciler_config cfg,
+                                                     store_writer_actor writer) {
+  auto ep = docker::endpoint::parse(docker_host);
+  if (!ep)
+    return ep.error();
+  docker_host_handles h;
+  h.cancel = docker::make_cancel_token();
+  docker::client_options opts;
+  opts.timeout = cfg.docker_timeout;
+  h.worker = sys.spawn<caf::detached>(docker_worker, *ep, h.cancel, opts);
+  h.reconciler = sys.spawn(reconciler, std::move(cfg), std::move(writer), h.worker);
+  h.watcher = sys.spawn(event_watcher, *ep, h.cancel, h.reconciler);
+  return h;
+}
+
+void stop_docker_host(caf::actor_system& sys, docker_host_handles& handles) {
+  // Cancel first: a worker blocked in a call to a hung engine returns within a second
+  // instead of at its timeout, and only then can it take the exit message.
+  if (handles.cancel)
+    handles.cancel->store(true);
+  caf::scoped_actor self{sys};
+  stop_and_wait(self, handles.watcher);
+  stop_and_wait(self, handles.reconciler);
+  stop_and_wait(self, handles.worker);
+  handles = docker_host_handles{};
 }
 
 } // namespace tf

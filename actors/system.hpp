@@ -3,7 +3,9 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/reconciler.hpp"
 #include "actors/store_reader.hpp"
+#include "docker/transport.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
@@ -31,5 +33,24 @@ caf::expected<store_handles> start_store(caf::actor_system& sys, const store_opt
 
 /// Stops the readers, then the writer, and waits until each has closed its connection.
 void stop_store(caf::actor_system& sys, store_handles& handles);
+
+/// The actors that watch one Docker host.
+struct docker_host_handles {
+  /// Set first at shutdown: aborts every Engine API call in flight for this host.
+  docker::cancel_token cancel;
+  docker_actor worker;
+  caf::actor watcher;
+  reconciler_actor reconciler;
+};
+
+/// Spawns the docker worker (detached), the reconciler (scheduled, never blocks) and the
+/// event watcher (blocking, own thread). The daemon starts even when the engine is down.
+caf::expected<docker_host_handles> start_docker_host(caf::actor_system& sys,
+                                                     const std::string& docker_host,
+                                                     reconciler_config cfg,
+                                                     store_writer_actor writer);
+
+/// Cancels the Docker calls in flight, then stops the actors and waits for each.
+void stop_docker_host(caf::actor_system& sys, docker_host_handles& handles);
 
 } // namespace tf

@@ -77,20 +77,31 @@ int serve(const config_sources& sources) {
     return 1;
   }
 
+  reconciler_config reconcile_cfg;
+  reconcile_cfg.interval = std::chrono::seconds{cfg->reconcile_interval_s};
+  auto docker = start_docker_host(sys, cfg->docker_host, reconcile_cfg, store->writer);
+  if (!docker) {
+    spdlog::error("event=docker-setup-failed error={}", error_message(docker.error()));
+    stop_store(sys, *store);
+    return 1;
+  }
+
   http::server_context ctx;
   ctx.sys = &sys;
   ctx.store = *store;
+  ctx.reconciler = docker->reconciler;
   ctx.request_timeout = std::chrono::milliseconds{cfg->request_timeout_ms};
   http::server server{ctx, *cfg};
   auto port = server.bind(cfg->listen_host, cfg->listen_port);
   if (!port) {
     spdlog::error("event=http-listen-failed error={}", error_message(port.error()));
+    stop_docker_host(sys, *docker);
     stop_store(sys, *store);
     return 1;
   }
   std::thread http_thread{[&server] { server.run(); }};
-  spdlog::info("event=http-listening address={}:{} data_dir={} db={}", cfg->listen_host, *port,
-               cfg->data_dir, db_path);
+  spdlog::info("event=http-listening address={}:{} data_dir={} db={} docker_host={}",
+               cfg->listen_host, *port, cfg->data_dir, db_path, cfg->docker_host);
 
   auto sig = wait_for_stop_signal(signals);
   spdlog::info("event=shutdown-begin signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -98,6 +109,7 @@ int serve(const config_sources& sources) {
   // then the database (closed by the writer as it stops).
   server.stop();
   http_thread.join();
+  stop_docker_host(sys, *docker);
   stop_store(sys, *store);
   spdlog::info("event=shutdown-complete");
   return 0;

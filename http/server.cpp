@@ -129,6 +129,10 @@ void server::install_routes() {
                             atom::ping_v);
     if (!db)
       spdlog::warn("event=healthz-db-failed error={}", error_message(db.error()));
+    // The daemon serves without Docker (degraded mode): only the database decides the
+    // status code, and "docker" says whether the engine answered the last call.
+    auto docker = ask<std::string>(*ctx.sys, ctx.reconciler, ctx.request_timeout, atom::status_v);
+    auto docker_ok = docker && *docker == "ok";
     res.status = db ? 200 : 503;
     res.set_content(make_json([&](json_writer& w) {
                       w.StartObject();
@@ -136,6 +140,8 @@ void server::install_routes() {
                       w.String(db ? "ok" : "degraded");
                       w.Key("db");
                       w.String(db ? "ok" : "unavailable");
+                      w.Key("docker");
+                      w.String(docker_ok ? "ok" : "unavailable");
                       w.EndObject();
                     }),
                     json_type);

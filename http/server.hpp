@@ -21,6 +21,8 @@ namespace tf::http {
 struct server_context {
   caf::actor_system* sys = nullptr;
   store_handles store;
+  /// The reconciler of the local Docker host: it knows whether the engine answers.
+  reconciler_actor reconciler;
   std::chrono::milliseconds request_timeout{5000};
 };
 

@@ -153,6 +153,9 @@ typename Inspector::result_type inspect(Inspector& f, container_row& x) {
 struct observed_container {
   std::string id; // the index row this container belongs to
   std::string workload_id;
+  /// A compose container's project: when set, the stack is found through the stacks'
+  /// compose-project index and must be the workload the labels name.
+  std::string compose_project;
   std::string workload_kind;
   std::string role;
   std::string host = "local";
@@ -166,7 +169,7 @@ struct observed_container {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, observed_container& x) {
   return f(caf::meta::type_name("observed_container"), x.id, x.workload_id,
-           x.workload_kind, x.role, x.host, x.container_id, x.image_ref, x.state, x.port,
+           x.compose_project, x.workload_kind, x.role, x.host, x.container_id, x.image_ref, x.state, x.port,
            x.last_seen_at);
 }
 
@@ -181,6 +184,22 @@ struct reconcile_result {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, reconcile_result& x) {
   return f(caf::meta::type_name("reconcile_result"), x.written, x.rejected);
+}
+
+/// What one reconcile run did, for subscribers (tests, metrics) and the log.
+struct reconcile_report {
+  std::string host;
+  int64_t listed = 0;   // managed containers Docker listed
+  int64_t written = 0;  // rows written
+  int64_t rejected = 0; // forged labels, project rows the deployer never made
+  int64_t missing = 0;  // rows newly marked missing
+  std::string error;    // why the run failed (Docker unreachable...), empty on success
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reconcile_report& x) {
+  return f(caf::meta::type_name("reconcile_report"), x.host, x.listed, x.written, x.rejected,
+           x.missing, x.error);
 }
 
 /// Marks rows on `host` whose container was not among `seen_container_ids` as missing.

@@ -576,6 +576,22 @@ caf::expected<std::string> workload_kind(database& db, const std::string& worklo
   return std::string{};
 }
 
+/// The workload of the stack with this compose project name (an index lookup), or an
+/// empty string when there is none.
+caf::expected<std::string> stack_workload_by_compose_project(database& db,
+                                                             const std::string& name) {
+  auto st = db.prepare("SELECT w.id FROM stacks s JOIN workloads w ON w.kind = 'stack' "
+                       "AND w.ref_id = s.id WHERE s.compose_project_name = ?1");
+  if (!st)
+    return st.error();
+  st->bind(1, name);
+  if (st->step())
+    return st->text(0);
+  if (st->error())
+    return st->error();
+  return std::string{};
+}
+
 } // namespace
 
 caf::expected<container_row> upsert_container(database& db, container_row c) {
@@ -680,7 +696,31 @@ caf::expected<reconcile_result> reconcile_containers(database& db,
   if (!upsert_docker_fields)
     return upsert_docker_fields.error();
   std::map<std::string, std::string> kinds; // workload id -> kind, for this batch
-  for (const auto& o : xs) {
+  std::map<std::string, std::string> stacks; // compose project -> workload id
+  for (const auto& observed : xs) {
+    const observed_container* op = &observed;
+    observed_container resolved;
+    if (!observed.compose_project.empty()) {
+      auto s = stacks.find(observed.compose_project);
+      if (s == stacks.end()) {
+        auto w = stack_workload_by_compose_project(db, observed.compose_project);
+        if (!w)
+          return w.error();
+        s = stacks.emplace(observed.compose_project, std::move(*w)).first;
+      }
+      // The compose project decides the stack; a label naming another workload is forged.
+      if (s->second.empty()
+          || (!observed.workload_id.empty() && observed.workload_id != s->second)) {
+        ++result.rejected;
+        continue;
+      }
+      resolved = observed;
+      resolved.workload_id = s->second;
+      if (resolved.id.empty())
+        resolved.id = resolved.workload_id + "/" + resolved.role;
+      op = &resolved;
+    }
+    const auto& o = *op;
     auto it = kinds.find(o.workload_id);
     if (it == kinds.end()) {
       auto kind = workload_kind(db, o.workload_id);

@@ -6,10 +6,10 @@
 #include <doctest/doctest.h>
 
 #include "helpers.hpp"
+#include "net.hpp"
 #include "store/database.hpp"
 
 #include <httplib.h>
-#include <rapidjson/document.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -22,10 +22,12 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,8 @@ extern char** environ;
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+
+using namespace tf::test;
 
 namespace {
 
@@ -256,46 +260,6 @@ long long expect_exit(child_process& d, int code, clock_type::time_point since) 
 
 // --- sockets and HTTP ------------------------------------------------------------------
 
-class socket_fd {
-public:
-  explicit socket_fd(int fd = -1) : fd_{fd} {}
-  socket_fd(const socket_fd&) = delete;
-  socket_fd& operator=(const socket_fd&) = delete;
-  socket_fd(socket_fd&& other) noexcept : fd_{other.fd_} { other.fd_ = -1; }
-  ~socket_fd() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
-private:
-  int fd_;
-};
-
-sockaddr_in loopback(uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
-/// A connected socket, or an empty one with errno from connect().
-socket_fd connect_to(uint16_t port) {
-  socket_fd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  if (!fd)
-    return fd;
-  auto addr = loopback(port);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    int saved = errno;
-    { socket_fd closing{std::move(fd)}; }
-    errno = saved;
-    return socket_fd{};
-  }
-  return fd;
-}
-
 bool connection_refused(uint16_t port) {
   auto fd = connect_to(port);
   return !fd && errno == ECONNREFUSED;
@@ -312,120 +276,37 @@ uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-bool send_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-/// Appends what arrives to `buf`; false on end of stream, error or the deadline.
-bool read_some(int fd, std::string& buf, clock_type::time_point deadline) {
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline
-                                                                      - clock_type::now());
-    if (left.count() <= 0)
-      return false;
-    pollfd p{fd, POLLIN, 0};
-    auto ready = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR)
-      continue;
-    if (ready <= 0)
-      return false;
-    char chunk[4096];
-    auto n = ::recv(fd, chunk, sizeof(chunk), 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    buf.append(chunk, static_cast<size_t>(n));
-    return true;
-  }
-}
-
-struct raw_response {
-  int status = 0;
-  std::map<std::string, std::string> headers; // lower-case names
-  std::string body;
-};
-
-/// One complete response framed by Content-Length; nothing if the stream ends first.
-std::optional<raw_response> read_response(int fd) {
-  auto deadline = clock_type::now() + bound;
-  std::string buf;
-  size_t head_end;
-  while ((head_end = buf.find("\r\n\r\n")) == std::string::npos)
-    if (!read_some(fd, buf, deadline))
-      return std::nullopt;
-  if (buf.compare(0, 9, "HTTP/1.1 ") != 0)
-    return std::nullopt;
-  raw_response res;
-  res.status = std::stoi(buf.substr(9, 3));
-  size_t pos = buf.find("\r\n") + 2;
-  while (pos < head_end) {
-    auto end = buf.find("\r\n", pos);
-    auto line = buf.substr(pos, end - pos);
-    auto colon = line.find(':');
-    if (colon != std::string::npos) {
-      auto name = line.substr(0, colon);
-      for (auto& c : name)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      auto value = line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(' '));
-      res.headers[name] = value;
-    }
-    pos = end + 2;
-  }
-  auto cl = res.headers.find("content-length");
-  if (cl == res.headers.end())
-    return std::nullopt;
-  auto length = std::stoul(cl->second);
-  while (buf.size() < head_end + 4 + length)
-    if (!read_some(fd, buf, deadline))
-      return std::nullopt;
-  res.body = buf.substr(head_end + 4, length);
-  return res;
-}
-
-/// True when the connection ends without sending anything more.
+/// True when the connection ends (or stays silent for the whole bound) without sending
+/// anything more.
 bool closed_by_peer(int fd) {
   std::string buf;
-  return !read_some(fd, buf, clock_type::now() + bound) && buf.empty();
-}
-
-/// The healthz body says status and db "ok".
-void check_healthy_body(const std::string& body) {
-  INFO("body: ", body);
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  REQUIRE_FALSE(doc.HasParseError());
-  REQUIRE(doc.IsObject());
-  REQUIRE(doc.HasMember("status"));
-  REQUIRE(doc["status"].IsString());
-  CHECK(std::string{doc["status"].GetString()} == "ok");
-  REQUIRE(doc.HasMember("db"));
-  REQUIRE(doc["db"].IsString());
-  CHECK(std::string{doc["db"].GetString()} == "ok");
+  return next_event(fd, buf) != read_result::data;
 }
 
 void check_healthz(uint16_t port) {
   httplib::Client c{"127.0.0.1", port};
   c.set_connection_timeout(5, 0);
   c.set_read_timeout(20, 0);
-  auto res = c.Get("/healthz");
-  REQUIRE_MESSAGE(res, "no answer to GET /healthz");
-  CHECK(res->status == 200);
-  CHECK(res->get_header_value("Content-Type") == "application/json");
-  check_healthy_body(res->body);
+  check_health_answer(c.Get("/healthz"), 200, "ok", "ok");
 }
 
 std::vector<std::string> serve_args(const std::string& data_dir) {
   return {"serve", "--listen", "127.0.0.1:0", "--data_dir", data_dir};
+}
+
+/// The port from the daemon's event=http-listening line; fails the test when there is none.
+uint16_t require_port(child_process& d) {
+  auto port = d.listening_port();
+  REQUIRE_MESSAGE(port, "no event=http-listening line; stderr:\n", d.stderr_text());
+  return *port;
+}
+
+/// Sends `sig`, expects exit 0, and reports (never asserts) how long that took.
+void stop_cleanly(child_process& d, int sig, const std::string& what) {
+  auto t0 = clock_type::now();
+  d.signal(sig);
+  auto ms = expect_exit(d, 0, t0);
+  MESSAGE(what, " to exit: ", ms, " ms");
 }
 
 /// Starts, checks bad config is rejected: exit 2, exactly one stderr line containing
@@ -457,17 +338,13 @@ TEST_CASE("daemon: starts, answers healthz, exits 0 on SIGTERM and leaves a soun
   tf::test::temp_dir tmp;
   auto data_dir = tmp.file("data");
   child_process d{serve_args(data_dir)};
-  auto port = d.listening_port();
-  REQUIRE_MESSAGE(port, "no event=http-listening line; stderr:\n", d.stderr_text());
-  check_healthz(*port);
+  auto port = require_port(d);
+  check_healthz(port);
 
-  auto t0 = clock_type::now();
-  d.signal(SIGTERM);
-  auto ms = expect_exit(d, 0, t0);
-  MESSAGE("SIGTERM to exit: ", ms, " ms");
+  stop_cleanly(d, SIGTERM, "SIGTERM");
   CHECK(d.stderr_text().find("event=shutdown-begin signal=SIGTERM") != std::string::npos);
   CHECK(d.stderr_text().find("event=shutdown-complete") != std::string::npos);
-  CHECK(connection_refused(*port));
+  CHECK(connection_refused(port));
 
   auto db_path = data_dir + "/tinyforge.db";
   REQUIRE(fs::exists(db_path));
@@ -496,15 +373,12 @@ TEST_CASE("daemon: starts, answers healthz, exits 0 on SIGTERM and leaves a soun
 TEST_CASE("daemon: a request in flight at SIGTERM is answered in full before the exit") {
   tf::test::temp_dir tmp;
   child_process d{serve_args(tmp.file("data"))};
-  auto port = d.listening_port();
-  REQUIRE_MESSAGE(port, "no event=http-listening line; stderr:\n", d.stderr_text());
+  auto port = require_port(d);
 
-  auto fd = connect_to(*port);
-  REQUIRE(fd);
-  REQUIRE(send_all(fd.get(), "GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
   // Connections are accepted and handed to workers in order: once a request on a later
   // connection has been answered, the first one is in a worker's hands.
-  check_healthz(*port);
+  check_healthz(port);
 
   auto t0 = clock_type::now();
   d.signal(SIGTERM);
@@ -512,16 +386,17 @@ TEST_CASE("daemon: a request in flight at SIGTERM is answered in full before the
                   "no event=shutdown-begin line; stderr:\n", d.stderr_text());
   // The daemon is shutting down; the request it is reading now completes.
   REQUIRE(send_all(fd.get(), "\r\n"));
-  auto res = read_response(fd.get());
+  std::string buf;
+  auto res = read_response(fd.get(), buf);
   REQUIRE_MESSAGE(res, "the in-flight request got no complete response");
   CHECK(res->status == 200);
-  CHECK(res->headers["content-type"] == "application/json");
-  check_healthy_body(res->body);
+  CHECK(res->header("Content-Type") == "application/json");
+  check_health_body(res->body, "ok", "ok");
 
   auto ms = expect_exit(d, 0, t0);
   MESSAGE("SIGTERM (request in flight) to exit: ", ms, " ms");
   CHECK(closed_by_peer(fd.get()));
-  CHECK(connection_refused(*port));
+  CHECK(connection_refused(port));
 }
 
 // A supervisor may stop the daemon while it is still starting. The daemon blocks SIGTERM
@@ -545,36 +420,27 @@ TEST_CASE("daemon: a SIGTERM that arrives during start-up still ends in a clean 
 TEST_CASE("daemon: SIGINT also exits 0") {
   tf::test::temp_dir tmp;
   child_process d{serve_args(tmp.file("data"))};
-  auto port = d.listening_port();
-  REQUIRE_MESSAGE(port, "no event=http-listening line; stderr:\n", d.stderr_text());
-  check_healthz(*port);
-  auto t0 = clock_type::now();
-  d.signal(SIGINT);
-  auto ms = expect_exit(d, 0, t0);
-  MESSAGE("SIGINT to exit: ", ms, " ms");
+  auto port = require_port(d);
+  check_healthz(port);
+  stop_cleanly(d, SIGINT, "SIGINT");
   CHECK(d.stderr_text().find("event=shutdown-begin signal=SIGINT") != std::string::npos);
-  CHECK(connection_refused(*port));
+  CHECK(connection_refused(port));
 }
 
 TEST_CASE("daemon: an idle keep-alive connection does not hold up the exit") {
   tf::test::temp_dir tmp;
   child_process d{serve_args(tmp.file("data"))};
-  auto port = d.listening_port();
-  REQUIRE_MESSAGE(port, "no event=http-listening line; stderr:\n", d.stderr_text());
+  auto port = require_port(d);
 
-  auto fd = connect_to(*port);
-  REQUIRE(fd);
-  REQUIRE(send_all(fd.get(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
-  auto res = read_response(fd.get());
+  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string buf;
+  auto res = read_response(fd.get(), buf);
   REQUIRE(res);
   CHECK(res->status == 200);
   // HTTP/1.1 without "Connection: close": the server keeps the connection open.
-  CHECK(res->headers["connection"] != "close");
+  CHECK(res->header("Connection") != "close");
 
-  auto t0 = clock_type::now();
-  d.signal(SIGTERM);
-  auto ms = expect_exit(d, 0, t0);
-  MESSAGE("SIGTERM (idle keep-alive connection open) to exit: ", ms, " ms");
+  stop_cleanly(d, SIGTERM, "SIGTERM (idle keep-alive connection open)");
   CHECK(closed_by_peer(fd.get()));
 }
 
@@ -585,14 +451,9 @@ TEST_CASE("daemon: the shipped config file starts the daemon") {
   auto data_dir = tmp.file("data");
   child_process d{{"serve", "--config", std::string{TINYFORGE_SOURCE_DIR} + "/config/tinyforge.json",
                    "--listen", "127.0.0.1:0", "--data_dir", data_dir}};
-  auto port = d.listening_port();
-  REQUIRE_MESSAGE(port, "no event=http-listening line; stderr:\n", d.stderr_text());
-  check_healthz(*port);
+  check_healthz(require_port(d));
   CHECK(fs::exists(data_dir + "/tinyforge.db"));
-  auto t0 = clock_type::now();
-  d.signal(SIGTERM);
-  auto ms = expect_exit(d, 0, t0);
-  MESSAGE("SIGTERM (shipped config) to exit: ", ms, " ms");
+  stop_cleanly(d, SIGTERM, "SIGTERM (shipped config)");
 }
 
 TEST_CASE("daemon: bad configuration exits 2 with one line naming the key or file") {

@@ -11,182 +11,29 @@
 #include "http/json.hpp"
 #include "http/server.hpp"
 #include "helpers.hpp"
+#include "net.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <httplib.h>
 #include <rapidjson/document.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstring>
+#include <cstdint>
 #include <future>
-#include <map>
 #include <memory>
-#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 using namespace std::chrono_literals;
 
+using namespace tf::test;
+
 namespace {
 
-// Generous bounds that only turn a hang into a failure; no test asserts on elapsed time.
-constexpr auto io_bound = 20s;
-
-// --- raw sockets -----------------------------------------------------------------------
-
-/// An owned file descriptor.
-class socket_fd {
-public:
-  explicit socket_fd(int fd = -1) : fd_{fd} {}
-  socket_fd(const socket_fd&) = delete;
-  socket_fd& operator=(const socket_fd&) = delete;
-  socket_fd(socket_fd&& other) noexcept : fd_{other.fd_} { other.fd_ = -1; }
-  ~socket_fd() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
-private:
-  int fd_;
-};
-
-socket_fd connect_to(uint16_t port) {
-  socket_fd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  if (!fd)
-    return fd;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-    return socket_fd{};
-  return fd;
-}
-
-/// Sends everything; false when the peer has gone (no SIGPIPE).
-bool send_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-enum class read_result { data, eof, timeout };
-
-/// Waits for bytes and appends them to `buf`. A reset counts as end of stream.
-read_result read_some(int fd, std::string& buf, std::chrono::steady_clock::time_point deadline) {
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      return read_result::timeout;
-    pollfd p{fd, POLLIN, 0};
-    auto ready = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR)
-      continue;
-    if (ready == 0)
-      return read_result::timeout;
-    char chunk[4096];
-    auto n = ::recv(fd, chunk, sizeof(chunk), 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && errno == ECONNRESET)
-      return read_result::eof;
-    if (n <= 0)
-      return read_result::eof;
-    buf.append(chunk, static_cast<size_t>(n));
-    return read_result::data;
-  }
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-struct raw_response {
-  int status = 0;
-  std::multimap<std::string, std::string> headers; // lower-case names
-  std::string body;
-  std::string header(const std::string& name) const {
-    auto it = headers.find(lower(name));
-    return it == headers.end() ? std::string{} : it->second;
-  }
-};
-
-/// Reads one response framed by Content-Length (the server always sends one); bytes after
-/// it stay in `buf`. Nothing when the connection ends or the bound passes first.
-std::optional<raw_response> read_response(int fd, std::string& buf) {
-  auto deadline = std::chrono::steady_clock::now() + io_bound;
-  size_t head_end;
-  while ((head_end = buf.find("\r\n\r\n")) == std::string::npos)
-    if (read_some(fd, buf, deadline) != read_result::data)
-      return std::nullopt;
-  raw_response res;
-  auto head = buf.substr(0, head_end);
-  auto line_end = head.find("\r\n");
-  auto status_line = head.substr(0, line_end);
-  if (status_line.compare(0, 9, "HTTP/1.1 ") != 0 || status_line.size() < 12)
-    return std::nullopt;
-  res.status = std::stoi(status_line.substr(9, 3));
-  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-  while (pos < head.size()) {
-    auto end = head.find("\r\n", pos);
-    if (end == std::string::npos)
-      end = head.size();
-    auto line = head.substr(pos, end - pos);
-    auto colon = line.find(':');
-    if (colon != std::string::npos) {
-      auto value = line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(' '));
-      res.headers.emplace(lower(line.substr(0, colon)), value);
-    }
-    pos = end + 2;
-  }
-  size_t length = 0;
-  if (auto cl = res.header("Content-Length"); !cl.empty())
-    length = std::stoul(cl);
-  auto body_start = head_end + 4;
-  while (buf.size() < body_start + length)
-    if (read_some(fd, buf, deadline) != read_result::data)
-      return std::nullopt;
-  res.body = buf.substr(body_start, length);
-  buf.erase(0, body_start + length);
-  return res;
-}
-
-/// What the peer does next: closes (eof), sends more (data), or neither within the bound.
-read_result next_event(int fd, std::string& buf) {
-  if (!buf.empty())
-    return read_result::data;
-  return read_some(fd, buf, std::chrono::steady_clock::now() + io_bound);
-}
-
 // --- JSON ------------------------------------------------------------------------------
-
-rapidjson::Document parse_json(const std::string& body) {
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  INFO("body: ", body);
-  REQUIRE_FALSE(doc.HasParseError());
-  return doc;
-}
 
 /// Exactly {"error":{"code":<code>,"message":<non-empty string>}}.
 void check_envelope(const std::string& body, const std::string& code) {
@@ -206,7 +53,29 @@ void check_envelope(const std::string& body, const std::string& code) {
   CHECK(err["message"].GetStringLength() > 0);
 }
 
+/// An error answer: `status`, a JSON body, and the envelope with `code`.
+void check_error(const httplib::Result& res, int status, const std::string& code) {
+  REQUIRE(res);
+  CHECK(res->status == status);
+  CHECK(res->get_header_value("Content-Type") == "application/json");
+  check_envelope(res->body, code);
+}
+
+void check_error(const raw_response& res, int status, const std::string& code) {
+  CHECK(res.status == status);
+  CHECK(res.header("Content-Type") == "application/json");
+  check_envelope(res.body, code);
+}
+
 // --- the server under test -------------------------------------------------------------
+
+/// One request written on its own connection, and the response read back. The connection
+/// stays open, and `buf` holds whatever arrived after the response.
+struct raw_exchange {
+  socket_fd fd;
+  std::string buf;
+  raw_response res;
+};
 
 struct http_fixture {
   static constexpr int64_t body_limit = 4096;
@@ -249,6 +118,16 @@ struct http_fixture {
     tf::stop_store(sys, store);
   }
 
+  /// Connects, sends `request` as it is, and reads one response; fails the test when any
+  /// of that does not happen.
+  raw_exchange send_raw(std::string_view request) const {
+    raw_exchange ex{connect_and_send(port, request), {}, {}};
+    auto res = read_response(ex.fd.get(), ex.buf);
+    REQUIRE_MESSAGE(res, "no complete response to: ", request);
+    ex.res = std::move(*res);
+    return ex;
+  }
+
   httplib::Client client() const {
     httplib::Client c{"127.0.0.1", port};
     c.set_connection_timeout(5, 0);
@@ -264,18 +143,7 @@ struct http_fixture {
 
 TEST_CASE_FIXTURE(http_fixture, "GET /healthz answers 200 with status and db ok as JSON") {
   auto c = client();
-  auto res = c.Get("/healthz");
-  REQUIRE(res);
-  CHECK(res->status == 200);
-  CHECK(res->get_header_value("Content-Type") == "application/json");
-  auto doc = parse_json(res->body);
-  REQUIRE(doc.IsObject());
-  REQUIRE(doc.HasMember("status"));
-  REQUIRE(doc["status"].IsString());
-  CHECK(std::string{doc["status"].GetString()} == "ok");
-  REQUIRE(doc.HasMember("db"));
-  REQUIRE(doc["db"].IsString());
-  CHECK(std::string{doc["db"].GetString()} == "ok");
+  check_health_answer(c.Get("/healthz"), 200, "ok", "ok");
 }
 
 TEST_CASE_FIXTURE(http_fixture, "GET / serves the embedded web UI") {
@@ -291,21 +159,13 @@ TEST_CASE_FIXTURE(http_fixture, "an unknown route answers 404 in the error envel
   auto c = client();
   for (std::string path : {"/nope", "/api/nothing/here", "/healthz/extra"}) {
     CAPTURE(path);
-    auto res = c.Get(path);
-    REQUIRE(res);
-    CHECK(res->status == 404);
-    CHECK(res->get_header_value("Content-Type") == "application/json");
-    check_envelope(res->body, "not_found");
+    check_error(c.Get(path), 404, "not_found");
   }
 }
 
 TEST_CASE_FIXTURE(http_fixture, "POST with a small JSON body to an unknown route answers 404") {
   auto c = client();
-  auto res = c.Post("/api/unknown", R"({"name":"x"})", "application/json");
-  REQUIRE(res);
-  CHECK(res->status == 404);
-  CHECK(res->get_header_value("Content-Type") == "application/json");
-  check_envelope(res->body, "not_found");
+  check_error(c.Post("/api/unknown", R"({"name":"x"})", "application/json"), 404, "not_found");
 }
 
 TEST_CASE_FIXTURE(http_fixture, "a body of exactly max_body_bytes is read; one byte more is 413") {
@@ -316,86 +176,56 @@ TEST_CASE_FIXTURE(http_fixture, "a body of exactly max_body_bytes is read; one b
   check_envelope(at_limit->body, "not_found");
 
   auto c2 = client();
-  auto over = c2.Post("/api/unknown", std::string(body_limit + 1, 'x'), "application/json");
-  REQUIRE(over);
-  CHECK(over->status == 413);
-  CHECK(over->get_header_value("Content-Type") == "application/json");
-  check_envelope(over->body, "payload_too_large");
+  check_error(c2.Post("/api/unknown", std::string(body_limit + 1, 'x'), "application/json"), 413,
+              "payload_too_large");
 }
 
 TEST_CASE_FIXTURE(http_fixture,
                   "Content-Length above the limit gets 413 before the body is sent") {
-  auto fd = connect_to(port);
-  REQUIRE(fd);
   // 10 GB announced, nothing sent: only a server that does not read the body can answer.
-  REQUIRE(send_all(fd.get(), "POST /api/projects HTTP/1.1\r\n"
-                             "Host: 127.0.0.1\r\n"
-                             "Content-Type: application/json\r\n"
-                             "Content-Length: 10000000000\r\n"
-                             "\r\n"));
-  std::string buf;
-  auto res = read_response(fd.get(), buf);
-  REQUIRE_MESSAGE(res, "no complete response to a request whose body was never sent");
-  CHECK(res->status == 413);
-  CHECK(res->header("Content-Type") == "application/json");
-  CHECK(lower(res->header("Connection")) == "close");
-  check_envelope(res->body, "payload_too_large");
+  auto ex = send_raw("POST /api/projects HTTP/1.1\r\n"
+                     "Host: 127.0.0.1\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: 10000000000\r\n"
+                     "\r\n");
+  check_error(ex.res, 413, "payload_too_large");
+  CHECK(lower(ex.res.header("Connection")) == "close");
   // The server closes the connection: it cannot carry another request.
-  CHECK(next_event(fd.get(), buf) == read_result::eof);
+  CHECK(next_event(ex.fd.get(), ex.buf) == read_result::eof);
 }
 
 TEST_CASE_FIXTURE(http_fixture, "a chunked request body gets 411") {
-  auto fd = connect_to(port);
-  REQUIRE(fd);
-  REQUIRE(send_all(fd.get(), "POST /api/projects HTTP/1.1\r\n"
-                             "Host: 127.0.0.1\r\n"
-                             "Content-Type: application/json\r\n"
-                             "Transfer-Encoding: chunked\r\n"
-                             "\r\n"));
-  std::string buf;
-  auto res = read_response(fd.get(), buf);
-  REQUIRE(res);
-  CHECK(res->status == 411);
-  CHECK(res->header("Content-Type") == "application/json");
-  check_envelope(res->body, "length_required");
-  CHECK(next_event(fd.get(), buf) == read_result::eof);
+  auto ex = send_raw("POST /api/projects HTTP/1.1\r\n"
+                     "Host: 127.0.0.1\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n"
+                     "\r\n");
+  check_error(ex.res, 411, "length_required");
+  CHECK(next_event(ex.fd.get(), ex.buf) == read_result::eof);
 }
 
 TEST_CASE_FIXTURE(http_fixture, "a Content-Length that is not a number gets 400") {
   for (std::string value : {"abc", "12abc", "-1", "99999999999999999999999"}) {
     CAPTURE(value);
-    auto fd = connect_to(port);
-    REQUIRE(fd);
-    REQUIRE(send_all(fd.get(), std::string{"POST /api/projects HTTP/1.1\r\n"
-                                           "Host: 127.0.0.1\r\n"
-                                           "Content-Length: "}
-                                 + value + "\r\n\r\n"));
-    std::string buf;
-    auto res = read_response(fd.get(), buf);
-    REQUIRE(res);
+    auto ex = send_raw(std::string{"POST /api/projects HTTP/1.1\r\n"
+                                   "Host: 127.0.0.1\r\n"
+                                   "Content-Length: "}
+                       + value + "\r\n\r\n");
     if (value == "-1") {
       // strtoull accepts "-1" as a huge number: rejected either way, as 400 or 413.
-      CHECK((res->status == 400 || res->status == 413));
+      CHECK((ex.res.status == 400 || ex.res.status == 413));
     } else {
-      CHECK(res->status == 400);
-      check_envelope(res->body, "invalid_argument");
+      CHECK(ex.res.status == 400);
+      check_envelope(ex.res.body, "invalid_argument");
     }
-    CHECK(res->header("Content-Type") == "application/json");
+    CHECK(ex.res.header("Content-Type") == "application/json");
   }
 }
 
 TEST_CASE_FIXTURE(http_fixture, "a malformed request line or unknown method gets a 400 envelope") {
   for (std::string request : {"NONSENSE\r\n\r\n", "BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n"}) {
     CAPTURE(request);
-    auto fd = connect_to(port);
-    REQUIRE(fd);
-    REQUIRE(send_all(fd.get(), request));
-    std::string buf;
-    auto res = read_response(fd.get(), buf);
-    REQUIRE(res);
-    CHECK(res->status == 400);
-    CHECK(res->header("Content-Type") == "application/json");
-    check_envelope(res->body, "invalid_argument");
+    check_error(send_raw(request).res, 400, "invalid_argument");
   }
 }
 
@@ -423,41 +253,25 @@ TEST_CASE_FIXTURE(http_fixture, "the unread body of a refused request is never s
   };
   for (const auto& rc : cases) {
     CAPTURE(rc.name);
-    auto fd = connect_to(port);
-    REQUIRE(fd);
-    REQUIRE(send_all(fd.get(), rc.head));
-    std::string buf;
-    auto res = read_response(fd.get(), buf);
-    REQUIRE(res);
-    CHECK(res->status == rc.status);
-    check_envelope(res->body, rc.code);
-    CHECK(lower(res->header("Connection")) == "close");
+    auto ex = send_raw(rc.head);
+    CHECK(ex.res.status == rc.status);
+    check_envelope(ex.res.body, rc.code);
+    CHECK(lower(ex.res.header("Connection")) == "close");
     // A connection declared closed carries no keep-alive parameters.
-    CHECK(res->header("Keep-Alive").empty());
+    CHECK(ex.res.header("Keep-Alive").empty());
     // The client goes on sending its body, which here looks like a request. The server
     // may already have closed the socket, so a failed send is fine.
-    send_all(fd.get(), smuggled);
-    auto next = next_event(fd.get(), buf);
+    send_all(ex.fd.get(), smuggled);
+    auto next = next_event(ex.fd.get(), ex.buf);
     CHECK_MESSAGE(next == read_result::eof,
-                  "the server answered bytes of an unread body as a new request: ", buf);
+                  "the server answered bytes of an unread body as a new request: ", ex.buf);
   }
 }
 
 TEST_CASE_FIXTURE(http_fixture, "healthz answers 503 degraded when the store readers are stopped") {
   tf::stop_store(sys, store);
   auto c = client();
-  auto res = c.Get("/healthz");
-  REQUIRE(res);
-  CHECK(res->status == 503);
-  CHECK(res->get_header_value("Content-Type") == "application/json");
-  auto doc = parse_json(res->body);
-  REQUIRE(doc.IsObject());
-  REQUIRE(doc.HasMember("status"));
-  REQUIRE(doc["status"].IsString());
-  CHECK(std::string{doc["status"].GetString()} == "degraded");
-  REQUIRE(doc.HasMember("db"));
-  REQUIRE(doc["db"].IsString());
-  CHECK(std::string{doc["db"].GetString()} == "unavailable");
+  check_health_answer(c.Get("/healthz"), 503, "degraded", "unavailable");
   // And it stays answerable.
   auto again = c.Get("/healthz");
   REQUIRE(again);

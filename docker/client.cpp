@@ -1,0 +1,439 @@
+#include "docker/client.hpp"
+
+#include "actors/errors.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+
+namespace tf::docker {
+
+namespace {
+
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void write_string(json_writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void write_strings(json_writer& w, const std::vector<std::string>& xs) {
+  w.StartArray();
+  for (const auto& x : xs)
+    write_string(w, x);
+  w.EndArray();
+}
+
+void write_labels(json_writer& w, const label_map& labels) {
+  w.StartObject();
+  for (const auto& [k, v] : labels) {
+    write_string(w, k);
+    write_string(w, v);
+  }
+  w.EndObject();
+}
+
+std::string create_body(const container_spec& spec) {
+  rapidjson::StringBuffer buf;
+  json_writer w{buf};
+  w.StartObject();
+  w.Key("Image");
+  write_string(w, spec.image);
+  if (!spec.cmd.empty()) {
+    w.Key("Cmd");
+    write_strings(w, spec.cmd);
+  }
+  w.Key("Env");
+  write_strings(w, spec.env);
+  w.Key("Labels");
+  write_labels(w, spec.labels);
+  auto port_key = std::to_string(spec.container_port) + "/tcp";
+  if (spec.container_port > 0) {
+    w.Key("ExposedPorts");
+    w.StartObject();
+    write_string(w, port_key);
+    w.StartObject();
+    w.EndObject();
+    w.EndObject();
+  }
+  w.Key("HostConfig");
+  w.StartObject();
+  if (spec.container_port > 0) {
+    w.Key("PortBindings");
+    w.StartObject();
+    write_string(w, port_key);
+    w.StartArray();
+    w.StartObject();
+    w.Key("HostIp");
+    write_string(w, spec.host_ip);
+    w.Key("HostPort");
+    write_string(w, spec.host_port > 0 ? std::to_string(spec.host_port) : std::string{});
+    w.EndObject();
+    w.EndArray();
+    w.EndObject();
+  }
+  if (spec.memory_bytes > 0) {
+    w.Key("Memory");
+    w.Int64(spec.memory_bytes);
+  }
+  if (spec.nano_cpus > 0) {
+    w.Key("NanoCpus");
+    w.Int64(spec.nano_cpus);
+  }
+  if (!spec.restart_policy.empty()) {
+    w.Key("RestartPolicy");
+    w.StartObject();
+    w.Key("Name");
+    write_string(w, spec.restart_policy == "no" ? "" : spec.restart_policy);
+    w.EndObject();
+  }
+  if (!spec.network.empty()) {
+    w.Key("NetworkMode");
+    write_string(w, spec.network);
+  }
+  w.EndObject();
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+/// Splits a stream of JSON objects (one per line) into lines, bounded in length.
+class line_splitter {
+public:
+  static constexpr size_t max_line = 1024 * 1024;
+  /// Feeds data; calls f(line) for each complete line. False when a line is too long or
+  /// f asked to stop.
+  template <class F>
+  bool feed(std::string_view data, F&& f) {
+    buf_.append(data);
+    size_t start = 0;
+    for (auto nl = buf_.find('\n', start); nl != std::string::npos;
+         nl = buf_.find('\n', start)) {
+      std::string_view line{buf_.data() + start, nl - start};
+      start = nl + 1;
+      if (!line.empty() && line != "\r" && !f(line)) {
+        buf_.erase(0, start);
+        return false;
+      }
+    }
+    buf_.erase(0, start);
+    return buf_.size() <= max_line;
+  }
+
+private:
+  std::string buf_;
+};
+
+} // namespace
+
+std::string url_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
+        || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 0x0f]);
+    }
+  }
+  return out;
+}
+
+std::string filters_json(const filters& f) {
+  rapidjson::StringBuffer buf;
+  json_writer w{buf};
+  w.StartObject();
+  for (const auto& [k, vs] : f) {
+    write_string(w, k);
+    write_strings(w, vs);
+  }
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+client::client(endpoint ep, cancel_token cancel, client_options opts)
+  : http_{std::move(ep), std::move(cancel)}, opts_{opts} {
+}
+
+caf::error client::ping() {
+  auto res = http_.call("GET", "/_ping", "", std::min(opts_.timeout, std::chrono::milliseconds{5000}), 1024);
+  if (!res)
+    return res.error();
+  if (res->status != 200)
+    return engine_error(res->status, res->body, "ping");
+  return {};
+}
+
+caf::expected<version_info> client::version() {
+  auto res = http_.call("GET", "/version", "", opts_.timeout, 64 * 1024);
+  if (!res)
+    return res.error();
+  if (res->status != 200)
+    return engine_error(res->status, res->body, "version");
+  auto v = parse_version(res->body);
+  if (!v)
+    return v.error();
+  auto engine = api_version_number(v->api_version);
+  if (engine < api_version_number(min_api_version))
+    return make_error(ec::unavailable, "docker: the engine speaks API " + v->api_version
+                                         + ", older than the oldest supported ("
+                                         + min_api_version + ")");
+  api_ = engine < api_version_number(max_api_version) ? v->api_version : max_api_version;
+  return v;
+}
+
+caf::expected<std::string> client::versioned(const std::string& path) {
+  if (api_.empty())
+    if (auto v = version(); !v)
+      return v.error();
+  return "/v" + api_ + path;
+}
+
+caf::expected<std::string> client::expect_ok(std::string_view method, const std::string& path,
+                                             const std::string& body, std::string_view what,
+                                             std::chrono::milliseconds timeout) {
+  auto full = versioned(path);
+  if (!full)
+    return full.error();
+  auto res = http_.call(method, *full, body, timeout);
+  if (!res)
+    return res.error();
+  if (res->status < 200 || res->status >= 300)
+    return engine_error(res->status, res->body, what);
+  return std::move(res->body);
+}
+
+caf::expected<std::vector<container_summary>> client::list_containers(const filters& f, bool all) {
+  auto path = std::string{"/containers/json?all="} + (all ? "1" : "0");
+  if (!f.empty())
+    path += "&filters=" + url_encode(filters_json(f));
+  auto body = expect_ok("GET", path, "", "list containers");
+  if (!body)
+    return body.error();
+  return parse_container_list(*body);
+}
+
+caf::expected<container_details> client::inspect_container(const std::string& id) {
+  auto body = expect_ok("GET", "/containers/" + url_encode(id) + "/json", "",
+                        "inspect container " + id);
+  if (!body)
+    return body.error();
+  return parse_container_details(*body);
+}
+
+caf::expected<std::string> client::create_container(const container_spec& spec) {
+  std::string path = "/containers/create";
+  if (!spec.name.empty())
+    path += "?name=" + url_encode(spec.name);
+  auto body = expect_ok("POST", path, create_body(spec), "create container " + spec.name);
+  if (!body)
+    return body.error();
+  return parse_created_id(*body);
+}
+
+caf::error client::start_container(const std::string& id) {
+  auto body = expect_ok("POST", "/containers/" + url_encode(id) + "/start", "",
+                        "start container " + id);
+  return body ? caf::error{} : body.error();
+}
+
+caf::error client::stop_container(const std::string& id, std::chrono::seconds grace) {
+  // The engine answers only once the container stopped: allow the grace period on top.
+  auto timeout = opts_.timeout + std::chrono::duration_cast<std::chrono::milliseconds>(grace);
+  auto body = expect_ok("POST",
+                        "/containers/" + url_encode(id) + "/stop?t=" + std::to_string(grace.count()),
+                        "", "stop container " + id, timeout);
+  return body ? caf::error{} : body.error();
+}
+
+caf::error client::kill_container(const std::string& id, const std::string& signal) {
+  auto body = expect_ok("POST", "/containers/" + url_encode(id) + "/kill?signal=" + url_encode(signal),
+                        "", "kill container " + id);
+  return body ? caf::error{} : body.error();
+}
+
+caf::error client::remove_container(const std::string& id, bool force) {
+  auto body = expect_ok("DELETE",
+                        "/containers/" + url_encode(id) + "?v=1&force=" + (force ? "1" : "0"), "",
+                        "remove container " + id);
+  return body ? caf::error{} : body.error();
+}
+
+caf::expected<std::string> client::container_logs(const std::string& id, int tail,
+                                                  size_t max_bytes) {
+  auto full = versioned("/containers/" + url_encode(id) + "/logs?stdout=1&stderr=1&tail="
+                        + std::to_string(std::max(tail, 0)));
+  if (!full)
+    return full.error();
+  // Frames add 8 bytes per line: allow for them before demultiplexing.
+  auto res = http_.call("GET", *full, "", opts_.timeout, max_bytes * 2);
+  if (!res)
+    return res.error();
+  if (res->status != 200)
+    return engine_error(res->status, res->body, "logs of container " + id);
+  auto text = demultiplex_logs(res->body);
+  if (text.size() > max_bytes)
+    text.erase(0, text.size() - max_bytes);
+  return text;
+}
+
+caf::expected<std::vector<image_summary>> client::list_images(const filters& f) {
+  std::string path = "/images/json";
+  if (!f.empty())
+    path += "?filters=" + url_encode(filters_json(f));
+  auto body = expect_ok("GET", path, "", "list images");
+  if (!body)
+    return body.error();
+  return parse_image_list(*body);
+}
+
+caf::expected<image_summary> client::inspect_image(const std::string& ref) {
+  // Image names contain '/', which the engine takes as part of the path: do not encode it.
+  std::string name;
+  for (char c : ref)
+    name += c == '/' ? std::string{"/"} : url_encode(std::string_view{&c, 1});
+  auto body = expect_ok("GET", "/images/" + name + "/json", "", "inspect image " + ref);
+  if (!body)
+    return body.error();
+  return parse_image_details(*body);
+}
+
+caf::error client::pull_image(const std::string& repository, const std::string& tag,
+                              const std::function<void(const std::string&)>& on_progress) {
+  auto full = versioned("/images/create?fromImage=" + url_encode(repository)
+                        + "&tag=" + url_encode(tag));
+  if (!full)
+    return full.error();
+  std::string first_error;
+  std::string head; // the start of a non-200 body, for its message
+  long status = 0;
+  line_splitter lines;
+  auto res = http_.stream("POST", *full, "", opts_.pull_timeout, [&](std::string_view data) {
+    if (head.size() < 4096)
+      head.append(data.substr(0, 4096 - head.size()));
+    return lines.feed(data, [&](std::string_view line) {
+      rapidjson::Document doc;
+      doc.Parse(line.data(), line.size());
+      if (doc.HasParseError() || !doc.IsObject())
+        return true; // progress is informational; a line we cannot read is skipped
+      auto err = doc.FindMember("error");
+      if (err != doc.MemberEnd() && err->value.IsString()) {
+        // The engine reports a failed pull inside a 200 stream.
+        if (first_error.empty())
+          first_error = err->value.GetString();
+        return false;
+      }
+      std::string text;
+      for (const char* key : {"id", "status", "progress"}) {
+        auto m = doc.FindMember(key);
+        if (m != doc.MemberEnd() && m->value.IsString()) {
+          if (!text.empty())
+            text += ' ';
+          text += m->value.GetString();
+        }
+      }
+      if (!text.empty() && on_progress)
+        on_progress(text);
+      return true;
+    });
+  });
+  if (!res)
+    return res.error();
+  status = *res;
+  if (status < 200 || status >= 300)
+    return engine_error(status, head, "pull " + repository + ":" + tag);
+  if (!first_error.empty())
+    return make_error(ec::unavailable, "docker: pull " + repository + ":" + tag + ": " + first_error);
+  return {};
+}
+
+caf::error client::remove_image(const std::string& ref, bool force) {
+  std::string name;
+  for (char c : ref)
+    name += c == '/' ? std::string{"/"} : url_encode(std::string_view{&c, 1});
+  auto body = expect_ok("DELETE", "/images/" + name + "?force=" + (force ? "1" : "0"), "",
+                        "remove image " + ref);
+  return body ? caf::error{} : body.error();
+}
+
+caf::expected<std::vector<network_summary>> client::list_networks(const filters& f) {
+  std::string path = "/networks";
+  if (!f.empty())
+    path += "?filters=" + url_encode(filters_json(f));
+  auto body = expect_ok("GET", path, "", "list networks");
+  if (!body)
+    return body.error();
+  return parse_network_list(*body);
+}
+
+caf::expected<std::string> client::create_network(const std::string& name,
+                                                  const label_map& labels) {
+  rapidjson::StringBuffer buf;
+  json_writer w{buf};
+  w.StartObject();
+  w.Key("Name");
+  write_string(w, name);
+  w.Key("CheckDuplicate");
+  w.Bool(true);
+  w.Key("Labels");
+  write_labels(w, labels);
+  w.EndObject();
+  auto body = expect_ok("POST", "/networks/create", {buf.GetString(), buf.GetSize()},
+                        "create network " + name);
+  if (!body)
+    return body.error();
+  return parse_created_id(*body);
+}
+
+caf::error client::connect_network(const std::string& network, const std::string& container) {
+  rapidjson::StringBuffer buf;
+  json_writer w{buf};
+  w.StartObject();
+  w.Key("Container");
+  write_string(w, container);
+  w.EndObject();
+  auto body = expect_ok("POST", "/networks/" + url_encode(network) + "/connect",
+                        {buf.GetString(), buf.GetSize()},
+                        "connect " + container + " to network " + network);
+  return body ? caf::error{} : body.error();
+}
+
+caf::error client::watch_events(const filters& f, const std::function<void()>& on_connected,
+                                const std::function<bool(const engine_event&)>& on_event) {
+  std::string path = "/events";
+  if (!f.empty())
+    path += "?filters=" + url_encode(filters_json(f));
+  auto full = versioned(path);
+  if (!full)
+    return full.error();
+  line_splitter lines;
+  caf::error parse_failure;
+  auto res = http_.stream(
+    "GET", *full, "", std::chrono::milliseconds{0},
+    [&](std::string_view data) {
+      return lines.feed(data, [&](std::string_view line) {
+        auto e = parse_event(line);
+        if (!e) {
+          parse_failure = e.error();
+          return false;
+        }
+        return on_event(*e);
+      });
+    },
+    [&](long status) {
+      if (status == 200 && on_connected)
+        on_connected();
+    });
+  if (!res)
+    return res.error();
+  if (*res != 200)
+    return engine_error(*res, "", "events");
+  if (parse_failure)
+    return parse_failure;
+  return make_error(ec::unavailable, "docker: the event stream ended");
+}
+
+} // namespace tf::docker

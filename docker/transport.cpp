@@ -1,0 +1,182 @@
+#include "docker/transport.hpp"
+
+#include "actors/errors.hpp"
+
+#include <curl/curl.h>
+
+#include <mutex>
+
+namespace tf::docker {
+
+namespace {
+
+void init_curl_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct transfer {
+  const std::function<bool(std::string_view)>* on_data;
+  const std::atomic<bool>* cancel;
+  const std::function<void(long)>* on_headers;
+  CURL* curl;
+  bool stopped_by_reader = false;
+};
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<transfer*>(user);
+  std::string_view line{data, size * n};
+  // The blank line ends the headers of the final response (not of a 100 Continue).
+  if ((line == "\r\n" || line == "\n") && *t->on_headers) {
+    long status = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200)
+      (*t->on_headers)(status);
+  }
+  return size * n;
+}
+
+size_t on_write(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<transfer*>(user);
+  if (!(*t->on_data)(std::string_view{data, size * n})) {
+    t->stopped_by_reader = true;
+    return 0; // makes curl abort the transfer with CURLE_WRITE_ERROR
+  }
+  return size * n;
+}
+
+// Called by curl at least once a second even when no data moves: the cancel point.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<transfer*>(user);
+  return t->cancel->load() ? 1 : 0;
+}
+
+} // namespace
+
+caf::expected<endpoint> endpoint::parse(const std::string& docker_host) {
+  endpoint ep;
+  if (docker_host.rfind("unix://", 0) == 0) {
+    ep.unix_path = docker_host.substr(7);
+    if (ep.unix_path.empty() || ep.unix_path.front() != '/')
+      return make_error(ec::bad_config, "docker_host: expected unix:///absolute/path, got \""
+                                          + docker_host + "\"");
+    ep.base_url = "http://localhost";
+    return ep;
+  }
+  if (docker_host.rfind("tcp://", 0) == 0) {
+    auto rest = docker_host.substr(6);
+    if (rest.empty() || rest.find('/') != std::string::npos)
+      return make_error(ec::bad_config,
+                        "docker_host: expected tcp://host:port, got \"" + docker_host + "\"");
+    ep.base_url = "http://" + rest;
+    return ep;
+  }
+  return make_error(ec::bad_config, "docker_host: expected unix:// or tcp://, got \""
+                                      + docker_host + "\"");
+}
+
+transport::transport(endpoint ep, cancel_token cancel)
+  : ep_{std::move(ep)}, cancel_{std::move(cancel)} {
+  init_curl_once();
+  curl_ = curl_easy_init();
+}
+
+transport::~transport() {
+  if (curl_ != nullptr)
+    curl_easy_cleanup(static_cast<CURL*>(curl_));
+}
+
+caf::expected<response> transport::call(std::string_view method, const std::string& path,
+                                        const std::string& body,
+                                        std::chrono::milliseconds timeout, size_t max_body) {
+  response res;
+  bool too_large = false;
+  std::function<bool(std::string_view)> collect = [&](std::string_view chunk) {
+    if (res.body.size() + chunk.size() > max_body) {
+      too_large = true;
+      return false;
+    }
+    res.body.append(chunk);
+    return true;
+  };
+  auto status = perform(method, path, body, timeout, collect, {});
+  if (too_large)
+    return make_error(ec::payload_too_large, "docker: the engine's answer to " + path
+                                               + " is larger than "
+                                               + std::to_string(max_body) + " bytes");
+  if (!status)
+    return status.error();
+  res.status = *status;
+  return res;
+}
+
+caf::expected<long> transport::stream(std::string_view method, const std::string& path,
+                                      const std::string& body,
+                                      std::chrono::milliseconds timeout,
+                                      const std::function<bool(std::string_view)>& on_data,
+                                      const std::function<void(long)>& on_headers) {
+  return perform(method, path, body, timeout, on_data, on_headers);
+}
+
+caf::expected<long> transport::perform(std::string_view method, const std::string& path,
+                                       const std::string& body,
+                                       std::chrono::milliseconds timeout,
+                                       const std::function<bool(std::string_view)>& on_data,
+                                       const std::function<void(long)>& on_headers) {
+  auto* curl = static_cast<CURL*>(curl_);
+  if (curl == nullptr)
+    return make_error(ec::internal, "docker: curl_easy_init failed");
+  if (cancel_->load())
+    return make_error(ec::unavailable, "docker: call cancelled (shutting down)");
+  curl_easy_reset(curl);
+  transfer t{&on_data, cancel_.get(), &on_headers, curl};
+  auto url = ep_.base_url + path;
+  std::string verb{method};
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  if (!ep_.unix_path.empty())
+    curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, ep_.unix_path.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, verb.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
+  curl_slist* headers = nullptr;
+  if (!body.empty() || verb == "POST") {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  headers = curl_slist_append(headers, "Expect:");
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  auto rc = curl_easy_perform(curl);
+  curl_slist_free_all(headers);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  if (rc == CURLE_OK)
+    return status;
+  if (t.stopped_by_reader)
+    return status; // the reader had enough: not an error of the transport
+  std::string where = "docker: " + verb + " " + path + ": ";
+  switch (rc) {
+    case CURLE_ABORTED_BY_CALLBACK:
+      return make_error(ec::unavailable, where + "cancelled (shutting down)");
+    case CURLE_OPERATION_TIMEDOUT:
+      return make_error(ec::timeout, where + "the engine did not answer within "
+                                       + std::to_string(timeout.count()) + " ms");
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return make_error(ec::unavailable, where + "the Docker engine is unreachable at "
+                                           + (ep_.unix_path.empty() ? ep_.base_url
+                                                                    : ep_.unix_path));
+    default:
+      return make_error(ec::unavailable, where + curl_easy_strerror(rc));
+  }
+}
+
+} // namespace tf::docker
