@@ -85,7 +85,11 @@ std::vector<observed_container> observe(const std::vector<docker::container_summ
       projects.push_back(&c);
       continue;
     }
-    auto key = std::make_pair(compose.empty() ? workload : "compose:" + compose, role);
+    // A compose container is keyed by its project and by the workload its label names, so
+    // a forged container claiming a stack's service lands in a group of its own and is
+    // rejected by the store instead of hiding the stack's real container.
+    auto key = std::make_pair(compose.empty() ? workload : "compose:" + compose + "/" + workload,
+                              role);
     auto& slot = grouped[key];
     if (slot == nullptr || better(c, *slot))
       slot = &c;
@@ -136,6 +140,8 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
       spdlog::debug("event=reconcile-done host={} listed={} written={} rejected={} missing={}",
                     report.host, report.listed, report.written, report.rejected,
                     report.missing);
+    } else if (st.cfg.cancel && st.cfg.cancel->load()) {
+      return; // shutting down: a cancelled call is not a failure, and no retry
     } else {
       // The first failure of an outage is news; the retries that follow are not.
       auto level = st.failures_in_a_row++ == 0 ? spdlog::level::warn : spdlog::level::debug;
@@ -162,16 +168,19 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
     st.in_flight = true;
     auto host = st.cfg.host;
     const docker::filters managed{{"label", {docker::label::managed}}};
+    // Rows written after the list was taken (a deploy in progress) are newer than what
+    // the list can say about them: the sweep leaves them alone.
+    auto listed_at = store::now_utc();
     self->request(st.docker, st.cfg.docker_timeout + std::chrono::seconds{5}, atom::list_v,
                   atom::container_v, managed)
       .then(
-        [self, publish, host](std::vector<docker::container_summary>& listed) {
+        [self, publish, host, listed_at](std::vector<docker::container_summary>& listed) {
           auto& st = self->state;
           if (!st.docker_ok)
             spdlog::info("event=docker-available host={}", host);
           st.docker_ok = true;
           auto observed = observe(listed, host, store::now_utc());
-          missing_sweep sweep{host, {}};
+          missing_sweep sweep{host, {}, listed_at};
           for (const auto& c : listed)
             sweep.seen_container_ids.push_back(c.id);
           auto report = std::make_shared<reconcile_report>();
@@ -199,7 +208,7 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
         },
         [self, publish, host](caf::error& err) {
           auto& st = self->state;
-          if (st.docker_ok)
+          if (st.docker_ok && !(st.cfg.cancel && st.cfg.cancel->load()))
             spdlog::warn("event=docker-unavailable host={} error={}", host, error_message(err));
           st.docker_ok = false;
           reconcile_report report;
@@ -232,6 +241,7 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
     },
     [self, run](atom::docker_up) {
       spdlog::info("event=docker-connected host={}", self->state.cfg.host);
+      self->state.docker_ok = true; // the engine answered the stream's request
       run(); // catch up on whatever happened while the stream was down
     },
     [self](atom::docker_down, const std::string& why) {

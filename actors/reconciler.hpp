@@ -6,6 +6,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "docker/transport.hpp"
 #include "docker/types.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -22,6 +23,8 @@ struct reconciler_config {
   std::chrono::seconds interval{30};
   /// How long a Docker list may take before the run counts as failed.
   std::chrono::milliseconds docker_timeout{30000};
+  /// The host's cancel token: once set, failures are the shutdown's, not the engine's.
+  docker::cancel_token cancel;
 };
 
 struct reconciler_state {

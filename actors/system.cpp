@@ -75,6 +75,7 @@ caf::expected<docker_host_handles> start_docker_host(caf::actor_system& sys,
     return ep.error();
   docker_host_handles h;
   h.cancel = docker::make_cancel_token();
+  cfg.cancel = h.cancel;
   docker::client_options opts;
   opts.timeout = cfg.docker_timeout;
   h.worker = sys.spawn<caf::detached>(docker_worker, *ep, h.cancel, opts);

@@ -203,14 +203,17 @@ typename Inspector::result_type inspect(Inspector& f, reconcile_report& x) {
 }
 
 /// Marks rows on `host` whose container was not among `seen_container_ids` as missing.
+/// Only rows last written before `listed_at` (when the list was taken) are swept: a row a
+/// deployer wrote after that may name a container the list could not have seen yet.
 struct missing_sweep {
   std::string host = "local";
   std::vector<std::string> seen_container_ids;
+  std::string listed_at; // empty: sweep regardless of when rows were written
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, missing_sweep& x) {
-  return f(caf::meta::type_name("missing_sweep"), x.host, x.seen_container_ids);
+  return f(caf::meta::type_name("missing_sweep"), x.host, x.seen_container_ids, x.listed_at);
 }
 
 /// A partial update: `fields` names the members of `value` to apply; the rest stay.

@@ -787,10 +787,14 @@ caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep) {
   auto st = db.prepare(
     "UPDATE containers SET state = 'missing', updated_at = ?1 "
     "WHERE host = ?2 AND container_id != '' AND state != 'missing' "
+    "AND (?4 = '' OR updated_at < ?4) "
     "AND container_id NOT IN (SELECT value FROM json_each(?3))");
   if (!st)
     return st.error();
-  st->bind(1, now_utc()).bind(2, sweep.host).bind(3, encode_string_array(sweep.seen_container_ids));
+  st->bind(1, now_utc())
+    .bind(2, sweep.host)
+    .bind(3, encode_string_array(sweep.seen_container_ids))
+    .bind(4, sweep.listed_at);
   if (auto err = st->run())
     return err;
   return st->changes();

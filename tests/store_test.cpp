@@ -4,6 +4,7 @@
 // codes and messages that name the field, and a database left unchanged by a rejected write.
 
 #include "actors/errors.hpp"
+#include "store/clock.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 #include "store/model.hpp"
@@ -920,7 +921,7 @@ TEST_CASE_FIXTURE(store_fixture, "mark_missing marks unseen containers of one ho
 
   auto state_of = [&](const std::string& id) { return MUST(get_container(db, id)).state; };
 
-  CHECK(MUST(mark_missing(db, missing_sweep{"local", {"c-seen", "c-unrelated"}})) == 2);
+  CHECK(MUST(mark_missing(db, missing_sweep{"local", {"c-seen", "c-unrelated"}, ""})) == 2);
   CHECK(state_of("seen") == "running");
   CHECK(state_of("gone") == "missing");
   CHECK(state_of("gone-stopped") == "missing");
@@ -930,13 +931,40 @@ TEST_CASE_FIXTURE(store_fixture, "mark_missing marks unseen containers of one ho
 
   // A second sweep has nothing new to count.
   auto before = dump(db);
-  CHECK(MUST(mark_missing(db, missing_sweep{"local", {"c-seen"}})) == 0);
+  CHECK(MUST(mark_missing(db, missing_sweep{"local", {"c-seen"}, ""})) == 0);
   CHECK(dump(db) == before);
 
   // The other host is swept on its own; an empty list means nothing runs there.
-  CHECK(MUST(mark_missing(db, missing_sweep{"remote", {}})) == 1);
+  CHECK(MUST(mark_missing(db, missing_sweep{"remote", {}, ""})) == 1);
   CHECK(state_of("remote") == "missing");
   CHECK(state_of("seen") == "running");
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "mark_missing leaves rows written after the list was taken") {
+  // A deploy creates a container and records it between the reconciler's list and its
+  // sweep: the list could not have seen it, so the sweep must not call it missing.
+  auto st = MUST(create_stack(db, make_stack("shop")));
+  auto old_row = make_container(st.workload_id, "c-old", "running");
+  old_row.id = "old";
+  auto written_at = MUST(upsert_container(db, old_row)).updated_at;
+  // Timestamps have millisecond resolution: the list is taken in a later millisecond than
+  // the old row's write, and the new row is written in a later one still.
+  auto next_millisecond = [](const std::string& after) {
+    auto t = tf::store::now_utc();
+    while (t == after)
+      t = tf::store::now_utc();
+    return t;
+  };
+  auto listed_at = next_millisecond(written_at);
+  next_millisecond(listed_at);
+  auto new_row = make_container(st.workload_id, "c-new", "running");
+  new_row.id = "new";
+  MUST(upsert_container(db, new_row));
+
+  CHECK(MUST(mark_missing(db, missing_sweep{"local", {}, listed_at})) == 1);
+  CHECK(MUST(get_container(db, "old")).state == "missing");
+  CHECK(MUST(get_container(db, "new")).state == "running");
 }
 
 // -- 9. workloads: secrets and settings -------------------------------------------------------
