@@ -42,6 +42,18 @@ bool better(const docker::container_summary& a, const docker::container_summary&
   return a.created > b.created;
 }
 
+/// Records whether the engine answers; logs only the changes, and none while shutting down.
+void engine_answered(reconciler_actor::stateful_pointer<reconciler_state> self, bool ok,
+                     const std::string& why) {
+  auto& st = self->state;
+  auto shutting_down = st.cfg.cancel && st.cfg.cancel->load();
+  if (ok && !st.docker_ok)
+    spdlog::info("event=docker-available host={}", st.cfg.host);
+  else if (!ok && st.docker_ok && !shutting_down)
+    spdlog::warn("event=docker-unavailable host={} error={}", st.cfg.host, why);
+  st.docker_ok = ok;
+}
+
 } // namespace
 
 std::string index_state(const std::string& docker_state, const std::string& status) {
@@ -176,9 +188,7 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
       .then(
         [self, publish, host, listed_at](std::vector<docker::container_summary>& listed) {
           auto& st = self->state;
-          if (!st.docker_ok)
-            spdlog::info("event=docker-available host={}", host);
-          st.docker_ok = true;
+          engine_answered(self, true, "");
           auto observed = observe(listed, host, store::now_utc());
           missing_sweep sweep{host, {}, listed_at};
           for (const auto& c : listed)
@@ -207,10 +217,7 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
               fail);
         },
         [self, publish, host](caf::error& err) {
-          auto& st = self->state;
-          if (st.docker_ok && !(st.cfg.cancel && st.cfg.cancel->load()))
-            spdlog::warn("event=docker-unavailable host={} error={}", host, error_message(err));
-          st.docker_ok = false;
+          engine_answered(self, false, error_message(err));
           reconcile_report report;
           report.host = host;
           report.error = error_message(err);
@@ -241,12 +248,12 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
     },
     [self, run](atom::docker_up) {
       spdlog::info("event=docker-connected host={}", self->state.cfg.host);
-      self->state.docker_ok = true; // the engine answered the stream's request
+      engine_answered(self, true, ""); // the engine answered the stream's request
       run(); // catch up on whatever happened while the stream was down
     },
     [self](atom::docker_down, const std::string& why) {
       spdlog::warn("event=docker-events-lost host={} error={}", self->state.cfg.host, why);
-      self->state.docker_ok = false;
+      engine_answered(self, false, why);
     },
     [self](atom::subscribe, caf::actor subscriber) {
       self->state.subscribers.push_back(std::move(subscriber));

@@ -350,7 +350,7 @@ caf::error apply_file(config& cfg, const std::string& path) {
   if (auto err = read_file(path, text))
     return err;
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseCommentsFlag>(text.data(), text.size());
+  doc.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (doc.HasParseError()) {
     auto offset = doc.GetErrorOffset();
     auto line = 1 + std::count(text.begin(), text.begin() + std::min(offset, text.size()), '\n');

@@ -101,10 +101,14 @@ std::string create_body(const container_spec& spec) {
 class line_splitter {
 public:
   static constexpr size_t max_line = 1024 * 1024;
-  /// Feeds data; calls f(line) for each complete line. False when a line is too long or
-  /// f asked to stop.
+  /// Feeds data; calls f(line) for each complete line. False when a line is too long
+  /// (then overflowed() is true) or f asked to stop.
   template <class F>
   bool feed(std::string_view data, F&& f) {
+    if (buf_.size() + data.size() > 2 * max_line && data.find('\n') == std::string_view::npos) {
+      overflowed_ = true;
+      return false;
+    }
     buf_.append(data);
     size_t start = 0;
     for (auto nl = buf_.find('\n', start); nl != std::string::npos;
@@ -117,11 +121,15 @@ public:
       }
     }
     buf_.erase(0, start);
-    return buf_.size() <= max_line;
+    overflowed_ = buf_.size() > max_line;
+    return !overflowed_;
   }
+
+  bool overflowed() const { return overflowed_; }
 
 private:
   std::string buf_;
+  bool overflowed_ = false;
 };
 
 } // namespace
@@ -316,7 +324,7 @@ caf::error client::pull_image(const std::string& repository, const std::string& 
       head.append(data.substr(0, 4096 - head.size()));
     return lines.feed(data, [&](std::string_view line) {
       rapidjson::Document doc;
-      doc.Parse(line.data(), line.size());
+      doc.Parse<rapidjson::kParseIterativeFlag>(line.data(), line.size());
       if (doc.HasParseError() || !doc.IsObject())
         return true; // progress is informational; a line we cannot read is skipped
       auto err = doc.FindMember("error");
@@ -347,6 +355,9 @@ caf::error client::pull_image(const std::string& repository, const std::string& 
     return engine_error(status, head, "pull " + repository + ":" + tag);
   if (!first_error.empty())
     return make_error(ec::unavailable, "docker: pull " + repository + ":" + tag + ": " + first_error);
+  if (lines.overflowed())
+    return make_error(ec::unavailable, "docker: pull " + repository + ":" + tag
+                                         + ": a progress line longer than 1 MiB; pull aborted");
   return {};
 }
 
@@ -411,9 +422,15 @@ caf::error client::watch_events(const filters& f, const std::function<void()>& o
     return full.error();
   line_splitter lines;
   caf::error parse_failure;
+  long status = 0;
+  std::string refusal; // the body of a non-200 answer: the engine's reason
   auto res = http_.stream(
     "GET", *full, "", std::chrono::milliseconds{0},
     [&](std::string_view data) {
+      if (status != 200) {
+        refusal.append(data.substr(0, 4096 - std::min<size_t>(refusal.size(), 4096)));
+        return true;
+      }
       return lines.feed(data, [&](std::string_view line) {
         auto e = parse_event(line);
         if (!e) {
@@ -423,16 +440,19 @@ caf::error client::watch_events(const filters& f, const std::function<void()>& o
         return on_event(*e);
       });
     },
-    [&](long status) {
-      if (status == 200 && on_connected)
+    [&](long code) {
+      status = code;
+      if (code == 200 && on_connected)
         on_connected();
     });
   if (!res)
     return res.error();
   if (*res != 200)
-    return engine_error(*res, "", "events");
+    return engine_error(*res, refusal, "events");
   if (parse_failure)
     return parse_failure;
+  if (lines.overflowed())
+    return make_error(ec::unavailable, "docker: an event longer than 1 MiB; stream dropped");
   return make_error(ec::unavailable, "docker: the event stream ended");
 }
 

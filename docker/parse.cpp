@@ -20,7 +20,9 @@ caf::error bad(std::string_view what) {
 
 caf::expected<rapidjson::Document> parse_json(std::string_view json) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  // Iterative: a hostile or broken answer nested a million levels deep must not blow the
+  // stack the way the recursive parser would.
+  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError())
     return bad(std::string{"malformed JSON at offset "} + std::to_string(doc.GetErrorOffset())
                + ": " + rapidjson::GetParseError_En(doc.GetParseError()));
@@ -311,6 +313,8 @@ caf::expected<std::vector<network_summary>> parse_network_list(std::string_view 
                           [&] { return read(v, "Driver", n.driver); },
                           [&] { return read(v, "Labels", n.labels); }))
       return err;
+    if (n.id.empty())
+      return bad("a network without an Id");
     return n;
   });
 }
@@ -353,7 +357,7 @@ caf::expected<std::string> parse_created_id(std::string_view json) {
 caf::error engine_error(long status, std::string_view body, std::string_view what) {
   std::string message;
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (!doc.HasParseError() && doc.IsObject()) {
     auto it = doc.FindMember("message");
     if (it != doc.MemberEnd() && it->value.IsString())
@@ -372,7 +376,9 @@ caf::error engine_error(long status, std::string_view body, std::string_view wha
 
 int api_version_number(std::string_view v) {
   auto dot = v.find('.');
-  if (dot == std::string_view::npos || dot == 0 || dot + 1 >= v.size() || v.size() > 9)
+  // At most three digits on each side: no overflow, and no real version is longer.
+  if (dot == std::string_view::npos || dot == 0 || dot > 3 || dot + 1 >= v.size()
+      || v.size() - dot - 1 > 3)
     return -1;
   int major = 0;
   int minor = 0;

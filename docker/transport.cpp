@@ -65,7 +65,12 @@ caf::expected<endpoint> endpoint::parse(const std::string& docker_host) {
   }
   if (docker_host.rfind("tcp://", 0) == 0) {
     auto rest = docker_host.substr(6);
-    if (rest.empty() || rest.find('/') != std::string::npos)
+    auto colon = rest.rfind(':');
+    auto port = colon == std::string::npos ? std::string{} : rest.substr(colon + 1);
+    auto numeric = !port.empty() && port.size() <= 5
+                   && port.find_first_not_of("0123456789") == std::string::npos;
+    if (colon == std::string::npos || colon == 0 || rest.find('/') != std::string::npos
+        || !numeric || std::stoi(port) < 1 || std::stoi(port) > 65535)
       return make_error(ec::bad_config,
                         "docker_host: expected tcp://host:port, got \"" + docker_host + "\"");
     ep.base_url = "http://" + rest;
