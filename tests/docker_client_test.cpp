@@ -19,6 +19,8 @@
 #include "docker/parse.hpp"
 #include "docker/transport.hpp"
 #include "docker/types.hpp"
+#include "docker_fixtures.hpp"
+#include "fake_engine.hpp"
 #include "helpers.hpp"
 
 #include <httplib.h>
@@ -30,8 +32,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -43,72 +44,29 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
+using namespace tf::test;
 namespace docker = tf::docker;
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr const char* engine_host = "unix:///var/run/docker.sock";
 constexpr const char* web_v1 = "tinyforge-test/web:v1";
 /// How long any one wait may take before the test fails instead of hanging.
 constexpr auto bound = 30s;
 
-long long ms_since(clock_type::time_point t0) {
-  return static_cast<long long>(
-    std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0).count());
-}
-
-// -- per-run identity ---------------------------------------------------------------------
-
-/// A random id for this process: the tinyforge.test.run label and the stem of every name.
-const std::string& run_id() {
-  static const std::string id = [] {
-    std::random_device rd;
-    std::mt19937_64 gen{(static_cast<uint64_t>(rd()) << 32) ^ rd()
-                        ^ static_cast<uint64_t>(::getpid())};
-    static const char* hex = "0123456789abcdef";
-    std::string s;
-    for (int i = 0; i < 12; ++i)
-      s += hex[gen() % 16];
-    return s;
-  }();
-  return id;
-}
-
 /// A container or network name no other test (in this run or another) uses.
 std::string unique_name(const std::string& what) {
-  static std::atomic<int> counter{0};
-  return "tf-dc-" + run_id() + "-" + what + "-" + std::to_string(++counter);
-}
-
-std::string run_label() {
-  return "tinyforge.test.run=" + run_id();
-}
-
-docker::label_map test_labels() {
-  return {{"tinyforge.test", "true"}, {"tinyforge.test.run", run_id()}};
+  return tf::test::unique_name("tf-dc", what);
 }
 
 // -- errors -------------------------------------------------------------------------------
-
-std::string describe(const caf::error& err) {
-  if (!err)
-    return "no error";
-  return std::string{tf::to_string(tf::error_code(err))} + ": " + tf::error_message(err);
-}
-
-template <class T>
-std::string describe(const caf::expected<T>& x) {
-  return x ? std::string{"a value"} : describe(x.error());
-}
 
 #define REQUIRE_OK(expr)                                                                       \
   do {                                                                                         \
@@ -122,6 +80,16 @@ std::string describe(const caf::expected<T>& x) {
 template <class T>
 caf::error error_of(const caf::expected<T>& x) {
   return x ? caf::error{} : x.error();
+}
+
+/// `x` holds no value but an error of `code` whose message contains `fragment`.
+template <class T>
+void check_failed(const caf::expected<T>& x, tf::ec code, const std::string& fragment) {
+  REQUIRE_FALSE(x);
+  CHECK(tf::error_code(x.error()) == code);
+  auto msg = tf::error_message(x.error());
+  INFO(msg);
+  CHECK(msg.find(fragment) != std::string::npos);
 }
 
 // -- clients --------------------------------------------------------------------------------
@@ -159,71 +127,33 @@ rapidjson::Document raw_get(const std::string& path) {
 
 // -- guards: what a test creates goes away even when it fails --------------------------------
 
-void warn(const std::string& what, const caf::error& err) {
-  if (err && tf::error_code(err) != tf::ec::not_found)
-    std::fprintf(stderr, "docker_client_test: cleanup: %s: %s\n", what.c_str(),
-                 describe(err).c_str());
+/// Removes a network. The client has no remove_network: DELETE /networks/{name} through the
+/// transport.
+void remove_network_now(const docker::endpoint& ep, const std::string& name) {
+  docker::transport http{ep, docker::make_cancel_token()};
+  auto res = http.call("DELETE", "/v1.41/networks/" + docker::url_encode(name), "", 30s);
+  if (!res)
+    warn_cleanup("remove network " + name, res.error());
+  else if (res->status != 204 && res->status != 404)
+    std::fprintf(stderr, "test cleanup: remove network %s: %ld %s\n", name.c_str(), res->status,
+                 res->body.c_str());
 }
 
-/// Force-removes the container named `name` (with its anonymous volumes) when the test ends.
-class container_guard {
-public:
-  explicit container_guard(std::string name) : name_{std::move(name)} {}
-  container_guard(const container_guard&) = delete;
-  container_guard& operator=(const container_guard&) = delete;
-  ~container_guard() {
-    auto ep = docker::endpoint::parse(engine_host);
-    if (!ep)
-      return;
-    docker::client c{*ep, docker::make_cancel_token()};
-    warn("remove container " + name_, c.remove_container(name_, true));
-  }
-  const std::string& name() const { return name_; }
+/// Removes an image reference (a tag, not forced).
+void remove_image_tag_now(const docker::endpoint& ep, const std::string& ref) {
+  docker::client c{ep, docker::make_cancel_token()};
+  warn_cleanup("remove image " + ref, c.remove_image(ref, false));
+}
 
-private:
-  std::string name_;
-};
-
-/// Removes the network named `name` when the test ends. The client has no remove_network:
-/// DELETE /networks/{name} through the transport.
-class network_guard {
-public:
-  explicit network_guard(std::string name) : name_{std::move(name)} {}
-  network_guard(const network_guard&) = delete;
-  network_guard& operator=(const network_guard&) = delete;
-  ~network_guard() {
-    auto ep = docker::endpoint::parse(engine_host);
-    if (!ep)
-      return;
-    docker::transport http{*ep, docker::make_cancel_token()};
-    auto res = http.call("DELETE", "/v1.41/networks/" + docker::url_encode(name_), "", 30s);
-    if (!res)
-      warn("remove network " + name_, res.error());
-    else if (res->status != 204 && res->status != 404)
-      std::fprintf(stderr, "docker_client_test: cleanup: remove network %s: %ld %s\n",
-                   name_.c_str(), res->status, res->body.c_str());
-  }
-
-private:
-  std::string name_;
+/// Removes the network named `name` when the test ends.
+struct network_guard : engine_guard {
+  explicit network_guard(std::string name) : engine_guard{remove_network_now, {std::move(name)}} {}
 };
 
 /// Removes the image reference `ref` (a tag) when the test ends.
-class image_tag_guard {
-public:
-  explicit image_tag_guard(std::string ref) : ref_{std::move(ref)} {}
-  image_tag_guard(const image_tag_guard&) = delete;
-  image_tag_guard& operator=(const image_tag_guard&) = delete;
-  ~image_tag_guard() {
-    auto ep = docker::endpoint::parse(engine_host);
-    if (!ep)
-      return;
-    docker::client c{*ep, docker::make_cancel_token()};
-    warn("remove image " + ref_, c.remove_image(ref_, false));
-  }
-
-private:
-  std::string ref_;
+struct image_tag_guard : engine_guard {
+  explicit image_tag_guard(std::string ref)
+    : engine_guard{remove_image_tag_now, {std::move(ref)}} {}
 };
 
 /// A container spec of tinyforge-test/web:v1 named `name`, with the test labels.
@@ -285,37 +215,67 @@ std::string version_body(const std::string& api) {
          + R"(","MinAPIVersion":"1.12","Os":"linux","Arch":"amd64"})" + "\n";
 }
 
-/// Accepts connections on a unix socket, reads one request from each and answers what the
-/// responder says (Connection: close), or holds the connection. Stops through a pipe, so it
-/// never sleeps or polls with a timeout.
-class fake_engine {
+/// Reads more of a request from `fd` into `data`; false when the client went away or the
+/// engine stops first.
+bool read_more(fake_engine& engine, int fd, std::string& data) {
+  if (!engine.wait_ready(fd, POLLIN))
+    return false;
+  char buf[4096];
+  auto n = ::recv(fd, buf, sizeof buf, 0);
+  if (n <= 0)
+    return false;
+  data.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+/// Reads one request (head and body) from `fd`: its method and target.
+std::optional<fake_request> read_request(fake_engine& engine, int fd) {
+  std::string data;
+  size_t end = std::string::npos;
+  while ((end = data.find("\r\n\r\n")) == std::string::npos)
+    if (!read_more(engine, fd, data))
+      return std::nullopt;
+  // Read the body too, so that the client sees its request consumed.
+  size_t length = 0;
+  std::string lower;
+  for (char c : data.substr(0, end))
+    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (auto at = lower.find("\r\ncontent-length:"); at != std::string::npos)
+    length = std::strtoull(lower.c_str() + at + 17, nullptr, 10);
+  while (data.size() < end + 4 + length)
+    if (!read_more(engine, fd, data))
+      return std::nullopt;
+  fake_request req;
+  auto sp1 = data.find(' ');
+  auto sp2 = data.find(' ', sp1 + 1);
+  if (sp1 == std::string::npos || sp2 == std::string::npos)
+    return std::nullopt;
+  req.method = data.substr(0, sp1);
+  req.target = data.substr(sp1 + 1, sp2 - sp1 - 1);
+  return req;
+}
+
+/// Sends all of `bytes` unless the client goes away (it may stop reading on purpose) or the
+/// engine stops first.
+void send_answer(fake_engine& engine, int fd, const std::string& bytes) {
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    if (!engine.wait_ready(fd, POLLOUT))
+      return;
+    auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0)
+      return;
+    sent += static_cast<size_t>(n);
+  }
+}
+
+/// The fake engine of fake_engine.hpp, reading one request from each connection and answering
+/// what the responder says (Connection: close), or holding the connection.
+class scripted_engine {
 public:
-  fake_engine(std::string path, responder respond)
-    : path_{std::move(path)}, respond_{std::move(respond)}, first_{first_promise_.get_future()} {
-    REQUIRE(::pipe(stop_) == 0);
-    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listen_fd_ >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    REQUIRE(path_.size() < sizeof(addr.sun_path));
-    std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
-    REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-    REQUIRE(::listen(listen_fd_, 16) == 0);
-    thread_ = std::thread{[this] { run(); }};
-  }
-  fake_engine(const fake_engine&) = delete;
-  fake_engine& operator=(const fake_engine&) = delete;
-  ~fake_engine() {
-    char x = 'x';
-    (void) !::write(stop_[1], &x, 1);
-    thread_.join();
-    for (int fd : held_)
-      ::close(fd);
-    ::close(listen_fd_);
-    ::close(stop_[0]);
-    ::close(stop_[1]);
-    ::unlink(path_.c_str());
-  }
+  scripted_engine(std::string path, responder respond)
+    : respond_{std::move(respond)}, first_{first_promise_.get_future()},
+      engine_{std::move(path), [this](fake_engine& e, int fd) { return serve(e, fd); }} {}
 
   /// Ready once the first request has been read whole.
   std::shared_future<void> first_request() const { return first_; }
@@ -326,113 +286,49 @@ public:
   }
 
 private:
-  /// Waits until `fd` is ready for `events` or the server stops; false when stopping.
-  bool wait_for(int fd, short events) {
-    pollfd fds[2] = {{fd, events, 0}, {stop_[0], POLLIN, 0}};
-    for (;;) {
-      int n = ::poll(fds, 2, -1);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 || (fds[1].revents & POLLIN) != 0)
-        return false;
-      if (fds[0].revents != 0)
-        return true;
+  /// On the engine's thread: true to hold the connection (accepted, read, never answered).
+  bool serve(fake_engine& engine, int fd) {
+    auto req = read_request(engine, fd);
+    if (!req)
+      return false;
+    {
+      std::lock_guard<std::mutex> lock{mutex_};
+      requests_.push_back(*req);
     }
+    if (!first_set_) {
+      first_set_ = true;
+      first_promise_.set_value();
+    }
+    auto answer = respond_(*req);
+    if (!answer)
+      return true;
+    send_answer(engine, fd, *answer);
+    return false;
   }
 
-  std::optional<fake_request> read_request(int fd) {
-    std::string data;
-    char buf[4096];
-    size_t end = std::string::npos;
-    while ((end = data.find("\r\n\r\n")) == std::string::npos) {
-      if (!wait_for(fd, POLLIN))
-        return std::nullopt;
-      auto n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0)
-        return std::nullopt;
-      data.append(buf, static_cast<size_t>(n));
-    }
-    // Read the body too, so that the client sees its request consumed.
-    size_t length = 0;
-    std::string lower;
-    for (char c : data.substr(0, end))
-      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (auto at = lower.find("\r\ncontent-length:"); at != std::string::npos)
-      length = std::strtoull(lower.c_str() + at + 17, nullptr, 10);
-    while (data.size() < end + 4 + length) {
-      if (!wait_for(fd, POLLIN))
-        return std::nullopt;
-      auto n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0)
-        return std::nullopt;
-      data.append(buf, static_cast<size_t>(n));
-    }
-    fake_request req;
-    auto sp1 = data.find(' ');
-    auto sp2 = data.find(' ', sp1 + 1);
-    if (sp1 == std::string::npos || sp2 == std::string::npos)
-      return std::nullopt;
-    req.method = data.substr(0, sp1);
-    req.target = data.substr(sp1 + 1, sp2 - sp1 - 1);
-    return req;
-  }
-
-  void send_all(int fd, const std::string& bytes) {
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-      if (!wait_for(fd, POLLOUT))
-        return;
-      auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0)
-        return; // the client went away (it may stop reading on purpose)
-      sent += static_cast<size_t>(n);
-    }
-  }
-
-  void run() {
-    while (wait_for(listen_fd_, POLLIN)) {
-      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0)
-        continue;
-      auto req = read_request(fd);
-      if (!req) {
-        ::close(fd);
-        continue;
-      }
-      {
-        std::lock_guard<std::mutex> lock{mutex_};
-        requests_.push_back(*req);
-      }
-      if (!first_set_) {
-        first_set_ = true;
-        first_promise_.set_value();
-      }
-      auto answer = respond_(*req);
-      if (!answer) {
-        held_.push_back(fd); // accepted, read, never answered
-        continue;
-      }
-      send_all(fd, *answer);
-      ::close(fd);
-    }
-  }
-
-  std::string path_;
   responder respond_;
-  int listen_fd_ = -1;
-  int stop_[2] = {-1, -1};
   std::promise<void> first_promise_;
   std::shared_future<void> first_;
   bool first_set_ = false;
-  std::vector<int> held_;
   mutable std::mutex mutex_;
   std::vector<fake_request> requests_;
-  std::thread thread_;
+  fake_engine engine_; // last: its thread stops before the members it uses go
 };
 
 /// Holds every connection and never answers.
 std::optional<std::string> never_answer(const fake_request&) {
   return std::nullopt;
+}
+
+/// An engine of API version `api`: answers /version with that and every other request with
+/// `answer`.
+responder engine_answering(const std::string& api, std::string answer) {
+  return [version = http_response(200, version_body(api)),
+          answer = std::move(answer)](const fake_request& r) -> std::optional<std::string> {
+    if (r.target == "/version")
+      return version;
+    return answer;
+  };
 }
 
 /// Runs `f` on its own thread; its result arrives on a future, so that a call that does not
@@ -463,6 +359,28 @@ private:
   std::future<T> result_;
   std::thread thread_;
 };
+
+/// Starts `call` on a client (60 s timeout) of an engine on `path` that never answers, sets
+/// the client's cancel token once the engine has read the call's first request, and checks
+/// that the call then returns unavailable, "cancelled". The requests the engine read.
+std::vector<fake_request> check_cancelled(const std::string& path, const std::string& what,
+                                          const std::function<caf::error(docker::client&)>& call) {
+  scripted_engine server{path, never_answer};
+  auto cancel = docker::make_cancel_token();
+  docker::client_options opts;
+  opts.timeout = 60s;
+  auto c = client_at(path, cancel, opts);
+  background_call<caf::error> pending{[&] { return call(*c); }};
+  REQUIRE(server.first_request().wait_for(bound) == std::future_status::ready);
+  auto t_cancel = clock_type::now();
+  cancel->store(true);
+  auto err = pending.get(bound);
+  REQUIRE_MESSAGE(err.has_value(), what, " did not return after cancel");
+  MESSAGE(what, " returned ", ms_since(t_cancel), " ms after cancel: ", describe(*err));
+  CHECK(tf::error_code(*err) == tf::ec::unavailable);
+  CHECK(tf::error_message(*err).find("cancelled") != std::string::npos);
+  return server.requests();
+}
 
 } // namespace
 
@@ -625,12 +543,7 @@ TEST_CASE("container errors: unknown id / missing image / removed container / du
 
   SUBCASE("inspect of an unknown id is not_found with the engine's message") {
     auto unknown = "tf-dc-no-such-" + run_id();
-    auto d = c->inspect_container(unknown);
-    REQUIRE_FALSE(d);
-    CHECK(tf::error_code(d.error()) == tf::ec::not_found);
-    auto msg = tf::error_message(d.error());
-    INFO(msg);
-    CHECK(msg.find("No such container: " + unknown) != std::string::npos);
+    check_failed(c->inspect_container(unknown), tf::ec::not_found, "No such container: " + unknown);
     CHECK(tf::error_code(c->remove_container(unknown, true)) == tf::ec::not_found);
     CHECK(tf::error_code(c->stop_container(unknown, 1s)) == tf::ec::not_found);
     CHECK(tf::error_code(c->kill_container(unknown)) == tf::ec::not_found);
@@ -641,12 +554,7 @@ TEST_CASE("container errors: unknown id / missing image / removed container / du
     container_guard guard{unique_name("noimage")};
     auto spec = web_spec(guard.name());
     spec.image = "tinyforge-test/nonexistent:v9";
-    auto id = c->create_container(spec);
-    REQUIRE_FALSE(id);
-    CHECK(tf::error_code(id.error()) == tf::ec::not_found);
-    auto msg = tf::error_message(id.error());
-    INFO(msg);
-    CHECK(msg.find("No such image") != std::string::npos);
+    check_failed(c->create_container(spec), tf::ec::not_found, "No such image");
   }
 
   SUBCASE("start of a removed container is not_found") {
@@ -663,12 +571,8 @@ TEST_CASE("container errors: unknown id / missing image / removed container / du
     container_guard guard{unique_name("twice")};
     auto first = c->create_container(web_spec(guard.name()));
     REQUIRE_VALUE(first);
-    auto second = c->create_container(web_spec(guard.name()));
-    REQUIRE_FALSE(second);
-    CHECK(tf::error_code(second.error()) == tf::ec::conflict);
-    auto msg = tf::error_message(second.error());
-    INFO(msg);
-    CHECK(msg.find("is already in use") != std::string::npos);
+    check_failed(c->create_container(web_spec(guard.name())), tf::ec::conflict,
+                 "is already in use");
   }
 
   SUBCASE("an invalid name is invalid_argument") {
@@ -932,45 +836,20 @@ TEST_CASE("cancel: a call to an engine that never answers returns unavailable") 
   tf::test::temp_dir dir;
 
   SUBCASE("list_containers (negotiating first) with a 60 s timeout") {
-    fake_engine server{dir.file("engine.sock"), never_answer};
-    auto cancel = docker::make_cancel_token();
-    docker::client_options opts;
-    opts.timeout = 60s;
-    auto c = client_at(dir.file("engine.sock"), cancel, opts);
-    background_call<caf::error> call{[&] { return error_of(c->list_containers({})); }};
-    REQUIRE(server.first_request().wait_for(bound) == std::future_status::ready);
-    auto t_cancel = clock_type::now();
-    cancel->store(true);
-    auto err = call.get(bound);
-    REQUIRE_MESSAGE(err.has_value(), "the call did not return after cancel");
-    MESSAGE("list_containers returned ", ms_since(t_cancel), " ms after cancel: ", describe(*err));
-    CHECK(tf::error_code(*err) == tf::ec::unavailable);
-    CHECK(tf::error_message(*err).find("cancelled") != std::string::npos);
-    auto reqs = server.requests();
+    auto reqs = check_cancelled(dir.file("engine.sock"), "list_containers", [](docker::client& c) {
+      return error_of(c.list_containers({}));
+    });
     REQUIRE(reqs.size() == 1);
     CHECK(reqs[0].target == "/version");
   }
 
   SUBCASE("ping") {
-    fake_engine server{dir.file("engine.sock"), never_answer};
-    auto cancel = docker::make_cancel_token();
-    docker::client_options opts;
-    opts.timeout = 60s;
-    auto c = client_at(dir.file("engine.sock"), cancel, opts);
-    background_call<caf::error> call{[&] { return c->ping(); }};
-    REQUIRE(server.first_request().wait_for(bound) == std::future_status::ready);
-    auto t_cancel = clock_type::now();
-    cancel->store(true);
-    auto err = call.get(bound);
-    REQUIRE_MESSAGE(err.has_value(), "ping did not return after cancel");
-    MESSAGE("ping returned ", ms_since(t_cancel), " ms after cancel: ", describe(*err));
     // Not ec::timeout: ping's own 5 s cap must not be what ended it.
-    CHECK(tf::error_code(*err) == tf::ec::unavailable);
-    CHECK(tf::error_message(*err).find("cancelled") != std::string::npos);
+    check_cancelled(dir.file("engine.sock"), "ping", [](docker::client& c) { return c.ping(); });
   }
 
   SUBCASE("a token set before the call: refused without connecting") {
-    fake_engine server{dir.file("engine.sock"), never_answer};
+    scripted_engine server{dir.file("engine.sock"), never_answer};
     auto cancel = docker::make_cancel_token();
     cancel->store(true);
     auto c = client_at(dir.file("engine.sock"), cancel);
@@ -1019,7 +898,7 @@ TEST_CASE("unreachable: nothing listens on the socket path") {
 
 TEST_CASE("timeout: an engine that never answers with a 300 ms timeout") {
   tf::test::temp_dir dir;
-  fake_engine server{dir.file("engine.sock"), never_answer};
+  scripted_engine server{dir.file("engine.sock"), never_answer};
   docker::client_options opts;
   opts.timeout = 300ms;
   auto c = client_at(dir.file("engine.sock"), docker::make_cancel_token(), opts);
@@ -1045,16 +924,12 @@ TEST_CASE("timeout: an engine that never answers with a 300 ms timeout") {
 TEST_CASE("fake engine: API version negotiation with older and newer engines") {
   tf::test::temp_dir dir;
   auto path = dir.file("engine.sock");
-  auto serve = [](std::string api) {
-    return [api](const fake_request& r) -> std::optional<std::string> {
-      if (r.target == "/version")
-        return http_response(200, version_body(api));
-      return http_response(200, "[]\n");
-    };
+  auto serve = [](const std::string& api) {
+    return engine_answering(api, http_response(200, "[]\n"));
   };
 
   SUBCASE("an older engine is spoken to in its version") {
-    fake_engine server{path, serve("1.30")};
+    scripted_engine server{path, serve("1.30")};
     auto c = client_at(path, docker::make_cancel_token());
     auto list = c->list_containers({{"label", {"a=b"}}});
     REQUIRE_VALUE(list);
@@ -1066,13 +941,13 @@ TEST_CASE("fake engine: API version negotiation with older and newer engines") {
           == "/v1.30/containers/json?all=1&filters=" + docker::url_encode(R"({"label":["a=b"]})"));
   }
   SUBCASE("a newer engine is spoken to in 1.41") {
-    fake_engine server{path, serve("1.45")};
+    scripted_engine server{path, serve("1.45")};
     auto c = client_at(path, docker::make_cancel_token());
     REQUIRE_VALUE(c->version());
     CHECK(c->api_version() == "1.41");
   }
   SUBCASE("an engine older than 1.24 is refused") {
-    fake_engine server{path, serve("1.20")};
+    scripted_engine server{path, serve("1.20")};
     auto c = client_at(path, docker::make_cancel_token());
     auto v = c->version();
     REQUIRE_FALSE(v);
@@ -1088,11 +963,8 @@ TEST_CASE("fake engine: an event stream the engine refuses") {
   // (20.10: 500 for filters it cannot decode), like every other error.
   tf::test::temp_dir dir;
   auto path = dir.file("engine.sock");
-  fake_engine server{path, [](const fake_request& r) -> std::optional<std::string> {
-                       if (r.target == "/version")
-                         return http_response(200, version_body("1.41"));
-                       return http_response(500, "{\"message\":\"boom: events are broken\"}\n");
-                     }};
+  auto refusal = http_response(500, "{\"message\":\"boom: events are broken\"}\n");
+  scripted_engine server{path, engine_answering("1.41", refusal)};
   auto c = client_at(path, docker::make_cancel_token());
   int connected = 0;
   std::vector<docker::engine_event> seen;
@@ -1113,15 +985,12 @@ TEST_CASE("fake engine: an event stream the engine refuses") {
 TEST_CASE("fake engine: a pull that fails inside its 200 stream") {
   tf::test::temp_dir dir;
   auto path = dir.file("engine.sock");
-  fake_engine server{path, [](const fake_request& r) -> std::optional<std::string> {
-                       if (r.target == "/version")
-                         return http_response(200, version_body("1.41"));
-                       return http_response(
-                         200, "{\"status\":\"Pulling from x/y\",\"id\":\"v1\"}\n"
-                              "{\"status\":\"Downloading\",\"progress\":\"[=>  ] 1MB/9MB\",\"id\":\"abc\"}\n"
-                              "{\"errorDetail\":{\"message\":\"boom: disk full\"},\"error\":\"boom: disk full\"}\n"
-                              "{\"status\":\"never reached\"}\n");
-                     }};
+  auto stream = http_response(
+    200, "{\"status\":\"Pulling from x/y\",\"id\":\"v1\"}\n"
+         "{\"status\":\"Downloading\",\"progress\":\"[=>  ] 1MB/9MB\",\"id\":\"abc\"}\n"
+         "{\"errorDetail\":{\"message\":\"boom: disk full\"},\"error\":\"boom: disk full\"}\n"
+         "{\"status\":\"never reached\"}\n");
+  scripted_engine server{path, engine_answering("1.41", stream)};
   auto c = client_at(path, docker::make_cancel_token());
   std::vector<std::string> progress;
   auto err = c->pull_image("x/y", "v1", [&](const std::string& line) { progress.push_back(line); });
@@ -1139,12 +1008,9 @@ TEST_CASE("fake engine: a pull whose progress line is too long is not a success"
   // line_splitter stops at lines over 1 MiB; the pull was aborted, not completed.
   tf::test::temp_dir dir;
   auto path = dir.file("engine.sock");
-  fake_engine server{path, [](const fake_request& r) -> std::optional<std::string> {
-                       if (r.target == "/version")
-                         return http_response(200, version_body("1.41"));
-                       return http_response(200, "{\"status\":\"" + std::string(1536 * 1024, 'x')
-                                                   + "\"}\n{\"status\":\"Downloaded newer image\"}\n");
-                     }};
+  auto stream = http_response(200, "{\"status\":\"" + std::string(1536 * 1024, 'x')
+                                     + "\"}\n{\"status\":\"Downloaded newer image\"}\n");
+  scripted_engine server{path, engine_answering("1.41", stream)};
   auto c = client_at(path, docker::make_cancel_token());
   auto err = c->pull_image("x/y", "v1", {});
   CHECK_MESSAGE(err, "an aborted pull reported success");
@@ -1163,11 +1029,7 @@ TEST_CASE("fake engine: container_logs demultiplexes a recorded body and keeps t
       recorded.append(buf, n);
   }
   REQUIRE(recorded.size() == 54);
-  fake_engine server{path, [&](const fake_request& r) -> std::optional<std::string> {
-                       if (r.target == "/version")
-                         return http_response(200, version_body("1.41"));
-                       return http_response(200, recorded);
-                     }};
+  scripted_engine server{path, engine_answering("1.41", http_response(200, recorded))};
   auto c = client_at(path, docker::make_cancel_token());
   auto logs = c->container_logs("abc", 5);
   REQUIRE_VALUE(logs);

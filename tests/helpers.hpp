@@ -1,6 +1,8 @@
-// Shared test helpers: throwaway directories and databases that clean up after themselves.
+// Shared test helpers: throwaway directories and databases that clean up after themselves, and
+// elapsed times to report.
 #pragma once
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -29,5 +31,12 @@ public:
 private:
   std::filesystem::path path_;
 };
+
+/// Milliseconds since `t0` on the steady clock: for MESSAGE, never for an assertion.
+inline long long ms_since(std::chrono::steady_clock::time_point t0) {
+  return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - t0)
+                                  .count());
+}
 
 } // namespace tf::test

@@ -22,104 +22,57 @@
 #include "actors/system.hpp"
 #include "docker/client.hpp"
 #include "docker/types.hpp"
+#include "docker_fixtures.hpp"
+#include "fake_engine.hpp"
 #include "helpers.hpp"
 #include "http/ask.hpp"
 #include "store/model.hpp"
 
 #include <caf/all.hpp>
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <poll.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
+using namespace tf::test;
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 namespace label = tf::docker::label;
 
-constexpr const char* engine = "unix:///var/run/docker.sock";
 /// How long any one wait may take before the test fails instead of hanging.
 constexpr auto report_bound = 30s;
 /// How long the index may take to follow a container event (the brief's bound).
 constexpr auto event_bound = 10s;
 constexpr auto ask_timeout = 10s;
 
-long long ms_since(clock_type::time_point t0) {
-  return static_cast<long long>(
-    std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0).count());
-}
-
 // -- per-run identity ------------------------------------------------------------------------
-
-/// A random id for this process: the tinyforge.test.run label and the stem of every name.
-const std::string& run_id() {
-  static const std::string id = [] {
-    std::random_device rd;
-    std::mt19937_64 gen{(static_cast<uint64_t>(rd()) << 32) ^ rd()
-                        ^ static_cast<uint64_t>(::getpid())};
-    static const char* hex = "0123456789abcdef";
-    std::string s;
-    for (int i = 0; i < 12; ++i)
-      s += hex[gen() % 16];
-    return s;
-  }();
-  return id;
-}
 
 /// A name no other test (in this run or another) uses; also a valid DNS label.
 std::string unique_name(const std::string& what) {
-  static std::atomic<int> counter{0};
-  return "rt-" + run_id() + "-" + what + "-" + std::to_string(++counter);
+  return tf::test::unique_name("rt", what);
 }
 
 // -- Docker: containers made through the Engine API client, removed by a guard --------------
 
 tf::docker::client make_client() {
-  auto ep = tf::docker::endpoint::parse(engine);
+  auto ep = tf::docker::endpoint::parse(engine_host);
   REQUIRE(ep);
   tf::docker::client_options opts;
   opts.timeout = 30s;
   return tf::docker::client{*ep, tf::docker::make_cancel_token(), opts};
 }
-
-/// Force-removes every container it was given when the test ends, pass or fail.
-class container_guard {
-public:
-  container_guard() = default;
-  container_guard(const container_guard&) = delete;
-  container_guard& operator=(const container_guard&) = delete;
-  ~container_guard() {
-    if (ids_.empty())
-      return;
-    auto ep = tf::docker::endpoint::parse(engine);
-    if (!ep)
-      return;
-    tf::docker::client c{*ep, tf::docker::make_cancel_token()};
-    for (const auto& id : ids_)
-      (void) c.remove_container(id, true); // already gone (docker rm -f by hand) is fine
-  }
-  void add(const std::string& id) { ids_.push_back(id); }
-
-private:
-  std::vector<std::string> ids_;
-};
 
 /// Labels of a managed container of `kind` for `workload_id` in role `role` (empty values
 /// are left out).
@@ -143,9 +96,7 @@ std::string run_container(container_guard& guard, const std::string& what,
   tf::docker::container_spec spec;
   spec.name = unique_name(what);
   spec.image = "tinyforge-test/web:v1";
-  labels["tinyforge.test"] = "true";
-  labels["tinyforge.test.run"] = run_id();
-  spec.labels = std::move(labels);
+  spec.labels = test_labels(std::move(labels));
   spec.container_port = 8080;
   spec.host_ip = "127.0.0.1";
   auto id = c.create_container(spec);
@@ -193,7 +144,7 @@ struct host_fixture {
     store = *s;
     tf::reconciler_config rc;
     rc.interval = std::chrono::hours{1}; // no tick during a test
-    auto d = tf::start_docker_host(sys, engine, rc, store.writer);
+    auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
     if (!d)
       tf::stop_store(sys, store); // a throwing constructor runs no destructor
     REQUIRE_MESSAGE(d, "start_docker_host: ", tf::error_message(d.error()));
@@ -327,6 +278,21 @@ struct host_fixture {
   }
 };
 
+/// Row `<workload id>/<role>` of stack `st` is there and indexes running container
+/// `container_id` as that role; the row.
+tf::container_row check_running_stack_row(host_fixture& f, const tf::stack& st,
+                                          const std::string& role,
+                                          const std::string& container_id) {
+  auto r = f.row(st.workload_id + "/" + role);
+  REQUIRE(r);
+  CHECK(r->workload_id == st.workload_id);
+  CHECK(r->workload_kind == "stack");
+  CHECK(r->role == role);
+  CHECK(r->container_id == container_id);
+  CHECK(r->state == "running");
+  return *r;
+}
+
 // -- builders for the pure functions -------------------------------------------------------
 
 tf::docker::container_summary summary(const std::string& id, tf::docker::label_map labels,
@@ -344,6 +310,23 @@ tf::docker::container_summary summary(const std::string& id, tf::docker::label_m
   return c;
 }
 
+/// Labels of a managed stack container that docker compose made for `service` of compose
+/// project `project` (no workload id: the store finds the stack through the project).
+tf::docker::label_map compose_labels(const std::string& project, const std::string& service) {
+  return {{label::managed, "true"},
+          {label::workload_kind, "stack"},
+          {label::compose_project, project},
+          {label::compose_service, service}};
+}
+
+/// What observe() makes of `listed` on host "local" at `now`, which must be one observation.
+tf::observed_container observe_one(const std::vector<tf::docker::container_summary>& listed,
+                                   const std::string& now = "now") {
+  auto out = tf::observe(listed, "local", now);
+  REQUIRE(out.size() == 1);
+  return out[0];
+}
+
 const tf::observed_container* find_observed(const std::vector<tf::observed_container>& xs,
                                             const std::string& container_id) {
   for (const auto& o : xs)
@@ -351,75 +334,6 @@ const tf::observed_container* find_observed(const std::vector<tf::observed_conta
       return &o;
   return nullptr;
 }
-
-/// Accepts connections on a unix socket and never answers: an engine that hangs.
-class hung_engine {
-public:
-  explicit hung_engine(const std::string& path) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    REQUIRE(path.size() < sizeof(addr.sun_path));
-    std::copy(path.begin(), path.end(), addr.sun_path);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    thread_ = std::thread{[this] { loop(); }};
-  }
-  hung_engine(const hung_engine&) = delete;
-  hung_engine& operator=(const hung_engine&) = delete;
-  ~hung_engine() { stop(); }
-
-  /// Waits until `n` connections were accepted; false when the bound passed first.
-  bool wait_for_connections(size_t n, std::chrono::milliseconds bound) {
-    std::unique_lock<std::mutex> lock{mx_};
-    return cv_.wait_for(lock, bound, [&] { return clients_.size() >= n; });
-  }
-
-  size_t connections() {
-    std::lock_guard<std::mutex> lock{mx_};
-    return clients_.size();
-  }
-
-  /// Stops accepting and closes every connection (the clients see the engine hang up).
-  void stop() {
-    if (stopping_.exchange(true))
-      return;
-    if (thread_.joinable())
-      thread_.join();
-    std::lock_guard<std::mutex> lock{mx_};
-    for (int c : clients_)
-      ::close(c);
-    clients_.clear();
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = -1;
-  }
-
-private:
-  void loop() {
-    while (!stopping_.load()) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0)
-        continue;
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0)
-        continue;
-      {
-        std::lock_guard<std::mutex> lock{mx_};
-        clients_.push_back(c); // read nothing, answer nothing
-      }
-      cv_.notify_all();
-    }
-  }
-
-  int fd_ = -1;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-  std::mutex mx_;
-  std::condition_variable cv_;
-  std::vector<int> clients_;
-};
 
 /// Records the engine's events for one container (through the Engine API client, on its own
 /// thread) with the engine's timestamps, from construction until destruction.
@@ -434,7 +348,7 @@ public:
     std::promise<void> connected;
     auto ready = connected.get_future();
     thread_ = std::thread{[this, container_id, p = std::move(connected)]() mutable {
-      auto ep = tf::docker::endpoint::parse(engine);
+      auto ep = tf::docker::endpoint::parse(engine_host);
       if (!ep)
         return;
       tf::docker::client c{*ep, cancel_};
@@ -594,9 +508,7 @@ TEST_CASE("observe: skips unmanaged containers and containers that name no workl
                                     {label::role, "web"}}),
     summary("kept", managed_labels("w1", "stack", "web")),
   };
-  auto out = tf::observe(listed, "local", "2024-01-01T00:00:00Z");
-  REQUIRE(out.size() == 1);
-  CHECK(out[0].container_id == "kept");
+  CHECK(observe_one(listed, "2024-01-01T00:00:00Z").container_id == "kept");
 }
 
 TEST_CASE("observe: one observation per (workload, role) for stacks and sites") {
@@ -605,11 +517,10 @@ TEST_CASE("observe: one observation per (workload, role) for stacks and sites") 
       summary("old-running", managed_labels("w1", "stack", "web"), "running", 100),
       summary("new-exited", managed_labels("w1", "stack", "web"), "exited", 200),
     };
-    auto out = tf::observe(listed, "local", "now");
-    REQUIRE(out.size() == 1);
-    CHECK(out[0].container_id == "old-running");
-    CHECK(out[0].id == "w1/web");
-    CHECK(out[0].state == "running");
+    auto o = observe_one(listed);
+    CHECK(o.container_id == "old-running");
+    CHECK(o.id == "w1/web");
+    CHECK(o.state == "running");
   }
   SUBCASE("among equals (both running, both exited) the newest wins") {
     for (std::string state : {"running", "exited"}) {
@@ -619,11 +530,10 @@ TEST_CASE("observe: one observation per (workload, role) for stacks and sites") 
         summary("newest", managed_labels("w1", "site", "web"), state, 300),
         summary("middle", managed_labels("w1", "site", "web"), state, 200),
       };
-      auto out = tf::observe(listed, "local", "now");
-      REQUIRE(out.size() == 1);
-      CHECK(out[0].container_id == "newest");
-      CHECK(out[0].id == "w1/web");
-      CHECK(out[0].workload_kind == "site");
+      auto o = observe_one(listed);
+      CHECK(o.container_id == "newest");
+      CHECK(o.id == "w1/web");
+      CHECK(o.workload_kind == "site");
     }
   }
   SUBCASE("other roles and other workloads are groups of their own") {
@@ -675,35 +585,24 @@ TEST_CASE("observe: the port is the one published on 127.0.0.1 over tcp") {
     {8080, 40003, "tcp", "127.0.0.1"},  // the one
     {8080, 40004, "tcp", "::"},
   };
-  auto out = tf::observe({c}, "local", "now");
-  REQUIRE(out.size() == 1);
-  CHECK(out[0].port == 40003);
+  CHECK(observe_one({c}).port == 40003);
 
   auto unpublished = summary("c2", managed_labels("w1", "stack", "web"));
   unpublished.ports = {{8080, 0, "tcp", ""}};
-  out = tf::observe({unpublished}, "local", "now");
-  REQUIRE(out.size() == 1);
-  CHECK(out[0].port == 0);
+  CHECK(observe_one({unpublished}).port == 0);
 }
 
 TEST_CASE("observe: compose containers carry their compose project and their service as role") {
-  tf::docker::label_map l{{label::managed, "true"},
-                          {label::workload_kind, "stack"},
-                          {label::compose_project, "tf-abc"},
-                          {label::compose_service, "db"}};
-  std::vector<tf::docker::container_summary> listed{summary("compose-db", l)};
-  auto out = tf::observe(listed, "local", "now");
-  REQUIRE(out.size() == 1);
-  CHECK(out[0].compose_project == "tf-abc");
-  CHECK(out[0].role == "db");
-  CHECK(out[0].workload_id.empty());
+  auto o = observe_one({summary("compose-db", compose_labels("tf-abc", "db"))});
+  CHECK(o.compose_project == "tf-abc");
+  CHECK(o.role == "db");
+  CHECK(o.workload_id.empty());
   // The store finds the stack through the compose project and then sets the row id.
-  CHECK(out[0].id.empty());
+  CHECK(o.id.empty());
 
   // A plain stack container has no compose project.
-  out = tf::observe({summary("plain", managed_labels("w1", "stack", "web"))}, "local", "now");
-  REQUIRE(out.size() == 1);
-  CHECK(out[0].compose_project.empty());
+  auto plain = observe_one({summary("plain", managed_labels("w1", "stack", "web"))});
+  CHECK(plain.compose_project.empty());
 }
 
 // A container that names a stack's compose project but another workload's id is forged, and
@@ -712,10 +611,7 @@ TEST_CASE("observe: compose containers carry their compose project and their ser
 // better-ranked one (running while the real one is stopped, or newer), the real container is
 // never observed and its row is no longer reconciled.
 TEST_CASE("observe: a forged compose container does not hide the real one of the same service") {
-  tf::docker::label_map real{{label::managed, "true"},
-                             {label::workload_kind, "stack"},
-                             {label::compose_project, "tf-abc"},
-                             {label::compose_service, "db"}};
+  auto real = compose_labels("tf-abc", "db");
   auto forged = real;
   forged[label::workload_id] = "another-workload";
   std::vector<tf::docker::container_summary> listed{
@@ -828,22 +724,16 @@ TEST_CASE("reconciler: a stack container gets its row and docker stop/start/rm b
   auto row_id = st.workload_id + "/web";
 
   f.sync();
-  auto r = f.row(row_id);
-  REQUIRE(r);
-  CHECK(r->workload_id == st.workload_id);
-  CHECK(r->workload_kind == "stack");
-  CHECK(r->role == "web");
-  CHECK(r->container_id == id);
-  CHECK(r->state == "running");
-  CHECK(r->port > 0);
-  CHECK_FALSE(r->last_seen_at.empty());
+  auto indexed = check_running_stack_row(f, st, "web", id);
+  CHECK(indexed.port > 0);
+  CHECK_FALSE(indexed.last_seen_at.empty());
   CHECK(f.rows(st.workload_id).size() == 1);
 
   // From here on, nothing but the event stream runs the reconciler (the tick is 1 h away).
   by_hand(f, "stop", id, row_id, "stopped", "stop");
   by_hand(f, "start", id, row_id, "running", "start");
   by_hand(f, "rm -f", id, row_id, "missing", "destroy");
-  r = f.row(row_id);
+  auto r = f.row(row_id);
   REQUIRE(r);
   CHECK(r->container_id == id); // the row still says which container it was
 }
@@ -855,10 +745,7 @@ TEST_CASE("reconciler: a compose container is matched to its stack by compose pr
   REQUIRE(st.compose_project_name == "tf-" + st.id);
   auto other = f.create_stack(unique_name("o"));
 
-  tf::docker::label_map compose{{label::managed, "true"},
-                                {label::workload_kind, "stack"},
-                                {label::compose_project, st.compose_project_name},
-                                {label::compose_service, "db"}};
+  auto compose = compose_labels(st.compose_project_name, "db");
   auto db = run_container(guard, "compose-db", compose);
   // Names the stack's compose project but another workload's id: forged.
   auto forged_labels = compose;
@@ -868,13 +755,7 @@ TEST_CASE("reconciler: a compose container is matched to its stack by compose pr
 
   auto report = f.sync();
   CHECK(report.rejected >= 1);
-  auto r = f.row(st.workload_id + "/db");
-  REQUIRE(r);
-  CHECK(r->workload_id == st.workload_id);
-  CHECK(r->workload_kind == "stack");
-  CHECK(r->role == "db");
-  CHECK(r->container_id == db);
-  CHECK(r->state == "running");
+  check_running_stack_row(f, st, "db", db);
   CHECK(f.rows(st.workload_id).size() == 1);
 
   CHECK_FALSE(f.indexed(forged));
@@ -892,10 +773,7 @@ TEST_CASE("reconciler: a forged compose container of the same service does not m
   host_fixture f;
   auto st = f.create_stack(unique_name("s"));
   auto other = f.create_stack(unique_name("o"));
-  tf::docker::label_map compose{{label::managed, "true"},
-                                {label::workload_kind, "stack"},
-                                {label::compose_project, st.compose_project_name},
-                                {label::compose_service, "db"}};
+  auto compose = compose_labels(st.compose_project_name, "db");
   auto row_id = st.workload_id + "/db";
   auto real = run_container(guard, "compose-real", compose);
   f.sync();
@@ -928,7 +806,7 @@ TEST_CASE("reconciler: a forged compose container of the same service does not m
 
 TEST_CASE("reconciler: stop_docker_host cancels a Docker call in flight to a hung engine") {
   tf::test::temp_dir tmp;
-  hung_engine hung{tmp.file("docker.sock")};
+  fake_engine hung{tmp.file("docker.sock")}; // accepts, never answers
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
   auto store = tf::start_store(sys, tf::store_options{tmp.file("tinyforge.db"), 1, true});
