@@ -50,7 +50,15 @@ using store_writer_actor = caf::typed_actor<
   // The reconciler's write: Docker-derived fields only, for a whole batch at once.
   caf::replies_to<atom::reconcile, std::vector<observed_container>>::with<reconcile_result>,
   // Marks rows on a host whose container Docker no longer lists as missing; replies the count.
-  caf::replies_to<atom::mark_missing, missing_sweep>::with<int64_t>>;
+  caf::replies_to<atom::mark_missing, missing_sweep>::with<int64_t>,
+  // Records a queued deploy; replies the row with its id.
+  caf::replies_to<atom::create, deployment>::with<deployment>,
+  // Moves a deploy on (running, succeeded, failed, superseded); a success sets the stage's tag.
+  caf::replies_to<atom::update, deployment_transition>::with<deployment>,
+  // Appends a line to a deploy's log; one-way, so a deploy never waits on its log.
+  caf::reacts_to<atom::append, deployment_log_line>,
+  // At boot: ends as failed the deploys a previous run left queued or running.
+  caf::replies_to<atom::recover, std::string>::with<int64_t>>;
 
 /// A STORE READER: answers reads on its own read-only connection, beside the writer.
 using store_reader_actor = caf::typed_actor<
@@ -75,7 +83,12 @@ using store_reader_actor = caf::typed_actor<
   // One container row, by id.
   caf::replies_to<atom::get, atom::container, std::string>::with<container_row>,
   // A page of container rows matching a filter.
-  caf::replies_to<atom::list, atom::container, container_filter>::with<page<container_row>>>;
+  caf::replies_to<atom::list, atom::container, container_filter>::with<page<container_row>>,
+  // One deploy with its log, by id.
+  caf::replies_to<atom::get, atom::deployment, std::string>::with<deployment>,
+  // A page of deploys (workload id or "" for all, limit, offset), newest first.
+  caf::replies_to<atom::list, atom::deployment, std::string, int64_t, int64_t>::with<
+    page<deployment>>>;
 
 /// A DOCKER WORKER: makes blocking Engine API calls on its own thread for one owner, so
 /// a slow engine never stalls the scheduler. Errors come back as values (503 for HTTP).

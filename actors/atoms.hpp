@@ -18,6 +18,8 @@ using upsert = caf::atom_constant<caf::atom("upsert")>;
 using reconcile = caf::atom_constant<caf::atom("reconcile")>;
 using mark_missing = caf::atom_constant<caf::atom("missing")>;
 using run = caf::atom_constant<caf::atom("run")>;
+using append = caf::atom_constant<caf::atom("append")>;
+using recover = caf::atom_constant<caf::atom("recover")>;
 using tick = caf::atom_constant<caf::atom("tick")>;
 using event = caf::atom_constant<caf::atom("event")>;
 using status = caf::atom_constant<caf::atom("status")>;
@@ -34,6 +36,7 @@ using stack = caf::atom_constant<caf::atom("stack")>;
 using site = caf::atom_constant<caf::atom("site")>;
 using workload = caf::atom_constant<caf::atom("workload")>;
 using container = caf::atom_constant<caf::atom("container")>;
+using deployment = caf::atom_constant<caf::atom("deployment")>;
 
 constexpr auto create_v = create::value;
 constexpr auto update_v = update::value;
@@ -47,6 +50,8 @@ constexpr auto upsert_v = upsert::value;
 constexpr auto reconcile_v = reconcile::value;
 constexpr auto mark_missing_v = mark_missing::value;
 constexpr auto run_v = run::value;
+constexpr auto append_v = append::value;
+constexpr auto recover_v = recover::value;
 constexpr auto tick_v = tick::value;
 constexpr auto event_v = event::value;
 constexpr auto status_v = status::value;
@@ -61,5 +66,6 @@ constexpr auto stack_v = stack::value;
 constexpr auto site_v = site::value;
 constexpr auto workload_v = workload::value;
 constexpr auto container_v = container::value;
+constexpr auto deployment_v = deployment::value;
 
 } // namespace tf::atom

@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/reply.hpp"
+#include "store/deployments.hpp"
 #include "store/reads.hpp"
 
 namespace tf {
@@ -45,6 +46,11 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     [&d](atom::list, atom::container, const container_filter& f) {
       return reply(store::list_containers(d, f));
     },
+    [&d](atom::get, atom::deployment, const std::string& id) {
+      return reply(store::get_deployment(d, id));
+    },
+    [&d](atom::list, atom::deployment, const std::string& workload_id, int64_t limit,
+         int64_t offset) { return reply(store::list_deployments(d, workload_id, limit, offset)); },
   };
 }
 

@@ -1,7 +1,11 @@
 #include "actors/store_writer.hpp"
 
+#include "actors/errors.hpp"
 #include "actors/reply.hpp"
+#include "store/deployments.hpp"
 #include "store/writes.hpp"
+
+#include <spdlog/spdlog.h>
 
 namespace tf {
 
@@ -43,6 +47,19 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
       return reply(store::reconcile_containers(d, xs));
     },
     [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::mark_missing(d, s)); },
+    // -- deployments --
+    [&d](atom::create, deployment& x) { return reply(store::create_deployment(d, std::move(x))); },
+    [&d](atom::update, const deployment_transition& t) {
+      return reply(store::transition_deployment(d, t));
+    },
+    [&d](atom::append, const deployment_log_line& l) {
+      if (auto err = store::append_deployment_log(d, l))
+        spdlog::warn("event=deployment-log-failed deployment={} error={}", l.deployment_id,
+                     error_message(err));
+    },
+    [&d](atom::recover, const std::string& reason) {
+      return reply(store::fail_unfinished_deployments(d, reason));
+    },
   };
 }
 

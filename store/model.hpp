@@ -186,6 +186,53 @@ typename Inspector::result_type inspect(Inspector& f, reconcile_result& x) {
   return f(caf::meta::type_name("reconcile_result"), x.written, x.rejected);
 }
 
+/// One deploy of a workload (for a project: of one stage), with its log.
+struct deployment {
+  std::string id;
+  std::string workload_id;
+  std::string stage_id; // empty for stacks and sites
+  std::string tag;
+  std::string previous_tag;
+  std::string status = "queued"; // queued | running | succeeded | failed | superseded
+  std::string trigger = "api";   // api | webhook | rollback | cli | ui
+  std::string triggered_by;
+  std::string error;
+  std::string created_at;
+  std::string started_at;
+  std::string finished_at;
+  std::vector<std::string> log; // filled by get, empty in lists
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deployment& x) {
+  return f(caf::meta::type_name("deployment"), x.id, x.workload_id, x.stage_id, x.tag,
+           x.previous_tag, x.status, x.trigger, x.triggered_by, x.error, x.created_at,
+           x.started_at, x.finished_at, x.log);
+}
+
+/// A deployment moving on: to running, or to an end state with its error (if any).
+struct deployment_transition {
+  std::string id;
+  std::string status;
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deployment_transition& x) {
+  return f(caf::meta::type_name("deployment_transition"), x.id, x.status, x.error);
+}
+
+/// One line of a deployment's log.
+struct deployment_log_line {
+  std::string deployment_id;
+  std::string line;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deployment_log_line& x) {
+  return f(caf::meta::type_name("deployment_log_line"), x.deployment_id, x.line);
+}
+
 /// What one reconcile run did, for subscribers (tests, metrics) and the log.
 struct reconcile_report {
   std::string host;

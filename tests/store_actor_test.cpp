@@ -194,6 +194,46 @@ TEST_CASE_FIXTURE(det_fixture, "a project created by the writer is read back thr
   }
 }
 
+TEST_CASE_FIXTURE(det_fixture, "a deploy's journal goes through the writer and reads back") {
+  auto p = create_project("api", {make_stage("prod")});
+  tf::deployment queued;
+  queued.workload_id = p.workload_id;
+  queued.stage_id = p.stages[0].id;
+  queued.tag = "v1";
+  auto d = call<tf::deployment>(store.writer, tf::atom::create_v, queued);
+  REQUIRE_MESSAGE(d, sys.render(d.error()));
+  CHECK(d->status == "queued");
+
+  // Log lines are one-way messages; the writer takes them in the order they were sent,
+  // before the transition sent after them from the same sender.
+  caf::scoped_actor self{sys};
+  self->send(store.writer, tf::atom::append_v, tf::deployment_log_line{d->id, "pulling"});
+  self->send(store.writer, tf::atom::append_v, tf::deployment_log_line{d->id, "starting"});
+  auto running = call<tf::deployment>(store.writer, tf::atom::update_v,
+                                      tf::deployment_transition{d->id, "running", ""});
+  REQUIRE_MESSAGE(running, sys.render(running.error()));
+  auto done = call<tf::deployment>(store.writer, tf::atom::update_v,
+                                   tf::deployment_transition{d->id, "succeeded", ""});
+  REQUIRE_MESSAGE(done, sys.render(done.error()));
+
+  auto got = call<tf::deployment>(reader(), tf::atom::get_v, tf::atom::deployment_v, d->id);
+  REQUIRE_MESSAGE(got, sys.render(got.error()));
+  CHECK(got->status == "succeeded");
+  CHECK(got->log == std::vector<std::string>{"pulling", "starting"});
+  auto listed = call<tf::page<tf::deployment>>(reader(), tf::atom::list_v,
+                                               tf::atom::deployment_v, p.workload_id,
+                                               int64_t{10}, int64_t{0});
+  REQUIRE_MESSAGE(listed, sys.render(listed.error()));
+  CHECK(listed->total == 1);
+  auto again = call<tf::deployment>(store.writer, tf::atom::update_v,
+                                    tf::deployment_transition{d->id, "running", ""});
+  REQUIRE_FALSE(again);
+  CHECK(tf::error_code(again.error()) == tf::ec::conflict);
+  auto recovered = call<int64_t>(store.writer, tf::atom::recover_v, std::string{"restart"});
+  REQUIRE_MESSAGE(recovered, sys.render(recovered.error()));
+  CHECK(*recovered == 0);
+}
+
 TEST_CASE_FIXTURE(det_fixture, "errors travel as values and the actors keep serving") {
   SUBCASE("an invalid project name is invalid_argument naming the field") {
     auto bad = call<tf::project>(store.writer, tf::atom::create_v, make_project("Not_A_Label"));

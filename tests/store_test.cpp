@@ -6,11 +6,13 @@
 #include "actors/errors.hpp"
 #include "store/clock.hpp"
 #include "store/database.hpp"
+#include "store/deployments.hpp"
 #include "store/migrations.hpp"
 #include "store/model.hpp"
 #include "store/reads.hpp"
 #include "store/writes.hpp"
 
+#include "expect.hpp"
 #include "helpers.hpp"
 
 #include <caf/deep_to_string.hpp>
@@ -29,54 +31,8 @@ namespace {
 
 using namespace tf;
 using namespace tf::store;
+using namespace tf::test;
 
-// -- result helpers ---------------------------------------------------------------------------
-
-/// "ok" or the error's code name ("conflict", "not_found", ...): doctest prints strings on
-/// failure, so a wrong code shows up as readable text.
-std::string code_of(const caf::error& err) {
-  return err ? to_string(error_code(err)) : "ok";
-}
-
-template <class T>
-std::string code_of(const caf::expected<T>& x) {
-  return x ? "ok" : code_of(x.error());
-}
-
-std::string message_of(const caf::error& err) {
-  return err ? error_message(err) : "";
-}
-
-template <class T>
-std::string message_of(const caf::expected<T>& x) {
-  return x ? "" : message_of(x.error());
-}
-
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-bool is_hex(const std::string& s, size_t size) {
-  return s.size() == size && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-/// Unwraps an expected value, failing the test (at the caller's line) with the error text.
-#define MUST(expr)                                                                           \
-  [&]() {                                                                                    \
-    auto must_result_ = (expr);                                                              \
-    REQUIRE_MESSAGE(static_cast<bool>(must_result_), #expr " failed: "                       \
-                                                         << message_of(must_result_));       \
-    return std::move(*must_result_);                                                         \
-  }()
-
-/// Asserts that a function returning caf::error succeeded.
-#define MUST_OK(expr)                                                                        \
-  do {                                                                                       \
-    auto must_err_ = (expr);                                                                 \
-    REQUIRE_MESSAGE(!must_err_, #expr " failed: " << message_of(must_err_));                 \
-  } while (false)
 
 // -- SQL helpers (test-only: the store itself never builds SQL from strings) ------------------
 
@@ -1426,4 +1382,178 @@ TEST_CASE_FIXTURE(store_fixture, "list_containers filters and paginates") {
     CHECK(last.items.size() == 1);
     CHECK(last.total == 4);
   }
+}
+
+// -- 13. deployments --------------------------------------------------------------------------
+
+namespace {
+
+deployment make_deployment(const project& p, size_t stage_index, std::string tag) {
+  deployment d;
+  d.workload_id = p.workload_id;
+  d.stage_id = p.stages.at(stage_index).id;
+  d.tag = std::move(tag);
+  return d;
+}
+
+deployment move_to(database& db, const deployment& d, std::string status,
+                   std::string error = {}) {
+  return MUST(transition_deployment(db, deployment_transition{d.id, std::move(status),
+                                                              std::move(error)}));
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(store_fixture, "create_deployment records a queued deploy of a stage") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto d = MUST(create_deployment(db, make_deployment(p, 0, "v1")));
+  CHECK(is_hex(d.id, 24));
+  CHECK(d.status == "queued");
+  CHECK(d.tag == "v1");
+  CHECK(d.trigger == "api");
+  CHECK_FALSE(d.created_at.empty());
+  CHECK(d.started_at.empty());
+  CHECK(d.finished_at.empty());
+  CHECK(MUST(get_deployment(db, d.id)).stage_id == p.stages[0].id);
+
+  SUBCASE("bad input is refused and nothing is written") {
+    auto other = MUST(create_project(db, make_project("web")));
+    auto before = dump(db);
+    auto bad_tag = make_deployment(p, 0, "v1:latest");
+    CHECK(code_of(create_deployment(db, bad_tag)) == "invalid_argument");
+    CHECK(contains(message_of(create_deployment(db, bad_tag)), "tag"));
+    auto long_tag = make_deployment(p, 0, std::string(129, 'a'));
+    CHECK(code_of(create_deployment(db, long_tag)) == "invalid_argument");
+    auto foreign_stage = make_deployment(p, 0, "v1");
+    foreign_stage.stage_id = other.stages[0].id;
+    CHECK(code_of(create_deployment(db, foreign_stage)) == "invalid_argument");
+    CHECK(contains(message_of(create_deployment(db, foreign_stage)), "stage_id"));
+    auto no_workload = make_deployment(p, 0, "v1");
+    no_workload.workload_id = "no-such-workload";
+    CHECK(code_of(create_deployment(db, no_workload)) == "not_found");
+    auto bad_trigger = make_deployment(p, 0, "v1");
+    bad_trigger.trigger = "cron";
+    CHECK(code_of(create_deployment(db, bad_trigger)) == "invalid_argument");
+    CHECK(dump(db) == before);
+  }
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a successful deploy makes its tag the stage's current one") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto stage_of = [&] { return MUST(get_stage(db, p.stages[0].id)); };
+
+  auto v1 = MUST(create_deployment(db, make_deployment(p, 0, "v1")));
+  auto running = move_to(db, v1, "running");
+  CHECK(running.status == "running");
+  CHECK_FALSE(running.started_at.empty());
+  CHECK(running.previous_tag.empty());
+  CHECK(stage_of().current_tag.empty()); // nothing changes before the deploy succeeds
+  auto done = move_to(db, v1, "succeeded");
+  CHECK(done.status == "succeeded");
+  CHECK_FALSE(done.finished_at.empty());
+  CHECK(stage_of().current_tag == "v1");
+  CHECK(stage_of().previous_tag.empty());
+
+  auto v2 = MUST(create_deployment(db, make_deployment(p, 0, "v2")));
+  CHECK(move_to(db, v2, "running").previous_tag == "v1");
+  move_to(db, v2, "succeeded");
+  CHECK(stage_of().current_tag == "v2");
+  CHECK(stage_of().previous_tag == "v1");
+
+  SUBCASE("a failed deploy leaves the stage's tags as they were") {
+    auto broken = MUST(create_deployment(db, make_deployment(p, 0, "broken")));
+    move_to(db, broken, "running");
+    auto failed = move_to(db, broken, "failed", "health check failed: /up answered 404");
+    CHECK(failed.error == "health check failed: /up answered 404");
+    CHECK(stage_of().current_tag == "v2");
+    CHECK(stage_of().previous_tag == "v1");
+  }
+  SUBCASE("the other stage is not touched") {
+    CHECK(MUST(get_stage(db, p.stages[1].id)).current_tag.empty());
+  }
+}
+
+TEST_CASE_FIXTURE(store_fixture, "deployments only move forward") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto d = MUST(create_deployment(db, make_deployment(p, 0, "v1")));
+  auto refused = [&](const char* status) {
+    return code_of(transition_deployment(db, deployment_transition{d.id, status, ""}));
+  };
+  CHECK(refused("succeeded") == "conflict"); // a queued deploy has not run
+  CHECK(refused("queued") == "conflict");
+  CHECK(refused("bogus") == "conflict");
+  move_to(db, d, "superseded");
+  CHECK_FALSE(MUST(get_deployment(db, d.id)).finished_at.empty());
+  CHECK(refused("running") == "conflict"); // an end state is final
+  CHECK(refused("failed") == "conflict");
+  CHECK(code_of(transition_deployment(db, deployment_transition{"nope", "running", ""}))
+        == "not_found");
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a deployment's log keeps its lines in order, bounded") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto d = MUST(create_deployment(db, make_deployment(p, 0, "v1")));
+  MUST_OK(append_deployment_log(db, {d.id, "pulling tinyforge-test/web:v1"}));
+  MUST_OK(append_deployment_log(db, {d.id, "starting 1 container"}));
+  MUST_OK(append_deployment_log(db, {d.id, std::string(10000, 'x')}));
+  auto log = MUST(get_deployment(db, d.id)).log;
+  REQUIRE(log.size() == 3);
+  CHECK(log[0] == "pulling tinyforge-test/web:v1");
+  CHECK(log[1] == "starting 1 container");
+  CHECK(log[2].size() == 4096);
+  CHECK(code_of(append_deployment_log(db, {"no-such-deployment", "x"})) == "not_found");
+
+  SUBCASE("a runaway log stops at 10,000 lines") {
+    for (int i = 3; i < 10010; ++i)
+      MUST_OK(append_deployment_log(db, {d.id, "line " + std::to_string(i)}));
+    auto full = MUST(get_deployment(db, d.id)).log;
+    CHECK(full.size() == 10000);
+    CHECK(full.back() == "line 9999");
+  }
+}
+
+TEST_CASE_FIXTURE(store_fixture, "unfinished deploys of a previous run end as failed") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto queued = MUST(create_deployment(db, make_deployment(p, 0, "v1")));
+  auto running = MUST(create_deployment(db, make_deployment(p, 1, "v1")));
+  move_to(db, running, "running");
+  auto done = MUST(create_deployment(db, make_deployment(p, 0, "v0")));
+  move_to(db, done, "running");
+  move_to(db, done, "succeeded");
+
+  CHECK(MUST(fail_unfinished_deployments(db, "the daemon restarted")) == 2);
+  for (const auto& id : {queued.id, running.id}) {
+    auto d = MUST(get_deployment(db, id));
+    CHECK(d.status == "failed");
+    CHECK(d.error == "the daemon restarted");
+    CHECK_FALSE(d.finished_at.empty());
+  }
+  CHECK(MUST(get_deployment(db, done.id)).status == "succeeded");
+  CHECK(MUST(fail_unfinished_deployments(db, "again")) == 0);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "list_deployments pages newest first, per workload") {
+  auto api = MUST(create_project(db, make_project("api")));
+  auto web = MUST(create_project(db, make_project("web")));
+  std::vector<std::string> api_ids;
+  for (int i = 0; i < 5; ++i) {
+    api_ids.push_back(
+      MUST(create_deployment(db, make_deployment(api, 0, "v" + std::to_string(i)))).id);
+    // created_at has millisecond resolution: keep the order unambiguous.
+    auto at = MUST(get_deployment(db, api_ids.back())).created_at;
+    while (now_utc() == at) {
+    }
+  }
+  MUST(create_deployment(db, make_deployment(web, 0, "v1")));
+
+  auto first = MUST(list_deployments(db, api.workload_id, 2, 0));
+  CHECK(first.total == 5);
+  REQUIRE(first.items.size() == 2);
+  CHECK(first.items[0].id == api_ids[4]);
+  CHECK(first.items[1].id == api_ids[3]);
+  CHECK(first.items[0].log.empty()); // lists carry no logs
+  auto last = MUST(list_deployments(db, api.workload_id, 2, 4));
+  REQUIRE(last.items.size() == 1);
+  CHECK(last.items[0].id == api_ids[0]);
+  CHECK(MUST(list_deployments(db, "", 100, 0)).total == 6);
 }

@@ -1,0 +1,241 @@
+#include "store/deployments.hpp"
+
+#include "actors/errors.hpp"
+#include "store/clock.hpp"
+#include "store/ids.hpp"
+#include "store/reads.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace tf::store {
+
+namespace {
+
+constexpr size_t max_log_line = 4096;
+constexpr int64_t max_log_lines = 10000;
+
+constexpr std::string_view deployment_columns
+  = "SELECT id, workload_id, COALESCE(stage_id, ''), tag, previous_tag, status, trigger, "
+    "triggered_by, error, created_at, started_at, finished_at FROM deployments ";
+
+deployment read_deployment(const statement& st) {
+  deployment d;
+  d.id = st.text(0);
+  d.workload_id = st.text(1);
+  d.stage_id = st.text(2);
+  d.tag = st.text(3);
+  d.previous_tag = st.text(4);
+  d.status = st.text(5);
+  d.trigger = st.text(6);
+  d.triggered_by = st.text(7);
+  d.error = st.text(8);
+  d.created_at = st.text(9);
+  d.started_at = st.text(10);
+  d.finished_at = st.text(11);
+  return d;
+}
+
+caf::error invalid(const std::string& field, const std::string& why) {
+  return make_error(ec::invalid_argument, field + ": " + why);
+}
+
+bool allowed(const std::string& from, const std::string& to) {
+  if (from == "queued")
+    return to == "running" || to == "superseded" || to == "failed";
+  if (from == "running")
+    return to == "succeeded" || to == "failed";
+  return false;
+}
+
+} // namespace
+
+bool is_image_tag(std::string_view tag) {
+  if (tag.empty() || tag.size() > 128 || tag.front() == '.' || tag.front() == '-')
+    return false;
+  return std::all_of(tag.begin(), tag.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || c == '_' || c == '.' || c == '-';
+  });
+}
+
+caf::expected<deployment> create_deployment(database& db, deployment d) {
+  if (!d.tag.empty() && !is_image_tag(d.tag))
+    return invalid("tag", "\"" + d.tag.substr(0, 80) + "\" is not an image tag");
+  static const std::set<std::string> triggers{"api", "webhook", "rollback", "cli", "ui"};
+  if (triggers.count(d.trigger) == 0)
+    return invalid("trigger", "must be one of api, webhook, rollback, cli, ui");
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto w = get_workload(db, d.workload_id);
+  if (!w)
+    return w.error();
+  if (!d.stage_id.empty()) {
+    auto s = get_stage(db, d.stage_id);
+    if (!s)
+      return s.error();
+    if (w->kind != "project" || s->project_id != w->ref_id)
+      return invalid("stage_id", "the stage is not one of this workload's");
+  }
+  d.id = new_id();
+  d.status = "queued";
+  d.created_at = now_utc();
+  auto st = db.prepare("INSERT INTO deployments(id, workload_id, stage_id, tag, status, trigger, "
+                       "triggered_by, created_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7)");
+  if (!st)
+    return st.error();
+  st->bind(1, d.id)
+    .bind(2, d.workload_id)
+    .bind_or_null(3, d.stage_id)
+    .bind(4, d.tag)
+    .bind(5, d.trigger)
+    .bind(6, d.triggered_by)
+    .bind(7, d.created_at);
+  if (auto err = st->run())
+    return err;
+  auto stored = get_deployment(db, d.id);
+  if (!stored)
+    return stored.error();
+  if (auto err = tx->commit())
+    return err;
+  return stored;
+}
+
+caf::expected<deployment> transition_deployment(database& db, const deployment_transition& t) {
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto d = get_deployment(db, t.id);
+  if (!d)
+    return d.error();
+  if (!allowed(d->status, t.status))
+    return make_error(ec::conflict, "deployment " + t.id + " is " + d->status
+                                      + " and cannot become " + t.status);
+  auto now = now_utc();
+  std::string previous_tag = d->previous_tag;
+  if (t.status == "running" && !d->stage_id.empty()) {
+    auto s = get_stage(db, d->stage_id);
+    if (!s)
+      return s.error();
+    previous_tag = s->current_tag;
+  }
+  auto st = db.prepare(
+    "UPDATE deployments SET status = ?1, error = ?2, previous_tag = ?3, "
+    "started_at = CASE WHEN ?1 = 'running' THEN ?4 ELSE started_at END, "
+    "finished_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'superseded') THEN ?4 "
+    "ELSE finished_at END WHERE id = ?5");
+  if (!st)
+    return st.error();
+  st->bind(1, t.status).bind(2, t.error.substr(0, 4096)).bind(3, previous_tag).bind(4, now).bind(5, t.id);
+  if (auto err = st->run())
+    return err;
+  if (t.status == "succeeded" && !d->stage_id.empty()) {
+    auto tags = db.prepare("UPDATE stages SET previous_tag = current_tag, current_tag = ?1, "
+                           "updated_at = ?2 WHERE id = ?3");
+    if (!tags)
+      return tags.error();
+    tags->bind(1, d->tag).bind(2, now).bind(3, d->stage_id);
+    if (auto err = tags->run())
+      return err;
+  }
+  auto stored = get_deployment(db, t.id);
+  if (!stored)
+    return stored.error();
+  if (auto err = tx->commit())
+    return err;
+  return stored;
+}
+
+caf::error append_deployment_log(database& db, const deployment_log_line& l) {
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto next = db.prepare("SELECT COALESCE(MAX(seq) + 1, 0) FROM deployment_logs "
+                         "WHERE deployment_id = ?1");
+  if (!next)
+    return next.error();
+  next->bind(1, l.deployment_id);
+  if (!next->step())
+    return next->error();
+  auto seq = next->integer(0);
+  if (seq >= max_log_lines)
+    return {}; // a runaway log stops growing; the deploy itself goes on
+  auto st = db.prepare("INSERT INTO deployment_logs(deployment_id, seq, at, line) "
+                       "VALUES (?1, ?2, ?3, ?4)");
+  if (!st)
+    return st.error();
+  st->bind(1, l.deployment_id)
+    .bind(2, seq)
+    .bind(3, now_utc())
+    .bind(4, std::string_view{l.line}.substr(0, max_log_line));
+  if (auto err = st->run()) {
+    if (err == ec::conflict)
+      return make_error(ec::not_found, "no deployment with id \"" + l.deployment_id + "\"");
+    return err;
+  }
+  return tx->commit();
+}
+
+caf::expected<int64_t> fail_unfinished_deployments(database& db, const std::string& reason) {
+  auto st = db.prepare("UPDATE deployments SET status = 'failed', error = ?1, finished_at = ?2 "
+                       "WHERE status IN ('queued', 'running')");
+  if (!st)
+    return st.error();
+  st->bind(1, reason).bind(2, now_utc());
+  if (auto err = st->run())
+    return err;
+  return st->changes();
+}
+
+caf::expected<deployment> get_deployment(database& db, const std::string& id) {
+  read_snapshot snapshot{db};
+  if (snapshot.error())
+    return snapshot.error();
+  auto st = db.prepare(std::string{deployment_columns} + "WHERE id = ?1");
+  if (!st)
+    return st.error();
+  st->bind(1, id);
+  if (!st->step())
+    return st->error() ? st->error()
+                       : make_error(ec::not_found, "no deployment with id \"" + id + "\"");
+  auto d = read_deployment(*st);
+  auto lines = db.prepare("SELECT line FROM deployment_logs WHERE deployment_id = ?1 ORDER BY seq");
+  if (!lines)
+    return lines.error();
+  lines->bind(1, id);
+  while (lines->step())
+    d.log.push_back(lines->text(0));
+  if (lines->error())
+    return lines->error();
+  return d;
+}
+
+caf::expected<page<deployment>> list_deployments(database& db, const std::string& workload_id,
+                                                 int64_t limit, int64_t offset) {
+  clamp_page(limit, offset);
+  read_snapshot snapshot{db};
+  if (snapshot.error())
+    return snapshot.error();
+  auto st = db.prepare(std::string{deployment_columns}
+                       + "WHERE (?1 = '' OR workload_id = ?1) ORDER BY created_at DESC, id "
+                         "LIMIT ?2 OFFSET ?3");
+  if (!st)
+    return st.error();
+  st->bind(1, workload_id).bind(2, limit).bind(3, offset);
+  page<deployment> out;
+  while (st->step())
+    out.items.push_back(read_deployment(*st));
+  if (st->error())
+    return st->error();
+  auto total = db.prepare("SELECT COUNT(*) FROM deployments WHERE (?1 = '' OR workload_id = ?1)");
+  if (!total)
+    return total.error();
+  total->bind(1, workload_id);
+  if (!total->step())
+    return total->error();
+  out.total = total->integer(0);
+  return out;
+}
+
+} // namespace tf::store

@@ -1,0 +1,36 @@
+// The deployments journal: one row per deploy, its status moves, and its log lines.
+// Writes are called by the store writer only; reads by readers and the writer.
+#pragma once
+
+#include "store/database.hpp"
+#include "store/model.hpp"
+
+#include <caf/expected.hpp>
+
+#include <string>
+
+namespace tf::store {
+
+/// Docker's tag syntax: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
+bool is_image_tag(std::string_view tag);
+
+/// Records a queued deploy. The stage, when given, must belong to the workload's project.
+caf::expected<deployment> create_deployment(database& db, deployment d);
+
+/// queued -> running | superseded | failed, running -> succeeded | failed; anything else is
+/// ec::conflict. Going to running records the stage's current tag as previous_tag; a
+/// success makes the tag the stage's current one in the same transaction.
+caf::expected<deployment> transition_deployment(database& db, const deployment_transition& t);
+
+/// Appends a line (cut at 4 KiB; a log stops growing at 10,000 lines).
+caf::error append_deployment_log(database& db, const deployment_log_line& l);
+
+/// At boot: deploys a previous run left queued or running end as failed with `reason`.
+caf::expected<int64_t> fail_unfinished_deployments(database& db, const std::string& reason);
+
+caf::expected<deployment> get_deployment(database& db, const std::string& id);
+/// Newest first; an empty workload id lists every workload's.
+caf::expected<page<deployment>> list_deployments(database& db, const std::string& workload_id,
+                                                 int64_t limit, int64_t offset);
+
+} // namespace tf::store
