@@ -132,6 +132,21 @@ private:
   bool overflowed_ = false;
 };
 
+/// An image reference as a path segment: the engine reads the '/' of a repository
+/// (team/api) as part of the name, so each component is encoded but not the slashes.
+std::string image_path(std::string_view ref) {
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    auto slash = ref.find('/', start);
+    out += url_encode(ref.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos)
+      return out;
+    out += '/';
+    start = slash + 1;
+  }
+}
+
 } // namespace
 
 std::string url_encode(std::string_view s) {
@@ -299,11 +314,7 @@ caf::expected<std::vector<image_summary>> client::list_images(const filters& f) 
 }
 
 caf::expected<image_summary> client::inspect_image(const std::string& ref) {
-  // Image names contain '/', which the engine takes as part of the path: do not encode it.
-  std::string name;
-  for (char c : ref)
-    name += c == '/' ? std::string{"/"} : url_encode(std::string_view{&c, 1});
-  auto body = expect_ok("GET", "/images/" + name + "/json", "", "inspect image " + ref);
+  auto body = expect_ok("GET", "/images/" + image_path(ref) + "/json", "", "inspect image " + ref);
   if (!body)
     return body.error();
   return parse_image_details(*body);
@@ -362,10 +373,7 @@ caf::error client::pull_image(const std::string& repository, const std::string& 
 }
 
 caf::error client::remove_image(const std::string& ref, bool force) {
-  std::string name;
-  for (char c : ref)
-    name += c == '/' ? std::string{"/"} : url_encode(std::string_view{&c, 1});
-  auto body = expect_ok("DELETE", "/images/" + name + "?force=" + (force ? "1" : "0"), "",
+  auto body = expect_ok("DELETE", "/images/" + image_path(ref) + "?force=" + (force ? "1" : "0"), "",
                         "remove image " + ref);
   return body ? caf::error{} : body.error();
 }
