@@ -21,7 +21,7 @@ void event_watcher(caf::blocking_actor* self, docker::endpoint ep, docker::cance
   auto backoff = std::chrono::milliseconds{first_backoff};
   bool running = true;
   bool reported_down = false;
-  while (running && !cancel->load()) {
+  while (running && !cancel->cancelled()) {
     auto err = client.watch_events(
       only_managed,
       [&] {
@@ -31,9 +31,9 @@ void event_watcher(caf::blocking_actor* self, docker::endpoint ep, docker::cance
       },
       [&](const docker::engine_event& e) {
         self->send(owner, atom::event_v, e);
-        return !cancel->load();
+        return !cancel->cancelled();
       });
-    if (cancel->load())
+    if (cancel->cancelled())
       break;
     if (!reported_down) {
       // Once per outage, not once per retry.

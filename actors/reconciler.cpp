@@ -46,7 +46,7 @@ bool better(const docker::container_summary& a, const docker::container_summary&
 void engine_answered(reconciler_actor::stateful_pointer<reconciler_state> self, bool ok,
                      const std::string& why) {
   auto& st = self->state;
-  auto shutting_down = st.cfg.cancel && st.cfg.cancel->load();
+  auto shutting_down = st.cfg.cancel && st.cfg.cancel->cancelled();
   if (ok && !st.docker_ok)
     spdlog::info("event=docker-available host={}", st.cfg.host);
   else if (!ok && st.docker_ok && !shutting_down)
@@ -152,7 +152,7 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
       spdlog::debug("event=reconcile-done host={} listed={} written={} rejected={} missing={}",
                     report.host, report.listed, report.written, report.rejected,
                     report.missing);
-    } else if (st.cfg.cancel && st.cfg.cancel->load()) {
+    } else if (st.cfg.cancel && st.cfg.cancel->cancelled()) {
       return; // shutting down: a cancelled call is not a failure, and no retry
     } else {
       // The first failure of an outage is news; the retries that follow are not.

@@ -85,10 +85,10 @@ caf::expected<docker_host_handles> start_docker_host(caf::actor_system& sys,
 }
 
 void stop_docker_host(caf::actor_system& sys, docker_host_handles& handles) {
-  // Cancel first: a worker blocked in a call to a hung engine returns within a second
-  // instead of at its timeout, and only then can it take the exit message.
+  // Cancel first: it shuts down the sockets of the calls in flight, so a worker blocked on
+  // a hung engine returns at once instead of at its timeout, and can take the exit message.
   if (handles.cancel)
-    handles.cancel->store(true);
+    handles.cancel->cancel();
   caf::scoped_actor self{sys};
   stop_and_wait(self, handles.watcher);
   stop_and_wait(self, handles.reconciler);

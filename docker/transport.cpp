@@ -6,18 +6,21 @@
 
 #include <mutex>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace tf::docker {
 
 namespace {
 
 void init_curl_once() {
   static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_NOTHING); });
 }
 
 struct transfer {
   const std::function<bool(std::string_view)>* on_data;
-  const std::atomic<bool>* cancel;
+  const canceller* cancel;
   const std::function<void(long)>* on_headers;
   CURL* curl;
   bool stopped_by_reader = false;
@@ -45,13 +48,50 @@ size_t on_write(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-// Called by curl at least once a second even when no data moves: the cancel point.
+// Called by curl at least once a second even when no data moves: the cancel point for a
+// transfer whose socket was shut down between its checks.
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<transfer*>(user);
-  return t->cancel->load() ? 1 : 0;
+  return t->cancel->cancelled() ? 1 : 0;
+}
+
+// curl opens and closes its sockets through these, so the canceller knows every socket in
+// flight and can shut them down from another thread.
+curl_socket_t open_socket(void* user, curlsocktype, curl_sockaddr* addr) {
+  auto* c = static_cast<canceller*>(user);
+  auto fd = ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+  if (fd >= 0)
+    c->add_socket(fd);
+  return fd >= 0 ? fd : CURL_SOCKET_BAD;
+}
+
+int close_socket(void* user, curl_socket_t fd) {
+  static_cast<canceller*>(user)->remove_socket(fd);
+  return ::close(fd);
 }
 
 } // namespace
+
+void canceller::cancel() {
+  std::lock_guard<std::mutex> guard{mx_};
+  cancelled_ = true;
+  // shutdown, not close: curl still owns the descriptors and closes them itself.
+  for (auto fd : sockets_)
+    ::shutdown(fd, SHUT_RDWR);
+}
+
+void canceller::add_socket(int fd) {
+  std::lock_guard<std::mutex> guard{mx_};
+  sockets_.insert(fd);
+  if (cancelled_)
+    ::shutdown(fd, SHUT_RDWR); // opened after cancel(): fail it at once
+}
+
+void canceller::remove_socket(int fd) {
+  // Under the lock, before the descriptor is closed and its number can be reused.
+  std::lock_guard<std::mutex> guard{mx_};
+  sockets_.erase(fd);
+}
 
 caf::expected<endpoint> endpoint::parse(const std::string& docker_host) {
   endpoint ep;
@@ -131,7 +171,7 @@ caf::expected<long> transport::perform(std::string_view method, const std::strin
   auto* curl = static_cast<CURL*>(curl_);
   if (curl == nullptr)
     return make_error(ec::internal, "docker: curl_easy_init failed");
-  if (cancel_->load())
+  if (cancel_->cancelled())
     return make_error(ec::unavailable, "docker: call cancelled (shutting down)");
   curl_easy_reset(curl);
   transfer t{&on_data, cancel_.get(), &on_headers, curl};
@@ -146,6 +186,10 @@ caf::expected<long> transport::perform(std::string_view method, const std::strin
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, cancel_.get());
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, cancel_.get());
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
@@ -167,6 +211,9 @@ caf::expected<long> transport::perform(std::string_view method, const std::strin
     return status;
   if (t.stopped_by_reader)
     return status; // the reader had enough: not an error of the transport
+  if (cancel_->cancelled())
+    return make_error(ec::unavailable, "docker: " + verb + " " + path
+                                         + ": cancelled (shutting down)");
   std::string where = "docker: " + verb + " " + path + ": ";
   switch (rc) {
     case CURLE_ABORTED_BY_CALLBACK:

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -23,12 +25,27 @@ struct endpoint {
   static caf::expected<endpoint> parse(const std::string& docker_host);
 };
 
-/// Shared between an actor and the transports working for it; set once to abort every
-/// call in flight and every later one.
-using cancel_token = std::shared_ptr<std::atomic<bool>>;
+/// Shared between the actors of one Docker host and the transports working for them.
+/// cancel() aborts every call in flight at once (it shuts down their sockets, waking a
+/// transfer blocked in poll) and makes every later call fail immediately.
+class canceller {
+public:
+  bool cancelled() const { return cancelled_.load(); }
+  void cancel();
+  /// Called by transports as curl opens and closes connections.
+  void add_socket(int fd);
+  void remove_socket(int fd);
+
+private:
+  std::atomic<bool> cancelled_{false};
+  std::mutex mx_;
+  std::set<int> sockets_;
+};
+
+using cancel_token = std::shared_ptr<canceller>;
 
 inline cancel_token make_cancel_token() {
-  return std::make_shared<std::atomic<bool>>(false);
+  return std::make_shared<canceller>();
 }
 
 struct response {

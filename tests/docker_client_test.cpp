@@ -373,7 +373,7 @@ std::vector<fake_request> check_cancelled(const std::string& path, const std::st
   background_call<caf::error> pending{[&] { return call(*c); }};
   REQUIRE(server.first_request().wait_for(bound) == std::future_status::ready);
   auto t_cancel = clock_type::now();
-  cancel->store(true);
+  cancel->cancel();
   auto err = pending.get(bound);
   REQUIRE_MESSAGE(err.has_value(), what, " did not return after cancel");
   MESSAGE(what, " returned ", ms_since(t_cancel), " ms after cancel: ", describe(*err));
@@ -765,7 +765,7 @@ TEST_CASE("events: watch_events sees a labelled container start and returns on c
     ~joiner() {
       if (!t.joinable())
         return;
-      st->cancel->store(true);
+      st->cancel->cancel();
       if (done.wait_for(bound) == std::future_status::ready)
         t.join();
       else
@@ -819,7 +819,7 @@ TEST_CASE("events: watch_events sees a labelled container start and returns on c
           us(start_event->second - t_started), " us after it returned");
 
   auto t_cancel = clock_type::now();
-  st->cancel->store(true);
+  st->cancel->cancel();
   REQUIRE_MESSAGE(done.wait_for(bound) == std::future_status::ready,
                   "watch_events did not return after cancel");
   watcher.join();
@@ -851,7 +851,7 @@ TEST_CASE("cancel: a call to an engine that never answers returns unavailable") 
   SUBCASE("a token set before the call: refused without connecting") {
     scripted_engine server{dir.file("engine.sock"), never_answer};
     auto cancel = docker::make_cancel_token();
-    cancel->store(true);
+    cancel->cancel();
     auto c = client_at(dir.file("engine.sock"), cancel);
     auto err = c->ping();
     CHECK(tf::error_code(err) == tf::ec::unavailable);

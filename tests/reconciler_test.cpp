@@ -363,7 +363,7 @@ public:
         [&](const tf::docker::engine_event& e) {
           std::lock_guard<std::mutex> lock{mx_};
           events_.push_back({e.action, e.time_nano});
-          return !cancel_->load();
+          return !cancel_->cancelled();
         });
       if (!told)
         p.set_value();
@@ -373,7 +373,7 @@ public:
   event_recorder(const event_recorder&) = delete;
   event_recorder& operator=(const event_recorder&) = delete;
   ~event_recorder() {
-    cancel_->store(true); // the stream notices within a second
+    cancel_->cancel(); // shuts the stream's socket down: it returns at once
     thread_.join();
   }
 
