@@ -22,10 +22,12 @@
 #include "docker_fixtures.hpp"
 #include "fake_engine.hpp"
 #include "helpers.hpp"
+#include "net.hpp"
 
 #include <httplib.h>
 #include <rapidjson/document.h>
 
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -1041,4 +1043,106 @@ TEST_CASE("fake engine: container_logs demultiplexes a recorded body and keeps t
   auto reqs = server.requests();
   REQUIRE(reqs.size() == 3);
   CHECK(reqs[1].target == "/v1.41/containers/abc/logs?stdout=1&stderr=1&tail=5");
+}
+
+namespace {
+
+/// Makes the real engine reachable over tcp, as a remote engine would be: a loopback tcp
+/// listener that relays each connection, byte for byte, to the engine's unix socket.
+class tcp_relay {
+public:
+  tcp_relay() {
+    REQUIRE(::pipe2(stop_, O_CLOEXEC) == 0);
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listen_fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+    REQUIRE(::listen(listen_fd_, 16) == 0);
+    socklen_t len = sizeof(addr);
+    REQUIRE(::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread{[this] { run(); }};
+  }
+  tcp_relay(const tcp_relay&) = delete;
+  tcp_relay& operator=(const tcp_relay&) = delete;
+  ~tcp_relay() {
+    char x = 0;
+    [[maybe_unused]] auto n = ::write(stop_[1], &x, 1);
+    thread_.join();
+    for (int fd : {listen_fd_, stop_[0], stop_[1]})
+      ::close(fd);
+  }
+  uint16_t port() const { return port_; }
+  int connections() const { return connections_; }
+
+private:
+  // One thread serves every connection in turn (the client makes one call at a time).
+  void run() {
+    while (true) {
+      pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0 || (fds[1].revents & POLLIN))
+        return;
+      int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0)
+        continue;
+      ++connections_;
+      int engine = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strcpy(addr.sun_path, "/var/run/docker.sock");
+      if (engine >= 0 && ::connect(engine, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0)
+        if (!pump(client, engine))
+          return;
+      ::close(engine);
+      ::close(client);
+    }
+  }
+
+  // Relays until either side closes; false when the relay is being stopped.
+  bool pump(int a, int b) {
+    char buf[65536];
+    while (true) {
+      pollfd fds[3] = {{a, POLLIN, 0}, {b, POLLIN, 0}, {stop_[0], POLLIN, 0}};
+      if (::poll(fds, 3, -1) < 0 || (fds[2].revents & POLLIN))
+        return false;
+      for (int i = 0; i < 2; ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+          continue;
+        auto n = ::read(fds[i].fd, buf, sizeof buf);
+        if (n <= 0)
+          return true;
+        if (!send_all(fds[1 - i].fd, std::string_view{buf, static_cast<size_t>(n)}))
+          return true;
+      }
+    }
+  }
+
+  int listen_fd_ = -1;
+  int stop_[2] = {-1, -1};
+  uint16_t port_ = 0;
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+} // namespace
+
+TEST_CASE("tcp: the client reaches an engine over tcp as it does over the unix socket") {
+  tcp_relay relay;
+  auto ep = docker::endpoint::parse("tcp://127.0.0.1:" + std::to_string(relay.port()));
+  REQUIRE(ep);
+  docker::client c{*ep, docker::make_cancel_token()};
+  REQUIRE_FALSE(c.ping());
+  auto v = c.version();
+  REQUIRE_MESSAGE(v, describe(v.error()));
+  CHECK(c.api_version() == "1.41");
+  // The same engine answers the same list through either path.
+  auto over_tcp = c.list_containers({{"label", {"tinyforge.test=true"}}});
+  REQUIRE_MESSAGE(over_tcp, describe(over_tcp.error()));
+  auto local = make_client();
+  auto over_unix = local->list_containers({{"label", {"tinyforge.test=true"}}});
+  REQUIRE(over_unix);
+  CHECK(over_tcp->size() == over_unix->size());
+  CHECK(relay.connections() >= 1); // the calls went through the relay, not around it
 }
