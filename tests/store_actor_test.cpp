@@ -561,19 +561,32 @@ caf::expected<T> sync_call(caf::actor_system& sys, const Handle& dest, Ts&&... x
 
 } // namespace
 
-TEST_CASE("race: concurrent deployer upserts and reconciler batches never clobber each other") {
+namespace {
+
+/// The store as the daemon runs it (real scheduler, detached actors), stopped even when an
+/// assertion throws, or ~actor_system would wait forever for its actors.
+struct real_store {
+  explicit real_store(size_t readers) {
+    auto started = tf::start_store(sys, {dir.file("store.db"), readers, /*detached=*/true});
+    REQUIRE_MESSAGE(started, sys.render(started.error()));
+    store = std::move(*started);
+  }
+  real_store(const real_store&) = delete;
+  real_store& operator=(const real_store&) = delete;
+  ~real_store() { tf::stop_store(sys, store); }
+
   tf::test::temp_dir dir;
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
-  auto started = tf::start_store(sys, {dir.file("race.db"), 2, /*detached=*/true});
-  REQUIRE_MESSAGE(started, sys.render(started.error()));
-  auto store = std::move(*started);
-  // Stop the actors even when an assertion below throws, or ~actor_system waits forever.
-  struct stopper {
-    caf::actor_system& sys;
-    tf::store_handles& h;
-    ~stopper() { tf::stop_store(sys, h); }
-  } stop_at_exit{sys, store};
+  tf::store_handles store;
+};
+
+} // namespace
+
+TEST_CASE("race: concurrent deployer upserts and reconciler batches never clobber each other") {
+  real_store fixture{2};
+  auto& sys = fixture.sys;
+  auto& store = fixture.store;
 
   race_world world;
   {
@@ -789,17 +802,9 @@ TEST_CASE("a page's total counts the same rows as its items while rows are being
   // A list answers items and total. Both must describe one state of the database: with every
   // row on one page (limit 500 > rows), total == items.size() in any single snapshot. Here one
   // thread adds stack rows one transaction at a time while another lists them.
-  tf::test::temp_dir dir;
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto started = tf::start_store(sys, {dir.file("pages.db"), 1, /*detached=*/true});
-  REQUIRE_MESSAGE(started, sys.render(started.error()));
-  auto store = std::move(*started);
-  struct stopper {
-    caf::actor_system& sys;
-    tf::store_handles& h;
-    ~stopper() { tf::stop_store(sys, h); }
-  } stop_at_exit{sys, store};
+  real_store fixture{1};
+  auto& sys = fixture.sys;
+  auto& store = fixture.store;
 
   auto s = sync_call<tf::stack>(sys, store.writer, tf::atom::create_v, make_stack("paged-stack"));
   REQUIRE_MESSAGE(s, sys.render(s.error()));
