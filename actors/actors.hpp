@@ -58,7 +58,15 @@ using store_writer_actor = caf::typed_actor<
   // Appends a line to a deploy's log; one-way, so a deploy never waits on its log.
   caf::reacts_to<atom::append, deployment_log_line>,
   // At boot: ends as failed the deploys a previous run left queued or running.
-  caf::replies_to<atom::recover, std::string>::with<int64_t>>;
+  caf::replies_to<atom::recover, std::string>::with<int64_t>,
+  // The journal: a running deploy records the step it is about to take.
+  caf::replies_to<atom::step, deployment_phase>::with<atom::ok>,
+  // A stage's proxy route, created or grown to the claimed slot count (ports allocated here).
+  caf::replies_to<atom::route, route_claim>::with<proxy_route>,
+  // Records which slots of a route serve now (and Nginx Proxy Manager's host id).
+  caf::replies_to<atom::update, proxy_route>::with<proxy_route>,
+  // Deletes a stage's route (its slot ports become free).
+  caf::replies_to<atom::erase, atom::route, std::string>::with<atom::ok>>;
 
 /// A STORE READER: answers reads on its own read-only connection, beside the writer.
 using store_reader_actor = caf::typed_actor<
@@ -88,7 +96,13 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<atom::get, atom::deployment, std::string>::with<deployment>,
   // A page of deploys (workload id or "" for all, limit, offset), newest first.
   caf::replies_to<atom::list, atom::deployment, std::string, int64_t, int64_t>::with<
-    page<deployment>>>;
+    page<deployment>>,
+  // Deploys a previous run left queued or running, oldest first (boot recovery).
+  caf::replies_to<atom::list, atom::recover>::with<std::vector<deployment>>,
+  // Every proxy route, to re-apply at boot.
+  caf::replies_to<atom::list, atom::route>::with<std::vector<proxy_route>>,
+  // One stage's route, by stage id (not_found when it has none yet).
+  caf::replies_to<atom::get, atom::route, std::string>::with<proxy_route>>;
 
 /// A DOCKER WORKER: makes blocking Engine API calls on its own thread for one owner, so
 /// a slow engine never stalls the scheduler. Errors come back as values (503 for HTTP).
@@ -99,7 +113,47 @@ using docker_actor = caf::typed_actor<
   caf::replies_to<atom::list, atom::container, docker::filters>::with<
     std::vector<docker::container_summary>>,
   // The last N lines of a container's stdout and stderr.
-  caf::replies_to<atom::logs, std::string, int64_t>::with<std::string>>;
+  caf::replies_to<atom::logs, std::string, int64_t>::with<std::string>,
+  // Starts a stopped container.
+  caf::replies_to<atom::start, std::string>::with<atom::ok>,
+  // Stops a container (SIGTERM, then SIGKILL after the grace seconds).
+  caf::replies_to<atom::stop, std::string, int64_t>::with<atom::ok>,
+  // Restarts a container (stop with the grace seconds, then start).
+  caf::replies_to<atom::restart, std::string, int64_t>::with<atom::ok>>;
+
+/// The PROXY actor: applies route changes to the reverse proxy and opens or closes slot
+/// ports, one change at a time (detached: providers and iptables block).
+using proxy_actor = caf::typed_actor<
+  // Makes the provider route the host to the route's slots (create or change).
+  caf::replies_to<atom::apply, proxy_route>::with<proxy_route>,
+  // Removes the route from the provider.
+  caf::replies_to<atom::erase, proxy_route>::with<atom::ok>,
+  // Lets the proxy reach these slot ports again (a colour joins the rotation).
+  caf::replies_to<atom::open, std::vector<int64_t>>::with<atom::ok>,
+  // Refuses new connections to these slot ports with a reset; connections open stay.
+  caf::replies_to<atom::close, std::vector<int64_t>>::with<atom::ok>,
+  // Established TCP connections to these ports now (what a drain waits on).
+  caf::replies_to<atom::count, std::vector<int64_t>>::with<int64_t>,
+  // Points a single-upstream provider (npm, none) at route.serving; replies the route.
+  caf::replies_to<atom::update, proxy_route>::with<proxy_route>,
+  // The provider's name and whether the switch is gated (for logs, /api/proxies).
+  caf::replies_to<atom::status>::with<std::string, bool>>;
+
+/// The PROJECT DEPLOYER: one deploy per stage at a time, newer requests coalesced; each
+/// deploy runs as a journaled job on its own thread and reports back here.
+using project_deployer_actor = caf::typed_actor<
+  // Queues a deploy of a tag to a stage; replies the queued row at once.
+  caf::replies_to<atom::deploy, deploy_request>::with<deployment>,
+  // Queues a rollback of a stage to its previous tag; replies the queued row.
+  caf::replies_to<atom::rollback, deploy_request>::with<deployment>,
+  // Stops, starts or restarts one container after checking it belongs to the URL's stage.
+  caf::replies_to<atom::instance, instance_action>::with<container_row>,
+  // A job ended: start the stage's queued deploy, if any.
+  caf::reacts_to<atom::done, deploy_outcome>,
+  // The grace period of a stage's warm colour is over (generation guards a newer deploy).
+  caf::reacts_to<atom::expire, std::string, uint64_t>,
+  // Boot: finishes or undoes deploys a previous run left, re-applies routes; replies the count.
+  caf::replies_to<atom::recover>::with<int64_t>>;
 
 /// The RECONCILER of one Docker host: keeps the containers index true to what it runs.
 using reconciler_actor = caf::typed_actor<

@@ -17,6 +17,23 @@ docker_worker(docker_actor::stateful_pointer<docker_worker_state> self, docker::
     [c](atom::logs, const std::string& id, int64_t tail) {
       return reply(c->container_logs(id, static_cast<int>(std::clamp<int64_t>(tail, 0, 10000))));
     },
+    [c](atom::start, const std::string& id) -> caf::result<atom::ok> {
+      if (auto err = c->start_container(id))
+        return err;
+      return atom::ok_v;
+    },
+    [c](atom::stop, const std::string& id, int64_t grace_s) -> caf::result<atom::ok> {
+      if (auto err = c->stop_container(id, std::chrono::seconds{std::clamp<int64_t>(grace_s, 0, 3600)}))
+        return err;
+      return atom::ok_v;
+    },
+    [c](atom::restart, const std::string& id, int64_t grace_s) -> caf::result<atom::ok> {
+      if (auto err = c->stop_container(id, std::chrono::seconds{std::clamp<int64_t>(grace_s, 0, 3600)}))
+        return err;
+      if (auto err = c->start_container(id))
+        return err;
+      return atom::ok_v;
+    },
   };
 }
 

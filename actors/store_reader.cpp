@@ -4,6 +4,7 @@
 #include "actors/reply.hpp"
 #include "store/deployments.hpp"
 #include "store/reads.hpp"
+#include "store/routes.hpp"
 
 namespace tf {
 
@@ -51,6 +52,11 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     },
     [&d](atom::list, atom::deployment, const std::string& workload_id, int64_t limit,
          int64_t offset) { return reply(store::list_deployments(d, workload_id, limit, offset)); },
+    [&d](atom::list, atom::recover) { return reply(store::list_unfinished_deployments(d)); },
+    [&d](atom::list, atom::route) { return reply(store::list_routes(d)); },
+    [&d](atom::get, atom::route, const std::string& stage_id) {
+      return reply(store::get_route(d, stage_id));
+    },
   };
 }
 

@@ -3,6 +3,7 @@
 #include "actors/errors.hpp"
 #include "actors/reply.hpp"
 #include "store/deployments.hpp"
+#include "store/routes.hpp"
 #include "store/writes.hpp"
 
 #include <spdlog/spdlog.h>
@@ -59,6 +60,19 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     },
     [&d](atom::recover, const std::string& reason) {
       return reply(store::fail_unfinished_deployments(d, reason));
+    },
+    [&d](atom::step, const deployment_phase& p) -> caf::result<atom::ok> {
+      if (auto err = store::record_deployment_phase(d, p))
+        return err;
+      return atom::ok_v;
+    },
+    // -- proxy routes --
+    [&d](atom::route, const route_claim& c) { return reply(store::claim_route(d, c)); },
+    [&d](atom::update, const proxy_route& r) { return reply(store::update_route(d, r)); },
+    [&d](atom::erase, atom::route, const std::string& stage_id) -> caf::result<atom::ok> {
+      if (auto err = store::delete_route(d, stage_id))
+        return err;
+      return atom::ok_v;
     },
   };
 }

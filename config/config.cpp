@@ -149,6 +149,34 @@ key_desc text_key(std::string key, std::string config::*field, std::string descr
                   });
 }
 
+/// A string that may be empty (an optional setting).
+key_desc optional_text_key(std::string key, std::string config::*field, std::string description) {
+  return make_key(std::move(key), config{}.*field, std::move(description), json_type::string,
+                  "a string", [field](config& cfg, const std::string& value) {
+                    cfg.*field = value;
+                    return true;
+                  });
+}
+
+/// "low-high", two loopback port numbers with low <= high.
+key_desc port_range_key(std::string key, std::string description) {
+  return make_key(std::move(key), config{}.proxy_slot_ports, std::move(description),
+                  json_type::string, "a port range low-high (1024 to 65535)",
+                  [](config& cfg, const std::string& value) {
+                    auto dash = value.find('-');
+                    if (dash == std::string::npos)
+                      return false;
+                    auto lo = parse_int(std::string_view{value}.substr(0, dash));
+                    auto hi = parse_int(std::string_view{value}.substr(dash + 1));
+                    if (!lo || !hi || *lo < 1024 || *hi > 65535 || *lo > *hi)
+                      return false;
+                    cfg.proxy_slot_ports = value;
+                    cfg.slot_port_low = *lo;
+                    cfg.slot_port_high = *hi;
+                    return true;
+                  });
+}
+
 key_desc integer_key(std::string key, int64_t config::*field, int64_t lo, int64_t hi,
                      std::string description) {
   auto expected = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
@@ -217,8 +245,35 @@ const std::vector<key_desc>& key_table() {
                 "Seconds between full reconciles of the containers index with what Docker runs (events fill the gaps)"),
     enum_key("proxy.provider", &config::proxy_provider, {"none", "caddy", "nginx", "npm"},
              "Reverse proxy that receives the routes; npm is Nginx Proxy Manager"),
+    optional_text_key("proxy.domain", &config::proxy_domain,
+                      "Domain appended to a stage's subdomain to form the host its route matches; empty uses the subdomain as the host"),
+    port_range_key("proxy.slot_ports",
+                   "Loopback host ports handed out as blue-green slots, two per instance of a stage"),
+    enum_key("proxy.slot_gate", &config::proxy_slot_gate, {"iptables", "none"},
+             "How a draining colour is closed to new proxy connections: iptables (needs CAP_NET_ADMIN) or none"),
+    text_key("proxy.caddy_admin", &config::caddy_admin, "Base URL of Caddy's admin API"),
+    text_key("proxy.caddy_server", &config::caddy_server,
+             "Name of the Caddy HTTP server that holds Tinyforge's routes (created when missing)"),
+    text_key("proxy.caddy_listen", &config::caddy_listen,
+             "Address the Caddy server listens on when Tinyforge creates it"),
+    text_key("proxy.nginx_bin", &config::nginx_bin, "The nginx binary, for -t and -s reload"),
+    text_key("proxy.nginx_conf", &config::nginx_conf, "nginx's main configuration file"),
+    text_key("proxy.nginx_dir", &config::nginx_dir,
+             "Directory included by nginx's configuration where Tinyforge writes one file per route"),
+    text_key("proxy.nginx_listen", &config::nginx_listen,
+             "The listen directive of the server blocks Tinyforge generates"),
+    text_key("proxy.npm_url", &config::npm_url, "Base URL of Nginx Proxy Manager's API"),
+    optional_text_key("proxy.npm_email", &config::npm_email, "Nginx Proxy Manager user"),
+    optional_text_key("proxy.npm_password", &config::npm_password,
+                      "Nginx Proxy Manager password (never logged)"),
     integer_key("rollback_grace_s", &config::rollback_grace_s, 0, 86400,
                 "Seconds the previous colour stays warm after a deploy, so a rollback is a proxy switch; 0 removes it at once"),
+    integer_key("deploy.health_deadline_s", &config::deploy_health_deadline_s, 1, 3600,
+                "Seconds a new container has to pass its health check before the deploy fails"),
+    integer_key("deploy.drain_timeout_s", &config::deploy_drain_timeout_s, 0, 3600,
+                "Seconds the old colour's requests in flight may take to finish after the switch"),
+    integer_key("deploy.stop_grace_s", &config::deploy_stop_grace_s, 0, 3600,
+                "Seconds between SIGTERM and SIGKILL when a container is stopped"),
     integer_key("request_timeout_ms", &config::request_timeout_ms, 100, 600000,
                 "Milliseconds an HTTP handler waits for an actor's answer before replying 503"),
     integer_key("max_body_bytes", &config::max_body_bytes, 1024, 1073741824,

@@ -20,6 +20,28 @@ struct config {
   std::string docker_host = "unix:///var/run/docker.sock";
   int64_t reconcile_interval_s = 30;
   std::string proxy_provider = "none";
+  /// Appended to a stage's subdomain to make the host name a route matches ("" = as is).
+  std::string proxy_domain;
+  /// Loopback ports the deployer hands out as slots, "low-high" (two per instance of a stage).
+  std::string proxy_slot_ports = "20000-20999";
+  int64_t slot_port_low = 20000;
+  int64_t slot_port_high = 20999;
+  /// Close a draining colour's slot ports with iptables (needs CAP_NET_ADMIN); without it a
+  /// switch only waits for the proxy to move and requests in flight may be cut.
+  std::string proxy_slot_gate = "iptables";
+  std::string caddy_admin = "http://127.0.0.1:2019";
+  std::string caddy_server = "tinyforge";
+  std::string caddy_listen = ":80";
+  std::string nginx_bin = "nginx";
+  std::string nginx_conf = "/etc/nginx/nginx.conf";
+  std::string nginx_dir = "/etc/nginx/conf.d";
+  std::string nginx_listen = "80";
+  std::string npm_url = "http://127.0.0.1:81";
+  std::string npm_email;
+  std::string npm_password;
+  int64_t deploy_health_deadline_s = 60;
+  int64_t deploy_drain_timeout_s = 30;
+  int64_t deploy_stop_grace_s = 10;
   int64_t rollback_grace_s = 300;
   int64_t request_timeout_ms = 5000;
   int64_t max_body_bytes = 1048576;

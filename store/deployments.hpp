@@ -28,6 +28,12 @@ caf::error append_deployment_log(database& db, const deployment_log_line& l);
 /// At boot: deploys a previous run left queued or running end as failed with `reason`.
 caf::expected<int64_t> fail_unfinished_deployments(database& db, const std::string& reason);
 
+/// Records the step a running deploy is about to take (ec::conflict unless it is running).
+caf::error record_deployment_phase(database& db, const deployment_phase& p);
+
+/// Deploys a previous run left queued or running, oldest first, for boot recovery.
+caf::expected<std::vector<deployment>> list_unfinished_deployments(database& db);
+
 caf::expected<deployment> get_deployment(database& db, const std::string& id);
 /// Newest first; an empty workload id lists every workload's.
 caf::expected<page<deployment>> list_deployments(database& db, const std::string& workload_id,

@@ -197,6 +197,9 @@ struct deployment {
   std::string trigger = "api";   // api | webhook | rollback | cli | ui
   std::string triggered_by;
   std::string error;
+  /// The journal: the step a running deploy is about to take, recorded before it is taken
+  /// (pull, create, health, switch, drain, cleanup), so a restart can finish or undo it.
+  std::string phase;
   std::string created_at;
   std::string started_at;
   std::string finished_at;
@@ -206,8 +209,102 @@ struct deployment {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, deployment& x) {
   return f(caf::meta::type_name("deployment"), x.id, x.workload_id, x.stage_id, x.tag,
-           x.previous_tag, x.status, x.trigger, x.triggered_by, x.error, x.created_at,
-           x.started_at, x.finished_at, x.log);
+           x.previous_tag, x.status, x.trigger, x.triggered_by, x.error, x.phase,
+           x.created_at, x.started_at, x.finished_at, x.log);
+}
+
+/// A running deploy records the step it is about to take.
+struct deployment_phase {
+  std::string id;
+  std::string phase;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deployment_phase& x) {
+  return f(caf::meta::type_name("deployment_phase"), x.id, x.phase);
+}
+
+/// A stage's route through the reverse proxy. The proxy config names every slot of the
+/// stage once and never changes during a deploy: slots[0, n) are colour a, slots[n, 2n)
+/// colour b (n = instances). Which colour serves is decided by which slot ports are open.
+struct proxy_route {
+  std::string id;
+  std::string stage_id;
+  std::string host;               // the host name the route matches
+  std::vector<int64_t> slots;     // loopback host ports, 2 per instance
+  std::string health_path = "/";  // the proxy's active health check
+  int64_t npm_proxy_id = 0;       // Nginx Proxy Manager's id of the proxy host, 0 if none
+  std::vector<int64_t> serving;   // slots that serve now (npm points at the first)
+  std::string created_at;
+  std::string updated_at;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proxy_route& x) {
+  return f(caf::meta::type_name("proxy_route"), x.id, x.stage_id, x.host, x.slots,
+           x.health_path, x.npm_proxy_id, x.serving, x.created_at, x.updated_at);
+}
+
+/// Asks the store writer for a stage's route with `slot_count` slots, allocated from
+/// [port_low, port_high] where missing (ports never shared between routes).
+struct route_claim {
+  std::string stage_id;
+  std::string host;
+  std::string health_path;
+  int64_t slot_count = 2;
+  int64_t port_low = 20000;
+  int64_t port_high = 20999;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, route_claim& x) {
+  return f(caf::meta::type_name("route_claim"), x.stage_id, x.host, x.health_path,
+           x.slot_count, x.port_low, x.port_high);
+}
+
+/// What a caller asks a project deployer for. `stage` is a stage's name or id.
+struct deploy_request {
+  std::string project_id;
+  std::string stage;
+  std::string tag; // empty for a rollback (the stage's previous tag)
+  std::string trigger = "api";
+  std::string triggered_by;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deploy_request& x) {
+  return f(caf::meta::type_name("deploy_request"), x.project_id, x.stage, x.tag, x.trigger,
+           x.triggered_by);
+}
+
+/// stop | start | restart one container of a stage, named by URL parts that must agree.
+struct instance_action {
+  std::string project_id;
+  std::string stage; // name
+  std::string container_row_id;
+  std::string action;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, instance_action& x) {
+  return f(caf::meta::type_name("instance_action"), x.project_id, x.stage,
+           x.container_row_id, x.action);
+}
+
+/// How a deploy job ended, for its deployer.
+struct deploy_outcome {
+  std::string deployment_id;
+  std::string stage_id;
+  std::string status; // succeeded | failed
+  std::string error;
+  /// Containers of the previous colour kept warm (closed to the proxy) for a rollback.
+  std::vector<std::string> warm_container_ids;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deploy_outcome& x) {
+  return f(caf::meta::type_name("deploy_outcome"), x.deployment_id, x.stage_id, x.status,
+           x.error, x.warm_container_ids);
 }
 
 /// A deployment moving on: to running, or to an end state with its error (if any).
@@ -286,6 +383,7 @@ typename Inspector::result_type inspect(Inspector& f, patch<T>& x) {
 /// Which containers a list request wants; empty strings match everything.
 struct container_filter {
   std::string workload_id;
+  std::string stage_id;
   std::string kind;
   std::string state;
   std::string app_id;
@@ -295,7 +393,7 @@ struct container_filter {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, container_filter& x) {
-  return f(caf::meta::type_name("container_filter"), x.workload_id, x.kind, x.state,
+  return f(caf::meta::type_name("container_filter"), x.workload_id, x.stage_id, x.kind, x.state,
            x.app_id, x.limit, x.offset);
 }
 

@@ -308,7 +308,8 @@ caf::expected<page<container_row>> list_containers(database& db, const container
   static constexpr std::string_view where
     = "LEFT JOIN workloads w ON w.id = c.workload_id "
       "WHERE (?1 = '' OR c.workload_id = ?1) AND (?2 = '' OR c.workload_kind = ?2) "
-      "AND (?3 = '' OR c.state = ?3) AND (?4 = '' OR w.app_id = ?4) ";
+      "AND (?3 = '' OR c.state = ?3) AND (?4 = '' OR w.app_id = ?4) "
+      "AND (?7 = '' OR c.stage_id = ?7) ";
   static const auto sql = cat(container_select, where)
                           + "ORDER BY c.created_at, c.id LIMIT ?5 OFFSET ?6";
   static const auto count_sql = "SELECT COUNT(*) FROM containers c " + std::string{where};
@@ -320,6 +321,7 @@ caf::expected<page<container_row>> list_containers(database& db, const container
     return snapshot.error();
   auto bind_filter = [&](statement& st) {
     st.bind(1, f.workload_id).bind(2, f.kind).bind(3, f.state).bind(4, f.app_id);
+    st.bind(7, f.stage_id);
   };
   auto st = db.prepare(sql);
   if (!st)

@@ -51,6 +51,24 @@ void check_same(const tf::config& a, const tf::config& b) {
   CHECK(a.max_body_bytes == b.max_body_bytes);
   CHECK(a.http_threads == b.http_threads);
   CHECK(a.log_level == b.log_level);
+  CHECK(a.proxy_domain == b.proxy_domain);
+  CHECK(a.proxy_slot_ports == b.proxy_slot_ports);
+  CHECK(a.slot_port_low == b.slot_port_low);
+  CHECK(a.slot_port_high == b.slot_port_high);
+  CHECK(a.proxy_slot_gate == b.proxy_slot_gate);
+  CHECK(a.caddy_admin == b.caddy_admin);
+  CHECK(a.caddy_server == b.caddy_server);
+  CHECK(a.caddy_listen == b.caddy_listen);
+  CHECK(a.nginx_bin == b.nginx_bin);
+  CHECK(a.nginx_conf == b.nginx_conf);
+  CHECK(a.nginx_dir == b.nginx_dir);
+  CHECK(a.nginx_listen == b.nginx_listen);
+  CHECK(a.npm_url == b.npm_url);
+  CHECK(a.npm_email == b.npm_email);
+  CHECK(a.npm_password == b.npm_password);
+  CHECK(a.deploy_health_deadline_s == b.deploy_health_deadline_s);
+  CHECK(a.deploy_drain_timeout_s == b.deploy_drain_timeout_s);
+  CHECK(a.deploy_stop_grace_s == b.deploy_stop_grace_s);
 }
 
 /// Loads expecting failure; checks the code and that the message is one line.
@@ -95,10 +113,14 @@ TEST_CASE("config: config_keys lists every key with its env var and a valid defa
   std::vector<std::string> names;
   for (const auto& k : keys)
     names.push_back(k.key);
-  CHECK(names == std::vector<std::string>{"listen", "data_dir", "docker_host",
-                                          "reconcile_interval_s", "proxy.provider",
-                                          "rollback_grace_s", "request_timeout_ms",
-                                          "max_body_bytes", "http_threads", "log_level"});
+  CHECK(names == std::vector<std::string>{
+                   "listen", "data_dir", "docker_host", "reconcile_interval_s", "proxy.provider",
+                   "proxy.domain", "proxy.slot_ports", "proxy.slot_gate", "proxy.caddy_admin",
+                   "proxy.caddy_server", "proxy.caddy_listen", "proxy.nginx_bin",
+                   "proxy.nginx_conf", "proxy.nginx_dir", "proxy.nginx_listen", "proxy.npm_url",
+                   "proxy.npm_email", "proxy.npm_password", "rollback_grace_s",
+                   "deploy.health_deadline_s", "deploy.drain_timeout_s", "deploy.stop_grace_s",
+                   "request_timeout_ms", "max_body_bytes", "http_threads", "log_level"});
   tf::config_sources all_defaults;
   for (const auto& k : keys) {
     INFO(k.key);
@@ -107,6 +129,7 @@ TEST_CASE("config: config_keys lists every key with its env var and a valid defa
     all_defaults.flags[k.key] = k.default_value;
   }
   CHECK(keys[4].env == "TINYFORGE_PROXY_PROVIDER");
+  CHECK(keys[6].env == "TINYFORGE_PROXY_SLOT_PORTS");
   CHECK(keys[3].env == "TINYFORGE_RECONCILE_INTERVAL_S");
   CHECK(keys[3].default_value == "30");
   // Passing every documented default explicitly must change nothing.

@@ -1,0 +1,37 @@
+// A small blocking HTTP/1.1 client (libcurl) for JSON admin APIs (Caddy, Nginx Proxy
+// Manager) and for health checks. Bodies are capped; errors are values.
+#pragma once
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace tf::proxy {
+
+struct http_request {
+  std::string method = "GET";
+  std::string url; // http://host:port/path
+  std::string body;
+  std::map<std::string, std::string> headers; // e.g. Host, Content-Type, Authorization
+  std::chrono::milliseconds timeout{5000};
+  /// Local address to connect from ("" = any); health checks come from 127.0.0.2 so a
+  /// closed slot can still be probed (the reset rule spares that source).
+  std::string source_address;
+  size_t max_response_bytes = 1 << 20;
+};
+
+struct http_response {
+  long status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers; // names lowercased
+};
+
+/// Error: ec::unavailable (connect/timeout/transport), ec::payload_too_large (body cap).
+/// Any HTTP status is a response, not an error.
+caf::expected<http_response> http_call(const http_request& req);
+
+} // namespace tf::proxy
