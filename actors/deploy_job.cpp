@@ -137,6 +137,19 @@ private:
   /// Reads the project and stage fresh (settings may have changed since the deploy queued),
   /// claims the stage's route and learns the provider.
   caf::error load() {
+    if (spec_.dep.workload_id.empty()) {
+      // A retire knows only its stage: the stage's container rows name the workload.
+      container_filter f;
+      f.stage_id = spec_.dep.stage_id;
+      f.limit = 1;
+      auto rows = ask<page<container_row>>(handles_.readers->next(), atom::list_v,
+                                           atom::container_v, f);
+      if (!rows)
+        return rows.error();
+      if (rows->items.empty())
+        return make_error(ec::not_found, "stage " + spec_.dep.stage_id + " has no containers");
+      spec_.dep.workload_id = rows->items.front().workload_id;
+    }
     auto w = ask<workload>(handles_.readers->next(), atom::get_v, atom::workload_v,
                            spec_.dep.workload_id);
     if (!w)
@@ -658,10 +671,13 @@ private:
     if (auto err = observe())
       return err;
     // Only containers still outside the rotation: a rollback may have made them serve.
+    const auto& ids = spec_.warm_container_ids;
+    bool everything = std::find(ids.begin(), ids.end(), "*") != ids.end();
     std::vector<std::string> drop;
+    if (route_.serving.empty())
+      return {}; // nothing serves: keep what is there rather than guess
     for (const auto& c : containers_)
-      if (std::find(spec_.warm_container_ids.begin(), spec_.warm_container_ids.end(), c.id)
-            != spec_.warm_container_ids.end()
+      if ((everything || std::find(ids.begin(), ids.end(), c.id) != ids.end())
           && !in(route_.serving, c.slot))
         drop.push_back(c.id);
     remove_containers(drop, true);

@@ -17,6 +17,9 @@ using self_ptr = project_deployer_actor::stateful_pointer<project_deployer_state
 /// How long the deployer waits for the store; a request from HTTP waits on us in turn.
 constexpr auto store_timeout = std::chrono::seconds{10};
 
+/// A retire job given this id removes every container of the stage that does not serve.
+constexpr const char* all_not_serving = "*";
+
 const stage* find_stage(const project& p, const std::string& name_or_id) {
   for (const auto& s : p.stages)
     if (s.name == name_or_id || s.id == name_or_id)
@@ -249,13 +252,24 @@ project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state
       self->request(reader, store_timeout, atom::list_v, atom::route_v)
         .then(
           [self, rp, reader](std::vector<proxy_route>& routes) mutable {
-            for (auto& r : routes)
-              self->request(self->state.handles.proxy, std::chrono::seconds{60}, atom::apply_v, r)
+            auto& st = self->state;
+            for (auto& r : routes) {
+              self->request(st.handles.proxy, std::chrono::seconds{60}, atom::apply_v, r)
                 .then([](const proxy_route&) {},
                       [id = r.id](const caf::error& err) {
                         spdlog::warn("event=route-reapply-failed route={} error={}", id,
                                      error_message(err));
                       });
+              // A colour kept warm by the previous run lost its timer: it gets a new
+              // grace period, then whatever does not serve is removed.
+              if (!r.serving.empty()) {
+                auto& slot = st.stages[r.stage_id];
+                slot.warm = {std::string{all_not_serving}};
+                auto gen = ++slot.warm_generation;
+                self->delayed_send(self, st.settings.rollback_grace, atom::expire_v,
+                                   r.stage_id, gen);
+              }
+            }
             self->request(reader, store_timeout, atom::list_v, atom::recover_v)
               .then(
                 [self, rp](std::vector<deployment>& unfinished) mutable {

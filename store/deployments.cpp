@@ -132,7 +132,10 @@ caf::expected<deployment> transition_deployment(database& db, const deployment_t
   if (auto err = st->run())
     return err;
   if (t.status == "succeeded" && !d->stage_id.empty()) {
-    auto tags = db.prepare("UPDATE stages SET previous_tag = current_tag, current_tag = ?1, "
+    // Redeploying the tag that serves keeps the previous tag: a rollback must still lead
+    // somewhere else.
+    auto tags = db.prepare("UPDATE stages SET previous_tag = CASE WHEN current_tag = ?1 "
+                           "THEN previous_tag ELSE current_tag END, current_tag = ?1, "
                            "updated_at = ?2 WHERE id = ?3");
     if (!tags)
       return tags.error();

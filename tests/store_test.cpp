@@ -1471,6 +1471,13 @@ TEST_CASE_FIXTURE(store_fixture, "a successful deploy makes its tag the stage's 
   SUBCASE("the other stage is not touched") {
     CHECK(MUST(get_stage(db, p.stages[1].id)).current_tag.empty());
   }
+  SUBCASE("redeploying the current tag keeps the previous one for a rollback") {
+    auto again = MUST(create_deployment(db, make_deployment(p, 0, "v2")));
+    move_to(db, again, "running");
+    move_to(db, again, "succeeded");
+    CHECK(stage_of().current_tag == "v2");
+    CHECK(stage_of().previous_tag == "v1");
+  }
 }
 
 TEST_CASE_FIXTURE(store_fixture, "deployments only move forward") {
