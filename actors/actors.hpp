@@ -47,6 +47,8 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<atom::rotate, std::string>::with<workload>,
   // The deployer's write: inserts or replaces every field of a container row.
   caf::replies_to<atom::upsert, container_row>::with<container_row>,
+  // The deployer removed a container: deletes its row.
+  caf::replies_to<atom::erase, atom::container, std::string>::with<atom::ok>,
   // The reconciler's write: Docker-derived fields only, for a whole batch at once.
   caf::replies_to<atom::reconcile, std::vector<observed_container>>::with<reconcile_result>,
   // Marks rows on a host whose container Docker no longer lists as missing; replies the count.

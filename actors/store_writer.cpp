@@ -44,6 +44,9 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     [&d](atom::upsert, container_row& c) {
       return reply(store::upsert_container(d, std::move(c)));
     },
+    [&d](atom::erase, atom::container, const std::string& id) {
+      return reply(store::delete_container(d, id));
+    },
     [&d](atom::reconcile, const std::vector<observed_container>& xs) {
       return reply(store::reconcile_containers(d, xs));
     },

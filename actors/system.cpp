@@ -1,11 +1,15 @@
 #include "actors/system.hpp"
 
 #include "actors/docker_worker.hpp"
+#include "actors/errors.hpp"
 #include "actors/event_watcher.hpp"
+#include "actors/project_deployer.hpp"
+#include "actors/proxy_actor.hpp"
 #include "actors/store_writer.hpp"
 #include "store/migrations.hpp"
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 namespace tf {
 
@@ -94,6 +98,50 @@ void stop_docker_host(caf::actor_system& sys, docker_host_handles& handles) {
   stop_and_wait(self, handles.reconciler);
   stop_and_wait(self, handles.worker);
   handles = docker_host_handles{};
+}
+
+caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const config& cfg,
+                                                const store_handles& store,
+                                                const docker_host_handles& docker) {
+  auto ep = docker::endpoint::parse(cfg.docker_host);
+  if (!ep)
+    return ep.error();
+  std::shared_ptr<proxy::provider> provider = proxy::make_provider(cfg);
+  if (!provider)
+    return make_error(ec::bad_config, "no proxy provider \"" + cfg.proxy_provider + "\"");
+  deploy_settings settings;
+  settings.proxy_domain = cfg.proxy_domain;
+  settings.slot_port_low = cfg.slot_port_low;
+  settings.slot_port_high = cfg.slot_port_high;
+  if (cfg.proxy_provider == "caddy")
+    settings.proxy_listen = cfg.caddy_listen;
+  else if (cfg.proxy_provider == "nginx")
+    settings.proxy_listen = cfg.nginx_listen;
+  settings.rollback_grace = std::chrono::seconds{cfg.rollback_grace_s};
+  settings.health_deadline = std::chrono::seconds{cfg.deploy_health_deadline_s};
+  settings.drain_timeout = std::chrono::seconds{cfg.deploy_drain_timeout_s};
+  settings.stop_grace = std::chrono::seconds{cfg.deploy_stop_grace_s};
+  deployer_handles h;
+  h.cancel = docker::make_cancel_token();
+  h.proxy = sys.spawn<caf::detached>(proxy_service, std::move(provider), cfg.proxy_slot_gate);
+  h.projects = sys.spawn(project_deployer, std::move(settings), store.writer, store.readers,
+                         h.proxy, docker.worker, *ep, h.cancel);
+  caf::scoped_actor self{sys};
+  caf::error err;
+  self->request(h.projects, std::chrono::minutes{2}, atom::recover_v)
+    .receive([](int64_t) {}, [&](caf::error& e) { err = std::move(e); });
+  if (err)
+    spdlog::warn("event=deploy-recovery-failed error={}", error_message(err));
+  return h;
+}
+
+void stop_deployers(caf::actor_system& sys, deployer_handles& handles) {
+  if (handles.cancel)
+    handles.cancel->cancel();
+  caf::scoped_actor self{sys};
+  stop_and_wait(self, handles.projects);
+  stop_and_wait(self, handles.proxy);
+  handles = deployer_handles{};
 }
 
 } // namespace tf

@@ -5,6 +5,7 @@
 #include "actors/actors.hpp"
 #include "actors/reconciler.hpp"
 #include "actors/store_reader.hpp"
+#include "config/config.hpp"
 #include "docker/transport.hpp"
 
 #include <caf/actor_system.hpp>
@@ -52,5 +53,21 @@ caf::expected<docker_host_handles> start_docker_host(caf::actor_system& sys,
 
 /// Cancels the Docker calls in flight, then stops the actors and waits for each.
 void stop_docker_host(caf::actor_system& sys, docker_host_handles& handles);
+
+/// The proxy actor and the deployers.
+struct deployer_handles {
+  /// Set first at shutdown: deploy jobs stop where they are (the journal keeps their place).
+  docker::cancel_token cancel;
+  proxy_actor proxy;
+  project_deployer_actor projects;
+};
+
+/// Spawns the proxy actor (detached) and the project deployer, then lets the deployer
+/// recover: routes re-applied, deploys a previous run left finished or undone.
+caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const config& cfg,
+                                                const store_handles& store,
+                                                const docker_host_handles& docker);
+
+void stop_deployers(caf::actor_system& sys, deployer_handles& handles);
 
 } // namespace tf

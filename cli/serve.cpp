@@ -86,15 +86,25 @@ int serve(const config_sources& sources) {
     return 1;
   }
 
+  auto deployers = start_deployers(sys, *cfg, *store, *docker);
+  if (!deployers) {
+    spdlog::error("event=deployer-setup-failed error={}", error_message(deployers.error()));
+    stop_docker_host(sys, *docker);
+    stop_store(sys, *store);
+    return 1;
+  }
+
   http::server_context ctx;
   ctx.sys = &sys;
   ctx.store = *store;
   ctx.reconciler = docker->reconciler;
+  ctx.deployer = deployers->projects;
   ctx.request_timeout = std::chrono::milliseconds{cfg->request_timeout_ms};
   http::server server{ctx, *cfg};
   auto port = server.bind(cfg->listen_host, cfg->listen_port);
   if (!port) {
     spdlog::error("event=http-listen-failed error={}", error_message(port.error()));
+    stop_deployers(sys, *deployers);
     stop_docker_host(sys, *docker);
     stop_store(sys, *store);
     return 1;
@@ -109,6 +119,7 @@ int serve(const config_sources& sources) {
   // then the database (closed by the writer as it stops).
   server.stop();
   http_thread.join();
+  stop_deployers(sys, *deployers);
   stop_docker_host(sys, *docker);
   stop_store(sys, *store);
   spdlog::info("event=shutdown-complete");

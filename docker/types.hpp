@@ -19,6 +19,11 @@ constexpr const char* managed = "tinyforge.managed";
 constexpr const char* workload_id = "tinyforge.workload.id";
 constexpr const char* workload_kind = "tinyforge.workload.kind";
 constexpr const char* role = "tinyforge.role";
+// A project container's place in its stage (set by the deployer, read back after a restart).
+constexpr const char* stage_id = "tinyforge.stage.id";
+constexpr const char* slot = "tinyforge.slot";
+constexpr const char* deployment_id = "tinyforge.deployment.id";
+constexpr const char* image_tag = "tinyforge.image.tag";
 constexpr const char* compose_project = "com.docker.compose.project";
 constexpr const char* compose_service = "com.docker.compose.service";
 } // namespace label

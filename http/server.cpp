@@ -3,6 +3,7 @@
 #include "http/ask.hpp"
 #include "http/errors.hpp"
 #include "http/json.hpp"
+#include "http/routes.hpp"
 #include "web/assets.hpp"
 
 #include <httplib.h>
@@ -150,6 +151,9 @@ void server::install_routes() {
     const auto* index = web::find_asset("index.html");
     res.set_content(std::string{index->content}, "text/html; charset=utf-8");
   });
+  install_project_routes(*http_, ctx);
+  install_deployment_routes(*http_, ctx);
+  install_container_routes(*http_, ctx);
   // Unknown /api routes and other methods fall through to the 404 envelope.
 }
 

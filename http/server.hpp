@@ -23,6 +23,9 @@ struct server_context {
   store_handles store;
   /// The reconciler of the local Docker host: it knows whether the engine answers.
   reconciler_actor reconciler;
+  /// Deploys, rollbacks and instance actions. May be null (not started yet): those routes
+  /// then answer 503.
+  project_deployer_actor deployer;
   std::chrono::milliseconds request_timeout{5000};
 };
 

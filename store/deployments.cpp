@@ -17,7 +17,7 @@ constexpr int64_t max_log_lines = 10000;
 
 constexpr std::string_view deployment_columns
   = "SELECT id, workload_id, COALESCE(stage_id, ''), tag, previous_tag, status, trigger, "
-    "triggered_by, error, created_at, started_at, finished_at FROM deployments ";
+    "triggered_by, error, created_at, started_at, finished_at, phase FROM deployments ";
 
 deployment read_deployment(const statement& st) {
   deployment d;
@@ -33,6 +33,7 @@ deployment read_deployment(const statement& st) {
   d.created_at = st.text(9);
   d.started_at = st.text(10);
   d.finished_at = st.text(11);
+  d.phase = st.text(12);
   return d;
 }
 
@@ -238,12 +239,48 @@ caf::expected<page<deployment>> list_deployments(database& db, const std::string
   return out;
 }
 
-// Interface placeholders while the phase column lands (replaced in the next commit).
-caf::error record_deployment_phase(database&, const deployment_phase&) {
-  return make_error(ec::internal, "deployment phases are not stored yet");
+caf::error record_deployment_phase(database& db, const deployment_phase& p) {
+  static const std::set<std::string> phases{"pull",  "create",  "health", "switch",
+                                            "drain", "cleanup", "undo"};
+  if (phases.count(p.phase) == 0)
+    return invalid("phase", "\"" + p.phase.substr(0, 80)
+                              + "\" is not one of pull, create, health, switch, drain, "
+                                "cleanup, undo");
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto status = db.prepare("SELECT status FROM deployments WHERE id = ?1");
+  if (!status)
+    return status.error();
+  status->bind(1, p.id);
+  if (!status->step())
+    return status->error() ? status->error()
+                           : make_error(ec::not_found, "no deployment with id \"" + p.id + "\"");
+  // Only a deploy in progress has a next step; a finished one's last phase stays as it was.
+  if (auto current = status->text(0); current != "running")
+    return make_error(ec::conflict, "deployment " + p.id + " is " + current
+                                      + " and records no phase");
+  auto st = db.prepare("UPDATE deployments SET phase = ?1 WHERE id = ?2");
+  if (!st)
+    return st.error();
+  st->bind(1, p.phase).bind(2, p.id);
+  if (auto err = st->run())
+    return err;
+  return tx->commit();
 }
-caf::expected<std::vector<deployment>> list_unfinished_deployments(database&) {
-  return make_error(ec::internal, "deployment phases are not stored yet");
+
+caf::expected<std::vector<deployment>> list_unfinished_deployments(database& db) {
+  // rowid breaks ties between deploys queued within the same millisecond: insertion order.
+  auto st = db.prepare(std::string{deployment_columns}
+                       + "WHERE status IN ('queued', 'running') ORDER BY created_at, rowid");
+  if (!st)
+    return st.error();
+  std::vector<deployment> out;
+  while (st->step())
+    out.push_back(read_deployment(*st));
+  if (st->error())
+    return st->error();
+  return out;
 }
 
 } // namespace tf::store

@@ -8,6 +8,7 @@ namespace tf::store {
 const std::vector<migration>& migrations() {
   static const std::vector<migration> all{
     steps::m0001_initial,
+    steps::m0002_proxy_routes,
   };
   return all;
 }

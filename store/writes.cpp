@@ -594,6 +594,14 @@ caf::expected<std::string> stack_workload_by_compose_project(database& db,
 
 } // namespace
 
+caf::error delete_container(database& db, const std::string& id) {
+  auto st = db.prepare("DELETE FROM containers WHERE id = ?1");
+  if (!st)
+    return st.error();
+  st->bind(1, id);
+  return st->run();
+}
+
 caf::expected<container_row> upsert_container(database& db, container_row c) {
   if (auto err = validate_container(c))
     return err;

@@ -32,6 +32,8 @@ caf::expected<workload> update_workload(database& db, const patch<workload>& p);
 caf::expected<workload> rotate_secrets(database& db, const std::string& workload_id);
 
 caf::expected<container_row> upsert_container(database& db, container_row c);
+/// The deployer removed the container: its row leaves the index (a missing id is fine).
+caf::error delete_container(database& db, const std::string& id);
 caf::expected<reconcile_result> reconcile_containers(database& db,
                                                      const std::vector<observed_container>& xs);
 caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep);

@@ -234,6 +234,38 @@ TEST_CASE_FIXTURE(det_fixture, "a deploy's journal goes through the writer and r
   CHECK(*recovered == 0);
 }
 
+TEST_CASE_FIXTURE(det_fixture, "a route claimed through the writer is read back through a reader") {
+  auto p = create_project("api", {make_stage("prod"), make_stage("staging")});
+  tf::route_claim claim;
+  claim.stage_id = p.stages[0].id;
+  claim.host = "api.example.com";
+  claim.health_path = "/up";
+  claim.slot_count = 2;
+  claim.port_low = 21000;
+  claim.port_high = 21001;
+  auto claimed = call<tf::proxy_route>(store.writer, tf::atom::route_v, claim);
+  REQUIRE_MESSAGE(claimed, sys.render(claimed.error()));
+  CHECK(claimed->slots == std::vector<int64_t>{21000, 21001});
+
+  auto got = call<tf::proxy_route>(reader(), tf::atom::get_v, tf::atom::route_v, p.stages[0].id);
+  REQUIRE_MESSAGE(got, sys.render(got.error()));
+  CHECK(got->id == claimed->id);
+  CHECK(got->host == "api.example.com");
+  CHECK(got->slots == claimed->slots);
+
+  // The range is used up: the other stage's claim fails as a value, the writer goes on.
+  claim.stage_id = p.stages[1].id;
+  auto refused = call<tf::proxy_route>(store.writer, tf::atom::route_v, claim);
+  REQUIRE_FALSE(refused);
+  CHECK(tf::error_code(refused.error()) == tf::ec::unavailable);
+  auto none = call<tf::proxy_route>(reader(), tf::atom::get_v, tf::atom::route_v, p.stages[1].id);
+  REQUIRE_FALSE(none);
+  CHECK(tf::error_code(none.error()) == tf::ec::not_found);
+  auto listed = call<std::vector<tf::proxy_route>>(reader(), tf::atom::list_v, tf::atom::route_v);
+  REQUIRE_MESSAGE(listed, sys.render(listed.error()));
+  CHECK(listed->size() == 1);
+}
+
 TEST_CASE_FIXTURE(det_fixture, "errors travel as values and the actors keep serving") {
   SUBCASE("an invalid project name is invalid_argument naming the field") {
     auto bad = call<tf::project>(store.writer, tf::atom::create_v, make_project("Not_A_Label"));

@@ -1,0 +1,297 @@
+#include "http/json_model.hpp"
+
+#include "actors/errors.hpp"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace tf::http {
+
+namespace {
+
+// -- writing ------------------------------------------------------------------------------
+
+void field(json_writer& w, const char* key, const std::string& value) {
+  w.Key(key);
+  write_string(w, value);
+}
+
+/// Empty means "not set": null in the API.
+void nullable(json_writer& w, const char* key, const std::string& value) {
+  w.Key(key);
+  if (value.empty())
+    w.Null();
+  else
+    write_string(w, value);
+}
+
+void field(json_writer& w, const char* key, int64_t value) {
+  w.Key(key);
+  w.Int64(value);
+}
+
+void write_env(json_writer& w, const env_map& env) {
+  w.StartObject();
+  for (const auto& [k, v] : env) {
+    w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+    write_string(w, v);
+  }
+  w.EndObject();
+}
+
+// -- reading ------------------------------------------------------------------------------
+
+const char* type_name(const rapidjson::Value& v) {
+  switch (v.GetType()) {
+    case rapidjson::kNullType: return "null";
+    case rapidjson::kFalseType:
+    case rapidjson::kTrueType: return "a boolean";
+    case rapidjson::kObjectType: return "an object";
+    case rapidjson::kArrayType: return "an array";
+    case rapidjson::kStringType: return "a string";
+    case rapidjson::kNumberType: return "a number";
+  }
+  return "a value";
+}
+
+/// Reads the known members of one JSON object, keeps the first type error, and records
+/// which fields were present (what a patch changes).
+class field_reader {
+public:
+  field_reader(const rapidjson::Value& obj, std::string prefix)
+    : obj_{obj}, prefix_{std::move(prefix)} {}
+
+  void string(const char* key, std::string& out) {
+    if (const auto* v = find(key)) {
+      if (!v->IsString())
+        return wrong_type(key, "a string", *v);
+      out.assign(v->GetString(), v->GetStringLength());
+      present_.emplace_back(key);
+    }
+  }
+
+  void integer(const char* key, int64_t& out) {
+    if (const auto* v = find(key)) {
+      // 8080.0 or 1e3 are numbers but not integers: a port of 8080.5 is a mistake to name.
+      if (!v->IsInt64())
+        return wrong_type(key, "an integer", *v);
+      out = v->GetInt64();
+      present_.emplace_back(key);
+    }
+  }
+
+  void env(const char* key, env_map& out) {
+    if (const auto* v = find(key)) {
+      if (!v->IsObject())
+        return wrong_type(key, "an object of strings", *v);
+      env_map read;
+      for (const auto& m : v->GetObject()) {
+        std::string name{m.name.GetString(), m.name.GetStringLength()};
+        if (!m.value.IsString())
+          return wrong_type(std::string{key} + "." + name.substr(0, 64), "a string", m.value);
+        read[name].assign(m.value.GetString(), m.value.GetStringLength());
+      }
+      out = std::move(read);
+      present_.emplace_back(key);
+    }
+  }
+
+  /// A member that is present and must be an array; null when absent.
+  const rapidjson::Value* array(const char* key) {
+    const auto* v = find(key);
+    if (v && !v->IsArray()) {
+      wrong_type(key, "an array", *v);
+      return nullptr;
+    }
+    return v;
+  }
+
+  caf::error& error() { return error_; }
+  std::vector<std::string>& present() { return present_; }
+
+private:
+  const rapidjson::Value* find(const char* key) const {
+    if (error_)
+      return nullptr;
+    auto it = obj_.FindMember(key);
+    return it == obj_.MemberEnd() ? nullptr : &it->value;
+  }
+
+  void wrong_type(const std::string& key, const char* expected, const rapidjson::Value& got) {
+    error_ = make_error(ec::invalid_argument, prefix_ + key + ": must be " + expected
+                                                + ", got " + type_name(got));
+  }
+
+  const rapidjson::Value& obj_;
+  std::string prefix_;
+  caf::error error_;
+  std::vector<std::string> present_;
+};
+
+void read_stage(field_reader& r, stage& s) {
+  r.string("name", s.name);
+  r.string("subdomain", s.subdomain);
+  r.integer("port", s.port);
+  r.integer("instances", s.instances);
+  r.env("env", s.env);
+  r.string("health_path", s.health_path);
+  r.integer("health_timeout_ms", s.health_timeout_ms);
+  r.integer("health_interval_ms", s.health_interval_ms);
+  r.integer("memory_limit_bytes", s.memory_limit_bytes);
+  r.integer("cpu_limit_millis", s.cpu_limit_millis);
+  r.string("restart_policy", s.restart_policy);
+}
+
+caf::expected<stage> read_stage_at(const rapidjson::Value& v, const std::string& prefix) {
+  if (!v.IsObject())
+    return make_error(ec::invalid_argument,
+                      (prefix.empty() ? std::string{"the body"} : prefix.substr(0, prefix.size() - 1))
+                        + ": must be an object, got " + type_name(v));
+  field_reader r{v, prefix};
+  stage s;
+  read_stage(r, s);
+  if (r.error())
+    return std::move(r.error());
+  return s;
+}
+
+} // namespace
+
+// -- rows to JSON -------------------------------------------------------------------------
+
+void write_stage(json_writer& w, const stage& s) {
+  w.StartObject();
+  field(w, "id", s.id);
+  field(w, "project_id", s.project_id);
+  field(w, "name", s.name);
+  nullable(w, "subdomain", s.subdomain);
+  field(w, "port", s.port);
+  field(w, "instances", s.instances);
+  w.Key("env");
+  write_env(w, s.env);
+  field(w, "health_path", s.health_path);
+  field(w, "health_timeout_ms", s.health_timeout_ms);
+  field(w, "health_interval_ms", s.health_interval_ms);
+  field(w, "memory_limit_bytes", s.memory_limit_bytes);
+  field(w, "cpu_limit_millis", s.cpu_limit_millis);
+  field(w, "restart_policy", s.restart_policy);
+  nullable(w, "current_tag", s.current_tag);
+  nullable(w, "previous_tag", s.previous_tag);
+  field(w, "created_at", s.created_at);
+  field(w, "updated_at", s.updated_at);
+  w.EndObject();
+}
+
+void write_project(json_writer& w, const project& p) {
+  w.StartObject();
+  field(w, "id", p.id);
+  field(w, "name", p.name);
+  field(w, "image", p.image);
+  field(w, "workload_id", p.workload_id);
+  w.Key("stages");
+  w.StartArray();
+  for (const auto& s : p.stages)
+    write_stage(w, s);
+  w.EndArray();
+  field(w, "created_at", p.created_at);
+  field(w, "updated_at", p.updated_at);
+  w.EndObject();
+}
+
+void write_deployment(json_writer& w, const deployment& d, bool log, size_t log_from) {
+  w.StartObject();
+  field(w, "id", d.id);
+  field(w, "workload_id", d.workload_id);
+  nullable(w, "stage_id", d.stage_id);
+  field(w, "status", d.status);
+  nullable(w, "tag", d.tag);
+  nullable(w, "previous_tag", d.previous_tag);
+  field(w, "trigger", d.trigger);
+  nullable(w, "triggered_by", d.triggered_by);
+  nullable(w, "error", d.error);
+  nullable(w, "phase", d.phase);
+  field(w, "created_at", d.created_at);
+  nullable(w, "started_at", d.started_at);
+  nullable(w, "finished_at", d.finished_at);
+  if (log) {
+    w.Key("log");
+    w.StartArray();
+    for (auto i = std::min(log_from, d.log.size()); i < d.log.size(); ++i)
+      write_string(w, d.log[i]);
+    w.EndArray();
+    field(w, "log_total", static_cast<int64_t>(d.log.size()));
+  }
+  w.EndObject();
+}
+
+void write_container(json_writer& w, const container_row& c) {
+  w.StartObject();
+  field(w, "id", c.id);
+  field(w, "workload_id", c.workload_id);
+  field(w, "workload_kind", c.workload_kind);
+  field(w, "role", c.role);
+  nullable(w, "stage_id", c.stage_id);
+  nullable(w, "subdomain", c.subdomain);
+  nullable(w, "image_tag", c.image_tag);
+  nullable(w, "container_id", c.container_id);
+  field(w, "state", c.state);
+  nullable(w, "image_ref", c.image_ref);
+  field(w, "host", c.host);
+  field(w, "port", c.port);
+  nullable(w, "last_seen_at", c.last_seen_at);
+  field(w, "created_at", c.created_at);
+  field(w, "updated_at", c.updated_at);
+  w.EndObject();
+}
+
+// -- JSON to rows -------------------------------------------------------------------------
+
+caf::expected<project> project_from_json(const rapidjson::Value& body) {
+  field_reader r{body, ""};
+  project p;
+  r.string("name", p.name);
+  r.string("image", p.image);
+  const auto* stages = r.array("stages");
+  if (r.error())
+    return std::move(r.error());
+  if (stages != nullptr) {
+    // The store allows 32; refusing more here keeps a large body from building more rows.
+    if (stages->Size() > 32)
+      return make_error(ec::invalid_argument, "stages: at most 32 stages");
+    for (rapidjson::SizeType i = 0; i < stages->Size(); ++i) {
+      auto s = read_stage_at((*stages)[i], "stages[" + std::to_string(i) + "].");
+      if (!s)
+        return s.error();
+      p.stages.push_back(std::move(*s));
+    }
+  }
+  return p;
+}
+
+caf::expected<patch<project>> project_patch_from_json(const rapidjson::Value& body) {
+  field_reader r{body, ""};
+  patch<project> p;
+  r.string("name", p.value.name);
+  r.string("image", p.value.image);
+  if (r.error())
+    return std::move(r.error());
+  p.fields = std::move(r.present());
+  return p;
+}
+
+caf::expected<stage> stage_from_json(const rapidjson::Value& body) {
+  return read_stage_at(body, "");
+}
+
+caf::expected<patch<stage>> stage_patch_from_json(const rapidjson::Value& body) {
+  field_reader r{body, ""};
+  patch<stage> p;
+  read_stage(r, p.value);
+  if (r.error())
+    return std::move(r.error());
+  p.fields = std::move(r.present());
+  return p;
+}
+
+} // namespace tf::http

@@ -1,0 +1,60 @@
+// The rows of store/model.hpp as the HTTP API shows them, and request bodies read back into
+// rows. Writers render an empty optional value (a timestamp not reached yet, a stage id a
+// stack deploy has not, a tag never deployed) as null. Readers take only the fields they
+// know, ignore the others, and answer ec::invalid_argument naming the field when a known
+// field has the wrong JSON type; ranges and names are the store's to check (store/validate).
+#pragma once
+
+#include "http/json.hpp"
+#include "store/model.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <rapidjson/document.h>
+
+#include <cstddef>
+
+namespace tf::http {
+
+// -- rows to JSON -------------------------------------------------------------------------
+
+void write_stage(json_writer& w, const stage& s);
+
+void write_project(json_writer& w, const project& p);
+
+/// A deploy; with `log` its log lines from index `log_from` on, and "log_total" (the count
+/// of every line) so a client following a running deploy knows where to ask next.
+void write_deployment(json_writer& w, const deployment& d, bool log, size_t log_from = 0);
+
+void write_container(json_writer& w, const container_row& c);
+
+/// {"items":[…],"total":N}
+template <class T, class WriteItem>
+void write_page(json_writer& w, const page<T>& p, WriteItem write_item) {
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  for (const auto& item : p.items)
+    write_item(w, item);
+  w.EndArray();
+  w.Key("total");
+  w.Int64(p.total);
+  w.EndObject();
+}
+
+// -- JSON to rows -------------------------------------------------------------------------
+
+/// POST /api/projects: name, image and stages (each read as by stage_from_json).
+caf::expected<project> project_from_json(const rapidjson::Value& body);
+
+/// PATCH /api/projects/{id}: the fields present among name and image.
+caf::expected<patch<project>> project_patch_from_json(const rapidjson::Value& body);
+
+/// POST /api/projects/{id}/stages. Fields left out keep the defaults of tf::stage.
+caf::expected<stage> stage_from_json(const rapidjson::Value& body);
+
+/// PATCH /api/projects/{id}/stages/{stage}: the stage fields present.
+caf::expected<patch<stage>> stage_patch_from_json(const rapidjson::Value& body);
+
+} // namespace tf::http

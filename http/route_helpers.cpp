@@ -1,0 +1,64 @@
+#include "http/route_helpers.hpp"
+
+#include "actors/errors.hpp"
+
+#include <httplib.h>
+
+#include <algorithm>
+
+namespace tf::http {
+
+caf::expected<int64_t> query_count(const httplib::Request& req, const char* name,
+                                   int64_t fallback) {
+  if (!req.has_param(name))
+    return fallback;
+  auto text = req.get_param_value(name);
+  // 18 digits always fit an int64_t; a longer count is no count anyone means.
+  auto digits = !text.empty() && text.size() <= 18
+                && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits)
+    return make_error(ec::invalid_argument,
+                      std::string{name} + ": must be a non-negative integer, got \""
+                        + text.substr(0, 40) + "\"");
+  return static_cast<int64_t>(std::stoll(text));
+}
+
+caf::expected<page_query> parse_page(const httplib::Request& req) {
+  auto limit = query_count(req, "limit", default_page_limit);
+  if (!limit)
+    return limit.error();
+  if (*limit < 1 || *limit > max_page_limit)
+    return make_error(ec::invalid_argument, "limit: must be from 1 to "
+                                              + std::to_string(max_page_limit) + ", got "
+                                              + std::to_string(*limit));
+  auto offset = query_count(req, "offset", 0);
+  if (!offset)
+    return offset.error();
+  return page_query{*limit, *offset};
+}
+
+std::string query_text(const httplib::Request& req, const char* name) {
+  return req.has_param(name) ? req.get_param_value(name) : std::string{};
+}
+
+caf::expected<rapidjson::Document> parse_body(const httplib::Request& req, bool empty_is_object) {
+  if (empty_is_object && std::all_of(req.body.begin(), req.body.end(), [](char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+      })) {
+    rapidjson::Document doc;
+    doc.SetObject();
+    return doc;
+  }
+  return parse_object(req.body);
+}
+
+void reply_json(httplib::Response& res, int status, std::string body) {
+  res.status = status;
+  res.set_content(std::move(body), "application/json");
+}
+
+void reply_empty(httplib::Response& res, int status) {
+  res.status = status;
+}
+
+} // namespace tf::http

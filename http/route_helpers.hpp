@@ -1,0 +1,71 @@
+// What every /api handler does the same way: read the paging query, read the JSON body,
+// answer with a JSON document or the error envelope.
+#pragma once
+
+#include "http/errors.hpp"
+#include "http/json.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <string>
+
+namespace httplib {
+struct Request;
+struct Response;
+}
+
+namespace tf::http {
+
+inline constexpr int64_t default_page_limit = 50;
+inline constexpr int64_t max_page_limit = 500;
+
+struct page_query {
+  int64_t limit = default_page_limit;
+  int64_t offset = 0;
+};
+
+/// `?name=` as a non-negative integer (digits only, at most 18); `fallback` when absent.
+caf::expected<int64_t> query_count(const httplib::Request& req, const char* name,
+                                   int64_t fallback);
+
+/// `?limit=&offset=`: limit 1 to 500 (default 50), offset 0 or more.
+caf::expected<page_query> parse_page(const httplib::Request& req);
+
+/// `?name=` or "" when absent.
+std::string query_text(const httplib::Request& req, const char* name);
+
+/// The body as a JSON object; an empty body is `{}` when `empty_is_object`.
+caf::expected<rapidjson::Document> parse_body(const httplib::Request& req,
+                                              bool empty_is_object = false);
+
+/// Answers `status` with a JSON document.
+void reply_json(httplib::Response& res, int status, std::string body);
+
+/// Answers `status` with no body.
+void reply_empty(httplib::Response& res, int status);
+
+/// Answers `status` with `write(writer, value)`, or the error envelope for an error.
+template <class T, class Write>
+void reply(httplib::Response& res, const caf::expected<T>& x, int status, Write write) {
+  if (!x) {
+    render_error(res, x.error());
+    return;
+  }
+  reply_json(res, status, make_json([&](json_writer& w) { write(w, *x); }));
+}
+
+/// 204 with no body, or the error envelope.
+template <class T>
+void reply_no_content(httplib::Response& res, const caf::expected<T>& x) {
+  if (!x) {
+    render_error(res, x.error());
+    return;
+  }
+  reply_empty(res, 204);
+}
+
+} // namespace tf::http

@@ -1,0 +1,193 @@
+// /api/projects: projects and their stages (store writer and readers), deploys and
+// rollbacks (the project deployer).
+#include "http/ask.hpp"
+#include "http/json_model.hpp"
+#include "http/route_helpers.hpp"
+#include "http/routes.hpp"
+#include "http/server.hpp"
+#include "store/deployments.hpp"
+
+#include <httplib.h>
+
+namespace tf::http {
+
+namespace {
+
+using req_t = const httplib::Request&;
+using res_t = httplib::Response&;
+
+/// The stage of `p` named by a URL part: its name or its id.
+caf::expected<stage> stage_of(const project& p, const std::string& name_or_id) {
+  for (const auto& s : p.stages)
+    if (s.name == name_or_id || s.id == name_or_id)
+      return s;
+  return make_error(ec::not_found, "project \"" + p.name + "\" has no stage \""
+                                     + name_or_id.substr(0, 80) + "\"");
+}
+
+/// Reads the project and finds the URL's stage in it, so a stage id of another project
+/// is never changed through this one's URL.
+caf::expected<stage> find_stage(const server_context& ctx, const std::string& project_id,
+                                const std::string& name_or_id) {
+  auto p = ask<project>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
+                        atom::get_v, atom::project_v, project_id);
+  if (!p)
+    return p.error();
+  return stage_of(*p, name_or_id);
+}
+
+void write_queued(json_writer& w, const deployment& d) {
+  w.StartObject();
+  w.Key("deployment_id");
+  write_string(w, d.id);
+  w.Key("status");
+  write_string(w, d.status);
+  w.EndObject();
+}
+
+void list_projects(const server_context& ctx, req_t req, res_t res) {
+  auto q = parse_page(req);
+  if (!q)
+    return render_error(res, q.error());
+  auto p = ask<page<project>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
+                              atom::list_v, atom::project_v, q->limit, q->offset);
+  reply(res, p, 200, [](json_writer& w, const page<project>& x) {
+    write_page(w, x, write_project);
+  });
+}
+
+void create_project(const server_context& ctx, req_t req, res_t res) {
+  auto body = parse_body(req);
+  if (!body)
+    return render_error(res, body.error());
+  auto p = project_from_json(*body);
+  if (!p)
+    return render_error(res, p.error());
+  auto stored = ask<project>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
+                             std::move(*p));
+  reply(res, stored, 201, write_project);
+}
+
+void get_project(const server_context& ctx, req_t req, res_t res) {
+  auto p = ask<project>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout, atom::get_v,
+                        atom::project_v, std::string{req.matches[1]});
+  reply(res, p, 200, write_project);
+}
+
+void update_project(const server_context& ctx, req_t req, res_t res) {
+  auto body = parse_body(req);
+  if (!body)
+    return render_error(res, body.error());
+  auto change = project_patch_from_json(*body);
+  if (!change)
+    return render_error(res, change.error());
+  change->id = req.matches[1];
+  auto stored = ask<project>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
+                             std::move(*change));
+  reply(res, stored, 200, write_project);
+}
+
+void delete_project(const server_context& ctx, req_t req, res_t res) {
+  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::erase_v,
+                            atom::project_v, std::string{req.matches[1]});
+  reply_no_content(res, done);
+}
+
+void create_stage(const server_context& ctx, req_t req, res_t res) {
+  auto body = parse_body(req);
+  if (!body)
+    return render_error(res, body.error());
+  auto s = stage_from_json(*body);
+  if (!s)
+    return render_error(res, s.error());
+  s->project_id = req.matches[1];
+  auto stored = ask<stage>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
+                           std::move(*s));
+  reply(res, stored, 201, write_stage);
+}
+
+void update_stage(const server_context& ctx, req_t req, res_t res) {
+  auto body = parse_body(req);
+  if (!body)
+    return render_error(res, body.error());
+  auto change = stage_patch_from_json(*body);
+  if (!change)
+    return render_error(res, change.error());
+  auto target = find_stage(ctx, req.matches[1], req.matches[2]);
+  if (!target)
+    return render_error(res, target.error());
+  change->id = target->id;
+  auto stored = ask<stage>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
+                           std::move(*change));
+  reply(res, stored, 200, write_stage);
+}
+
+void delete_stage(const server_context& ctx, req_t req, res_t res) {
+  auto target = find_stage(ctx, req.matches[1], req.matches[2]);
+  if (!target)
+    return render_error(res, target.error());
+  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::erase_v,
+                            atom::stage_v, target->id);
+  reply_no_content(res, done);
+}
+
+void deploy_stage(const server_context& ctx, req_t req, res_t res) {
+  auto body = parse_body(req);
+  if (!body)
+    return render_error(res, body.error());
+  auto tag = body->FindMember("tag");
+  if (tag == body->MemberEnd())
+    return render_error(res, make_error(ec::invalid_argument, "tag: required"));
+  if (!tag->value.IsString())
+    return render_error(res, make_error(ec::invalid_argument, "tag: must be a string"));
+  std::string tag_text{tag->value.GetString(), tag->value.GetStringLength()};
+  if (!store::is_image_tag(tag_text))
+    return render_error(res, make_error(ec::invalid_argument,
+                                        "tag: \"" + tag_text.substr(0, 80)
+                                          + "\" is not an image tag "
+                                            "([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})"));
+  deploy_request r;
+  r.project_id = req.matches[1];
+  r.stage = req.matches[2];
+  r.tag = std::move(tag_text);
+  r.trigger = "api";
+  auto queued = ask<deployment>(*ctx.sys, ctx.deployer, ctx.request_timeout, atom::deploy_v,
+                                std::move(r));
+  reply(res, queued, 202, write_queued);
+}
+
+void rollback_stage(const server_context& ctx, req_t req, res_t res) {
+  // No options yet, but a body that is there must still be a JSON object.
+  auto body = parse_body(req, true);
+  if (!body)
+    return render_error(res, body.error());
+  deploy_request r;
+  r.project_id = req.matches[1];
+  r.stage = req.matches[2];
+  r.trigger = "rollback";
+  auto queued = ask<deployment>(*ctx.sys, ctx.deployer, ctx.request_timeout, atom::rollback_v,
+                                std::move(r));
+  reply(res, queued, 202, write_queued);
+}
+
+} // namespace
+
+void install_project_routes(httplib::Server& http, const server_context& ctx) {
+  auto bind = [&ctx](void (*handler)(const server_context&, req_t, res_t)) {
+    return [&ctx, handler](req_t req, res_t res) { handler(ctx, req, res); };
+  };
+  const std::string one = R"(/api/projects/([^/]+))";
+  const std::string stage = one + R"(/stages/([^/]+))";
+  http.Get("/api/projects", bind(list_projects));
+  http.Post("/api/projects", bind(create_project));
+  http.Get(one, bind(get_project));
+  http.Patch(one, bind(update_project));
+  http.Delete(one, bind(delete_project));
+  http.Post(one + "/stages", bind(create_stage));
+  http.Patch(stage, bind(update_stage));
+  http.Delete(stage, bind(delete_stage));
+  http.Post(stage + "/deploy", bind(deploy_stage));
+  http.Post(stage + "/rollback", bind(rollback_stage));
+}
+
+} // namespace tf::http

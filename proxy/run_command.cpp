@@ -1,0 +1,129 @@
+#include "proxy/run_command.hpp"
+
+#include "actors/errors.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace tf::proxy {
+
+namespace {
+
+struct fd_owner {
+  int fd = -1;
+  ~fd_owner() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+};
+
+int wait_child(pid_t pid) {
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0) {
+    if (errno != EINTR)
+      return -1;
+  }
+  if (WIFEXITED(st))
+    return WEXITSTATUS(st);
+  if (WIFSIGNALED(st))
+    return 128 + WTERMSIG(st);
+  return -1;
+}
+
+} // namespace
+
+caf::expected<command_result> run_command(const std::vector<std::string>& argv,
+                                          std::chrono::milliseconds timeout,
+                                          size_t max_output) {
+  if (argv.empty() || argv[0].empty())
+    return make_error(ec::invalid_argument, "run_command: no program given");
+  std::vector<char*> args;
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return make_error(ec::unavailable, std::string{"run_command: pipe2: "} + std::strerror(errno));
+  fd_owner read_end{fds[0]}, write_end{fds[1]};
+
+  // posix_spawn rather than fork+exec: safe in a multithreaded process (no code of ours
+  // runs between fork and exec) and the PATH lookup happens in the library.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, write_end.fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, write_end.fd, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The daemon may block or ignore signals on its threads; the child starts with defaults.
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0)
+    return make_error(ec::unavailable,
+                      "cannot run " + argv[0] + ": " + std::strerror(rc));
+  ::close(write_end.fd);
+  write_end.fd = -1;
+
+  command_result result;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ::kill(pid, SIGKILL);
+      wait_child(pid);
+      return make_error(ec::unavailable, argv[0] + " did not finish within "
+                                           + std::to_string(timeout.count()) + " ms");
+    }
+    pollfd p{read_end.fd, POLLIN, 0};
+    auto ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR)
+      continue;
+    if (ready <= 0)
+      continue; // the deadline check above decides
+    char buf[4096];
+    auto n = ::read(read_end.fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break; // every writer closed: the program (and its children) finished writing
+    auto room = max_output - std::min(max_output, result.output.size());
+    result.output.append(buf, std::min(room, static_cast<size_t>(n)));
+  }
+  result.exit_code = wait_child(pid);
+  return result;
+}
+
+std::string one_line(const std::string& output) {
+  std::string s;
+  for (char c : output)
+    s += (c == '\n' || c == '\r') ? ' ' : c;
+  auto first = s.find_first_not_of(' ');
+  if (first == std::string::npos)
+    return {};
+  auto last = s.find_last_not_of(' ');
+  s = s.substr(first, last - first + 1);
+  if (s.size() > 2000)
+    s = s.substr(0, 2000) + "...";
+  return s;
+}
+
+} // namespace tf::proxy
