@@ -37,16 +37,19 @@ project_ids require_project(deploy_env& env, const std::string& name, stage_opti
 deployment_view require_deploy(deploy_env& env, const project_ids& p, const std::string& tag,
                                const std::string& expected = "succeeded") {
   auto t0 = steady::now();
-  auto [reply, id] = env.deploy(p, tag);
-  INFO("deploy ", tag, " -> ", reply.status, " ", reply.error, " ", reply.body);
-  REQUIRE(reply.status == 202);
-  REQUIRE_FALSE(id.empty());
-  auto d = env.wait_finished(id);
-  INFO(env.logs());
-  REQUIRE_MESSAGE(d, "GET /api/deployments/", id, " never answered");
-  INFO(d->describe());
-  REQUIRE(d->finished());
-  REQUIRE(d->status == expected);
+  std::optional<deployment_view> d;
+  { // the INFO scope: a MESSAGE after it prints without the logs
+    auto [reply, id] = env.deploy(p, tag);
+    INFO("deploy ", tag, " -> ", reply.status, " ", reply.error, " ", reply.body);
+    REQUIRE(reply.status == 202);
+    REQUIRE_FALSE(id.empty());
+    d = env.wait_finished(id);
+    INFO(env.logs());
+    REQUIRE_MESSAGE(d, "GET /api/deployments/", id, " never answered");
+    INFO(d->describe());
+    REQUIRE(d->finished());
+    REQUIRE(d->status == expected);
+  }
   MESSAGE("deploy ", tag, " ", d->status, " after ", ms_since(t0), " ms");
   return *d;
 }
@@ -238,11 +241,11 @@ TEST_CASE("rollback (caddy): inside the grace period it only switches back to th
   REQUIRE_FALSE(id.empty());
   auto d = env.wait_finished(id);
   REQUIRE(d);
+  MESSAGE("rollback (warm) ", d->status, " after ", ms_since(t0), " ms; log:\n", d->log_text());
   INFO(d->describe());
   INFO(env.logs());
   CHECK(d->status == "succeeded");
   CHECK(d->tag == "v1");
-  MESSAGE("rollback (warm) ", d->status, " after ", ms_since(t0), " ms; log:\n", d->log_text());
   check_serves(env, p, "v1");
   // Only a proxy switch: the same v1 container serves, no new one was started.
   auto v1_after = with_tag(p.workload_id, "v1");
@@ -410,12 +413,13 @@ TEST_CASE("restart (caddy): a deploy killed in its health phase ends failed afte
   env.crash_and_restart();
   auto t0 = steady::now();
   auto d = env.wait_finished(id, 60s);
-  INFO(env.logs());
-  REQUIRE_MESSAGE(d, "GET /api/deployments/", id, " never answered after the restart");
-  INFO(d->describe());
-  CHECK(d->status == "failed");
+  REQUIRE_MESSAGE(d, "GET /api/deployments/", id, " never answered after the restart; ",
+                  env.logs());
   MESSAGE("after the restart the deploy ended ", d->status, " in ", ms_since(t0), " ms: ",
           d->error);
+  INFO(env.logs());
+  INFO(d->describe());
+  CHECK(d->status == "failed");
   auto r = env.wait_serving(p, "v1");
   CHECK(r.body == "v1");
   check_no_container_of(env, p, "broken", 20s);
