@@ -355,7 +355,7 @@ void deploys_under_load(proxy_kind proxy) {
                + d.finished_at + "]\n";
   }
   auto counts = load.stop();
-  MESSAGE(to_string(proxy), ": 5 deploys under load in ", ms_since(t0), " ms\n", summary,
+  MESSAGE(std::string{to_string(proxy)}, ": 5 deploys under load in ", ms_since(t0), " ms\n", summary,
           "  requests: ", counts.describe());
   INFO(env.logs());
   CHECK(counts.transport_errors == 0);
@@ -430,7 +430,8 @@ TEST_CASE("restart (caddy): a deploy killed in its health phase ends failed afte
 
 TEST_CASE("harness: the daemon starts with the deploy flags, caddy and nginx come up") {
   for (auto proxy : {proxy_kind::caddy, proxy_kind::nginx, proxy_kind::none}) {
-    CAPTURE(to_string(proxy));
+    auto proxy_name = std::string{to_string(proxy)};
+    CAPTURE(proxy_name);
     deploy_env env{with(proxy, 0)};
     auto r = env.api().get("/healthz");
     INFO(env.logs());
