@@ -1,0 +1,492 @@
+// Deploys end to end, as a user drives them: the real daemon (`tinyforge serve`), the real
+// Docker engine, real Caddy and nginx, real iptables. Each test builds its own world
+// (deploy_harness.hpp: temp dir, slot port range, proxy, daemon), creates projects through the
+// API, deploys tinyforge-test/web tags and checks what a user would: the deployment's status,
+// what answers through the proxy, what `docker ps -a` shows, what the API lists. Waits poll
+// with generous deadlines; nothing asserts on elapsed time (durations are printed).
+#include <doctest/doctest.h>
+
+#include "deploy_harness.hpp"
+#include "load.hpp"
+#include "net.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace tf::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Creates a one-stage project or fails the test.
+project_ids require_project(deploy_env& env, const std::string& name, stage_options stage = {}) {
+  auto [reply, ids] = env.create_project(name, stage);
+  INFO("POST /api/projects -> ", reply.status, " ", reply.error, " ", reply.body);
+  INFO(env.logs());
+  REQUIRE(reply.status == 201);
+  REQUIRE(ids);
+  return *ids;
+}
+
+/// Deploys `tag`, waits for the end and checks the final status is `expected`.
+deployment_view require_deploy(deploy_env& env, const project_ids& p, const std::string& tag,
+                               const std::string& expected = "succeeded") {
+  auto t0 = steady::now();
+  std::optional<deployment_view> d;
+  { // the INFO scope: a MESSAGE after it prints without the logs
+    auto [reply, id] = env.deploy(p, tag);
+    INFO("deploy ", tag, " -> ", reply.status, " ", reply.error, " ", reply.body);
+    REQUIRE(reply.status == 202);
+    REQUIRE_FALSE(id.empty());
+    d = env.wait_finished(id);
+    INFO(env.logs());
+    REQUIRE_MESSAGE(d, "GET /api/deployments/", id, " never answered");
+    INFO(d->describe());
+    REQUIRE(d->finished());
+    REQUIRE(d->status == expected);
+  }
+  MESSAGE("deploy ", tag, " ", d->status, " after ", ms_since(t0), " ms");
+  return *d;
+}
+
+/// Checks GET /version through the proxy answers `tag` now (one request, no retry), from an
+/// upstream in the env's slot range.
+void check_serves(deploy_env& env, const project_ids& p, const std::string& tag) {
+  auto r = env.version(p);
+  INFO("GET /version via proxy (Host: ", p.subdomain, ") -> ", r.status, " ", r.error, " '",
+       r.body, "'");
+  INFO(env.logs(30));
+  CHECK(r.status == 200);
+  CHECK(r.body == tag);
+  auto upstream = r.header("X-Tinyforge-Upstream");
+  INFO("X-Tinyforge-Upstream: ", upstream);
+  const std::string loopback = "127.0.0.1:";
+  REQUIRE(upstream.rfind(loopback, 0) == 0);
+  CHECK(env.slots().contains(std::atoi(upstream.c_str() + loopback.size())));
+}
+
+/// `docker ps -a` of the workload, as "id image state" lines, for INFO.
+std::string describe_containers(const std::vector<tf::docker::container_summary>& list) {
+  std::string s;
+  for (const auto& c : list)
+    s += "  " + c.id.substr(0, 12) + " " + c.image + " " + c.state + "\n";
+  return s.empty() ? std::string{"  (none)\n"} : s;
+}
+
+/// The workload's containers (all states) running the image tag `tag`.
+std::vector<tf::docker::container_summary> with_tag(const std::string& workload_id,
+                                                    const std::string& tag) {
+  auto all = workload_containers(workload_id);
+  std::vector<tf::docker::container_summary> out;
+  for (auto& c : all)
+    if (tag_of(c.image) == tag)
+      out.push_back(c);
+  return out;
+}
+
+/// Waits (up to `limit`) until the workload has no container of `tag`, then checks so.
+void check_no_container_of(deploy_env& env, const project_ids& p, const std::string& tag,
+                           std::chrono::milliseconds limit = 0ms) {
+  if (limit.count() > 0)
+    poll_until(limit, [&] { return with_tag(p.workload_id, tag).empty(); }, 200ms);
+  auto all = workload_containers(p.workload_id);
+  INFO("docker ps -a --filter label=tinyforge.workload.id=", p.workload_id, ":\n",
+       describe_containers(all));
+  INFO(env.logs(30));
+  CHECK(with_tag(p.workload_id, tag).empty());
+}
+
+/// The API's container list and `docker ps -a` name the same containers, all running (polled
+/// for a while: the reconciler writes what the engine reports within its interval).
+void check_api_agrees_with_docker(deploy_env& env, const project_ids& p) {
+  std::set<std::string> docker_ids, api_ids;
+  std::string api_text, docker_text;
+  auto agree = [&] {
+    auto all = workload_containers(p.workload_id);
+    docker_ids.clear();
+    bool all_running = true;
+    for (const auto& c : all) {
+      docker_ids.insert(c.id);
+      all_running = all_running && c.state == "running";
+    }
+    docker_text = describe_containers(all);
+    auto rows = env.containers(p.workload_id);
+    api_ids.clear();
+    api_text.clear();
+    if (!rows)
+      return false;
+    for (const auto& r : *rows) {
+      api_ids.insert(r.container_id);
+      api_text += "  row " + r.id + " " + r.container_id.substr(0, 12) + " " + r.state + " "
+                  + r.role + " " + r.image_tag + " port " + std::to_string(r.port) + "\n";
+      all_running = all_running && r.state == "running";
+    }
+    return all_running && !docker_ids.empty() && docker_ids == api_ids;
+  };
+  bool ok = poll_until(10s, agree, 250ms);
+  INFO("docker ps -a:\n", docker_text, "GET /api/containers:\n", api_text);
+  CHECK(ok);
+}
+
+} // namespace
+
+// -- 1. blue-green behind Caddy ------------------------------------------------------------
+
+TEST_CASE("deploy (caddy): v1 then v2 serves v2 and leaves no v1 container behind") {
+  deploy_env env{with(proxy_kind::caddy, /*rollback_grace_s=*/0)};
+  auto p = require_project(env, "api");
+
+  require_deploy(env, p, "v1");
+  check_serves(env, p, "v1");
+  require_deploy(env, p, "v2");
+  check_serves(env, p, "v2");
+  check_no_container_of(env, p, "v1");
+  check_api_agrees_with_docker(env, p);
+}
+
+// -- 2. a failed health check rolls back ---------------------------------------------------
+
+TEST_CASE("deploy (caddy): a tag that fails its health check fails, v1 keeps serving") {
+  deploy_env env{with(proxy_kind::caddy, 0, /*health_deadline_s=*/10)};
+  auto p = require_project(env, "api");
+  require_deploy(env, p, "v1");
+
+  auto d = require_deploy(env, p, "broken", "failed");
+  CHECK_FALSE(d.error.empty());
+  MESSAGE("error of the broken deploy: ", d.error);
+  check_serves(env, p, "v1");
+  check_no_container_of(env, p, "broken");
+  check_api_agrees_with_docker(env, p);
+}
+
+// -- 3. a burst of requests is coalesced ---------------------------------------------------
+
+TEST_CASE("deploy (caddy): a burst of ten deploys runs at most two, one at a time, and the "
+          "last tag wins") {
+  deploy_env env{with(proxy_kind::caddy, 0)};
+  auto p = require_project(env, "api");
+  require_deploy(env, p, "v1");
+
+  std::vector<std::string> ids;
+  std::string last_tag;
+  for (int i = 0; i < 10; ++i) {
+    last_tag = i % 2 == 0 ? "v1" : "v2";
+    auto [reply, id] = env.deploy(p, last_tag);
+    INFO("deploy #", i, " -> ", reply.status, " ", reply.error, " ", reply.body);
+    REQUIRE(reply.status == 202);
+    REQUIRE_FALSE(id.empty());
+    ids.push_back(id);
+  }
+  CHECK(std::set<std::string>(ids.begin(), ids.end()).size() == ids.size());
+
+  std::vector<deployment_view> ran;
+  std::string summary;
+  int superseded = 0;
+  for (const auto& id : ids) {
+    auto d = env.wait_finished(id, 180s);
+    INFO(env.logs());
+    REQUIRE_MESSAGE(d, "GET /api/deployments/", id, " never answered");
+    INFO(d->describe());
+    REQUIRE(d->finished());
+    summary += "  " + d->id + " " + d->tag + " " + d->status + " [" + d->started_at + ", "
+               + d->finished_at + "]\n";
+    if (d->status == "superseded")
+      ++superseded;
+    else
+      ran.push_back(*d);
+  }
+  MESSAGE("burst:\n", summary);
+  INFO("burst:\n", summary);
+  CHECK(ran.size() <= 2);
+  CHECK(superseded == static_cast<int>(ids.size() - ran.size()));
+  CHECK(superseded >= 8);
+  // Timestamps are ISO-8601 UTC with milliseconds (store/clock.hpp): they sort as text.
+  std::sort(ran.begin(), ran.end(),
+            [](const auto& a, const auto& b) { return a.started_at < b.started_at; });
+  for (const auto& d : ran) {
+    CHECK_FALSE(d.started_at.empty());
+    CHECK_FALSE(d.finished_at.empty());
+  }
+  for (size_t i = 1; i < ran.size(); ++i)
+    CHECK(ran[i - 1].finished_at <= ran[i].started_at);
+  CHECK(ran.back().tag == last_tag);
+  CHECK(ran.back().status == "succeeded");
+  check_serves(env, p, last_tag);
+}
+
+// -- 4. rollback ---------------------------------------------------------------------------
+
+TEST_CASE("rollback (caddy): inside the grace period it only switches back to the warm v1") {
+  deploy_env env{with(proxy_kind::caddy, /*rollback_grace_s=*/300)};
+  auto p = require_project(env, "api");
+  require_deploy(env, p, "v1");
+  auto v1_before = with_tag(p.workload_id, "v1");
+  INFO("v1 containers:\n", describe_containers(v1_before));
+  REQUIRE(v1_before.size() == 1);
+
+  require_deploy(env, p, "v2");
+  check_serves(env, p, "v2");
+  // The previous colour stays warm for the grace period.
+  CHECK(container_state(v1_before[0].id) == "running");
+
+  auto t0 = steady::now();
+  auto [reply, id] = env.rollback(p);
+  INFO("rollback -> ", reply.status, " ", reply.error, " ", reply.body);
+  REQUIRE(reply.status == 202);
+  REQUIRE_FALSE(id.empty());
+  auto d = env.wait_finished(id);
+  REQUIRE(d);
+  MESSAGE("rollback (warm) ", d->status, " after ", ms_since(t0), " ms; log:\n", d->log_text());
+  INFO(d->describe());
+  INFO(env.logs());
+  CHECK(d->status == "succeeded");
+  CHECK(d->tag == "v1");
+  check_serves(env, p, "v1");
+  // Only a proxy switch: the same v1 container serves, no new one was started.
+  auto v1_after = with_tag(p.workload_id, "v1");
+  INFO("v1 containers after the rollback:\n", describe_containers(v1_after));
+  REQUIRE(v1_after.size() == 1);
+  CHECK(v1_after[0].id == v1_before[0].id);
+  // The log says so; the wording is the deployer's, so only look for the word.
+  auto text = lower(d->log_text());
+  bool says_switch =
+    text.find("switch") != std::string::npos || text.find("warm") != std::string::npos;
+  WARN_MESSAGE(says_switch, "the rollback's log does not mention a switch or a warm colour");
+}
+
+TEST_CASE("rollback (caddy): with grace 0 it is a full deploy of the previous tag") {
+  deploy_env env{with(proxy_kind::caddy, /*rollback_grace_s=*/0)};
+  auto p = require_project(env, "api");
+  require_deploy(env, p, "v1");
+  auto v1_before = with_tag(p.workload_id, "v1");
+  REQUIRE(v1_before.size() == 1);
+  require_deploy(env, p, "v2");
+  check_no_container_of(env, p, "v1");
+
+  auto [reply, id] = env.rollback(p);
+  INFO("rollback -> ", reply.status, " ", reply.error, " ", reply.body);
+  REQUIRE(reply.status == 202);
+  REQUIRE_FALSE(id.empty());
+  auto d = env.wait_finished(id);
+  REQUIRE(d);
+  INFO(d->describe());
+  INFO(env.logs());
+  CHECK(d->status == "succeeded");
+  CHECK(d->tag == "v1");
+  check_serves(env, p, "v1");
+  check_no_container_of(env, p, "v2");
+  auto v1_after = with_tag(p.workload_id, "v1");
+  INFO("v1 containers after the rollback:\n", describe_containers(v1_after));
+  REQUIRE(v1_after.size() == 1);
+  CHECK(v1_after[0].id != v1_before[0].id);
+  check_api_agrees_with_docker(env, p);
+}
+
+// -- 5. instance actions are scoped to their project and stage ----------------------------
+
+TEST_CASE("instances: an action through another project's URL is 404 and changes nothing") {
+  deploy_env env{with(proxy_kind::caddy, 0)};
+  auto a = require_project(env, "api");
+  auto b = require_project(env, "web");
+  require_deploy(env, a, "v1");
+
+  auto rows = env.containers(a.workload_id);
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  auto row = rows->front();
+  INFO("row ", row.id, " container ", row.container_id);
+  REQUIRE_FALSE(row.id.empty());
+  REQUIRE(container_state(row.container_id) == "running");
+
+  auto path = [&](const project_ids& p, const std::string& stage, const std::string& action) {
+    return "/api/instances/" + p.id + "/" + stage + "/" + row.id + "/" + action;
+  };
+  for (const auto* action : {"stop", "restart", "start"}) {
+    CAPTURE(action);
+    auto r = env.api().post(path(b, "production", action));
+    INFO("-> ", r.status, " ", r.body);
+    CHECK(r.status == 404);
+    auto wrong_stage = env.api().post(path(a, "staging", action));
+    INFO("wrong stage -> ", wrong_stage.status, " ", wrong_stage.body);
+    CHECK(wrong_stage.status == 404);
+  }
+  CHECK(container_state(row.container_id) == "running");
+  check_serves(env, a, "v1");
+
+  auto stop = env.api().post(path(a, "production", "stop"));
+  INFO("stop -> ", stop.status, " ", stop.body);
+  CHECK(stop.status == 200);
+  auto stopped = poll_until(20s, [&] { return container_state(row.container_id) == "exited"; });
+  CHECK_MESSAGE(stopped, "state: ", container_state(row.container_id));
+
+  auto start = env.api().post(path(a, "production", "start"));
+  INFO("start -> ", start.status, " ", start.body);
+  CHECK(start.status == 200);
+  auto running = poll_until(20s, [&] { return container_state(row.container_id) == "running"; });
+  CHECK_MESSAGE(running, "state: ", container_state(row.container_id));
+}
+
+// -- 6. zero downtime under load ------------------------------------------------------------
+
+namespace {
+
+void deploys_under_load(proxy_kind proxy) {
+  deploy_env env{with(proxy, 0)};
+  auto p = require_project(env, "api");
+  require_deploy(env, p, "v1");
+  {
+    auto r = env.wait_serving(p, "v1");
+    INFO(env.logs());
+    REQUIRE_MESSAGE(r.body == "v1", "through the proxy: ", r.status, " ", r.error, " ", r.body);
+  }
+
+  load_generator load{env.proxy_port(), p.subdomain, "/version", 8};
+  REQUIRE(poll_until(10s, [&] { return load.answered() > 0; }));
+  std::string summary;
+  auto t0 = steady::now();
+  for (const auto* tag : {"v2", "v1", "v2", "v1", "v2"}) {
+    auto d = require_deploy(env, p, tag);
+    summary += std::string{"  "} + tag + " " + d.status + " [" + d.started_at + ", "
+               + d.finished_at + "]\n";
+  }
+  auto counts = load.stop();
+  MESSAGE(std::string{to_string(proxy)}, ": 5 deploys under load in ", ms_since(t0), " ms\n", summary,
+          "  requests: ", counts.describe());
+  INFO(env.logs());
+  CHECK(counts.transport_errors == 0);
+  CHECK(counts.non_2xx == 0);
+  CHECK(counts.ok > 100);
+  check_serves(env, p, "v2");
+}
+
+} // namespace
+
+TEST_CASE("zero downtime (caddy): five deploys under load, no failed request") {
+  deploys_under_load(proxy_kind::caddy);
+}
+
+TEST_CASE("zero downtime (nginx): five deploys under load, no failed request") {
+  deploys_under_load(proxy_kind::nginx);
+}
+
+TEST_CASE("deploy (nginx): v1 then v2 serves v2 and leaves no v1 container behind") {
+  deploy_env env{with(proxy_kind::nginx, 0)};
+  auto p = require_project(env, "api");
+  require_deploy(env, p, "v1");
+  check_serves(env, p, "v1");
+  require_deploy(env, p, "v2");
+  check_serves(env, p, "v2");
+  check_no_container_of(env, p, "v1");
+  check_api_agrees_with_docker(env, p);
+}
+
+// -- 7. a crash in the middle of a deploy ---------------------------------------------------
+
+// The deploy must be caught in its health phase: a tag whose health check never passes stays
+// there until the deadline (30 s here), so the kill lands in it every time.
+TEST_CASE("restart (caddy): a deploy killed in its health phase ends failed after the restart") {
+  deploy_env env{with(proxy_kind::caddy, 0, /*health_deadline_s=*/30)};
+  auto p = require_project(env, "api");
+  require_deploy(env, p, "v1");
+
+  auto [reply, id] = env.deploy(p, "broken");
+  REQUIRE(reply.status == 202);
+  REQUIRE_FALSE(id.empty());
+  std::optional<deployment_view> seen;
+  auto in_health = poll_until(
+    25s,
+    [&] {
+      seen = env.deployment(id);
+      return seen && seen->phase == "health";
+    },
+    20ms);
+  auto seen_text = seen ? seen->describe() : std::string{"no answer"};
+  INFO(seen_text);
+  INFO(env.logs());
+  REQUIRE(in_health);
+
+  env.crash_and_restart();
+  auto t0 = steady::now();
+  auto d = env.wait_finished(id, 60s);
+  REQUIRE_MESSAGE(d, "GET /api/deployments/", id, " never answered after the restart; ",
+                  env.logs());
+  MESSAGE("after the restart the deploy ended ", d->status, " in ", ms_since(t0), " ms: ",
+          d->error);
+  INFO(env.logs());
+  INFO(d->describe());
+  CHECK(d->status == "failed");
+  auto r = env.wait_serving(p, "v1");
+  CHECK(r.body == "v1");
+  check_no_container_of(env, p, "broken", 20s);
+  check_api_agrees_with_docker(env, p);
+}
+
+// -- the harness itself (needs no deployer) ------------------------------------------------
+
+TEST_CASE("harness: the daemon starts with the deploy flags, caddy and nginx come up") {
+  for (auto proxy : {proxy_kind::caddy, proxy_kind::nginx, proxy_kind::none}) {
+    auto proxy_name = std::string{to_string(proxy)};
+    CAPTURE(proxy_name);
+    deploy_env env{with(proxy, 0)};
+    auto r = env.api().get("/healthz");
+    INFO(env.logs());
+    CHECK(r.status == 200);
+    if (proxy != proxy_kind::none)
+      CHECK(env.proxy_port() != 0);
+  }
+}
+
+TEST_CASE("harness: the load generator counts no failure against a container that stays put") {
+  slot_range ports;
+  auto ep = tf::docker::endpoint::parse(engine_host);
+  REQUIRE(ep);
+  tf::docker::client docker{*ep, tf::docker::make_cancel_token()};
+  tf::docker::container_spec spec;
+  spec.name = unique_name("tf-deploy-harness", "web");
+  spec.image = "tinyforge-test/web:v1";
+  spec.labels = test_labels();
+  spec.container_port = 8080;
+  spec.host_port = ports.low();
+  container_guard guard{spec.name};
+  auto id = docker.create_container(spec);
+  REQUIRE_MESSAGE(id, describe(id));
+  REQUIRE_MESSAGE(!docker.start_container(*id), "start failed");
+  auto port = static_cast<uint16_t>(ports.low());
+  REQUIRE(poll_until(10s, [&] { return direct_get(port, "/up").status == 200; }));
+
+  SUBCASE("straight to the container") {
+    load_generator load{port, "web", "/version", 8};
+    REQUIRE(poll_until(10s, [&] { return load.answered() > 100; }));
+    auto counts = load.stop();
+    MESSAGE("direct: ", counts.describe());
+    CHECK(counts.failed() == 0);
+    CHECK(counts.by_body["v1"] == counts.ok);
+  }
+  SUBCASE("through caddy with a route set by hand") {
+    temp_dir tmp;
+    caddy_proxy caddy{tmp.path()};
+    auto config = "{\"http\":{\"servers\":{\"tinyforge\":{\"listen\":[\"127.0.0.1:"
+                  + std::to_string(caddy.proxy_port())
+                  + "\"],\"automatic_https\":{\"disable\":true},\"routes\":[{\"match\":[{\"host\":"
+                    "[\"web\"]}],\"handle\":[{\"handler\":\"reverse_proxy\",\"upstreams\":[{"
+                    "\"dial\":\"127.0.0.1:"
+                  + std::to_string(port) + "\"}]}]}]}}}}";
+    httplib::Client admin{"127.0.0.1", caddy.admin_port()};
+    auto res = admin.Post("/config/apps", config, "application/json");
+    REQUIRE(res);
+    INFO(res->body, caddy.process().log_tail());
+    REQUIRE(res->status == 200);
+    REQUIRE(poll_until(10s, [&] { return proxy_get(caddy.proxy_port(), "web").body == "v1"; }));
+    load_generator load{caddy.proxy_port(), "web", "/version", 8};
+    REQUIRE(poll_until(10s, [&] { return load.answered() > 100; }));
+    auto counts = load.stop();
+    MESSAGE("through caddy: ", counts.describe());
+    CHECK(counts.failed() == 0);
+    CHECK(counts.by_body["v1"] == counts.ok);
+  }
+}
