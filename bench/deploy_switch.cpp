@@ -6,10 +6,14 @@
 //                  .../deploy to GET /version through Caddy answering the new tag ("serving"),
 //                  and to the deployment's status succeeded ("done": the old colour is drained,
 //                  stopped and removed). Tags alternate v2, v1, ...
-//   (b) by hand    the anchor, measured in the same run: `docker run -d -p 127.0.0.1:<port>:8080
-//                  --label ... tinyforge-test/web:<tag>`, poll GET /up on that port until 200
-//                  ("serving"), then `docker stop` + `docker rm` of the old one ("done"). No
-//                  proxy: this is the floor a deployer's own steps add to.
+//   (b) by hand    the anchor, measured in the same run, behind the same Caddy: a second route
+//                  (host "byhand", the same route shape Tinyforge gives a stage: two fixed slot
+//                  ports, active health check) is installed once before; per switch `docker
+//                  run -d -p 127.0.0.1:<free slot>:8080 --label ... tinyforge-test/web:<tag>`,
+//                  poll GET /version through Caddy until it answers the new tag ("serving"),
+//                  then `docker stop` + `docker rm` of the old one ("done"). These are the
+//                  steps of a blue-green switch done with the docker CLI; what the daemon adds
+//                  on top (journal, closing and draining slots, checks) is the ratio.
 //   ratio          median serving (a) / median serving (b); target <= 1.2.
 //   (c) under load 8 keep-alive clients sending GET /version through Caddy without pause
 //                  (tests/load.hpp) while D deploys run one after the other; target 0 failed.
@@ -23,6 +27,8 @@
 // removed at the end.
 #include "deploy_harness.hpp"
 #include "load.hpp"
+#include "actors/errors.hpp"
+#include "proxy/provider.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -109,8 +115,24 @@ timings tinyforge_deploys(deploy_env& env, const project_ids& p, int n) {
 }
 
 /// (b): the same N switches by hand, with two ports of `ports` taking turns.
-timings manual_deploys(const slot_range& ports, int n) {
+timings manual_deploys(deploy_env& env, const slot_range& ports, int n) {
   timings t;
+  // The by-hand route, through Tinyforge's own Caddy provider so its shape is the same.
+  tf::config cfg;
+  cfg.proxy_provider = "caddy";
+  cfg.caddy_admin = "http://127.0.0.1:" + std::to_string(env.caddy_admin_port());
+  cfg.caddy_listen = "127.0.0.1:" + std::to_string(env.proxy_port());
+  auto provider = tf::proxy::make_provider(cfg);
+  tf::proxy_route route;
+  route.id = "byhand" + std::to_string(ports.low());
+  route.stage_id = route.id;
+  route.host = "byhand";
+  route.slots = {ports.low(), ports.low() + 1};
+  route.health_path = "/up";
+  if (auto applied = provider->apply(route); !applied) {
+    std::fprintf(stderr, "by-hand route: %s\n", tf::error_message(applied.error()).c_str());
+    return t;
+  }
   manual_containers made;
   auto start = [&](const std::string& tag, int port) -> std::string {
     auto r = run_command({"docker", "run", "-d", "-p",
@@ -129,6 +151,15 @@ timings manual_deploys(const slot_range& ports, int n) {
     return poll_until(
       30s, [&] { return direct_get(static_cast<uint16_t>(port), "/up").status == 200; }, 10ms);
   };
+  auto serving = [&](const std::string& tag) {
+    return poll_until(
+      30s,
+      [&] {
+        auto r = proxy_get(env.proxy_port(), "byhand", "/version");
+        return r.status == 200 && r.body == tag;
+      },
+      10ms);
+  };
   int port = ports.low();
   std::string old = start("v1", port);
   if (old.empty() || !up(port))
@@ -138,7 +169,7 @@ timings manual_deploys(const slot_range& ports, int n) {
     int next_port = port == ports.low() ? ports.low() + 1 : ports.low();
     auto t0 = steady::now();
     auto id = start(tag, next_port);
-    if (id.empty() || !up(next_port)) {
+    if (id.empty() || !serving(tag)) {
       ++t.failed;
       break;
     }
@@ -153,6 +184,7 @@ timings manual_deploys(const slot_range& ports, int n) {
     old = id;
     port = next_port;
   }
+  provider->remove(route);
   return t;
 }
 
@@ -176,7 +208,7 @@ int run(int n, int d) {
               n, d, env.slots().flag().c_str());
   auto a = tinyforge_deploys(env, *p, n);
   slot_range manual_ports{2};
-  auto b = manual_deploys(manual_ports, n);
+  auto b = manual_deploys(env, manual_ports, n);
   std::printf("(a) tinyforge  serving median %.0f ms [%s]  done median %.0f ms [%s]  failed %d\n",
               median(a.serving), list(a.serving).c_str(), median(a.done), list(a.done).c_str(),
               a.failed);

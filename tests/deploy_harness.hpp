@@ -876,6 +876,7 @@ public:
   uint16_t proxy_port() const {
     return caddy_ ? caddy_->proxy_port() : nginx_ ? nginx_->proxy_port() : 0;
   }
+  uint16_t caddy_admin_port() const { return caddy_ ? caddy_->admin_port() : 0; }
 
   /// The daemon's flags: this env's data dir, slots and proxy.
   std::vector<std::string> daemon_args() const {
