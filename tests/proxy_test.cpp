@@ -20,6 +20,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,6 +90,9 @@ public:
     REQUIRE(log >= 0);
     pid_ = ::fork();
     if (pid_ == 0) {
+      // A test that crashes runs no destructor: the child dies with it, not as an orphan
+      // holding ports.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       ::setpgid(0, 0);
       ::dup2(log, 1);
       ::dup2(log, 2);
@@ -227,7 +231,7 @@ TEST_CASE("http_call: status, body, lower-cased headers, a request body and its 
   CHECK(res.headers["content-type"] == "application/json");
 }
 
-TEST_CASE("http_call: a body over the cap is payload_too_large; a dead port is unavailable") {
+TEST_CASE("http_call: a body over the cap is payload_too_large, a dead port unavailable") {
   test_server api{[](httplib::Server& s) {
     s.Get("/big", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string(10000, 'x'), "text/plain");
@@ -396,7 +400,7 @@ TEST_CASE("slot gate: close resets new connections except from 127.0.0.2, open l
   CHECK(connect_from("127.0.0.2", port));
 }
 
-TEST_CASE("slot gate: open removes duplicate rules; bad ports are refused") {
+TEST_CASE("slot gate: open removes duplicate rules, bad ports are refused") {
   auto port = free_port();
   rule_cleanup cleanup{{port}};
   // Two rules, as if two daemons had raced: open must leave none.
@@ -483,8 +487,8 @@ struct caddy_instance {
     // XDG paths into the temp dir: Caddy keeps its storage there, not in root's home.
     process = std::make_unique<child>(
       std::vector<std::string>{"env", "XDG_DATA_HOME=" + dir.file("data"),
-                               "XDG_CONFIG_HOME=" + dir.file("config"), "HOME=" + dir.path().string(),
-                               "caddy", "run", "--config", conf},
+                               "XDG_CONFIG_HOME=" + dir.file("config"),
+                               "HOME=" + dir.path().string(), "caddy", "run", "--config", conf},
       dir.file("caddy.log"));
     INFO("caddy log: ", process->log());
     REQUIRE(eventually([&] {
@@ -529,7 +533,7 @@ struct caddy_instance {
 
 } // namespace
 
-TEST_CASE("provider caddy: a route over two slots serves from the live one; idempotent; removed") {
+TEST_CASE("provider caddy: a route over two slots serves from the live one, is idempotent, is removed") {
   caddy_instance caddy;
   auto app = slot_app();
   auto empty_slot = free_port();
@@ -577,14 +581,16 @@ TEST_CASE("provider caddy: a route over two slots serves from the live one; idem
   MUST_OK(p->remove(other));
 }
 
-TEST_CASE("provider caddy: keeps a server that exists; rejects a bad route before Caddy") {
+TEST_CASE("provider caddy: keeps a server that exists, rejects a bad route before Caddy") {
   caddy_instance caddy;
   // Someone else's server and route under our server's name stay.
   proxy::http_request put;
   put.method = "PUT";
   put.url = caddy.admin() + "/config/apps/http/servers/tinyforge";
   put.body = R"({"listen":["127.0.0.1:)" + std::to_string(caddy.listen_port)
-             + R"("],"automatic_https":{"disable":true},"routes":[{"@id":"theirs","match":[{"host":["their.test"]}],"handle":[{"handler":"static_response","body":"theirs"}],"terminal":true}]})";
+             + R"("],"automatic_https":{"disable":true},"routes":[{"@id":"theirs",)"
+             + R"("match":[{"host":["their.test"]}],"terminal":true,)"
+             + R"("handle":[{"handler":"static_response","body":"theirs"}]}]})";
   REQUIRE(caddy.admin_call(put).status == 200);
   auto p = proxy::make_provider(caddy.cfg());
   auto app = slot_app();
@@ -601,7 +607,7 @@ TEST_CASE("provider caddy: keeps a server that exists; rejects a bad route befor
   CHECK(caddy.routes().Size() == 2);
 }
 
-TEST_CASE("provider caddy: an unreachable admin API is unavailable; malformed answers too") {
+TEST_CASE("provider caddy: an unreachable admin API or a malformed answer is unavailable") {
   config cfg;
   cfg.proxy_provider = "caddy";
   cfg.caddy_admin = "http://127.0.0.1:" + std::to_string(free_port());
@@ -748,7 +754,7 @@ struct nginx_instance {
 
 } // namespace
 
-TEST_CASE("provider nginx: a route over two slots serves from the live one; idempotent; removed") {
+TEST_CASE("provider nginx: a route over two slots serves from the live one, is idempotent, is removed") {
   nginx_instance nginx;
   auto app = slot_app();
   auto empty_slot = free_port();
