@@ -10,12 +10,23 @@
 
 #include <rapidjson/document.h>
 
+#include <chrono>
+#include <thread>
+
 namespace tf::proxy {
 
 namespace {
 
 std::string caddy_id(const proxy_route& route) {
   return "tinyforge-route-" + route.id;
+}
+
+/// Whether two JSON texts hold the same value (object member order aside).
+bool same_json(const std::string& a, const std::string& b) {
+  rapidjson::Document da, db;
+  da.Parse<rapidjson::kParseIterativeFlag>(a.data(), a.size());
+  db.Parse<rapidjson::kParseIterativeFlag>(b.data(), b.size());
+  return !da.HasParseError() && !db.HasParseError() && da == db;
 }
 
 std::string route_json(const proxy_route& route) {
@@ -121,6 +132,36 @@ public:
   bool routes_all_slots() const override { return true; }
 
   caf::expected<proxy_route> apply(const proxy_route& route) override {
+    return with_retries([&] { return apply_once(route); });
+  }
+
+  caf::error remove(const proxy_route& route) override {
+    auto res = with_retries([&]() -> caf::expected<bool> {
+      if (auto err = remove_once(route))
+        return err;
+      return true;
+    });
+    return res ? caf::none : res.error();
+  }
+
+private:
+  /// Caddy restarts its admin endpoint and swaps its servers on every configuration
+  /// change, so a call right after one may find its connection reset. Both operations are
+  /// safe to run again from the start (apply looks the route up first, so a POST whose
+  /// answer was lost turns into a PATCH), so an unavailable Caddy is retried twice.
+  template <class F>
+  auto with_retries(F&& once) -> decltype(once()) {
+    auto res = once();
+    for (auto pause : {std::chrono::milliseconds{100}, std::chrono::milliseconds{400}}) {
+      if (res || error_code(res.error()) != ec::unavailable)
+        break;
+      std::this_thread::sleep_for(pause);
+      res = once();
+    }
+    return res;
+  }
+
+  caf::expected<proxy_route> apply_once(const proxy_route& route) {
     if (auto err = validate_route(route))
       return err;
     if (!server_name_ok(server_))
@@ -132,6 +173,11 @@ public:
     if (!existing)
       return existing.error();
     if (existing->status == 200) {
+      // Every config change makes Caddy swap its servers, which resets idle client
+      // connections of every route: a route that is already as wanted (a daemon restart
+      // re-applies them all) is left alone.
+      if (same_json(existing->body, body))
+        return route;
       auto res = call("PATCH", id_path, body);
       if (!res)
         return res.error();
@@ -151,7 +197,7 @@ public:
     return route;
   }
 
-  caf::error remove(const proxy_route& route) override {
+  caf::error remove_once(const proxy_route& route) {
     if (auto err = validate_route(route))
       return err;
     auto res = call("DELETE", "/id/" + caddy_id(route), "");
@@ -162,7 +208,6 @@ public:
     return caddy_error("removing route " + route.id, *res);
   }
 
-private:
   std::string servers_path() const { return "/config/apps/http/servers/" + server_; }
 
   caf::expected<http_response> call(const std::string& method, const std::string& path,

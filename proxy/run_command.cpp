@@ -26,17 +26,19 @@ struct fd_owner {
   }
 };
 
-int wait_child(pid_t pid) {
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0) {
-    if (errno != EINTR)
-      return -1;
-  }
+int exit_code_of(int st) {
   if (WIFEXITED(st))
     return WEXITSTATUS(st);
   if (WIFSIGNALED(st))
     return 128 + WTERMSIG(st);
   return -1;
+}
+
+/// Reaps a child that was just sent SIGKILL.
+void reap(pid_t pid) {
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
 }
 
 } // namespace
@@ -89,7 +91,7 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
       deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       ::kill(pid, SIGKILL);
-      wait_child(pid);
+      reap(pid);
       return make_error(ec::unavailable, argv[0] + " did not finish within "
                                            + std::to_string(timeout.count()) + " ms");
     }
@@ -108,8 +110,26 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
     auto room = max_output - std::min(max_output, result.output.size());
     result.output.append(buf, std::min(room, static_cast<size_t>(n)));
   }
-  result.exit_code = wait_child(pid);
-  return result;
+  // The output ended; the program may still run (it closed its descriptors): the same
+  // deadline bounds the wait for its exit.
+  for (;;) {
+    int st = 0;
+    auto r = ::waitpid(pid, &st, WNOHANG);
+    if (r == pid) {
+      result.exit_code = exit_code_of(st);
+      return result;
+    }
+    if (r < 0 && errno != EINTR)
+      return make_error(ec::internal, "run_command: waitpid for " + argv[0] + ": "
+                                        + std::strerror(errno));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      reap(pid);
+      return make_error(ec::unavailable, argv[0] + " did not finish within "
+                                           + std::to_string(timeout.count()) + " ms");
+    }
+    ::poll(nullptr, 0, 5);
+  }
 }
 
 std::string one_line(const std::string& output) {
