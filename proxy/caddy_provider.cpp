@@ -21,14 +21,6 @@ std::string caddy_id(const proxy_route& route) {
   return "tinyforge-route-" + route.id;
 }
 
-/// Whether two JSON texts hold the same value (object member order aside).
-bool same_json(const std::string& a, const std::string& b) {
-  rapidjson::Document da, db;
-  da.Parse<rapidjson::kParseIterativeFlag>(a.data(), a.size());
-  db.Parse<rapidjson::kParseIterativeFlag>(b.data(), b.size());
-  return !da.HasParseError() && !db.HasParseError() && da == db;
-}
-
 std::string route_json(const proxy_route& route) {
   return http::make_json([&](http::json_writer& w) {
     w.StartObject();
@@ -173,11 +165,6 @@ private:
     if (!existing)
       return existing.error();
     if (existing->status == 200) {
-      // Every config change makes Caddy swap its servers, which resets idle client
-      // connections of every route: a route that is already as wanted (a daemon restart
-      // re-applies them all) is left alone.
-      if (same_json(existing->body, body))
-        return route;
       auto res = call("PATCH", id_path, body);
       if (!res)
         return res.error();

@@ -581,6 +581,52 @@ TEST_CASE("provider caddy: a route over two slots serves from the live one, is i
   MUST_OK(p->remove(other));
 }
 
+/// Reads one chunked response (what Caddy relays from the slot app); true when it is a 200.
+bool read_chunked_200(int fd) {
+  std::string buf;
+  auto deadline = std::chrono::steady_clock::now() + io_bound;
+  while (buf.find("\r\n0\r\n\r\n") == std::string::npos)
+    if (read_some(fd, buf, deadline) != read_result::data)
+      return false;
+  return buf.compare(0, 12, "HTTP/1.1 200") == 0;
+}
+
+TEST_CASE("provider caddy: re-applying an unchanged route (a daemon restart) resets no client") {
+  caddy_instance caddy;
+  auto app = slot_app();
+  auto route = make_route("r1", "keep.example.test", {free_port(), app->port()});
+  MUST(proxy::make_provider(caddy.cfg())->apply(route));
+  REQUIRE(settled_get(caddy.listen_port, "keep.example.test", "/version").status == 200);
+
+  // A client with an idle keep-alive connection, as a browser or a load balancer has.
+  auto idle_client = [&] {
+    auto fd = connect_and_send(caddy.listen_port, "GET /version HTTP/1.1\r\n"
+                                                  "Host: keep.example.test\r\n\r\n");
+    REQUIRE(read_chunked_200(fd.get()));
+    return fd;
+  };
+  auto closed_within = [](int fd, std::chrono::milliseconds bound) {
+    std::string buf;
+    return read_some(fd, buf, std::chrono::steady_clock::now() + bound) == read_result::eof;
+  };
+
+  // A fresh provider (what a restarted daemon has) applying the same route. Caddy skips a
+  // PATCH that changes nothing, so this holds as long as the route JSON we generate is the
+  // same every time: the idle connection stays open and serves its next request.
+  auto kept = idle_client();
+  MUST(proxy::make_provider(caddy.cfg())->apply(route));
+  CHECK_FALSE(closed_within(kept.get(), std::chrono::milliseconds{1500}));
+  REQUIRE(send_all(kept.get(), "GET /version HTTP/1.1\r\nHost: keep.example.test\r\n\r\n"));
+  CHECK(read_chunked_200(kept.get()));
+
+  // The control: a changed route is a config load, and Caddy closes the idle connection.
+  auto changed = route;
+  changed.health_path = "/version";
+  auto dropped = idle_client();
+  MUST(proxy::make_provider(caddy.cfg())->apply(changed));
+  CHECK(closed_within(dropped.get(), std::chrono::milliseconds{10000}));
+}
+
 TEST_CASE("provider caddy: keeps a server that exists, rejects a bad route before Caddy") {
   caddy_instance caddy;
   // Someone else's server and route under our server's name stay.
