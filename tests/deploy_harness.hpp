@@ -696,21 +696,25 @@ inline int delete_slot_rules(const slot_range& range) {
 class caddy_proxy {
 public:
   explicit caddy_proxy(const std::filesystem::path& dir)
-    : admin_port_{free_port()}, proxy_port_{free_port()} {
-    auto home = dir / "caddy-home";
-    std::filesystem::create_directories(home);
-    auto conf = (dir / "caddy.json").string();
-    std::ofstream{conf} << "{\"admin\":{\"listen\":\"127.0.0.1:" << admin_port_ << "\"}}\n";
-    proc_ = std::make_unique<program>(
-      std::vector<std::string>{"caddy", "run", "--config", conf}, (dir / "caddy.log").string(),
-      std::map<std::string, std::string>{{"HOME", home.string()},
-                                         {"XDG_DATA_HOME", home.string()},
-                                         {"XDG_CONFIG_HOME", home.string()}});
-    auto up = poll_until(std::chrono::seconds{20}, [&] {
-      return proc_->running() && raw_get_status(admin_port_, "/config/") == 200;
+    : dir_{dir}, admin_port_{free_port()}, proxy_port_{free_port()} {
+    std::filesystem::create_directories(dir_ / "caddy-home");
+    std::ofstream{config_path()} << "{\"admin\":{\"listen\":\"127.0.0.1:" << admin_port_
+                                 << "\"}}\n";
+    start();
+  }
+
+  /// Stops Caddy and starts a fresh one on the same admin port with the same admin-only
+  /// config (no --resume): what a host sees after `systemctl restart caddy` when the routes
+  /// lived only in Caddy's memory. Nothing listens on proxy_port() until someone configures
+  /// the server again.
+  void restart_empty() {
+    proc_->stop(std::chrono::seconds{10});
+    proc_.reset();
+    // The old process has exited, but its listening sockets may take a moment to go.
+    poll_until(std::chrono::seconds{10}, [&] {
+      return port_bindable(admin_port_) && port_bindable(proxy_port_);
     });
-    if (!up)
-      throw harness_error("caddy did not start; its log:\n" + proc_->log_tail());
+    start();
   }
   uint16_t admin_port() const { return admin_port_; }
   uint16_t proxy_port() const { return proxy_port_; }
@@ -723,6 +727,23 @@ public:
   }
 
 private:
+  std::string config_path() const { return (dir_ / "caddy.json").string(); }
+
+  void start() {
+    auto home = (dir_ / "caddy-home").string();
+    proc_ = std::make_unique<program>(
+      std::vector<std::string>{"caddy", "run", "--config", config_path()},
+      (dir_ / "caddy.log").string(),
+      std::map<std::string, std::string>{
+        {"HOME", home}, {"XDG_DATA_HOME", home}, {"XDG_CONFIG_HOME", home}});
+    auto up = poll_until(std::chrono::seconds{20}, [&] {
+      return proc_->running() && raw_get_status(admin_port_, "/config/") == 200;
+    });
+    if (!up)
+      throw harness_error("caddy did not start; its log:\n" + proc_->log_tail());
+  }
+
+  std::filesystem::path dir_;
   uint16_t admin_port_;
   uint16_t proxy_port_;
   std::unique_ptr<program> proc_;
@@ -831,6 +852,7 @@ struct env_options {
   proxy_kind proxy = proxy_kind::caddy;
   int rollback_grace_s = 0;
   int health_deadline_s = 15;
+  int drain_timeout_s = 5; // how long a deploy waits for the old colour's connections
   std::vector<std::string> extra_flags;
 };
 
@@ -891,7 +913,7 @@ public:
                                "--deploy.stop_grace_s",
                                "2",
                                "--deploy.drain_timeout_s",
-                               "5",
+                               std::to_string(opts_.drain_timeout_s),
                                "--deploy.health_deadline_s",
                                std::to_string(opts_.health_deadline_s),
                                "--reconcile_interval_s",
@@ -917,8 +939,22 @@ public:
 
   /// SIGKILL, then start again on the same data dir.
   void crash_and_restart() {
-    daemon_->process().kill9();
+    crash_daemon();
     start_daemon();
+  }
+
+  /// SIGKILL, nothing else: the test does what it needs while the daemon is down, then
+  /// start_daemon(). The dead daemon's log stays readable through daemon().
+  void crash_daemon() { daemon_->process().kill9(); }
+
+  /// SIGTERM and wait for the exit (SIGKILL after 20 s); the wait status.
+  int stop_daemon() { return daemon_->process().stop(std::chrono::seconds{20}); }
+
+  /// Restarts Caddy with an empty config on the same ports (caddy_proxy::restart_empty).
+  void restart_caddy_empty() {
+    if (!caddy_)
+      throw harness_error("restart_caddy_empty: this env has no caddy");
+    caddy_->restart_empty();
   }
 
   /// Tails of the daemon's and the proxy's logs, for INFO on failure.
@@ -1023,6 +1059,20 @@ public:
       rows.push_back(c);
     }
     return rows;
+  }
+
+  /// GET /api/deployments?workload_id=: the rows (without logs); nothing when it does not
+  /// answer 200 with {"items":[…]}.
+  std::optional<std::vector<deployment_view>> deployments(const std::string& workload_id) const {
+    auto r = api().get("/api/deployments?workload_id=" + workload_id + "&limit=100");
+    auto doc = json_of(r.body);
+    if (r.status != 200 || !doc.IsObject() || !doc.HasMember("items") || !doc["items"].IsArray())
+      return std::nullopt;
+    std::vector<deployment_view> out;
+    for (const auto& it : doc["items"].GetArray())
+      if (auto d = parse_deployment(it))
+        out.push_back(*d);
+    return out;
   }
 
   /// GET /version through the proxy for the project's host.

@@ -1,0 +1,132 @@
+// Checks the end-to-end deploy tests share (doctest assertions over deploy_harness.hpp):
+// create a project or fail, deploy and wait for an expected status, what answers through the
+// proxy, which containers the engine and the API list. Apart from the harness because the
+// bench links the harness without doctest.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include "deploy_harness.hpp"
+#include "helpers.hpp"
+
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace tf::test {
+
+using namespace std::chrono_literals;
+
+/// Creates a one-stage project or fails the test.
+inline project_ids require_project(deploy_env& env, const std::string& name, stage_options stage = {}) {
+  auto [reply, ids] = env.create_project(name, stage);
+  INFO("POST /api/projects -> ", reply.status, " ", reply.error, " ", reply.body);
+  INFO(env.logs());
+  REQUIRE(reply.status == 201);
+  REQUIRE(ids);
+  return *ids;
+}
+
+/// Deploys `tag`, waits for the end and checks the final status is `expected`.
+inline deployment_view require_deploy(deploy_env& env, const project_ids& p, const std::string& tag,
+                               const std::string& expected = "succeeded") {
+  auto t0 = steady::now();
+  std::optional<deployment_view> d;
+  { // the INFO scope: a MESSAGE after it prints without the logs
+    auto [reply, id] = env.deploy(p, tag);
+    INFO("deploy ", tag, " -> ", reply.status, " ", reply.error, " ", reply.body);
+    REQUIRE(reply.status == 202);
+    REQUIRE_FALSE(id.empty());
+    d = env.wait_finished(id);
+    INFO(env.logs());
+    REQUIRE_MESSAGE(d, "GET /api/deployments/", id, " never answered");
+    INFO(d->describe());
+    REQUIRE(d->finished());
+    REQUIRE(d->status == expected);
+  }
+  MESSAGE("deploy ", tag, " ", d->status, " after ", ms_since(t0), " ms");
+  return *d;
+}
+
+/// Checks GET /version through the proxy answers `tag` now (one request, no retry), from an
+/// upstream in the env's slot range.
+inline void check_serves(deploy_env& env, const project_ids& p, const std::string& tag) {
+  auto r = env.version(p);
+  INFO("GET /version via proxy (Host: ", p.subdomain, ") -> ", r.status, " ", r.error, " '",
+       r.body, "'");
+  INFO(env.logs(30));
+  CHECK(r.status == 200);
+  CHECK(r.body == tag);
+  auto upstream = r.header("X-Tinyforge-Upstream");
+  INFO("X-Tinyforge-Upstream: ", upstream);
+  const std::string loopback = "127.0.0.1:";
+  REQUIRE(upstream.rfind(loopback, 0) == 0);
+  CHECK(env.slots().contains(std::atoi(upstream.c_str() + loopback.size())));
+}
+
+/// `docker ps -a` of the workload, as "id image state" lines, for INFO.
+inline std::string describe_containers(const std::vector<tf::docker::container_summary>& list) {
+  std::string s;
+  for (const auto& c : list)
+    s += "  " + c.id.substr(0, 12) + " " + c.image + " " + c.state + "\n";
+  return s.empty() ? std::string{"  (none)\n"} : s;
+}
+
+/// The workload's containers (all states) running the image tag `tag`.
+inline std::vector<tf::docker::container_summary> with_tag(const std::string& workload_id,
+                                                    const std::string& tag) {
+  auto all = workload_containers(workload_id);
+  std::vector<tf::docker::container_summary> out;
+  for (auto& c : all)
+    if (tag_of(c.image) == tag)
+      out.push_back(c);
+  return out;
+}
+
+/// Waits (up to `limit`) until the workload has no container of `tag`, then checks so.
+inline void check_no_container_of(deploy_env& env, const project_ids& p, const std::string& tag,
+                           std::chrono::milliseconds limit = 0ms) {
+  if (limit.count() > 0)
+    poll_until(limit, [&] { return with_tag(p.workload_id, tag).empty(); }, 200ms);
+  auto all = workload_containers(p.workload_id);
+  INFO("docker ps -a --filter label=tinyforge.workload.id=", p.workload_id, ":\n",
+       describe_containers(all));
+  INFO(env.logs(30));
+  CHECK(with_tag(p.workload_id, tag).empty());
+}
+
+/// The API's container list and `docker ps -a` name the same containers, all running (polled
+/// for a while: the reconciler writes what the engine reports within its interval).
+inline void check_api_agrees_with_docker(deploy_env& env, const project_ids& p) {
+  std::set<std::string> docker_ids, api_ids;
+  std::string api_text, docker_text;
+  auto agree = [&] {
+    auto all = workload_containers(p.workload_id);
+    docker_ids.clear();
+    bool all_running = true;
+    for (const auto& c : all) {
+      docker_ids.insert(c.id);
+      all_running = all_running && c.state == "running";
+    }
+    docker_text = describe_containers(all);
+    auto rows = env.containers(p.workload_id);
+    api_ids.clear();
+    api_text.clear();
+    if (!rows)
+      return false;
+    for (const auto& r : *rows) {
+      api_ids.insert(r.container_id);
+      api_text += "  row " + r.id + " " + r.container_id.substr(0, 12) + " " + r.state + " "
+                  + r.role + " " + r.image_tag + " port " + std::to_string(r.port) + "\n";
+      all_running = all_running && r.state == "running";
+    }
+    return all_running && !docker_ids.empty() && docker_ids == api_ids;
+  };
+  bool ok = poll_until(10s, agree, 250ms);
+  INFO("docker ps -a:\n", docker_text, "GET /api/containers:\n", api_text);
+  CHECK(ok);
+}
+
+} // namespace tf::test
