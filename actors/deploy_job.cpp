@@ -444,8 +444,8 @@ private:
     return verify_through_proxy(target);
   }
 
-  /// A deploy succeeds on observed state: a request through the proxy must be answered by
-  /// a container of the new colour (the routes name the answering slot in a header).
+  /// A deploy succeeds on observed state: requests through the proxy must be answered by
+  /// each container of the new colour (the routes name the answering slot in a header).
   caf::error verify_through_proxy(const std::vector<int64_t>& target) {
     auto base = proxy_base_url(settings_.proxy_listen);
     if (base.empty() || (provider_ != "caddy" && provider_ != "nginx")) {
@@ -472,9 +472,11 @@ private:
         auto comma = upstream.rfind(", ");
         if (comma != std::string::npos)
           upstream = upstream.substr(comma + 2);
-        if (res->status >= 200 && res->status < 400 && wanted.count(upstream)) {
+        if (res->status >= 200 && res->status < 400 && wanted.erase(upstream) > 0) {
           log("the proxy (" + provider_ + ") serves " + route_.host + " from " + upstream);
-          return {};
+          if (wanted.empty())
+            return {};
+          continue; // every new container must be reached, not only one
         }
         last = std::to_string(res->status) + " from " + (upstream.empty() ? "?" : upstream);
       } else {
@@ -482,8 +484,12 @@ private:
       }
       std::this_thread::sleep_for(50ms);
     }
-    return make_error(ec::unavailable, "the proxy did not send traffic to the new containers ("
-                                         + provider_ + ", last answer: " + last + ")");
+    std::string missing;
+    for (const auto& w : wanted)
+      missing += (missing.empty() ? "" : ", ") + w;
+    return make_error(ec::unavailable, "the proxy did not send traffic to every new container ("
+                                         + provider_ + ", never answered from " + missing
+                                         + "; last answer: " + last + ")");
   }
 
   /// Takes the old colour out of rotation without cutting its requests in flight: new

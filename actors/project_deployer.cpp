@@ -253,36 +253,39 @@ project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state
         .then(
           [self, rp, reader](std::vector<proxy_route>& routes) mutable {
             auto& st = self->state;
-            for (auto& r : routes) {
+            for (auto& r : routes)
               self->request(st.handles.proxy, std::chrono::seconds{60}, atom::apply_v, r)
                 .then([](const proxy_route&) {},
                       [id = r.id](const caf::error& err) {
                         spdlog::warn("event=route-reapply-failed route={} error={}", id,
                                      error_message(err));
                       });
-              // A colour kept warm by the previous run lost its timer: it gets a new
-              // grace period, then whatever does not serve is removed.
-              if (!r.serving.empty()) {
-                auto& slot = st.stages[r.stage_id];
-                slot.warm = {std::string{all_not_serving}};
-                auto gen = ++slot.warm_generation;
-                self->delayed_send(self, st.settings.rollback_grace, atom::expire_v,
-                                   r.stage_id, gen);
-              }
-            }
             self->request(reader, store_timeout, atom::list_v, atom::recover_v)
               .then(
-                [self, rp](std::vector<deployment>& unfinished) mutable {
+                [self, rp, routes](std::vector<deployment>& unfinished) mutable {
+                  auto& st = self->state;
                   int64_t n = 0;
                   for (auto& d : unfinished) {
                     ++n;
                     if (d.status == "running") {
-                      auto& slot = self->state.stages[d.stage_id];
-                      slot.last_started_seq = ++self->state.next_seq;
+                      auto& slot = st.stages[d.stage_id];
+                      slot.last_started_seq = ++st.next_seq;
                       start_job(self, job_mode::recover, std::move(d));
                     } else if (!d.stage_id.empty()) {
-                      enqueue(self, std::move(d), ++self->state.next_seq);
+                      enqueue(self, std::move(d), ++st.next_seq);
                     }
+                  }
+                  // A colour kept warm by the previous run lost its timer: it gets a new
+                  // grace period, then whatever does not serve is removed. Stages with a
+                  // job now are left to it (its end schedules the warm colour itself).
+                  for (const auto& r : routes) {
+                    auto& slot = st.stages[r.stage_id];
+                    if (r.serving.empty() || slot.busy)
+                      continue;
+                    slot.warm = {std::string{all_not_serving}};
+                    auto gen = ++slot.warm_generation;
+                    self->delayed_send(self, st.settings.rollback_grace, atom::expire_v,
+                                       r.stage_id, gen);
                   }
                   if (n > 0)
                     spdlog::info("event=deploys-recovered count={}", n);
