@@ -237,6 +237,16 @@ private:
     return std::find(ports.begin(), ports.end(), p) != ports.end();
   }
 
+  /// The stage's containers outside `ports`: after a change of the instance count the old
+  /// colour may sit on slots of either half.
+  std::vector<slot_container> outside_slots(const std::vector<int64_t>& ports) const {
+    std::vector<slot_container> out;
+    for (const auto& c : containers_)
+      if (!in(ports, c.slot))
+        out.push_back(c);
+    return out;
+  }
+
   std::vector<slot_container> in_slots(const std::vector<int64_t>& ports) const {
     std::vector<slot_container> out;
     for (const auto& c : containers_)
@@ -577,9 +587,9 @@ private:
         + std::to_string(instances_) + " instance(s), proxy " + provider_ + ")");
     if (auto err = observe())
       return err;
-    const auto& old_slots = serving_colour();
-    const auto& target = &old_slots == &colour_a_ ? colour_b_ : colour_a_;
-    auto old = in_slots(old_slots);
+    const auto& serving = serving_colour();
+    const auto& target = &serving == &colour_a_ ? colour_b_ : colour_a_;
+    auto old = outside_slots(target);
     std::vector<int64_t> serving_now;
     for (const auto& c : old)
       if (c.running)
@@ -636,9 +646,8 @@ private:
     }
     const auto& target_colour = target.empty() ? colour_a_
                                 : in(colour_a_, target.front()) ? colour_a_ : colour_b_;
-    const auto& old_colour = &target_colour == &colour_a_ ? colour_b_ : colour_a_;
     std::vector<int64_t> old_serving;
-    for (const auto& c : in_slots(old_colour)) {
+    for (const auto& c : outside_slots(target_colour)) {
       old.push_back(c);
       if (c.running)
         old_serving.push_back(c.slot);

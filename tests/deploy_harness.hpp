@@ -485,6 +485,10 @@ public:
     auto c = client();
     return to_reply(c.Post(path.c_str(), json, "application/json"));
   }
+  http_reply patch(const std::string& path, const std::string& json) const {
+    auto c = client();
+    return to_reply(c.Patch(path.c_str(), json, "application/json"));
+  }
 
 private:
   httplib::Client client() const {

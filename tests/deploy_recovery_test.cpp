@@ -234,6 +234,42 @@ TEST_CASE("deploy (caddy): a stage of two instances moves both to v2, and both s
   check_api_agrees_with_docker(env, p);
 }
 
+TEST_CASE("deploy (caddy): changing the instance count moves every old container out") {
+  deploy_env env{with(proxy_kind::caddy, 0)};
+  auto p = require_project(env, "api");
+  require_deploy(env, p, "v1");
+  auto resize = [&](int n) {
+    auto r = env.api().patch("/api/projects/" + p.id + "/stages/" + p.stage,
+                             "{\"instances\":" + std::to_string(n) + "}");
+    INFO("PATCH instances -> ", r.status, " ", r.body);
+    REQUIRE(r.status == 200);
+  };
+  auto serves_only = [&](const std::string& tag) {
+    for (int i = 0; i < 20; ++i) {
+      auto r = env.version(p);
+      INFO("request #", i, " -> ", r.status, " ", r.body, " ", r.error);
+      REQUIRE(r.status == 200);
+      REQUIRE(r.body == tag);
+    }
+  };
+
+  // 1 -> 2: the stage gets two more slots; the v1 container leaves whichever half it is in.
+  resize(2);
+  require_deploy(env, p, "v2");
+  INFO("docker ps -a:\n", describe_containers(workload_containers(p.workload_id)));
+  CHECK(with_tag(p.workload_id, "v2").size() == 2);
+  check_no_container_of(env, p, "v1");
+  serves_only("v2");
+
+  // 2 -> 1: the route keeps its four slots; both v2 containers must still go.
+  resize(1);
+  require_deploy(env, p, "v1");
+  CHECK(with_tag(p.workload_id, "v1").size() == 1);
+  check_no_container_of(env, p, "v2");
+  serves_only("v1");
+  check_api_agrees_with_docker(env, p);
+}
+
 // -- 4. instance actions --------------------------------------------------------------------
 
 TEST_CASE("instances: stop, start and restart of a deployed container") {
