@@ -83,7 +83,9 @@ using store_writer_actor = caf::typed_actor<
   // Sets a token's last_used_at unless set within the last minute; one-way.
   caf::reacts_to<atom::touch, atom::token, std::string>,
   // Appends an audit_log row (who, what, target); one-way, after the audited change.
-  caf::reacts_to<atom::append, audit_entry>>;
+  caf::reacts_to<atom::append, audit_entry>,
+  // Turns a user's TOTP second factor on (with its secret) or off.
+  caf::replies_to<atom::update, totp_setting>::with<atom::ok>>;
 
 /// A STORE READER: answers reads on its own read-only connection, beside the writer.
 using store_reader_actor = caf::typed_actor<

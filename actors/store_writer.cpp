@@ -97,6 +97,7 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
         spdlog::error("event=audit-write-failed action={} target={} error={}", e.action,
                       e.target_id, error_message(err));
     },
+    [&d](atom::update, const totp_setting& t) { return reply(store::set_totp(d, t)); },
   };
 }
 

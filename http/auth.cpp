@@ -86,6 +86,10 @@ constexpr auto touch_gap = std::chrono::seconds{60};
 } // namespace
 
 bool is_public_api_path(std::string_view path) {
+  // httplib decodes %2F and keeps dot segments: "/api/webhooks/../x" is no webhook. No
+  // route matches such a path today; refusing it keeps the exemption exact regardless.
+  if (path.find("/.") != std::string_view::npos || path.find("//") != std::string_view::npos)
+    return false;
   return path == "/api/auth/login" || path == "/api/auth/setup" || path == "/api/openapi.json"
          || path.rfind("/api/webhooks/", 0) == 0;
 }

@@ -8,6 +8,7 @@
 #include "store/clock.hpp"
 #include "store/ids.hpp"
 #include "store/password.hpp"
+#include "store/totp.hpp"
 
 #include <caf/send.hpp>
 #include <httplib.h>
@@ -44,10 +45,21 @@ void write_user(json_writer& w, const std::string& id, const std::string& userna
   w.EndObject();
 }
 
-std::string session_cookie(const std::string& value) {
-  // No Max-Age: the session ends server side; "Secure" needs TLS, which a proxy in front
-  // terminates (not known here).
-  return std::string{session_cookie_name} + "=" + value + "; HttpOnly; SameSite=Strict; Path=/";
+std::string session_cookie(req_t req, const std::string& value) {
+  // No Max-Age: the session ends server side. TLS ends at the reverse proxy in front, so
+  // "Secure" follows its X-Forwarded-Proto (a client that forges it only makes its own
+  // cookie stricter).
+  auto cookie = std::string{session_cookie_name} + "=" + value
+                + "; HttpOnly; SameSite=Strict; Path=/";
+  if (req.get_header_value("X-Forwarded-Proto") == "https")
+    cookie += "; Secure";
+  return cookie;
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
 }
 
 bool over_limit(const server_context& ctx, req_t req, res_t res) {
@@ -83,6 +95,16 @@ void login(const server_context& ctx, req_t req, res_t res) {
     spdlog::info("event=login-failed source={}", client_address(req));
     return render_error(res, 401, "unauthorized", wrong_credentials);
   }
+  if (!user->totp_secret.empty()) {
+    // Only someone who knows the password learns that a second factor is needed.
+    if (!body->HasMember("code"))
+      return render_error(res, 401, "totp_required", "this user needs a TOTP code (\"code\")");
+    auto code = string_member(*body, "code", 16);
+    if (!code || !store::verify_totp(user->totp_secret, *code, unix_now())) {
+      spdlog::info("event=login-failed source={} reason=totp", client_address(req));
+      return render_error(res, 401, "unauthorized", "wrong TOTP code");
+    }
+  }
   auto token = store::new_secret();
   new_session s{user->id, store::sha256_hex(token), client_address(req),
                 store::format_utc(std::chrono::system_clock::now() + ctx.session_ttl)};
@@ -92,7 +114,7 @@ void login(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, stored.error());
   audit_entry e{user->username, "auth.login", "session", *stored, "{}", client_address(req)};
   caf::anon_send(ctx.store.writer, atom::append_v, std::move(e));
-  res.set_header("Set-Cookie", session_cookie(token));
+  res.set_header("Set-Cookie", session_cookie(req, token));
   res.set_header("Cache-Control", "no-store");
   reply_json(res, 200, make_json([&](json_writer& w) {
                w.StartObject();
@@ -101,6 +123,8 @@ void login(const server_context& ctx, req_t req, res_t res) {
              }));
 }
 
+/// Ends the cookie's session. With a bearer token there is no session: 204 and nothing
+/// changes (a token ends with DELETE /api/tokens/{id}).
 void logout(const server_context& ctx, req_t req, res_t res) {
   const auto* auth = current_auth();
   if (auth && auth->who.via == "session") {
@@ -171,6 +195,83 @@ void setup(const server_context& ctx, req_t req, res_t res) {
                write_user(w, user->id, user->username);
                w.EndObject();
              }));
+}
+
+/// The caller's password, asked again before the second factor changes: a stolen session
+/// alone can neither lock the owner out with its own secret nor remove the factor.
+caf::error check_password_again(const server_context& ctx, const request_auth& auth,
+                                const rapidjson::Document& body) {
+  auto password = string_member(body, "password", store::max_password_bytes);
+  if (!password)
+    return password.error();
+  auto user = ask<user_record>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
+                               atom::get_v, atom::user_v, auth.who.username);
+  if (!user)
+    return user.error();
+  if (!store::verify_password(*password, user->password_hash))
+    return make_error(ec::invalid_argument, "wrong password");
+  return {};
+}
+
+/// A new TOTP secret for the caller to add to an authenticator app. Nothing is stored
+/// until POST /api/auth/totp/enable proves the app produces its codes.
+void totp_enroll(const server_context&, req_t, res_t res) {
+  const auto* auth = current_auth();
+  if (!auth)
+    return render_error(res, 401, "unauthorized", "not logged in");
+  auto secret = store::new_totp_secret();
+  res.set_header("Cache-Control", "no-store");
+  reply_json(res, 200, make_json([&](json_writer& w) {
+               w.StartObject();
+               w.Key("secret");
+               write_string(w, secret);
+               w.Key("otpauth_url");
+               write_string(w, "otpauth://totp/Tinyforge:" + auth->who.username
+                                 + "?secret=" + secret + "&issuer=Tinyforge");
+               w.EndObject();
+             }));
+}
+
+void totp_enable(const server_context& ctx, req_t req, res_t res) {
+  const auto* auth = current_auth();
+  if (!auth)
+    return render_error(res, 401, "unauthorized", "not logged in");
+  auto body = parse_body(req);
+  if (!body)
+    return render_error(res, body.error());
+  auto secret = string_member(*body, "secret", 128);
+  auto code = string_member(*body, "code", 16);
+  if (!secret)
+    return render_error(res, secret.error());
+  if (!code)
+    return render_error(res, code.error());
+  if (!store::verify_totp(*secret, *code, unix_now()))
+    return render_error(res, make_error(ec::invalid_argument,
+                                        "code: not the current code of this secret"));
+  if (auto err = check_password_again(ctx, *auth, *body))
+    return render_error(res, 403, "forbidden", error_message(err));
+  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
+                            totp_setting{auth->who.user_id, *secret});
+  if (done)
+    audit(ctx, req, "auth.totp_enable", "user", auth->who.user_id);
+  reply_no_content(res, done);
+}
+
+/// Turns TOTP off; needs the password again, so a stolen session alone cannot do it.
+void totp_disable(const server_context& ctx, req_t req, res_t res) {
+  const auto* auth = current_auth();
+  if (!auth)
+    return render_error(res, 401, "unauthorized", "not logged in");
+  auto body = parse_body(req);
+  if (!body)
+    return render_error(res, body.error());
+  if (auto err = check_password_again(ctx, *auth, *body))
+    return render_error(res, 403, "forbidden", error_message(err));
+  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
+                            totp_setting{auth->who.user_id, ""});
+  if (done)
+    audit(ctx, req, "auth.totp_disable", "user", auth->who.user_id);
+  reply_no_content(res, done);
 }
 
 void write_token(json_writer& w, const api_token_info& t) {
@@ -265,6 +366,9 @@ void install_auth_routes(route_table& http, const server_context& ctx) {
   http.Post("/api/auth/setup", bind(setup));
   http.Post("/api/auth/logout", bind(logout));
   http.Get("/api/auth/me", bind(me));
+  http.Post("/api/auth/totp/enroll", bind(totp_enroll));
+  http.Post("/api/auth/totp/enable", bind(totp_enable));
+  http.Post("/api/auth/totp/disable", bind(totp_disable));
   http.Post("/api/tokens", bind(create_token));
   http.Get("/api/tokens", bind(list_tokens));
   http.Delete(R"(/api/tokens/([^/]+))", bind(revoke_token));

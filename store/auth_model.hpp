@@ -18,12 +18,25 @@ struct user_record {
   std::string password_hash;
   bool is_admin = false;
   std::string created_at;
+  /// Base32 TOTP secret; "" when the user has no second factor.
+  std::string totp_secret;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_record& x) {
   return f(caf::meta::type_name("user_record"), x.id, x.username, x.password_hash, x.is_admin,
-           x.created_at);
+           x.created_at, x.totp_secret);
+}
+
+/// Turns a user's TOTP second factor on (secret) or off ("").
+struct totp_setting {
+  std::string user_id;
+  std::string secret;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, totp_setting& x) {
+  return f(caf::meta::type_name("totp_setting"), x.user_id, x.secret);
 }
 
 /// A user to create. With only_if_none the write fails (conflict) once any user exists:

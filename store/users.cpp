@@ -178,6 +178,21 @@ caf::error touch_api_token(database& db, const std::string& id, int64_t min_gap_
   return tx->commit();
 }
 
+caf::error set_totp(database& db, const totp_setting& t) {
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto st = db.prepare("UPDATE users SET totp_secret = ?1, updated_at = ?2 WHERE id = ?3");
+  if (!st)
+    return st.error();
+  st->bind(1, t.secret).bind(2, now_utc()).bind(3, t.user_id);
+  if (auto err = st->run())
+    return err;
+  if (st->changes() == 0)
+    return not_found("no such user");
+  return tx->commit();
+}
+
 caf::error append_audit(database& db, const audit_entry& e) {
   auto tx = transaction::begin(db);
   if (!tx)
@@ -195,8 +210,8 @@ caf::error append_audit(database& db, const audit_entry& e) {
 }
 
 caf::expected<user_record> find_user(database& db, const std::string& username) {
-  auto st = db.prepare("SELECT id, username, password_hash, is_admin, created_at FROM users "
-                       "WHERE username = ?1");
+  auto st = db.prepare("SELECT id, username, password_hash, is_admin, created_at, totp_secret "
+                       "FROM users WHERE username = ?1");
   if (!st)
     return st.error();
   st->bind(1, username);
@@ -208,6 +223,7 @@ caf::expected<user_record> find_user(database& db, const std::string& username) 
   r.password_hash = st->text(2);
   r.is_admin = st->integer(3) != 0;
   r.created_at = st->text(4);
+  r.totp_secret = st->text(5);
   return r;
 }
 

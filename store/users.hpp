@@ -37,6 +37,9 @@ caf::error revoke_api_token(database& db, const token_revocation& r);
 /// Sets last_used_at to now unless it was set within `min_gap_s` seconds.
 caf::error touch_api_token(database& db, const std::string& id, int64_t min_gap_s);
 
+/// Sets (or clears, with "") a user's TOTP secret.
+caf::error set_totp(database& db, const totp_setting& t);
+
 /// Appends an audit row.
 caf::error append_audit(database& db, const audit_entry& e);
 

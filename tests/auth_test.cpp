@@ -17,6 +17,7 @@
 #include "store/clock.hpp"
 #include "store/ids.hpp"
 #include "store/password.hpp"
+#include "store/totp.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -257,6 +258,10 @@ TEST_CASE_FIXTURE(auth_fixture, "every /api route but the public ones answers 40
   // Paths no route matches are closed too, and so tell a stranger nothing.
   CHECK(status_of(send("GET", "/api/no-such-route", {})) == 401);
   CHECK(status_of(send("GET", "/api", {})) == 401);
+  // Dot segments never make a path public (httplib decodes %2F into '/').
+  CHECK(status_of(send("GET", "/api/webhooks/../projects", {})) == 401);
+  CHECK(status_of(send("GET", "/api/webhooks/%2E%2E/projects", {})) == 401);
+  CHECK(status_of(send("POST", "/api/auth/login/../../projects", {})) == 401);
   // Public outside /api.
   CHECK(status_of(send("GET", "/healthz", {})) == 200);
 }
@@ -285,6 +290,12 @@ TEST_CASE_FIXTURE(auth_fixture, "login sets a session cookie; a wrong password a
   CHECK(status_of(unknown) == 401);
   CHECK(error_message_of(wrong) == error_message_of(unknown));
   CHECK(wrong->get_header_value("Set-Cookie").empty());
+  CHECK(set_cookie.find("Secure") == std::string::npos); // plain HTTP here
+  auto behind_tls = client().Post("/api/auth/login", httplib::Headers{{"X-Forwarded-Proto", "https"}},
+                                  R"({"username":"admin","password":")" + std::string{admin_password} + "\"}",
+                                  json);
+  REQUIRE(status_of(behind_tls) == 200);
+  CHECK(behind_tls->get_header_value("Set-Cookie").find("; Secure") != std::string::npos);
 
   // Bad bodies are 400, never a login.
   CHECK(status_of(client().Post("/api/auth/login", "{\"username\":\"admin\"}", json)) == 400);
@@ -540,4 +551,74 @@ TEST_CASE("with no user and no TINYFORGE_ADMIN_PASSWORD the daemon logs a setup 
                          json))
         == 200);
   expect_clean_stop(d, SIGTERM);
+}
+
+TEST_CASE("TOTP codes match RFC 6238's SHA-1 vectors") {
+  // The RFC's key "12345678901234567890" in base32; its 8-digit codes end in these 6.
+  const std::string key = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+  CHECK(tf::store::totp_code(key, 59 / 30) == "287082");
+  CHECK(tf::store::totp_code(key, 1111111109 / 30) == "081804");
+  CHECK(tf::store::totp_code(key, 1234567890 / 30) == "005924");
+  CHECK(tf::store::verify_totp(key, "287082", 59));
+  CHECK(tf::store::verify_totp(key, "287082", 59 + 30)); // one step of skew
+  CHECK_FALSE(tf::store::verify_totp(key, "287082", 59 + 90));
+  CHECK_FALSE(tf::store::verify_totp(key, "28708", 59));
+  CHECK_FALSE(tf::store::verify_totp("not base32!", "287082", 59));
+  CHECK(tf::store::new_totp_secret().size() == 32);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "a user with TOTP needs the code to log in") {
+  auto cookie = admin_cookie();
+  auto enrolled = with_cookie("POST", "/api/auth/totp/enroll", cookie, origin());
+  REQUIRE(status_of(enrolled) == 200);
+  auto secret = str(parse(enrolled->body), "secret");
+  auto now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+  };
+  auto code_now = [&] { return tf::store::totp_code(secret, now() / 30); };
+  // Enrolling alone changes nothing; enabling needs a current code of the secret.
+  CHECK(status_of(login("admin", admin_password)) == 200);
+  CHECK(status_of(with_cookie("POST", "/api/auth/totp/enable", cookie, origin(),
+                              R"({"secret":")" + secret + R"(","code":"000000x"})"))
+        == 400);
+  CHECK(status_of(with_cookie("POST", "/api/auth/totp/enable", cookie, origin(),
+                              R"({"secret":")" + secret + R"(","code":")" + code_now()
+                                + R"(","password":"not it"})"))
+        == 403);
+  REQUIRE(status_of(with_cookie("POST", "/api/auth/totp/enable", cookie, origin(),
+                                R"({"secret":")" + secret + R"(","code":")" + code_now()
+                                  + R"(","password":")" + admin_password + "\"}"))
+          == 204);
+
+  auto without = login("admin", admin_password);
+  CHECK(status_of(without) == 401);
+  CHECK(parse(without->body)["error"]["code"] == "totp_required");
+  auto login_code = [&](const std::string& code) {
+    return client().Post("/api/auth/login",
+                         R"({"username":"admin","password":")" + std::string{admin_password}
+                           + R"(","code":")" + code + "\"}",
+                         json);
+  };
+  // A code far from now is wrong.
+  CHECK(status_of(login_code(tf::store::totp_code(secret, now() / 30 + 10))) == 401);
+  CHECK(status_of(login_code(code_now())) == 200);
+  // The wrong password with a right code tells nothing about the second factor.
+  auto wrong = client().Post("/api/auth/login",
+                             R"({"username":"admin","password":"nope nope","code":")"
+                               + code_now() + "\"}",
+                             json);
+  CHECK(status_of(wrong) == 401);
+  CHECK(parse(wrong->body)["error"]["code"] == "unauthorized");
+
+  CHECK(status_of(with_cookie("POST", "/api/auth/totp/disable", cookie, origin(),
+                              R"({"password":"not it"})"))
+        == 403);
+  REQUIRE(status_of(with_cookie("POST", "/api/auth/totp/disable", cookie, origin(),
+                                R"({"password":")" + std::string{admin_password} + "\"}"))
+          == 204);
+  CHECK(status_of(login("admin", admin_password)) == 200);
+  CHECK(wait_audit("auth.totp_enable").entry.actor == "admin");
+  CHECK(wait_audit("auth.totp_disable").entry.actor == "admin");
 }
