@@ -266,7 +266,7 @@ TEST_CASE_FIXTURE(auth_fixture, "every /api route but the public ones answers 40
   CHECK(status_of(send("GET", "/healthz", {})) == 200);
 }
 
-TEST_CASE_FIXTURE(auth_fixture, "login sets a session cookie; a wrong password and an unknown user get one answer") {
+TEST_CASE_FIXTURE(auth_fixture, "login sets a session cookie, and a wrong password and an unknown user get one answer") {
   auto ok = login("admin", admin_password);
   REQUIRE(ok);
   REQUIRE(ok->status == 200);
@@ -385,7 +385,7 @@ TEST_CASE_FIXTURE(auth_fixture, "an API token works as a bearer until it is revo
   CHECK(wait_audit("token.revoke").entry.target_id == id);
 }
 
-TEST_CASE_FIXTURE(auth_fixture, "a change made with the cookie needs our own origin; a bearer needs none") {
+TEST_CASE_FIXTURE(auth_fixture, "a change made with the cookie needs our own origin, a bearer needs none") {
   auto cookie = admin_cookie();
   const std::string body = R"({"name":"t"})";
   auto none = with_cookie("POST", "/api/tokens", cookie, "", body);
@@ -469,7 +469,7 @@ TEST_CASE_FIXTURE(no_user_fixture, "the first admin comes from the setup token, 
   CHECK(status_of(login("second", admin_password)) == 401);
 }
 
-TEST_CASE("admin create from the CLI, the first admin from the environment; no password in the log") {
+TEST_CASE("admin create from the CLI, the first admin from the environment, and no password in the log") {
   temp_dir data;
   const std::string cli_password = "cli-password-" + tf::store::new_secret().substr(0, 16);
   const std::string env_password = "env-password-" + tf::store::new_secret().substr(0, 16);
