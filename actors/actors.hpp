@@ -4,6 +4,7 @@
 
 #include "actors/atoms.hpp"
 #include "docker/types.hpp"
+#include "store/auth_model.hpp"
 #include "store/model.hpp"
 
 #include <caf/replies_to.hpp>
@@ -68,7 +69,23 @@ using store_writer_actor = caf::typed_actor<
   // Records which slots of a route serve now (and Nginx Proxy Manager's host id).
   caf::replies_to<atom::update, proxy_route>::with<proxy_route>,
   // Deletes a stage's route (its slot ports become free).
-  caf::replies_to<atom::erase, atom::route, std::string>::with<atom::ok>>;
+  caf::replies_to<atom::erase, atom::route, std::string>::with<atom::ok>,
+  // Creates a user from an already computed password hash; replies the stored user.
+  caf::replies_to<atom::create, new_user>::with<user_record>,
+  // Stores a login's session (token hash only); replies the session's id.
+  caf::replies_to<atom::create, new_session>::with<std::string>,
+  // Logout: deletes the session with this token hash.
+  caf::replies_to<atom::erase, atom::session, std::string>::with<atom::ok>,
+  // Stores a new API token (hash only); replies it as listed.
+  caf::replies_to<atom::create, new_api_token>::with<api_token_info>,
+  // Revokes one of a user's API tokens (not_found when not theirs or revoked already).
+  caf::replies_to<atom::erase, atom::token, token_revocation>::with<atom::ok>,
+  // Sets a token's last_used_at unless set within the last minute; one-way.
+  caf::reacts_to<atom::touch, atom::token, std::string>,
+  // Appends an audit_log row (who, what, target); one-way, after the audited change.
+  caf::reacts_to<atom::append, audit_entry>,
+  // Turns a user's TOTP second factor on (with its secret) or off.
+  caf::replies_to<atom::update, totp_setting>::with<atom::ok>>;
 
 /// A STORE READER: answers reads on its own read-only connection, beside the writer.
 using store_reader_actor = caf::typed_actor<
@@ -104,7 +121,17 @@ using store_reader_actor = caf::typed_actor<
   // Every proxy route, to re-apply at boot.
   caf::replies_to<atom::list, atom::route>::with<std::vector<proxy_route>>,
   // One stage's route, by stage id (not_found when it has none yet).
-  caf::replies_to<atom::get, atom::route, std::string>::with<proxy_route>>;
+  caf::replies_to<atom::get, atom::route, std::string>::with<proxy_route>,
+  // A user with the password hash, by username (login).
+  caf::replies_to<atom::get, atom::user, std::string>::with<user_record>,
+  // How many users exist (first start, setup token).
+  caf::replies_to<atom::count, atom::user>::with<int64_t>,
+  // The identity behind an unexpired session or unrevoked API token, by token hash.
+  caf::replies_to<atom::resolve, credential>::with<identity>,
+  // A user's API tokens (never their values), newest first.
+  caf::replies_to<atom::list, atom::token, std::string>::with<std::vector<api_token_info>>,
+  // The newest audit_log rows (limit), newest first.
+  caf::replies_to<atom::list, atom::audit, int64_t>::with<std::vector<audit_row>>>;
 
 /// A DOCKER WORKER: makes blocking Engine API calls on its own thread for one owner, so
 /// a slow engine never stalls the scheduler. Errors come back as values (503 for HTTP).

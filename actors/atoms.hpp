@@ -41,6 +41,8 @@ using expire = caf::atom_constant<caf::atom("expire")>;
 using start = caf::atom_constant<caf::atom("start")>;
 using stop = caf::atom_constant<caf::atom("stop")>;
 using restart = caf::atom_constant<caf::atom("restart")>;
+using resolve = caf::atom_constant<caf::atom("resolve")>;
+using touch = caf::atom_constant<caf::atom("touch")>;
 
 // Kinds of rows, to tell apart messages that carry only an id.
 using project = caf::atom_constant<caf::atom("project")>;
@@ -50,6 +52,10 @@ using site = caf::atom_constant<caf::atom("site")>;
 using workload = caf::atom_constant<caf::atom("workload")>;
 using container = caf::atom_constant<caf::atom("container")>;
 using deployment = caf::atom_constant<caf::atom("deployment")>;
+using user = caf::atom_constant<caf::atom("user")>;
+using session = caf::atom_constant<caf::atom("session")>;
+using token = caf::atom_constant<caf::atom("token")>;
+using audit = caf::atom_constant<caf::atom("audit")>;
 
 constexpr auto create_v = create::value;
 constexpr auto update_v = update::value;
@@ -86,6 +92,8 @@ constexpr auto expire_v = expire::value;
 constexpr auto start_v = start::value;
 constexpr auto stop_v = stop::value;
 constexpr auto restart_v = restart::value;
+constexpr auto resolve_v = resolve::value;
+constexpr auto touch_v = touch::value;
 constexpr auto project_v = project::value;
 constexpr auto stage_v = stage::value;
 constexpr auto stack_v = stack::value;
@@ -93,5 +101,9 @@ constexpr auto site_v = site::value;
 constexpr auto workload_v = workload::value;
 constexpr auto container_v = container::value;
 constexpr auto deployment_v = deployment::value;
+constexpr auto user_v = user::value;
+constexpr auto session_v = session::value;
+constexpr auto token_v = token::value;
+constexpr auto audit_v = audit::value;
 
 } // namespace tf::atom

@@ -5,6 +5,7 @@
 #include "store/deployments.hpp"
 #include "store/reads.hpp"
 #include "store/routes.hpp"
+#include "store/users.hpp"
 
 namespace tf {
 
@@ -57,6 +58,15 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     [&d](atom::get, atom::route, const std::string& stage_id) {
       return reply(store::get_route(d, stage_id));
     },
+    [&d](atom::get, atom::user, const std::string& username) {
+      return reply(store::find_user(d, username));
+    },
+    [&d](atom::count, atom::user) { return reply(store::count_users(d)); },
+    [&d](atom::resolve, const credential& c) { return reply(store::resolve_credential(d, c)); },
+    [&d](atom::list, atom::token, const std::string& user_id) {
+      return reply(store::list_api_tokens(d, user_id));
+    },
+    [&d](atom::list, atom::audit, int64_t limit) { return reply(store::list_audit(d, limit)); },
   };
 }
 

@@ -4,6 +4,7 @@
 #include "actors/reply.hpp"
 #include "store/deployments.hpp"
 #include "store/routes.hpp"
+#include "store/users.hpp"
 #include "store/writes.hpp"
 
 #include <spdlog/spdlog.h>
@@ -77,6 +78,26 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
         return err;
       return atom::ok_v;
     },
+    // -- users, sessions, API tokens, audit --
+    [&d](atom::create, const new_user& u) { return reply(store::create_user(d, u)); },
+    [&d](atom::create, const new_session& s) { return reply(store::create_session(d, s)); },
+    [&d](atom::erase, atom::session, const std::string& token_hash) {
+      return reply(store::delete_session(d, token_hash));
+    },
+    [&d](atom::create, const new_api_token& t) { return reply(store::create_api_token(d, t)); },
+    [&d](atom::erase, atom::token, const token_revocation& r) {
+      return reply(store::revoke_api_token(d, r));
+    },
+    [&d](atom::touch, atom::token, const std::string& id) {
+      if (auto err = store::touch_api_token(d, id, 60))
+        spdlog::warn("event=token-touch-failed token_id={} error={}", id, error_message(err));
+    },
+    [&d](atom::append, const audit_entry& e) {
+      if (auto err = store::append_audit(d, e))
+        spdlog::error("event=audit-write-failed action={} target={} error={}", e.action,
+                      e.target_id, error_message(err));
+    },
+    [&d](atom::update, const totp_setting& t) { return reply(store::set_totp(d, t)); },
   };
 }
 

@@ -1,14 +1,20 @@
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
 #include "cli/commands.hpp"
+#include "http/ask.hpp"
 #include "http/server.hpp"
+#include "store/ids.hpp"
+#include "store/password.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <caf/send.hpp>
+
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <pthread.h>
@@ -45,6 +51,45 @@ int wait_for_stop_signal(const sigset_t& set) {
   return sig;
 }
 
+/// No default password, ever. With no user in the database the first admin comes from
+/// TINYFORGE_ADMIN_PASSWORD (user "admin"), or else from the setup token logged here and
+/// taken by POST /api/auth/setup. Replies the setup token's hash ("" when a user exists).
+/// The password is never logged.
+caf::expected<std::string> prepare_first_admin(caf::actor_system& sys, const store_handles& store,
+                                               const std::string& admin_password,
+                                               std::chrono::milliseconds timeout) {
+  auto users = http::ask<int64_t>(sys, store.readers->next(), timeout, atom::count_v,
+                                  atom::user_v);
+  if (!users)
+    return users.error();
+  if (*users > 0) {
+    if (!admin_password.empty())
+      spdlog::info("event=admin-password-ignored reason=a-user-exists");
+    return std::string{};
+  }
+  if (!admin_password.empty()) {
+    if (auto err = store::check_new_password(admin_password))
+      return make_error(ec::bad_config, "TINYFORGE_ADMIN_PASSWORD: " + error_message(err));
+    auto hash = store::hash_password(admin_password);
+    if (!hash)
+      return hash.error();
+    auto user = http::ask<user_record>(sys, store.writer, timeout, atom::create_v,
+                                       new_user{"admin", *hash, true, true});
+    if (!user)
+      return user.error();
+    caf::anon_send(store.writer, atom::append_v,
+                   audit_entry{"TINYFORGE_ADMIN_PASSWORD", "user.create", "user", user->id,
+                               "{}", "local"});
+    spdlog::info("event=admin-created username=admin source=TINYFORGE_ADMIN_PASSWORD");
+    return std::string{};
+  }
+  auto token = store::new_secret();
+  spdlog::warn("event=setup-token-issued token={} hint=\"no user exists: POST /api/auth/setup "
+               "with this token, or run tinyforge admin create\"",
+               token);
+  return store::sha256_hex(token);
+}
+
 } // namespace
 
 int serve(const config_sources& sources) {
@@ -77,6 +122,21 @@ int serve(const config_sources& sources) {
     return 1;
   }
 
+  // Read once, then gone from the environment: no child process (docker, nginx) inherits it.
+  std::string admin_password;
+  if (const char* pw = std::getenv("TINYFORGE_ADMIN_PASSWORD")) {
+    admin_password = pw;
+    ::unsetenv("TINYFORGE_ADMIN_PASSWORD");
+  }
+  auto setup_token_hash = prepare_first_admin(sys, *store, admin_password,
+                                              std::chrono::milliseconds{cfg->request_timeout_ms});
+  admin_password.assign(admin_password.size(), '\0');
+  if (!setup_token_hash) {
+    spdlog::error("event=first-admin-failed error={}", error_message(setup_token_hash.error()));
+    stop_store(sys, *store);
+    return 1;
+  }
+
   reconciler_config reconcile_cfg;
   reconcile_cfg.interval = std::chrono::seconds{cfg->reconcile_interval_s};
   auto docker = start_docker_host(sys, cfg->docker_host, reconcile_cfg, store->writer);
@@ -100,6 +160,7 @@ int serve(const config_sources& sources) {
   ctx.reconciler = docker->reconciler;
   ctx.deployer = deployers->projects;
   ctx.request_timeout = std::chrono::milliseconds{cfg->request_timeout_ms};
+  ctx.setup_token_hash = *setup_token_hash;
   http::server server{ctx, *cfg};
   auto port = server.bind(cfg->listen_host, cfg->listen_port);
   if (!port) {

@@ -4,6 +4,8 @@
 
 #include <httplib.h>
 
+#include <memory>
+
 namespace tf::http {
 
 int http_status(ec code) {
@@ -50,6 +52,23 @@ void render_error(httplib::Response& res, int status, std::string_view code,
                   std::string_view message) {
   res.status = status;
   res.set_content(error_body(code, message), "application/json");
+}
+
+/// Answers with the envelope and closes the connection. httplib 0.11 keeps a connection
+/// open unless the *request* asked to close it, so after refusing a body we did not read
+/// those unread bytes would be parsed as the next request (request smuggling). The body
+/// goes out through a content provider that reports failure once it has written
+/// everything: the response is complete, and httplib then drops the connection.
+void refuse_and_close(httplib::Response& res, int status, std::string_view code,
+                      std::string_view message) {
+  auto body = std::make_shared<std::string>(error_body(code, message));
+  res.status = status;
+  res.set_header("Connection", "close");
+  res.set_content_provider(body->size(), "application/json",
+                           [body](size_t offset, size_t, httplib::DataSink& sink) {
+                             sink.write(body->data() + offset, body->size() - offset);
+                             return false;
+                           });
 }
 
 } // namespace tf::http

@@ -25,4 +25,9 @@ void render_error(httplib::Response& res, const caf::error& err);
 void render_error(httplib::Response& res, int status, std::string_view code,
                   std::string_view message);
 
+/// Answers with the envelope and closes the connection: for refusals made before the body
+/// was read (its unread bytes must never be parsed as a next request).
+void refuse_and_close(httplib::Response& res, int status, std::string_view code,
+                      std::string_view message);
+
 } // namespace tf::http

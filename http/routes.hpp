@@ -2,21 +2,55 @@
 // request, sends one request to an actor (http/ask.hpp) and renders the reply.
 #pragma once
 
+#include <functional>
+#include <string>
+#include <vector>
+
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+} // namespace httplib
 
 namespace tf::http {
 
 struct server_context;
 
+/// One installed route: its method and its path pattern (httplib's regex).
+struct route_entry {
+  std::string method;
+  std::string pattern;
+};
+
+/// Registers routes on the server and remembers each (method, pattern): the route table
+/// that the auth test walks. Same method names as httplib::Server, so install functions
+/// read as before.
+class route_table {
+public:
+  using handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  route_table(httplib::Server& http, std::vector<route_entry>& entries)
+    : http_{http}, entries_{entries} {}
+  route_table& Get(const std::string& pattern, handler h);
+  route_table& Post(const std::string& pattern, handler h);
+  route_table& Put(const std::string& pattern, handler h);
+  route_table& Patch(const std::string& pattern, handler h);
+  route_table& Delete(const std::string& pattern, handler h);
+
+private:
+  httplib::Server& http_;
+  std::vector<route_entry>& entries_;
+};
+
+/// /api/auth (login, logout, me, first-run setup) and /api/tokens.
+void install_auth_routes(route_table& http, const server_context& ctx);
+
 /// /api/projects, their stages, deploys and rollbacks.
-void install_project_routes(httplib::Server& http, const server_context& ctx);
+void install_project_routes(route_table& http, const server_context& ctx);
 
 /// /api/deployments.
-void install_deployment_routes(httplib::Server& http, const server_context& ctx);
+void install_deployment_routes(route_table& http, const server_context& ctx);
 
 /// /api/containers and the instance actions under /api/instances.
-void install_container_routes(httplib::Server& http, const server_context& ctx);
+void install_container_routes(route_table& http, const server_context& ctx);
 
 } // namespace tf::http

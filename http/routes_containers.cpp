@@ -1,6 +1,7 @@
 // /api/containers (the containers index, from the store readers) and /api/instances
 // (stop, start or restart one container of a stage, through the project deployer).
 #include "http/ask.hpp"
+#include "http/auth.hpp"
 #include "http/json_model.hpp"
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
@@ -50,12 +51,14 @@ void instance_action_route(const server_context& ctx, req_t req, res_t res) {
   a.action = req.matches[4];
   auto row = ask<container_row>(*ctx.sys, ctx.deployer, ctx.request_timeout, atom::instance_v,
                                 std::move(a));
+  if (row)
+    audit(ctx, req, "instance." + std::string{req.matches[4]}, "container", row->id);
   reply(res, row, 200, write_container);
 }
 
 } // namespace
 
-void install_container_routes(httplib::Server& http, const server_context& ctx) {
+void install_container_routes(route_table& http, const server_context& ctx) {
   http.Get("/api/containers", [&ctx](req_t req, res_t res) { list_containers(ctx, req, res); });
   http.Get(R"(/api/containers/([^/]+))",
            [&ctx](req_t req, res_t res) { get_container(ctx, req, res); });

@@ -40,7 +40,7 @@ void get_deployment(const server_context& ctx, req_t req, res_t res) {
 
 } // namespace
 
-void install_deployment_routes(httplib::Server& http, const server_context& ctx) {
+void install_deployment_routes(route_table& http, const server_context& ctx) {
   http.Get("/api/deployments", [&ctx](req_t req, res_t res) { list_deployments(ctx, req, res); });
   http.Get(R"(/api/deployments/([^/]+))",
            [&ctx](req_t req, res_t res) { get_deployment(ctx, req, res); });

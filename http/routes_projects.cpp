@@ -1,6 +1,7 @@
 // /api/projects: projects and their stages (store writer and readers), deploys and
 // rollbacks (the project deployer).
 #include "http/ask.hpp"
+#include "http/auth.hpp"
 #include "http/json_model.hpp"
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
@@ -65,6 +66,8 @@ void create_project(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, p.error());
   auto stored = ask<project>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
                              std::move(*p));
+  if (stored)
+    audit(ctx, req, "project.create", "project", stored->id);
   reply(res, stored, 201, write_project);
 }
 
@@ -84,12 +87,16 @@ void update_project(const server_context& ctx, req_t req, res_t res) {
   change->id = req.matches[1];
   auto stored = ask<project>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
                              std::move(*change));
+  if (stored)
+    audit(ctx, req, "project.update", "project", stored->id);
   reply(res, stored, 200, write_project);
 }
 
 void delete_project(const server_context& ctx, req_t req, res_t res) {
   auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::erase_v,
                             atom::project_v, std::string{req.matches[1]});
+  if (done)
+    audit(ctx, req, "project.delete", "project", req.matches[1]);
   reply_no_content(res, done);
 }
 
@@ -103,6 +110,8 @@ void create_stage(const server_context& ctx, req_t req, res_t res) {
   s->project_id = req.matches[1];
   auto stored = ask<stage>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
                            std::move(*s));
+  if (stored)
+    audit(ctx, req, "stage.create", "stage", stored->id);
   reply(res, stored, 201, write_stage);
 }
 
@@ -119,6 +128,8 @@ void update_stage(const server_context& ctx, req_t req, res_t res) {
   change->id = target->id;
   auto stored = ask<stage>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
                            std::move(*change));
+  if (stored)
+    audit(ctx, req, "stage.update", "stage", stored->id);
   reply(res, stored, 200, write_stage);
 }
 
@@ -128,6 +139,8 @@ void delete_stage(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, target.error());
   auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::erase_v,
                             atom::stage_v, target->id);
+  if (done)
+    audit(ctx, req, "stage.delete", "stage", target->id);
   reply_no_content(res, done);
 }
 
@@ -153,6 +166,8 @@ void deploy_stage(const server_context& ctx, req_t req, res_t res) {
   r.trigger = "api";
   auto queued = ask<deployment>(*ctx.sys, ctx.deployer, ctx.request_timeout, atom::deploy_v,
                                 std::move(r));
+  if (queued)
+    audit(ctx, req, "stage.deploy", "deployment", queued->id);
   reply(res, queued, 202, write_queued);
 }
 
@@ -167,12 +182,14 @@ void rollback_stage(const server_context& ctx, req_t req, res_t res) {
   r.trigger = "rollback";
   auto queued = ask<deployment>(*ctx.sys, ctx.deployer, ctx.request_timeout, atom::rollback_v,
                                 std::move(r));
+  if (queued)
+    audit(ctx, req, "stage.rollback", "deployment", queued->id);
   reply(res, queued, 202, write_queued);
 }
 
 } // namespace
 
-void install_project_routes(httplib::Server& http, const server_context& ctx) {
+void install_project_routes(route_table& http, const server_context& ctx) {
   auto bind = [&ctx](void (*handler)(const server_context&, req_t, res_t)) {
     return [&ctx, handler](req_t req, res_t res) { handler(ctx, req, res); };
   };

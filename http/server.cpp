@@ -1,9 +1,11 @@
 #include "http/server.hpp"
 
 #include "http/ask.hpp"
+#include "http/auth.hpp"
 #include "http/errors.hpp"
 #include "http/json.hpp"
 #include "http/routes.hpp"
+#include "store/password.hpp"
 #include "web/assets.hpp"
 
 #include <httplib.h>
@@ -19,23 +21,6 @@ namespace tf::http {
 namespace {
 
 constexpr const char* json_type = "application/json";
-
-/// Answers with the envelope and closes the connection. httplib 0.11 keeps a connection
-/// open unless the *request* asked to close it, so after refusing a body we did not read
-/// those unread bytes would be parsed as the next request (request smuggling). The body
-/// goes out through a content provider that reports failure once it has written
-/// everything: the response is complete, and httplib then drops the connection.
-void refuse_and_close(httplib::Response& res, int status, std::string_view code,
-                      std::string_view message) {
-  auto body = std::make_shared<std::string>(error_body(code, message));
-  res.status = status;
-  res.set_header("Connection", "close");
-  res.set_content_provider(body->size(), "application/json",
-                           [body](size_t offset, size_t, httplib::DataSink& sink) {
-                             sink.write(body->data() + offset, body->size() - offset);
-                             return false;
-                           });
-}
 
 /// A request with a Content-Length above the limit gets 413 before its body is read, and a
 /// chunked body (whose size httplib 0.11 would not bound) gets 411.
@@ -77,8 +62,19 @@ server::server(server_context ctx, const config& cfg)
   // A stalled client can hold a worker (and so the shutdown) at most this long per read.
   http_->set_read_timeout(std::chrono::seconds{5});
   http_->set_write_timeout(std::chrono::seconds{10});
-  http_->set_pre_routing_handler([limit](const httplib::Request& req, httplib::Response& res) {
-    return check_body_size(req, res, limit);
+  if (!ctx_.login_limiter)
+    ctx_.login_limiter = std::make_shared<attempt_limiter>(ctx_.login_attempts_per_minute);
+  // Computed now, not on the first unknown-user login (which would then take longer).
+  (void)store::dummy_password_hash();
+  // Auth is decided here, before routing, for every path: a route is closed the moment it
+  // exists, whoever installs it.
+  http_->set_pre_routing_handler([this, limit](const httplib::Request& req,
+                                               httplib::Response& res) {
+    using handled = httplib::Server::HandlerResponse;
+    if (check_body_size(req, res, limit) == handled::Handled)
+      return handled::Handled;
+    return guard_request(ctx_, req, res) == guard_result::answered ? handled::Handled
+                                                                   : handled::Unhandled;
   });
   // Every error status leaves in the envelope, including httplib's own 400/404/413.
   http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
@@ -123,9 +119,44 @@ server::server(server_context ctx, const config& cfg)
 
 server::~server() = default;
 
+route_table& route_table::Get(const std::string& pattern, handler h) {
+  entries_.push_back({"GET", pattern});
+  http_.Get(pattern, std::move(h));
+  return *this;
+}
+
+route_table& route_table::Post(const std::string& pattern, handler h) {
+  entries_.push_back({"POST", pattern});
+  http_.Post(pattern, std::move(h));
+  return *this;
+}
+
+route_table& route_table::Put(const std::string& pattern, handler h) {
+  entries_.push_back({"PUT", pattern});
+  http_.Put(pattern, std::move(h));
+  return *this;
+}
+
+route_table& route_table::Patch(const std::string& pattern, handler h) {
+  entries_.push_back({"PATCH", pattern});
+  http_.Patch(pattern, std::move(h));
+  return *this;
+}
+
+route_table& route_table::Delete(const std::string& pattern, handler h) {
+  entries_.push_back({"DELETE", pattern});
+  http_.Delete(pattern, std::move(h));
+  return *this;
+}
+
+const std::vector<route_entry>& server::routes() const {
+  return routes_;
+}
+
 void server::install_routes() {
   auto& ctx = ctx_;
-  http_->Get("/healthz", [&ctx](const httplib::Request&, httplib::Response& res) {
+  route_table routes{*http_, routes_};
+  routes.Get("/healthz", [&ctx](const httplib::Request&, httplib::Response& res) {
     auto db = ask<atom::ok>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                             atom::ping_v);
     if (!db)
@@ -147,13 +178,14 @@ void server::install_routes() {
                     }),
                     json_type);
   });
-  http_->Get("/", [](const httplib::Request&, httplib::Response& res) {
+  routes.Get("/", [](const httplib::Request&, httplib::Response& res) {
     const auto* index = web::find_asset("index.html");
     res.set_content(std::string{index->content}, "text/html; charset=utf-8");
   });
-  install_project_routes(*http_, ctx);
-  install_deployment_routes(*http_, ctx);
-  install_container_routes(*http_, ctx);
+  install_auth_routes(routes, ctx);
+  install_project_routes(routes, ctx);
+  install_deployment_routes(routes, ctx);
+  install_container_routes(routes, ctx);
   // Unknown /api routes and other methods fall through to the 404 envelope.
 }
 

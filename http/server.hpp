@@ -11,12 +11,17 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace httplib {
 class Server;
 }
 
 namespace tf::http {
+
+class attempt_limiter;
+struct route_entry;
 
 struct server_context {
   caf::actor_system* sys = nullptr;
@@ -27,6 +32,15 @@ struct server_context {
   /// then answer 503.
   project_deployer_actor deployer;
   std::chrono::milliseconds request_timeout{5000};
+  /// SHA-256 of the one-time setup token logged at start while no user exists ("" when a
+  /// user existed at start): POST /api/auth/setup needs the token.
+  std::string setup_token_hash;
+  /// How long a login's session lasts (server side; the cookie has no Max-Age).
+  std::chrono::seconds session_ttl{std::chrono::hours{12}};
+  /// Login (and setup) attempts allowed per client address and minute.
+  int login_attempts_per_minute = 10;
+  /// Shared by the copies of this context; the server makes it when left null.
+  std::shared_ptr<attempt_limiter> login_limiter;
 };
 
 class server {
@@ -45,10 +59,15 @@ public:
   /// Stops accepting connections. Safe to call from any thread.
   void stop();
 
+  /// Every (method, pattern) the server routes, in installation order (the test that
+  /// proves every /api route is closed walks this).
+  const std::vector<route_entry>& routes() const;
+
 private:
   void install_routes();
   server_context ctx_;
   std::unique_ptr<httplib::Server> http_;
+  std::vector<route_entry> routes_;
   std::atomic<bool> run_called_{false};
   std::atomic<bool> run_returned_{false};
   std::atomic<bool> stop_requested_{false};

@@ -472,10 +472,40 @@ inline int raw_get_status(uint16_t port, const std::string& path) {
 }
 
 /// The daemon's API on 127.0.0.1:<port>. No auth yet.
+/// The admin the harness's daemons are started with (TINYFORGE_ADMIN_PASSWORD).
+inline constexpr const char* harness_admin_password = "deploy-harness-admin-password";
+
 class api_client {
 public:
   explicit api_client(uint16_t port = 0) : port_{port} {}
   uint16_t port() const { return port_; }
+
+  /// Logs in as the harness's admin and creates an API token that every later request
+  /// carries as its bearer, as CI would.
+  void sign_in() {
+    auto c = client();
+    auto login = c.Post("/api/auth/login",
+                        std::string{R"({"username":"admin","password":")"}
+                          + harness_admin_password + "\"}",
+                        "application/json");
+    if (!login || login->status != 200)
+      throw harness_error("the harness's admin cannot log in: "
+                          + (login ? login->body : httplib::to_string(login.error())));
+    auto cookie = login->get_header_value("Set-Cookie");
+    cookie = cookie.substr(0, cookie.find(';'));
+    auto made = c.Post("/api/tokens",
+                       httplib::Headers{{"Cookie", cookie},
+                                        {"Origin", "http://127.0.0.1:" + std::to_string(port_)}},
+                       R"({"name":"deploy-harness"})", "application/json");
+    if (!made || made->status != 201)
+      throw harness_error("the harness cannot create an API token: "
+                          + (made ? made->body : httplib::to_string(made.error())));
+    rapidjson::Document doc;
+    doc.Parse(made->body.c_str());
+    if (!doc.IsObject() || !doc.HasMember("token") || !doc["token"].IsString())
+      throw harness_error("no token in " + made->body);
+    token_ = doc["token"].GetString();
+  }
 
   http_reply get(const std::string& path) const {
     auto c = client();
@@ -495,9 +525,12 @@ private:
     httplib::Client c{"127.0.0.1", port_};
     c.set_connection_timeout(std::chrono::seconds{5});
     c.set_read_timeout(std::chrono::seconds{30});
+    if (!token_.empty())
+      c.set_default_headers({{"Authorization", "Bearer " + token_}});
     return c;
   }
   uint16_t port_;
+  std::string token_;
 };
 
 // -- the API's objects --------------------------------------------------------------------
@@ -820,7 +853,10 @@ public:
   daemon_process(const std::vector<std::string>& args, const std::string& log_path) {
     std::vector<std::string> argv{TINYFORGE_BINARY, "serve"};
     argv.insert(argv.end(), args.begin(), args.end());
-    proc_ = std::make_unique<program>(argv, log_path);
+    // The first start creates the admin; later starts on the same data dir ignore it.
+    proc_ = std::make_unique<program>(
+      argv, log_path, std::map<std::string, std::string>{
+                        {"TINYFORGE_ADMIN_PASSWORD", harness_admin_password}});
     const std::string key = "event=http-listening address=127.0.0.1:";
     auto port = poll_until(std::chrono::seconds{30}, [&]() -> std::optional<uint16_t> {
       auto text = proc_->log();
@@ -835,6 +871,7 @@ public:
       throw harness_error("the daemon logged no event=http-listening; its log:\n"
                           + proc_->log_tail());
     api_ = api_client{*port};
+    api_.sign_in();
   }
   const api_client& api() const { return api_; }
   program& process() { return *proc_; }

@@ -7,10 +7,13 @@
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
 #include "config/config.hpp"
+#include "http/ask.hpp"
 #include "http/errors.hpp"
 #include "http/json.hpp"
 #include "http/server.hpp"
 #include "helpers.hpp"
+#include "store/ids.hpp"
+#include "store/password.hpp"
 #include "net.hpp"
 
 #include <caf/actor_system.hpp>
@@ -87,11 +90,21 @@ struct http_fixture {
   std::unique_ptr<tf::http::server> srv;
   std::thread serving;
   uint16_t port = 0;
+  /// An API token of a user made here: these tests are about HTTP, so they get past auth.
+  std::string token = tf::store::new_secret();
 
   http_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
+    auto hash = tf::store::hash_password("http-test-password");
+    REQUIRE(hash);
+    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
+                                               tf::new_user{"tester", *hash, true, false});
+    REQUIRE(user);
+    REQUIRE(tf::http::ask<tf::api_token_info>(
+      sys, store.writer, 5s, tf::atom::create_v,
+      tf::new_api_token{user->id, "http-test", tf::store::sha256_hex(token)}));
     tf::config cfg;
     cfg.max_body_bytes = body_limit;
     cfg.http_threads = 4;
@@ -133,6 +146,7 @@ struct http_fixture {
     c.set_connection_timeout(5, 0);
     c.set_read_timeout(20, 0);
     c.set_write_timeout(20, 0);
+    c.set_default_headers({{"Authorization", "Bearer " + token}});
     return c;
   }
 };
@@ -250,6 +264,11 @@ TEST_CASE_FIXTURE(http_fixture, "the unread body of a refused request is never s
     {"400 bad Content-Length",
      "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n", 400,
      "invalid_argument"},
+    // The auth guard refuses before routing, so before the body is read.
+    {"401 without credentials",
+     "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+       + std::to_string(smuggled.size()) + "\r\n\r\n",
+     401, "unauthorized"},
   };
   for (const auto& rc : cases) {
     CAPTURE(rc.name);

@@ -1,0 +1,624 @@
+// Authentication, in-process (real store actors on a temporary database, tf::http::server
+// on an ephemeral port) and through the real binary for the CLI and first start: the walk
+// over the route table (every /api route but the public ones answers 401 without
+// credentials), login, logout, session expiry, API tokens, the same-origin rule for cookie
+// changes, the login rate limit, the first-run setup token and the audit log.
+#include <doctest/doctest.h>
+
+#include "actors/errors.hpp"
+#include "actors/system.hpp"
+#include "config/config.hpp"
+#include "http/ask.hpp"
+#include "http/auth.hpp"
+#include "http/routes.hpp"
+#include "http/server.hpp"
+#include "helpers.hpp"
+#include "process.hpp"
+#include "store/clock.hpp"
+#include "store/ids.hpp"
+#include "store/password.hpp"
+#include "store/totp.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <httplib.h>
+#include <rapidjson/document.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using namespace tf::test;
+
+namespace {
+
+constexpr const char* json = "application/json";
+constexpr const char* admin_password = "correct horse battery staple";
+
+rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str(), text.size());
+  return d;
+}
+
+std::string str(const rapidjson::Value& v, const char* key) {
+  INFO("key: ", key);
+  REQUIRE(v.IsObject());
+  REQUIRE(v.HasMember(key));
+  REQUIRE(v[key].IsString());
+  return {v[key].GetString(), v[key].GetStringLength()};
+}
+
+std::string error_message_of(const httplib::Result& r) {
+  REQUIRE(r);
+  auto d = parse(r->body);
+  REQUIRE(d.IsObject());
+  REQUIRE(d.HasMember("error"));
+  return str(d["error"], "message");
+}
+
+/// `tf_session=<value>` from a Set-Cookie header ("" when none).
+std::string session_cookie_of(const httplib::Result& r) {
+  REQUIRE(r);
+  auto header = r->get_header_value("Set-Cookie");
+  auto end = header.find(';');
+  return header.substr(0, end);
+}
+
+/// A route pattern with every group replaced by a value it matches: the first
+/// alternative of (a|b), else a dummy id.
+std::string fill_pattern(const std::string& pattern) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '(') {
+      out.push_back(pattern[i]);
+      continue;
+    }
+    auto close = pattern.find(')', i);
+    REQUIRE(close != std::string::npos);
+    auto group = pattern.substr(i + 1, close - i - 1);
+    auto bar = group.find('|');
+    out += bar != std::string::npos ? group.substr(0, bar) : std::string{"dummy-id"};
+    i = close;
+  }
+  return out;
+}
+
+struct auth_fixture {
+  temp_dir dir;
+  caf::actor_system_config actor_cfg;
+  caf::actor_system sys{actor_cfg};
+  tf::store_handles store;
+  std::unique_ptr<tf::http::server> srv;
+  std::thread serving;
+  uint16_t port = 0;
+  std::string admin_id;
+
+  explicit auth_fixture(bool with_admin = true, std::string setup_hash = "") {
+    auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
+    REQUIRE_MESSAGE(started, tf::error_message(started.error()));
+    store = *started;
+    if (with_admin)
+      admin_id = add_user("admin", admin_password);
+    tf::config cfg;
+    cfg.http_threads = 4;
+    tf::http::server_context ctx;
+    ctx.sys = &sys;
+    ctx.store = store;
+    ctx.request_timeout = 5s;
+    ctx.setup_token_hash = std::move(setup_hash);
+    srv = std::make_unique<tf::http::server>(ctx, cfg);
+    auto bound = srv->bind("127.0.0.1", 0);
+    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
+    port = *bound;
+    serving = std::thread{[this] { srv->run(); }};
+  }
+
+  ~auth_fixture() {
+    srv->stop();
+    serving.join();
+    tf::stop_store(sys, store);
+  }
+
+  std::string add_user(const std::string& name, const std::string& password) {
+    auto hash = tf::store::hash_password(password);
+    REQUIRE(hash);
+    auto u = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
+                                            tf::new_user{name, *hash, true, false});
+    REQUIRE_MESSAGE(u, tf::error_message(u.error()));
+    return u->id;
+  }
+
+  httplib::Client client() const {
+    httplib::Client c{"127.0.0.1", port};
+    c.set_connection_timeout(5, 0);
+    c.set_read_timeout(20, 0);
+    c.set_write_timeout(20, 0);
+    return c;
+  }
+
+  std::string origin() const { return "http://127.0.0.1:" + std::to_string(port); }
+
+  httplib::Result login(const std::string& user, const std::string& password) {
+    return client().Post("/api/auth/login",
+                         R"({"username":")" + user + R"(","password":")" + password + "\"}",
+                         json);
+  }
+
+  /// Logs in as admin; replies "tf_session=<value>".
+  std::string admin_cookie() {
+    auto r = login("admin", admin_password);
+    REQUIRE(r);
+    REQUIRE_MESSAGE(r->status == 200, r->body);
+    auto cookie = session_cookie_of(r);
+    REQUIRE(cookie.rfind("tf_session=", 0) == 0);
+    return cookie;
+  }
+
+  httplib::Result with_cookie(const std::string& method, const std::string& path,
+                              const std::string& cookie, const std::string& origin_header,
+                              const std::string& body = "{}") {
+    httplib::Headers h{{"Cookie", cookie}};
+    if (!origin_header.empty())
+      h.emplace("Origin", origin_header);
+    return send(method, path, h, body);
+  }
+
+  httplib::Result with_bearer(const std::string& method, const std::string& path,
+                              const std::string& token, const std::string& body = "{}") {
+    return send(method, path, httplib::Headers{{"Authorization", "Bearer " + token}}, body);
+  }
+
+  httplib::Result send(const std::string& method, const std::string& path,
+                       const httplib::Headers& h, const std::string& body = "{}") {
+    auto c = client();
+    if (method == "GET")
+      return c.Get(path.c_str(), h);
+    if (method == "POST")
+      return c.Post(path.c_str(), h, body, json);
+    if (method == "PUT")
+      return c.Put(path.c_str(), h, body, json);
+    if (method == "PATCH")
+      return c.Patch(path.c_str(), h, body, json);
+    if (method == "DELETE")
+      return c.Delete(path.c_str(), h);
+    FAIL("unknown method ", method);
+    return c.Get("/");
+  }
+
+  std::vector<tf::audit_row> audit_rows() {
+    auto rows = tf::http::ask<std::vector<tf::audit_row>>(
+      sys, store.readers->next(), 5s, tf::atom::list_v, tf::atom::audit_v, int64_t{100});
+    REQUIRE_MESSAGE(rows, tf::error_message(rows.error()));
+    return *rows;
+  }
+
+  /// Waits (deadline 10 s) for an audit row with this action; the audit write is one-way.
+  tf::audit_row wait_audit(const std::string& action) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (auto& r : audit_rows())
+        if (r.entry.action == action)
+          return r;
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL("no audit row with action ", action);
+    return {};
+  }
+};
+
+struct no_user_fixture : auth_fixture {
+  static inline const std::string setup_token = tf::store::new_secret();
+  no_user_fixture() : auth_fixture(false, tf::store::sha256_hex(setup_token)) {}
+};
+
+int status_of(const httplib::Result& r) {
+  REQUIRE(r);
+  return r->status;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(auth_fixture, "every /api route but the public ones answers 401 without credentials") {
+  const auto& routes = srv->routes();
+  size_t closed = 0, open = 0;
+  for (const auto& r : routes) {
+    if (r.pattern.rfind("/api", 0) != 0)
+      continue;
+    auto path = fill_pattern(r.pattern);
+    INFO(r.method, " ", r.pattern, " as ", path);
+    auto answer = send(r.method, path, {}, "{\"name\":\"x\"}");
+    REQUIRE(answer);
+    if (tf::http::is_public_api_path(path)) {
+      ++open;
+      CHECK(answer->status != 401);
+      continue;
+    }
+    ++closed;
+    CHECK(answer->status == 401);
+    CHECK(parse(answer->body)["error"]["code"] == "unauthorized");
+    // The body was never read: the connection must not be reused for its bytes.
+    CHECK(answer->get_header_value("Connection") == "close");
+    // A bearer value that is no token and a made-up cookie are refused the same way.
+    CHECK(status_of(send(r.method, path, {{"Authorization", "Bearer nope"}})) == 401);
+    CHECK(status_of(send(r.method, path,
+                         {{"Cookie", "tf_session=" + tf::store::new_secret()},
+                          {"Origin", origin()}})) == 401);
+  }
+  MESSAGE(closed, " closed routes, ", open, " public");
+  // Every group installed its routes through the table.
+  CHECK(closed >= 17);
+  CHECK(open >= 2);
+  // Paths no route matches are closed too, and so tell a stranger nothing.
+  CHECK(status_of(send("GET", "/api/no-such-route", {})) == 401);
+  CHECK(status_of(send("GET", "/api", {})) == 401);
+  // Dot segments never make a path public (httplib decodes %2F into '/').
+  CHECK(status_of(send("GET", "/api/webhooks/../projects", {})) == 401);
+  CHECK(status_of(send("GET", "/api/webhooks/%2E%2E/projects", {})) == 401);
+  CHECK(status_of(send("POST", "/api/auth/login/../../projects", {})) == 401);
+  // Public outside /api.
+  CHECK(status_of(send("GET", "/healthz", {})) == 200);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "login sets a session cookie, and a wrong password and an unknown user get one answer") {
+  auto ok = login("admin", admin_password);
+  REQUIRE(ok);
+  REQUIRE(ok->status == 200);
+  auto body = parse(ok->body);
+  CHECK(str(body["user"], "username") == "admin");
+  CHECK(str(body["user"], "id") == admin_id);
+  auto set_cookie = ok->get_header_value("Set-Cookie");
+  CHECK(set_cookie.find("HttpOnly") != std::string::npos);
+  CHECK(set_cookie.find("SameSite=Strict") != std::string::npos);
+  CHECK(set_cookie.find("Path=/") != std::string::npos);
+  auto cookie = session_cookie_of(ok);
+  auto me = with_cookie("GET", "/api/auth/me", cookie, "");
+  REQUIRE(me);
+  REQUIRE(me->status == 200);
+  CHECK(str(parse(me->body)["user"], "username") == "admin");
+  CHECK(str(parse(me->body), "via") == "session");
+
+  auto wrong = login("admin", "not the password");
+  auto unknown = login("nobody", admin_password);
+  CHECK(status_of(wrong) == 401);
+  CHECK(status_of(unknown) == 401);
+  CHECK(error_message_of(wrong) == error_message_of(unknown));
+  CHECK(wrong->get_header_value("Set-Cookie").empty());
+  CHECK(set_cookie.find("Secure") == std::string::npos); // plain HTTP here
+  auto behind_tls = client().Post("/api/auth/login", httplib::Headers{{"X-Forwarded-Proto", "https"}},
+                                  R"({"username":"admin","password":")" + std::string{admin_password} + "\"}",
+                                  json);
+  REQUIRE(status_of(behind_tls) == 200);
+  CHECK(behind_tls->get_header_value("Set-Cookie").find("; Secure") != std::string::npos);
+
+  // Bad bodies are 400, never a login.
+  CHECK(status_of(client().Post("/api/auth/login", "{\"username\":\"admin\"}", json)) == 400);
+  CHECK(status_of(client().Post("/api/auth/login", "[1]", json)) == 400);
+  CHECK(status_of(client().Post("/api/auth/login",
+                                R"({"username":"admin","password":")" + std::string(2000, 'a')
+                                  + "\"}",
+                                json))
+        == 400);
+  CHECK(wait_audit("auth.login").entry.actor == "admin");
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "after logout the session cookie is refused") {
+  auto cookie = admin_cookie();
+  CHECK(status_of(with_cookie("GET", "/api/tokens", cookie, "")) == 200);
+  auto out = with_cookie("POST", "/api/auth/logout", cookie, origin());
+  REQUIRE(out);
+  CHECK(out->status == 204);
+  CHECK(out->get_header_value("Set-Cookie").find("Max-Age=0") != std::string::npos);
+  CHECK(status_of(with_cookie("GET", "/api/tokens", cookie, "")) == 401);
+  CHECK(status_of(with_cookie("GET", "/api/auth/me", cookie, "")) == 401);
+  CHECK(wait_audit("auth.logout").entry.actor == "admin");
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "an expired session is refused") {
+  auto token = tf::store::new_secret();
+  auto stored = tf::http::ask<std::string>(
+    sys, store.writer, 5s, tf::atom::create_v,
+    tf::new_session{admin_id, tf::store::sha256_hex(token), "127.0.0.1",
+                    tf::store::format_utc(std::chrono::system_clock::now() - 1s)});
+  REQUIRE(stored);
+  auto r = with_cookie("GET", "/api/auth/me", "tf_session=" + token, "");
+  CHECK(status_of(r) == 401);
+  CHECK(error_message_of(r).find("expired") != std::string::npos);
+  // The same row an hour from now is accepted: it was the expiry that refused it.
+  auto fresh = tf::store::new_secret();
+  REQUIRE(tf::http::ask<std::string>(
+    sys, store.writer, 5s, tf::atom::create_v,
+    tf::new_session{admin_id, tf::store::sha256_hex(fresh), "127.0.0.1",
+                    tf::store::format_utc(std::chrono::system_clock::now() + 1h)}));
+  CHECK(status_of(with_cookie("GET", "/api/auth/me", "tf_session=" + fresh, "")) == 200);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "an API token works as a bearer until it is revoked") {
+  auto cookie = admin_cookie();
+  auto created = with_cookie("POST", "/api/tokens", cookie, origin(), R"({"name":"ci"})");
+  REQUIRE(created);
+  REQUIRE_MESSAGE(created->status == 201, created->body);
+  auto doc = parse(created->body);
+  auto id = str(doc, "id");
+  auto token = str(doc, "token");
+  CHECK(str(doc, "name") == "ci");
+  CHECK(token.size() == 64);
+
+  auto me = with_bearer("GET", "/api/auth/me", token);
+  REQUIRE(status_of(me) == 200);
+  CHECK(str(parse(me->body), "via") == "token");
+  CHECK(status_of(with_bearer("GET", "/api/projects", token)) == 200);
+
+  // The list never shows a value; last_used_at is written (one-way) after the first use.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::string listed, last_used;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto l = with_bearer("GET", "/api/tokens", token);
+    REQUIRE(status_of(l) == 200);
+    listed = l->body;
+    auto items = parse(listed)["items"].GetArray();
+    REQUIRE(items.Size() == 1);
+    last_used = str(items[0], "last_used_at");
+    if (!last_used.empty())
+      break;
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(listed.find(token) == std::string::npos);
+  CHECK_FALSE(last_used.empty());
+
+  // Bad names are refused.
+  CHECK(status_of(with_bearer("POST", "/api/tokens", token, R"({"name":""})")) == 400);
+  CHECK(status_of(with_bearer("POST", "/api/tokens", token, R"({"name":"a\nb"})")) == 400);
+  CHECK(status_of(with_bearer("POST", "/api/tokens", token, R"({"name":7})")) == 400);
+
+  auto revoked = with_bearer("DELETE", "/api/tokens/" + id, token);
+  CHECK(status_of(revoked) == 204);
+  CHECK(status_of(with_bearer("GET", "/api/auth/me", token)) == 401);
+  CHECK(status_of(with_cookie("DELETE", "/api/tokens/" + id, cookie, origin())) == 404);
+  CHECK(wait_audit("token.create").entry.target_id == id);
+  CHECK(wait_audit("token.revoke").entry.target_id == id);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "a change made with the cookie needs our own origin, a bearer needs none") {
+  auto cookie = admin_cookie();
+  const std::string body = R"({"name":"t"})";
+  auto none = with_cookie("POST", "/api/tokens", cookie, "", body);
+  CHECK(status_of(none) == 403);
+  CHECK(status_of(with_cookie("POST", "/api/tokens", cookie, "http://evil.example", body))
+        == 403);
+  CHECK(status_of(with_cookie("POST", "/api/tokens", cookie, "http://127.0.0.1:1", body)) == 403);
+  CHECK(status_of(with_cookie("POST", "/api/tokens", cookie, "null", body)) == 403);
+  // A Referer from our origin stands in for a missing Origin.
+  CHECK(status_of(send("POST", "/api/tokens",
+                       {{"Cookie", cookie}, {"Referer", origin() + "/ui/tokens"}}, body))
+        == 201);
+  auto same = with_cookie("POST", "/api/tokens", cookie, origin(), body);
+  REQUIRE(status_of(same) == 201);
+  // Reads need no Origin.
+  CHECK(status_of(with_cookie("GET", "/api/tokens", cookie, "")) == 200);
+  auto token = str(parse(same->body), "token");
+  CHECK(status_of(with_bearer("POST", "/api/tokens", token, body)) == 201);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "login attempts are rate limited per address") {
+  int answered_401 = 0;
+  for (int i = 0; i < 10; ++i)
+    answered_401 += status_of(login("admin", "wrong password")) == 401 ? 1 : 0;
+  CHECK(answered_401 == 10);
+  auto limited = login("admin", admin_password);
+  CHECK(status_of(limited) == 429);
+  CHECK(limited->get_header_value("Set-Cookie").empty());
+}
+
+TEST_CASE("the attempt limiter stays bounded and forgets the oldest address") {
+  tf::http::attempt_limiter limiter{2, 3};
+  CHECK(limiter.allow("a"));
+  CHECK(limiter.allow("a"));
+  CHECK_FALSE(limiter.allow("a"));
+  CHECK(limiter.allow("b"));
+  CHECK(limiter.allow("c"));
+  CHECK(limiter.allow("d")); // evicts "a", the oldest window
+  CHECK(limiter.allow("a"));
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "every mutation of the API writes an audit row") {
+  auto cookie = admin_cookie();
+  auto created = with_cookie("POST", "/api/projects", cookie, origin(),
+                             R"({"name":"api","image":"tinyforge-test/web","stages":[{"name":"production","port":8080}]})");
+  REQUIRE(status_of(created) == 201);
+  auto id = str(parse(created->body), "id");
+  REQUIRE(status_of(with_cookie("PATCH", "/api/projects/" + id, cookie, origin(),
+                                R"({"image":"tinyforge-test/web2"})"))
+          == 200);
+  REQUIRE(status_of(with_cookie("DELETE", "/api/projects/" + id, cookie, origin())) == 204);
+  for (auto action : {"project.create", "project.update", "project.delete"}) {
+    auto row = wait_audit(action);
+    CHECK(row.entry.actor == "admin");
+    CHECK(row.entry.target_kind == "project");
+    CHECK(row.entry.target_id == id);
+    CHECK(row.entry.source_addr == "127.0.0.1");
+  }
+}
+
+TEST_CASE_FIXTURE(no_user_fixture, "the first admin comes from the setup token, once") {
+  auto setup = [&](const std::string& token, const std::string& user) {
+    return client().Post("/api/auth/setup",
+                         R"({"token":")" + token + R"(","username":")" + user
+                           + R"(","password":")" + admin_password + "\"}",
+                         json);
+  };
+  CHECK(status_of(setup(tf::store::new_secret(), "root")) == 401);
+  CHECK(status_of(setup("", "root")) == 401);
+  CHECK(status_of(client().Post("/api/auth/setup",
+                                R"({"token":")" + setup_token
+                                  + R"(","username":"root","password":"short"})",
+                                json))
+        == 400);
+  CHECK(status_of(login("root", admin_password)) == 401);
+  auto made = setup(setup_token, "root");
+  REQUIRE(status_of(made) == 201);
+  CHECK(str(parse(made->body)["user"], "username") == "root");
+  CHECK(status_of(login("root", admin_password)) == 200);
+  CHECK(status_of(setup(setup_token, "second")) == 409);
+  CHECK(status_of(login("second", admin_password)) == 401);
+}
+
+TEST_CASE("admin create from the CLI, the first admin from the environment, and no password in the log") {
+  temp_dir data;
+  const std::string cli_password = "cli-password-" + tf::store::new_secret().substr(0, 16);
+  const std::string env_password = "env-password-" + tf::store::new_secret().substr(0, 16);
+  auto run_cli = [&](const std::string& user, const std::string& password) {
+    auto command = std::string{TINYFORGE_BINARY} + " admin create --username '" + user + "'"
+                   + " --data_dir " + data.path().string() + " 2>&1";
+    FILE* p = ::popen(command.c_str(), "w");
+    REQUIRE(p != nullptr);
+    std::fputs((password + "\n").c_str(), p);
+    auto st = ::pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  CHECK(run_cli("ops", "short") == 2);      // too short: nothing created
+  CHECK(run_cli("Bad Name", cli_password) == 2);
+  CHECK(run_cli("ops", cli_password) == 0);
+  CHECK(run_cli("ops", cli_password) == 3); // taken
+
+  // A user exists, so TINYFORGE_ADMIN_PASSWORD is ignored ("admin" is not created).
+  {
+    child_process d{{"serve", "--listen", "127.0.0.1:0", "--data_dir", data.path().string(),
+                     "--docker_host", "unix:///nonexistent.sock"},
+                    {{"TINYFORGE_ADMIN_PASSWORD", env_password}}};
+    auto port = d.require_port();
+    httplib::Client c{"127.0.0.1", port};
+    c.set_read_timeout(20, 0);
+    auto ops = c.Post("/api/auth/login",
+                      R"({"username":"ops","password":")" + cli_password + "\"}", json);
+    CHECK(status_of(ops) == 200);
+    auto admin = c.Post("/api/auth/login",
+                        R"({"username":"admin","password":")" + env_password + "\"}", json);
+    CHECK(status_of(admin) == 401);
+    expect_clean_stop(d, SIGTERM);
+    CHECK(d.stderr_text().find("admin-password-ignored") != std::string::npos);
+    CHECK(d.stderr_text().find(cli_password) == std::string::npos);
+    CHECK(d.stderr_text().find(env_password) == std::string::npos);
+  }
+
+  // A fresh data dir: the first start creates "admin" from the environment, logs no secret.
+  temp_dir fresh;
+  child_process d{{"serve", "--listen", "127.0.0.1:0", "--data_dir", fresh.path().string(),
+                   "--docker_host", "unix:///nonexistent.sock", "--log_level", "debug"},
+                  {{"TINYFORGE_ADMIN_PASSWORD", env_password}}};
+  auto port = d.require_port();
+  httplib::Client c{"127.0.0.1", port};
+  c.set_read_timeout(20, 0);
+  CHECK(status_of(c.Post("/api/auth/login",
+                         R"({"username":"admin","password":")" + env_password + "\"}", json))
+        == 200);
+  CHECK(status_of(c.Post("/api/auth/login",
+                         R"({"username":"admin","password":")" + cli_password + "\"}", json))
+        == 401);
+  expect_clean_stop(d, SIGTERM);
+  INFO("stderr:\n", d.stderr_text());
+  CHECK(d.stderr_text().find("event=admin-created") != std::string::npos);
+  CHECK(d.stderr_text().find("setup-token") == std::string::npos);
+  CHECK(d.stderr_text().find(env_password) == std::string::npos);
+}
+
+TEST_CASE("with no user and no TINYFORGE_ADMIN_PASSWORD the daemon logs a setup token") {
+  temp_dir data;
+  child_process d{{"serve", "--listen", "127.0.0.1:0", "--data_dir", data.path().string(),
+                   "--docker_host", "unix:///nonexistent.sock"}};
+  auto line = d.wait_for_line("event=setup-token-issued");
+  REQUIRE(line);
+  auto at = line->find("token=");
+  REQUIRE(at != std::string::npos);
+  auto token = line->substr(at + 6, 64);
+  auto port = d.require_port();
+  httplib::Client c{"127.0.0.1", port};
+  c.set_read_timeout(20, 0);
+  auto made = c.Post("/api/auth/setup",
+                     R"({"token":")" + token + R"(","username":"boss","password":")"
+                       + admin_password + "\"}",
+                     json);
+  CHECK(status_of(made) == 201);
+  CHECK(status_of(c.Post("/api/auth/login",
+                         R"({"username":"boss","password":")" + std::string{admin_password}
+                           + "\"}",
+                         json))
+        == 200);
+  expect_clean_stop(d, SIGTERM);
+}
+
+TEST_CASE("TOTP codes match RFC 6238's SHA-1 vectors") {
+  // The RFC's key "12345678901234567890" in base32; its 8-digit codes end in these 6.
+  const std::string key = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+  CHECK(tf::store::totp_code(key, 59 / 30) == "287082");
+  CHECK(tf::store::totp_code(key, 1111111109 / 30) == "081804");
+  CHECK(tf::store::totp_code(key, 1234567890 / 30) == "005924");
+  CHECK(tf::store::verify_totp(key, "287082", 59));
+  CHECK(tf::store::verify_totp(key, "287082", 59 + 30)); // one step of skew
+  CHECK_FALSE(tf::store::verify_totp(key, "287082", 59 + 90));
+  CHECK_FALSE(tf::store::verify_totp(key, "28708", 59));
+  CHECK_FALSE(tf::store::verify_totp("not base32!", "287082", 59));
+  CHECK(tf::store::new_totp_secret().size() == 32);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "a user with TOTP needs the code to log in") {
+  auto cookie = admin_cookie();
+  auto enrolled = with_cookie("POST", "/api/auth/totp/enroll", cookie, origin());
+  REQUIRE(status_of(enrolled) == 200);
+  auto secret = str(parse(enrolled->body), "secret");
+  auto now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+  };
+  auto code_now = [&] { return tf::store::totp_code(secret, now() / 30); };
+  // Enrolling alone changes nothing; enabling needs a current code of the secret.
+  CHECK(status_of(login("admin", admin_password)) == 200);
+  CHECK(status_of(with_cookie("POST", "/api/auth/totp/enable", cookie, origin(),
+                              R"({"secret":")" + secret + R"(","code":"000000x"})"))
+        == 400);
+  CHECK(status_of(with_cookie("POST", "/api/auth/totp/enable", cookie, origin(),
+                              R"({"secret":")" + secret + R"(","code":")" + code_now()
+                                + R"(","password":"not it"})"))
+        == 403);
+  REQUIRE(status_of(with_cookie("POST", "/api/auth/totp/enable", cookie, origin(),
+                                R"({"secret":")" + secret + R"(","code":")" + code_now()
+                                  + R"(","password":")" + admin_password + "\"}"))
+          == 204);
+
+  auto without = login("admin", admin_password);
+  CHECK(status_of(without) == 401);
+  CHECK(parse(without->body)["error"]["code"] == "totp_required");
+  auto login_code = [&](const std::string& code) {
+    return client().Post("/api/auth/login",
+                         R"({"username":"admin","password":")" + std::string{admin_password}
+                           + R"(","code":")" + code + "\"}",
+                         json);
+  };
+  // A code far from now is wrong.
+  CHECK(status_of(login_code(tf::store::totp_code(secret, now() / 30 + 10))) == 401);
+  CHECK(status_of(login_code(code_now())) == 200);
+  // The wrong password with a right code tells nothing about the second factor.
+  auto wrong = client().Post("/api/auth/login",
+                             R"({"username":"admin","password":"nope nope","code":")"
+                               + code_now() + "\"}",
+                             json);
+  CHECK(status_of(wrong) == 401);
+  CHECK(parse(wrong->body)["error"]["code"] == "unauthorized");
+
+  CHECK(status_of(with_cookie("POST", "/api/auth/totp/disable", cookie, origin(),
+                              R"({"password":"not it"})"))
+        == 403);
+  REQUIRE(status_of(with_cookie("POST", "/api/auth/totp/disable", cookie, origin(),
+                                R"({"password":")" + std::string{admin_password} + "\"}"))
+          == 204);
+  CHECK(status_of(login("admin", admin_password)) == 200);
+  CHECK(wait_audit("auth.totp_enable").entry.actor == "admin");
+  CHECK(wait_audit("auth.totp_disable").entry.actor == "admin");
+}
