@@ -41,6 +41,9 @@ using expire = caf::atom_constant<caf::atom("expire")>;
 using start = caf::atom_constant<caf::atom("start")>;
 using stop = caf::atom_constant<caf::atom("stop")>;
 using restart = caf::atom_constant<caf::atom("restart")>;
+using webhook = caf::atom_constant<caf::atom("webhook")>;
+using delivery = caf::atom_constant<caf::atom("delivery")>;
+using replay = caf::atom_constant<caf::atom("replay")>;
 
 // Kinds of rows, to tell apart messages that carry only an id.
 using project = caf::atom_constant<caf::atom("project")>;
@@ -86,6 +89,9 @@ constexpr auto expire_v = expire::value;
 constexpr auto start_v = start::value;
 constexpr auto stop_v = stop::value;
 constexpr auto restart_v = restart::value;
+constexpr auto webhook_v = webhook::value;
+constexpr auto delivery_v = delivery::value;
+constexpr auto replay_v = replay::value;
 constexpr auto project_v = project::value;
 constexpr auto stage_v = stage::value;
 constexpr auto stack_v = stack::value;

@@ -5,6 +5,7 @@
 #include "store/deployments.hpp"
 #include "store/reads.hpp"
 #include "store/routes.hpp"
+#include "store/webhooks.hpp"
 
 namespace tf {
 
@@ -57,6 +58,14 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     [&d](atom::get, atom::route, const std::string& stage_id) {
       return reply(store::get_route(d, stage_id));
     },
+    [&d](atom::get, atom::webhook, const std::string& secret) {
+      return reply(store::find_workload_by_webhook_secret(d, secret));
+    },
+    [&d](atom::get, atom::delivery, const std::string& id) {
+      return reply(store::get_delivery(d, id));
+    },
+    [&d](atom::list, atom::delivery, const std::string& workload_id, int64_t limit,
+         int64_t offset) { return reply(store::list_deliveries(d, workload_id, limit, offset)); },
   };
 }
 

@@ -4,6 +4,7 @@
 #include "actors/reply.hpp"
 #include "store/deployments.hpp"
 #include "store/routes.hpp"
+#include "store/webhooks.hpp"
 #include "store/writes.hpp"
 
 #include <spdlog/spdlog.h>
@@ -76,6 +77,13 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
       if (auto err = store::delete_route(d, stage_id))
         return err;
       return atom::ok_v;
+    },
+    // -- webhook deliveries --
+    [&d](atom::create, webhook_delivery& x) {
+      return reply(store::record_delivery(d, std::move(x)));
+    },
+    [&d](atom::update, const webhook_delivery_outcome& o) {
+      return reply(store::finish_delivery(d, o));
     },
   };
 }

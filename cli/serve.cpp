@@ -99,6 +99,7 @@ int serve(const config_sources& sources) {
   ctx.store = *store;
   ctx.reconciler = docker->reconciler;
   ctx.deployer = deployers->projects;
+  ctx.webhooks = deployers->webhooks;
   ctx.request_timeout = std::chrono::milliseconds{cfg->request_timeout_ms};
   http::server server{ctx, *cfg};
   auto port = server.bind(cfg->listen_host, cfg->listen_port);

@@ -111,12 +111,13 @@ server::server(server_context ctx, const config& cfg)
         what = e.what();
       } catch (...) {
       }
-      spdlog::error("event=http-handler-exception path={} what={}", req.path, what);
+      spdlog::error("event=http-handler-exception path={} what={}", loggable_path(req.path),
+                    what);
       render_error(res, 500, "internal", "internal error; see the daemon's log");
     });
   http_->set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    spdlog::debug("event=http-request method={} path={} status={}", req.method, req.path,
-                  res.status);
+    spdlog::debug("event=http-request method={} path={} status={}", req.method,
+                  loggable_path(req.path), res.status);
   });
   install_routes();
 }
@@ -154,6 +155,7 @@ void server::install_routes() {
   install_project_routes(*http_, ctx);
   install_deployment_routes(*http_, ctx);
   install_container_routes(*http_, ctx);
+  install_webhook_routes(*http_, ctx);
   // Unknown /api routes and other methods fall through to the 404 envelope.
 }
 

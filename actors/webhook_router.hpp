@@ -1,0 +1,31 @@
+// The WEBHOOK ROUTER: one delivery to /api/webhooks/{secret} at a time per step, never
+// blocking. It resolves the secret through the store (workloads.webhook_secret only, so a
+// rotation that did not commit is never accepted), checks the signature, reads the tag from
+// the body, claims the sender's delivery id in the store (a repeat is not deployed twice),
+// hands the deploy to the project deployer and records how the delivery ended. Secrets
+// never reach a log line: a short SHA-256 prefix stands in for them.
+#pragma once
+
+#include "actors/actors.hpp"
+#include "actors/store_reader.hpp"
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <memory>
+
+namespace tf {
+
+struct webhook_router_state {
+  static inline const char* name = "webhook-router";
+  store_writer_actor writer;
+  std::shared_ptr<store_readers> readers;
+  project_deployer_actor deployer;
+};
+
+webhook_router_actor::behavior_type
+webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self,
+               store_writer_actor writer, std::shared_ptr<store_readers> readers,
+               project_deployer_actor deployer);
+
+} // namespace tf
