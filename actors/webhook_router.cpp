@@ -109,14 +109,42 @@ void refuse(self_ptr self, promise rp, webhook_delivery rec, int64_t status,
       });
 }
 
+std::string claim_key(const webhook_delivery& d) {
+  return d.workload_id + "\n" + d.delivery_id;
+}
+
+/// The first delivery of a delivery id has its answer: the repeats that arrived meanwhile
+/// get it too, as duplicates of that deploy.
+void settle_repeats(self_ptr self, const webhook_delivery& claimed, const webhook_answer& first) {
+  if (claimed.delivery_id.empty())
+    return;
+  auto i = self->state.in_flight.find(claim_key(claimed));
+  if (i == self->state.in_flight.end())
+    return;
+  auto waiting = std::move(i->second);
+  self->state.in_flight.erase(i);
+  for (auto& rp : waiting) {
+    auto dup = first;
+    if (dup.status < 400) {
+      dup.status = 200;
+      dup.duplicate = true;
+    }
+    rp.deliver(dup);
+  }
+}
+
 /// The delivery was claimed: ask the deployer, record what it answered, then answer.
 void deploy(self_ptr self, promise rp, webhook_delivery claimed, project p) {
+  if (!claimed.delivery_id.empty())
+    self->state.in_flight[claim_key(claimed)]; // repeats from now on wait for this one
   if (!self->state.deployer) {
     auto why = "the deployer is not running";
     self->request(self->state.writer, store_timeout, atom::update_v,
                   webhook_delivery_outcome{claimed.id, "rejected", 503, "", why})
       .then([](webhook_delivery&) {}, [](caf::error&) {});
-    rp.deliver(answer(503, "unavailable", why, claimed.id));
+    auto refusal = answer(503, "unavailable", why, claimed.id);
+    rp.deliver(refusal);
+    settle_repeats(self, claimed, refusal);
     return;
   }
   deploy_request req;
@@ -127,17 +155,22 @@ void deploy(self_ptr self, promise rp, webhook_delivery claimed, project p) {
   req.triggered_by = claimed.replay_of.empty()
                        ? "webhook delivery " + claimed.id
                        : "replay of webhook delivery " + claimed.replay_of;
-  auto finish = [self, rp, id = claimed.id](webhook_delivery_outcome outcome,
-                                            webhook_answer ans) mutable {
+  auto finish = [self, rp, claimed](webhook_delivery_outcome outcome,
+                                    webhook_answer ans) mutable {
     // The answer waits for the outcome to commit, so a sender that lists deliveries or
     // repeats the delivery id right after sees this deployment.
     self->request(self->state.writer, store_timeout, atom::update_v, outcome)
-      .then([rp, ans](webhook_delivery&) mutable { rp.deliver(ans); },
-            [rp, ans, id](caf::error& err) mutable {
-              spdlog::warn("event=webhook-record-failed delivery={} error={}", id,
-                           error_message(err));
-              rp.deliver(ans);
-            });
+      .then(
+        [self, rp, ans, claimed](webhook_delivery&) mutable {
+          rp.deliver(ans);
+          settle_repeats(self, claimed, ans);
+        },
+        [self, rp, ans, claimed](caf::error& err) mutable {
+          spdlog::warn("event=webhook-record-failed delivery={} error={}", claimed.id,
+                       error_message(err));
+          rp.deliver(ans);
+          settle_repeats(self, claimed, ans);
+        });
   };
   self->request(self->state.deployer, deployer_timeout, atom::deploy_v, std::move(req))
     .then(
@@ -200,6 +233,11 @@ void route_to_project(self_ptr self, promise rp, webhook_delivery rec, const wor
               if (claimed.result == "duplicate") {
                 spdlog::info("event=webhook-duplicate workload={} delivery={} deployment={}",
                              claimed.workload_id, claimed.id, claimed.deployment_id);
+                auto first = self->state.in_flight.find(claim_key(claimed));
+                if (claimed.deployment_id.empty() && first != self->state.in_flight.end()) {
+                  first->second.push_back(rp); // answered with the first one's deploy
+                  return;
+                }
                 webhook_answer dup;
                 dup.status = 200;
                 dup.duplicate = true;

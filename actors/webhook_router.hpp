@@ -12,7 +12,10 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace tf {
 
@@ -21,6 +24,9 @@ struct webhook_router_state {
   store_writer_actor writer;
   std::shared_ptr<store_readers> readers;
   project_deployer_actor deployer;
+  /// A repeat of a delivery id whose first delivery is still being handed to the deployer
+  /// waits here (key: workload id, newline, delivery id) and is answered with its deploy.
+  std::map<std::string, std::vector<caf::typed_response_promise<webhook_answer>>> in_flight;
 };
 
 webhook_router_actor::behavior_type

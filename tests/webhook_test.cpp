@@ -27,6 +27,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -509,16 +510,22 @@ TEST_CASE_FIXTURE(webhook_fixture, "a delivery id seen before is answered as a d
   // Many at once with one new id: exactly one deploy.
   std::vector<std::thread> senders;
   std::atomic<int> n202{0}, n200{0}, other{0};
+  std::mutex m;
+  std::set<std::string> named; // every answer names the one deploy
   for (int i = 0; i < 8; ++i)
     senders.emplace_back([&] {
       auto a = post(w.webhook_secret, R"({"tag":"v2"})", {{"X-Gitea-Delivery", "d-2"}});
       (a.status == 202 ? n202 : a.status == 200 ? n200 : other)++;
+      std::lock_guard<std::mutex> lock{m};
+      named.insert(str(a.doc, "deployment_id"));
     });
   for (auto& t : senders)
     t.join();
   CHECK(n202 == 1);
   CHECK(n200 == 7);
   CHECK(other == 0);
+  CHECK(named.size() == 1);
+  CHECK(named.count("") == 0);
   auto deps = deployments(w.id);
   CHECK(integer(deps, "total") == 2);
   // Another workload may use the same delivery id.
