@@ -97,11 +97,23 @@ std::string error_code_of(const answer& a) {
   return str(a.doc["error"], "code");
 }
 
+/// Removes the containers of the workloads a test made. Declared before the actor system, so
+/// it runs after the system has gone: a deploy job still creating a container when the
+/// deployer stopped has finished by then, and nothing is created after the removal.
+struct workload_cleanup {
+  std::vector<std::string> ids;
+  ~workload_cleanup() {
+    for (const auto& w : ids)
+      remove_workload_containers(w);
+  }
+};
+
 struct webhook_fixture {
   static constexpr int64_t body_limit = 64 * 1024;
 
   temp_dir dir;
   slot_range slots{10};
+  workload_cleanup workloads; // whose containers go when the test ends
   caf::actor_system_config actor_cfg;
   caf::actor_system sys{actor_cfg};
   tf::store_handles store;
@@ -110,7 +122,6 @@ struct webhook_fixture {
   std::unique_ptr<tf::http::server> srv;
   std::thread serving;
   uint16_t port = 0;
-  std::vector<std::string> workloads; // whose containers the teardown removes
 
   webhook_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
@@ -150,13 +161,36 @@ struct webhook_fixture {
   }
 
   ~webhook_fixture() {
+    // Deploys end on their own before the teardown: a deploy cancelled while the engine
+    // creates a container could leave one created after the clean-up listed them.
+    settle_deploys();
     srv->stop();
     serving.join();
     tf::stop_deployers(sys, deployers);
-    for (const auto& w : workloads)
-      remove_workload_containers(w);
     tf::stop_docker_host(sys, docker);
     tf::stop_store(sys, store);
+  }
+
+  /// Waits (at most a minute) until no deploy of the test's workloads is queued or running.
+  void settle_deploys() {
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    for (const auto& w : workloads.ids) {
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto res = client().Get(("/api/deployments?limit=500&workload_id=" + w).c_str());
+        if (!res || res->status != 200)
+          break;
+        auto doc = json_of(res->body);
+        bool busy = false;
+        if (doc.IsObject() && doc.HasMember("items") && doc["items"].IsArray())
+          for (const auto& d : doc["items"].GetArray()) {
+            auto st = str(d, "status");
+            busy = busy || st == "queued" || st == "running";
+          }
+        if (!busy)
+          break;
+        std::this_thread::sleep_for(100ms);
+      }
+    }
   }
 
   httplib::Client client() const {
@@ -180,7 +214,7 @@ struct webhook_fixture {
     auto doc = json_of(res->body);
     auto workload_id = str(doc, "workload_id");
     REQUIRE_FALSE(workload_id.empty());
-    workloads.push_back(workload_id);
+    workloads.ids.push_back(workload_id);
     return workload(workload_id);
   }
 
