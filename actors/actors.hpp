@@ -3,9 +3,11 @@
 #pragma once
 
 #include "actors/atoms.hpp"
+#include "actors/webhook_messages.hpp"
 #include "docker/types.hpp"
 #include "store/auth_model.hpp"
 #include "store/model.hpp"
+#include "store/webhooks.hpp"
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -85,7 +87,11 @@ using store_writer_actor = caf::typed_actor<
   // Appends an audit_log row (who, what, target); one-way, after the audited change.
   caf::reacts_to<atom::append, audit_entry>,
   // Turns a user's TOTP second factor on (with its secret) or off.
-  caf::replies_to<atom::update, totp_setting>::with<atom::ok>>;
+  caf::replies_to<atom::update, totp_setting>::with<atom::ok>,
+  // Records a webhook delivery (a repeated delivery id becomes a duplicate); prunes the log.
+  caf::replies_to<atom::create, webhook_delivery>::with<webhook_delivery>,
+  // Sets how a recorded webhook delivery ended (its deployment, or why it was refused).
+  caf::replies_to<atom::update, webhook_delivery_outcome>::with<webhook_delivery>>;
 
 /// A STORE READER: answers reads on its own read-only connection, beside the writer.
 using store_reader_actor = caf::typed_actor<
@@ -131,7 +137,14 @@ using store_reader_actor = caf::typed_actor<
   // A user's API tokens (never their values), newest first.
   caf::replies_to<atom::list, atom::token, std::string>::with<std::vector<api_token_info>>,
   // The newest audit_log rows (limit), newest first.
-  caf::replies_to<atom::list, atom::audit, int64_t>::with<std::vector<audit_row>>>;
+  caf::replies_to<atom::list, atom::audit, int64_t>::with<std::vector<audit_row>>,
+  // The workload a webhook secret belongs to (constant-time checked; not_found otherwise).
+  caf::replies_to<atom::get, atom::webhook, std::string>::with<workload>,
+  // One webhook delivery with its kept body, by id.
+  caf::replies_to<atom::get, atom::delivery, std::string>::with<webhook_delivery>,
+  // A page of a workload's webhook deliveries (workload id, limit, offset), newest first.
+  caf::replies_to<atom::list, atom::delivery, std::string, int64_t, int64_t>::with<
+    page<webhook_delivery>>>;
 
 /// A DOCKER WORKER: makes blocking Engine API calls on its own thread for one owner, so
 /// a slow engine never stalls the scheduler. Errors come back as values (503 for HTTP).
@@ -183,6 +196,14 @@ using project_deployer_actor = caf::typed_actor<
   caf::reacts_to<atom::expire, std::string, uint64_t>,
   // Boot: finishes or undoes deploys a previous run left, re-applies routes; replies the count.
   caf::replies_to<atom::recover>::with<int64_t>>;
+
+/// The WEBHOOK ROUTER: turns deliveries to /api/webhooks/{secret} into deploys. Scheduled and
+/// never blocking: it asks the store and the deployer and answers when they have.
+using webhook_router_actor = caf::typed_actor<
+  // A delivery: resolve, verify, dedupe, deploy, record; replies the HTTP answer.
+  caf::replies_to<atom::webhook, webhook_request>::with<webhook_answer>,
+  // Re-runs a recorded delivery as a new one (no signature check, no dedupe).
+  caf::replies_to<atom::replay, webhook_replay>::with<webhook_answer>>;
 
 /// The RECONCILER of one Docker host: keeps the containers index true to what it runs.
 using reconciler_actor = caf::typed_actor<

@@ -43,6 +43,9 @@ using stop = caf::atom_constant<caf::atom("stop")>;
 using restart = caf::atom_constant<caf::atom("restart")>;
 using resolve = caf::atom_constant<caf::atom("resolve")>;
 using touch = caf::atom_constant<caf::atom("touch")>;
+using webhook = caf::atom_constant<caf::atom("webhook")>;
+using delivery = caf::atom_constant<caf::atom("delivery")>;
+using replay = caf::atom_constant<caf::atom("replay")>;
 
 // Kinds of rows, to tell apart messages that carry only an id.
 using project = caf::atom_constant<caf::atom("project")>;
@@ -94,6 +97,9 @@ constexpr auto stop_v = stop::value;
 constexpr auto restart_v = restart::value;
 constexpr auto resolve_v = resolve::value;
 constexpr auto touch_v = touch::value;
+constexpr auto webhook_v = webhook::value;
+constexpr auto delivery_v = delivery::value;
+constexpr auto replay_v = replay::value;
 constexpr auto project_v = project::value;
 constexpr auto stage_v = stage::value;
 constexpr auto stack_v = stack::value;

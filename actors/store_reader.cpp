@@ -6,6 +6,7 @@
 #include "store/reads.hpp"
 #include "store/routes.hpp"
 #include "store/users.hpp"
+#include "store/webhooks.hpp"
 
 namespace tf {
 
@@ -67,6 +68,14 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
       return reply(store::list_api_tokens(d, user_id));
     },
     [&d](atom::list, atom::audit, int64_t limit) { return reply(store::list_audit(d, limit)); },
+    [&d](atom::get, atom::webhook, const std::string& secret) {
+      return reply(store::find_workload_by_webhook_secret(d, secret));
+    },
+    [&d](atom::get, atom::delivery, const std::string& id) {
+      return reply(store::get_delivery(d, id));
+    },
+    [&d](atom::list, atom::delivery, const std::string& workload_id, int64_t limit,
+         int64_t offset) { return reply(store::list_deliveries(d, workload_id, limit, offset)); },
   };
 }
 

@@ -5,6 +5,7 @@
 #include "store/deployments.hpp"
 #include "store/routes.hpp"
 #include "store/users.hpp"
+#include "store/webhooks.hpp"
 #include "store/writes.hpp"
 
 #include <spdlog/spdlog.h>
@@ -98,6 +99,13 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
                       e.target_id, error_message(err));
     },
     [&d](atom::update, const totp_setting& t) { return reply(store::set_totp(d, t)); },
+    // -- webhook deliveries --
+    [&d](atom::create, webhook_delivery& x) {
+      return reply(store::record_delivery(d, std::move(x)));
+    },
+    [&d](atom::update, const webhook_delivery_outcome& o) {
+      return reply(store::finish_delivery(d, o));
+    },
   };
 }
 

@@ -6,6 +6,7 @@
 #include "actors/project_deployer.hpp"
 #include "actors/proxy_actor.hpp"
 #include "actors/store_writer.hpp"
+#include "actors/webhook_router.hpp"
 #include "store/migrations.hpp"
 
 #include <caf/all.hpp>
@@ -126,6 +127,7 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   h.proxy = sys.spawn<caf::detached>(proxy_service, std::move(provider), cfg.proxy_slot_gate);
   h.projects = sys.spawn(project_deployer, std::move(settings), store.writer, store.readers,
                          h.proxy, docker.worker, *ep, h.cancel);
+  h.webhooks = sys.spawn(webhook_router, store.writer, store.readers, h.projects);
   caf::scoped_actor self{sys};
   caf::error err;
   self->request(h.projects, std::chrono::minutes{2}, atom::recover_v)
@@ -139,6 +141,7 @@ void stop_deployers(caf::actor_system& sys, deployer_handles& handles) {
   if (handles.cancel)
     handles.cancel->cancel();
   caf::scoped_actor self{sys};
+  stop_and_wait(self, handles.webhooks); // it hands deploys to the deployer: stop it first
   stop_and_wait(self, handles.projects);
   stop_and_wait(self, handles.proxy);
   handles = deployer_handles{};

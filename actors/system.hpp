@@ -60,9 +60,11 @@ struct deployer_handles {
   docker::cancel_token cancel;
   proxy_actor proxy;
   project_deployer_actor projects;
+  /// Turns /api/webhooks/{secret} deliveries into deploys of `projects`.
+  webhook_router_actor webhooks;
 };
 
-/// Spawns the proxy actor (detached) and the project deployer, then lets the deployer
+/// Spawns the proxy actor (detached), the project deployer and the webhook router, then lets the deployer
 /// recover: routes re-applied, deploys a previous run left finished or undone.
 caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const config& cfg,
                                                 const store_handles& store,

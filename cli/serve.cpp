@@ -159,6 +159,7 @@ int serve(const config_sources& sources) {
   ctx.store = *store;
   ctx.reconciler = docker->reconciler;
   ctx.deployer = deployers->projects;
+  ctx.webhooks = deployers->webhooks;
   ctx.request_timeout = std::chrono::milliseconds{cfg->request_timeout_ms};
   ctx.setup_token_hash = *setup_token_hash;
   http::server server{ctx, *cfg};

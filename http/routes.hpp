@@ -53,4 +53,11 @@ void install_deployment_routes(route_table& http, const server_context& ctx);
 /// /api/containers and the instance actions under /api/instances.
 void install_container_routes(route_table& http, const server_context& ctx);
 
+/// POST /api/webhooks/{secret} (no session: the secret and the signature authenticate), and
+/// a workload's delivery log with replay under /api/workloads/{id}/deliveries.
+void install_webhook_routes(route_table& http, const server_context& ctx);
+
+/// A request path as logs may show it: a webhook secret replaced by a short hash prefix.
+std::string loggable_path(const std::string& path);
+
 } // namespace tf::http

@@ -11,7 +11,12 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <cstring>
 #include <thread>
 #include <memory>
@@ -46,6 +51,38 @@ httplib::Server::HandlerResponse check_body_size(const httplib::Request& req,
     return handled::Handled;
   }
   return handled::Unhandled;
+}
+
+/// httplib 0.11 (Debian's, compiled into its shared library) listens with a backlog of 5: a
+/// burst of clients, such as webhook senders, overflows the accept queue and connections are
+/// reset after the client has sent its request. Linux lets listen() be called again on a
+/// listening socket to change its backlog; httplib does not expose its socket, so it is found
+/// among this process's descriptors by its bound address. Best effort: failing leaves 5.
+void widen_listen_backlog(uint16_t port, int backlog) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator{"/proc/self/fd", ec}) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+      continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0)
+      continue;
+    uint16_t bound = 0;
+    if (addr.ss_family == AF_INET)
+      bound = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    else if (addr.ss_family == AF_INET6)
+      bound = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (bound == port && ::listen(fd, backlog) != 0)
+      spdlog::warn("event=listen-backlog-failed error={}", std::strerror(errno));
+  }
 }
 
 } // namespace
@@ -107,12 +144,13 @@ server::server(server_context ctx, const config& cfg)
         what = e.what();
       } catch (...) {
       }
-      spdlog::error("event=http-handler-exception path={} what={}", req.path, what);
+      spdlog::error("event=http-handler-exception path={} what={}", loggable_path(req.path),
+                    what);
       render_error(res, 500, "internal", "internal error; see the daemon's log");
     });
   http_->set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    spdlog::debug("event=http-request method={} path={} status={}", req.method, req.path,
-                  res.status);
+    spdlog::debug("event=http-request method={} path={} status={}", req.method,
+                  loggable_path(req.path), res.status);
   });
   install_routes();
 }
@@ -186,6 +224,7 @@ void server::install_routes() {
   install_project_routes(routes, ctx);
   install_deployment_routes(routes, ctx);
   install_container_routes(routes, ctx);
+  install_webhook_routes(routes, ctx);
   // Unknown /api routes and other methods fall through to the 404 envelope.
 }
 
@@ -195,6 +234,7 @@ caf::expected<uint16_t> server::bind(const std::string& host, uint16_t port) {
   if (bound <= 0)
     return make_error(ec::unavailable, "cannot listen on " + host + ":" + std::to_string(port)
                                          + ": " + std::strerror(errno));
+  widen_listen_backlog(static_cast<uint16_t>(bound), 1024); // the kernel caps it at somaxconn
   return static_cast<uint16_t>(bound);
 }
 

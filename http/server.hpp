@@ -31,6 +31,8 @@ struct server_context {
   /// Deploys, rollbacks and instance actions. May be null (not started yet): those routes
   /// then answer 503.
   project_deployer_actor deployer;
+  /// Deliveries to /api/webhooks/{secret} and their replays. May be null: those answer 503.
+  webhook_router_actor webhooks;
   std::chrono::milliseconds request_timeout{5000};
   /// SHA-256 of the one-time setup token logged at start while no user exists ("" when a
   /// user existed at start): POST /api/auth/setup needs the token.

@@ -9,6 +9,7 @@ const std::vector<migration>& migrations() {
   static const std::vector<migration> all{
     steps::m0001_initial,
     steps::m0002_proxy_routes,
+    steps::m0003_webhook_deliveries,
   };
   return all;
 }

@@ -30,6 +30,7 @@ caf::expected<int64_t> schema_version(database& db);
 namespace steps {
 extern const migration m0001_initial;
 extern const migration m0002_proxy_routes;
+extern const migration m0003_webhook_deliveries;
 } // namespace steps
 
 } // namespace tf::store

@@ -1,0 +1,236 @@
+// Webhooks under load, against the real daemon (build/tinyforge serve, proxy provider none,
+// real Docker, tinyforge-test/web):
+//
+//   (a) latency   200 concurrent senders, each posting K signed deliveries (Tinyforge's
+//                 signature, a fresh X-Tinyforge-Delivery each, one connection per request)
+//                 to one project's webhook: p50 / p99 / max of the time to the 202.
+//   (b) burst     1,000 deliveries for one stage of another project within about a second:
+//                 999 of tag v1 from 50 senders at once, then one of v2 once they have all
+//                 been answered. Printed: how many deploys ran (target <= 2), how many ended
+//                 superseded, how many deliveries were lost (not 202, or no deployment row:
+//                 target 0), and which tag the stage ends on (target v2: the newest wins).
+// Figures only: nothing here asserts on time.
+//
+// Build and run (needs Docker and the test images: tests/images/build):
+//   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K]
+// Everything it creates (temp dir, the daemon, the projects' containers) is removed at the end.
+#include "deploy_harness.hpp"
+#include "actors/webhook_signatures.hpp"
+#include "store/database.hpp"
+#include "store/reads.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace tf::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+double pct(std::vector<double> v, double p) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  auto i = static_cast<size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+struct webhook_target {
+  project_ids ids;
+  std::string secret;
+  std::string signing_secret;
+};
+
+/// A project with one stage, and its secrets read from the daemon's database (read-only:
+/// no route shows them yet).
+webhook_target make_target(deploy_env& env, const std::string& what) {
+  auto [r, p] = env.create_project(unique_name("whb", what), stage_options{});
+  if (!p)
+    throw harness_error("create project: " + std::to_string(r.status) + " " + r.body);
+  auto db = tf::store::database::open(env.tmp().file("data") + "/tinyforge.db",
+                                      tf::store::database::mode::read_only);
+  if (!db)
+    throw harness_error("open the daemon's database: " + describe(db.error()));
+  auto w = tf::store::get_workload(*db, p->workload_id);
+  if (!w)
+    throw harness_error("read the workload: " + describe(w.error()));
+  return {*p, w->webhook_secret, w->webhook_signing_secret};
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// What the deliveries that did not get a 202 got instead (negative: no answer, the client's
+/// httplib::Error), for the report.
+std::mutex other_mutex;
+std::map<int, int> other_statuses;
+
+std::string others() {
+  std::lock_guard<std::mutex> lock{other_mutex};
+  std::string s;
+  for (auto [status, n] : other_statuses)
+    s += " " + std::to_string(n) + "x" + std::to_string(status);
+  other_statuses.clear();
+  return s.empty() ? " none" : s;
+}
+
+/// One signed delivery on its own connection; the status (negative when no answer).
+int send_one(uint16_t port, const webhook_target& t, const std::string& tag,
+             const std::string& delivery) {
+  std::string body = "{\"tag\":\"" + tag + "\"}";
+  auto ts = std::to_string(unix_now());
+  httplib::Headers h{{"X-Tinyforge-Timestamp", ts},
+                     {"X-Tinyforge-Delivery", delivery},
+                     {"X-Tinyforge-Signature",
+                      "sha256=" + tf::hmac_sha256_hex(t.signing_secret, ts + "." + body)}};
+  httplib::Client c{"127.0.0.1", port};
+  c.set_connection_timeout(10s);
+  c.set_read_timeout(60s);
+  auto res = c.Post(("/api/webhooks/" + t.secret).c_str(), h, body, "application/json");
+  int status = res ? res->status : -static_cast<int>(res.error()); // no answer: -httplib::Error
+  if (status != 202) {
+    std::lock_guard<std::mutex> lock{other_mutex};
+    ++other_statuses[status];
+  }
+  return status;
+}
+
+/// Every deployment of a workload (paged), polled until none is queued or running.
+std::vector<deployment_view> settled_deployments(deploy_env& env, const std::string& workload,
+                                                 std::chrono::seconds limit) {
+  std::vector<deployment_view> all;
+  poll_until(
+    limit,
+    [&] {
+      all.clear();
+      for (int offset = 0;; offset += 500) {
+        auto r = env.api().get("/api/deployments?limit=500&offset=" + std::to_string(offset)
+                               + "&workload_id=" + workload);
+        auto doc = json_of(r.body);
+        if (r.status != 200 || !doc.IsObject() || !doc["items"].IsArray())
+          return false;
+        for (const auto& it : doc["items"].GetArray())
+          if (auto d = parse_deployment(it))
+            all.push_back(*d);
+        if (doc["items"].Size() < 500)
+          break;
+      }
+      return std::all_of(all.begin(), all.end(), [](const auto& d) { return d.finished(); });
+    },
+    200ms);
+  return all;
+}
+
+void latency(deploy_env& env, int per_sender) {
+  constexpr int senders = 200;
+  auto t = make_target(env, "lat");
+  auto port = env.api().port();
+  std::mutex m;
+  std::vector<double> ms;
+  std::atomic<int> failed{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int s = 0; s < senders; ++s)
+    threads.emplace_back([&, s] {
+      while (!go)
+        std::this_thread::yield();
+      for (int i = 0; i < per_sender; ++i) {
+        auto t0 = steady::now();
+        auto status = send_one(port, t, "v1", "lat-" + std::to_string(s) + "-" + std::to_string(i));
+        auto took = std::chrono::duration<double, std::milli>(steady::now() - t0).count();
+        if (status != 202) {
+          ++failed;
+          continue;
+        }
+        std::lock_guard<std::mutex> lock{m};
+        ms.push_back(took);
+      }
+    });
+  auto t0 = steady::now();
+  go = true;
+  for (auto& th : threads)
+    th.join();
+  auto wall = std::chrono::duration<double>(steady::now() - t0).count();
+  std::printf("(a) latency: %d senders x %d deliveries, %zu answered 202, %d not; %.1f s, "
+              "%.0f deliveries/s\n",
+              senders, per_sender, ms.size(), failed.load(), wall,
+              static_cast<double>(ms.size()) / wall);
+  std::printf("    202 latency ms: p50 %.1f  p99 %.1f  max %.1f; other answers:%s\n",
+              pct(ms, 50), pct(ms, 99), pct(ms, 100), others().c_str());
+  auto deps = settled_deployments(env, t.ids.workload_id, 300s);
+  auto ran = std::count_if(deps.begin(), deps.end(), [](const auto& d) { return !d.started_at.empty(); });
+  std::printf("    deployments %zu, of which ran %ld\n", deps.size(), static_cast<long>(ran));
+}
+
+void burst(deploy_env& env) {
+  constexpr int senders = 50;
+  constexpr int each = 20; // 1,000 in all: 999 of v1, then the last of v2
+  auto t = make_target(env, "burst");
+  auto port = env.api().port();
+  std::atomic<int> accepted{0}, refused{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int s = 0; s < senders; ++s)
+    threads.emplace_back([&, s] {
+      while (!go)
+        std::this_thread::yield();
+      for (int i = 0; i < each; ++i) {
+        if (s == senders - 1 && i == each - 1)
+          break; // the 1,000th goes last, below
+        auto status = send_one(port, t, "v1", "burst-" + std::to_string(s) + "-" + std::to_string(i));
+        (status == 202 ? accepted : refused)++;
+      }
+    });
+  auto t0 = steady::now();
+  go = true;
+  for (auto& th : threads)
+    th.join();
+  auto last = send_one(port, t, "v2", "burst-last");
+  (last == 202 ? accepted : refused)++;
+  auto window = std::chrono::duration<double, std::milli>(steady::now() - t0).count();
+  auto deps = settled_deployments(env, t.ids.workload_id, 300s);
+  long ran = 0, superseded = 0, failed = 0;
+  for (const auto& d : deps) {
+    ran += !d.started_at.empty();
+    superseded += d.status == "superseded";
+    failed += d.status == "failed";
+  }
+  auto project = json_of(env.api().get("/api/projects/" + t.ids.id).body);
+  std::string final_tag;
+  if (project.IsObject() && project["stages"].IsArray() && project["stages"].Size() > 0)
+    final_tag = str(project["stages"][0], "current_tag");
+  long lost = static_cast<long>(1000 - accepted.load())
+              + std::max<long>(0, accepted.load() - static_cast<long>(deps.size()));
+  std::printf("(b) burst: 1000 deliveries sent in %.0f ms: %d answered 202, %d not:%s\n",
+              window, accepted.load(), refused.load(), others().c_str());
+  std::printf("    deployments %zu: ran %ld (target <= 2), superseded %ld, failed %ld; lost %ld "
+              "(target 0); the stage ends on %s (target v2)\n",
+              deps.size(), ran, superseded, failed, lost, final_tag.c_str());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  int per_sender = argc > 1 ? std::atoi(argv[1]) : 5;
+  try {
+    deploy_env env{with(proxy_kind::none, 0, 30)};
+    latency(env, per_sender);
+    burst(env);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "webhook_burst: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,91 @@
+// The webhook side of the store: resolving a workload by its webhook secret, and the bounded
+// log of deliveries (recorded, deduplicated by the sender's delivery id, listed, replayed).
+// Writes are called by the store writer only; reads by readers.
+#pragma once
+
+#include "store/database.hpp"
+#include "store/model.hpp"
+
+#include <caf/expected.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace tf {
+
+/// One POST to /api/webhooks/{secret} that named a workload (or a replay of one).
+struct webhook_delivery {
+  std::string id;
+  std::string workload_id;
+  std::string received_at;
+  std::string source_addr;
+  std::string delivery_id; // the sender's (X-GitHub-Delivery ...), "" when none
+  std::string event;       // the sender's event name, "" for a plain body
+  std::string signature;   // none | tinyforge | github | gitea | gitlab | replay
+  std::string result;      // accepted | duplicate | rejected
+  int64_t status = 0;      // the HTTP status answered
+  std::string tag;
+  std::string stage;
+  std::string deployment_id;
+  std::string error;
+  std::string replay_of;   // the delivery this one replayed
+  std::string body;        // capped at max_delivery_body; empty in lists
+  bool body_truncated = false;
+  std::string headers_json; // the kept headers, a JSON object
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, webhook_delivery& x) {
+  return f(caf::meta::type_name("webhook_delivery"), x.id, x.workload_id, x.received_at,
+           x.source_addr, x.delivery_id, x.event, x.signature, x.result, x.status, x.tag,
+           x.stage, x.deployment_id, x.error, x.replay_of, x.body, x.body_truncated,
+           x.headers_json);
+}
+
+/// How an accepted delivery ended once the deployer answered: its deploy, or a refusal.
+struct webhook_delivery_outcome {
+  std::string id;
+  std::string result; // accepted | rejected
+  int64_t status = 0;
+  std::string deployment_id;
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, webhook_delivery_outcome& x) {
+  return f(caf::meta::type_name("webhook_delivery_outcome"), x.id, x.result, x.status,
+           x.deployment_id, x.error);
+}
+
+namespace store {
+
+/// A kept body is cut here (the row says so, and such a delivery cannot be replayed).
+inline constexpr size_t max_delivery_body = 64 * 1024;
+/// The kept headers' JSON is cut here.
+inline constexpr size_t max_delivery_headers = 4 * 1024;
+/// Each workload keeps its newest this many deliveries.
+inline constexpr int64_t max_deliveries_per_workload = 1000;
+
+/// The workload whose webhook secret this is: an index lookup, then the stored secret
+/// compared again in constant time. not_found for "" and for any other miss.
+caf::expected<workload> find_workload_by_webhook_secret(database& db, const std::string& secret);
+
+/// Records a delivery and prunes the workload's log to its newest rows, in one transaction.
+/// An "accepted" delivery whose delivery id this workload accepted before is stored as a
+/// "duplicate" (status 200) naming the first one's deployment: the returned row says which.
+caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d);
+
+/// Sets the result, status, deployment and error of a recorded delivery.
+caf::expected<webhook_delivery> finish_delivery(database& db, const webhook_delivery_outcome& o);
+
+/// One delivery with its kept body.
+caf::expected<webhook_delivery> get_delivery(database& db, const std::string& id);
+
+/// A workload's deliveries, newest first, without bodies.
+caf::expected<page<webhook_delivery>> list_deliveries(database& db,
+                                                      const std::string& workload_id,
+                                                      int64_t limit, int64_t offset);
+
+} // namespace store
+} // namespace tf

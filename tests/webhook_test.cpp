@@ -1,0 +1,718 @@
+// Webhooks end to end, in-process: the real store on a temporary database, the real Docker
+// host actors and project deployer (proxy provider none, a private slot port range), the
+// webhook router, and tf::http::server on an ephemeral port driven through httplib's client.
+// Deploys really run (tinyforge-test/web:v1 and :v2); most cases only need the 202 and the
+// deployment id, one follows a deploy to its end. Every container a test's workloads made
+// is removed when the test ends.
+#include <doctest/doctest.h>
+
+#include "actors/errors.hpp"
+#include "actors/system.hpp"
+#include "actors/webhook_payload.hpp"
+#include "actors/webhook_signatures.hpp"
+#include "config/config.hpp"
+#include "deploy_harness.hpp"
+#include "http/ask.hpp"
+#include "http/server.hpp"
+#include "net.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <httplib.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using namespace tf::test;
+
+namespace {
+
+constexpr const char* json_type = "application/json";
+
+/// HMAC-SHA256 in hex, computed here with OpenSSL rather than with the code under test.
+std::string hmac_hex(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += digits[mac[i] >> 4];
+    out += digits[mac[i] & 0xf];
+  }
+  return out;
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// A GitHub package event publishing tinyforge-test/web:<tag>.
+std::string github_package_body(const std::string& tag) {
+  return R"({"action":"published","package":{"name":"web","package_type":"CONTAINER",)"
+         R"("package_version":{"version":"sha256:abc","container_metadata":{"tag":{"name":")"
+         + tag + R"(","digest":"sha256:abc"}}}},"repository":{"full_name":"o/web"}})";
+}
+
+/// A GitLab or Gitea push of `ref`.
+std::string push_body(const std::string& ref, const std::string& after = "1a2b3c") {
+  return R"({"ref":")" + ref + R"(","before":"0000000000000000000000000000000000000000",)"
+         R"("after":")" + after + R"(","repository":{"name":"web"}})";
+}
+
+struct answer {
+  int status = 0;
+  std::string body;
+  rapidjson::Document doc;
+};
+
+answer to_answer(const httplib::Result& res) {
+  answer a;
+  if (!res)
+    return a;
+  a.status = res->status;
+  a.body = res->body;
+  a.doc = json_of(res->body);
+  return a;
+}
+
+std::string error_code_of(const answer& a) {
+  if (!a.doc.IsObject() || !a.doc.HasMember("error"))
+    return {};
+  return str(a.doc["error"], "code");
+}
+
+/// Removes the containers of the workloads a test made. Declared before the actor system, so
+/// it runs after the system has gone: a deploy job still creating a container when the
+/// deployer stopped has finished by then, and nothing is created after the removal.
+struct workload_cleanup {
+  std::vector<std::string> ids;
+  ~workload_cleanup() {
+    for (const auto& w : ids)
+      remove_workload_containers(w);
+  }
+};
+
+struct webhook_fixture {
+  static constexpr int64_t body_limit = 64 * 1024;
+
+  temp_dir dir;
+  slot_range slots{10};
+  workload_cleanup workloads; // whose containers go when the test ends
+  caf::actor_system_config actor_cfg;
+  caf::actor_system sys{actor_cfg};
+  tf::store_handles store;
+  tf::docker_host_handles docker;
+  tf::deployer_handles deployers;
+  std::unique_ptr<tf::http::server> srv;
+  std::thread serving;
+  uint16_t port = 0;
+
+  webhook_fixture() {
+    auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
+    REQUIRE_MESSAGE(started, tf::error_message(started.error()));
+    store = *started;
+    tf::reconciler_config rc;
+    rc.interval = std::chrono::hours{1};
+    auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
+    REQUIRE_MESSAGE(d, tf::error_message(d.error()));
+    docker = *d;
+    tf::config cfg;
+    cfg.proxy_provider = "none";
+    cfg.proxy_slot_gate = "none";
+    cfg.slot_port_low = slots.low();
+    cfg.slot_port_high = slots.high();
+    cfg.rollback_grace_s = 0;
+    cfg.deploy_health_deadline_s = 30;
+    cfg.deploy_stop_grace_s = 1;
+    cfg.max_body_bytes = body_limit;
+    cfg.http_threads = 8;
+    auto dep = tf::start_deployers(sys, cfg, store, docker);
+    REQUIRE_MESSAGE(dep, tf::error_message(dep.error()));
+    deployers = *dep;
+    tf::http::server_context ctx;
+    ctx.sys = &sys;
+    ctx.store = store;
+    ctx.reconciler = docker.reconciler;
+    ctx.deployer = deployers.projects;
+    ctx.webhooks = deployers.webhooks;
+    ctx.request_timeout = 10s;
+    srv = std::make_unique<tf::http::server>(ctx, cfg);
+    auto bound = srv->bind("127.0.0.1", 0);
+    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
+    port = *bound;
+    serving = std::thread{[this] { srv->run(); }};
+    REQUIRE(client().Get("/healthz"));
+  }
+
+  ~webhook_fixture() {
+    // Deploys end on their own before the teardown: a deploy cancelled while the engine
+    // creates a container could leave one created after the clean-up listed them.
+    settle_deploys();
+    srv->stop();
+    serving.join();
+    tf::stop_deployers(sys, deployers);
+    tf::stop_docker_host(sys, docker);
+    tf::stop_store(sys, store);
+  }
+
+  /// Waits (at most a minute) until no deploy of the test's workloads is queued or running.
+  void settle_deploys() {
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    for (const auto& w : workloads.ids) {
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto res = client().Get(("/api/deployments?limit=500&workload_id=" + w).c_str());
+        if (!res || res->status != 200)
+          break;
+        auto doc = json_of(res->body);
+        bool busy = false;
+        if (doc.IsObject() && doc.HasMember("items") && doc["items"].IsArray())
+          for (const auto& d : doc["items"].GetArray()) {
+            auto st = str(d, "status");
+            busy = busy || st == "queued" || st == "running";
+          }
+        if (!busy)
+          break;
+        std::this_thread::sleep_for(100ms);
+      }
+    }
+  }
+
+  httplib::Client client() const {
+    httplib::Client c{"127.0.0.1", port};
+    c.set_connection_timeout(5, 0);
+    c.set_read_timeout(40, 0);
+    c.set_write_timeout(20, 0);
+    return c;
+  }
+
+  /// A project with stages "production" (first) and "staging"; its workload row.
+  tf::workload make_project() {
+    auto name = unique_name("wh", "p");
+    auto body = R"({"name":")" + name
+                + R"(","image":"tinyforge-test/web","stages":[)"
+                  R"({"name":"production","port":8080,"instances":1,"health_path":"/up"},)"
+                  R"({"name":"staging","port":8080,"instances":1,"health_path":"/up"}]})";
+    auto res = client().Post("/api/projects", body, json_type);
+    REQUIRE(res);
+    REQUIRE_MESSAGE(res->status == 201, res->body);
+    auto doc = json_of(res->body);
+    auto workload_id = str(doc, "workload_id");
+    REQUIRE_FALSE(workload_id.empty());
+    workloads.ids.push_back(workload_id);
+    return workload(workload_id);
+  }
+
+  tf::workload workload(const std::string& id) {
+    auto w = tf::http::ask<tf::workload>(sys, store.readers->next(), 5s, tf::atom::get_v,
+                                         tf::atom::workload_v, id);
+    REQUIRE_MESSAGE(w, tf::error_message(w.error()));
+    return *w;
+  }
+
+  void require_signature(const tf::workload& w, bool on) {
+    tf::patch<tf::workload> p;
+    p.id = w.id;
+    p.fields = {"webhook_require_signature"};
+    p.value.webhook_require_signature = on;
+    auto r = tf::http::ask<tf::workload>(sys, store.writer, 5s, tf::atom::update_v, p);
+    REQUIRE_MESSAGE(r, tf::error_message(r.error()));
+  }
+
+  answer post(const std::string& secret, const std::string& body,
+              const httplib::Headers& headers = {}) {
+    return to_answer(client().Post(("/api/webhooks/" + secret).c_str(), headers, body, json_type));
+  }
+
+  /// The deployments of a workload, newest first.
+  rapidjson::Document deployments(const std::string& workload_id) {
+    auto res = client().Get(("/api/deployments?workload_id=" + workload_id).c_str());
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    return json_of(res->body);
+  }
+
+  rapidjson::Document deliveries(const std::string& workload_id) {
+    auto res = client().Get(("/api/workloads/" + workload_id + "/deliveries").c_str());
+    REQUIRE(res);
+    REQUIRE_MESSAGE(res->status == 200, res->body);
+    return json_of(res->body);
+  }
+
+  rapidjson::Document deployment(const std::string& id) {
+    auto res = client().Get(("/api/deployments/" + id).c_str());
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    return json_of(res->body);
+  }
+};
+
+/// 202 with a deployment id; replies the id.
+std::string accepted(const answer& a) {
+  INFO("body: ", a.body);
+  REQUIRE(a.status == 202);
+  auto id = str(a.doc, "deployment_id");
+  CHECK_FALSE(id.empty());
+  CHECK(str(a.doc, "status") == "queued");
+  return id;
+}
+
+void refused(const answer& a, int status, const std::string& code) {
+  INFO("body: ", a.body);
+  CHECK(a.status == status);
+  CHECK(error_code_of(a) == code);
+}
+
+} // namespace
+
+// -- the pure parts ---------------------------------------------------------------------------
+
+TEST_CASE("webhook signatures: HMAC-SHA256 matches RFC 4231 and compares in full") {
+  CHECK(tf::hmac_sha256_hex("Jefe", "what do ya want for nothing?")
+        == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  CHECK(tf::equal_constant_time("abc", "abc"));
+  CHECK_FALSE(tf::equal_constant_time("abc", "abd"));
+  CHECK_FALSE(tf::equal_constant_time("abc", "abcd"));
+  CHECK(tf::secret_fingerprint("s3cret").size() == 8);
+}
+
+TEST_CASE("webhook signatures: each format right, wrong, and absent") {
+  const std::string secret = "signing-secret";
+  const std::string body = R"({"tag":"v1"})";
+  auto now = unix_now();
+  auto ts = std::to_string(now);
+  using s = tf::signature_scheme;
+  struct row {
+    const char* name;
+    tf::webhook_headers headers;
+    s scheme;
+    bool valid;
+  };
+  const row rows[] = {
+    {"tinyforge right",
+     {{"x-tinyforge-signature", "sha256=" + hmac_hex(secret, ts + "." + body)},
+      {"x-tinyforge-timestamp", ts}},
+     s::tinyforge, true},
+    {"tinyforge signed without the timestamp",
+     {{"x-tinyforge-signature", "sha256=" + hmac_hex(secret, body)}, {"x-tinyforge-timestamp", ts}},
+     s::tinyforge, false},
+    {"tinyforge 6 minutes old",
+     {{"x-tinyforge-signature",
+       "sha256=" + hmac_hex(secret, std::to_string(now - 360) + "." + body)},
+      {"x-tinyforge-timestamp", std::to_string(now - 360)}},
+     s::tinyforge, false},
+    {"tinyforge no timestamp",
+     {{"x-tinyforge-signature", "sha256=" + hmac_hex(secret, ts + "." + body)}}, s::tinyforge,
+     false},
+    {"tinyforge timestamp not a number",
+     {{"x-tinyforge-signature", "sha256=" + hmac_hex(secret, ts + "." + body)},
+      {"x-tinyforge-timestamp", "soon"}},
+     s::tinyforge, false},
+    {"github right", {{"x-hub-signature-256", "sha256=" + hmac_hex(secret, body)}}, s::github, true},
+    {"github uppercase hex", {{"x-hub-signature-256", "sha256=" + [&] {
+                                 auto h = hmac_hex(secret, body);
+                                 for (auto& c : h)
+                                   c = static_cast<char>(std::toupper(c));
+                                 return h;
+                               }()}},
+     s::github, true},
+    {"github no prefix", {{"x-hub-signature-256", hmac_hex(secret, body)}}, s::github, false},
+    {"github other key", {{"x-hub-signature-256", "sha256=" + hmac_hex("other", body)}}, s::github,
+     false},
+    {"gitea right", {{"x-gitea-signature", hmac_hex(secret, body)}}, s::gitea, true},
+    {"gitea wrong", {{"x-gitea-signature", hmac_hex(secret, body + " ")}}, s::gitea, false},
+    {"gitlab right", {{"x-gitlab-token", secret}}, s::gitlab, true},
+    {"gitlab wrong", {{"x-gitlab-token", secret + "x"}}, s::gitlab, false},
+    {"none", {}, s::none, false},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.name);
+    auto v = tf::verify_signature(r.headers, body, secret, now);
+    CHECK(v.scheme == r.scheme);
+    CHECK(v.valid == r.valid);
+    if (!r.valid)
+      CHECK(v.reason.find(secret) == std::string::npos);
+  }
+  // An empty signing secret proves nothing, whatever was sent.
+  CHECK_FALSE(tf::verify_signature({{"x-gitlab-token", ""}}, body, "", now).valid);
+}
+
+TEST_CASE("webhook payloads: the tag from each sender's event, and the refusals") {
+  struct row {
+    const char* name;
+    tf::webhook_headers headers;
+    std::string body;
+    int64_t status;
+    std::string tag;
+    std::string stage;
+  };
+  const row rows[] = {
+    {"plain", {}, R"({"tag":"v1.2.3"})", 0, "v1.2.3", ""},
+    {"plain with stage", {}, R"({"tag":"v2","stage":"staging"})", 0, "v2", "staging"},
+    {"github package", {{"x-github-event", "package"}}, github_package_body("v2"), 0, "v2", ""},
+    {"github registry_package", {{"x-github-event", "registry_package"}},
+     R"({"registry_package":{"package_version":{"version":"1.4.0"}}})", 0, "1.4.0", ""},
+    {"github push is no package", {{"x-github-event", "push"}}, R"({"ref":"refs/tags/v1"})", 422,
+     "", ""},
+    {"gitlab tag push", {{"x-gitlab-event", "Tag Push Hook"}}, push_body("refs/tags/v3"), 0, "v3",
+     ""},
+    {"gitlab branch push", {{"x-gitlab-event", "Push Hook"}}, push_body("refs/heads/main"), 422,
+     "", ""},
+    {"gitlab tag deleted", {{"x-gitlab-event", "Tag Push Hook"}},
+     push_body("refs/tags/v3", "0000000000000000000000000000000000000000"), 422, "", ""},
+    {"gitea tag push", {{"x-gitea-event", "push"}}, push_body("refs/tags/v4"), 0, "v4", ""},
+    {"gitea create tag", {{"x-gitea-event", "create"}}, R"({"ref":"v5","ref_type":"tag"})", 0,
+     "v5", ""},
+    {"malformed", {}, R"({"tag":)", 400, "", ""},
+    {"not an object", {}, R"(["v1"])", 400, "", ""},
+    {"no tag", {}, R"({"stage":"production"})", 422, "", ""},
+    {"empty body", {}, "", 422, "", ""},
+    {"tag not a string", {}, R"({"tag":12})", 400, "", ""},
+    {"stage not a string", {}, R"({"tag":"v1","stage":1})", 400, "", ""},
+    {"invalid tag", {}, R"({"tag":"../etc"})", 400, "", ""},
+    {"invalid tag from a push", {{"x-gitea-event", "push"}}, push_body("refs/tags/-x"), 400, "",
+     ""},
+    {"deep nesting", {}, std::string(100, '[') + std::string(100, ']'), 400, "", ""},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.name);
+    auto got = tf::read_project_payload(r.headers, r.body);
+    CHECK(got.status == r.status);
+    CHECK(got.target.tag == r.tag);
+    CHECK(got.target.stage == r.stage);
+    if (r.status != 0)
+      CHECK_FALSE(got.message.empty());
+  }
+}
+
+// -- through the daemon's parts ----------------------------------------------------------------
+
+TEST_CASE_FIXTURE(webhook_fixture, "a plain body answers 202 at once and its deploy runs") {
+  auto w = make_project();
+  auto a = post(w.webhook_secret, R"({"tag":"v1"})");
+  auto id = accepted(a);
+  auto d = deployment(id);
+  CHECK(str(d, "trigger") == "webhook");
+  CHECK(str(d, "tag") == "v1");
+  // The deploy is the deployer's ordinary one: it reaches succeeded.
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  std::string status;
+  while (std::chrono::steady_clock::now() < deadline) {
+    status = str(deployment(id), "status");
+    if (status == "succeeded" || status == "failed")
+      break;
+    std::this_thread::sleep_for(200ms);
+  }
+  INFO("deployment: ", id);
+  CHECK(status == "succeeded");
+  // The stage named in the body is the one deployed; without one, the first stage.
+  auto staged = accepted(post(w.webhook_secret, R"({"tag":"v2","stage":"staging"})"));
+  auto ds = deployment(staged);
+  auto dp = deployment(id);
+  CHECK(str(ds, "stage_id") != str(dp, "stage_id"));
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "Tinyforge's signature: right, wrong, too old") {
+  auto w = make_project();
+  const std::string body = R"({"tag":"v1"})";
+  auto signed_headers = [&](int64_t when, const std::string& key) {
+    auto ts = std::to_string(when);
+    return httplib::Headers{{"X-Tinyforge-Timestamp", ts},
+                            {"X-Tinyforge-Signature", "sha256=" + hmac_hex(key, ts + "." + body)}};
+  };
+  accepted(post(w.webhook_secret, body, signed_headers(unix_now(), w.webhook_signing_secret)));
+  refused(post(w.webhook_secret, body, signed_headers(unix_now(), w.webhook_secret)), 401,
+          "unauthorized");
+  refused(post(w.webhook_secret, body,
+               signed_headers(unix_now() - 301 - 5, w.webhook_signing_secret)),
+          401, "unauthorized");
+  auto a = post(w.webhook_secret, body, signed_headers(unix_now() - 400, w.webhook_signing_secret));
+  refused(a, 401, "unauthorized");
+  CHECK(str(a.doc["error"], "message").find("5 minutes") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "GitHub: a signed package event deploys its tag; a bad signature is 401") {
+  auto w = make_project();
+  auto body = github_package_body("v2");
+  auto id = accepted(post(w.webhook_secret, body,
+                          {{"X-GitHub-Event", "package"},
+                           {"X-GitHub-Delivery", "gh-1"},
+                           {"X-Hub-Signature-256",
+                            "sha256=" + hmac_hex(w.webhook_signing_secret, body)}}));
+  CHECK(str(deployment(id), "tag") == "v2");
+  refused(post(w.webhook_secret, body,
+               {{"X-GitHub-Event", "package"},
+                {"X-Hub-Signature-256", "sha256=" + hmac_hex(w.webhook_signing_secret, body + "x")}}),
+          401, "unauthorized");
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "Gitea and GitLab: signed tag pushes deploy their tag; wrong ones are 401") {
+  auto w = make_project();
+  auto gitea = push_body("refs/tags/v2");
+  auto id = accepted(post(w.webhook_secret, gitea,
+                          {{"X-Gitea-Event", "push"},
+                           {"X-Gitea-Signature", hmac_hex(w.webhook_signing_secret, gitea)}}));
+  CHECK(str(deployment(id), "tag") == "v2");
+  refused(post(w.webhook_secret, gitea,
+               {{"X-Gitea-Event", "push"}, {"X-Gitea-Signature", hmac_hex("nope", gitea)}}),
+          401, "unauthorized");
+  // A branch push is well-formed but names no tag.
+  auto branch = push_body("refs/heads/main");
+  refused(post(w.webhook_secret, branch,
+               {{"X-Gitea-Event", "push"},
+                {"X-Gitea-Signature", hmac_hex(w.webhook_signing_secret, branch)}}),
+          422, "no_tag");
+
+  auto gitlab = push_body("refs/tags/v1");
+  auto id2 = accepted(post(w.webhook_secret, gitlab,
+                           {{"X-Gitlab-Event", "Tag Push Hook"},
+                            {"X-Gitlab-Token", w.webhook_signing_secret}}));
+  CHECK(str(deployment(id2), "tag") == "v1");
+  refused(post(w.webhook_secret, gitlab,
+               {{"X-Gitlab-Event", "Tag Push Hook"}, {"X-Gitlab-Token", w.webhook_secret}}),
+          401, "unauthorized");
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "an unsigned delivery is accepted unless the workload requires a signature") {
+  auto w = make_project();
+  accepted(post(w.webhook_secret, R"({"tag":"v1"})"));
+  require_signature(w, true);
+  refused(post(w.webhook_secret, R"({"tag":"v1"})"), 401, "unauthorized");
+  // Signed, it still goes through.
+  const std::string body = R"({"tag":"v1"})";
+  accepted(post(w.webhook_secret, body,
+                {{"X-Hub-Signature-256", "sha256=" + hmac_hex(w.webhook_signing_secret, body)}}));
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "an unknown secret is 404 with one body, whatever the path looks like") {
+  auto w = make_project();
+  auto real = post(w.webhook_secret, R"({"tag":"v1"})");
+  accepted(real);
+  std::vector<answer> misses;
+  misses.push_back(post(std::string(64, 'a'), R"({"tag":"v1"})"));
+  misses.push_back(post("x", R"({"tag":"v1"})"));
+  misses.push_back(post(w.webhook_secret.substr(0, 63), R"({"tag":"v1"})"));
+  misses.push_back(post(w.webhook_secret + "/extra", R"({"tag":"v1"})"));
+  misses.push_back(post(std::string(300, 'b'), R"({"tag":"v1"})"));
+  misses.push_back(post("", "not even json"));
+  misses.push_back(to_answer(client().Post("/api/webhooks", "", json_type)));
+  for (const auto& m : misses) {
+    CHECK(m.status == 404);
+    CHECK(m.body == misses.front().body);
+  }
+  CHECK(error_code_of(misses.front()) == "not_found");
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "after a rotation the old secret is 404 and the new one deploys") {
+  auto w = make_project();
+  auto rotated = tf::http::ask<tf::workload>(sys, store.writer, 5s, tf::atom::rotate_v, w.id);
+  REQUIRE(rotated);
+  CHECK(rotated->webhook_secret != w.webhook_secret);
+  refused(post(w.webhook_secret, R"({"tag":"v1"})"), 404, "not_found");
+  accepted(post(rotated->webhook_secret, R"({"tag":"v1"})"));
+  // The old signing secret no longer signs either.
+  const std::string body = R"({"tag":"v1"})";
+  refused(post(rotated->webhook_secret, body,
+               {{"X-Hub-Signature-256", "sha256=" + hmac_hex(w.webhook_signing_secret, body)}}),
+          401, "unauthorized");
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "a delivery id seen before is answered as a duplicate and not deployed twice") {
+  auto w = make_project();
+  auto first = accepted(post(w.webhook_secret, R"({"tag":"v1"})", {{"X-GitHub-Delivery", "d-1"}}));
+  auto again = post(w.webhook_secret, R"({"tag":"v1"})", {{"X-GitHub-Delivery", "d-1"}});
+  INFO("body: ", again.body);
+  CHECK(again.status == 200);
+  CHECK(again.doc.IsObject());
+  CHECK(again.doc.HasMember("duplicate"));
+  CHECK(str(again.doc, "deployment_id") == first);
+  // Many at once with one new id: exactly one deploy.
+  std::vector<std::thread> senders;
+  std::atomic<int> n202{0}, n200{0}, other{0};
+  std::mutex m;
+  std::set<std::string> named; // every answer names the one deploy
+  for (int i = 0; i < 8; ++i)
+    senders.emplace_back([&] {
+      auto a = post(w.webhook_secret, R"({"tag":"v2"})", {{"X-Gitea-Delivery", "d-2"}});
+      (a.status == 202 ? n202 : a.status == 200 ? n200 : other)++;
+      std::lock_guard<std::mutex> lock{m};
+      named.insert(str(a.doc, "deployment_id"));
+    });
+  for (auto& t : senders)
+    t.join();
+  CHECK(n202 == 1);
+  CHECK(n200 == 7);
+  CHECK(other == 0);
+  CHECK(named.size() == 1);
+  CHECK(named.count("") == 0);
+  auto deps = deployments(w.id);
+  CHECK(integer(deps, "total") == 2);
+  // Another workload may use the same delivery id.
+  auto w2 = make_project();
+  accepted(post(w2.webhook_secret, R"({"tag":"v1"})", {{"X-GitHub-Delivery", "d-1"}}));
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "bad bodies: malformed 400, no tag 422, invalid tag 400, unknown stage 422") {
+  auto w = make_project();
+  refused(post(w.webhook_secret, R"({"tag":)"), 400, "invalid_argument");
+  refused(post(w.webhook_secret, R"({"stage":"production"})"), 422, "no_tag");
+  refused(post(w.webhook_secret, R"({"tag":"has space"})"), 400, "invalid_argument");
+  refused(post(w.webhook_secret, R"({"tag":"v1","stage":"nope"})"), 422, "no_stage");
+  CHECK(integer(deployments(w.id), "total") == 0);
+  // A stack's webhook is not wired to a deployer yet.
+  tf::stack st;
+  st.name = unique_name("wh", "s");
+  st.compose = "services:\n  web:\n    image: tinyforge-test/web:v1\n";
+  auto made = tf::http::ask<tf::stack>(sys, store.writer, 5s, tf::atom::create_v, st);
+  REQUIRE_MESSAGE(made, tf::error_message(made.error()));
+  auto sw = workload(made->workload_id);
+  refused(post(sw.webhook_secret, ""), 501, "not_implemented");
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "a body over the limit is 413 before it is read") {
+  auto w = make_project();
+  // Announced, never sent: only a server that does not read the body can answer.
+  auto fd = connect_and_send(port, "POST /api/webhooks/" + w.webhook_secret
+                                     + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                       "Content-Type: application/json\r\n"
+                                       "Content-Length: 10000000000\r\n\r\n");
+  std::string buf;
+  auto res = read_response(fd.get(), buf);
+  REQUIRE(res);
+  CHECK(res->status == 413);
+  CHECK(lower(res->header("Connection")) == "close");
+  // One byte over, sent whole: 413 as well, and nothing deployed.
+  std::string big = R"({"tag":"v1","pad":")" + std::string(body_limit, 'x') + "\"}";
+  refused(post(w.webhook_secret, big), 413, "payload_too_large");
+  CHECK(integer(deployments(w.id), "total") == 0);
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "the delivery log lists every delivery and keeps no secret") {
+  auto w = make_project();
+  auto gitlab = push_body("refs/tags/v1");
+  auto dep = accepted(post(w.webhook_secret, gitlab,
+                           {{"X-Gitlab-Event", "Tag Push Hook"},
+                            {"X-Gitlab-Event-UUID", "gl-1"},
+                            {"X-Gitlab-Token", w.webhook_signing_secret}}));
+  refused(post(w.webhook_secret, gitlab,
+               {{"X-Gitlab-Event", "Tag Push Hook"}, {"X-Gitlab-Token", "wrong"}}),
+          401, "unauthorized");
+  post(w.webhook_secret, gitlab,
+       {{"X-Gitlab-Event", "Tag Push Hook"},
+        {"X-Gitlab-Event-UUID", "gl-1"},
+        {"X-Gitlab-Token", w.webhook_signing_secret}});
+  auto res = client().Get(("/api/workloads/" + w.id + "/deliveries").c_str());
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  CHECK(res->body.find(w.webhook_signing_secret) == std::string::npos);
+  CHECK(res->body.find(w.webhook_secret) == std::string::npos);
+  auto list = json_of(res->body);
+  REQUIRE(integer(list, "total") == 3);
+  const auto& items = list["items"];
+  // Newest first.
+  CHECK(str(items[0], "result") == "duplicate");
+  CHECK(integer(items[0], "status") == 200);
+  CHECK(str(items[0], "deployment_id") == dep);
+  CHECK(str(items[1], "result") == "rejected");
+  CHECK(integer(items[1], "status") == 401);
+  CHECK(str(items[1], "signature") == "gitlab");
+  CHECK(str(items[2], "result") == "accepted");
+  CHECK(integer(items[2], "status") == 202);
+  CHECK(str(items[2], "deployment_id") == dep);
+  CHECK(str(items[2], "delivery_id") == "gl-1");
+  CHECK(str(items[2], "event") == "Tag Push Hook");
+  CHECK(str(items[2], "tag") == "v1");
+  CHECK(str(items[2], "stage") == "production");
+  CHECK(str(items[2], "source_addr") == "127.0.0.1");
+  CHECK_FALSE(str(items[2], "received_at").empty());
+  // Paging, and a workload that does not exist.
+  auto one = client().Get(("/api/workloads/" + w.id + "/deliveries?limit=1&offset=2").c_str());
+  REQUIRE(one);
+  auto page = json_of(one->body);
+  REQUIRE(page["items"].Size() == 1);
+  CHECK(str(page["items"][0], "result") == "accepted");
+  auto missing = to_answer(client().Get("/api/workloads/nope/deliveries"));
+  refused(missing, 404, "not_found");
+  refused(to_answer(client().Get(("/api/workloads/" + w.id + "/deliveries?limit=0").c_str())), 400,
+          "invalid_argument");
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "a replay re-runs a recorded delivery as a new deploy") {
+  auto w = make_project();
+  auto body = github_package_body("v2");
+  auto first = accepted(post(w.webhook_secret, body,
+                             {{"X-GitHub-Event", "package"},
+                              {"X-GitHub-Delivery", "gh-9"},
+                              {"X-Hub-Signature-256",
+                               "sha256=" + hmac_hex(w.webhook_signing_secret, body)}}));
+  auto list = deliveries(w.id);
+  auto delivery = str(list["items"][0], "id");
+  REQUIRE_FALSE(delivery.empty());
+  auto replay = to_answer(client().Post(
+    ("/api/workloads/" + w.id + "/deliveries/" + delivery + "/replay").c_str(), "", json_type));
+  auto second = accepted(replay);
+  CHECK(second != first);
+  CHECK(str(deployment(second), "tag") == "v2");
+  CHECK(integer(deployments(w.id), "total") == 2);
+  auto after = deliveries(w.id);
+  CHECK(str(after["items"][0], "replay_of") == delivery);
+  CHECK(str(after["items"][0], "signature") == "replay");
+  CHECK(str(after["items"][0], "deployment_id") == second);
+  // A delivery of another workload, or none: 404.
+  auto w2 = make_project();
+  refused(to_answer(client().Post(
+            ("/api/workloads/" + w2.id + "/deliveries/" + delivery + "/replay").c_str(), "",
+            json_type)),
+          404, "not_found");
+  refused(to_answer(client().Post(("/api/workloads/" + w.id + "/deliveries/nope/replay").c_str(),
+                                  "", json_type)),
+          404, "not_found");
+}
+
+// The capture logger is swapped in before the fixture starts any thread and swapped back
+// after the fixture has stopped them all: spdlog's default logger must not be replaced while
+// another thread logs through it.
+TEST_CASE("no log line carries a webhook secret") {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  auto previous = spdlog::default_logger();
+  auto capture = std::make_shared<spdlog::logger>("capture", sink);
+  capture->set_level(spdlog::level::debug);
+  spdlog::set_default_logger(capture);
+  std::string secret;
+  const std::string unknown(64, 'c');
+  {
+    webhook_fixture f;
+    auto w = f.make_project();
+    secret = w.webhook_secret;
+    accepted(f.post(w.webhook_secret, R"({"tag":"v1"})"));
+    refused(f.post(w.webhook_secret, R"({"tag":"v1"})", {{"X-Gitlab-Token", "wrong"}}), 401,
+            "unauthorized");
+    refused(f.post(unknown, R"({"tag":"v1"})"), 404, "not_found");
+  }
+  spdlog::set_default_logger(previous);
+  auto text = out.str();
+  INFO("log: ", text);
+  CHECK_FALSE(secret.empty());
+  CHECK(text.find(secret) == std::string::npos);
+  CHECK(text.find(unknown) == std::string::npos);
+  CHECK(text.find(tf::secret_fingerprint(unknown)) != std::string::npos);
+  // The request log (debug) names the path with the secret's fingerprint.
+  CHECK(text.find("/api/webhooks/<secret sha256:" + tf::secret_fingerprint(secret) + ">")
+        != std::string::npos);
+}
