@@ -14,6 +14,8 @@
 #include "deploy_harness.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
+#include "store/ids.hpp"
+#include "store/password.hpp"
 #include "net.hpp"
 
 #include <caf/actor_system.hpp>
@@ -122,11 +124,21 @@ struct webhook_fixture {
   std::unique_ptr<tf::http::server> srv;
   std::thread serving;
   uint16_t port = 0;
+  /// A bearer token for the authenticated routes (webhooks themselves need none).
+  std::string token = tf::store::new_secret();
 
   webhook_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
+    auto hash = tf::store::hash_password("webhook-test-password");
+    REQUIRE(hash);
+    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
+                                               tf::new_user{"tester", *hash, true, false});
+    REQUIRE(user);
+    REQUIRE(tf::http::ask<tf::api_token_info>(
+      sys, store.writer, 5s, tf::atom::create_v,
+      tf::new_api_token{user->id, "webhook-test", tf::store::sha256_hex(token)}));
     tf::reconciler_config rc;
     rc.interval = std::chrono::hours{1};
     auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
@@ -198,6 +210,7 @@ struct webhook_fixture {
     c.set_connection_timeout(5, 0);
     c.set_read_timeout(40, 0);
     c.set_write_timeout(20, 0);
+    c.set_default_headers({{"Authorization", "Bearer " + token}});
     return c;
   }
 
