@@ -545,6 +545,12 @@ TEST_CASE("provider caddy: a route over two slots serves from the live one, is i
   auto applied = MUST(p->apply(route));
   CHECK(applied.slots == route.slots);
   auto live = "127.0.0.1:" + std::to_string(app->port());
+  // Caddy loads a new config in the background: until the new server takes over, the old
+  // one (no route yet) answers an empty 200. Wait for the route, then check it.
+  CHECK(eventually([&] {
+    auto res = get_via(caddy.listen_port, "shop.example.test", "/version");
+    return res && res->headers.count("x-tinyforge-upstream") > 0;
+  }));
   // Every request, whichever slot round robin tries first, lands on the live one.
   for (int i = 0; i < 4; ++i) {
     auto res = settled_get(caddy.listen_port, "shop.example.test", "/version");
@@ -575,6 +581,11 @@ TEST_CASE("provider caddy: a route over two slots serves from the live one, is i
   proxy::http_request by_id;
   by_id.url = caddy.admin() + "/id/tinyforge-route-r1";
   CHECK(caddy.admin_call(by_id).status == 404);
+  // The removal takes effect once the new config has taken over (see above).
+  CHECK(eventually([&] {
+    auto res = get_via(caddy.listen_port, "shop.example.test", "/");
+    return res && res->headers.count("x-tinyforge-upstream") == 0;
+  }));
   auto after = settled_get(caddy.listen_port, "shop.example.test");
   CHECK(after.headers.count("x-tinyforge-upstream") == 0);
   CHECK(after.body != "served /");
@@ -596,7 +607,10 @@ TEST_CASE("provider caddy: re-applying an unchanged route (a daemon restart) res
   auto app = slot_app();
   auto route = make_route("r1", "keep.example.test", {free_port(), app->port()});
   MUST(proxy::make_provider(caddy.cfg())->apply(route));
-  REQUIRE(settled_get(caddy.listen_port, "keep.example.test", "/version").status == 200);
+  REQUIRE(eventually([&] {
+    auto res = get_via(caddy.listen_port, "keep.example.test", "/version");
+    return res && res->headers.count("x-tinyforge-upstream") > 0;
+  }));
 
   // A client with an idle keep-alive connection, as a browser or a load balancer has.
   auto idle_client = [&] {
