@@ -362,7 +362,8 @@ TEST_CASE_FIXTURE(auth_fixture, "an API token works as a bearer until it is revo
     auto l = with_bearer("GET", "/api/tokens", token);
     REQUIRE(status_of(l) == 200);
     listed = l->body;
-    auto items = parse(listed)["items"].GetArray();
+    auto doc = parse(listed); // the array below points into it: keep it alive
+    auto items = doc["items"].GetArray();
     REQUIRE(items.Size() == 1);
     last_used = str(items[0], "last_used_at");
     if (!last_used.empty())
