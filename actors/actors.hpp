@@ -5,6 +5,7 @@
 #include "actors/atoms.hpp"
 #include "actors/webhook_messages.hpp"
 #include "docker/types.hpp"
+#include "store/admin_model.hpp"
 #include "store/auth_model.hpp"
 #include "store/model.hpp"
 #include "store/webhooks.hpp"
@@ -91,7 +92,15 @@ using store_writer_actor = caf::typed_actor<
   // Records a webhook delivery (a repeated delivery id becomes a duplicate); prunes the log.
   caf::replies_to<atom::create, webhook_delivery>::with<webhook_delivery>,
   // Sets how a recorded webhook delivery ended (its deployment, or why it was refused).
-  caf::replies_to<atom::update, webhook_delivery_outcome>::with<webhook_delivery>>;
+  caf::replies_to<atom::update, webhook_delivery_outcome>::with<webhook_delivery>,
+  // Writes settings (key -> JSON text) in one transaction, all or none; replies them all.
+  caf::replies_to<atom::update, atom::settings, settings_map>::with<settings_map>,
+  // Creates an app (name, description); replies the stored app.
+  caf::replies_to<atom::create, app>::with<app>,
+  // Changes an app's name or description.
+  caf::replies_to<atom::update, patch<app>>::with<app>,
+  // Deletes an app; its workloads' app_id becomes NULL.
+  caf::replies_to<atom::erase, atom::app, std::string>::with<atom::ok>>;
 
 /// A STORE READER: answers reads on its own read-only connection, beside the writer.
 using store_reader_actor = caf::typed_actor<
@@ -144,7 +153,19 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<atom::get, atom::delivery, std::string>::with<webhook_delivery>,
   // A page of a workload's webhook deliveries (workload id, limit, offset), newest first.
   caf::replies_to<atom::list, atom::delivery, std::string, int64_t, int64_t>::with<
-    page<webhook_delivery>>>;
+    page<webhook_delivery>>,
+  // Every known setting: stored values over defaults.
+  caf::replies_to<atom::get, atom::settings>::with<settings_map>,
+  // One app, by id.
+  caf::replies_to<atom::get, atom::app, std::string>::with<app>,
+  // A page of apps (limit, offset), by name.
+  caf::replies_to<atom::list, atom::app, int64_t, int64_t>::with<page<app>>,
+  // A page of proxy routes (limit, offset) with their stages and projects, by host.
+  caf::replies_to<atom::list, atom::proxy, int64_t, int64_t>::with<page<proxy_listing>>,
+  // What the store tracks (workloads, container ids, kept image tags): the stale scan's facts.
+  caf::replies_to<atom::get, atom::stale>::with<tracked_resources>,
+  // The store's counts for /metrics.
+  caf::replies_to<atom::get, atom::metrics>::with<store_metrics>>;
 
 /// A DOCKER WORKER: makes blocking Engine API calls on its own thread for one owner, so
 /// a slow engine never stalls the scheduler. Errors come back as values (503 for HTTP).
@@ -161,7 +182,13 @@ using docker_actor = caf::typed_actor<
   // Stops a container (SIGTERM, then SIGKILL after the grace seconds).
   caf::replies_to<atom::stop, std::string, int64_t>::with<atom::ok>,
   // Restarts a container (stop with the grace seconds, then start).
-  caf::replies_to<atom::restart, std::string, int64_t>::with<atom::ok>>;
+  caf::replies_to<atom::restart, std::string, int64_t>::with<atom::ok>,
+  // Lists images that match the filters.
+  caf::replies_to<atom::list, atom::image, docker::filters>::with<std::vector<docker::image_summary>>,
+  // Removes a container, running or not, with its anonymous volumes.
+  caf::replies_to<atom::erase, atom::container, std::string>::with<atom::ok>,
+  // Removes an image reference (a repo:tag untags; the image goes with its last tag).
+  caf::replies_to<atom::erase, atom::image, std::string>::with<atom::ok>>;
 
 /// The PROXY actor: applies route changes to the reverse proxy and opens or closes slot
 /// ports, one change at a time (detached: providers and iptables block).

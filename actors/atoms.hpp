@@ -59,6 +59,13 @@ using user = caf::atom_constant<caf::atom("user")>;
 using session = caf::atom_constant<caf::atom("session")>;
 using token = caf::atom_constant<caf::atom("token")>;
 using audit = caf::atom_constant<caf::atom("audit")>;
+// The admin routes (settings, apps, proxies, stale resources, metrics).
+using settings = caf::atom_constant<caf::atom("settings")>;
+using app = caf::atom_constant<caf::atom("app")>;
+using proxy = caf::atom_constant<caf::atom("proxy")>;
+using stale = caf::atom_constant<caf::atom("stale")>;
+using metrics = caf::atom_constant<caf::atom("metrics")>;
+using image = caf::atom_constant<caf::atom("image")>;
 
 constexpr auto create_v = create::value;
 constexpr auto update_v = update::value;
@@ -111,5 +118,11 @@ constexpr auto user_v = user::value;
 constexpr auto session_v = session::value;
 constexpr auto token_v = token::value;
 constexpr auto audit_v = audit::value;
+constexpr auto settings_v = settings::value;
+constexpr auto app_v = app::value;
+constexpr auto proxy_v = proxy::value;
+constexpr auto stale_v = stale::value;
+constexpr auto metrics_v = metrics::value;
+constexpr auto image_v = image::value;
 
 } // namespace tf::atom

@@ -34,6 +34,18 @@ docker_worker(docker_actor::stateful_pointer<docker_worker_state> self, docker::
         return err;
       return atom::ok_v;
     },
+    [c](atom::list, atom::image, const docker::filters& f) { return reply(c->list_images(f)); },
+    [c](atom::erase, atom::container, const std::string& id) -> caf::result<atom::ok> {
+      if (auto err = c->remove_container(id, true))
+        return err;
+      return atom::ok_v;
+    },
+    [c](atom::erase, atom::image, const std::string& ref) -> caf::result<atom::ok> {
+      // Never forced: an image a container still uses stays, and the engine says why.
+      if (auto err = c->remove_image(ref, false))
+        return err;
+      return atom::ok_v;
+    },
   };
 }
 

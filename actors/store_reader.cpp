@@ -2,9 +2,12 @@
 
 #include "actors/errors.hpp"
 #include "actors/reply.hpp"
+#include "store/admin_reads.hpp"
+#include "store/apps.hpp"
 #include "store/deployments.hpp"
 #include "store/reads.hpp"
 #include "store/routes.hpp"
+#include "store/settings.hpp"
 #include "store/users.hpp"
 #include "store/webhooks.hpp"
 
@@ -76,6 +79,17 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     },
     [&d](atom::list, atom::delivery, const std::string& workload_id, int64_t limit,
          int64_t offset) { return reply(store::list_deliveries(d, workload_id, limit, offset)); },
+    // -- admin: settings, apps, proxies, stale scan, metrics --
+    [&d](atom::get, atom::settings) { return reply(store::read_settings(d)); },
+    [&d](atom::get, atom::app, const std::string& id) { return reply(store::get_app(d, id)); },
+    [&d](atom::list, atom::app, int64_t limit, int64_t offset) {
+      return reply(store::list_apps(d, limit, offset));
+    },
+    [&d](atom::list, atom::proxy, int64_t limit, int64_t offset) {
+      return reply(store::list_proxies(d, limit, offset));
+    },
+    [&d](atom::get, atom::stale) { return reply(store::read_tracked_resources(d)); },
+    [&d](atom::get, atom::metrics) { return reply(store::read_store_metrics(d)); },
   };
 }
 

@@ -2,8 +2,10 @@
 
 #include "actors/errors.hpp"
 #include "actors/reply.hpp"
+#include "store/apps.hpp"
 #include "store/deployments.hpp"
 #include "store/routes.hpp"
+#include "store/settings.hpp"
 #include "store/users.hpp"
 #include "store/webhooks.hpp"
 #include "store/writes.hpp"
@@ -105,6 +107,15 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     },
     [&d](atom::update, const webhook_delivery_outcome& o) {
       return reply(store::finish_delivery(d, o));
+    },
+    // -- settings and apps --
+    [&d](atom::update, atom::settings, const settings_map& changes) {
+      return reply(store::write_settings(d, changes));
+    },
+    [&d](atom::create, app& a) { return reply(store::create_app(d, std::move(a))); },
+    [&d](atom::update, const patch<app>& p) { return reply(store::update_app(d, p)); },
+    [&d](atom::erase, atom::app, const std::string& id) {
+      return reply(store::delete_app(d, id));
     },
   };
 }

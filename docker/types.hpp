@@ -86,6 +86,12 @@ struct image_summary {
   int64_t created = 0;
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, image_summary& x) {
+  return f(caf::meta::type_name("image_summary"), x.id, x.repo_tags, x.labels, x.size,
+           x.created);
+}
+
 struct network_summary {
   std::string id;
   std::string name;

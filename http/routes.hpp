@@ -57,6 +57,13 @@ void install_container_routes(route_table& http, const server_context& ctx);
 /// a workload's delivery log with replay under /api/workloads/{id}/deliveries.
 void install_webhook_routes(route_table& http, const server_context& ctx);
 
+/// GET|PATCH /api/settings; /api/apps (404 unless features.apps_grouping); GET /api/proxies;
+/// GET /api/stale and POST /api/stale/prune.
+void install_admin_routes(route_table& http, const server_context& ctx);
+
+/// GET /metrics (Prometheus text format), outside /api: a loopback scraper needs no token.
+void install_metrics_route(route_table& http, const server_context& ctx);
+
 /// A request path as logs may show it: a webhook secret replaced by a short hash prefix.
 std::string loggable_path(const std::string& path);
 

@@ -1,0 +1,166 @@
+#include "store/admin_reads.hpp"
+
+#include "actors/errors.hpp"
+#include "store/reads.hpp"
+#include "store/routes.hpp"
+
+#include <map>
+#include <set>
+
+namespace tf::store {
+
+namespace {
+
+/// The first column of every row of `sql` (no parameters) as text.
+caf::expected<std::vector<std::string>> column(database& db, std::string_view sql) {
+  auto st = db.prepare(sql);
+  if (!st)
+    return st.error();
+  std::vector<std::string> out;
+  while (st->step())
+    out.push_back(st->text(0));
+  if (st->error())
+    return st->error();
+  return out;
+}
+
+/// Rows of (label, label, count) of `sql` (no parameters).
+caf::expected<std::vector<labelled_count>> counts(database& db, std::string_view sql,
+                                                  bool two_labels) {
+  auto st = db.prepare(sql);
+  if (!st)
+    return st.error();
+  std::vector<labelled_count> out;
+  while (st->step()) {
+    labelled_count c;
+    c.first = st->text(0);
+    if (two_labels)
+      c.second = st->text(1);
+    c.count = st->integer(two_labels ? 2 : 1);
+    out.push_back(std::move(c));
+  }
+  if (st->error())
+    return st->error();
+  return out;
+}
+
+caf::expected<int64_t> single_count(database& db, std::string_view sql) {
+  auto st = db.prepare(sql);
+  if (!st)
+    return st.error();
+  if (!st->step())
+    return st->error() ? st->error() : make_error(ec::database, "no count");
+  return st->integer(0);
+}
+
+} // namespace
+
+caf::expected<page<proxy_listing>> list_proxies(database& db, int64_t limit, int64_t offset) {
+  clamp_page(limit, offset);
+  read_snapshot snapshot{db};
+  if (snapshot.error())
+    return snapshot.error();
+  auto st = db.prepare("SELECT r.stage_id, s.name, p.id, p.name FROM proxy_routes r "
+                       "JOIN stages s ON s.id = r.stage_id JOIN projects p ON p.id = s.project_id "
+                       "ORDER BY r.host, r.id LIMIT ?1 OFFSET ?2");
+  if (!st)
+    return st.error();
+  st->bind(1, limit).bind(2, offset);
+  page<proxy_listing> out;
+  while (st->step()) {
+    proxy_listing x;
+    x.stage_id = st->text(0);
+    x.stage_name = st->text(1);
+    x.project_id = st->text(2);
+    x.project_name = st->text(3);
+    out.items.push_back(std::move(x));
+  }
+  if (st->error())
+    return st->error();
+  // The route itself (slots, serving) through the routes module, which owns its encoding.
+  for (auto& x : out.items) {
+    auto r = get_route(db, x.stage_id);
+    if (!r)
+      return r.error();
+    x.id = r->id;
+    x.host = r->host;
+    x.health_path = r->health_path;
+    x.npm_proxy_id = r->npm_proxy_id;
+    x.slots = std::move(r->slots);
+    x.serving = std::move(r->serving);
+    x.updated_at = r->updated_at;
+  }
+  auto total = single_count(db, "SELECT COUNT(*) FROM proxy_routes");
+  if (!total)
+    return total.error();
+  out.total = *total;
+  return out;
+}
+
+caf::expected<tracked_resources> read_tracked_resources(database& db) {
+  read_snapshot snapshot{db};
+  if (snapshot.error())
+    return snapshot.error();
+  tracked_resources out;
+  auto workloads = column(db, "SELECT id FROM workloads");
+  if (!workloads)
+    return workloads.error();
+  out.workload_ids = std::move(*workloads);
+  auto containers = column(db, "SELECT DISTINCT container_id FROM containers "
+                               "WHERE container_id != ''");
+  if (!containers)
+    return containers.error();
+  out.container_ids = std::move(*containers);
+  auto st = db.prepare("SELECT p.image, s.current_tag, s.previous_tag FROM projects p "
+                       "LEFT JOIN stages s ON s.project_id = p.id");
+  if (!st)
+    return st.error();
+  std::map<std::string, std::set<std::string>> kept;
+  while (st->step()) {
+    auto& tags = kept[st->text(0)];
+    for (int col : {1, 2})
+      if (!st->is_null(col) && !st->text(col).empty())
+        tags.insert(st->text(col));
+  }
+  if (st->error())
+    return st->error();
+  for (auto& [repository, tags] : kept)
+    out.images.push_back(kept_image{repository, {tags.begin(), tags.end()}});
+  return out;
+}
+
+caf::expected<store_metrics> read_store_metrics(database& db) {
+  read_snapshot snapshot{db};
+  if (snapshot.error())
+    return snapshot.error();
+  store_metrics m;
+  auto containers = counts(db,
+                           "SELECT workload_kind, state, COUNT(*) FROM containers "
+                           "GROUP BY workload_kind, state ORDER BY workload_kind, state",
+                           true);
+  if (!containers)
+    return containers.error();
+  m.containers = std::move(*containers);
+  auto deployments = counts(
+    db, "SELECT status, COUNT(*) FROM deployments GROUP BY status ORDER BY status", false);
+  if (!deployments)
+    return deployments.error();
+  m.deployments = std::move(*deployments);
+  auto deliveries = counts(
+    db, "SELECT result, COUNT(*) FROM webhook_deliveries GROUP BY result ORDER BY result",
+    false);
+  if (!deliveries)
+    return deliveries.error();
+  m.deliveries = std::move(*deliveries);
+  auto workloads = single_count(db, "SELECT COUNT(*) FROM workloads");
+  if (!workloads)
+    return workloads.error();
+  m.workloads = *workloads;
+  auto apps = single_count(db, "SELECT COUNT(*) FROM apps");
+  if (!apps)
+    return apps.error();
+  m.apps = *apps;
+  return m;
+}
+
+} // namespace tf::store

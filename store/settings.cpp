@@ -1,0 +1,112 @@
+#include "store/settings.hpp"
+
+#include "actors/errors.hpp"
+#include "store/clock.hpp"
+
+#include <algorithm>
+
+namespace tf::store {
+
+const std::vector<setting_def>& known_settings() {
+  static const std::vector<setting_def> defs{
+    {setting::apps_grouping, setting_type::boolean, "false",
+     "group workloads into apps; off, /api/apps answers 404"},
+  };
+  return defs;
+}
+
+const setting_def* find_setting(std::string_view key) {
+  for (const auto& d : known_settings())
+    if (key == d.key)
+      return &d;
+  return nullptr;
+}
+
+caf::error check_setting(const std::string& key, const std::string& json) {
+  const auto* def = find_setting(key);
+  if (def == nullptr)
+    return make_error(ec::invalid_argument, key.substr(0, 80) + ": no such setting");
+  auto wrong = [&](const char* what) {
+    return make_error(ec::invalid_argument, key + ": must be " + what);
+  };
+  switch (def->type) {
+    case setting_type::boolean:
+      return json == "true" || json == "false" ? caf::error{} : wrong("true or false");
+    case setting_type::integer: {
+      auto digits = json.size() <= 18 && !json.empty()
+                    && std::all_of(json.begin() + (json[0] == '-' ? 1 : 0), json.end(),
+                                   [](char c) { return c >= '0' && c <= '9'; })
+                    && json != "-";
+      if (!digits)
+        return wrong("an integer");
+      auto v = std::stoll(json);
+      if (v < def->min || v > def->max)
+        return wrong(("from " + std::to_string(def->min) + " to " + std::to_string(def->max))
+                       .c_str());
+      return {};
+    }
+    case setting_type::text:
+      if (json.size() < 2 || json.front() != '"' || json.back() != '"')
+        return wrong("a string");
+      if (def->max > 0 && static_cast<int64_t>(json.size()) > def->max + 2)
+        return wrong(("at most " + std::to_string(def->max) + " characters").c_str());
+      return {};
+  }
+  return wrong("a known type");
+}
+
+caf::expected<settings_map> read_settings(database& db) {
+  settings_map values;
+  for (const auto& d : known_settings())
+    values[d.key] = d.default_json;
+  auto st = db.prepare("SELECT key, value FROM settings");
+  if (!st)
+    return st.error();
+  while (st->step()) {
+    auto key = st->text(0);
+    auto value = st->text(1);
+    // A row that is no longer valid (an old key, a hand-edited value) keeps the default.
+    if (!check_setting(key, value))
+      values[key] = std::move(value);
+  }
+  if (st->error())
+    return st->error();
+  return values;
+}
+
+caf::expected<settings_map> write_settings(database& db, const settings_map& changes) {
+  for (const auto& [key, json] : changes)
+    if (auto err = check_setting(key, json))
+      return err;
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto st = db.prepare("INSERT INTO settings(key, value, updated_at) VALUES (?1, ?2, ?3) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                       "updated_at = excluded.updated_at");
+  if (!st)
+    return st.error();
+  auto now = now_utc();
+  for (const auto& [key, json] : changes) {
+    st->reset();
+    st->bind(1, key).bind(2, json).bind(3, now);
+    if (auto err = st->run())
+      return err;
+  }
+  auto stored = read_settings(db);
+  if (!stored)
+    return stored.error();
+  if (auto err = tx->commit())
+    return err;
+  return stored;
+}
+
+bool setting_is_true(const settings_map& values, const char* key) {
+  auto i = values.find(key);
+  if (i != values.end())
+    return i->second == "true";
+  const auto* def = find_setting(key);
+  return def != nullptr && std::string_view{def->default_json} == "true";
+}
+
+} // namespace tf::store
