@@ -280,7 +280,7 @@ TEST_CASE_FIXTURE(admin_fixture, "apps answer 404 while features.apps_grouping i
   check_error(get("/api/apps"), 404, "not_found");
 }
 
-TEST_CASE_FIXTURE(admin_fixture, "apps are created, listed, changed and deleted; workloads keep going") {
+TEST_CASE_FIXTURE(admin_fixture, "apps are created, listed, changed and deleted, and their workloads stay") {
   turn_apps(true);
   auto created = check_json(post("/api/apps", R"({"name":"shop","description":"the store"})"), 201);
   auto id = str(created, "id");
@@ -462,7 +462,7 @@ TEST_CASE("find_stale: the rules on listed values") {
   CHECK_FALSE(tf::split_image_ref("<none>:<none>", repo, tag));
 }
 
-TEST_CASE_FIXTURE(admin_fixture, "stale: forged containers and unkept tags are listed and pruned; the rest stay") {
+TEST_CASE_FIXTURE(admin_fixture, "stale: forged containers and unkept tags are listed and pruned, and the rest stay") {
   auto ep = tf::docker::endpoint::parse(engine_host);
   REQUIRE(ep);
   tf::docker::client engine{*ep, tf::docker::make_cancel_token()};
