@@ -182,7 +182,7 @@ TEST_CASE_FIXTURE(http_fixture, "POST with a small JSON body to an unknown route
   check_error(c.Post("/api/unknown", R"({"name":"x"})", "application/json"), 404, "not_found");
 }
 
-TEST_CASE_FIXTURE(http_fixture, "a body of exactly max_body_bytes is read; one byte more is 413") {
+TEST_CASE_FIXTURE(http_fixture, "a body of exactly max_body_bytes is read, one byte more is 413") {
   auto c = client();
   auto at_limit = c.Post("/api/unknown", std::string(body_limit, 'x'), "application/json");
   REQUIRE(at_limit);

@@ -426,7 +426,7 @@ TEST_CASE_FIXTURE(det_fixture, "a request times out on the test clock, without s
   CHECK(listed->total == 1);
 }
 
-TEST_CASE_FIXTURE(det_fixture, "stop_store stops every actor; later requests fail as unavailable") {
+TEST_CASE_FIXTURE(det_fixture, "stop_store stops every actor, later requests fail as unavailable") {
   create_project("before-stop");
   auto writer = store.writer;
   auto readers = store.readers; // stop_store resets the handles it was given

@@ -459,7 +459,7 @@ TEST_CASE_FIXTURE(webhook_fixture, "Tinyforge's signature: right, wrong, too old
   CHECK(str(a.doc["error"], "message").find("5 minutes") != std::string::npos);
 }
 
-TEST_CASE_FIXTURE(webhook_fixture, "GitHub: a signed package event deploys its tag; a bad signature is 401") {
+TEST_CASE_FIXTURE(webhook_fixture, "GitHub: a signed package event deploys its tag, a bad signature is 401") {
   auto w = make_project();
   auto body = github_package_body("v2");
   auto id = accepted(post(w.webhook_secret, body,
@@ -474,7 +474,7 @@ TEST_CASE_FIXTURE(webhook_fixture, "GitHub: a signed package event deploys its t
           401, "unauthorized");
 }
 
-TEST_CASE_FIXTURE(webhook_fixture, "Gitea and GitLab: signed tag pushes deploy their tag; wrong ones are 401") {
+TEST_CASE_FIXTURE(webhook_fixture, "Gitea and GitLab: signed tag pushes deploy their tag, wrong ones are 401") {
   auto w = make_project();
   auto gitea = push_body("refs/tags/v2");
   auto id = accepted(post(w.webhook_secret, gitea,
