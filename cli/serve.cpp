@@ -160,6 +160,7 @@ int serve(const config_sources& sources) {
   ctx.reconciler = docker->reconciler;
   ctx.deployer = deployers->projects;
   ctx.webhooks = deployers->webhooks;
+  ctx.docker = docker->worker;
   ctx.request_timeout = std::chrono::milliseconds{cfg->request_timeout_ms};
   ctx.setup_token_hash = *setup_token_hash;
   http::server server{ctx, *cfg};

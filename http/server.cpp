@@ -224,6 +224,7 @@ void server::install_routes() {
   install_project_routes(routes, ctx);
   install_deployment_routes(routes, ctx);
   install_container_routes(routes, ctx);
+  install_workload_routes(routes, ctx);
   install_webhook_routes(routes, ctx);
   // Unknown /api routes and other methods fall through to the 404 envelope.
 }

@@ -33,6 +33,8 @@ struct server_context {
   project_deployer_actor deployer;
   /// Deliveries to /api/webhooks/{secret} and their replays. May be null: those answer 503.
   webhook_router_actor webhooks;
+  /// The docker worker of the local host (container logs). May be null: those answer 503.
+  docker_actor docker;
   std::chrono::milliseconds request_timeout{5000};
   /// SHA-256 of the one-time setup token logged at start while no user exists ("" when a
   /// user existed at start): POST /api/auth/setup needs the token.
