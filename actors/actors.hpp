@@ -120,8 +120,8 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<atom::list, atom::site, int64_t, int64_t>::with<page<site>>,
   // One workload, by id.
   caf::replies_to<atom::get, atom::workload, std::string>::with<workload>,
-  // A page of workloads (limit, offset), by kind and name.
-  caf::replies_to<atom::list, atom::workload, int64_t, int64_t>::with<page<workload>>,
+  // A page of workloads matching a filter (kind, app), by kind and name.
+  caf::replies_to<atom::list, atom::workload, workload_filter>::with<page<workload>>,
   // One container row, by id.
   caf::replies_to<atom::get, atom::container, std::string>::with<container_row>,
   // A page of container rows matching a filter.
@@ -143,8 +143,9 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<atom::count, atom::user>::with<int64_t>,
   // The identity behind an unexpired session or unrevoked API token, by token hash.
   caf::replies_to<atom::resolve, credential>::with<identity>,
-  // A user's API tokens (never their values), newest first.
-  caf::replies_to<atom::list, atom::token, std::string>::with<std::vector<api_token_info>>,
+  // A page of a user's API tokens (user id, limit, offset; never their values), newest first.
+  caf::replies_to<atom::list, atom::token, std::string, int64_t, int64_t>::with<
+    page<api_token_info>>,
   // The newest audit_log rows (limit), newest first.
   caf::replies_to<atom::list, atom::audit, int64_t>::with<std::vector<audit_row>>,
   // The workload a webhook secret belongs to (constant-time checked; not_found otherwise).

@@ -43,8 +43,8 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     [&d](atom::get, atom::workload, const std::string& id) {
       return reply(store::get_workload(d, id));
     },
-    [&d](atom::list, atom::workload, int64_t limit, int64_t offset) {
-      return reply(store::list_workloads(d, limit, offset));
+    [&d](atom::list, atom::workload, const workload_filter& f) {
+      return reply(store::list_workloads(d, f));
     },
     [&d](atom::get, atom::container, const std::string& id) {
       return reply(store::get_container(d, id));
@@ -67,8 +67,8 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     },
     [&d](atom::count, atom::user) { return reply(store::count_users(d)); },
     [&d](atom::resolve, const credential& c) { return reply(store::resolve_credential(d, c)); },
-    [&d](atom::list, atom::token, const std::string& user_id) {
-      return reply(store::list_api_tokens(d, user_id));
+    [&d](atom::list, atom::token, const std::string& user_id, int64_t limit, int64_t offset) {
+      return reply(store::list_api_tokens(d, user_id, limit, offset));
     },
     [&d](atom::list, atom::audit, int64_t limit) { return reply(store::list_audit(d, limit)); },
     [&d](atom::get, atom::webhook, const std::string& secret) {

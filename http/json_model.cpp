@@ -42,6 +42,17 @@ void write_env(json_writer& w, const env_map& env) {
 
 // -- reading ------------------------------------------------------------------------------
 
+/// At most `max` bytes of `s` for an error message, cut on a UTF-8 character boundary so the
+/// JSON answer stays valid UTF-8.
+std::string clip(const std::string& s, size_t max) {
+  if (s.size() <= max)
+    return s;
+  auto cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
+    --cut;
+  return s.substr(0, cut) + "...";
+}
+
 const char* type_name(const rapidjson::Value& v) {
   switch (v.GetType()) {
     case rapidjson::kNullType: return "null";
@@ -189,6 +200,7 @@ void write_project(json_writer& w, const project& p) {
   field(w, "name", p.name);
   field(w, "image", p.image);
   field(w, "workload_id", p.workload_id);
+  nullable(w, "webhook_url", webhook_path(p.webhook_secret));
   w.Key("stages");
   w.StartArray();
   for (const auto& s : p.stages)
@@ -245,6 +257,46 @@ void write_container(json_writer& w, const container_row& c) {
   w.EndObject();
 }
 
+std::string webhook_path(const std::string& webhook_secret) {
+  return webhook_secret.empty() ? std::string{} : "/api/webhooks/" + webhook_secret;
+}
+
+namespace {
+
+void write_workload_fields(json_writer& w, const workload& x) {
+  field(w, "id", x.id);
+  field(w, "kind", x.kind);
+  field(w, "name", x.name);
+  field(w, "ref_id", x.ref_id);
+  nullable(w, "app_id", x.app_id);
+  nullable(w, "notification_url", x.notification_url);
+  w.Key("webhook_require_signature");
+  w.Bool(x.webhook_require_signature);
+  nullable(w, "webhook_url", webhook_path(x.webhook_secret));
+  w.Key("has_signing_secret");
+  w.Bool(!x.webhook_signing_secret.empty());
+  w.Key("has_notification_secret");
+  w.Bool(!x.notification_secret.empty());
+  field(w, "created_at", x.created_at);
+  field(w, "updated_at", x.updated_at);
+}
+
+} // namespace
+
+void write_workload(json_writer& w, const workload& x) {
+  w.StartObject();
+  write_workload_fields(w, x);
+  w.EndObject();
+}
+
+void write_workload_with_secrets(json_writer& w, const workload& x) {
+  w.StartObject();
+  write_workload_fields(w, x);
+  field(w, "webhook_signing_secret", x.webhook_signing_secret);
+  field(w, "notification_secret", x.notification_secret);
+  w.EndObject();
+}
+
 // -- JSON to rows -------------------------------------------------------------------------
 
 caf::expected<project> project_from_json(const rapidjson::Value& body) {
@@ -277,6 +329,51 @@ caf::expected<patch<project>> project_patch_from_json(const rapidjson::Value& bo
   if (r.error())
     return std::move(r.error());
   p.fields = std::move(r.present());
+  return p;
+}
+
+caf::expected<patch<workload>> workload_patch_from_json(const rapidjson::Value& body) {
+  if (!body.IsObject())
+    return make_error(ec::invalid_argument, std::string{"the body: must be an object, got "}
+                                              + type_name(body));
+  patch<workload> p;
+  for (const auto& m : body.GetObject()) {
+    std::string key{m.name.GetString(), m.name.GetStringLength()};
+    const auto& v = m.value;
+    if (std::find(p.fields.begin(), p.fields.end(), key) != p.fields.end())
+      return make_error(ec::invalid_argument, key + ": given twice");
+    auto wrong = [&](const char* expected) {
+      return make_error(ec::invalid_argument,
+                        key + ": must be " + expected + ", got " + type_name(v));
+    };
+    if (key == "app_id") {
+      if (v.IsNull()) {
+        p.value.app_id.clear();
+      } else if (v.IsString() && v.GetStringLength() > 0) {
+        if (v.GetStringLength() > 128)
+          return make_error(ec::invalid_argument, "app_id: at most 128 characters");
+        p.value.app_id.assign(v.GetString(), v.GetStringLength());
+      } else {
+        return wrong("an app id or null");
+      }
+    } else if (key == "notification_url") {
+      if (v.IsString())
+        p.value.notification_url.assign(v.GetString(), v.GetStringLength());
+      else if (!v.IsNull())
+        return wrong("a URL string or null");
+      // The store checks the URL itself (scheme, length, no whitespace).
+    } else if (key == "webhook_require_signature") {
+      if (!v.IsBool())
+        return wrong("a boolean");
+      p.value.webhook_require_signature = v.GetBool();
+    } else {
+      return make_error(ec::invalid_argument,
+                        clip(key, 64)
+                          + ": unknown field (a workload's app_id, notification_url and "
+                            "webhook_require_signature can be changed)");
+    }
+    p.fields.push_back(std::move(key));
+  }
   return p;
 }
 

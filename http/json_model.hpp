@@ -14,6 +14,7 @@
 #include <rapidjson/document.h>
 
 #include <cstddef>
+#include <string>
 
 namespace tf::http {
 
@@ -28,6 +29,17 @@ void write_project(json_writer& w, const project& p);
 void write_deployment(json_writer& w, const deployment& d, bool log, size_t log_from = 0);
 
 void write_container(json_writer& w, const container_row& c);
+
+/// The path a CI posts to for the workload with this webhook secret ("" when none).
+std::string webhook_path(const std::string& webhook_secret);
+
+/// A workload as every read shows it: its webhook_url, but of its signing and notification
+/// secrets only whether they are set.
+void write_workload(json_writer& w, const workload& x);
+
+/// A workload right after its secrets were rotated: write_workload plus the new signing and
+/// notification secrets, the one time the API shows them.
+void write_workload_with_secrets(json_writer& w, const workload& x);
 
 /// {"items":[…],"total":N}
 template <class T, class WriteItem>
@@ -50,6 +62,12 @@ caf::expected<project> project_from_json(const rapidjson::Value& body);
 
 /// PATCH /api/projects/{id}: the fields present among name and image.
 caf::expected<patch<project>> project_patch_from_json(const rapidjson::Value& body);
+
+/// PATCH /api/workloads/{id}: app_id (a string, or null for none), notification_url (a
+/// string, or null or "" for none), webhook_require_signature (a boolean). Stricter than the
+/// other readers: any other field is refused, naming it, since a typo here would silently
+/// leave a webhook unprotected.
+caf::expected<patch<workload>> workload_patch_from_json(const rapidjson::Value& body);
 
 /// POST /api/projects/{id}/stages. Fields left out keep the defaults of tf::stage.
 caf::expected<stage> stage_from_json(const rapidjson::Value& body);

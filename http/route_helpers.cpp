@@ -41,6 +41,29 @@ std::string query_text(const httplib::Request& req, const char* name) {
   return req.has_param(name) ? req.get_param_value(name) : std::string{};
 }
 
+caf::expected<std::string> query_id(const httplib::Request& req, const char* name) {
+  auto text = query_text(req, name);
+  auto printable = std::all_of(text.begin(), text.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+  if (text.size() > 128 || !printable)
+    return make_error(ec::invalid_argument, std::string{name}
+                                              + ": must be an id (at most 128 printable "
+                                                "ASCII characters, no spaces)");
+  return text;
+}
+
+caf::expected<std::string> query_choice(const httplib::Request& req, const char* name,
+                                        bool (*allowed)(std::string_view),
+                                        const char* allowed_text) {
+  auto text = query_text(req, name);
+  if (!text.empty() && (text.size() > 64 || !allowed(text)))
+    return make_error(ec::invalid_argument, std::string{name} + ": must be one of "
+                                              + allowed_text + ", got \"" + text.substr(0, 40)
+                                              + "\"");
+  return text;
+}
+
 caf::expected<rapidjson::Document> parse_body(const httplib::Request& req, bool empty_is_object) {
   if (empty_is_object && std::all_of(req.body.begin(), req.body.end(), [](char c) {
         return c == ' ' || c == '\t' || c == '\r' || c == '\n';

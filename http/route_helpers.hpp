@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace httplib {
 struct Request;
@@ -37,6 +38,15 @@ caf::expected<page_query> parse_page(const httplib::Request& req);
 
 /// `?name=` or "" when absent.
 std::string query_text(const httplib::Request& req, const char* name);
+
+/// `?name=` as an id to filter by: "" when absent or empty (no filter); an error when it is
+/// longer than 128 characters or holds a space, a control character or a non-ASCII byte.
+caf::expected<std::string> query_id(const httplib::Request& req, const char* name);
+
+/// `?name=` as one of `allowed` (a filter's enumerated values): "" when absent or empty.
+caf::expected<std::string> query_choice(const httplib::Request& req, const char* name,
+                                        bool (*allowed)(std::string_view),
+                                        const char* allowed_text);
 
 /// The body as a JSON object; an empty body is `{}` when `empty_is_object`.
 caf::expected<rapidjson::Document> parse_body(const httplib::Request& req,

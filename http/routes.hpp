@@ -50,8 +50,13 @@ void install_project_routes(route_table& http, const server_context& ctx);
 /// /api/deployments.
 void install_deployment_routes(route_table& http, const server_context& ctx);
 
-/// /api/containers and the instance actions under /api/instances.
+/// /api/containers (the index, one row, its logs) and the instance actions under
+/// /api/instances.
 void install_container_routes(route_table& http, const server_context& ctx);
+
+/// /api/workloads: list, read, change (app, notification URL, signature requirement),
+/// their containers, and rotating their secrets.
+void install_workload_routes(route_table& http, const server_context& ctx);
 
 /// POST /api/webhooks/{secret} (no session: the secret and the signature authenticate), and
 /// a workload's delivery log with replay under /api/workloads/{id}/deliveries.

@@ -2,6 +2,7 @@
 // here, on the HTTP worker thread, so a 50-100 ms scrypt never holds the store writer.
 #include "http/ask.hpp"
 #include "http/auth.hpp"
+#include "http/json_model.hpp"
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
@@ -324,23 +325,18 @@ void create_token(const server_context& ctx, req_t req, res_t res) {
              }));
 }
 
-void list_tokens(const server_context& ctx, req_t, res_t res) {
+void list_tokens(const server_context& ctx, req_t req, res_t res) {
   const auto* auth = current_auth();
   if (!auth)
     return render_error(res, 401, "unauthorized", "not logged in");
-  auto tokens = ask<std::vector<api_token_info>>(*ctx.sys, ctx.store.readers->next(),
-                                                 ctx.request_timeout, atom::list_v,
-                                                 atom::token_v, auth->who.user_id);
-  reply(res, tokens, 200, [](json_writer& w, const std::vector<api_token_info>& xs) {
-    w.StartObject();
-    w.Key("items");
-    w.StartArray();
-    for (const auto& t : xs)
-      write_token(w, t);
-    w.EndArray();
-    w.Key("total");
-    w.Int64(static_cast<int64_t>(xs.size()));
-    w.EndObject();
+  auto q = parse_page(req);
+  if (!q)
+    return render_error(res, q.error());
+  auto tokens = ask<page<api_token_info>>(*ctx.sys, ctx.store.readers->next(),
+                                          ctx.request_timeout, atom::list_v, atom::token_v,
+                                          auth->who.user_id, q->limit, q->offset);
+  reply(res, tokens, 200, [](json_writer& w, const page<api_token_info>& x) {
+    write_page(w, x, write_token);
   });
 }
 

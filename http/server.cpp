@@ -224,6 +224,7 @@ void server::install_routes() {
   install_project_routes(routes, ctx);
   install_deployment_routes(routes, ctx);
   install_container_routes(routes, ctx);
+  install_workload_routes(routes, ctx);
   install_webhook_routes(routes, ctx);
   install_admin_routes(routes, ctx);
   install_metrics_route(routes, ctx);

@@ -33,7 +33,8 @@ struct server_context {
   project_deployer_actor deployer;
   /// Deliveries to /api/webhooks/{secret} and their replays. May be null: those answer 503.
   webhook_router_actor webhooks;
-  /// The docker worker of the local host: the stale scan and prune. May be null: 503.
+  /// The docker worker of the local host: container logs, the stale scan and prune. May be
+  /// null: those answer 503.
   docker_actor docker;
   /// The proxy actor: its provider's name for /api/proxies. May be null (shown as null).
   proxy_actor proxy;

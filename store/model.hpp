@@ -48,6 +48,9 @@ struct project {
   std::string name;
   std::string image;
   std::string workload_id;
+  /// The workload's webhook secret, read with the project so the API can show its
+  /// webhook_url (the admin copies it into CI); never written through a project.
+  std::string webhook_secret;
   std::vector<stage> stages;
   std::string created_at;
   std::string updated_at;
@@ -55,8 +58,8 @@ struct project {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, project& x) {
-  return f(caf::meta::type_name("project"), x.id, x.name, x.image, x.workload_id, x.stages,
-           x.created_at, x.updated_at);
+  return f(caf::meta::type_name("project"), x.id, x.name, x.image, x.workload_id,
+           x.webhook_secret, x.stages, x.created_at, x.updated_at);
 }
 
 /// A docker compose project.
@@ -395,6 +398,19 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, container_filter& x) {
   return f(caf::meta::type_name("container_filter"), x.workload_id, x.stage_id, x.kind, x.state,
            x.app_id, x.limit, x.offset);
+}
+
+/// Which workloads a list request wants; empty strings match everything.
+struct workload_filter {
+  std::string kind;
+  std::string app_id;
+  int64_t limit = 50;
+  int64_t offset = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, workload_filter& x) {
+  return f(caf::meta::type_name("workload_filter"), x.kind, x.app_id, x.limit, x.offset);
 }
 
 /// One page of a list.

@@ -44,8 +44,9 @@ project read_project(const statement& st) {
   p.name = st.text(1);
   p.image = st.text(2);
   p.workload_id = st.text(3);
-  p.created_at = st.text(4);
-  p.updated_at = st.text(5);
+  p.webhook_secret = st.text(4);
+  p.created_at = st.text(5);
+  p.updated_at = st.text(6);
   return p;
 }
 
@@ -186,7 +187,8 @@ caf::error attach_stages(database& db, project& p) {
 }
 
 constexpr std::string_view project_select
-  = "SELECT p.id, p.name, p.image, COALESCE(w.id, ''), p.created_at, p.updated_at "
+  = "SELECT p.id, p.name, p.image, COALESCE(w.id, ''), COALESCE(w.webhook_secret, ''), "
+    "p.created_at, p.updated_at "
     "FROM projects p LEFT JOIN workloads w ON w.kind = 'project' AND w.ref_id = p.id ";
 
 constexpr std::string_view stack_select
@@ -292,10 +294,32 @@ caf::expected<workload> get_workload_by_ref(database& db, const std::string& kin
   return make_error(ec::not_found, "no " + kind + " with id \"" + ref_id + "\"");
 }
 
-caf::expected<page<workload>> list_workloads(database& db, int64_t limit, int64_t offset) {
-  static const auto sql = cat(workload_select, "ORDER BY kind, name LIMIT ?1 OFFSET ?2");
-  return paged<workload>(db, sql, "SELECT COUNT(*) FROM workloads", limit, offset,
-                         read_workload);
+caf::expected<page<workload>> list_workloads(database& db, const workload_filter& f) {
+  // Empty filter values match everything, so one statement serves every combination.
+  static constexpr std::string_view where
+    = "WHERE (?3 = '' OR kind = ?3) AND (?4 = '' OR app_id = ?4) ";
+  static const auto sql = cat(workload_select, where) + "ORDER BY kind, name, id LIMIT ?1 OFFSET ?2";
+  static const auto count_sql = "SELECT COUNT(*) FROM workloads " + std::string{where};
+  auto limit = f.limit;
+  auto offset = f.offset;
+  clamp_page(limit, offset);
+  read_snapshot snapshot{db};
+  if (snapshot.error())
+    return snapshot.error();
+  auto st = db.prepare(sql);
+  if (!st)
+    return st.error();
+  st->bind(1, limit).bind(2, offset).bind(3, f.kind).bind(4, f.app_id);
+  auto items = collect<workload>(*st, read_workload);
+  if (!items)
+    return items.error();
+  auto total_st = db.prepare(count_sql);
+  if (!total_st)
+    return total_st.error();
+  total_st->bind(3, f.kind).bind(4, f.app_id);
+  if (!total_st->step())
+    return total_st->error() ? total_st->error() : make_error(ec::database, "count failed");
+  return page<workload>{std::move(*items), total_st->integer(0)};
 }
 
 caf::expected<container_row> get_container(database& db, const std::string& id) {

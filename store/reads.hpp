@@ -21,7 +21,7 @@ caf::expected<page<site>> list_sites(database& db, int64_t limit, int64_t offset
 caf::expected<workload> get_workload(database& db, const std::string& id);
 caf::expected<workload> get_workload_by_ref(database& db, const std::string& kind,
                                             const std::string& ref_id);
-caf::expected<page<workload>> list_workloads(database& db, int64_t limit, int64_t offset);
+caf::expected<page<workload>> list_workloads(database& db, const workload_filter& f);
 caf::expected<container_row> get_container(database& db, const std::string& id);
 caf::expected<page<container_row>> list_containers(database& db, const container_filter& f);
 

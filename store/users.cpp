@@ -3,6 +3,7 @@
 #include "actors/errors.hpp"
 #include "store/clock.hpp"
 #include "store/ids.hpp"
+#include "store/reads.hpp"
 
 #include <chrono>
 
@@ -260,19 +261,30 @@ caf::expected<identity> resolve_credential(database& db, const credential& c) {
   return id;
 }
 
-caf::expected<std::vector<api_token_info>> list_api_tokens(database& db,
-                                                           const std::string& user_id) {
+caf::expected<page<api_token_info>> list_api_tokens(database& db, const std::string& user_id,
+                                                    int64_t limit, int64_t offset) {
+  clamp_page(limit, offset);
+  read_snapshot snapshot{db}; // the page and its total from one commit
+  if (snapshot.error())
+    return snapshot.error();
   auto st = db.prepare("SELECT id, user_id, name, created_at, last_used_at, revoked_at "
                        "FROM api_tokens WHERE user_id = ?1 ORDER BY created_at DESC, id "
-                       "LIMIT 1000");
+                       "LIMIT ?2 OFFSET ?3");
   if (!st)
     return st.error();
-  st->bind(1, user_id);
-  std::vector<api_token_info> out;
+  st->bind(1, user_id).bind(2, limit).bind(3, offset);
+  page<api_token_info> out;
   while (st->step())
-    out.push_back(token_from(*st));
+    out.items.push_back(token_from(*st));
   if (st->error())
     return st->error();
+  auto total = db.prepare("SELECT COUNT(*) FROM api_tokens WHERE user_id = ?1");
+  if (!total)
+    return total.error();
+  total->bind(1, user_id);
+  if (!total->step())
+    return total->error() ? total->error() : make_error(ec::database, "count failed");
+  out.total = total->integer(0);
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include "store/auth_model.hpp"
 #include "store/database.hpp"
+#include "store/model.hpp"
 
 #include <caf/expected.hpp>
 
@@ -54,9 +55,9 @@ caf::expected<int64_t> count_users(database& db);
 /// The identity behind an unexpired session or an unrevoked token (not_found otherwise).
 caf::expected<identity> resolve_credential(database& db, const credential& c);
 
-/// The user's tokens, revoked ones included, newest first.
-caf::expected<std::vector<api_token_info>> list_api_tokens(database& db,
-                                                           const std::string& user_id);
+/// A page of the user's tokens (limit, offset), revoked ones included, newest first.
+caf::expected<page<api_token_info>> list_api_tokens(database& db, const std::string& user_id,
+                                                    int64_t limit, int64_t offset);
 
 /// The newest `limit` audit rows, newest first.
 caf::expected<std::vector<audit_row>> list_audit(database& db, int64_t limit);

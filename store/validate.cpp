@@ -189,15 +189,22 @@ caf::error validate_workload(const workload& w) {
   return {};
 }
 
+bool is_container_state(std::string_view s) {
+  static const std::set<std::string, std::less<>> states{
+    "", "created", "running", "stopped", "failed", "removing", "missing", "restarting", "paused"};
+  return states.count(s) != 0;
+}
+
+bool is_workload_kind(std::string_view s) {
+  return s == "project" || s == "stack" || s == "site";
+}
+
 caf::error validate_container(const container_row& c) {
   if (c.workload_id.empty())
     return invalid("workload_id", "must not be empty");
   if (c.role.size() > 255)
     return invalid("role", "at most 255 characters");
-  static const std::set<std::string> states{"",        "created", "running", "stopped",
-                                            "failed",  "removing", "missing", "restarting",
-                                            "paused"};
-  if (states.count(c.state) == 0)
+  if (!is_container_state(c.state))
     return invalid("state", "unknown state \"" + c.state.substr(0, 32) + "\"");
   return check_range("port", c.port, 0, 65535);
 }

@@ -13,6 +13,12 @@ namespace tf::store {
 /// A lowercase DNS label: [a-z0-9-]{1,63}, not starting or ending with '-'.
 bool is_dns_label(std::string_view s);
 
+/// A state the containers index knows ("" is a row not observed yet).
+bool is_container_state(std::string_view s);
+
+/// project, stack or site.
+bool is_workload_kind(std::string_view s);
+
 caf::error validate_project(const project& p);
 caf::error validate_stage(const stage& s);
 caf::error validate_stack(const stack& s);

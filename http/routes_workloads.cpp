@@ -1,0 +1,137 @@
+// /api/workloads: the one row every project, stack and site has. Reads come from the store
+// readers; changes (app, notification URL, signature requirement) and secret rotation go to
+// the store writer. The signing and notification secrets leave the daemon only in the answer
+// to a rotation.
+#include "http/ask.hpp"
+#include "http/auth.hpp"
+#include "http/json_model.hpp"
+#include "http/route_helpers.hpp"
+#include "http/routes.hpp"
+#include "http/server.hpp"
+#include "store/validate.hpp"
+
+#include <httplib.h>
+
+namespace tf::http {
+
+namespace {
+
+using req_t = const httplib::Request&;
+using res_t = httplib::Response&;
+
+/// A PATCH of three small fields needs nothing near the server's body limit (which is sized
+/// for uploads): a bigger body is a mistake or an attack, refused before it is parsed.
+constexpr size_t max_patch_body = 16 * 1024;
+
+/// Answers that carry a secret must not be kept by a browser or a proxy.
+void no_store(res_t res) {
+  res.set_header("Cache-Control", "no-store");
+}
+
+void list_workloads(const server_context& ctx, req_t req, res_t res) {
+  auto q = parse_page(req);
+  if (!q)
+    return render_error(res, q.error());
+  auto kind = query_choice(req, "kind", store::is_workload_kind, "project, stack, site");
+  if (!kind)
+    return render_error(res, kind.error());
+  auto app_id = query_id(req, "app_id");
+  if (!app_id)
+    return render_error(res, app_id.error());
+  workload_filter f{std::move(*kind), std::move(*app_id), q->limit, q->offset};
+  auto p = ask<page<workload>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
+                               atom::list_v, atom::workload_v, std::move(f));
+  no_store(res); // webhook URLs
+  reply(res, p, 200, [](json_writer& w, const page<workload>& x) {
+    write_page(w, x, write_workload);
+  });
+}
+
+void get_workload(const server_context& ctx, req_t req, res_t res) {
+  auto w = ask<workload>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout, atom::get_v,
+                         atom::workload_v, std::string{req.matches[1]});
+  no_store(res);
+  reply(res, w, 200, write_workload);
+}
+
+void update_workload(const server_context& ctx, req_t req, res_t res) {
+  if (req.body.size() > max_patch_body)
+    return render_error(res, make_error(ec::payload_too_large,
+                                        "the body is larger than "
+                                          + std::to_string(max_patch_body) + " bytes"));
+  auto body = parse_body(req);
+  if (!body)
+    return render_error(res, body.error());
+  auto change = workload_patch_from_json(*body);
+  if (!change)
+    return render_error(res, change.error());
+  change->id = req.matches[1];
+  auto fields = change->fields;
+  auto stored = ask<workload>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
+                              std::move(*change));
+  if (stored)
+    audit(ctx, req, "workload.update", "workload", stored->id,
+          make_json([&](json_writer& w) {
+            w.StartObject();
+            w.Key("fields");
+            w.StartArray();
+            for (const auto& f : fields)
+              write_string(w, f);
+            w.EndArray();
+            w.EndObject();
+          }));
+  no_store(res);
+  reply(res, stored, 200, write_workload);
+}
+
+void list_workload_containers(const server_context& ctx, req_t req, res_t res) {
+  auto q = parse_page(req);
+  if (!q)
+    return render_error(res, q.error());
+  std::string id{req.matches[1]};
+  // An unknown workload is a 404, not an empty page.
+  auto w = ask<workload>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout, atom::get_v,
+                         atom::workload_v, id);
+  if (!w)
+    return render_error(res, w.error());
+  container_filter f;
+  f.workload_id = std::move(id);
+  f.limit = q->limit;
+  f.offset = q->offset;
+  auto p = ask<page<container_row>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
+                                    atom::list_v, atom::container_v, std::move(f));
+  reply(res, p, 200, [](json_writer& jw, const page<container_row>& x) {
+    write_page(jw, x, write_container);
+  });
+}
+
+/// New webhook, signing and notification secrets in one transaction: the old webhook URL
+/// stops working at once. The answer is the only place the new secrets are shown.
+void rotate_secrets(const server_context& ctx, req_t req, res_t res) {
+  // No options, but a body that is there must still be a JSON object.
+  auto body = parse_body(req, true);
+  if (!body)
+    return render_error(res, body.error());
+  auto stored = ask<workload>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::rotate_v,
+                              std::string{req.matches[1]});
+  if (stored)
+    audit(ctx, req, "workload.rotate_secrets", "workload", stored->id);
+  no_store(res);
+  reply(res, stored, 200, write_workload_with_secrets);
+}
+
+} // namespace
+
+void install_workload_routes(route_table& http, const server_context& ctx) {
+  auto bind = [&ctx](void (*handler)(const server_context&, req_t, res_t)) {
+    return [&ctx, handler](req_t req, res_t res) { handler(ctx, req, res); };
+  };
+  const std::string one = R"(/api/workloads/([^/]+))";
+  http.Get("/api/workloads", bind(list_workloads));
+  http.Get(one, bind(get_workload));
+  http.Patch(one, bind(update_workload));
+  http.Get(one + "/containers", bind(list_workload_containers));
+  http.Post(one + "/rotate-secrets", bind(rotate_secrets));
+}
+
+} // namespace tf::http
