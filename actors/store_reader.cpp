@@ -3,6 +3,7 @@
 #include "actors/errors.hpp"
 #include "actors/reply.hpp"
 #include "store/deployments.hpp"
+#include "store/notifications.hpp"
 #include "store/reads.hpp"
 #include "store/routes.hpp"
 #include "store/users.hpp"
@@ -76,6 +77,10 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     },
     [&d](atom::list, atom::delivery, const std::string& workload_id, int64_t limit,
          int64_t offset) { return reply(store::list_deliveries(d, workload_id, limit, offset)); },
+    [&d](atom::list, atom::notification, const std::string& workload_id, int64_t limit,
+         int64_t offset) {
+      return reply(store::list_notification_attempts(d, workload_id, limit, offset));
+    },
   };
 }
 

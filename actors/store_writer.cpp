@@ -3,6 +3,7 @@
 #include "actors/errors.hpp"
 #include "actors/reply.hpp"
 #include "store/deployments.hpp"
+#include "store/notifications.hpp"
 #include "store/routes.hpp"
 #include "store/users.hpp"
 #include "store/webhooks.hpp"
@@ -52,7 +53,7 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     [&d](atom::reconcile, const std::vector<observed_container>& xs) {
       return reply(store::reconcile_containers(d, xs));
     },
-    [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::mark_missing(d, s)); },
+    [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::sweep_missing(d, s)); },
     // -- deployments --
     [&d](atom::create, deployment& x) { return reply(store::create_deployment(d, std::move(x))); },
     [&d](atom::update, const deployment_transition& t) {
@@ -105,6 +106,13 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     },
     [&d](atom::update, const webhook_delivery_outcome& o) {
       return reply(store::finish_delivery(d, o));
+    },
+    // -- notification attempts --
+    [&d](atom::append, notification_attempt& a) {
+      auto workload_id = a.workload_id;
+      if (auto err = store::record_notification_attempt(d, std::move(a)))
+        spdlog::warn("event=notification-record-failed workload={} error={}", workload_id,
+                     error_message(err));
     },
   };
 }

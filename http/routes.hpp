@@ -57,6 +57,9 @@ void install_container_routes(route_table& http, const server_context& ctx);
 /// a workload's delivery log with replay under /api/workloads/{id}/deliveries.
 void install_webhook_routes(route_table& http, const server_context& ctx);
 
+/// A workload's notification attempts under /api/workloads/{id}/notifications.
+void install_notification_routes(route_table& http, const server_context& ctx);
+
 /// A request path as logs may show it: a webhook secret replaced by a short hash prefix.
 std::string loggable_path(const std::string& path);
 

@@ -225,6 +225,7 @@ void server::install_routes() {
   install_deployment_routes(routes, ctx);
   install_container_routes(routes, ctx);
   install_webhook_routes(routes, ctx);
+  install_notification_routes(routes, ctx);
   // Unknown /api routes and other methods fall through to the 404 envelope.
 }
 
