@@ -575,8 +575,8 @@ TEST_CASE("notifier: a deploy posts deploy.started and deploy.succeeded, signed 
   }
 }
 
-TEST_CASE("notifier: a receiver that answers 500 gets the event again; one that is down "
-          "gets it until the attempts run out; both show in the API") {
+TEST_CASE("notifier: a receiver that answers 500 gets the event again, one that is down "
+          "gets it until the attempts run out and both show in the API") {
   notifier_fixture f;
   receiver flaky{[](size_t i) { return i == 0 ? 500 : 200; }};
   auto [project_id, w] = f.make_project();
