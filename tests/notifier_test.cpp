@@ -575,6 +575,28 @@ TEST_CASE("notifier: a deploy posts deploy.started and deploy.succeeded, signed 
   }
 }
 
+TEST_CASE("notifier: a container removed behind the daemon's back is posted as "
+          "container.missing") {
+  notifier_fixture f;
+  receiver r;
+  auto [project_id, w] = f.make_project();
+  REQUIRE(f.set_url(w, r.url()));
+  CHECK(f.wait_finished(f.deploy(project_id, "v1")) == "succeeded");
+  REQUIRE(r.wait_for(2).size() == 2); // deploy.started, deploy.succeeded
+
+  remove_workload_containers(w.id); // what `docker rm -f` by hand does
+  auto got = r.wait_for(3);
+  REQUIRE(got.size() >= 3);
+  const auto* missing = find_event(got, "container.missing");
+  REQUIRE(missing != nullptr);
+  auto doc = json_of(missing->body);
+  CHECK(str(doc, "workload_id") == w.id);
+  CHECK(str(doc, "role") == "production");
+  CHECK_FALSE(str(doc, "container_id").empty());
+  CHECK(missing->signature
+        == "sha256=" + hmac_hex(w.notification_secret, missing->timestamp + "." + missing->body));
+}
+
 TEST_CASE("notifier: a receiver that answers 500 gets the event again, one that is down "
           "gets it until the attempts run out and both show in the API") {
   notifier_fixture f;
