@@ -3,11 +3,13 @@
 #pragma once
 
 #include "actors/atoms.hpp"
+#include "actors/notifier_messages.hpp"
 #include "actors/webhook_messages.hpp"
 #include "docker/types.hpp"
 #include "store/admin_model.hpp"
 #include "store/auth_model.hpp"
 #include "store/model.hpp"
+#include "store/notifications.hpp"
 #include "store/webhooks.hpp"
 
 #include <caf/replies_to.hpp>
@@ -55,8 +57,8 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<atom::erase, atom::container, std::string>::with<atom::ok>,
   // The reconciler's write: Docker-derived fields only, for a whole batch at once.
   caf::replies_to<atom::reconcile, std::vector<observed_container>>::with<reconcile_result>,
-  // Marks rows on a host whose container Docker no longer lists as missing; replies the count.
-  caf::replies_to<atom::mark_missing, missing_sweep>::with<int64_t>,
+  // Marks rows on a host whose container Docker no longer lists as missing; replies them.
+  caf::replies_to<atom::mark_missing, missing_sweep>::with<std::vector<container_change>>,
   // Records a queued deploy; replies the row with its id.
   caf::replies_to<atom::create, deployment>::with<deployment>,
   // Moves a deploy on (running, succeeded, failed, superseded); a success sets the stage's tag.
@@ -100,7 +102,9 @@ using store_writer_actor = caf::typed_actor<
   // Changes an app's name or description.
   caf::replies_to<atom::update, patch<app>>::with<app>,
   // Deletes an app; its workloads' app_id becomes NULL.
-  caf::replies_to<atom::erase, atom::app, std::string>::with<atom::ok>>;
+  caf::replies_to<atom::erase, atom::app, std::string>::with<atom::ok>,
+  // Records a notification attempt and prunes the log; one-way, so the notifier never waits.
+  caf::reacts_to<atom::append, notification_attempt>>;
 
 /// A STORE READER: answers reads on its own read-only connection, beside the writer.
 using store_reader_actor = caf::typed_actor<
@@ -166,7 +170,10 @@ using store_reader_actor = caf::typed_actor<
   // What the store tracks (workloads, container ids, kept image tags): the stale scan's facts.
   caf::replies_to<atom::get, atom::stale>::with<tracked_resources>,
   // The store's counts for /metrics.
-  caf::replies_to<atom::get, atom::metrics>::with<store_metrics>>;
+  caf::replies_to<atom::get, atom::metrics>::with<store_metrics>,
+  // A page of a workload's notification attempts (workload id, limit, offset), newest first.
+  caf::replies_to<atom::list, atom::notification, std::string, int64_t, int64_t>::with<
+    page<notification_attempt>>>;
 
 /// A DOCKER WORKER: makes blocking Engine API calls on its own thread for one owner, so
 /// a slow engine never stalls the scheduler. Errors come back as values (503 for HTTP).
@@ -232,6 +239,23 @@ using webhook_router_actor = caf::typed_actor<
   caf::replies_to<atom::webhook, webhook_request>::with<webhook_answer>,
   // Re-runs a recorded delivery as a new one (no signature check, no dedupe).
   caf::replies_to<atom::replay, webhook_replay>::with<webhook_answer>>;
+
+/// The NOTIFIER: posts a workload's events to its notification URL, signed, from a bounded
+/// queue, retried with backoff. Senders never wait: every event arrives one-way.
+using notifier_actor = caf::typed_actor<
+  // An event (deploy.started ...) for its workload; dropped when it has no notification_url.
+  caf::reacts_to<atom::notify, notification_event>,
+  // The backoff of a held delivery (by sequence number) is over: it may be sent again.
+  caf::reacts_to<atom::retry, uint64_t>,
+  // A container.missing held back a moment (by sequence number): post it if still missing.
+  caf::reacts_to<atom::confirm, uint64_t>,
+  // The counters: held, in flight, delivered, failed, dropped.
+  caf::replies_to<atom::status>::with<notifier_stats>>;
+
+/// The NOTIFIER's SENDER: makes one blocking POST at a time on its own thread.
+using notify_sender_actor = caf::typed_actor<
+  // Posts; replies the status answered or why there was none (never an error message).
+  caf::replies_to<atom::post, notification_post>::with<notification_post_result>>;
 
 /// The RECONCILER of one Docker host: keeps the containers index true to what it runs.
 using reconciler_actor = caf::typed_actor<

@@ -46,6 +46,10 @@ using touch = caf::atom_constant<caf::atom("touch")>;
 using webhook = caf::atom_constant<caf::atom("webhook")>;
 using delivery = caf::atom_constant<caf::atom("delivery")>;
 using replay = caf::atom_constant<caf::atom("replay")>;
+using notify = caf::atom_constant<caf::atom("notify")>;
+using retry = caf::atom_constant<caf::atom("retry")>;
+using post = caf::atom_constant<caf::atom("post")>;
+using confirm = caf::atom_constant<caf::atom("confirm")>;
 
 // Kinds of rows, to tell apart messages that carry only an id.
 using project = caf::atom_constant<caf::atom("project")>;
@@ -66,6 +70,7 @@ using proxy = caf::atom_constant<caf::atom("proxy")>;
 using stale = caf::atom_constant<caf::atom("stale")>;
 using metrics = caf::atom_constant<caf::atom("metrics")>;
 using image = caf::atom_constant<caf::atom("image")>;
+using notification = caf::atom_constant<caf::atom("notificatn")>;
 
 constexpr auto create_v = create::value;
 constexpr auto update_v = update::value;
@@ -107,6 +112,10 @@ constexpr auto touch_v = touch::value;
 constexpr auto webhook_v = webhook::value;
 constexpr auto delivery_v = delivery::value;
 constexpr auto replay_v = replay::value;
+constexpr auto notify_v = notify::value;
+constexpr auto retry_v = retry::value;
+constexpr auto post_v = post::value;
+constexpr auto confirm_v = confirm::value;
 constexpr auto project_v = project::value;
 constexpr auto stage_v = stage::value;
 constexpr auto stack_v = stack::value;
@@ -124,5 +133,6 @@ constexpr auto proxy_v = proxy::value;
 constexpr auto stale_v = stale::value;
 constexpr auto metrics_v = metrics::value;
 constexpr auto image_v = image::value;
+constexpr auto notification_v = notification::value;
 
 } // namespace tf::atom

@@ -1,6 +1,7 @@
 #include "actors/project_deployer.hpp"
 
 #include "actors/errors.hpp"
+#include "store/clock.hpp"
 #include "store/deployments.hpp"
 
 #include <caf/all.hpp>
@@ -42,11 +43,30 @@ void supersede(self_ptr self, const deployment& dep) {
           });
 }
 
+/// Tells the notifier (one-way: a deploy never waits on a notification).
+void notify(self_ptr self, const char* event, const deployment& dep, const std::string& error) {
+  const auto& notifier = self->state.notifier;
+  if (!notifier || dep.id.empty() || dep.workload_id.empty())
+    return;
+  notification_event ev;
+  ev.event = event;
+  ev.workload_id = dep.workload_id;
+  ev.deployment_id = dep.id;
+  ev.stage_id = dep.stage_id;
+  ev.tag = dep.tag;
+  ev.error = error;
+  ev.at = store::now_utc();
+  self->send(notifier, atom::notify_v, std::move(ev));
+}
+
 void start_job(self_ptr self, job_mode mode, deployment dep,
                std::vector<std::string> warm = {}) {
   auto& st = self->state;
   auto& slot = st.stages[dep.stage_id];
   slot.busy = true;
+  slot.running = mode == job_mode::retire ? deployment{} : dep;
+  if (mode == job_mode::deploy)
+    notify(self, "deploy.started", dep, "");
   // The job decides about the warm colour now; a pending grace timer no longer applies.
   ++slot.warm_generation;
   deploy_job_spec spec;
@@ -129,8 +149,10 @@ project_deployer_actor::behavior_type
 project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state> self,
                  deploy_settings settings, store_writer_actor writer,
                  std::shared_ptr<store_readers> readers, proxy_actor proxy,
-                 docker_actor docker, docker::endpoint engine, docker::cancel_token cancel) {
+                 docker_actor docker, docker::endpoint engine, docker::cancel_token cancel,
+                 notifier_actor notifier) {
   auto& st = self->state;
+  st.notifier = std::move(notifier);
   st.settings = std::move(settings);
   st.handles = deploy_handles{std::move(writer), std::move(readers), std::move(proxy),
                               caf::actor_cast<project_deployer_actor>(self)};
@@ -217,6 +239,10 @@ project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state
       auto& st = self->state;
       auto& slot = st.stages[out.stage_id];
       slot.busy = false;
+      if (!slot.running.id.empty() && slot.running.id == out.deployment_id)
+        notify(self, out.status == "succeeded" ? "deploy.succeeded" : "deploy.failed",
+               slot.running, out.error);
+      slot.running = deployment{};
       spdlog::info("event=deploy-end deployment={} stage={} status={} warm={}",
                    out.deployment_id, out.stage_id, out.status, out.warm_container_ids.size());
       // A failed job leaves the warm colour as it was unless it says otherwise.

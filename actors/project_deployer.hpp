@@ -33,6 +33,7 @@ struct project_deployer_state {
     std::vector<queued> waiting; // at most one after coalescing
     std::vector<std::string> warm; // containers of the previous colour, kept for a rollback
     uint64_t warm_generation = 0;
+    deployment running; // the deploy the running job finishes (empty id for a retire job)
   };
 
   deploy_settings settings;
@@ -42,12 +43,14 @@ struct project_deployer_state {
   docker_actor docker; // for instance stop/start/restart
   std::map<std::string, stage_slot> stages;
   uint64_t next_seq = 0;
+  notifier_actor notifier; // hears deploy.started, .succeeded, .failed; may be null
 };
 
 project_deployer_actor::behavior_type
 project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state> self,
                  deploy_settings settings, store_writer_actor writer,
                  std::shared_ptr<store_readers> readers, proxy_actor proxy,
-                 docker_actor docker, docker::endpoint engine, docker::cancel_token cancel);
+                 docker_actor docker, docker::endpoint engine, docker::cancel_token cancel,
+                 notifier_actor notifier);
 
 } // namespace tf

@@ -54,6 +54,25 @@ void engine_answered(reconciler_actor::stateful_pointer<reconciler_state> self, 
   st.docker_ok = ok;
 }
 
+/// Tells the notifier about rows a run moved into `event`'s state (one-way).
+void notify_changes(reconciler_actor::stateful_pointer<reconciler_state> self,
+                    const std::vector<container_change>& changes, const char* event) {
+  const auto& notifier = self->state.cfg.notifier;
+  if (!notifier)
+    return;
+  auto at = store::now_utc();
+  for (const auto& c : changes) {
+    notification_event ev;
+    ev.event = event;
+    ev.workload_id = c.workload_id;
+    ev.container_row_id = c.row_id;
+    ev.container_id = c.container_id;
+    ev.role = c.role;
+    ev.at = at;
+    self->send(notifier, atom::notify_v, std::move(ev));
+  }
+}
+
 } // namespace
 
 std::string index_state(const std::string& docker_state, const std::string& status) {
@@ -205,11 +224,13 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
               [self, publish, report, sweep, fail](reconcile_result& r) mutable {
                 report->written = r.written;
                 report->rejected = r.rejected;
+                notify_changes(self, r.failed, "container.failed");
                 // The sweep goes after the batch, in the same order at the one writer.
                 self->request(self->state.writer, caf::infinite, atom::mark_missing_v, sweep)
                   .then(
-                    [publish, report](int64_t missing) {
-                      report->missing = missing;
+                    [self, publish, report](const std::vector<container_change>& missing) {
+                      report->missing = static_cast<int64_t>(missing.size());
+                      notify_changes(self, missing, "container.missing");
                       publish(*report);
                     },
                     fail);

@@ -25,6 +25,8 @@ struct reconciler_config {
   std::chrono::milliseconds docker_timeout{30000};
   /// The host's cancel token: once set, failures are the shutdown's, not the engine's.
   docker::cancel_token cancel;
+  /// Hears container.failed and container.missing (nothing is sent when it is null).
+  notifier_actor notifier;
 };
 
 struct reconciler_state {

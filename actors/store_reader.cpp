@@ -5,6 +5,7 @@
 #include "store/admin_reads.hpp"
 #include "store/apps.hpp"
 #include "store/deployments.hpp"
+#include "store/notifications.hpp"
 #include "store/reads.hpp"
 #include "store/routes.hpp"
 #include "store/settings.hpp"
@@ -90,6 +91,10 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     },
     [&d](atom::get, atom::stale) { return reply(store::read_tracked_resources(d)); },
     [&d](atom::get, atom::metrics) { return reply(store::read_store_metrics(d)); },
+    [&d](atom::list, atom::notification, const std::string& workload_id, int64_t limit,
+         int64_t offset) {
+      return reply(store::list_notification_attempts(d, workload_id, limit, offset));
+    },
   };
 }
 

@@ -4,6 +4,7 @@
 #include "actors/reply.hpp"
 #include "store/apps.hpp"
 #include "store/deployments.hpp"
+#include "store/notifications.hpp"
 #include "store/routes.hpp"
 #include "store/settings.hpp"
 #include "store/users.hpp"
@@ -54,7 +55,7 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     [&d](atom::reconcile, const std::vector<observed_container>& xs) {
       return reply(store::reconcile_containers(d, xs));
     },
-    [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::mark_missing(d, s)); },
+    [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::sweep_missing(d, s)); },
     // -- deployments --
     [&d](atom::create, deployment& x) { return reply(store::create_deployment(d, std::move(x))); },
     [&d](atom::update, const deployment_transition& t) {
@@ -116,6 +117,13 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     [&d](atom::update, const patch<app>& p) { return reply(store::update_app(d, p)); },
     [&d](atom::erase, atom::app, const std::string& id) {
       return reply(store::delete_app(d, id));
+    },
+    // -- notification attempts --
+    [&d](atom::append, notification_attempt& a) {
+      auto workload_id = a.workload_id;
+      if (auto err = store::record_notification_attempt(d, std::move(a)))
+        spdlog::warn("event=notification-record-failed workload={} error={}", workload_id,
+                     error_message(err));
     },
   };
 }

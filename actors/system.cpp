@@ -71,6 +71,25 @@ void stop_store(caf::actor_system& sys, store_handles& handles) {
   handles.readers.reset();
 }
 
+notifier_settings notifier_settings_of(const config& cfg) {
+  notifier_settings s;
+  s.queue_max = static_cast<size_t>(cfg.notify_queue_max);
+  s.max_attempts = cfg.notify_max_attempts;
+  s.backoff = std::chrono::milliseconds{cfg.notify_backoff_ms};
+  return s;
+}
+
+notifier_actor start_notifier(caf::actor_system& sys, notifier_settings settings,
+                              const store_handles& store) {
+  return sys.spawn(notifier, std::move(settings), store.writer, store.readers);
+}
+
+void stop_notifier(caf::actor_system& sys, notifier_actor& notifier) {
+  caf::scoped_actor self{sys};
+  stop_and_wait(self, notifier);
+  notifier = nullptr;
+}
+
 caf::expected<docker_host_handles> start_docker_host(caf::actor_system& sys,
                                                      const std::string& docker_host,
                                                      reconciler_config cfg,
@@ -103,7 +122,8 @@ void stop_docker_host(caf::actor_system& sys, docker_host_handles& handles) {
 
 caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const config& cfg,
                                                 const store_handles& store,
-                                                const docker_host_handles& docker) {
+                                                const docker_host_handles& docker,
+                                                notifier_actor notifier) {
   auto ep = docker::endpoint::parse(cfg.docker_host);
   if (!ep)
     return ep.error();
@@ -126,7 +146,7 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   h.cancel = docker::make_cancel_token();
   h.proxy = sys.spawn<caf::detached>(proxy_service, std::move(provider), cfg.proxy_slot_gate);
   h.projects = sys.spawn(project_deployer, std::move(settings), store.writer, store.readers,
-                         h.proxy, docker.worker, *ep, h.cancel);
+                         h.proxy, docker.worker, *ep, h.cancel, std::move(notifier));
   h.webhooks = sys.spawn(webhook_router, store.writer, store.readers, h.projects);
   caf::scoped_actor self{sys};
   caf::error err;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/notifier.hpp"
 #include "actors/reconciler.hpp"
 #include "actors/store_reader.hpp"
 #include "config/config.hpp"
@@ -35,6 +36,18 @@ caf::expected<store_handles> start_store(caf::actor_system& sys, const store_opt
 /// Stops the readers, then the writer, and waits until each has closed its connection.
 void stop_store(caf::actor_system& sys, store_handles& handles);
 
+/// The notifier's settings from the daemon's configuration (notify.*).
+notifier_settings notifier_settings_of(const config& cfg);
+
+/// Spawns the notifier (scheduled; its sender has its own thread). Start it after the store
+/// and hand it to the Docker host (reconciler_config::notifier) and the deployers.
+notifier_actor start_notifier(caf::actor_system& sys, notifier_settings settings,
+                              const store_handles& store);
+
+/// Stops the notifier: events still queued are lost (a POST in flight ends first). Stop it
+/// after what sends it events and before the store.
+void stop_notifier(caf::actor_system& sys, notifier_actor& notifier);
+
 /// The actors that watch one Docker host.
 struct docker_host_handles {
   /// Set first at shutdown: aborts every Engine API call in flight for this host.
@@ -65,10 +78,12 @@ struct deployer_handles {
 };
 
 /// Spawns the proxy actor (detached), the project deployer and the webhook router, then lets the deployer
-/// recover: routes re-applied, deploys a previous run left finished or undone.
+/// recover: routes re-applied, deploys a previous run left finished or undone. Deploy events
+/// go to `notifier` (none when it is null).
 caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const config& cfg,
                                                 const store_handles& store,
-                                                const docker_host_handles& docker);
+                                                const docker_host_handles& docker,
+                                                notifier_actor notifier = notifier_actor{});
 
 void stop_deployers(caf::actor_system& sys, deployer_handles& handles);
 

@@ -137,19 +137,24 @@ int serve(const config_sources& sources) {
     return 1;
   }
 
+  auto notifier = start_notifier(sys, notifier_settings_of(*cfg), *store);
+
   reconciler_config reconcile_cfg;
   reconcile_cfg.interval = std::chrono::seconds{cfg->reconcile_interval_s};
+  reconcile_cfg.notifier = notifier;
   auto docker = start_docker_host(sys, cfg->docker_host, reconcile_cfg, store->writer);
   if (!docker) {
     spdlog::error("event=docker-setup-failed error={}", error_message(docker.error()));
+    stop_notifier(sys, notifier);
     stop_store(sys, *store);
     return 1;
   }
 
-  auto deployers = start_deployers(sys, *cfg, *store, *docker);
+  auto deployers = start_deployers(sys, *cfg, *store, *docker, notifier);
   if (!deployers) {
     spdlog::error("event=deployer-setup-failed error={}", error_message(deployers.error()));
     stop_docker_host(sys, *docker);
+    stop_notifier(sys, notifier);
     stop_store(sys, *store);
     return 1;
   }
@@ -170,6 +175,7 @@ int serve(const config_sources& sources) {
     spdlog::error("event=http-listen-failed error={}", error_message(port.error()));
     stop_deployers(sys, *deployers);
     stop_docker_host(sys, *docker);
+    stop_notifier(sys, notifier);
     stop_store(sys, *store);
     return 1;
   }
@@ -185,6 +191,7 @@ int serve(const config_sources& sources) {
   http_thread.join();
   stop_deployers(sys, *deployers);
   stop_docker_host(sys, *docker);
+  stop_notifier(sys, notifier);
   stop_store(sys, *store);
   spdlog::info("event=shutdown-complete");
   return 0;

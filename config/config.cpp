@@ -280,6 +280,12 @@ const std::vector<key_desc>& key_table() {
                 "Largest accepted JSON request body in bytes; larger bodies get 413"),
     integer_key("http_threads", &config::http_threads, 1, 256,
                 "Number of threads serving HTTP requests"),
+    integer_key("notify.queue_max", &config::notify_queue_max, 1, 100000,
+                "Notifications held for posting or retrying; when full the oldest is dropped (and the drop recorded)"),
+    integer_key("notify.max_attempts", &config::notify_max_attempts, 1, 20,
+                "Attempts to post one notification, the first included"),
+    integer_key("notify.backoff_ms", &config::notify_backoff_ms, 10, 3600000,
+                "Milliseconds before a notification's first retry; each further retry waits twice as long"),
     enum_key("log_level", &config::log_level, {"trace", "debug", "info", "warn", "error", "off"},
              "Log verbosity"),
   };

@@ -46,6 +46,12 @@ struct config {
   int64_t request_timeout_ms = 5000;
   int64_t max_body_bytes = 1048576;
   int64_t http_threads = 8;
+  /// Notifications waiting to be posted (or to be retried); beyond it the oldest is dropped.
+  int64_t notify_queue_max = 1000;
+  /// Attempts per notification, the first included.
+  int64_t notify_max_attempts = 5;
+  /// The wait before the first retry; it doubles with each further one.
+  int64_t notify_backoff_ms = 1000;
   std::string log_level = "info";
 };
 

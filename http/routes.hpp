@@ -68,6 +68,8 @@ void install_admin_routes(route_table& http, const server_context& ctx);
 
 /// GET /metrics (Prometheus text format), outside /api: a loopback scraper needs no token.
 void install_metrics_route(route_table& http, const server_context& ctx);
+/// A workload's notification attempts under /api/workloads/{id}/notifications.
+void install_notification_routes(route_table& http, const server_context& ctx);
 
 /// A request path as logs may show it: a webhook secret replaced by a short hash prefix.
 std::string loggable_path(const std::string& path);

@@ -228,6 +228,7 @@ void server::install_routes() {
   install_webhook_routes(routes, ctx);
   install_admin_routes(routes, ctx);
   install_metrics_route(routes, ctx);
+  install_notification_routes(routes, ctx);
   // Unknown /api routes and other methods fall through to the 404 envelope.
 }
 

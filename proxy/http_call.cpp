@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <cctype>
 #include <memory>
 #include <mutex>
@@ -110,7 +111,10 @@ caf::expected<http_response> http_call(const http_request& req) {
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   auto timeout_ms = static_cast<long>(req.timeout.count() > 0 ? req.timeout.count() : 1);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  auto connect_ms = req.connect_timeout.count() > 0
+                      ? std::min(timeout_ms, static_cast<long>(req.connect_timeout.count()))
+                      : timeout_ms;
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
   std::string interface;
   if (!req.source_address.empty()) {
     // "host!" binds to the address itself, not to a network interface of that name.

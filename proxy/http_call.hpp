@@ -18,6 +18,8 @@ struct http_request {
   std::string body;
   std::map<std::string, std::string> headers; // e.g. Host, Content-Type, Authorization
   std::chrono::milliseconds timeout{5000};
+  /// How long the connection may take to open; 0: as long as `timeout`.
+  std::chrono::milliseconds connect_timeout{0};
   /// Local address to connect from ("" = any); health checks come from 127.0.0.2 so a
   /// closed slot can still be probed (the reset rule spares that source).
   std::string source_address;

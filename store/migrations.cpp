@@ -10,6 +10,7 @@ const std::vector<migration>& migrations() {
     steps::m0001_initial,
     steps::m0002_proxy_routes,
     steps::m0003_webhook_deliveries,
+    steps::m0004_notifications,
   };
   return all;
 }

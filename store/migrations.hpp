@@ -31,6 +31,7 @@ namespace steps {
 extern const migration m0001_initial;
 extern const migration m0002_proxy_routes;
 extern const migration m0003_webhook_deliveries;
+extern const migration m0004_notifications;
 } // namespace steps
 
 } // namespace tf::store

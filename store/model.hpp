@@ -176,17 +176,35 @@ typename Inspector::result_type inspect(Inspector& f, observed_container& x) {
            x.last_seen_at);
 }
 
+/// A row of the containers index that a reconcile moved into a state worth a notification
+/// (failed, missing).
+struct container_change {
+  std::string row_id;
+  std::string workload_id;
+  std::string role;
+  std::string container_id;
+  std::string state;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, container_change& x) {
+  return f(caf::meta::type_name("container_change"), x.row_id, x.workload_id, x.role,
+           x.container_id, x.state);
+}
+
 /// How a batch of reconcile writes went.
 struct reconcile_result {
   int64_t written = 0;
   /// Rows not written: unknown workload (forged label) or a project row the deployer
   /// never created (the reconciler does not invent those).
   int64_t rejected = 0;
+  /// Rows this batch moved into the failed state (they were in another state before).
+  std::vector<container_change> failed;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, reconcile_result& x) {
-  return f(caf::meta::type_name("reconcile_result"), x.written, x.rejected);
+  return f(caf::meta::type_name("reconcile_result"), x.written, x.rejected, x.failed);
 }
 
 /// One deploy of a workload (for a project: of one stage), with its log.

@@ -9,6 +9,8 @@
 
 #include <functional>
 #include <initializer_list>
+#include <map>
+#include <set>
 
 namespace tf::store {
 
@@ -676,6 +678,23 @@ caf::expected<container_row> upsert_container(database& db, container_row c) {
   return stored;
 }
 
+namespace {
+
+/// The ids of the rows in the failed state now.
+caf::expected<std::set<std::string>> failed_container_ids(database& db) {
+  auto st = db.prepare("SELECT id FROM containers WHERE state = 'failed'");
+  if (!st)
+    return st.error();
+  std::set<std::string> ids;
+  while (st->step())
+    ids.insert(st->text(0));
+  if (st->error())
+    return st->error();
+  return ids;
+}
+
+} // namespace
+
 caf::expected<reconcile_result> reconcile_containers(database& db,
                                                      const std::vector<observed_container>& xs) {
   reconcile_result result;
@@ -703,6 +722,11 @@ caf::expected<reconcile_result> reconcile_containers(database& db,
     return update_project_row.error();
   if (!upsert_docker_fields)
     return upsert_docker_fields.error();
+  // Which rows were failed before the batch: those it moves into failed are news (a
+  // container.failed notification), those that stay failed are not.
+  auto failed_before = failed_container_ids(db);
+  if (!failed_before)
+    return failed_before.error();
   std::map<std::string, std::string> kinds; // workload id -> kind, for this batch
   std::map<std::string, std::string> stacks; // compose project -> workload id
   for (const auto& observed : xs) {
@@ -786,26 +810,48 @@ caf::expected<reconcile_result> reconcile_containers(database& db,
       ++result.rejected;
     st->reset();
   }
+  auto failed_now = db.prepare(
+    "SELECT id, workload_id, role, container_id FROM containers WHERE state = 'failed'");
+  if (!failed_now)
+    return failed_now.error();
+  while (failed_now->step())
+    if (failed_before->count(failed_now->text(0)) == 0)
+      result.failed.push_back({failed_now->text(0), failed_now->text(1), failed_now->text(2),
+                               failed_now->text(3), "failed"});
+  if (failed_now->error())
+    return failed_now->error();
   if (auto err = tx->commit())
     return err;
   return result;
 }
 
-caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep) {
+caf::expected<std::vector<container_change>> sweep_missing(database& db,
+                                                           const missing_sweep& sweep) {
   auto st = db.prepare(
     "UPDATE containers SET state = 'missing', updated_at = ?1 "
     "WHERE host = ?2 AND container_id != '' AND state != 'missing' "
     "AND (?4 = '' OR updated_at < ?4) "
-    "AND container_id NOT IN (SELECT value FROM json_each(?3))");
+    "AND container_id NOT IN (SELECT value FROM json_each(?3)) "
+    "RETURNING id, workload_id, role, container_id");
   if (!st)
     return st.error();
   st->bind(1, now_utc())
     .bind(2, sweep.host)
     .bind(3, encode_string_array(sweep.seen_container_ids))
     .bind(4, sweep.listed_at);
-  if (auto err = st->run())
-    return err;
-  return st->changes();
+  std::vector<container_change> out;
+  while (st->step())
+    out.push_back({st->text(0), st->text(1), st->text(2), st->text(3), "missing"});
+  if (st->error())
+    return st->error();
+  return out;
+}
+
+caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep) {
+  auto rows = sweep_missing(db, sweep);
+  if (!rows)
+    return rows.error();
+  return static_cast<int64_t>(rows->size());
 }
 
 } // namespace tf::store

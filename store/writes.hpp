@@ -36,6 +36,10 @@ caf::expected<container_row> upsert_container(database& db, container_row c);
 caf::error delete_container(database& db, const std::string& id);
 caf::expected<reconcile_result> reconcile_containers(database& db,
                                                      const std::vector<observed_container>& xs);
+/// Marks rows whose container Docker no longer lists as missing; replies those rows.
+caf::expected<std::vector<container_change>> sweep_missing(database& db,
+                                                           const missing_sweep& sweep);
+/// sweep_missing, counted.
 caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep);
 
 } // namespace tf::store

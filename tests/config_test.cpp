@@ -69,6 +69,9 @@ void check_same(const tf::config& a, const tf::config& b) {
   CHECK(a.deploy_health_deadline_s == b.deploy_health_deadline_s);
   CHECK(a.deploy_drain_timeout_s == b.deploy_drain_timeout_s);
   CHECK(a.deploy_stop_grace_s == b.deploy_stop_grace_s);
+  CHECK(a.notify_queue_max == b.notify_queue_max);
+  CHECK(a.notify_max_attempts == b.notify_max_attempts);
+  CHECK(a.notify_backoff_ms == b.notify_backoff_ms);
 }
 
 /// Loads expecting failure; checks the code and that the message is one line.
@@ -120,7 +123,8 @@ TEST_CASE("config: config_keys lists every key with its env var and a valid defa
                    "proxy.nginx_conf", "proxy.nginx_dir", "proxy.nginx_listen", "proxy.npm_url",
                    "proxy.npm_email", "proxy.npm_password", "rollback_grace_s",
                    "deploy.health_deadline_s", "deploy.drain_timeout_s", "deploy.stop_grace_s",
-                   "request_timeout_ms", "max_body_bytes", "http_threads", "log_level"});
+                   "request_timeout_ms", "max_body_bytes", "http_threads", "notify.queue_max",
+                   "notify.max_attempts", "notify.backoff_ms", "log_level"});
   tf::config_sources all_defaults;
   for (const auto& k : keys) {
     INFO(k.key);
@@ -245,6 +249,11 @@ TEST_CASE("config: bad values name the key and the source") {
     {"docker_host no port", {"", {}, {{"docker_host", "tcp://localhost"}}}, {"docker_host", "flag --docker_host"}},
     {"empty data_dir", {"", {{"TINYFORGE_DATA_DIR", ""}}, {}}, {"data_dir", "TINYFORGE_DATA_DIR"}},
     {"unknown flag", {"", {}, {{"reconcile_intervall_s", "5"}}}, {"unknown key \"reconcile_intervall_s\"", "flag --reconcile_intervall_s"}},
+    {"notify.queue_max zero", {"", {}, {{"notify.queue_max", "0"}}}, {"notify.queue_max", "from 1 to 100000", "flag --notify.queue_max"}},
+    {"notify.max_attempts too many",
+     {"", {{"TINYFORGE_NOTIFY_MAX_ATTEMPTS", "21"}}, {}},
+     {"notify.max_attempts", "from 1 to 20", "environment TINYFORGE_NOTIFY_MAX_ATTEMPTS"}},
+    {"notify.backoff_ms not a number", {"", {}, {{"notify.backoff_ms", "1s"}}}, {"notify.backoff_ms", "got \"1s\""}},
     {"newline in value stays one line", {"", {}, {{"log_level", "info\nwarn"}}}, {"log_level", "\"info\\nwarn\""}},
   };
   for (const auto& c : cases) {

@@ -1,0 +1,345 @@
+#include "actors/notifier.hpp"
+
+#include "actors/errors.hpp"
+#include "actors/webhook_signatures.hpp"
+#include "http/json.hpp"
+#include "proxy/http_call.hpp"
+#include "store/clock.hpp"
+#include "store/ids.hpp"
+#include "store/validate.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace tf {
+
+namespace {
+
+using self_ptr = notifier_actor::stateful_pointer<notifier_state>;
+
+/// How long the notifier waits for the store's answers.
+constexpr auto store_timeout = std::chrono::seconds{10};
+/// A receiver's answer is read up to this size (the body is not kept, only the status).
+constexpr size_t max_answer_bytes = 64 * 1024;
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// One-way to the writer: the attempt goes into the log, nobody waits for it.
+void record(self_ptr self, const notifier_state::delivery& d, int64_t status,
+            std::string error, const char* outcome) {
+  notification_attempt a;
+  a.workload_id = d.workload_id;
+  a.delivery_id = d.id;
+  a.event = d.event;
+  a.url = d.url; // the store keeps it without credentials or query string
+  a.attempt = d.attempts;
+  a.status = status;
+  a.error = std::move(error);
+  a.outcome = outcome;
+  a.at = store::now_utc();
+  self->send(self->state.writer, atom::append_v, std::move(a));
+}
+
+/// Drops the oldest held deliveries while there are more than the queue may hold.
+void enforce_bound(self_ptr self) {
+  auto& st = self->state;
+  while (st.held.size() > st.settings.queue_max) {
+    auto oldest = st.held.begin();
+    auto seq = oldest->first;
+    auto d = std::move(oldest->second);
+    st.held.erase(oldest);
+    st.ready.erase(seq);
+    ++st.stats.dropped;
+    spdlog::warn("event=notification-dropped workload={} notification={} delivery={} "
+                 "reason=queue-full queue_max={}",
+                 d.workload_id, d.event, d.id, st.settings.queue_max);
+    record(self, d, 0, "dropped: the notification queue was full", "dropped");
+  }
+}
+
+void on_result(self_ptr self, uint64_t seq, const notification_post_result& r);
+
+/// Posts the oldest ready delivery when nothing is in flight.
+void pump(self_ptr self) {
+  auto& st = self->state;
+  if (st.in_flight || st.ready.empty())
+    return;
+  auto seq = *st.ready.begin();
+  st.ready.erase(st.ready.begin());
+  auto it = st.held.find(seq);
+  if (it == st.held.end())
+    return pump(self);
+  st.in_flight.emplace(seq, std::move(it->second));
+  st.held.erase(it);
+  auto& d = st.in_flight->second;
+  ++d.attempts;
+  notification_post p;
+  p.url = d.url;
+  p.body = d.body;
+  // Signed at each attempt: a retry carries a fresh timestamp the receiver's window accepts.
+  p.headers = notification_headers(d.event, d.id, d.secret, d.body, unix_now());
+  p.connect_timeout_ms = st.settings.connect_timeout.count();
+  p.timeout_ms = st.settings.timeout.count();
+  self->request(st.sender, st.settings.timeout + std::chrono::seconds{10}, atom::post_v,
+                std::move(p))
+    .then([self, seq](const notification_post_result& r) { on_result(self, seq, r); },
+          [self, seq](const caf::error& err) {
+            on_result(self, seq, notification_post_result{0, error_message(err)});
+          });
+}
+
+void on_result(self_ptr self, uint64_t seq, const notification_post_result& r) {
+  auto& st = self->state;
+  if (!st.in_flight || st.in_flight->first != seq)
+    return;
+  auto d = std::move(st.in_flight->second);
+  st.in_flight.reset();
+  if (r.status >= 200 && r.status < 300) {
+    ++st.stats.delivered;
+    spdlog::debug("event=notification-delivered workload={} notification={} delivery={} "
+                  "attempt={} status={}",
+                  d.workload_id, d.event, d.id, d.attempts, r.status);
+    record(self, d, r.status, "", "delivered");
+  } else {
+    auto why = r.error.empty() ? "the receiver answered " + std::to_string(r.status) : r.error;
+    if (d.attempts < st.settings.max_attempts) {
+      auto wait = notification_backoff(st.settings, d.attempts);
+      spdlog::debug("event=notification-retry workload={} notification={} delivery={} "
+                    "attempt={} wait_ms={} error={}",
+                    d.workload_id, d.event, d.id, d.attempts, wait.count(), why);
+      record(self, d, r.status, why, "retrying");
+      d.waiting = true;
+      st.held.emplace(seq, std::move(d));
+      enforce_bound(self);
+      self->delayed_send(self, wait, atom::retry_v, seq);
+    } else {
+      ++st.stats.failed;
+      spdlog::warn("event=notification-failed workload={} notification={} delivery={} "
+                   "attempts={} error={}",
+                   d.workload_id, d.event, d.id, d.attempts, why);
+      record(self, d, r.status, why, "failed");
+    }
+  }
+  pump(self);
+}
+
+/// The workload is known: queue the event for its URL (or record why it cannot be sent).
+void enqueue(self_ptr self, uint64_t seq, const notification_event& ev, const workload& w,
+             const std::string& stage_name) {
+  auto& st = self->state;
+  notifier_state::delivery d;
+  d.id = store::new_id();
+  d.event = ev.event;
+  d.workload_id = w.id;
+  d.url = w.notification_url;
+  d.secret = w.notification_secret;
+  // The writer validates URLs before storing them; checked again because a bad one here
+  // would go to libcurl.
+  if (auto err = store::validate_workload(w)) {
+    spdlog::warn("event=notification-failed workload={} notification={} error={}", w.id,
+                 ev.event, error_message(err));
+    ++st.stats.failed;
+    record(self, d, 0, error_message(err), "failed");
+    return;
+  }
+  d.body = notification_body(ev, w, stage_name);
+  st.held.emplace(seq, std::move(d));
+  st.ready.insert(seq);
+  enforce_bound(self);
+  pump(self);
+}
+
+/// Looks the workload up (and a project's stage name), then queues the event under `seq`,
+/// its place in the order events arrived in.
+void resolve(self_ptr self, uint64_t seq, notification_event ev) {
+  auto reader = self->state.readers->next();
+  self->request(reader, store_timeout, atom::get_v, atom::workload_v, ev.workload_id)
+    .then(
+      [self, seq, ev, reader](workload& w) {
+        if (w.notification_url.empty())
+          return; // the workload wants no notifications
+        if (ev.stage_id.empty() || w.kind != "project") {
+          enqueue(self, seq, ev, w, "");
+          return;
+        }
+        self->request(reader, store_timeout, atom::get_v, atom::project_v, w.ref_id)
+          .then(
+            [self, seq, ev, w](const project& p) {
+              std::string stage_name = ev.stage_id;
+              for (const auto& s : p.stages)
+                if (s.id == ev.stage_id)
+                  stage_name = s.name;
+              enqueue(self, seq, ev, w, stage_name);
+            },
+            [self, seq, ev, w](const caf::error&) { enqueue(self, seq, ev, w, ev.stage_id); });
+      },
+      [ev](const caf::error& err) {
+        // A workload deleted meanwhile has nobody to notify.
+        spdlog::debug("event=notification-skipped workload={} notification={} error={}",
+                      ev.workload_id, ev.event, error_message(err));
+      });
+}
+
+} // namespace
+
+bool is_notification_event(const std::string& event) {
+  return event == "deploy.started" || event == "deploy.succeeded" || event == "deploy.failed"
+         || event == "container.missing" || event == "container.failed";
+}
+
+std::string notification_body(const notification_event& ev, const workload& w,
+                              const std::string& stage_name) {
+  return http::make_json([&](http::json_writer& jw) {
+    auto field = [&](const char* key, const std::string& value) {
+      jw.Key(key);
+      http::write_string(jw, value);
+    };
+    auto optional = [&](const char* key, const std::string& value) {
+      if (!value.empty())
+        field(key, value);
+    };
+    jw.StartObject();
+    field("event", ev.event);
+    field("workload_id", w.id);
+    field("workload_name", w.name);
+    field("kind", w.kind);
+    optional("deployment_id", ev.deployment_id);
+    optional("stage", stage_name);
+    optional("tag", ev.tag);
+    optional("error", ev.error);
+    optional("container_id", ev.container_id);
+    optional("role", ev.role);
+    field("at", ev.at.empty() ? store::now_utc() : ev.at);
+    jw.EndObject();
+  });
+}
+
+std::map<std::string, std::string> notification_headers(const std::string& event,
+                                                         const std::string& delivery_id,
+                                                         const std::string& secret,
+                                                         const std::string& body,
+                                                         int64_t unix_seconds) {
+  auto ts = std::to_string(unix_seconds);
+  std::map<std::string, std::string> h{{"Content-Type", "application/json"},
+                                       {"User-Agent", "Tinyforge-Notifier"},
+                                       {"X-Tinyforge-Event", event},
+                                       {"X-Tinyforge-Delivery", delivery_id},
+                                       {"X-Tinyforge-Timestamp", ts}};
+  if (!secret.empty())
+    h["X-Tinyforge-Signature"] = "sha256=" + hmac_sha256_hex(secret, ts + "." + body);
+  return h;
+}
+
+std::chrono::milliseconds notification_backoff(const notifier_settings& s, int64_t attempts) {
+  auto wait = s.backoff;
+  for (int64_t i = 1; i < attempts && wait < s.max_backoff; ++i)
+    wait *= 2;
+  return std::min(wait, s.max_backoff);
+}
+
+notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer) {
+  return {
+    [](atom::post, const notification_post& p) {
+      proxy::http_request req;
+      req.method = "POST";
+      req.url = p.url;
+      req.body = p.body;
+      req.headers = p.headers;
+      req.connect_timeout = std::chrono::milliseconds{p.connect_timeout_ms};
+      req.timeout = std::chrono::milliseconds{p.timeout_ms};
+      req.max_response_bytes = max_answer_bytes;
+      notification_post_result r;
+      auto res = proxy::http_call(req);
+      if (res) {
+        r.status = res->status;
+        return r;
+      }
+      // The message names the URL, which may carry credentials or a token: never keep those.
+      r.error = error_message(res.error());
+      auto redacted = store::redact_url(p.url);
+      for (auto at = r.error.find(p.url); at != std::string::npos && !p.url.empty();
+           at = r.error.find(p.url, at + redacted.size()))
+        r.error.replace(at, p.url.size(), redacted);
+      return r;
+    },
+  };
+}
+
+notifier_actor::behavior_type
+notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_settings settings,
+         store_writer_actor writer, std::shared_ptr<store_readers> readers) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.settings.queue_max = std::max<size_t>(st.settings.queue_max, 1);
+  st.settings.max_attempts = std::max<int64_t>(st.settings.max_attempts, 1);
+  st.writer = std::move(writer);
+  st.readers = std::move(readers);
+  // Linked: it goes when the notifier goes (after the POST it may be blocked in).
+  st.sender = self->spawn<caf::detached + caf::linked>(notify_sender);
+  return {
+    [self](atom::notify, notification_event& ev) {
+      auto& st = self->state;
+      if (!is_notification_event(ev.event) || ev.workload_id.empty()) {
+        spdlog::warn("event=notification-ignored notification={} workload={}",
+                     ev.event.substr(0, 64), ev.workload_id.substr(0, 64));
+        return;
+      }
+      if (ev.at.empty())
+        ev.at = store::now_utc();
+      if (ev.event == "container.missing" && st.settings.missing_confirm.count() > 0
+          && !ev.container_row_id.empty()) {
+        if (st.unconfirmed.size() >= st.settings.queue_max) {
+          ++st.stats.dropped;
+          spdlog::warn("event=notification-dropped workload={} notification={} "
+                       "reason=queue-full",
+                       ev.workload_id, ev.event);
+          return;
+        }
+        auto seq = ++st.next_seq;
+        st.unconfirmed.emplace(seq, std::move(ev));
+        self->delayed_send(self, st.settings.missing_confirm, atom::confirm_v, seq);
+        return;
+      }
+      resolve(self, ++st.next_seq, std::move(ev));
+    },
+    [self](atom::retry, uint64_t seq) {
+      auto& st = self->state;
+      auto it = st.held.find(seq);
+      if (it == st.held.end() || !it->second.waiting)
+        return; // dropped from a full queue meanwhile
+      it->second.waiting = false;
+      st.ready.insert(seq);
+      pump(self);
+    },
+    [self](atom::confirm, uint64_t seq) {
+      auto& st = self->state;
+      auto it = st.unconfirmed.find(seq);
+      if (it == st.unconfirmed.end())
+        return;
+      auto ev = std::move(it->second);
+      st.unconfirmed.erase(it);
+      self->request(st.readers->next(), store_timeout, atom::get_v, atom::container_v,
+                    ev.container_row_id)
+        .then(
+          [self, seq, ev](const container_row& row) {
+            if (row.state == "missing" && row.container_id == ev.container_id)
+              resolve(self, seq, ev);
+          },
+          [](const caf::error&) {}); // the row is gone: the deployer removed it on purpose
+    },
+    [self](atom::status) {
+      auto s = self->state.stats;
+      s.held = static_cast<int64_t>(self->state.held.size() + self->state.unconfirmed.size());
+      s.in_flight = self->state.in_flight ? 1 : 0;
+      return s;
+    },
+  };
+}
+
+} // namespace tf

@@ -1,0 +1,75 @@
+// What the notifier receives and what its sender thread exchanges with it: an event of
+// spec section 5 as its source reports it, one POST, and how that POST went.
+#pragma once
+
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace tf {
+
+/// deploy.started | deploy.succeeded | deploy.failed | container.missing | container.failed
+/// for one workload. Fields that do not apply stay empty.
+struct notification_event {
+  std::string event;
+  std::string workload_id;
+  std::string deployment_id;
+  std::string stage_id; // the notifier turns it into the stage's name
+  std::string tag;
+  std::string error;
+  std::string container_row_id; // container events: the index row
+  std::string container_id;
+  std::string role;
+  std::string at; // when it happened (store/clock.hpp format)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notification_event& x) {
+  return f(caf::meta::type_name("notification_event"), x.event, x.workload_id, x.deployment_id,
+           x.stage_id, x.tag, x.error, x.container_row_id, x.container_id, x.role, x.at);
+}
+
+/// One signed POST, ready to send.
+struct notification_post {
+  std::string url;
+  std::string body;
+  std::map<std::string, std::string> headers;
+  int64_t connect_timeout_ms = 2000;
+  int64_t timeout_ms = 5000;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notification_post& x) {
+  return f(caf::meta::type_name("notification_post"), x.url, x.body, x.headers,
+           x.connect_timeout_ms, x.timeout_ms);
+}
+
+/// How one POST went: the status answered (0 when none was) and why it failed, if it did.
+struct notification_post_result {
+  int64_t status = 0;
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notification_post_result& x) {
+  return f(caf::meta::type_name("notification_post_result"), x.status, x.error);
+}
+
+/// The notifier's counters, for tests and logs.
+struct notifier_stats {
+  int64_t held = 0;      // queued or waiting for a retry
+  int64_t in_flight = 0; // 0 or 1
+  int64_t delivered = 0;
+  int64_t failed = 0;    // gave up after the last attempt
+  int64_t dropped = 0;   // pushed out of a full queue
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notifier_stats& x) {
+  return f(caf::meta::type_name("notifier_stats"), x.held, x.in_flight, x.delivered, x.failed,
+           x.dropped);
+}
+
+} // namespace tf
