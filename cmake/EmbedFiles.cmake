@@ -15,11 +15,14 @@ function(embed_files var ns)
     list(APPEND deps ${path})
     list(APPEND pairs "${name}=${path}")
   endforeach()
+  # A ';' would split the -D argument into several: the pairs travel joined by '|'.
+  list(JOIN pairs "|" joined)
   add_custom_command(
     OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNS=${ns} "-DPAIRS=${pairs}"
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNS=${ns} "-DPAIRS=${joined}"
             -P ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/embed_files_script.cmake
     DEPENDS ${deps} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/embed_files_script.cmake
-    COMMENT "Embedding ${var}")
+    COMMENT "Embedding ${var}"
+    VERBATIM)
   set(${var}_SOURCES ${out} PARENT_SCOPE)
 endfunction()

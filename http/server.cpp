@@ -220,6 +220,12 @@ void server::install_routes() {
     const auto* index = web::find_asset("index.html");
     res.set_content(std::string{index->content}, "text/html; charset=utf-8");
   });
+  // The API's description, hand-written beside the routes and kept true by a test that
+  // compares it with this route table (tests/auth_test.cpp). Public, like the spec says.
+  routes.Get("/api/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+    const auto* doc = web::find_asset("openapi.json");
+    res.set_content(std::string{doc->content}, json_type);
+  });
   install_auth_routes(routes, ctx);
   install_project_routes(routes, ctx);
   install_deployment_routes(routes, ctx);

@@ -23,12 +23,15 @@
 #include <caf/actor_system_config.hpp>
 #include <httplib.h>
 #include <rapidjson/document.h>
+#include <rapidjson/pointer.h>
 
 #include <signal.h>
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -88,6 +91,90 @@ std::string fill_pattern(const std::string& pattern) {
     i = close;
   }
   return out;
+}
+
+/// The index of the ')' that closes the '(' at `open`.
+size_t closing_paren(const std::string& pattern, size_t open) {
+  int depth = 0;
+  for (size_t i = open; i < pattern.size(); ++i) {
+    if (pattern[i] == '(')
+      ++depth;
+    else if (pattern[i] == ')' && --depth == 0)
+      return i;
+  }
+  FAIL("unbalanced route pattern: ", pattern);
+  return pattern.size();
+}
+
+/// The OpenAPI path templates a route pattern stands for, parameters written "{}": a
+/// capture group is a parameter, a group of words (a|b) is one path per word, and an
+/// optional group (?:X)? stands for X (the webhook's secret).
+std::vector<std::string> openapi_paths(const std::string& pattern) {
+  auto open = pattern.find('(');
+  if (open == std::string::npos)
+    return {pattern};
+  auto close = closing_paren(pattern, open);
+  auto head = pattern.substr(0, open);
+  auto inner = pattern.substr(open + 1, close - open - 1);
+  auto tail = pattern.substr(close + 1);
+  std::vector<std::string> middles;
+  if (inner.rfind("?:", 0) == 0 && tail.rfind("?", 0) == 0) {
+    middles = openapi_paths(inner.substr(2));
+    tail = tail.substr(1);
+  } else if (inner.find_first_not_of("abcdefghijklmnopqrstuvwxyz-|") == std::string::npos) {
+    for (size_t from = 0;;) {
+      auto bar = inner.find('|', from);
+      middles.push_back(inner.substr(from, bar - from));
+      if (bar == std::string::npos)
+        break;
+      from = bar + 1;
+    }
+  } else {
+    middles = {"{}"};
+  }
+  std::vector<std::string> out;
+  for (const auto& middle : middles)
+    for (const auto& rest : openapi_paths(tail))
+      out.push_back(head + middle + rest);
+  return out;
+}
+
+/// An OpenAPI path with its parameter names dropped: "/a/{id}" is "/a/{}".
+std::string unnamed_parameters(const std::string& path) {
+  std::string out;
+  for (size_t i = 0; i < path.size(); ++i) {
+    out.push_back(path[i]);
+    if (path[i] == '{') {
+      i = path.find('}', i);
+      REQUIRE(i != std::string::npos);
+      out.push_back('}');
+    }
+  }
+  return out;
+}
+
+/// Every "$ref" in the document names something the document has.
+void check_refs(const rapidjson::Value& v, const rapidjson::Document& doc) {
+  if (v.IsArray()) {
+    for (const auto& item : v.GetArray())
+      check_refs(item, doc);
+    return;
+  }
+  if (!v.IsObject())
+    return;
+  for (const auto& m : v.GetObject()) {
+    if (std::string{m.name.GetString()} == "$ref") {
+      REQUIRE(m.value.IsString());
+      std::string ref = m.value.GetString();
+      INFO("$ref ", ref);
+      REQUIRE(ref.rfind("#/", 0) == 0);
+      auto pointer = rapidjson::Pointer(ref.substr(1).c_str());
+      CHECK(pointer.IsValid());
+      CHECK(pointer.Get(doc) != nullptr);
+    } else {
+      check_refs(m.value, doc);
+    }
+  }
 }
 
 struct auth_fixture {
@@ -264,6 +351,96 @@ TEST_CASE_FIXTURE(auth_fixture, "every /api route but the public ones answers 40
   CHECK(status_of(send("POST", "/api/auth/login/../../projects", {})) == 401);
   // Public outside /api.
   CHECK(status_of(send("GET", "/healthz", {})) == 200);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "the OpenAPI document is public and lists exactly the routes installed") {
+  auto r = client().Get("/api/openapi.json");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  CHECK(r->get_header_value("Content-Type") == "application/json");
+  auto doc = parse(r->body);
+  REQUIRE_FALSE(doc.HasParseError());
+  CHECK(str(doc, "openapi").rfind("3.", 0) == 0);
+  check_refs(doc, doc);
+
+  // What the server routes: everything under /api, /healthz and /metrics (not the UI).
+  std::set<std::string> installed;
+  for (const auto& route : srv->routes())
+    if (route.pattern.rfind("/api", 0) == 0 || route.pattern == "/healthz"
+        || route.pattern == "/metrics")
+      for (const auto& path : openapi_paths(route.pattern))
+        installed.insert(route.method + " " + path);
+
+  // What the document says, with each operation checked on the way.
+  std::set<std::string> documented;
+  const auto& paths = doc["paths"];
+  REQUIRE(paths.IsObject());
+  const std::set<std::string> methods{"get", "post", "put", "patch", "delete"};
+  for (const auto& p : paths.GetObject()) {
+    std::string path = p.name.GetString();
+    auto declared_path_params = [&](const rapidjson::Value& holder) {
+      std::set<std::string> names;
+      if (!holder.HasMember("parameters"))
+        return names;
+      for (const auto& param : holder["parameters"].GetArray()) {
+        const auto* resolved = &param;
+        if (param.HasMember("$ref"))
+          resolved = rapidjson::Pointer(std::string{param["$ref"].GetString()}.substr(1).c_str())
+                       .Get(doc);
+        REQUIRE(resolved != nullptr);
+        if (std::string{(*resolved)["in"].GetString()} == "path")
+          names.insert((*resolved)["name"].GetString());
+      }
+      return names;
+    };
+    auto path_level = declared_path_params(p.value);
+    std::set<std::string> in_template;
+    for (size_t i = path.find('{'); i != std::string::npos; i = path.find('{', i + 1))
+      in_template.insert(path.substr(i + 1, path.find('}', i) - i - 1));
+    for (const auto& op : p.value.GetObject()) {
+      std::string method = op.name.GetString();
+      if (method == "parameters")
+        continue;
+      INFO(method, " ", path);
+      REQUIRE(methods.count(method) == 1);
+      CHECK(op.value.HasMember("summary"));
+      REQUIRE(op.value.HasMember("responses"));
+      CHECK(op.value["responses"].MemberCount() > 0);
+      // Every {name} of the path is a declared path parameter, and nothing more.
+      auto params = path_level;
+      for (const auto& name : declared_path_params(op.value))
+        params.insert(name);
+      CHECK(params == in_template);
+      // The document says public exactly where the router lets a stranger in.
+      auto public_op = op.value.HasMember("security") && op.value["security"].Empty();
+      auto filled = unnamed_parameters(path);
+      for (auto i = filled.find("{}"); i != std::string::npos; i = filled.find("{}"))
+        filled.replace(i, 2, "dummy-id");
+      auto open = filled.rfind("/api", 0) != 0 || tf::http::is_public_api_path(filled);
+      CHECK(public_op == open);
+      std::string upper;
+      for (char c : method)
+        upper.push_back(static_cast<char>(c - 'a' + 'A'));
+      documented.insert(upper + " " + unnamed_parameters(path));
+    }
+  }
+
+  std::vector<std::string> undocumented, not_routed;
+  for (const auto& route : installed)
+    if (documented.count(route) == 0)
+      undocumented.push_back(route);
+  for (const auto& op : documented)
+    if (installed.count(op) == 0)
+      not_routed.push_back(op);
+  auto joined = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v)
+      out += "\n  " + s;
+    return out;
+  };
+  CHECK_MESSAGE(undocumented.empty(), "routes missing from the document:", joined(undocumented));
+  CHECK_MESSAGE(not_routed.empty(), "documented but not routed:", joined(not_routed));
+  CHECK(installed.size() >= 30);
 }
 
 TEST_CASE_FIXTURE(auth_fixture, "login sets a session cookie, and a wrong password and an unknown user get one answer") {
