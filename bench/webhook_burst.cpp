@@ -15,7 +15,8 @@
 // Figures only: nothing here asserts on time.
 //
 // Build and run (needs Docker and the test images: tests/images/build):
-//   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K]
+//   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K] [T]
+// (K deliveries per sender, default 5; T the daemon's http_threads, default its own 8).
 // Everything it creates (temp dir, the daemon, the projects' containers) is removed at the end.
 #include "deploy_harness.hpp"
 #include "actors/webhook_signatures.hpp"
@@ -194,9 +195,11 @@ void widen_backlog(uint16_t port) {
 /// The anchor, measured in the same run: a bare cpp-httplib server in this process with the
 /// daemon's HTTP thread count, answering 202 to the same signed POST (one connection per
 /// request, same body), so the daemon's figures can be read against what HTTP alone costs.
-void anchor(int per_sender) {
+void anchor(int per_sender, int http_threads) {
   httplib::Server srv;
-  srv.new_task_queue = [] { return new httplib::ThreadPool(8); }; // the daemon's http_threads
+  srv.new_task_queue = [http_threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(http_threads)); // as the daemon's
+  };
   srv.Post("/api/webhooks/anchor", [](const httplib::Request& req, httplib::Response& res) {
     res.status = 202;
     res.set_content("{\"deployment_id\":\"" + std::to_string(req.body.size()) + "\"}",
@@ -213,9 +216,9 @@ void anchor(int per_sender) {
   });
   srv.stop();
   serving.join();
-  std::printf("(anchor) bare httplib, 8 threads, 202 at once: %d senders x %d, %zu answered "
+  std::printf("(anchor) bare httplib, %d threads, 202 at once: %d senders x %d, %zu answered "
               "202; %.1f s, %.0f requests/s\n",
-              latency_senders, per_sender, ms.size(), wall, static_cast<double>(ms.size()) / wall);
+              http_threads, latency_senders, per_sender, ms.size(), wall, static_cast<double>(ms.size()) / wall);
   std::printf("    202 latency ms: p50 %.1f  p99 %.1f  max %.1f; other answers:%s\n",
               pct(ms, 50), pct(ms, 99), pct(ms, 100), others().c_str());
 }
@@ -288,9 +291,17 @@ void burst(deploy_env& env) {
 
 int main(int argc, char** argv) {
   int per_sender = argc > 1 ? std::atoi(argv[1]) : 5;
+  int http_threads = argc > 2 ? std::atoi(argv[2]) : 8; // the daemon's default
+  if (per_sender < 1 || http_threads < 1 || http_threads > 256) {
+    std::fprintf(stderr, "usage: webhook_burst [deliveries per sender] [http_threads 1..256]\n");
+    return 2;
+  }
   try {
-    anchor(per_sender);
-    deploy_env env{with(proxy_kind::none, 0, 30)};
+    std::printf("http_threads %d (daemon and anchor)\n", http_threads);
+    anchor(per_sender, http_threads);
+    auto opts = with(proxy_kind::none, 0, 30);
+    opts.extra_flags = {"--http_threads", std::to_string(http_threads)};
+    deploy_env env{opts};
     latency(env, per_sender);
     burst(env);
   } catch (const std::exception& e) {
