@@ -9,10 +9,14 @@
 //                 been answered. Printed: how many deploys ran (target <= 2), how many ended
 //                 superseded, how many deliveries were lost (not 202, or no deployment row:
 //                 target 0), and which tag the stage ends on (target v2: the newest wins).
+//   anchor       first, in the same run: the same 200 senders against a bare cpp-httplib server
+//                 in this process (the daemon's 8 HTTP threads) that answers 202 at once, so
+//                 (a) reads against what HTTP and the client alone cost on this machine.
 // Figures only: nothing here asserts on time.
 //
 // Build and run (needs Docker and the test images: tests/images/build):
-//   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K]
+//   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K] [T]
+// (K deliveries per sender, default 5; T the daemon's http_threads, default its own 8).
 // Everything it creates (temp dir, the daemon, the projects' containers) is removed at the end.
 #include "deploy_harness.hpp"
 #include "actors/webhook_signatures.hpp"
@@ -25,11 +29,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 using namespace tf::test;
 using namespace std::chrono_literals;
@@ -133,13 +143,14 @@ std::vector<deployment_view> settled_deployments(deploy_env& env, const std::str
   return all;
 }
 
-void latency(deploy_env& env, int per_sender) {
-  constexpr int senders = 200;
-  auto t = make_target(env, "lat");
-  auto port = env.api().port();
+constexpr int latency_senders = 200;
+
+/// The 202 latencies (ms) of `senders` threads each sending `per_sender` times at once, and
+/// the wall time (s); `send(s, i)` is one request and its status.
+template <class Send>
+std::pair<std::vector<double>, double> under_senders(int senders, int per_sender, Send send) {
   std::mutex m;
   std::vector<double> ms;
-  std::atomic<int> failed{0};
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
   for (int s = 0; s < senders; ++s)
@@ -148,12 +159,10 @@ void latency(deploy_env& env, int per_sender) {
         std::this_thread::yield();
       for (int i = 0; i < per_sender; ++i) {
         auto t0 = steady::now();
-        auto status = send_one(port, t, "v1", "lat-" + std::to_string(s) + "-" + std::to_string(i));
+        auto status = send(s, i);
         auto took = std::chrono::duration<double, std::milli>(steady::now() - t0).count();
-        if (status != 202) {
-          ++failed;
+        if (status != 202)
           continue;
-        }
         std::lock_guard<std::mutex> lock{m};
         ms.push_back(took);
       }
@@ -162,10 +171,68 @@ void latency(deploy_env& env, int per_sender) {
   go = true;
   for (auto& th : threads)
     th.join();
-  auto wall = std::chrono::duration<double>(steady::now() - t0).count();
+  return {std::move(ms), std::chrono::duration<double>(steady::now() - t0).count()};
+}
+
+/// The listen backlog of this process's socket bound to `port`, widened as the daemon widens
+/// its own (http/server.cpp): httplib 0.11 listens with 5, which would refuse 200 senders.
+void widen_backlog(uint16_t port) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator{"/proc/self/fd", ec}) {
+    int fd = std::atoi(entry.path().filename().c_str());
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+      continue;
+    sockaddr_in addr{};
+    socklen_t alen = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) == 0
+        && addr.sin_family == AF_INET && ntohs(addr.sin_port) == port)
+      ::listen(fd, 1024);
+  }
+}
+
+/// The anchor, measured in the same run: a bare cpp-httplib server in this process with the
+/// daemon's HTTP thread count, answering 202 to the same signed POST (one connection per
+/// request, same body), so the daemon's figures can be read against what HTTP alone costs.
+void anchor(int per_sender, int http_threads) {
+  httplib::Server srv;
+  srv.new_task_queue = [http_threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(http_threads)); // as the daemon's
+  };
+  srv.Post("/api/webhooks/anchor", [](const httplib::Request& req, httplib::Response& res) {
+    res.status = 202;
+    res.set_content("{\"deployment_id\":\"" + std::to_string(req.body.size()) + "\"}",
+                    "application/json");
+  });
+  auto port = srv.bind_to_any_port("127.0.0.1");
+  widen_backlog(static_cast<uint16_t>(port));
+  std::thread serving{[&] { srv.listen_after_bind(); }};
+  poll_until(10s, [&] { return srv.is_running(); }, 1ms);
+  webhook_target t{{}, "anchor", "anchor-signing-secret"};
+  auto [ms, wall] = under_senders(latency_senders, per_sender, [&](int s, int i) {
+    return send_one(static_cast<uint16_t>(port), t, "v1",
+                    "anchor-" + std::to_string(s) + "-" + std::to_string(i));
+  });
+  srv.stop();
+  serving.join();
+  std::printf("(anchor) bare httplib, %d threads, 202 at once: %d senders x %d, %zu answered "
+              "202; %.1f s, %.0f requests/s\n",
+              http_threads, latency_senders, per_sender, ms.size(), wall, static_cast<double>(ms.size()) / wall);
+  std::printf("    202 latency ms: p50 %.1f  p99 %.1f  max %.1f; other answers:%s\n",
+              pct(ms, 50), pct(ms, 99), pct(ms, 100), others().c_str());
+}
+
+void latency(deploy_env& env, int per_sender) {
+  auto t = make_target(env, "lat");
+  auto port = env.api().port();
+  auto [ms, wall] = under_senders(latency_senders, per_sender, [&](int s, int i) {
+    return send_one(port, t, "v1", "lat-" + std::to_string(s) + "-" + std::to_string(i));
+  });
   std::printf("(a) latency: %d senders x %d deliveries, %zu answered 202, %d not; %.1f s, "
               "%.0f deliveries/s\n",
-              senders, per_sender, ms.size(), failed.load(), wall,
+              latency_senders, per_sender, ms.size(),
+              latency_senders * per_sender - static_cast<int>(ms.size()), wall,
               static_cast<double>(ms.size()) / wall);
   std::printf("    202 latency ms: p50 %.1f  p99 %.1f  max %.1f; other answers:%s\n",
               pct(ms, 50), pct(ms, 99), pct(ms, 100), others().c_str());
@@ -216,7 +283,7 @@ void burst(deploy_env& env) {
   std::printf("(b) burst: 1000 deliveries sent in %.0f ms: %d answered 202, %d not:%s\n",
               window, accepted.load(), refused.load(), others().c_str());
   std::printf("    deployments %zu: ran %ld (target <= 2), superseded %ld, failed %ld; lost %ld "
-              "(target 0); the stage ends on %s (target v2)\n",
+              "(target 0); the stage ends on %s, the newest tag sent v2\n",
               deps.size(), ran, superseded, failed, lost, final_tag.c_str());
 }
 
@@ -224,8 +291,17 @@ void burst(deploy_env& env) {
 
 int main(int argc, char** argv) {
   int per_sender = argc > 1 ? std::atoi(argv[1]) : 5;
+  int http_threads = argc > 2 ? std::atoi(argv[2]) : 8; // the daemon's default
+  if (per_sender < 1 || http_threads < 1 || http_threads > 256) {
+    std::fprintf(stderr, "usage: webhook_burst [deliveries per sender] [http_threads 1..256]\n");
+    return 2;
+  }
   try {
-    deploy_env env{with(proxy_kind::none, 0, 30)};
+    std::printf("http_threads %d (daemon and anchor)\n", http_threads);
+    anchor(per_sender, http_threads);
+    auto opts = with(proxy_kind::none, 0, 30);
+    opts.extra_flags = {"--http_threads", std::to_string(http_threads)};
+    deploy_env env{opts};
     latency(env, per_sender);
     burst(env);
   } catch (const std::exception& e) {
