@@ -113,6 +113,11 @@ int serve(const config_sources& sources) {
   // Two cores here, and the store actors run on their own threads: a small scheduler
   // keeps the idle footprint low.
   actor_cfg.set("scheduler.max-threads", 2);
+  // Work sharing: idle workers wait on a condition variable and wake when a message comes.
+  // CAF 0.17's work stealing polls an idle worker's queue with sleeps of up to 10 ms, which a
+  // webhook's chain of a dozen actor hops paid many times over (bench/webhook_burst: 252 ->
+  // 355 deliveries/s), and which keeps waking an idle daemon.
+  actor_cfg.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system sys{actor_cfg};
 
   auto store = start_store(sys, store_options{db_path, 2, true});
