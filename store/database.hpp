@@ -16,6 +16,7 @@ struct sqlite3_stmt;
 namespace tf::store {
 
 class database;
+struct statement_cache;
 
 /// A prepared statement. Bind parameters by 1-based index, then step() or run().
 class statement {
@@ -57,11 +58,16 @@ public:
 
 private:
   friend class database;
-  statement(sqlite3* db, sqlite3_stmt* stmt) : db_{db}, stmt_{stmt} {}
+  statement(sqlite3* db, sqlite3_stmt* stmt, std::shared_ptr<statement_cache> home)
+    : db_{db}, stmt_{stmt}, home_{std::move(home)} {}
   void fail(int rc, const char* where);
+  /// Gives the statement back to its connection's cache (reset), or finalizes it.
+  void release();
 
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
+  /// Shared, so a statement that outlives its database finds the cache closed, not freed.
+  std::shared_ptr<statement_cache> home_;
   caf::error error_;
 };
 
@@ -81,6 +87,7 @@ public:
   /// Opens (creating when read_write) the file; turns on WAL, foreign keys and a busy timeout.
   static caf::expected<database> open(const std::string& path, mode m);
 
+  /// A statement for this SQL: an idle one prepared before (the cache), else a new one.
   caf::expected<statement> prepare(std::string_view sql);
   /// Runs SQL that has no parameters (schema statements, pragmas).
   caf::error exec(std::string_view sql);
@@ -89,8 +96,11 @@ public:
   sqlite3* handle() const { return db_; }
 
 private:
-  explicit database(sqlite3* db) : db_{db} {}
+  explicit database(sqlite3* db);
+  void close();
   sqlite3* db_ = nullptr;
+  /// On the heap so statements keep their way home when the database object moves.
+  std::shared_ptr<statement_cache> cache_;
 };
 
 /// BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless commit() succeeded.

@@ -220,6 +220,36 @@ std::set<std::string> ids_of(const std::vector<container_row>& xs) {
 
 // -- 1. migrations ----------------------------------------------------------------------------
 
+TEST_CASE("a reused statement runs nested, starts clean after a failure, and sees a moved database") {
+  tf::test::temp_dir dir;
+  auto db = open_rw(dir.file("cache.db"));
+  REQUIRE_FALSE(db.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"));
+  constexpr const char* insert = "INSERT INTO t(k, v) VALUES (?1, ?2)";
+  for (int64_t k = 1; k <= 3; ++k)
+    REQUIRE_FALSE(MUST(db.prepare(insert)).bind(1, k).bind(2, "v" + std::to_string(k)).run());
+  // The same SQL twice at once: each statement walks its own rows.
+  constexpr const char* all = "SELECT k FROM t ORDER BY k";
+  auto outer = MUST(db.prepare(all));
+  int64_t pairs = 0;
+  while (outer.step()) {
+    auto inner = MUST(db.prepare(all));
+    while (inner.step())
+      ++pairs;
+  }
+  CHECK(pairs == 9);
+  // A run that failed (a duplicate key) leaves no error and no binding behind.
+  auto dup = MUST(db.prepare(insert)).bind(1, int64_t{1}).bind(2, "again").run();
+  CHECK(tf::error_code(dup) == tf::ec::conflict);
+  CHECK_FALSE(MUST(db.prepare(insert)).bind(1, int64_t{4}).bind(2, "v4").run());
+  // An unbound parameter is NULL: the NOT NULL constraint proves the old binding is gone.
+  CHECK(tf::error_code(MUST(db.prepare(insert)).bind(1, int64_t{5}).run()) == tf::ec::conflict);
+  // A moved database keeps its statements working.
+  auto moved = std::move(db);
+  auto count = MUST(moved.prepare("SELECT COUNT(*) FROM t"));
+  REQUIRE(count.step());
+  CHECK(count.integer(0) == 4);
+}
+
 TEST_CASE("migrate applies every step once, and never again") {
   tf::test::temp_dir dir;
   auto path = dir.file("tinyforge.db");
