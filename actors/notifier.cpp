@@ -243,9 +243,10 @@ std::chrono::milliseconds notification_backoff(const notifier_settings& s, int64
   return std::min(wait, s.max_backoff);
 }
 
-notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer) {
+notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
+                                                 size_t answer_limit) {
   return {
-    [](atom::post, const notification_post& p) {
+    [answer_limit](atom::post, const notification_post& p) {
       proxy::http_request req;
       req.method = "POST";
       req.url = p.url;
@@ -253,7 +254,7 @@ notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer) {
       req.headers = p.headers;
       req.connect_timeout = std::chrono::milliseconds{p.connect_timeout_ms};
       req.timeout = std::chrono::milliseconds{p.timeout_ms};
-      req.max_response_bytes = max_answer_bytes;
+      req.max_response_bytes = answer_limit;
       notification_post_result r;
       auto res = proxy::http_call(req);
       if (res) {
@@ -281,7 +282,9 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_setting
   st.writer = std::move(writer);
   st.readers = std::move(readers);
   // Linked: it goes when the notifier goes (after the POST it may be blocked in).
-  st.sender = self->spawn<caf::detached + caf::linked>(notify_sender);
+  // The argument also keeps CAF 0.17 from binding its empty argument tuple through a null
+  // pointer, which UBSan reports for an actor function spawned with no arguments.
+  st.sender = self->spawn<caf::detached + caf::linked>(notify_sender, max_answer_bytes);
   return {
     [self](atom::notify, notification_event& ev) {
       auto& st = self->state;

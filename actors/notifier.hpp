@@ -76,7 +76,9 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_setting
          store_writer_actor writer, std::shared_ptr<store_readers> readers);
 
 /// The sender: one blocking POST at a time (spawned detached by the notifier).
-notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer self);
+/// `answer_limit` caps how much of a receiver's answer is read.
+notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer self,
+                                                 size_t answer_limit);
 
 /// Whether `event` is one of spec section 5's.
 bool is_notification_event(const std::string& event);
