@@ -23,6 +23,27 @@ inline void write_string(json_writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
+/// Writes `"key": "value"`.
+inline void field(json_writer& w, const char* key, std::string_view value) {
+  w.Key(key);
+  write_string(w, value);
+}
+
+/// Writes `"key": value`.
+inline void field(json_writer& w, const char* key, int64_t value) {
+  w.Key(key);
+  w.Int64(value);
+}
+
+/// Empty means "not set": null in the API.
+inline void nullable(json_writer& w, const char* key, std::string_view value) {
+  w.Key(key);
+  if (value.empty())
+    w.Null();
+  else
+    write_string(w, value);
+}
+
 /// Builds a JSON text with `fill(writer)`.
 template <class F>
 std::string make_json(F&& fill) {

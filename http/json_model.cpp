@@ -12,25 +12,6 @@ namespace {
 
 // -- writing ------------------------------------------------------------------------------
 
-void field(json_writer& w, const char* key, const std::string& value) {
-  w.Key(key);
-  write_string(w, value);
-}
-
-/// Empty means "not set": null in the API.
-void nullable(json_writer& w, const char* key, const std::string& value) {
-  w.Key(key);
-  if (value.empty())
-    w.Null();
-  else
-    write_string(w, value);
-}
-
-void field(json_writer& w, const char* key, int64_t value) {
-  w.Key(key);
-  w.Int64(value);
-}
-
 void write_env(json_writer& w, const env_map& env) {
   w.StartObject();
   for (const auto& [k, v] : env) {

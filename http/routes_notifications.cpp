@@ -15,36 +15,21 @@ using req_t = const httplib::Request&;
 using res_t = httplib::Response&;
 
 void write_attempt(json_writer& w, const notification_attempt& a) {
-  auto nullable = [&](const char* key, const std::string& v) {
-    w.Key(key);
-    if (v.empty())
-      w.Null();
-    else
-      write_string(w, v);
-  };
   w.StartObject();
-  w.Key("id");
-  write_string(w, a.id);
-  w.Key("workload_id");
-  write_string(w, a.workload_id);
-  w.Key("delivery_id");
-  write_string(w, a.delivery_id);
-  w.Key("event");
-  write_string(w, a.event);
-  w.Key("url");
-  write_string(w, a.url);
-  w.Key("attempt");
-  w.Int64(a.attempt);
+  field(w, "id", a.id);
+  field(w, "workload_id", a.workload_id);
+  field(w, "delivery_id", a.delivery_id);
+  field(w, "event", a.event);
+  field(w, "url", a.url);
+  field(w, "attempt", a.attempt);
   w.Key("status");
   if (a.status == 0)
     w.Null();
   else
     w.Int64(a.status);
-  nullable("error", a.error);
-  w.Key("outcome");
-  write_string(w, a.outcome);
-  w.Key("at");
-  write_string(w, a.at);
+  nullable(w, "error", a.error);
+  field(w, "outcome", a.outcome);
+  field(w, "at", a.at);
   w.EndObject();
 }
 

@@ -96,35 +96,21 @@ void receive_webhook(const server_context& ctx, req_t req, res_t res) {
 }
 
 void write_delivery(json_writer& w, const webhook_delivery& d) {
-  auto nullable = [&](const char* key, const std::string& v) {
-    w.Key(key);
-    if (v.empty())
-      w.Null();
-    else
-      write_string(w, v);
-  };
   w.StartObject();
-  w.Key("id");
-  write_string(w, d.id);
-  w.Key("workload_id");
-  write_string(w, d.workload_id);
-  w.Key("received_at");
-  write_string(w, d.received_at);
-  w.Key("source_addr");
-  write_string(w, d.source_addr);
-  nullable("delivery_id", d.delivery_id);
-  nullable("event", d.event);
-  w.Key("signature");
-  write_string(w, d.signature);
-  w.Key("result");
-  write_string(w, d.result);
-  w.Key("status");
-  w.Int64(d.status);
-  nullable("tag", d.tag);
-  nullable("stage", d.stage);
-  nullable("deployment_id", d.deployment_id);
-  nullable("error", d.error);
-  nullable("replay_of", d.replay_of);
+  field(w, "id", d.id);
+  field(w, "workload_id", d.workload_id);
+  field(w, "received_at", d.received_at);
+  field(w, "source_addr", d.source_addr);
+  nullable(w, "delivery_id", d.delivery_id);
+  nullable(w, "event", d.event);
+  field(w, "signature", d.signature);
+  field(w, "result", d.result);
+  field(w, "status", d.status);
+  nullable(w, "tag", d.tag);
+  nullable(w, "stage", d.stage);
+  nullable(w, "deployment_id", d.deployment_id);
+  nullable(w, "error", d.error);
+  nullable(w, "replay_of", d.replay_of);
   w.Key("replayable");
   w.Bool(!d.body_truncated);
   w.Key("headers");
