@@ -63,6 +63,8 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<atom::create, deployment>::with<deployment>,
   // Moves a deploy on (running, succeeded, failed, superseded); a success sets the stage's tag.
   caf::replies_to<atom::update, deployment_transition>::with<deployment>,
+  // Ends the listed deploys that are still queued as superseded; replies how many changed.
+  caf::replies_to<atom::update, deployment_supersession>::with<int64_t>,
   // Appends a line to a deploy's log; one-way, so a deploy never waits on its log.
   caf::reacts_to<atom::append, deployment_log_line>,
   // At boot: ends as failed the deploys a previous run left queued or running.
@@ -93,8 +95,8 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<atom::update, totp_setting>::with<atom::ok>,
   // Records a webhook delivery (a repeated delivery id becomes a duplicate); prunes the log.
   caf::replies_to<atom::create, webhook_delivery>::with<webhook_delivery>,
-  // Sets how a recorded webhook delivery ended (its deployment, or why it was refused).
-  caf::replies_to<atom::update, webhook_delivery_outcome>::with<webhook_delivery>,
+  // A trusted delivery for a project: dedupe, stage, queued deploy and record, one transaction.
+  caf::replies_to<atom::create, webhook_deploy_claim>::with<webhook_deploy_claimed>,
   // Writes settings (key -> JSON text) in one transaction, all or none; replies them all.
   caf::replies_to<atom::update, atom::settings, settings_map>::with<settings_map>,
   // Creates an app (name, description); replies the stored app.
@@ -225,8 +227,12 @@ using project_deployer_actor = caf::typed_actor<
   caf::replies_to<atom::rollback, deploy_request>::with<deployment>,
   // Stops, starts or restarts one container after checking it belongs to the URL's stage.
   caf::replies_to<atom::instance, instance_action>::with<container_row>,
+  // Runs or queues a deploy the webhook router's claim already recorded (one-way).
+  caf::reacts_to<atom::queue, deployment>,
   // A job ended: start the stage's queued deploy, if any.
   caf::reacts_to<atom::done, deploy_outcome>,
+  // A settling stage's quiet period may be over: start its waiting deploy, or look again later.
+  caf::reacts_to<atom::start, std::string>,
   // The grace period of a stage's warm colour is over (generation guards a newer deploy).
   caf::reacts_to<atom::expire, std::string, uint64_t>,
   // Boot: finishes or undoes deploys a previous run left, re-applies routes; replies the count.

@@ -50,6 +50,7 @@ using notify = caf::atom_constant<caf::atom("notify")>;
 using retry = caf::atom_constant<caf::atom("retry")>;
 using post = caf::atom_constant<caf::atom("post")>;
 using confirm = caf::atom_constant<caf::atom("confirm")>;
+using queue = caf::atom_constant<caf::atom("queue")>;
 
 // Kinds of rows, to tell apart messages that carry only an id.
 using project = caf::atom_constant<caf::atom("project")>;
@@ -116,6 +117,7 @@ constexpr auto notify_v = notify::value;
 constexpr auto retry_v = retry::value;
 constexpr auto post_v = post::value;
 constexpr auto confirm_v = confirm::value;
+constexpr auto queue_v = queue::value;
 constexpr auto project_v = project::value;
 constexpr auto stage_v = stage::value;
 constexpr auto stack_v = stack::value;

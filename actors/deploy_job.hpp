@@ -30,6 +30,8 @@ struct deploy_settings {
   std::chrono::seconds health_deadline{60};
   std::chrono::seconds drain_timeout{30};
   std::chrono::seconds stop_grace{10};
+  /// A waiting deploy starts once its stage had no newer request for this long.
+  std::chrono::milliseconds settle{500};
   std::chrono::milliseconds docker_timeout{30000};
 };
 

@@ -32,15 +32,33 @@ caf::error no_stage(const project& p, const std::string& stage) {
   return make_error(ec::not_found, "project " + p.name + " has no stage \"" + stage + "\"");
 }
 
+/// Writes the displaced deploys gathered so far as one batch; the next batch goes when
+/// this one is written.
+void flush_superseded(self_ptr self) {
+  auto& st = self->state;
+  if (st.superseding || st.to_supersede.empty())
+    return;
+  st.superseding = true;
+  deployment_supersession batch{std::move(st.to_supersede),
+                                "a newer deploy of this stage was requested"};
+  st.to_supersede.clear();
+  auto n = batch.ids.size();
+  self->request(st.handles.writer, store_timeout, atom::update_v, std::move(batch))
+    .then(
+      [self](int64_t) {
+        self->state.superseding = false;
+        flush_superseded(self);
+      },
+      [self, n](const caf::error& err) {
+        spdlog::warn("event=supersede-failed deployments={} error={}", n, error_message(err));
+        self->state.superseding = false;
+        flush_superseded(self);
+      });
+}
+
 void supersede(self_ptr self, const deployment& dep) {
-  self->request(self->state.handles.writer, store_timeout, atom::update_v,
-                deployment_transition{dep.id, "superseded",
-                                      "a newer deploy of this stage was requested"})
-    .then([](const deployment&) {},
-          [id = dep.id](const caf::error& err) {
-            spdlog::warn("event=supersede-failed deployment={} error={}", id,
-                         error_message(err));
-          });
+  self->state.to_supersede.push_back(dep.id);
+  flush_superseded(self);
 }
 
 /// Tells the notifier (one-way: a deploy never waits on a notification).
@@ -85,11 +103,12 @@ void start_job(self_ptr self, job_mode mode, deployment dep,
 /// deploys that wait, only the newest request survives; the others end superseded.
 void enqueue(self_ptr self, deployment dep, uint64_t seq) {
   auto& slot = self->state.stages[dep.stage_id];
+  slot.last_request = std::chrono::steady_clock::now();
   if (seq < slot.last_started_seq) {
     supersede(self, dep); // a newer request already ran or runs
     return;
   }
-  if (!slot.busy) {
+  if (!slot.busy && !slot.settling) {
     slot.last_started_seq = seq;
     start_job(self, job_mode::deploy, std::move(dep));
     return;
@@ -103,6 +122,31 @@ void enqueue(self_ptr self, deployment dep, uint64_t seq) {
     slot.waiting.clear();
   }
   slot.waiting.push_back({std::move(dep), seq});
+}
+
+/// A stage's job ended with a deploy waiting: start it once no newer request arrived for
+/// `settle` (or the limit passed); until then look again when the quiet period would end.
+void start_settled(self_ptr self, const std::string& stage_id) {
+  auto& st = self->state;
+  auto& slot = st.stages[stage_id];
+  if (!slot.settling)
+    return;
+  auto now = std::chrono::steady_clock::now();
+  auto quiet_at = slot.last_request + st.settings.settle;
+  if (now < quiet_at && now < slot.settle_limit && !slot.waiting.empty()) {
+    auto wake = std::min(quiet_at, slot.settle_limit);
+    self->delayed_send(self, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now)
+                               + std::chrono::milliseconds{1},
+                       atom::start_v, stage_id);
+    return;
+  }
+  slot.settling = false;
+  if (slot.waiting.empty())
+    return;
+  auto next = std::move(slot.waiting.front());
+  slot.waiting.clear();
+  slot.last_started_seq = next.seq;
+  start_job(self, job_mode::deploy, std::move(next.dep));
 }
 
 /// Reads the project, builds the row (tag from `pick`), records it, replies it, queues it.
@@ -169,6 +213,14 @@ project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state
                                                     + "\" is not a valid image tag");
                               return tag;
                             });
+    },
+    [self](atom::queue, deployment& dep) {
+      if (dep.stage_id.empty() || dep.status != "queued" || dep.id.empty()) {
+        spdlog::warn("event=deploy-queue-refused deployment={} reason=not a queued stage deploy",
+                     dep.id);
+        return;
+      }
+      enqueue(self, std::move(dep), ++self->state.next_seq);
     },
     [self](atom::rollback, deploy_request& req) {
       if (req.trigger.empty() || req.trigger == "api")
@@ -254,15 +306,15 @@ project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state
                            gen);
       }
       if (!slot.waiting.empty()) {
-        auto next = std::move(slot.waiting.front());
-        slot.waiting.clear();
-        slot.last_started_seq = next.seq;
-        start_job(self, job_mode::deploy, std::move(next.dep));
+        slot.settling = true;
+        slot.settle_limit = std::chrono::steady_clock::now() + 10 * st.settings.settle;
+        start_settled(self, out.stage_id);
       }
     },
+    [self](atom::start, const std::string& stage_id) { start_settled(self, stage_id); },
     [self](atom::expire, const std::string& stage_id, uint64_t gen) {
       auto& slot = self->state.stages[stage_id];
-      if (gen != slot.warm_generation || slot.busy || slot.warm.empty())
+      if (gen != slot.warm_generation || slot.busy || slot.settling || slot.warm.empty())
         return; // a newer deploy took over the warm colour
       deployment d;
       d.stage_id = stage_id;

@@ -1,6 +1,9 @@
 // The PROJECT DEPLOYER: accepts deploys and rollbacks of project stages, keeps at most one
 // job per stage running, coalesces what arrives meanwhile to the newest request (older
 // queued ones end superseded), and keeps the previous colour warm for the grace period.
+// When a job ends while requests for its stage are still arriving (a burst of webhooks),
+// the waiting deploy settles first: it starts once the stage had no newer request for
+// `settle`, so the burst ends in one deploy of its newest tag rather than one per job.
 // It never blocks: jobs run on their own threads (actors/deploy_job.hpp).
 #pragma once
 
@@ -10,6 +13,8 @@
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+
+#include <chrono>
 
 #include <map>
 #include <memory>
@@ -34,6 +39,10 @@ struct project_deployer_state {
     std::vector<std::string> warm; // containers of the previous colour, kept for a rollback
     uint64_t warm_generation = 0;
     deployment running; // the deploy the running job finishes (empty id for a retire job)
+    /// The job ended and the waiting deploy settles: new requests wait as behind a job.
+    bool settling = false;
+    std::chrono::steady_clock::time_point last_request; // the newest deploy request's arrival
+    std::chrono::steady_clock::time_point settle_limit; // it starts by then whatever arrives
   };
 
   deploy_settings settings;
@@ -43,6 +52,10 @@ struct project_deployer_state {
   docker_actor docker; // for instance stop/start/restart
   std::map<std::string, stage_slot> stages;
   uint64_t next_seq = 0;
+  /// Displaced queued deploys, written as one batch while the previous batch is in flight
+  /// (a burst displaces one per request: one write each would queue behind the store).
+  std::vector<std::string> to_supersede;
+  bool superseding = false;
   notifier_actor notifier; // hears deploy.started, .succeeded, .failed; may be null
 };
 

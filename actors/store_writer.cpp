@@ -61,6 +61,9 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     [&d](atom::update, const deployment_transition& t) {
       return reply(store::transition_deployment(d, t));
     },
+    [&d](atom::update, const deployment_supersession& s) {
+      return reply(store::supersede_deployments(d, s.ids, s.reason));
+    },
     [&d](atom::append, const deployment_log_line& l) {
       if (auto err = store::append_deployment_log(d, l))
         spdlog::warn("event=deployment-log-failed deployment={} error={}", l.deployment_id,
@@ -106,8 +109,8 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     [&d](atom::create, webhook_delivery& x) {
       return reply(store::record_delivery(d, std::move(x)));
     },
-    [&d](atom::update, const webhook_delivery_outcome& o) {
-      return reply(store::finish_delivery(d, o));
+    [&d](atom::create, webhook_deploy_claim& c) {
+      return reply(store::claim_webhook_deploy(d, std::move(c)));
     },
     // -- settings and apps --
     [&d](atom::update, atom::settings, const settings_map& changes) {

@@ -139,6 +139,7 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   else if (cfg.proxy_provider == "nginx")
     settings.proxy_listen = cfg.nginx_listen;
   settings.rollback_grace = std::chrono::seconds{cfg.rollback_grace_s};
+  settings.settle = std::chrono::milliseconds{cfg.deploy_settle_ms};
   settings.health_deadline = std::chrono::seconds{cfg.deploy_health_deadline_s};
   settings.drain_timeout = std::chrono::seconds{cfg.deploy_drain_timeout_s};
   settings.stop_grace = std::chrono::seconds{cfg.deploy_stop_grace_s};

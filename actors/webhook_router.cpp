@@ -17,10 +17,8 @@ namespace {
 using self_ptr = webhook_router_actor::stateful_pointer<webhook_router_state>;
 using promise = caf::typed_response_promise<webhook_answer>;
 
-/// How long the router waits for the store and for the deployer (which answers once it
-/// has recorded the queued row).
+/// How long the router waits for the store.
 constexpr auto store_timeout = std::chrono::seconds{10};
-constexpr auto deployer_timeout = std::chrono::seconds{15};
 
 /// The headers a delivery keeps for its replay: what names it, never what signs it
 /// (X-Gitlab-Token is the signing secret itself).
@@ -109,93 +107,38 @@ void refuse(self_ptr self, promise rp, webhook_delivery rec, int64_t status,
       });
 }
 
-std::string claim_key(const webhook_delivery& d) {
-  return d.workload_id + "\n" + d.delivery_id;
-}
-
-/// The first delivery of a delivery id has its answer: the repeats that arrived meanwhile
-/// get it too, as duplicates of that deploy.
-void settle_repeats(self_ptr self, const webhook_delivery& claimed, const webhook_answer& first) {
-  if (claimed.delivery_id.empty())
-    return;
-  auto i = self->state.in_flight.find(claim_key(claimed));
-  if (i == self->state.in_flight.end())
-    return;
-  auto waiting = std::move(i->second);
-  self->state.in_flight.erase(i);
-  for (auto& rp : waiting) {
-    auto dup = first;
-    if (dup.status < 400) {
-      dup.status = 200;
-      dup.duplicate = true;
-    }
-    rp.deliver(dup);
-  }
-}
-
-/// The delivery was claimed: ask the deployer, record what it answered, then answer.
-void deploy(self_ptr self, promise rp, webhook_delivery claimed, project p) {
-  if (!claimed.delivery_id.empty())
-    self->state.in_flight[claim_key(claimed)]; // repeats from now on wait for this one
-  if (!self->state.deployer) {
-    auto why = "the deployer is not running";
-    self->request(self->state.writer, store_timeout, atom::update_v,
-                  webhook_delivery_outcome{claimed.id, "rejected", 503, "", why})
-      .then([](webhook_delivery&) {}, [](caf::error&) {});
-    auto refusal = answer(503, "unavailable", why, claimed.id);
-    rp.deliver(refusal);
-    settle_repeats(self, claimed, refusal);
+/// How the store settled a claim becomes the answer: 202 with the queued deploy (handed to
+/// the deployer one-way, after the claim committed), 200 for a repeat, or the refusal.
+void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
+  auto& d = got.delivery;
+  if (d.result == "rejected") {
+    spdlog::info("event=webhook-refused workload={} status={} reason={}", d.workload_id,
+                 d.status, d.error);
+    rp.deliver(answer(d.status, got.refusal_code, d.error, d.id));
     return;
   }
-  deploy_request req;
-  req.project_id = p.id;
-  req.stage = claimed.stage;
-  req.tag = claimed.tag;
-  req.trigger = "webhook";
-  req.triggered_by = claimed.replay_of.empty()
-                       ? "webhook delivery " + claimed.id
-                       : "replay of webhook delivery " + claimed.replay_of;
-  auto finish = [self, rp, claimed](webhook_delivery_outcome outcome,
-                                    webhook_answer ans) mutable {
-    // The answer waits for the outcome to commit, so a sender that lists deliveries or
-    // repeats the delivery id right after sees this deployment.
-    self->request(self->state.writer, store_timeout, atom::update_v, outcome)
-      .then(
-        [self, rp, ans, claimed](webhook_delivery&) mutable {
-          rp.deliver(ans);
-          settle_repeats(self, claimed, ans);
-        },
-        [self, rp, ans, claimed](caf::error& err) mutable {
-          spdlog::warn("event=webhook-record-failed delivery={} error={}", claimed.id,
-                       error_message(err));
-          rp.deliver(ans);
-          settle_repeats(self, claimed, ans);
-        });
-  };
-  self->request(self->state.deployer, deployer_timeout, atom::deploy_v, std::move(req))
-    .then(
-      [finish, claimed](deployment& dep) mutable {
-        spdlog::info("event=webhook-accepted workload={} delivery={} deployment={} tag={}",
-                     claimed.workload_id, claimed.id, dep.id, claimed.tag);
-        webhook_answer ok;
-        ok.status = 202;
-        ok.deployment_id = dep.id;
-        ok.delivery = claimed.id;
-        finish(webhook_delivery_outcome{claimed.id, "accepted", 202, dep.id, ""}, ok);
-      },
-      [finish, claimed](caf::error& err) mutable {
-        auto status = status_of(err);
-        auto message = error_message(err);
-        spdlog::info("event=webhook-deploy-refused workload={} delivery={} status={} error={}",
-                     claimed.workload_id, claimed.id, status, message);
-        finish(webhook_delivery_outcome{claimed.id, "rejected", status, "", message},
-               answer(status, to_string(error_code(err)), message, claimed.id));
-      });
+  webhook_answer a;
+  a.deployment_id = d.deployment_id;
+  a.delivery = d.id;
+  if (d.result == "duplicate") {
+    spdlog::info("event=webhook-duplicate workload={} delivery={} deployment={}", d.workload_id,
+                 d.id, d.deployment_id);
+    a.status = 200;
+    a.duplicate = true;
+    rp.deliver(a);
+    return;
+  }
+  spdlog::info("event=webhook-accepted workload={} delivery={} deployment={} tag={}",
+               d.workload_id, d.id, d.deployment_id, d.tag);
+  // The row is committed: were the deployer to stop now, boot recovery would queue it.
+  self->send(self->state.deployer, atom::queue_v, std::move(got.queued));
+  a.status = 202;
+  rp.deliver(a);
 }
 
 /// What every delivery goes through once its sender is trusted (a verified or an allowed
-/// unsigned delivery, or a replay): the workload kind, the tag, the stage, the claim of
-/// the delivery id, the deploy.
+/// unsigned delivery, or a replay): the workload kind and the tag are read here; the claim
+/// of the delivery id, the stage and the queued deploy are one transaction in the store.
 void route_to_project(self_ptr self, promise rp, webhook_delivery rec, const workload& w,
                       const webhook_headers& headers) {
   if (w.kind != "project")
@@ -204,58 +147,14 @@ void route_to_project(self_ptr self, promise rp, webhook_delivery rec, const wor
   auto reading = read_project_payload(headers, rec.body);
   if (reading.status != 0)
     return refuse(self, rp, std::move(rec), reading.status, reading.code, reading.message);
+  if (!self->state.deployer)
+    return refuse(self, rp, std::move(rec), 503, "unavailable", "the deployer is not running");
   rec.tag = reading.target.tag;
   rec.event = reading.target.event;
-  auto wanted_stage = reading.target.stage;
-  self->request(self->state.readers->next(), store_timeout, atom::get_v, atom::project_v, w.ref_id)
-    .then(
-      [self, rp, rec, wanted_stage](project& p) mutable {
-        const stage* s = nullptr;
-        for (const auto& x : p.stages)
-          if (wanted_stage.empty() ? true : (x.name == wanted_stage || x.id == wanted_stage)) {
-            s = &x;
-            break;
-          }
-        if (!s)
-          return refuse(self, rp, std::move(rec), 422, "no_stage",
-                        wanted_stage.empty()
-                          ? "project " + p.name + " has no stage"
-                          : "project " + p.name + " has no stage \"" + wanted_stage + "\"");
-        rec.stage = s->name;
-        rec.result = "accepted";
-        rec.status = 202;
-        // The claim: the store turns a delivery id this workload accepted before into a
-        // duplicate in the same transaction that records it, so two deliveries with one id
-        // never both reach the deployer.
-        self->request(self->state.writer, store_timeout, atom::create_v, rec)
-          .then(
-            [self, rp, p](webhook_delivery& claimed) mutable {
-              if (claimed.result == "duplicate") {
-                spdlog::info("event=webhook-duplicate workload={} delivery={} deployment={}",
-                             claimed.workload_id, claimed.id, claimed.deployment_id);
-                auto first = self->state.in_flight.find(claim_key(claimed));
-                if (claimed.deployment_id.empty() && first != self->state.in_flight.end()) {
-                  first->second.push_back(rp); // answered with the first one's deploy
-                  return;
-                }
-                webhook_answer dup;
-                dup.status = 200;
-                dup.duplicate = true;
-                dup.deployment_id = claimed.deployment_id;
-                dup.delivery = claimed.id;
-                rp.deliver(dup);
-                return;
-              }
-              deploy(self, rp, std::move(claimed), std::move(p));
-            },
-            [rp](caf::error& err) mutable {
-              rp.deliver(lookup_failed(err));
-            });
-      },
-      [self, rp, rec](caf::error& err) mutable {
-        refuse(self, rp, std::move(rec), status_of(err), to_string(error_code(err)),
-               error_message(err));
-      });
+  webhook_deploy_claim claim{std::move(rec), reading.target.stage};
+  self->request(self->state.writer, store_timeout, atom::create_v, std::move(claim))
+    .then([self, rp](webhook_deploy_claimed& got) mutable { answer_claim(self, rp, got); },
+          [rp](caf::error& err) mutable { rp.deliver(lookup_failed(err)); });
 }
 
 int64_t unix_now() {

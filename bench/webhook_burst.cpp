@@ -15,8 +15,9 @@
 // Figures only: nothing here asserts on time.
 //
 // Build and run (needs Docker and the test images: tests/images/build):
-//   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K] [T]
-// (K deliveries per sender, default 5; T the daemon's http_threads, default its own 8).
+//   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K] [T] [S]
+// (K deliveries per sender, default 5; T the daemon's http_threads, default its own 8; S its
+// deploy.settle_ms, default its own 500: 0 shows what the burst does without settling).
 // Everything it creates (temp dir, the daemon, the projects' containers) is removed at the end.
 #include "deploy_harness.hpp"
 #include "actors/webhook_signatures.hpp"
@@ -292,15 +293,20 @@ void burst(deploy_env& env) {
 int main(int argc, char** argv) {
   int per_sender = argc > 1 ? std::atoi(argv[1]) : 5;
   int http_threads = argc > 2 ? std::atoi(argv[2]) : 8; // the daemon's default
-  if (per_sender < 1 || http_threads < 1 || http_threads > 256) {
-    std::fprintf(stderr, "usage: webhook_burst [deliveries per sender] [http_threads 1..256]\n");
+  int settle_ms = argc > 3 ? std::atoi(argv[3]) : 500;  // the daemon's default
+  if (per_sender < 1 || http_threads < 1 || http_threads > 256 || settle_ms < 0
+      || settle_ms > 60000) {
+    std::fprintf(stderr, "usage: webhook_burst [deliveries per sender] [http_threads 1..256] "
+                         "[deploy.settle_ms 0..60000]\n");
     return 2;
   }
   try {
-    std::printf("http_threads %d (daemon and anchor)\n", http_threads);
+    std::printf("http_threads %d (daemon and anchor), deploy.settle_ms %d\n", http_threads,
+                settle_ms);
     anchor(per_sender, http_threads);
     auto opts = with(proxy_kind::none, 0, 30);
-    opts.extra_flags = {"--http_threads", std::to_string(http_threads)};
+    opts.extra_flags = {"--http_threads", std::to_string(http_threads), "--deploy.settle_ms",
+                        std::to_string(settle_ms)};
     deploy_env env{opts};
     latency(env, per_sender);
     burst(env);

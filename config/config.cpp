@@ -274,6 +274,8 @@ const std::vector<key_desc>& key_table() {
                 "Seconds the old colour's requests in flight may take to finish after the switch"),
     integer_key("deploy.stop_grace_s", &config::deploy_stop_grace_s, 0, 3600,
                 "Seconds between SIGTERM and SIGKILL when a container is stopped"),
+    integer_key("deploy.settle_ms", &config::deploy_settle_ms, 0, 60000,
+                "Milliseconds a deploy that waited behind a running one still holds back after the newest request for its stage, so a burst ends in one deploy of its newest tag (at most ten times this); 0 starts it at once"),
     integer_key("request_timeout_ms", &config::request_timeout_ms, 100, 600000,
                 "Milliseconds an HTTP handler waits for an actor's answer before replying 503"),
     integer_key("max_body_bytes", &config::max_body_bytes, 1024, 1073741824,

@@ -43,6 +43,7 @@ struct config {
   int64_t deploy_drain_timeout_s = 30;
   int64_t deploy_stop_grace_s = 10;
   int64_t rollback_grace_s = 300;
+  int64_t deploy_settle_ms = 500;
   int64_t request_timeout_ms = 5000;
   int64_t max_body_bytes = 1048576;
   int64_t http_threads = 8;

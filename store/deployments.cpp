@@ -79,6 +79,15 @@ caf::expected<deployment> create_deployment(database& db, deployment d) {
     if (w->kind != "project" || s->project_id != w->ref_id)
       return invalid("stage_id", "the stage is not one of this workload's");
   }
+  auto stored = insert_queued_deployment(db, std::move(d));
+  if (!stored)
+    return stored.error();
+  if (auto err = tx->commit())
+    return err;
+  return stored;
+}
+
+caf::expected<deployment> insert_queued_deployment(database& db, deployment d) {
   d.id = new_id();
   d.status = "queued";
   d.created_at = now_utc();
@@ -95,12 +104,31 @@ caf::expected<deployment> create_deployment(database& db, deployment d) {
     .bind(7, d.created_at);
   if (auto err = st->run())
     return err;
-  auto stored = get_deployment(db, d.id);
-  if (!stored)
-    return stored.error();
+  d.log.clear();
+  return d;
+}
+
+caf::expected<int64_t> supersede_deployments(database& db, const std::vector<std::string>& ids,
+                                             const std::string& reason) {
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto st = db.prepare("UPDATE deployments SET status = 'superseded', error = ?1, "
+                       "finished_at = ?2 WHERE id = ?3 AND status = 'queued'");
+  if (!st)
+    return st.error();
+  auto now = now_utc();
+  int64_t changed = 0;
+  for (const auto& id : ids) {
+    st->reset();
+    st->bind(1, reason.substr(0, 4096)).bind(2, now).bind(3, id);
+    if (auto err = st->run())
+      return err;
+    changed += st->changes();
+  }
   if (auto err = tx->commit())
     return err;
-  return stored;
+  return changed;
 }
 
 caf::expected<deployment> transition_deployment(database& db, const deployment_transition& t) {

@@ -8,6 +8,7 @@
 #include <caf/expected.hpp>
 
 #include <string>
+#include <vector>
 
 namespace tf::store {
 
@@ -16,6 +17,17 @@ bool is_image_tag(std::string_view tag);
 
 /// Records a queued deploy. The stage, when given, must belong to the workload's project.
 caf::expected<deployment> create_deployment(database& db, deployment d);
+
+/// create_deployment's insert, for a writer function that already holds a transaction and
+/// has checked the stage (the webhook claim): the row as stored, with its id.
+caf::expected<deployment> insert_queued_deployment(database& db, deployment d);
+
+/// Ends every listed deploy that is still queued as superseded, in one transaction: the
+/// deployer's batch when a burst of requests for one stage displaces its waiting deploy
+/// over and over. Ids that are no longer queued (or unknown) are skipped; replies how many
+/// changed.
+caf::expected<int64_t> supersede_deployments(database& db, const std::vector<std::string>& ids,
+                                             const std::string& reason);
 
 /// queued -> running | superseded | failed, running -> succeeded | failed; anything else is
 /// ec::conflict. Going to running records the stage's current tag as previous_tag; a

@@ -340,6 +340,17 @@ typename Inspector::result_type inspect(Inspector& f, deployment_transition& x) 
   return f(caf::meta::type_name("deployment_transition"), x.id, x.status, x.error);
 }
 
+/// Queued deploys that a newer request for their stage displaced, ended together.
+struct deployment_supersession {
+  std::vector<std::string> ids;
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deployment_supersession& x) {
+  return f(caf::meta::type_name("deployment_supersession"), x.ids, x.reason);
+}
+
 /// One line of a deployment's log.
 struct deployment_log_line {
   std::string deployment_id;

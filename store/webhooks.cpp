@@ -2,12 +2,15 @@
 
 #include "actors/errors.hpp"
 #include "store/clock.hpp"
+#include "store/deployments.hpp"
 #include "store/ids.hpp"
 #include "store/reads.hpp"
 
 #include <openssl/crypto.h>
 
+#include <optional>
 #include <string_view>
+#include <utility>
 
 namespace tf::store {
 
@@ -73,30 +76,8 @@ caf::expected<std::optional<webhook_delivery>> accepted_before(database& db,
   return std::optional<webhook_delivery>{};
 }
 
-} // namespace
-
-caf::expected<workload> find_workload_by_webhook_secret(database& db, const std::string& secret) {
-  auto none = [] { return make_error(ec::not_found, "no such webhook"); };
-  if (secret.empty() || secret.size() > max_short_field)
-    return none();
-  auto st = db.prepare("SELECT id FROM workloads WHERE webhook_secret = ?1 AND webhook_secret != ''");
-  if (!st)
-    return st.error();
-  st->bind(1, secret);
-  if (!st->step())
-    return st->error() ? st->error() : none();
-  auto w = get_workload(db, st->text(0));
-  if (!w)
-    return error_code(w.error()) == ec::not_found ? none() : w.error();
-  // The index found it by equality; comparing the stored secret once more in constant time
-  // keeps what an attacker can time to one comparison that does not stop early.
-  if (w->webhook_secret.size() != secret.size()
-      || CRYPTO_memcmp(w->webhook_secret.data(), secret.data(), secret.size()) != 0)
-    return none();
-  return w;
-}
-
-caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d) {
+/// Checks what the router set and cuts what came from outside to what the log keeps.
+caf::error check_and_cap(webhook_delivery& d) {
   if (!known_result(d.result))
     return make_error(ec::invalid_argument, "result must be accepted, duplicate or rejected");
   if (d.status < 100 || d.status > 599)
@@ -113,21 +94,37 @@ caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d
     d.headers_json = "{}"; // a cut JSON document would not parse: keep none rather than half
   if (d.headers_json.empty())
     d.headers_json = "{}";
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  if (d.result == "accepted" && !d.delivery_id.empty()) {
-    auto first = accepted_before(db, d.workload_id, d.delivery_id);
-    if (!first)
-      return first.error();
-    if (*first) {
-      d.result = "duplicate";
-      d.status = 200;
-      d.deployment_id = (*first)->deployment_id;
-      d.error = "delivery " + d.delivery_id + " was accepted before (" + (*first)->id + ")";
-    }
-  }
-  d.id = new_id();
+  return {};
+}
+
+void mark_duplicate(webhook_delivery& d, const webhook_delivery& first) {
+  d.result = "duplicate";
+  d.status = 200;
+  d.deployment_id = first.deployment_id;
+  d.error = "delivery " + d.delivery_id + " was accepted before (" + first.id + ")";
+}
+
+/// The stage a delivery asks for (by name or id; "" = the first in the project's order),
+/// as (id, name); ("", "") when the project has no such stage.
+caf::expected<std::pair<std::string, std::string>>
+find_stage_of_project(database& db, const std::string& project_id, const std::string& wanted) {
+  auto st = db.prepare("SELECT id, name FROM stages WHERE project_id = ?1 "
+                       "AND (?2 = '' OR name = ?2 OR id = ?2) ORDER BY position, name LIMIT 1");
+  if (!st)
+    return st.error();
+  st->bind(1, project_id).bind(2, wanted);
+  if (st->step())
+    return std::make_pair(st->text(0), st->text(1));
+  if (st->error())
+    return st->error();
+  return std::make_pair(std::string{}, std::string{});
+}
+
+/// Inserts a checked delivery (giving it an id and a time if it has none) and prunes the
+/// workload's log to its newest rows. The caller holds the transaction.
+caf::error insert_delivery(database& db, webhook_delivery& d) {
+  if (d.id.empty())
+    d.id = new_id();
   if (d.received_at.empty())
     d.received_at = now_utc();
   auto ins = db.prepare(
@@ -159,50 +156,133 @@ caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d
       return make_error(ec::not_found, "no workload with id \"" + d.workload_id + "\"");
     return err;
   }
-  // Bounded: the workload keeps its newest rows, pruned in this same transaction.
-  auto prune = db.prepare("DELETE FROM webhook_deliveries WHERE workload_id = ?1 AND rowid NOT IN "
-                          "(SELECT rowid FROM webhook_deliveries WHERE workload_id = ?1 "
-                          "ORDER BY received_at DESC, rowid DESC LIMIT ?2)");
+  // Bounded: the workload keeps its newest rows. The oldest row to keep is found by walking
+  // the (workload_id, received_at) index, and only what lies behind it is deleted, so a
+  // full log costs one short index walk per delivery rather than a sort of the whole log.
+  auto cut = db.prepare("SELECT received_at, rowid FROM webhook_deliveries WHERE workload_id = ?1 "
+                        "ORDER BY received_at DESC, rowid DESC LIMIT 1 OFFSET ?2");
+  if (!cut)
+    return cut.error();
+  cut->bind(1, d.workload_id).bind(2, max_deliveries_per_workload);
+  if (!cut->step())
+    return cut->error(); // fewer rows than the bound: nothing to prune
+  auto cut_at = cut->text(0);
+  auto cut_rowid = cut->integer(1);
+  cut->reset(); // done with it before the delete runs
+  auto prune = db.prepare("DELETE FROM webhook_deliveries WHERE workload_id = ?1 "
+                          "AND (received_at < ?2 OR (received_at = ?2 AND rowid <= ?3))");
   if (!prune)
     return prune.error();
-  prune->bind(1, d.workload_id).bind(2, max_deliveries_per_workload);
-  if (auto err = prune->run())
-    return err;
-  auto stored = get_delivery(db, d.id);
-  if (!stored)
-    return stored.error();
-  if (auto err = tx->commit())
-    return err;
-  return stored;
+  prune->bind(1, d.workload_id).bind(2, cut_at).bind(3, cut_rowid);
+  return prune->run();
 }
 
-caf::expected<webhook_delivery> finish_delivery(database& db, const webhook_delivery_outcome& o) {
-  if (o.result != "accepted" && o.result != "rejected")
-    return make_error(ec::invalid_argument, "an outcome is accepted or rejected");
-  if (o.status < 100 || o.status > 599)
-    return make_error(ec::invalid_argument, "status must be an HTTP status");
-  auto error = o.error;
-  cap(error, max_error);
-  auto deployment_id = o.deployment_id;
-  cap(deployment_id, max_short_field);
+} // namespace
+
+caf::expected<workload> find_workload_by_webhook_secret(database& db, const std::string& secret) {
+  auto none = [] { return make_error(ec::not_found, "no such webhook"); };
+  if (secret.empty() || secret.size() > max_short_field)
+    return none();
+  auto st = db.prepare("SELECT id FROM workloads WHERE webhook_secret = ?1 AND webhook_secret != ''");
+  if (!st)
+    return st.error();
+  st->bind(1, secret);
+  if (!st->step())
+    return st->error() ? st->error() : none();
+  auto w = get_workload(db, st->text(0));
+  if (!w)
+    return error_code(w.error()) == ec::not_found ? none() : w.error();
+  // The index found it by equality; comparing the stored secret once more in constant time
+  // keeps what an attacker can time to one comparison that does not stop early.
+  if (w->webhook_secret.size() != secret.size()
+      || CRYPTO_memcmp(w->webhook_secret.data(), secret.data(), secret.size()) != 0)
+    return none();
+  return w;
+}
+
+caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d) {
+  if (auto err = check_and_cap(d))
+    return err;
   auto tx = transaction::begin(db);
   if (!tx)
     return tx.error();
-  auto st = db.prepare("UPDATE webhook_deliveries SET result = ?1, status = ?2, "
-                       "deployment_id = ?3, error = ?4 WHERE id = ?5");
-  if (!st)
-    return st.error();
-  st->bind(1, o.result).bind(2, o.status).bind(3, deployment_id).bind(4, error).bind(5, o.id);
-  if (auto err = st->run())
+  if (d.result == "accepted" && !d.delivery_id.empty()) {
+    auto first = accepted_before(db, d.workload_id, d.delivery_id);
+    if (!first)
+      return first.error();
+    if (*first)
+      mark_duplicate(d, **first);
+  }
+  if (auto err = insert_delivery(db, d))
     return err;
-  if (st->changes() == 0) // pruned meanwhile, or never recorded
-    return make_error(ec::not_found, "no webhook delivery with id \"" + o.id + "\"");
-  auto stored = get_delivery(db, o.id);
-  if (!stored)
-    return stored.error();
   if (auto err = tx->commit())
     return err;
-  return stored;
+  return d;
+}
+
+caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook_deploy_claim c) {
+  webhook_deploy_claimed out;
+  auto& d = c.delivery;
+  d.result = "accepted";
+  d.status = 202;
+  if (auto err = check_and_cap(d))
+    return err;
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto w = get_workload(db, d.workload_id);
+  if (!w)
+    return w.error();
+  if (w->kind != "project")
+    return make_error(ec::invalid_argument, "workload " + w->id + " is not a project");
+  auto refuse = [&](int64_t status, const char* code, std::string why) {
+    d.result = "rejected";
+    d.status = status;
+    d.error = std::move(why);
+    out.refusal_code = code;
+  };
+  auto first = d.delivery_id.empty()
+                 ? caf::expected<std::optional<webhook_delivery>>{std::nullopt}
+                 : accepted_before(db, d.workload_id, d.delivery_id);
+  if (!first)
+    return first.error();
+  if (*first) {
+    mark_duplicate(d, **first);
+  } else if (!is_image_tag(d.tag)) {
+    refuse(400, "invalid_argument", "tag: \"" + d.tag.substr(0, 80) + "\" is not an image tag");
+  } else {
+    auto s = find_stage_of_project(db, w->ref_id, c.wanted_stage);
+    if (!s)
+      return s.error();
+    if (s->first.empty()) {
+      refuse(422, "no_stage",
+             c.wanted_stage.empty()
+               ? "the project has no stage"
+               : "the project has no stage \"" + c.wanted_stage.substr(0, 80) + "\"");
+    } else {
+      d.id = new_id(); // named by the deploy's triggered_by before the row exists
+      d.stage = s->second;
+      deployment dep;
+      dep.workload_id = w->id;
+      dep.stage_id = s->first;
+      dep.tag = d.tag;
+      dep.trigger = "webhook";
+      dep.triggered_by = d.replay_of.empty() ? "webhook delivery " + d.id
+                                             : "replay of webhook delivery " + d.replay_of;
+      auto queued = insert_queued_deployment(db, std::move(dep));
+      if (!queued)
+        return queued.error();
+      d.deployment_id = queued->id;
+      out.queued = std::move(*queued);
+    }
+  }
+  if (auto err = insert_delivery(db, d))
+    return err;
+  if (auto err = tx->commit())
+    return err;
+  d.body.clear(); // the caller has it; the answer need not carry it back
+  out.delivery = std::move(d);
+  return out;
 }
 
 caf::expected<webhook_delivery> get_delivery(database& db, const std::string& id) {

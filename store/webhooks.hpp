@@ -43,19 +43,31 @@ typename Inspector::result_type inspect(Inspector& f, webhook_delivery& x) {
            x.headers_json);
 }
 
-/// How an accepted delivery ended once the deployer answered: its deploy, or a refusal.
-struct webhook_delivery_outcome {
-  std::string id;
-  std::string result; // accepted | rejected
-  int64_t status = 0;
-  std::string deployment_id;
-  std::string error;
+/// A trusted delivery (its signature verified or not required, or a replay) that asks a
+/// project for a deploy: the router hands it to the store writer, which settles it in one
+/// transaction (store::claim_webhook_deploy).
+struct webhook_deploy_claim {
+  webhook_delivery delivery; // as received, with its tag; the store sets result and status
+  std::string wanted_stage;  // a stage's name or id; "" = the project's first stage
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, webhook_delivery_outcome& x) {
-  return f(caf::meta::type_name("webhook_delivery_outcome"), x.id, x.result, x.status,
-           x.deployment_id, x.error);
+typename Inspector::result_type inspect(Inspector& f, webhook_deploy_claim& x) {
+  return f(caf::meta::type_name("webhook_deploy_claim"), x.delivery, x.wanted_stage);
+}
+
+/// How the store settled a claim: the recorded delivery (accepted, duplicate or rejected)
+/// and, when accepted, the deploy it queued.
+struct webhook_deploy_claimed {
+  webhook_delivery delivery;
+  deployment queued;        // id "" unless delivery.result == "accepted"
+  std::string refusal_code; // the error code of a rejected delivery (no_stage, ...)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, webhook_deploy_claimed& x) {
+  return f(caf::meta::type_name("webhook_deploy_claimed"), x.delivery, x.queued,
+           x.refusal_code);
 }
 
 namespace store {
@@ -76,8 +88,16 @@ caf::expected<workload> find_workload_by_webhook_secret(database& db, const std:
 /// "duplicate" (status 200) naming the first one's deployment: the returned row says which.
 caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d);
 
-/// Sets the result, status, deployment and error of a recorded delivery.
-caf::expected<webhook_delivery> finish_delivery(database& db, const webhook_delivery_outcome& o);
+/// A trusted delivery for a project, settled in one transaction, so no delivery is ever
+/// accepted without its deploy and no delivery id is deployed twice:
+///   - a delivery id this workload accepted before: recorded as a duplicate (200) naming the
+///     first one's deployment, nothing queued;
+///   - a stage the project does not have, or a tag that is not one: recorded as rejected
+///     (422, 400);
+///   - otherwise a queued deployment of the tag to the stage, and the delivery recorded as
+///     accepted (202) with it.
+/// ec::not_found when the workload is gone, ec::invalid_argument when it is not a project.
+caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook_deploy_claim c);
 
 /// One delivery with its kept body.
 caf::expected<webhook_delivery> get_delivery(database& db, const std::string& id);

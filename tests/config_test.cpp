@@ -69,6 +69,7 @@ void check_same(const tf::config& a, const tf::config& b) {
   CHECK(a.deploy_health_deadline_s == b.deploy_health_deadline_s);
   CHECK(a.deploy_drain_timeout_s == b.deploy_drain_timeout_s);
   CHECK(a.deploy_stop_grace_s == b.deploy_stop_grace_s);
+  CHECK(a.deploy_settle_ms == b.deploy_settle_ms);
   CHECK(a.notify_queue_max == b.notify_queue_max);
   CHECK(a.notify_max_attempts == b.notify_max_attempts);
   CHECK(a.notify_backoff_ms == b.notify_backoff_ms);
@@ -122,7 +123,7 @@ TEST_CASE("config: config_keys lists every key with its env var and a valid defa
                    "proxy.caddy_server", "proxy.caddy_listen", "proxy.nginx_bin",
                    "proxy.nginx_conf", "proxy.nginx_dir", "proxy.nginx_listen", "proxy.npm_url",
                    "proxy.npm_email", "proxy.npm_password", "rollback_grace_s",
-                   "deploy.health_deadline_s", "deploy.drain_timeout_s", "deploy.stop_grace_s",
+                   "deploy.health_deadline_s", "deploy.drain_timeout_s", "deploy.stop_grace_s", "deploy.settle_ms",
                    "request_timeout_ms", "max_body_bytes", "http_threads", "notify.queue_max",
                    "notify.max_attempts", "notify.backoff_ms", "log_level"});
   tf::config_sources all_defaults;

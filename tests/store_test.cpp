@@ -10,6 +10,7 @@
 #include "store/migrations.hpp"
 #include "store/model.hpp"
 #include "store/reads.hpp"
+#include "store/webhooks.hpp"
 #include "store/writes.hpp"
 
 #include "expect.hpp"
@@ -1593,4 +1594,146 @@ TEST_CASE_FIXTURE(store_fixture, "list_deployments pages newest first, per workl
   REQUIRE(last.items.size() == 1);
   CHECK(last.items[0].id == api_ids[0]);
   CHECK(MUST(list_deployments(db, "", 100, 0)).total == 6);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "supersede_deployments ends the queued deploys of a batch and skips the rest") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto first = MUST(create_deployment(db, make_deployment(p, 0, "v1")));
+  auto running = MUST(create_deployment(db, make_deployment(p, 0, "v2")));
+  move_to(db, running, "running");
+  auto last = MUST(create_deployment(db, make_deployment(p, 0, "v3")));
+  auto changed = MUST(supersede_deployments(db, {first.id, running.id, last.id, "no-such-id"},
+                                            "a newer deploy of this stage was requested"));
+  CHECK(changed == 2);
+  for (const auto& id : {first.id, last.id}) {
+    auto d = MUST(get_deployment(db, id));
+    CHECK(d.status == "superseded");
+    CHECK(d.error == "a newer deploy of this stage was requested");
+    CHECK_FALSE(d.finished_at.empty());
+  }
+  auto still = MUST(get_deployment(db, running.id));
+  CHECK(still.status == "running"); // a deploy that started is never superseded
+  CHECK(still.finished_at.empty());
+  CHECK(MUST(supersede_deployments(db, {first.id}, "again")) == 0); // an end state is final
+  CHECK(MUST(get_deployment(db, first.id)).error == "a newer deploy of this stage was requested");
+}
+
+// -- 14. webhook deliveries -------------------------------------------------------------------
+
+namespace {
+
+webhook_deploy_claim make_claim(const project& p, std::string tag, std::string stage = {},
+                                std::string delivery_id = {}) {
+  webhook_deploy_claim c;
+  c.delivery.workload_id = p.workload_id;
+  c.delivery.source_addr = "127.0.0.1";
+  c.delivery.signature = "tinyforge";
+  c.delivery.delivery_id = std::move(delivery_id);
+  c.delivery.tag = std::move(tag);
+  c.delivery.body = "{\"tag\":\"" + c.delivery.tag + "\"}";
+  c.wanted_stage = std::move(stage);
+  return c;
+}
+
+int64_t deployments_of(database& db, const project& p) {
+  return MUST(list_deployments(db, p.workload_id, 500, 0)).total;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "a webhook claim queues the deploy and records the delivery together") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto got = MUST(claim_webhook_deploy(db, make_claim(p, "v1", "", "gh-1")));
+  CHECK(got.delivery.result == "accepted");
+  CHECK(got.delivery.status == 202);
+  CHECK(got.delivery.stage == "staging"); // no stage asked for: the project's first
+  CHECK(got.refusal_code.empty());
+  CHECK(got.queued.status == "queued");
+  CHECK(got.queued.stage_id == p.stages[0].id);
+  CHECK(got.queued.tag == "v1");
+  CHECK(got.queued.trigger == "webhook");
+  CHECK(got.queued.triggered_by == "webhook delivery " + got.delivery.id);
+  CHECK(got.delivery.deployment_id == got.queued.id);
+  auto stored = MUST(get_delivery(db, got.delivery.id));
+  CHECK(stored.deployment_id == got.queued.id);
+  CHECK(stored.body == "{\"tag\":\"v1\"}");
+  CHECK(MUST(get_deployment(db, got.queued.id)).status == "queued");
+
+  SUBCASE("a stage by name or by id") {
+    CHECK(MUST(claim_webhook_deploy(db, make_claim(p, "v2", "production"))).queued.stage_id
+          == p.stages[1].id);
+    CHECK(MUST(claim_webhook_deploy(db, make_claim(p, "v2", p.stages[1].id))).delivery.stage
+          == "production");
+  }
+  SUBCASE("the same delivery id again is a duplicate of the first deploy, queues nothing") {
+    auto again = MUST(claim_webhook_deploy(db, make_claim(p, "v9", "production", "gh-1")));
+    CHECK(again.delivery.result == "duplicate");
+    CHECK(again.delivery.status == 200);
+    CHECK(again.delivery.deployment_id == got.queued.id);
+    CHECK(again.queued.id.empty());
+    CHECK(deployments_of(db, p) == 1);
+    // Another project may use the same delivery id.
+    auto other = MUST(create_project(db, make_project("web")));
+    CHECK(MUST(claim_webhook_deploy(db, make_claim(other, "v1", "", "gh-1"))).delivery.result
+          == "accepted");
+  }
+  SUBCASE("a stage the project lacks and a tag that is none are recorded refusals") {
+    auto no_stage = MUST(claim_webhook_deploy(db, make_claim(p, "v2", "nope", "gh-2")));
+    CHECK(no_stage.delivery.result == "rejected");
+    CHECK(no_stage.delivery.status == 422);
+    CHECK(no_stage.refusal_code == "no_stage");
+    CHECK(contains(no_stage.delivery.error, "nope"));
+    auto bad_tag = MUST(claim_webhook_deploy(db, make_claim(p, "v1:latest", "", "gh-3")));
+    CHECK(bad_tag.delivery.status == 400);
+    CHECK(bad_tag.queued.id.empty());
+    CHECK(deployments_of(db, p) == 1);
+    CHECK(MUST(list_deliveries(db, p.workload_id, 10, 0)).total == 3);
+    // A refused delivery id was never accepted: sent again with a good stage it deploys.
+    CHECK(MUST(claim_webhook_deploy(db, make_claim(p, "v2", "", "gh-2"))).delivery.result
+          == "accepted");
+  }
+  SUBCASE("a replay names the delivery it replays") {
+    auto c = make_claim(p, "v1");
+    c.delivery.replay_of = got.delivery.id;
+    c.delivery.signature = "replay";
+    CHECK(MUST(claim_webhook_deploy(db, c)).queued.triggered_by
+          == "replay of webhook delivery " + got.delivery.id);
+  }
+  SUBCASE("a workload that is gone or not a project writes nothing") {
+    auto before = dump(db);
+    auto gone = make_claim(p, "v1");
+    gone.delivery.workload_id = "no-such-workload";
+    CHECK(code_of(claim_webhook_deploy(db, gone)) == "not_found");
+    auto s = MUST(create_stack(db, make_stack("shop")));
+    before = dump(db);
+    auto stack_claim = make_claim(p, "v1");
+    stack_claim.delivery.workload_id = s.workload_id;
+    CHECK(code_of(claim_webhook_deploy(db, stack_claim)) == "invalid_argument");
+    CHECK(dump(db) == before);
+  }
+}
+
+TEST_CASE_FIXTURE(store_fixture, "the delivery log keeps each workload's newest rows") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto other = MUST(create_project(db, make_project("web")));
+  auto keep = max_deliveries_per_workload;
+  MUST(claim_webhook_deploy(db, make_claim(other, "v1")));
+  std::vector<std::string> ids;
+  for (int64_t i = 0; i < keep + 3; ++i) {
+    webhook_delivery d;
+    d.workload_id = p.workload_id;
+    d.result = "rejected";
+    d.status = 401;
+    d.error = "bad signature " + std::to_string(i);
+    ids.push_back(MUST(record_delivery(db, d)).id);
+  }
+  auto page = MUST(list_deliveries(db, p.workload_id, 1, 0));
+  CHECK(page.total == keep);
+  CHECK(page.items.at(0).id == ids.back()); // newest first
+  for (size_t i = 0; i < 3; ++i) // the three oldest went
+    CHECK(code_of(get_delivery(db, ids[i])) == "not_found");
+  CHECK(MUST(get_delivery(db, ids[3])).error == "bad signature 3");
+  CHECK(MUST(list_deliveries(db, other.workload_id, 10, 0)).total == 1); // untouched
 }
