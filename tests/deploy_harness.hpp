@@ -17,6 +17,7 @@
 #include "docker/types.hpp"
 #include "docker_fixtures.hpp"
 #include "helpers.hpp"
+#include "spawn.hpp"
 
 #include <httplib.h>
 #include <rapidjson/document.h>
@@ -27,7 +28,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -52,8 +52,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-extern char** environ;
 
 namespace tf::test {
 
@@ -174,54 +172,25 @@ private:
 
 // -- child processes ----------------------------------------------------------------------
 
-/// A program run with an argument vector (never a shell), stdin on /dev/null, stdout and
-/// stderr appended to `log_path`. The destructor stops a child that still runs (SIGTERM,
+/// A program started by spawn_program() (spawn.hpp: an argument vector, never a shell, and the
+/// test's environment minus TINYFORGE_* plus `env`), stdin on /dev/null, stdout and stderr
+/// appended to `log_path`. The destructor stops a child that still runs (SIGTERM,
 /// then SIGKILL after 10 s) and reaps it.
 class program {
 public:
-  program(std::vector<std::string> argv, std::string log_path,
+  program(const std::vector<std::string>& argv, std::string log_path,
           const std::map<std::string, std::string>& env = {})
     : log_path_{std::move(log_path)} {
-    std::vector<std::string> env_s;
-    for (char** e = environ; e && *e; ++e) {
-      std::string kv{*e};
-      auto key = kv.substr(0, kv.find('='));
-      if (key.rfind("TINYFORGE_", 0) == 0 || env.count(key) != 0)
-        continue;
-      env_s.push_back(kv);
-    }
-    for (const auto& [k, v] : env)
-      env_s.push_back(k + "=" + v);
-    std::vector<char*> args, envp;
-    for (auto& s : argv)
-      args.push_back(s.data());
-    args.push_back(nullptr);
-    for (auto& s : env_s)
-      envp.push_back(s.data());
-    envp.push_back(nullptr);
     int out = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (out >= 0 && in >= 0)
+      pid_ = spawn_program(argv, child_stdio{in, out, out}, env);
+    if (out >= 0)
+      ::close(out);
+    if (in >= 0)
+      ::close(in);
     if (out < 0 || in < 0)
       throw harness_error("cannot open " + log_path_);
-    auto parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      // A test killed by its timeout runs no destructor: the child dies with it instead of
-      // living on as an orphan holding ports.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent)
-        ::_exit(127);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execvpe(args[0], args.data(), envp.data());
-      ::_exit(127);
-    }
-    ::close(out);
-    ::close(in);
     if (pid_ < 0)
       throw harness_error("fork failed");
   }
@@ -289,21 +258,11 @@ public:
 
 private:
   bool wait_exit(std::chrono::milliseconds limit) {
-    auto deadline = steady::now() + limit;
-    while (!status_) {
-      int st = 0;
-      auto r = ::waitpid(pid_, &st, WNOHANG);
-      if (r == pid_) {
-        status_ = st;
-        break;
-      }
-      if (r < 0 && errno != EINTR)
-        return false;
-      if (steady::now() >= deadline)
-        return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds{10});
-    }
-    return true;
+    if (!status_)
+      status_ = reap_within(pid_, limit, [] {
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+      });
+    return status_.has_value();
   }
 
   std::string log_path_;
@@ -322,21 +281,11 @@ inline command_result run_command(const std::vector<std::string>& argv) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
     return {};
-  std::vector<std::string> copy = argv;
-  std::vector<char*> args;
-  for (auto& s : copy)
-    args.push_back(s.data());
-  args.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
-    ::dup2(in, 0);
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
+  int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t pid = in < 0 ? -1 : spawn_program(argv, child_stdio{in, fds[1], fds[1]});
   ::close(fds[1]);
+  if (in >= 0)
+    ::close(in);
   command_result r;
   if (pid < 0) {
     ::close(fds[0]);
