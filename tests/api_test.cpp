@@ -7,12 +7,12 @@
 
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
+#include "api_client.hpp"
 #include "config/config.hpp"
+#include "expect.hpp"
+#include "helpers.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
-#include "helpers.hpp"
-#include "store/ids.hpp"
-#include "store/password.hpp"
 #include "net.hpp"
 
 #include <caf/actor_system.hpp>
@@ -84,20 +84,13 @@ struct api_fixture {
   std::thread serving;
   uint16_t port = 0;
   /// A bearer token of a user made here (auth itself is tested in auth_test).
-  std::string token = tf::store::new_secret();
+  std::string token;
 
   api_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
-    auto hash = tf::store::hash_password("api-test-password");
-    REQUIRE(hash);
-    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                               tf::new_user{"tester", *hash, true, false});
-    REQUIRE(user);
-    REQUIRE(tf::http::ask<tf::api_token_info>(
-      sys, store.writer, 5s, tf::atom::create_v,
-      tf::new_api_token{user->id, "api-test", tf::store::sha256_hex(token)}));
+    token = MUST(make_api_user(sys, store, "api-test")).token;
     tf::config cfg;
     cfg.http_threads = 4;
     tf::http::server_context ctx;
@@ -120,12 +113,7 @@ struct api_fixture {
   }
 
   httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(20, 0);
-    c.set_write_timeout(20, 0);
-    c.set_default_headers({{"Authorization", "Bearer " + token}});
-    return c;
+    return bearer_client(port, token);
   }
 
   httplib::Result post(const std::string& path, const std::string& body) {

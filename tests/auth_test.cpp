@@ -7,6 +7,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
+#include "api_client.hpp"
 #include "config/config.hpp"
 #include "http/ask.hpp"
 #include "http/auth.hpp"
@@ -214,21 +215,13 @@ struct auth_fixture {
   }
 
   std::string add_user(const std::string& name, const std::string& password) {
-    auto hash = tf::store::hash_password(password);
-    REQUIRE(hash);
-    auto u = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                            tf::new_user{name, *hash, true, false});
-    REQUIRE_MESSAGE(u, tf::error_message(u.error()));
-    return u->id;
+    auto id = make_user(sys, store, name, password);
+    REQUIRE_MESSAGE(id, tf::error_message(id.error()));
+    return *id;
   }
 
-  httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(20, 0);
-    c.set_write_timeout(20, 0);
-    return c;
-  }
+  /// A client without credentials: each test sends the ones it is about.
+  httplib::Client client() const { return bearer_client(port, ""); }
 
   std::string origin() const { return "http://127.0.0.1:" + std::to_string(port); }
 

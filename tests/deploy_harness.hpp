@@ -12,6 +12,7 @@
 // tails (deploy_env::logs()).
 #pragma once
 
+#include "api_client.hpp"
 #include "docker/client.hpp"
 #include "docker/transport.hpp"
 #include "docker/types.hpp"
@@ -420,10 +421,10 @@ inline int raw_get_status(uint16_t port, const std::string& path) {
   return std::atoi(head.c_str() + 9);
 }
 
-/// The daemon's API on 127.0.0.1:<port>. No auth yet.
 /// The admin the harness's daemons are started with (TINYFORGE_ADMIN_PASSWORD).
 inline constexpr const char* harness_admin_password = "deploy-harness-admin-password";
 
+/// The daemon's API on 127.0.0.1:<port>, as the harness's admin.
 class api_client {
 public:
   explicit api_client(uint16_t port = 0) : port_{port} {}
@@ -432,28 +433,10 @@ public:
   /// Logs in as the harness's admin and creates an API token that every later request
   /// carries as its bearer, as CI would.
   void sign_in() {
-    auto c = client();
-    auto login = c.Post("/api/auth/login",
-                        std::string{R"({"username":"admin","password":")"}
-                          + harness_admin_password + "\"}",
-                        "application/json");
-    if (!login || login->status != 200)
-      throw harness_error("the harness's admin cannot log in: "
-                          + (login ? login->body : httplib::to_string(login.error())));
-    auto cookie = login->get_header_value("Set-Cookie");
-    cookie = cookie.substr(0, cookie.find(';'));
-    auto made = c.Post("/api/tokens",
-                       httplib::Headers{{"Cookie", cookie},
-                                        {"Origin", "http://127.0.0.1:" + std::to_string(port_)}},
-                       R"({"name":"deploy-harness"})", "application/json");
-    if (!made || made->status != 201)
-      throw harness_error("the harness cannot create an API token: "
-                          + (made ? made->body : httplib::to_string(made.error())));
-    rapidjson::Document doc;
-    doc.Parse(made->body.c_str());
-    if (!doc.IsObject() || !doc.HasMember("token") || !doc["token"].IsString())
-      throw harness_error("no token in " + made->body);
-    token_ = doc["token"].GetString();
+    auto token = sign_in_token(port_, "admin", harness_admin_password, "deploy-harness", timeouts);
+    if (!token)
+      throw harness_error("the harness cannot sign in: " + error_message(token.error()));
+    token_ = *token;
   }
 
   http_reply get(const std::string& path) const {
@@ -470,14 +453,9 @@ public:
   }
 
 private:
-  httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port_};
-    c.set_connection_timeout(std::chrono::seconds{5});
-    c.set_read_timeout(std::chrono::seconds{30});
-    if (!token_.empty())
-      c.set_default_headers({{"Authorization", "Bearer " + token_}});
-    return c;
-  }
+  static constexpr client_timeouts timeouts{std::chrono::seconds{5}, std::chrono::seconds{30},
+                                            std::chrono::seconds{5}};
+  httplib::Client client() const { return bearer_client(port_, token_, timeouts); }
   uint16_t port_;
   std::string token_;
 };

@@ -10,15 +10,15 @@
 #include "actors/errors.hpp"
 #include "actors/notifier.hpp"
 #include "actors/system.hpp"
+#include "api_client.hpp"
 #include "config/config.hpp"
 #include "deploy_harness.hpp"
+#include "expect.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
 #include "store/database.hpp"
-#include "store/ids.hpp"
 #include "store/migrations.hpp"
 #include "store/notifications.hpp"
-#include "store/password.hpp"
 #include "store/writes.hpp"
 
 #include <caf/actor_system.hpp>
@@ -183,20 +183,13 @@ struct notifier_fixture {
   std::unique_ptr<tf::http::server> srv;
   std::thread serving;
   uint16_t port = 0;
-  std::string token = tf::store::new_secret();
+  std::string token;
 
   explicit notifier_fixture(tf::notifier_settings ns = fast_settings()) {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
-    auto hash = tf::store::hash_password("notifier-test-password");
-    REQUIRE(hash);
-    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                               tf::new_user{"tester", *hash, true, false});
-    REQUIRE(user);
-    REQUIRE(tf::http::ask<tf::api_token_info>(
-      sys, store.writer, 5s, tf::atom::create_v,
-      tf::new_api_token{user->id, "notifier-test", tf::store::sha256_hex(token)}));
+    token = MUST(make_api_user(sys, store, "notifier-test")).token;
     notifier = tf::start_notifier(sys, ns, store);
     tf::reconciler_config rc;
     rc.interval = std::chrono::hours{1};
@@ -241,11 +234,7 @@ struct notifier_fixture {
   }
 
   httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(40, 0);
-    c.set_default_headers({{"Authorization", "Bearer " + token}});
-    return c;
+    return bearer_client(port, token, {5s, 40s, 5s});
   }
 
   /// A project with one stage "production"; its id and workload row.

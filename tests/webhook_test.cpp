@@ -10,12 +10,12 @@
 #include "actors/system.hpp"
 #include "actors/webhook_payload.hpp"
 #include "actors/webhook_signatures.hpp"
+#include "api_client.hpp"
 #include "config/config.hpp"
 #include "deploy_harness.hpp"
+#include "expect.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
-#include "store/ids.hpp"
-#include "store/password.hpp"
 #include "net.hpp"
 
 #include <caf/actor_system.hpp>
@@ -125,20 +125,13 @@ struct webhook_fixture {
   std::thread serving;
   uint16_t port = 0;
   /// A bearer token for the authenticated routes (webhooks themselves need none).
-  std::string token = tf::store::new_secret();
+  std::string token;
 
   webhook_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
-    auto hash = tf::store::hash_password("webhook-test-password");
-    REQUIRE(hash);
-    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                               tf::new_user{"tester", *hash, true, false});
-    REQUIRE(user);
-    REQUIRE(tf::http::ask<tf::api_token_info>(
-      sys, store.writer, 5s, tf::atom::create_v,
-      tf::new_api_token{user->id, "webhook-test", tf::store::sha256_hex(token)}));
+    token = MUST(make_api_user(sys, store, "webhook-test")).token;
     tf::reconciler_config rc;
     rc.interval = std::chrono::hours{1};
     auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
@@ -206,12 +199,7 @@ struct webhook_fixture {
   }
 
   httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(40, 0);
-    c.set_write_timeout(20, 0);
-    c.set_default_headers({{"Authorization", "Bearer " + token}});
-    return c;
+    return bearer_client(port, token, {5s, 40s, 20s});
   }
 
   /// A project with stages "production" (first) and "staging"; its workload row.

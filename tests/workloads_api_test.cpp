@@ -9,12 +9,12 @@
 #include "actors/docker_worker.hpp"
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
+#include "api_client.hpp"
 #include "config/config.hpp"
 #include "deploy_harness.hpp"
+#include "expect.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
-#include "store/ids.hpp"
-#include "store/password.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -57,21 +57,15 @@ struct workloads_fixture {
   std::thread serving;
   uint16_t port = 0;
   std::string user_id;
-  std::string token = tf::store::new_secret();
+  std::string token;
 
   workloads_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
-    auto hash = tf::store::hash_password("workloads-test-password");
-    REQUIRE(hash);
-    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                               tf::new_user{"tester", *hash, true, false});
-    REQUIRE(user);
-    user_id = user->id;
-    REQUIRE(tf::http::ask<tf::api_token_info>(
-      sys, store.writer, 5s, tf::atom::create_v,
-      tf::new_api_token{user_id, "workloads-test", tf::store::sha256_hex(token)}));
+    auto made = MUST(make_api_user(sys, store, "workloads-test"));
+    user_id = made.user_id;
+    token = made.token;
     // Only the docker worker of the host: a reconciler would mark the rows the tests write
     // missing (their container ids are made up).
     auto ep = tf::docker::endpoint::parse(engine_host);
@@ -135,12 +129,7 @@ struct workloads_fixture {
   }
 
   httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(40, 0);
-    c.set_write_timeout(20, 0);
-    c.set_default_headers({{"Authorization", "Bearer " + token}});
-    return c;
+    return bearer_client(port, token, {5s, 40s, 20s});
   }
 
   http_reply get(const std::string& path) { return to_reply(client().Get(path.c_str())); }
