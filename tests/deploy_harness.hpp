@@ -587,6 +587,21 @@ inline void remove_workload_containers(const std::string& workload_id) {
     warn_cleanup("remove container " + ct.id, c.remove_container(ct.id, true));
 }
 
+/// Removes the containers of the workloads a test made when it goes. An in-process fixture
+/// declares it before its actor system, so it runs after the system has gone: a deploy job
+/// still creating a container when the deployer stopped has finished by then, and nothing is
+/// created after the removal.
+struct workload_cleanup {
+  std::vector<std::string> ids;
+  workload_cleanup() = default;
+  workload_cleanup(const workload_cleanup&) = delete;
+  workload_cleanup& operator=(const workload_cleanup&) = delete;
+  ~workload_cleanup() {
+    for (const auto& w : ids)
+      remove_workload_containers(w);
+  }
+};
+
 /// Splits one iptables-save rule line into arguments (double quotes group, as iptables-save
 /// writes comments with spaces).
 inline std::vector<std::string> split_rule(const std::string& line) {

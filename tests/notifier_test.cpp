@@ -151,15 +151,6 @@ const received* find_event(const std::vector<received>& xs, const std::string& e
   return nullptr;
 }
 
-/// Removes the containers of the workloads a test made, after the actor system has gone.
-struct workload_cleanup {
-  std::vector<std::string> ids;
-  ~workload_cleanup() {
-    for (const auto& w : ids)
-      remove_workload_containers(w);
-  }
-};
-
 /// Retries fast, so the tests that wait for them are short.
 tf::notifier_settings fast_settings() {
   tf::notifier_settings s;

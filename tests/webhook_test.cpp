@@ -99,17 +99,6 @@ std::string error_code_of(const answer& a) {
   return str(a.doc["error"], "code");
 }
 
-/// Removes the containers of the workloads a test made. Declared before the actor system, so
-/// it runs after the system has gone: a deploy job still creating a container when the
-/// deployer stopped has finished by then, and nothing is created after the removal.
-struct workload_cleanup {
-  std::vector<std::string> ids;
-  ~workload_cleanup() {
-    for (const auto& w : ids)
-      remove_workload_containers(w);
-  }
-};
-
 struct webhook_fixture {
   static constexpr int64_t body_limit = 64 * 1024;
 

@@ -34,16 +34,6 @@ namespace {
 
 constexpr const char* json_type = "application/json";
 
-/// Removes the containers of the workloads a test deployed, after the actor system is gone
-/// (declared before it): a deploy job creating a container then has finished.
-struct workload_cleanup {
-  std::vector<std::string> ids;
-  ~workload_cleanup() {
-    for (const auto& w : ids)
-      remove_workload_containers(w);
-  }
-};
-
 struct workloads_fixture {
   temp_dir dir;
   slot_range slots{10};
