@@ -10,6 +10,7 @@
 #include "actors/stale_scan.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
 #include "docker_fixtures.hpp"
 #include "expect.hpp"
@@ -91,8 +92,7 @@ struct admin_fixture {
   tf::docker::cancel_token cancel = tf::docker::make_cancel_token();
   tf::docker_actor docker;
   tf::proxy_actor proxy;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   std::string token;
 
@@ -116,16 +116,11 @@ struct admin_fixture {
     ctx.docker = docker;
     ctx.proxy = proxy;
     ctx.request_timeout = 20s;
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
   }
 
   ~admin_fixture() {
-    srv->stop();
-    serving.join();
+    server.stop();
     cancel->cancel();
     caf::scoped_actor self{sys};
     for (const auto& h : {caf::actor_cast<caf::actor>(docker), caf::actor_cast<caf::actor>(proxy)}) {

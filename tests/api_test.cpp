@@ -8,6 +8,7 @@
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
 #include "expect.hpp"
 #include "helpers.hpp"
@@ -80,8 +81,7 @@ struct api_fixture {
   caf::actor_system_config actor_cfg;
   caf::actor_system sys{actor_cfg};
   tf::store_handles store;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   /// A bearer token of a user made here (auth itself is tested in auth_test).
   std::string token;
@@ -97,18 +97,13 @@ struct api_fixture {
     ctx.sys = &sys;
     ctx.store = store;
     ctx.request_timeout = 5s; // ctx.deployer stays null: no deployer in these tests
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
     auto warm = client().Get("/healthz");
     CHECK_MESSAGE(warm, "the server did not answer its first request");
   }
 
   ~api_fixture() {
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_store(sys, store);
   }
 

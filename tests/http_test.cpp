@@ -7,6 +7,7 @@
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
 #include "expect.hpp"
 #include "helpers.hpp"
@@ -87,8 +88,7 @@ struct http_fixture {
   caf::actor_system_config actor_cfg;
   caf::actor_system sys{actor_cfg};
   tf::store_handles store;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   /// An API token of a user made here: these tests are about HTTP, so they get past auth.
   std::string token;
@@ -106,12 +106,8 @@ struct http_fixture {
     ctx.store = store;
     // A dead or stuck actor must not hold a request for long.
     ctx.request_timeout = 200ms;
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
+    port = server.start(ctx, cfg);
     CHECK(port != 0);
-    serving = std::thread{[this] { srv->run(); }};
     // One answered request proves run() is serving, so stop() in the teardown takes effect.
     auto c = client();
     auto warm = c.Get("/healthz");
@@ -119,8 +115,7 @@ struct http_fixture {
   }
 
   ~http_fixture() {
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_store(sys, store);
   }
 

@@ -11,6 +11,7 @@
 #include "actors/notifier.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
 #include "deploy_harness.hpp"
 #include "expect.hpp"
@@ -171,8 +172,7 @@ struct notifier_fixture {
   tf::notifier_actor notifier;
   tf::docker_host_handles docker;
   tf::deployer_handles deployers;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   std::string token;
 
@@ -188,14 +188,7 @@ struct notifier_fixture {
     auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
     REQUIRE_MESSAGE(d, tf::error_message(d.error()));
     docker = *d;
-    tf::config cfg;
-    cfg.proxy_provider = "none";
-    cfg.proxy_slot_gate = "none";
-    cfg.slot_port_low = slots.low();
-    cfg.slot_port_high = slots.high();
-    cfg.rollback_grace_s = 0;
-    cfg.deploy_health_deadline_s = 30;
-    cfg.deploy_stop_grace_s = 1;
+    auto cfg = deployer_config(slots.low(), slots.high());
     cfg.http_threads = 4;
     auto dep = tf::start_deployers(sys, cfg, store, docker, notifier);
     REQUIRE_MESSAGE(dep, tf::error_message(dep.error()));
@@ -207,17 +200,12 @@ struct notifier_fixture {
     ctx.deployer = deployers.projects;
     ctx.webhooks = deployers.webhooks;
     ctx.request_timeout = 10s;
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
     REQUIRE(client().Get("/healthz"));
   }
 
   ~notifier_fixture() {
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_deployers(sys, deployers);
     tf::stop_docker_host(sys, docker);
     tf::stop_notifier(sys, notifier);

@@ -11,6 +11,7 @@
 #include "actors/webhook_payload.hpp"
 #include "actors/webhook_signatures.hpp"
 #include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
 #include "deploy_harness.hpp"
 #include "expect.hpp"
@@ -110,8 +111,7 @@ struct webhook_fixture {
   tf::store_handles store;
   tf::docker_host_handles docker;
   tf::deployer_handles deployers;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   /// A bearer token for the authenticated routes (webhooks themselves need none).
   std::string token;
@@ -126,14 +126,7 @@ struct webhook_fixture {
     auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
     REQUIRE_MESSAGE(d, tf::error_message(d.error()));
     docker = *d;
-    tf::config cfg;
-    cfg.proxy_provider = "none";
-    cfg.proxy_slot_gate = "none";
-    cfg.slot_port_low = slots.low();
-    cfg.slot_port_high = slots.high();
-    cfg.rollback_grace_s = 0;
-    cfg.deploy_health_deadline_s = 30;
-    cfg.deploy_stop_grace_s = 1;
+    auto cfg = deployer_config(slots.low(), slots.high());
     cfg.max_body_bytes = body_limit;
     cfg.http_threads = 8;
     auto dep = tf::start_deployers(sys, cfg, store, docker);
@@ -146,11 +139,7 @@ struct webhook_fixture {
     ctx.deployer = deployers.projects;
     ctx.webhooks = deployers.webhooks;
     ctx.request_timeout = 10s;
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
     REQUIRE(client().Get("/healthz"));
   }
 
@@ -158,8 +147,7 @@ struct webhook_fixture {
     // Deploys end on their own before the teardown: a deploy cancelled while the engine
     // creates a container could leave one created after the clean-up listed them.
     settle_deploys();
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_deployers(sys, deployers);
     tf::stop_docker_host(sys, docker);
     tf::stop_store(sys, store);

@@ -10,6 +10,7 @@
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
 #include "deploy_harness.hpp"
 #include "expect.hpp"
@@ -43,8 +44,7 @@ struct workloads_fixture {
   tf::store_handles store;
   tf::docker_host_handles docker;
   tf::deployer_handles deployers;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   std::string user_id;
   std::string token;
@@ -63,14 +63,7 @@ struct workloads_fixture {
     docker.cancel = tf::docker::make_cancel_token();
     docker.worker = sys.spawn<caf::detached>(tf::docker_worker, *ep, docker.cancel,
                                              tf::docker::client_options{});
-    tf::config cfg;
-    cfg.proxy_provider = "none";
-    cfg.proxy_slot_gate = "none";
-    cfg.slot_port_low = slots.low();
-    cfg.slot_port_high = slots.high();
-    cfg.rollback_grace_s = 0;
-    cfg.deploy_health_deadline_s = 30;
-    cfg.deploy_stop_grace_s = 1;
+    auto cfg = deployer_config(slots.low(), slots.high());
     cfg.http_threads = 4;
     auto dep = tf::start_deployers(sys, cfg, store, docker);
     REQUIRE_MESSAGE(dep, tf::error_message(dep.error()));
@@ -82,18 +75,13 @@ struct workloads_fixture {
     ctx.webhooks = deployers.webhooks;
     ctx.docker = docker.worker;
     ctx.request_timeout = 10s;
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
     REQUIRE(client().Get("/healthz"));
   }
 
   ~workloads_fixture() {
     settle_deploys();
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_deployers(sys, deployers);
     tf::stop_docker_host(sys, docker);
     tf::stop_store(sys, store);
