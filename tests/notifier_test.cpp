@@ -17,6 +17,7 @@
 #include "expect.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
+#include "signing.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 #include "store/notifications.hpp"
@@ -27,8 +28,6 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <httplib.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <atomic>
 #include <chrono>
@@ -47,27 +46,6 @@ using namespace tf::test;
 namespace {
 
 constexpr const char* json_type = "application/json";
-
-/// HMAC-SHA256 in hex, computed here with OpenSSL rather than with the code under test.
-std::string hmac_hex(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += digits[mac[i] >> 4];
-    out += digits[mac[i] & 0xf];
-  }
-  return out;
-}
-
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// One POST a receiver got.
 struct received {

@@ -18,12 +18,11 @@
 #include "http/ask.hpp"
 #include "http/server.hpp"
 #include "net.hpp"
+#include "signing.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <httplib.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -43,27 +42,6 @@ using namespace tf::test;
 namespace {
 
 constexpr const char* json_type = "application/json";
-
-/// HMAC-SHA256 in hex, computed here with OpenSSL rather than with the code under test.
-std::string hmac_hex(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += digits[mac[i] >> 4];
-    out += digits[mac[i] & 0xf];
-  }
-  return out;
-}
-
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// A GitHub package event publishing tinyforge-test/web:<tag>.
 std::string github_package_body(const std::string& tag) {
