@@ -9,15 +9,17 @@
 #include "actors/proxy_actor.hpp"
 #include "actors/stale_scan.hpp"
 #include "actors/system.hpp"
+#include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
 #include "docker_fixtures.hpp"
+#include "expect.hpp"
 #include "helpers.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
 #include "net.hpp"
 #include "proxy/provider.hpp"
 #include "store/ids.hpp"
-#include "store/password.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -90,23 +92,15 @@ struct admin_fixture {
   tf::docker::cancel_token cancel = tf::docker::make_cancel_token();
   tf::docker_actor docker;
   tf::proxy_actor proxy;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
-  std::string token = tf::store::new_secret();
+  std::string token;
 
   admin_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
-    auto hash = tf::store::hash_password("admin-test-password");
-    REQUIRE(hash);
-    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                               tf::new_user{"tester", *hash, true, false});
-    REQUIRE(user);
-    REQUIRE(tf::http::ask<tf::api_token_info>(
-      sys, store.writer, 5s, tf::atom::create_v,
-      tf::new_api_token{user->id, "admin-test", tf::store::sha256_hex(token)}));
+    token = MUST(make_api_user(sys, store, "admin-test")).token;
     auto ep = tf::docker::endpoint::parse(engine_host);
     REQUIRE(ep);
     docker = sys.spawn<caf::detached>(tf::docker_worker, *ep, cancel, tf::docker::client_options{});
@@ -122,16 +116,11 @@ struct admin_fixture {
     ctx.docker = docker;
     ctx.proxy = proxy;
     ctx.request_timeout = 20s;
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
   }
 
   ~admin_fixture() {
-    srv->stop();
-    serving.join();
+    server.stop();
     cancel->cancel();
     caf::scoped_actor self{sys};
     for (const auto& h : {caf::actor_cast<caf::actor>(docker), caf::actor_cast<caf::actor>(proxy)}) {
@@ -143,13 +132,7 @@ struct admin_fixture {
   }
 
   httplib::Client client(bool with_token = true) const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(60, 0);
-    c.set_write_timeout(20, 0);
-    if (with_token)
-      c.set_default_headers({{"Authorization", "Bearer " + token}});
-    return c;
+    return bearer_client(port, with_token ? token : std::string{}, {5s, 60s, 20s});
   }
   httplib::Result get(const std::string& path) { return client().Get(path.c_str()); }
   httplib::Result post(const std::string& path, const std::string& body) {

@@ -7,12 +7,13 @@
 
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
+#include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
+#include "expect.hpp"
+#include "helpers.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
-#include "helpers.hpp"
-#include "store/ids.hpp"
-#include "store/password.hpp"
 #include "net.hpp"
 
 #include <caf/actor_system.hpp>
@@ -80,52 +81,34 @@ struct api_fixture {
   caf::actor_system_config actor_cfg;
   caf::actor_system sys{actor_cfg};
   tf::store_handles store;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   /// A bearer token of a user made here (auth itself is tested in auth_test).
-  std::string token = tf::store::new_secret();
+  std::string token;
 
   api_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
-    auto hash = tf::store::hash_password("api-test-password");
-    REQUIRE(hash);
-    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                               tf::new_user{"tester", *hash, true, false});
-    REQUIRE(user);
-    REQUIRE(tf::http::ask<tf::api_token_info>(
-      sys, store.writer, 5s, tf::atom::create_v,
-      tf::new_api_token{user->id, "api-test", tf::store::sha256_hex(token)}));
+    token = MUST(make_api_user(sys, store, "api-test")).token;
     tf::config cfg;
     cfg.http_threads = 4;
     tf::http::server_context ctx;
     ctx.sys = &sys;
     ctx.store = store;
     ctx.request_timeout = 5s; // ctx.deployer stays null: no deployer in these tests
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
     auto warm = client().Get("/healthz");
     CHECK_MESSAGE(warm, "the server did not answer its first request");
   }
 
   ~api_fixture() {
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_store(sys, store);
   }
 
   httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(20, 0);
-    c.set_write_timeout(20, 0);
-    c.set_default_headers({{"Authorization", "Bearer " + token}});
-    return c;
+    return bearer_client(port, token);
   }
 
   httplib::Result post(const std::string& path, const std::string& body) {

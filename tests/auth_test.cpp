@@ -7,12 +7,14 @@
 
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
+#include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
+#include "helpers.hpp"
 #include "http/ask.hpp"
 #include "http/auth.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
-#include "helpers.hpp"
 #include "process.hpp"
 #include "store/clock.hpp"
 #include "store/ids.hpp"
@@ -182,8 +184,7 @@ struct auth_fixture {
   caf::actor_system_config actor_cfg;
   caf::actor_system sys{actor_cfg};
   tf::store_handles store;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   std::string admin_id;
 
@@ -200,35 +201,22 @@ struct auth_fixture {
     ctx.store = store;
     ctx.request_timeout = 5s;
     ctx.setup_token_hash = std::move(setup_hash);
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
   }
 
   ~auth_fixture() {
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_store(sys, store);
   }
 
   std::string add_user(const std::string& name, const std::string& password) {
-    auto hash = tf::store::hash_password(password);
-    REQUIRE(hash);
-    auto u = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                            tf::new_user{name, *hash, true, false});
-    REQUIRE_MESSAGE(u, tf::error_message(u.error()));
-    return u->id;
+    auto id = make_user(sys, store, name, password);
+    REQUIRE_MESSAGE(id, tf::error_message(id.error()));
+    return *id;
   }
 
-  httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(20, 0);
-    c.set_write_timeout(20, 0);
-    return c;
-  }
+  /// A client without credentials: each test sends the ones it is about.
+  httplib::Client client() const { return bearer_client(port, ""); }
 
   std::string origin() const { return "http://127.0.0.1:" + std::to_string(port); }
 
@@ -313,7 +301,7 @@ int status_of(const httplib::Result& r) {
 } // namespace
 
 TEST_CASE_FIXTURE(auth_fixture, "every /api route but the public ones answers 401 without credentials") {
-  const auto& routes = srv->routes();
+  const auto& routes = server.http().routes();
   size_t closed = 0, open = 0;
   for (const auto& r : routes) {
     if (r.pattern.rfind("/api", 0) != 0)
@@ -365,7 +353,7 @@ TEST_CASE_FIXTURE(auth_fixture, "the OpenAPI document is public and lists exactl
 
   // What the server routes: everything under /api, /healthz and /metrics (not the UI).
   std::set<std::string> installed;
-  for (const auto& route : srv->routes())
+  for (const auto& route : server.http().routes())
     if (route.pattern.rfind("/api", 0) == 0 || route.pattern == "/healthz"
         || route.pattern == "/metrics")
       for (const auto& path : openapi_paths(route.pattern))

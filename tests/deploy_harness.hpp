@@ -12,11 +12,13 @@
 // tails (deploy_env::logs()).
 #pragma once
 
+#include "api_client.hpp"
 #include "docker/client.hpp"
 #include "docker/transport.hpp"
 #include "docker/types.hpp"
 #include "docker_fixtures.hpp"
 #include "helpers.hpp"
+#include "spawn.hpp"
 
 #include <httplib.h>
 #include <rapidjson/document.h>
@@ -27,7 +29,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -52,8 +53,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-extern char** environ;
 
 namespace tf::test {
 
@@ -174,54 +173,25 @@ private:
 
 // -- child processes ----------------------------------------------------------------------
 
-/// A program run with an argument vector (never a shell), stdin on /dev/null, stdout and
-/// stderr appended to `log_path`. The destructor stops a child that still runs (SIGTERM,
+/// A program started by spawn_program() (spawn.hpp: an argument vector, never a shell, and the
+/// test's environment minus TINYFORGE_* plus `env`), stdin on /dev/null, stdout and stderr
+/// appended to `log_path`. The destructor stops a child that still runs (SIGTERM,
 /// then SIGKILL after 10 s) and reaps it.
 class program {
 public:
-  program(std::vector<std::string> argv, std::string log_path,
+  program(const std::vector<std::string>& argv, std::string log_path,
           const std::map<std::string, std::string>& env = {})
     : log_path_{std::move(log_path)} {
-    std::vector<std::string> env_s;
-    for (char** e = environ; e && *e; ++e) {
-      std::string kv{*e};
-      auto key = kv.substr(0, kv.find('='));
-      if (key.rfind("TINYFORGE_", 0) == 0 || env.count(key) != 0)
-        continue;
-      env_s.push_back(kv);
-    }
-    for (const auto& [k, v] : env)
-      env_s.push_back(k + "=" + v);
-    std::vector<char*> args, envp;
-    for (auto& s : argv)
-      args.push_back(s.data());
-    args.push_back(nullptr);
-    for (auto& s : env_s)
-      envp.push_back(s.data());
-    envp.push_back(nullptr);
     int out = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (out >= 0 && in >= 0)
+      pid_ = spawn_program(argv, child_stdio{in, out, out}, env);
+    if (out >= 0)
+      ::close(out);
+    if (in >= 0)
+      ::close(in);
     if (out < 0 || in < 0)
       throw harness_error("cannot open " + log_path_);
-    auto parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      // A test killed by its timeout runs no destructor: the child dies with it instead of
-      // living on as an orphan holding ports.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent)
-        ::_exit(127);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execvpe(args[0], args.data(), envp.data());
-      ::_exit(127);
-    }
-    ::close(out);
-    ::close(in);
     if (pid_ < 0)
       throw harness_error("fork failed");
   }
@@ -289,21 +259,11 @@ public:
 
 private:
   bool wait_exit(std::chrono::milliseconds limit) {
-    auto deadline = steady::now() + limit;
-    while (!status_) {
-      int st = 0;
-      auto r = ::waitpid(pid_, &st, WNOHANG);
-      if (r == pid_) {
-        status_ = st;
-        break;
-      }
-      if (r < 0 && errno != EINTR)
-        return false;
-      if (steady::now() >= deadline)
-        return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds{10});
-    }
-    return true;
+    if (!status_)
+      status_ = reap_within(pid_, limit, [] {
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+      });
+    return status_.has_value();
   }
 
   std::string log_path_;
@@ -322,21 +282,11 @@ inline command_result run_command(const std::vector<std::string>& argv) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
     return {};
-  std::vector<std::string> copy = argv;
-  std::vector<char*> args;
-  for (auto& s : copy)
-    args.push_back(s.data());
-  args.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
-    ::dup2(in, 0);
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
+  int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t pid = in < 0 ? -1 : spawn_program(argv, child_stdio{in, fds[1], fds[1]});
   ::close(fds[1]);
+  if (in >= 0)
+    ::close(in);
   command_result r;
   if (pid < 0) {
     ::close(fds[0]);
@@ -471,10 +421,10 @@ inline int raw_get_status(uint16_t port, const std::string& path) {
   return std::atoi(head.c_str() + 9);
 }
 
-/// The daemon's API on 127.0.0.1:<port>. No auth yet.
 /// The admin the harness's daemons are started with (TINYFORGE_ADMIN_PASSWORD).
 inline constexpr const char* harness_admin_password = "deploy-harness-admin-password";
 
+/// The daemon's API on 127.0.0.1:<port>, as the harness's admin.
 class api_client {
 public:
   explicit api_client(uint16_t port = 0) : port_{port} {}
@@ -483,28 +433,10 @@ public:
   /// Logs in as the harness's admin and creates an API token that every later request
   /// carries as its bearer, as CI would.
   void sign_in() {
-    auto c = client();
-    auto login = c.Post("/api/auth/login",
-                        std::string{R"({"username":"admin","password":")"}
-                          + harness_admin_password + "\"}",
-                        "application/json");
-    if (!login || login->status != 200)
-      throw harness_error("the harness's admin cannot log in: "
-                          + (login ? login->body : httplib::to_string(login.error())));
-    auto cookie = login->get_header_value("Set-Cookie");
-    cookie = cookie.substr(0, cookie.find(';'));
-    auto made = c.Post("/api/tokens",
-                       httplib::Headers{{"Cookie", cookie},
-                                        {"Origin", "http://127.0.0.1:" + std::to_string(port_)}},
-                       R"({"name":"deploy-harness"})", "application/json");
-    if (!made || made->status != 201)
-      throw harness_error("the harness cannot create an API token: "
-                          + (made ? made->body : httplib::to_string(made.error())));
-    rapidjson::Document doc;
-    doc.Parse(made->body.c_str());
-    if (!doc.IsObject() || !doc.HasMember("token") || !doc["token"].IsString())
-      throw harness_error("no token in " + made->body);
-    token_ = doc["token"].GetString();
+    auto token = sign_in_token(port_, "admin", harness_admin_password, "deploy-harness", timeouts);
+    if (!token)
+      throw harness_error("the harness cannot sign in: " + error_message(token.error()));
+    token_ = *token;
   }
 
   http_reply get(const std::string& path) const {
@@ -521,14 +453,9 @@ public:
   }
 
 private:
-  httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port_};
-    c.set_connection_timeout(std::chrono::seconds{5});
-    c.set_read_timeout(std::chrono::seconds{30});
-    if (!token_.empty())
-      c.set_default_headers({{"Authorization", "Bearer " + token_}});
-    return c;
-  }
+  static constexpr client_timeouts timeouts{std::chrono::seconds{5}, std::chrono::seconds{30},
+                                            std::chrono::seconds{5}};
+  httplib::Client client() const { return bearer_client(port_, token_, timeouts); }
   uint16_t port_;
   std::string token_;
 };
@@ -659,6 +586,21 @@ inline void remove_workload_containers(const std::string& workload_id) {
   for (const auto& ct : *list)
     warn_cleanup("remove container " + ct.id, c.remove_container(ct.id, true));
 }
+
+/// Removes the containers of the workloads a test made when it goes. An in-process fixture
+/// declares it before its actor system, so it runs after the system has gone: a deploy job
+/// still creating a container when the deployer stopped has finished by then, and nothing is
+/// created after the removal.
+struct workload_cleanup {
+  std::vector<std::string> ids;
+  workload_cleanup() = default;
+  workload_cleanup(const workload_cleanup&) = delete;
+  workload_cleanup& operator=(const workload_cleanup&) = delete;
+  ~workload_cleanup() {
+    for (const auto& w : ids)
+      remove_workload_containers(w);
+  }
+};
 
 /// Splits one iptables-save rule line into arguments (double quotes group, as iptables-save
 /// writes comments with spaces).

@@ -6,14 +6,15 @@
 
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
+#include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
+#include "expect.hpp"
+#include "helpers.hpp"
 #include "http/ask.hpp"
 #include "http/errors.hpp"
 #include "http/json.hpp"
 #include "http/server.hpp"
-#include "helpers.hpp"
-#include "store/ids.hpp"
-#include "store/password.hpp"
 #include "net.hpp"
 
 #include <caf/actor_system.hpp>
@@ -87,24 +88,16 @@ struct http_fixture {
   caf::actor_system_config actor_cfg;
   caf::actor_system sys{actor_cfg};
   tf::store_handles store;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   /// An API token of a user made here: these tests are about HTTP, so they get past auth.
-  std::string token = tf::store::new_secret();
+  std::string token;
 
   http_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
-    auto hash = tf::store::hash_password("http-test-password");
-    REQUIRE(hash);
-    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                               tf::new_user{"tester", *hash, true, false});
-    REQUIRE(user);
-    REQUIRE(tf::http::ask<tf::api_token_info>(
-      sys, store.writer, 5s, tf::atom::create_v,
-      tf::new_api_token{user->id, "http-test", tf::store::sha256_hex(token)}));
+    token = MUST(make_api_user(sys, store, "http-test")).token;
     tf::config cfg;
     cfg.max_body_bytes = body_limit;
     cfg.http_threads = 4;
@@ -113,12 +106,8 @@ struct http_fixture {
     ctx.store = store;
     // A dead or stuck actor must not hold a request for long.
     ctx.request_timeout = 200ms;
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
+    port = server.start(ctx, cfg);
     CHECK(port != 0);
-    serving = std::thread{[this] { srv->run(); }};
     // One answered request proves run() is serving, so stop() in the teardown takes effect.
     auto c = client();
     auto warm = c.Get("/healthz");
@@ -126,8 +115,7 @@ struct http_fixture {
   }
 
   ~http_fixture() {
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_store(sys, store);
   }
 
@@ -142,12 +130,7 @@ struct http_fixture {
   }
 
   httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(20, 0);
-    c.set_write_timeout(20, 0);
-    c.set_default_headers({{"Authorization", "Bearer " + token}});
-    return c;
+    return bearer_client(port, token);
   }
 };
 

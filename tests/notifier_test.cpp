@@ -10,15 +10,17 @@
 #include "actors/errors.hpp"
 #include "actors/notifier.hpp"
 #include "actors/system.hpp"
+#include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
 #include "deploy_harness.hpp"
+#include "expect.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
+#include "signing.hpp"
 #include "store/database.hpp"
-#include "store/ids.hpp"
 #include "store/migrations.hpp"
 #include "store/notifications.hpp"
-#include "store/password.hpp"
 #include "store/writes.hpp"
 
 #include <caf/actor_system.hpp>
@@ -26,8 +28,6 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <httplib.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <atomic>
 #include <chrono>
@@ -46,27 +46,6 @@ using namespace tf::test;
 namespace {
 
 constexpr const char* json_type = "application/json";
-
-/// HMAC-SHA256 in hex, computed here with OpenSSL rather than with the code under test.
-std::string hmac_hex(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += digits[mac[i] >> 4];
-    out += digits[mac[i] & 0xf];
-  }
-  return out;
-}
-
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// One POST a receiver got.
 struct received {
@@ -151,15 +130,6 @@ const received* find_event(const std::vector<received>& xs, const std::string& e
   return nullptr;
 }
 
-/// Removes the containers of the workloads a test made, after the actor system has gone.
-struct workload_cleanup {
-  std::vector<std::string> ids;
-  ~workload_cleanup() {
-    for (const auto& w : ids)
-      remove_workload_containers(w);
-  }
-};
-
 /// Retries fast, so the tests that wait for them are short.
 tf::notifier_settings fast_settings() {
   tf::notifier_settings s;
@@ -180,23 +150,15 @@ struct notifier_fixture {
   tf::notifier_actor notifier;
   tf::docker_host_handles docker;
   tf::deployer_handles deployers;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
-  std::string token = tf::store::new_secret();
+  std::string token;
 
   explicit notifier_fixture(tf::notifier_settings ns = fast_settings()) {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
-    auto hash = tf::store::hash_password("notifier-test-password");
-    REQUIRE(hash);
-    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                               tf::new_user{"tester", *hash, true, false});
-    REQUIRE(user);
-    REQUIRE(tf::http::ask<tf::api_token_info>(
-      sys, store.writer, 5s, tf::atom::create_v,
-      tf::new_api_token{user->id, "notifier-test", tf::store::sha256_hex(token)}));
+    token = MUST(make_api_user(sys, store, "notifier-test")).token;
     notifier = tf::start_notifier(sys, ns, store);
     tf::reconciler_config rc;
     rc.interval = std::chrono::hours{1};
@@ -204,14 +166,7 @@ struct notifier_fixture {
     auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
     REQUIRE_MESSAGE(d, tf::error_message(d.error()));
     docker = *d;
-    tf::config cfg;
-    cfg.proxy_provider = "none";
-    cfg.proxy_slot_gate = "none";
-    cfg.slot_port_low = slots.low();
-    cfg.slot_port_high = slots.high();
-    cfg.rollback_grace_s = 0;
-    cfg.deploy_health_deadline_s = 30;
-    cfg.deploy_stop_grace_s = 1;
+    auto cfg = deployer_config(slots.low(), slots.high());
     cfg.http_threads = 4;
     auto dep = tf::start_deployers(sys, cfg, store, docker, notifier);
     REQUIRE_MESSAGE(dep, tf::error_message(dep.error()));
@@ -223,17 +178,12 @@ struct notifier_fixture {
     ctx.deployer = deployers.projects;
     ctx.webhooks = deployers.webhooks;
     ctx.request_timeout = 10s;
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
     REQUIRE(client().Get("/healthz"));
   }
 
   ~notifier_fixture() {
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_deployers(sys, deployers);
     tf::stop_docker_host(sys, docker);
     tf::stop_notifier(sys, notifier);
@@ -241,11 +191,7 @@ struct notifier_fixture {
   }
 
   httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(40, 0);
-    c.set_default_headers({{"Authorization", "Bearer " + token}});
-    return c;
+    return bearer_client(port, token, {5s, 40s, 5s});
   }
 
   /// A project with one stage "production"; its id and workload row.

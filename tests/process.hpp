@@ -6,6 +6,7 @@
 #pragma once
 
 #include "helpers.hpp"
+#include "spawn.hpp"
 
 #include <doctest/doctest.h>
 
@@ -27,8 +28,6 @@
 #include <string>
 #include <vector>
 
-extern char** environ;
-
 namespace tf::test {
 
 /// How long a wait on the child (a log line, its exit) takes before the test gives up.
@@ -45,23 +44,8 @@ public:
   explicit child_process(const std::vector<std::string>& args,
                          const std::map<std::string, std::string>& env = {},
                          int pending_signal = 0) {
-    // Everything the child needs is built before fork(): after it, only exec.
-    std::vector<std::string> argv_s{TINYFORGE_BINARY};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<std::string> env_s;
-    for (char** e = environ; e && *e; ++e)
-      if (std::strncmp(*e, "TINYFORGE_", 10) != 0)
-        env_s.emplace_back(*e);
-    for (const auto& [k, v] : env)
-      env_s.push_back(k + "=" + v);
-    std::vector<char*> argv, envp;
-    for (auto& s : argv_s)
-      argv.push_back(s.data());
-    argv.push_back(nullptr);
-    for (auto& s : env_s)
-      envp.push_back(s.data());
-    envp.push_back(nullptr);
-
+    std::vector<std::string> argv{TINYFORGE_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0)
       throw std::runtime_error("pipe2 failed");
@@ -71,21 +55,7 @@ public:
       ::close(fds[1]);
       throw std::runtime_error("open /dev/null failed");
     }
-    sigset_t mask;
-    sigemptyset(&mask);
-    if (pending_signal != 0)
-      sigaddset(&mask, pending_signal);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-      ::dup2(fds[1], 2);
-      ::sigprocmask(SIG_SETMASK, &mask, nullptr);
-      if (pending_signal != 0)
-        ::raise(pending_signal);
-      ::execve(argv[0], argv.data(), envp.data());
-      ::_exit(127);
-    }
+    pid_ = spawn_program(argv, child_stdio{devnull, devnull, fds[1]}, env, pending_signal);
     ::close(fds[1]);
     ::close(devnull);
     if (pid_ < 0) {
@@ -100,12 +70,8 @@ public:
   child_process& operator=(const child_process&) = delete;
 
   ~child_process() {
-    if (pid_ > 0 && !status_) {
-      ::kill(pid_, SIGKILL);
-      int st = 0;
-      while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-      }
-    }
+    if (pid_ > 0 && !status_)
+      kill_and_reap(pid_);
     if (err_fd_ >= 0)
       ::close(err_fd_);
   }
@@ -182,23 +148,15 @@ public:
   /// limit.
   std::optional<int> wait_exit(std::chrono::milliseconds limit = process_bound) {
     using clock = std::chrono::steady_clock;
-    auto deadline = clock::now() + limit;
-    while (!status_) {
-      int st = 0;
-      auto r = ::waitpid(pid_, &st, WNOHANG);
-      if (r == pid_) {
-        status_ = st;
-        break;
-      }
-      if (r < 0 && errno != EINTR)
-        return std::nullopt;
-      if (clock::now() >= deadline)
-        return std::nullopt;
-      if (eof_)
-        ::poll(nullptr, 0, 5);
-      else
-        pump(5);
-    }
+    if (!status_)
+      status_ = reap_within(pid_, limit, [this] {
+        if (eof_)
+          ::poll(nullptr, 0, 5);
+        else
+          pump(5);
+      });
+    if (!status_)
+      return std::nullopt;
     auto drain_deadline = clock::now() + process_bound;
     while (!eof_ && clock::now() < drain_deadline)
       pump(100);
@@ -265,15 +223,6 @@ private:
   size_t cursor_ = 0;
   bool eof_ = false;
 };
-
-/// A wait status in words: "exit 2", "killed by signal Killed".
-inline std::string describe_status(int st) {
-  if (WIFEXITED(st))
-    return "exit " + std::to_string(WEXITSTATUS(st));
-  if (WIFSIGNALED(st))
-    return std::string{"killed by signal "} + ::strsignal(WTERMSIG(st));
-  return "status " + std::to_string(st);
-}
 
 /// Waits up to `limit` for the child and checks it exited with `code`; returns the
 /// milliseconds from `since` to the reaping (to report, never to assert).

@@ -10,19 +10,19 @@
 #include "actors/system.hpp"
 #include "actors/webhook_payload.hpp"
 #include "actors/webhook_signatures.hpp"
+#include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
 #include "deploy_harness.hpp"
+#include "expect.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
-#include "store/ids.hpp"
-#include "store/password.hpp"
 #include "net.hpp"
+#include "signing.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <httplib.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -42,27 +42,6 @@ using namespace tf::test;
 namespace {
 
 constexpr const char* json_type = "application/json";
-
-/// HMAC-SHA256 in hex, computed here with OpenSSL rather than with the code under test.
-std::string hmac_hex(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += digits[mac[i] >> 4];
-    out += digits[mac[i] & 0xf];
-  }
-  return out;
-}
-
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// A GitHub package event publishing tinyforge-test/web:<tag>.
 std::string github_package_body(const std::string& tag) {
@@ -99,17 +78,6 @@ std::string error_code_of(const answer& a) {
   return str(a.doc["error"], "code");
 }
 
-/// Removes the containers of the workloads a test made. Declared before the actor system, so
-/// it runs after the system has gone: a deploy job still creating a container when the
-/// deployer stopped has finished by then, and nothing is created after the removal.
-struct workload_cleanup {
-  std::vector<std::string> ids;
-  ~workload_cleanup() {
-    for (const auto& w : ids)
-      remove_workload_containers(w);
-  }
-};
-
 struct webhook_fixture {
   static constexpr int64_t body_limit = 64 * 1024;
 
@@ -121,37 +89,22 @@ struct webhook_fixture {
   tf::store_handles store;
   tf::docker_host_handles docker;
   tf::deployer_handles deployers;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   /// A bearer token for the authenticated routes (webhooks themselves need none).
-  std::string token = tf::store::new_secret();
+  std::string token;
 
   webhook_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
-    auto hash = tf::store::hash_password("webhook-test-password");
-    REQUIRE(hash);
-    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                               tf::new_user{"tester", *hash, true, false});
-    REQUIRE(user);
-    REQUIRE(tf::http::ask<tf::api_token_info>(
-      sys, store.writer, 5s, tf::atom::create_v,
-      tf::new_api_token{user->id, "webhook-test", tf::store::sha256_hex(token)}));
+    token = MUST(make_api_user(sys, store, "webhook-test")).token;
     tf::reconciler_config rc;
     rc.interval = std::chrono::hours{1};
     auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
     REQUIRE_MESSAGE(d, tf::error_message(d.error()));
     docker = *d;
-    tf::config cfg;
-    cfg.proxy_provider = "none";
-    cfg.proxy_slot_gate = "none";
-    cfg.slot_port_low = slots.low();
-    cfg.slot_port_high = slots.high();
-    cfg.rollback_grace_s = 0;
-    cfg.deploy_health_deadline_s = 30;
-    cfg.deploy_stop_grace_s = 1;
+    auto cfg = deployer_config(slots.low(), slots.high());
     cfg.max_body_bytes = body_limit;
     cfg.http_threads = 8;
     auto dep = tf::start_deployers(sys, cfg, store, docker);
@@ -164,11 +117,7 @@ struct webhook_fixture {
     ctx.deployer = deployers.projects;
     ctx.webhooks = deployers.webhooks;
     ctx.request_timeout = 10s;
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
     REQUIRE(client().Get("/healthz"));
   }
 
@@ -176,8 +125,7 @@ struct webhook_fixture {
     // Deploys end on their own before the teardown: a deploy cancelled while the engine
     // creates a container could leave one created after the clean-up listed them.
     settle_deploys();
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_deployers(sys, deployers);
     tf::stop_docker_host(sys, docker);
     tf::stop_store(sys, store);
@@ -206,12 +154,7 @@ struct webhook_fixture {
   }
 
   httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(40, 0);
-    c.set_write_timeout(20, 0);
-    c.set_default_headers({{"Authorization", "Bearer " + token}});
-    return c;
+    return bearer_client(port, token, {5s, 40s, 20s});
   }
 
   /// A project with stages "production" (first) and "staging"; its workload row.

@@ -9,12 +9,13 @@
 #include "actors/docker_worker.hpp"
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
+#include "api_client.hpp"
+#include "api_server.hpp"
 #include "config/config.hpp"
 #include "deploy_harness.hpp"
+#include "expect.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
-#include "store/ids.hpp"
-#include "store/password.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -34,16 +35,6 @@ namespace {
 
 constexpr const char* json_type = "application/json";
 
-/// Removes the containers of the workloads a test deployed, after the actor system is gone
-/// (declared before it): a deploy job creating a container then has finished.
-struct workload_cleanup {
-  std::vector<std::string> ids;
-  ~workload_cleanup() {
-    for (const auto& w : ids)
-      remove_workload_containers(w);
-  }
-};
-
 struct workloads_fixture {
   temp_dir dir;
   slot_range slots{10};
@@ -53,25 +44,18 @@ struct workloads_fixture {
   tf::store_handles store;
   tf::docker_host_handles docker;
   tf::deployer_handles deployers;
-  std::unique_ptr<tf::http::server> srv;
-  std::thread serving;
+  api_server server;
   uint16_t port = 0;
   std::string user_id;
-  std::string token = tf::store::new_secret();
+  std::string token;
 
   workloads_fixture() {
     auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
     REQUIRE_MESSAGE(started, tf::error_message(started.error()));
     store = *started;
-    auto hash = tf::store::hash_password("workloads-test-password");
-    REQUIRE(hash);
-    auto user = tf::http::ask<tf::user_record>(sys, store.writer, 5s, tf::atom::create_v,
-                                               tf::new_user{"tester", *hash, true, false});
-    REQUIRE(user);
-    user_id = user->id;
-    REQUIRE(tf::http::ask<tf::api_token_info>(
-      sys, store.writer, 5s, tf::atom::create_v,
-      tf::new_api_token{user_id, "workloads-test", tf::store::sha256_hex(token)}));
+    auto made = MUST(make_api_user(sys, store, "workloads-test"));
+    user_id = made.user_id;
+    token = made.token;
     // Only the docker worker of the host: a reconciler would mark the rows the tests write
     // missing (their container ids are made up).
     auto ep = tf::docker::endpoint::parse(engine_host);
@@ -79,14 +63,7 @@ struct workloads_fixture {
     docker.cancel = tf::docker::make_cancel_token();
     docker.worker = sys.spawn<caf::detached>(tf::docker_worker, *ep, docker.cancel,
                                              tf::docker::client_options{});
-    tf::config cfg;
-    cfg.proxy_provider = "none";
-    cfg.proxy_slot_gate = "none";
-    cfg.slot_port_low = slots.low();
-    cfg.slot_port_high = slots.high();
-    cfg.rollback_grace_s = 0;
-    cfg.deploy_health_deadline_s = 30;
-    cfg.deploy_stop_grace_s = 1;
+    auto cfg = deployer_config(slots.low(), slots.high());
     cfg.http_threads = 4;
     auto dep = tf::start_deployers(sys, cfg, store, docker);
     REQUIRE_MESSAGE(dep, tf::error_message(dep.error()));
@@ -98,18 +75,13 @@ struct workloads_fixture {
     ctx.webhooks = deployers.webhooks;
     ctx.docker = docker.worker;
     ctx.request_timeout = 10s;
-    srv = std::make_unique<tf::http::server>(ctx, cfg);
-    auto bound = srv->bind("127.0.0.1", 0);
-    REQUIRE_MESSAGE(bound, tf::error_message(bound.error()));
-    port = *bound;
-    serving = std::thread{[this] { srv->run(); }};
+    port = server.start(ctx, cfg);
     REQUIRE(client().Get("/healthz"));
   }
 
   ~workloads_fixture() {
     settle_deploys();
-    srv->stop();
-    serving.join();
+    server.stop();
     tf::stop_deployers(sys, deployers);
     tf::stop_docker_host(sys, docker);
     tf::stop_store(sys, store);
@@ -135,12 +107,7 @@ struct workloads_fixture {
   }
 
   httplib::Client client() const {
-    httplib::Client c{"127.0.0.1", port};
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(40, 0);
-    c.set_write_timeout(20, 0);
-    c.set_default_headers({{"Authorization", "Bearer " + token}});
-    return c;
+    return bearer_client(port, token, {5s, 40s, 20s});
   }
 
   http_reply get(const std::string& path) { return to_reply(client().Get(path.c_str())); }
