@@ -68,21 +68,18 @@ webhook_answer no_such_webhook() {
   return answer(404, "not_found", "no such webhook");
 }
 
-/// The HTTP status a deployer's or store's error becomes in the webhook's answer.
-int64_t status_of(const caf::error& err) {
-  switch (error_code(err)) {
-    case ec::invalid_argument: return 400;
-    case ec::not_found: return 422; // the project or stage is gone: the secret was fine
-    case ec::conflict: return 409;
-    case ec::unavailable:
-    case ec::timeout: return 503;
-    default: return 500;
-  }
-}
-
-/// A read that named something missing (a delivery, a workload) answers 404.
+/// A store error becomes the webhook's answer; one that named something missing (a
+/// delivery, a workload gone meanwhile) answers 404.
 webhook_answer lookup_failed(const caf::error& err) {
-  auto status = error_code(err) == ec::not_found ? 404 : status_of(err);
+  int64_t status = 500;
+  switch (error_code(err)) {
+    case ec::not_found: status = 404; break;
+    case ec::invalid_argument: status = 400; break;
+    case ec::conflict: status = 409; break;
+    case ec::unavailable:
+    case ec::timeout: status = 503; break;
+    default: break;
+  }
   return answer(status, to_string(error_code(err)), error_message(err));
 }
 
