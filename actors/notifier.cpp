@@ -140,7 +140,7 @@ void enqueue(self_ptr self, uint64_t seq, const notification_event& ev, const wo
   d.url = w.notification_url;
   d.secret = w.notification_secret;
   // The writer validates URLs before storing them; checked again because a bad one here
-  // would go to libcurl.
+  // would go to the HTTP client.
   if (auto err = store::validate_workload(w)) {
     spdlog::warn("event=notification-failed workload={} notification={} error={}", w.id,
                  ev.event, error_message(err));

@@ -3,7 +3,7 @@
 // notification_url as JSON, signed like incoming Tinyforge webhooks with the workload's
 // notification secret. Sources send events one-way and never wait. Events wait in a bounded
 // queue (the oldest is dropped, and the drop recorded, when it is full), are posted one at a
-// time by a sender on its own thread (libcurl blocks), and are retried with exponential
+// time by a sender on its own thread (http_call blocks), and are retried with exponential
 // backoff. Every attempt goes to the store writer, one-way, for /api/workloads/{id}/notifications.
 #pragma once
 

@@ -2,96 +2,29 @@
 
 #include "actors/errors.hpp"
 
-#include <curl/curl.h>
-
-#include <mutex>
-
-#include <sys/socket.h>
-#include <unistd.h>
+#include "http/client.hpp"
 
 namespace tf::docker {
 
 namespace {
 
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_NOTHING); });
-}
-
-struct transfer {
-  const std::function<bool(std::string_view)>* on_data;
-  const canceller* cancel;
-  const std::function<void(long)>* on_headers;
-  CURL* curl;
-  bool stopped_by_reader = false;
-};
-
-size_t on_header(char* data, size_t size, size_t n, void* user) {
-  auto* t = static_cast<transfer*>(user);
-  std::string_view line{data, size * n};
-  // The blank line ends the headers of the final response (not of a 100 Continue).
-  if ((line == "\r\n" || line == "\n") && *t->on_headers) {
-    long status = 0;
-    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200)
-      (*t->on_headers)(status);
+/// Where the HTTP client connects for `ep`, and the Host header it sends.
+http::client_target target_of(const endpoint& ep, std::string& host_header) {
+  http::client_target t;
+  host_header = ep.base_url.substr(7); // after http://: localhost, or host:port
+  if (!ep.unix_path.empty()) {
+    t.unix_path = ep.unix_path;
+    return t;
   }
-  return size * n;
-}
-
-size_t on_write(char* data, size_t size, size_t n, void* user) {
-  auto* t = static_cast<transfer*>(user);
-  if (!(*t->on_data)(std::string_view{data, size * n})) {
-    t->stopped_by_reader = true;
-    return 0; // makes curl abort the transfer with CURLE_WRITE_ERROR
-  }
-  return size * n;
-}
-
-// Called by curl at least once a second even when no data moves: the cancel point for a
-// transfer whose socket was shut down between its checks.
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* t = static_cast<transfer*>(user);
-  return t->cancel->cancelled() ? 1 : 0;
-}
-
-// curl opens and closes its sockets through these, so the canceller knows every socket in
-// flight and can shut them down from another thread.
-curl_socket_t open_socket(void* user, curlsocktype, curl_sockaddr* addr) {
-  auto* c = static_cast<canceller*>(user);
-  auto fd = ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-  if (fd >= 0)
-    c->add_socket(fd);
-  return fd >= 0 ? fd : CURL_SOCKET_BAD;
-}
-
-int close_socket(void* user, curl_socket_t fd) {
-  static_cast<canceller*>(user)->remove_socket(fd);
-  return ::close(fd);
+  auto colon = host_header.rfind(':'); // endpoint::parse checked host:port
+  t.host = host_header.substr(0, colon);
+  if (t.host.size() >= 2 && t.host.front() == '[' && t.host.back() == ']')
+    t.host = t.host.substr(1, t.host.size() - 2); // [::1]
+  t.port = static_cast<uint16_t>(std::stoi(host_header.substr(colon + 1)));
+  return t;
 }
 
 } // namespace
-
-void canceller::cancel() {
-  std::lock_guard<std::mutex> guard{mx_};
-  cancelled_ = true;
-  // shutdown, not close: curl still owns the descriptors and closes them itself.
-  for (auto fd : sockets_)
-    ::shutdown(fd, SHUT_RDWR);
-}
-
-void canceller::add_socket(int fd) {
-  std::lock_guard<std::mutex> guard{mx_};
-  sockets_.insert(fd);
-  if (cancelled_)
-    ::shutdown(fd, SHUT_RDWR); // opened after cancel(): fail it at once
-}
-
-void canceller::remove_socket(int fd) {
-  // Under the lock, before the descriptor is closed and its number can be reused.
-  std::lock_guard<std::mutex> guard{mx_};
-  sockets_.erase(fd);
-}
 
 caf::expected<endpoint> endpoint::parse(const std::string& docker_host) {
   endpoint ep;
@@ -122,14 +55,9 @@ caf::expected<endpoint> endpoint::parse(const std::string& docker_host) {
 
 transport::transport(endpoint ep, cancel_token cancel)
   : ep_{std::move(ep)}, cancel_{std::move(cancel)} {
-  init_curl_once();
-  curl_ = curl_easy_init();
 }
 
-transport::~transport() {
-  if (curl_ != nullptr)
-    curl_easy_cleanup(static_cast<CURL*>(curl_));
-}
+transport::~transport() = default;
 
 caf::expected<response> transport::call(std::string_view method, const std::string& path,
                                         const std::string& body,
@@ -168,67 +96,45 @@ caf::expected<long> transport::perform(std::string_view method, const std::strin
                                        std::chrono::milliseconds timeout,
                                        const std::function<bool(std::string_view)>& on_data,
                                        const std::function<void(long)>& on_headers) {
-  auto* curl = static_cast<CURL*>(curl_);
-  if (curl == nullptr)
-    return make_error(ec::internal, "docker: curl_easy_init failed");
-  if (cancel_->cancelled())
-    return make_error(ec::unavailable, "docker: call cancelled (shutting down)");
-  curl_easy_reset(curl);
-  transfer t{&on_data, cancel_.get(), &on_headers, curl};
-  auto url = ep_.base_url + path;
   std::string verb{method};
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  if (!ep_.unix_path.empty())
-    curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, ep_.unix_path.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, verb.c_str());
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, cancel_.get());
-  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
-  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, cancel_.get());
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
-  curl_slist* headers = nullptr;
-  if (!body.empty() || verb == "POST") {
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  }
-  headers = curl_slist_append(headers, "Expect:");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  auto rc = curl_easy_perform(curl);
-  curl_slist_free_all(headers);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  if (rc == CURLE_OK)
-    return status;
-  if (t.stopped_by_reader)
-    return status; // the reader had enough: not an error of the transport
-  if (cancel_->cancelled())
-    return make_error(ec::unavailable, "docker: " + verb + " " + path
-                                         + ": cancelled (shutting down)");
   std::string where = "docker: " + verb + " " + path + ": ";
-  switch (rc) {
-    case CURLE_ABORTED_BY_CALLBACK:
-      return make_error(ec::unavailable, where + "cancelled (shutting down)");
-    case CURLE_OPERATION_TIMEDOUT:
-      return make_error(ec::timeout, where + "the engine did not answer within "
-                                       + std::to_string(timeout.count()) + " ms");
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-      return make_error(ec::unavailable, where + "the Docker engine is unreachable at "
-                                           + (ep_.unix_path.empty() ? ep_.base_url
-                                                                    : ep_.unix_path));
-    default:
-      return make_error(ec::unavailable, where + curl_easy_strerror(rc));
+  if (cancel_->cancelled())
+    return make_error(ec::unavailable, where + "cancelled (shutting down)");
+  http::client_request req;
+  std::string host;
+  auto target = target_of(ep_, host);
+  req.method = method;
+  req.target = path;
+  req.host = host;
+  if (!body.empty() || verb == "POST") {
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.has_body = true;
+    req.body = body;
   }
+  http::client_limits limits;
+  auto now = http::client_clock::now();
+  limits.connect_deadline = now + std::chrono::milliseconds{5000};
+  if (timeout.count() > 0)
+    limits.deadline = now + timeout;
+  http::head_handler head_seen;
+  if (on_headers)
+    head_seen = [&on_headers](const http::response_head& head) { on_headers(head.status); };
+  auto status = http::exchange(target, req, limits, cancel_.get(), head_seen, on_data);
+  if (status)
+    return status;
+  if (cancel_->cancelled())
+    return make_error(ec::unavailable, where + "cancelled (shutting down)");
+  auto code = error_code(status.error());
+  if (code == ec::timeout)
+    return make_error(ec::timeout, where + "the engine did not answer within "
+                                     + std::to_string(timeout.count() > 0 ? timeout.count() : 5000)
+                                     + " ms");
+  auto detail = error_message(status.error());
+  if (detail.rfind("cannot connect", 0) == 0 || detail.rfind("cannot resolve", 0) == 0)
+    return make_error(ec::unavailable, where + "the Docker engine is unreachable at "
+                                         + (ep_.unix_path.empty() ? ep_.base_url : ep_.unix_path)
+                                         + " (" + detail + ")");
+  return make_error(code, where + detail);
 }
 
 } // namespace tf::docker

@@ -1,17 +1,17 @@
-// HTTP to the Docker Engine over its unix socket or tcp, through libcurl. One transport
-// per thread: a curl handle is not shared. Every call has a timeout and can be cancelled
-// from another thread through a cancel token, so a hung engine never holds a shutdown.
+// HTTP to the Docker Engine over its unix socket or tcp, through our HTTP/1.1 client
+// (http/client.hpp), one connection per call. One transport per thread. Every call has a
+// timeout and can be cancelled from another thread through a cancel token, so a hung engine
+// never holds a shutdown.
 #pragma once
+
+#include "http/client_socket.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 
@@ -28,19 +28,7 @@ struct endpoint {
 /// Shared between the actors of one Docker host and the transports working for them.
 /// cancel() aborts every call in flight at once (it shuts down their sockets, waking a
 /// transfer blocked in poll) and makes every later call fail immediately.
-class canceller {
-public:
-  bool cancelled() const { return cancelled_.load(); }
-  void cancel();
-  /// Called by transports as curl opens and closes connections.
-  void add_socket(int fd);
-  void remove_socket(int fd);
-
-private:
-  std::atomic<bool> cancelled_{false};
-  std::mutex mx_;
-  std::set<int> sockets_;
-};
+using canceller = http::canceller;
 
 using cancel_token = std::shared_ptr<canceller>;
 
@@ -85,7 +73,6 @@ private:
                               const std::function<void(long)>& on_headers);
   endpoint ep_;
   cancel_token cancel_;
-  void* curl_ = nullptr;
 };
 
 } // namespace tf::docker

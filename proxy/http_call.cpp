@@ -2,12 +2,12 @@
 
 #include "actors/errors.hpp"
 
-#include <curl/curl.h>
+#include "http/client.hpp"
+
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
-#include <memory>
-#include <mutex>
 
 namespace tf::proxy {
 
@@ -17,156 +17,187 @@ namespace {
 /// that much, and an unbounded header map is memory an outside peer controls.
 constexpr size_t max_header_bytes = 64 * 1024;
 
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_NOTHING); });
-}
-
-struct transfer {
-  http_response* res;
-  size_t max_body;
-  size_t header_bytes = 0;
-  bool body_too_large = false;
-  bool headers_too_large = false;
-};
-
 std::string lowercase(std::string s) {
   for (auto& c : s)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
-std::string trim(const std::string& s) {
-  auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos)
-    return {};
-  auto last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
-}
-
-size_t on_header(char* data, size_t size, size_t n, void* user) {
-  auto* t = static_cast<transfer*>(user);
-  auto len = size * n;
-  t->header_bytes += len;
-  if (t->header_bytes > max_header_bytes) {
-    t->headers_too_large = true;
-    return 0;
-  }
-  std::string line{data, len};
-  // A status line starts the headers of a (possibly interim, e.g. 100 Continue) response:
-  // only the last response's headers are kept.
-  if (line.rfind("HTTP/", 0) == 0) {
-    t->res->headers.clear();
-    return len;
-  }
-  auto colon = line.find(':');
-  if (colon == std::string::npos || colon == 0)
-    return len; // the blank line, or a malformed one: nothing to keep
-  auto name = lowercase(trim(line.substr(0, colon)));
-  auto value = trim(line.substr(colon + 1));
-  auto [it, inserted] = t->res->headers.emplace(name, value);
-  if (!inserted)
-    it->second += ", " + value; // repeated header: joined as RFC 9110 allows
-  return len;
-}
-
-size_t on_write(char* data, size_t size, size_t n, void* user) {
-  auto* t = static_cast<transfer*>(user);
-  auto len = size * n;
-  if (t->res->body.size() + len > t->max_body) {
-    t->body_too_large = true;
-    return 0; // curl aborts with CURLE_WRITE_ERROR
-  }
-  t->res->body.append(data, len);
-  return len;
-}
-
-struct curl_deleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+/// The parts of an http:// or https:// URL a request needs.
+struct parsed_url {
+  http::client_target target;
+  std::string host_header; // host[:port] as written, without credentials
+  std::string path;        // /path?query, never empty
+  std::string userinfo;    // user:password, percent-encoded as written
 };
-struct slist_deleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+std::string percent_decode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0
+        && hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+caf::expected<parsed_url> parse_url(const std::string& url) {
+  auto bad = [&](const std::string& why) {
+    return make_error(ec::unavailable, "bad URL (" + why + ")");
+  };
+  parsed_url out;
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos)
+    return bad("no scheme");
+  auto scheme = lowercase(url.substr(0, scheme_end));
+  if (scheme != "http" && scheme != "https")
+    return bad("only http and https");
+  out.target.tls = scheme == "https";
+  auto rest_at = scheme_end + 3;
+  auto authority_end = url.find_first_of("/?#", rest_at);
+  if (authority_end == std::string::npos)
+    authority_end = url.size();
+  auto authority = url.substr(rest_at, authority_end - rest_at);
+  auto at = authority.rfind('@');
+  if (at != std::string::npos) {
+    out.userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+  }
+  out.host_header = authority;
+  std::string port;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string::npos)
+      return bad("unclosed [");
+    out.target.host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':')
+        return bad("junk after ]");
+      port = authority.substr(close + 2);
+    }
+  } else {
+    auto colon = authority.find(':');
+    out.target.host = authority.substr(0, colon);
+    if (colon != std::string::npos)
+      port = authority.substr(colon + 1);
+  }
+  if (out.target.host.empty())
+    return bad("no host");
+  if (port.empty()) {
+    out.target.port = out.target.tls ? 443 : 80;
+  } else {
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })
+        || std::stoi(port) < 1 || std::stoi(port) > 65535)
+      return bad("bad port");
+    out.target.port = static_cast<uint16_t>(std::stoi(port));
+  }
+  auto fragment = url.find('#', authority_end);
+  out.path = url.substr(authority_end, (fragment == std::string::npos ? url.size() : fragment)
+                                         - authority_end);
+  if (out.path.empty() || out.path.front() != '/')
+    out.path.insert(0, "/");
+  return out;
+}
+
+/// "Basic base64(user:password)" for credentials written into the URL.
+std::string basic_auth(const std::string& userinfo) {
+  auto colon = userinfo.find(':');
+  auto plain = percent_decode(userinfo.substr(0, colon)) + ":"
+               + (colon == std::string::npos ? std::string{}
+                                             : percent_decode(userinfo.substr(colon + 1)));
+  std::string encoded(4 * ((plain.size() + 2) / 3) + 1, '\0');
+  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                           reinterpret_cast<const unsigned char*>(plain.data()),
+                           static_cast<int>(plain.size()));
+  encoded.resize(static_cast<size_t>(std::max(n, 0)));
+  return "Basic " + encoded;
+}
 
 } // namespace
 
 caf::expected<http_response> http_call(const http_request& req) {
-  init_curl_once();
-  std::unique_ptr<CURL, curl_deleter> handle{curl_easy_init()};
-  if (!handle)
-    return make_error(ec::internal, "http: curl_easy_init failed");
-  auto* curl = handle.get();
-  http_response res;
-  transfer t{&res, req.max_response_bytes};
-  char errbuf[CURL_ERROR_SIZE] = {0};
+  std::string where = "http: " + req.method + " " + req.url + ": ";
+  auto url = parse_url(req.url);
+  if (!url)
+    return make_error(ec::unavailable, where + error_message(url.error()));
+  url->target.source_address = req.source_address;
 
-  curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  // Admin APIs live on loopback or a known host: never through an HTTP(S)_PROXY of the
-  // daemon's environment.
-  curl_easy_setopt(curl, CURLOPT_PROXY, "");
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  auto timeout_ms = static_cast<long>(req.timeout.count() > 0 ? req.timeout.count() : 1);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-  auto connect_ms = req.connect_timeout.count() > 0
-                      ? std::min(timeout_ms, static_cast<long>(req.connect_timeout.count()))
-                      : timeout_ms;
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-  std::string interface;
-  if (!req.source_address.empty()) {
-    // "host!" binds to the address itself, not to a network interface of that name.
-    interface = "host!" + req.source_address;
-    curl_easy_setopt(curl, CURLOPT_INTERFACE, interface.c_str());
-  }
-  if (req.method == "HEAD")
-    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  else
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  http::client_request out;
+  out.method = req.method;
+  out.target = url->path;
+  out.host = url->host_header;
   bool has_content_type = false;
-  std::unique_ptr<curl_slist, slist_deleter> headers;
-  auto add_header = [&](const std::string& line) {
-    headers.reset(curl_slist_append(headers.release(), line.c_str()));
-  };
+  bool has_authorization = false;
   for (const auto& [name, value] : req.headers) {
     if (name.find_first_of("\r\n:") != std::string::npos
         || value.find_first_of("\r\n") != std::string::npos)
       return make_error(ec::invalid_argument, "http: header " + name + " has a bad character");
-    if (lowercase(name) == "content-type")
-      has_content_type = true;
-    add_header(name + ": " + value);
+    auto lower = lowercase(name);
+    has_content_type = has_content_type || lower == "content-type";
+    has_authorization = has_authorization || lower == "authorization";
+    out.headers.emplace_back(name, value);
   }
+  if (!url->userinfo.empty() && !has_authorization)
+    out.headers.emplace_back("Authorization", basic_auth(url->userinfo));
+  out.headers.emplace_back("Accept", "*/*");
   if (!req.body.empty() || req.method == "POST" || req.method == "PUT"
       || req.method == "PATCH") {
     if (!has_content_type)
-      add_header("Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req.body.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(req.body.size()));
+      out.headers.emplace_back("Content-Type", "application/json");
+    out.has_body = true;
+    out.body = req.body;
   }
-  add_header("Expect:"); // no 100-continue round trip for small JSON bodies
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
 
-  auto rc = curl_easy_perform(curl);
-  std::string where = "http: " + req.method + " " + req.url + ": ";
-  if (t.body_too_large)
+  auto timeout = req.timeout.count() > 0 ? req.timeout : std::chrono::milliseconds{1};
+  auto connect_timeout = req.connect_timeout.count() > 0 ? std::min(timeout, req.connect_timeout)
+                                                         : timeout;
+  http::client_limits limits;
+  auto now = http::client_clock::now();
+  limits.deadline = now + timeout;
+  limits.connect_deadline = now + connect_timeout;
+  limits.max_header_bytes = max_header_bytes;
+
+  http_response res;
+  bool body_too_large = false;
+  auto on_head = [&res](const http::response_head& head) {
+    for (const auto& [name, value] : head.headers) {
+      auto [it, inserted] = res.headers.emplace(name, value);
+      if (!inserted)
+        it->second += ", " + value; // repeated header: joined as RFC 9110 allows
+    }
+  };
+  auto on_body = [&](std::string_view piece) {
+    if (res.body.size() + piece.size() > req.max_response_bytes) {
+      body_too_large = true;
+      return false;
+    }
+    res.body.append(piece);
+    return true;
+  };
+  auto status = http::exchange(url->target, out, limits, nullptr, on_head, on_body);
+  if (body_too_large)
     return make_error(ec::payload_too_large, where + "the response body is larger than "
                                                + std::to_string(req.max_response_bytes)
                                                + " bytes");
-  if (t.headers_too_large)
-    return make_error(ec::payload_too_large, where + "the response headers are larger than "
-                                               + std::to_string(max_header_bytes) + " bytes");
-  if (rc != CURLE_OK) {
-    std::string detail = errbuf[0] != '\0' ? std::string{errbuf} : curl_easy_strerror(rc);
-    return make_error(ec::unavailable, where + detail);
+  if (!status) {
+    auto code = error_code(status.error());
+    if (code == ec::timeout) // callers see a peer that does not answer as unavailable
+      return make_error(ec::unavailable, where + "no answer within "
+                                           + std::to_string(timeout.count()) + " ms");
+    return make_error(code, where + error_message(status.error()));
   }
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res.status);
+  res.status = *status;
   return res;
 }
 

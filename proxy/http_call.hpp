@@ -1,5 +1,7 @@
-// A small blocking HTTP/1.1 client (libcurl) for JSON admin APIs (Caddy, Nginx Proxy
-// Manager) and for health checks. Bodies are capped; errors are values.
+// A small blocking HTTP/1.1 client for JSON admin APIs (Caddy, Nginx Proxy Manager),
+// health checks and notifications, on our client core (http/client.hpp); https with the
+// peer's certificate verified. Never through an HTTP proxy, no redirects. Bodies and
+// headers are capped; errors are values.
 #pragma once
 
 #include <caf/error.hpp>
@@ -14,7 +16,7 @@ namespace tf::proxy {
 
 struct http_request {
   std::string method = "GET";
-  std::string url; // http://host:port/path
+  std::string url; // http[s]://[user:password@]host[:port]/path (credentials: Basic auth)
   std::string body;
   std::map<std::string, std::string> headers; // e.g. Host, Content-Type, Authorization
   std::chrono::milliseconds timeout{5000};

@@ -11,7 +11,7 @@
 // hang into a failure. The one retry loop is the first HTTP GET to a new container: nothing
 // tells when busybox httpd is listening. Latencies are printed with MESSAGE, not asserted,
 // except that "at once" (nothing listens) and a 300 ms timeout must come well below the
-// 5 s curl connect timeout and the 5 s ping cap they would otherwise hit.
+// 5 s connect timeout and the 5 s ping cap they would otherwise hit.
 #include <doctest/doctest.h>
 
 #include "actors/errors.hpp"

@@ -556,7 +556,7 @@ TEST_CASE("endpoint::parse: bad forms are bad_config") {
 
 TEST_CASE("endpoint::parse: tcp without a host or a port is bad_config") {
   // The documented form is tcp://host:port (and config/config.cpp's valid_docker_host refuses
-  // these); without a port curl would silently dial port 80.
+  // these); without a port a client would silently dial port 80.
   for (std::string bad : {"tcp://127.0.0.1", "tcp://docker.internal", "tcp://:2375"}) {
     CAPTURE(bad);
     auto ep = docker::endpoint::parse(bad);
