@@ -122,8 +122,7 @@ result get(const script_server& s, std::string_view method = "GET",
   http::client_request req;
   req.method = method;
   req.target = "/path?q=1";
-  req.host = "127.0.0.1:" + std::to_string(s.port());
-  std::string host = std::string{req.host};
+  auto host = "127.0.0.1:" + std::to_string(s.port());
   req.host = host;
   http::client_limits limits;
   limits.deadline = std::chrono::steady_clock::now() + timeout;
