@@ -221,8 +221,8 @@ caf::expected<client_socket> client_socket::open(const client_target& target,
     int err = 0;
     bool late = false;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-      err = errno == EINPROGRESS || errno == EAGAIN ? finish_connect(fd, deadline, cancel, late)
-                                                    : errno;
+      // EAGAIN on a unix socket is a full backlog, not a connect in progress: a failure.
+      err = errno == EINPROGRESS ? finish_connect(fd, deadline, cancel, late) : errno;
     if (late)
       return timed_out();
     if (sock.cancelled())
