@@ -1,5 +1,7 @@
 #include "actors/webhook_signatures.hpp"
 
+#include "http/text.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -28,18 +30,13 @@ const std::string* header(const webhook_headers& h, const char* name) {
   return i == h.end() ? nullptr : &i->second;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 /// "sha256=<hex>" → the hex, lowercased; "" when the prefix is missing.
 std::string sha256_value(const std::string& v) {
   constexpr std::string_view prefix = "sha256=";
-  if (v.size() <= prefix.size() || lower(v.substr(0, prefix.size())) != prefix)
+  if (v.size() <= prefix.size()
+      || http::ascii_lowercase(v.substr(0, prefix.size())) != prefix)
     return {};
-  return lower(v.substr(prefix.size()));
+  return http::ascii_lowercase(v.substr(prefix.size()));
 }
 
 signature_verdict verdict(signature_scheme s, bool valid, std::string reason = {}) {
@@ -106,7 +103,8 @@ signature_verdict verify_signature(const webhook_headers& headers, std::string_v
   }
   if (const auto* sig = header(headers, "x-gitea-signature")) {
     auto want = hmac_sha256_hex(secret, body);
-    return verdict(s::gitea, !secret.empty() && equal_constant_time(lower(*sig), want),
+    return verdict(s::gitea,
+                   !secret.empty() && equal_constant_time(http::ascii_lowercase(*sig), want),
                    "X-Gitea-Signature does not match");
   }
   if (const auto* token = header(headers, "x-gitlab-token"))

@@ -3,6 +3,7 @@
 #include "http/ask.hpp"
 #include "http/errors.hpp"
 #include "http/server.hpp"
+#include "http/text.hpp"
 #include "store/clock.hpp"
 #include "store/password.hpp"
 
@@ -27,14 +28,6 @@ bool looks_like_token(std::string_view v) {
          });
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 /// The value of the session cookie in a Cookie header ("" when absent).
 std::string session_cookie_value(const httplib::Request& req) {
   // get_header_value returns a copy: keep it alive while the views below point into it.
@@ -44,11 +37,12 @@ std::string session_cookie_value(const httplib::Request& req) {
     return {};
   while (!header.empty()) {
     auto end = header.find(';');
-    auto pair = trim(header.substr(0, end));
+    auto pair = trim_blanks(header.substr(0, end));
     header.remove_prefix(end == std::string_view::npos ? header.size() : end + 1);
     auto eq = pair.find('=');
-    if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == session_cookie_name)
-      return std::string{trim(pair.substr(eq + 1))};
+    if (eq != std::string_view::npos
+        && trim_blanks(pair.substr(0, eq)) == session_cookie_name)
+      return std::string{trim_blanks(pair.substr(eq + 1))};
   }
   return {};
 }
@@ -130,7 +124,7 @@ guard_result guard_request(const server_context& ctx, const httplib::Request& re
     constexpr std::string_view bearer = "Bearer ";
     if (authorization.size() > bearer.size()
         && equal_ignoring_case(std::string_view{authorization}.substr(0, bearer.size()), bearer))
-      value = std::string{trim(std::string_view{authorization}.substr(bearer.size()))};
+      value = std::string{trim_blanks(std::string_view{authorization}.substr(bearer.size()))};
     cred.kind = "token";
   } else {
     value = session_cookie_value(req);

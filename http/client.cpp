@@ -1,6 +1,7 @@
 #include "http/client.hpp"
 
 #include "actors/errors.hpp"
+#include "http/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -36,21 +37,6 @@ bool is_request_target(std::string_view s) {
     auto u = static_cast<unsigned char>(c);
     return u <= 0x20 || u == 0x7f;
   });
-}
-
-std::string lowercase(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
 }
 
 caf::error malformed(const std::string& what) {
@@ -152,16 +138,24 @@ long parse_status_line(std::string_view line) {
   return status >= 100 && status <= 599 ? status : 0;
 }
 
+/// One line of a response head (status line, header or trailer), charged against what is
+/// left of the head's cap.
+caf::expected<std::string> head_line(reader& in, size_t& budget, size_t cap) {
+  auto line = in.line(budget, make_error(ec::payload_too_large,
+                                         "the response headers are larger than "
+                                           + std::to_string(cap) + " bytes"));
+  if (line)
+    budget -= std::min(budget, line->size() + 2);
+  return line;
+}
+
 /// Reads header lines up to the blank line, counting their bytes against `budget`.
 caf::error read_fields(reader& in, size_t& budget, size_t cap,
                        std::vector<std::pair<std::string, std::string>>& out) {
-  auto too_large = make_error(ec::payload_too_large, "the response headers are larger than "
-                                                       + std::to_string(cap) + " bytes");
   for (;;) {
-    auto line = in.line(budget, too_large);
+    auto line = head_line(in, budget, cap);
     if (!line)
       return line.error();
-    budget -= std::min(budget, line->size() + 2);
     if (line->empty())
       return {};
     std::string_view l{*line};
@@ -169,23 +163,20 @@ caf::error read_fields(reader& in, size_t& budget, size_t cap,
     // No obsolete line folding, no header without a name, no space before the colon.
     if (colon == std::string_view::npos || !is_token(l.substr(0, colon)))
       return malformed("a bad header line");
-    auto value = trim(l.substr(colon + 1));
+    auto value = trim_blanks(l.substr(colon + 1));
     if (!is_field_value(value))
       return malformed("a control character in a header value");
-    out.emplace_back(lowercase(l.substr(0, colon)), std::string{value});
+    out.emplace_back(ascii_lowercase(l.substr(0, colon)), std::string{value});
   }
 }
 
 /// The response head after any 1xx interim answers.
 caf::expected<response_head> read_head(reader& in, size_t cap) {
   size_t budget = cap;
-  auto too_large = make_error(ec::payload_too_large, "the response headers are larger than "
-                                                       + std::to_string(cap) + " bytes");
   for (;;) {
-    auto line = in.line(budget, too_large);
+    auto line = head_line(in, budget, cap);
     if (!line)
       return line.error();
-    budget -= std::min(budget, line->size() + 2);
     response_head head;
     head.status = parse_status_line(*line);
     if (head.status == 0)
@@ -225,7 +216,7 @@ caf::expected<body_frame> frame_of(const response_head& head, std::string_view m
       std::string_view rest{value};
       while (!rest.empty()) {
         auto comma = rest.find(',');
-        auto item = trim(rest.substr(0, comma));
+        auto item = trim_blanks(rest.substr(0, comma));
         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
         if (item.empty() || item.size() > 18
             || !std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -240,9 +231,10 @@ caf::expected<body_frame> frame_of(const response_head& head, std::string_view m
   }
   if (has_te) {
     // Transfer-Encoding wins over Content-Length; chunked must be the last coding.
-    auto codings = lowercase(te);
+    auto codings = ascii_lowercase(te);
     auto last = codings.rfind(',');
-    auto final_coding = trim(std::string_view{codings}.substr(last == std::string::npos ? 0 : last + 1));
+    auto final_coding
+      = trim_blanks(std::string_view{codings}.substr(last == std::string::npos ? 0 : last + 1));
     f.kind = final_coding == "chunked" ? framing::chunked : framing::until_close;
     return f;
   }
@@ -266,7 +258,7 @@ caf::expected<size_t> parse_chunk_size(std::string_view line) {
   }
   if (digits == 0)
     return malformed("a bad chunk size");
-  auto rest = trim(line.substr(digits));
+  auto rest = trim_blanks(line.substr(digits));
   if (!rest.empty() && rest.front() != ';')
     return malformed("a bad chunk size");
   return size;
@@ -312,7 +304,7 @@ caf::expected<std::string> request_text(const client_request& req) {
   for (const auto& [name, value] : req.headers) {
     if (!is_token(name) || !is_field_value(value))
       return make_error(ec::invalid_argument, "header " + name + " has a bad character");
-    auto lower = lowercase(name);
+    auto lower = ascii_lowercase(name);
     // The framing is ours to say.
     if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection")
       continue;
@@ -324,7 +316,7 @@ caf::expected<std::string> request_text(const client_request& req) {
     out.append("Host: ").append(req.host).append("\r\n");
   }
   for (const auto& [name, value] : req.headers) {
-    auto lower = lowercase(name);
+    auto lower = ascii_lowercase(name);
     if (lower == "content-length" || lower == "transfer-encoding" || lower == "connection")
       continue;
     out.append(name).append(": ").append(value).append("\r\n");

@@ -1,6 +1,7 @@
 #include "proxy/http_call.hpp"
 
 #include "actors/errors.hpp"
+#include "http/text.hpp"
 
 #include "http/client.hpp"
 
@@ -16,12 +17,6 @@ namespace {
 /// Response headers beyond this many bytes in total end the call: an admin API never sends
 /// that much, and an unbounded header map is memory an outside peer controls.
 constexpr size_t max_header_bytes = 64 * 1024;
-
-std::string lowercase(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 /// The parts of an http:// or https:// URL a request needs.
 struct parsed_url {
@@ -60,7 +55,7 @@ caf::expected<parsed_url> parse_url(const std::string& url) {
   auto scheme_end = url.find("://");
   if (scheme_end == std::string::npos)
     return bad("no scheme");
-  auto scheme = lowercase(url.substr(0, scheme_end));
+  auto scheme = http::ascii_lowercase(url.substr(0, scheme_end));
   if (scheme != "http" && scheme != "https")
     return bad("only http and https");
   out.target.tls = scheme == "https";
@@ -143,7 +138,7 @@ caf::expected<http_response> http_call(const http_request& req) {
     if (name.find_first_of("\r\n:") != std::string::npos
         || value.find_first_of("\r\n") != std::string::npos)
       return make_error(ec::invalid_argument, "http: header " + name + " has a bad character");
-    auto lower = lowercase(name);
+    auto lower = http::ascii_lowercase(name);
     has_content_type = has_content_type || lower == "content-type";
     has_authorization = has_authorization || lower == "authorization";
     out.headers.emplace_back(name, value);
