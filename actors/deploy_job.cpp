@@ -1,6 +1,7 @@
 #include "actors/deploy_job.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/fault_point.hpp"
 #include "docker/client.hpp"
 #include "proxy/http_call.hpp"
 #include "proxy/provider.hpp"
@@ -116,7 +117,10 @@ private:
 
   /// The journal: records the step before it is taken.
   caf::error phase(const char* name) {
-    return ask_ok(handles_.writer, atom::step_v, deployment_phase{spec_.dep.id, name});
+    auto err = ask_ok(handles_.writer, atom::step_v, deployment_phase{spec_.dep.id, name});
+    if (!err)
+      fault_point(name);
+    return err;
   }
 
   void finish(const std::string& status, const std::string& error) {
@@ -305,6 +309,29 @@ private:
     }
   }
 
+  /// Erases the stage's index rows whose container Docker no longer has (call after
+  /// observe()). A run killed between removing a container and erasing its row leaves such a
+  /// row, and the reconciler can only mark it missing: the job that finishes the killed run's
+  /// work (recover, retire) drops it, so the index names what Docker runs.
+  void forget_removed_rows() {
+    container_filter f;
+    f.stage_id = stg_.id;
+    f.limit = 500;
+    auto rows = ask<page<container_row>>(handles_.readers->next(), atom::list_v,
+                                         atom::container_v, f);
+    if (!rows)
+      return;
+    for (const auto& r : rows->items) {
+      if (r.container_id.empty()
+          || std::any_of(containers_.begin(), containers_.end(),
+                         [&](const slot_container& c) { return c.id == r.container_id; }))
+        continue;
+      if (!ask_ok(handles_.writer, atom::erase_v, atom::container_v, r.id))
+        spdlog::info("event=removed-row-forgotten stage={} row={} container={}", stg_.id, r.id,
+                     r.container_id.substr(0, 12));
+    }
+  }
+
   /// Creates and starts one container per target slot; the slots are closed to the proxy
   /// until the containers are healthy.
   caf::error create_colour(const std::vector<int64_t>& target) {
@@ -368,6 +395,8 @@ private:
       rows_.push_back(*saved);
       if (auto err = docker_.start_container(*id))
         return err;
+      if (created_.size() == 1)
+        fault_point("created-1");
       row = *saved;
       row.state = "running";
       ask<container_row>(handles_.writer, atom::upsert_v, row);
@@ -451,6 +480,7 @@ private:
       route_ = *moved;
       ask<proxy_route>(handles_.writer, atom::update_v, route_);
     }
+    fault_point("switched");
     return verify_through_proxy(target);
   }
 
@@ -565,7 +595,8 @@ private:
       log("removed the new container(s); the previous version keeps serving");
   }
 
-  /// Which colour serves now: the one the route says, else the one with running containers.
+  /// Which colour serves now: the one the route says, else the one with running containers
+  /// (a route that lost its serving list), else colour b, so the first deploy goes to a.
   const std::vector<int64_t>& serving_colour() const {
     for (auto p : route_.serving)
       if (in(colour_b_, p))
@@ -573,7 +604,14 @@ private:
     for (auto p : route_.serving)
       if (in(colour_a_, p))
         return colour_a_;
-    return colour_b_; // nothing serves: the first deploy goes to colour a
+    for (const auto& c : containers_)
+      if (c.running && c.deployment_id != spec_.dep.id && in(colour_a_, c.slot))
+        return colour_a_;
+    return colour_b_;
+  }
+
+  const std::vector<int64_t>& other_colour(const std::vector<int64_t>& colour) const {
+    return &colour == &colour_a_ ? colour_b_ : colour_a_;
   }
 
   caf::error deploy() {
@@ -581,14 +619,14 @@ private:
                                    deployment_transition{spec_.dep.id, "running", ""});
     if (!started)
       return started.error();
+    fault_point("running");
     if (auto err = load())
       return err;
     log("deploying " + image_ref_ + " to " + proj_.name + "/" + stg_.name + " ("
         + std::to_string(instances_) + " instance(s), proxy " + provider_ + ")");
     if (auto err = observe())
       return err;
-    const auto& serving = serving_colour();
-    const auto& target = &serving == &colour_a_ ? colour_b_ : colour_a_;
+    const auto& target = other_colour(serving_colour());
     auto old = outside_slots(target);
     std::vector<int64_t> serving_now;
     for (const auto& c : old)
@@ -627,57 +665,93 @@ private:
     }
     drain(serving_now);
     retire_old(old);
+    fault_point("retired");
     return {};
   }
 
+  /// The colour a deploy interrupted by a restart was bringing up. The colour of the
+  /// containers it created, when there are any. Otherwise either it created none yet, or it
+  /// switched to the warm colour (a rollback inside the grace period creates nothing): then
+  /// the colour whose running containers all carry this deploy's tag, when the journal shows
+  /// it got past the start. Failing both, the colour that does not serve: never the serving
+  /// one, whose undo would close the slots the site is served from.
+  const std::vector<int64_t>& interrupted_target(bool& reused) const {
+    reused = false;
+    for (const auto& c : containers_)
+      if (c.deployment_id == spec_.dep.id)
+        return in(colour_a_, c.slot) ? colour_a_ : colour_b_;
+    const auto& ph = spec_.dep.phase;
+    if (ph == "health" || ph == "switch" || ph == "drain" || ph == "cleanup")
+      for (const auto* colour : {&colour_a_, &colour_b_}) {
+        auto there = in_slots(*colour);
+        if (static_cast<int64_t>(there.size()) == instances_
+            && std::all_of(there.begin(), there.end(), [&](const slot_container& c) {
+                 return c.running && c.image_tag == spec_.dep.tag && c.image == image_ref_;
+               })) {
+          reused = true;
+          return *colour;
+        }
+      }
+    return other_colour(serving_colour());
+  }
+
   caf::error recover() {
-    log("the daemon restarted during this deploy (phase " + spec_.dep.phase + ")");
+    log("the daemon restarted during this deploy (phase "
+        + (spec_.dep.phase.empty() ? std::string{"start"} : spec_.dep.phase) + ")");
     if (auto err = load())
       return err;
     if (auto err = observe())
       return err;
-    std::vector<int64_t> target;
-    std::vector<slot_container> old;
-    for (const auto& c : containers_) {
-      if (c.deployment_id == spec_.dep.id) {
+    forget_removed_rows();
+    bool reused = false;
+    const auto& target = interrupted_target(reused);
+    // The new colour's containers: those this deploy created (undo removes them), or the
+    // warm ones it switched to (undo only closes them again).
+    std::vector<std::pair<std::string, int64_t>> colour;
+    for (const auto& c : containers_)
+      if (c.deployment_id == spec_.dep.id || (reused && in(target, c.slot)))
+        colour.emplace_back(c.id, c.slot);
+    for (const auto& c : containers_)
+      if (c.deployment_id == spec_.dep.id)
         created_.emplace_back(c.id, c.slot);
-        target.push_back(c.slot);
-      }
-    }
-    const auto& target_colour = target.empty() ? colour_a_
-                                : in(colour_a_, target.front()) ? colour_a_ : colour_b_;
+    std::vector<slot_container> old;
     std::vector<int64_t> old_serving;
-    for (const auto& c : outside_slots(target_colour)) {
+    for (const auto& c : outside_slots(target)) {
       old.push_back(c);
       if (c.running)
         old_serving.push_back(c.slot);
     }
     const auto& ph = spec_.dep.phase;
     bool switched = ph == "drain" || ph == "cleanup";
-    bool complete = static_cast<int64_t>(created_.size()) == instances_;
+    bool complete = static_cast<int64_t>(colour.size()) == instances_;
     if (ph == "switch" && complete) {
       // The new colour may already take traffic: finish if it is healthy.
       bool healthy = true;
       for (const auto& c : containers_)
-        if (c.deployment_id == spec_.dep.id && (!c.running || !probe(c.slot)))
-          healthy = false;
-      if (healthy && !switch_to(target_colour))
+        if (c.deployment_id == spec_.dep.id || (reused && in(target, c.slot)))
+          healthy = healthy && c.running && probe(c.slot);
+      if (healthy && !switch_to(target))
         switched = true;
     }
     if (switched && complete) {
-      ask_ok(handles_.proxy, atom::open_v, target_colour);
-      route_.serving = target_colour;
+      ask_ok(handles_.proxy, atom::open_v, target);
+      route_.serving = target;
       ask<proxy_route>(handles_.writer, atom::update_v, route_);
       drain(old_serving);
       retire_old(old);
       log("finished the switch to " + spec_.dep.tag);
       return {};
     }
-    undo(target_colour, old_serving);
+    undo(target, old_serving);
+    // A container whose create was in flight at the kill may land in Docker after observe():
+    // whatever does not serve goes once the grace period has passed (as at boot).
+    warm_ids_ = {"*"};
     return make_error(ec::unavailable,
                       "the daemon stopped during the deploy (phase " + (ph.empty() ? "start" : ph)
-                        + "); the new containers were removed and the previous version kept "
-                          "serving");
+                        + "); "
+                        + (created_.empty() ? "nothing new had been started"
+                                            : "the new containers were removed")
+                        + " and the previous version kept serving");
   }
 
   caf::error retire() {
@@ -685,6 +759,7 @@ private:
       return err;
     if (auto err = observe())
       return err;
+    forget_removed_rows();
     // Only containers still outside the rotation: a rollback may have made them serve.
     const auto& ids = spec_.warm_container_ids;
     bool everything = std::find(ids.begin(), ids.end(), "*") != ids.end();

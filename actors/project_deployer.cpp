@@ -300,7 +300,9 @@ project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state
       // A failed job leaves the warm colour as it was unless it says otherwise.
       if (out.status == "succeeded" || !out.warm_container_ids.empty())
         slot.warm = out.warm_container_ids;
-      if (!slot.warm.empty() && st.settings.rollback_grace.count() > 0) {
+      // With no grace a job removes the old colour itself; only an undone recovery hands
+      // over "*" (a container created as the daemon died may have landed since).
+      if (!slot.warm.empty()) {
         auto gen = ++slot.warm_generation;
         self->delayed_send(self, st.settings.rollback_grace, atom::expire_v, out.stage_id,
                            gen);
@@ -331,13 +333,23 @@ project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state
         .then(
           [self, rp, reader](std::vector<proxy_route>& routes) mutable {
             auto& st = self->state;
-            for (auto& r : routes)
+            for (auto& r : routes) {
               self->request(st.handles.proxy, std::chrono::seconds{60}, atom::apply_v, r)
                 .then([](const proxy_route&) {},
                       [id = r.id](const caf::error& err) {
                         spdlog::warn("event=route-reapply-failed route={} error={}", id,
                                      error_message(err));
                       });
+              // The slots the route serves from are open, whatever a killed run left in the
+              // gate: the proxy applies this before any recover job's request.
+              if (!r.serving.empty())
+                self->request(st.handles.proxy, std::chrono::seconds{60}, atom::open_v, r.serving)
+                  .then([](atom::ok) {},
+                        [id = r.id](const caf::error& err) {
+                          spdlog::warn("event=serving-slots-open-failed route={} error={}", id,
+                                       error_message(err));
+                        });
+            }
             self->request(reader, store_timeout, atom::list_v, atom::recover_v)
               .then(
                 [self, rp, routes](std::vector<deployment>& unfinished) mutable {

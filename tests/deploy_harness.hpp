@@ -629,6 +629,25 @@ inline std::vector<std::string> split_rule(const std::string& line) {
   return out;
 }
 
+/// The ports in `range` that have a slot rule (an iptables rule whose comment is
+/// "tinyforge-slot:<port>"): the slots closed to the proxy now.
+inline std::set<int> closed_slots(const slot_range& range) {
+  std::set<int> out;
+  auto saved = run_command({"iptables-save"});
+  std::istringstream in{saved.output};
+  std::string line;
+  const std::string key = "tinyforge-slot:";
+  while (std::getline(in, line)) {
+    auto at = line.find(key);
+    if (line.rfind("-A ", 0) != 0 || at == std::string::npos)
+      continue;
+    int port = std::atoi(line.c_str() + at + key.size());
+    if (range.contains(port))
+      out.insert(port);
+  }
+  return out;
+}
+
 /// Deletes every iptables rule (any table) whose comment is "tinyforge-slot:<port>" with a
 /// port in `range`. The number deleted; failures are reported on stderr.
 inline int delete_slot_rules(const slot_range& range) {
@@ -792,13 +811,13 @@ private:
 /// `TINYFORGE_BINARY serve` with `args`, logging to `log_path`.
 class daemon_process {
 public:
-  daemon_process(const std::vector<std::string>& args, const std::string& log_path) {
+  daemon_process(const std::vector<std::string>& args, const std::string& log_path,
+                 std::map<std::string, std::string> env = {}) {
     std::vector<std::string> argv{TINYFORGE_BINARY, "serve"};
     argv.insert(argv.end(), args.begin(), args.end());
     // The first start creates the admin; later starts on the same data dir ignore it.
-    proc_ = std::make_unique<program>(
-      argv, log_path, std::map<std::string, std::string>{
-                        {"TINYFORGE_ADMIN_PASSWORD", harness_admin_password}});
+    env["TINYFORGE_ADMIN_PASSWORD"] = harness_admin_password;
+    proc_ = std::make_unique<program>(argv, log_path, env);
     const std::string key = "event=http-listening address=127.0.0.1:";
     auto port = poll_until(std::chrono::seconds{30}, [&]() -> std::optional<uint16_t> {
       auto text = proc_->log();
@@ -913,11 +932,12 @@ public:
     return a;
   }
 
-  /// Starts the daemon on this env's data dir (a new log file each time).
-  void start_daemon() {
+  /// Starts the daemon on this env's data dir (a new log file each time), with `env` added
+  /// to its environment (TINYFORGE_FAULT_KILL_AT for the crash tests).
+  void start_daemon(std::map<std::string, std::string> env = {}) {
     daemon_.reset();
     auto log = tmp_.file("daemon-" + std::to_string(++daemon_starts_) + ".log");
-    daemon_ = std::make_unique<daemon_process>(daemon_args(), log);
+    daemon_ = std::make_unique<daemon_process>(daemon_args(), log, std::move(env));
   }
 
   /// SIGKILL, then start again on the same data dir.
