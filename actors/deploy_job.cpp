@@ -280,10 +280,13 @@ private:
   }
 
   /// Removes containers (and their index rows); errors are logged, not fatal: a container
-  /// that is already gone is what we wanted.
-  void remove_containers(const std::vector<std::string>& ids, bool graceful) {
+  /// that is already gone is what we wanted. A container the engine did not remove (it may
+  /// be unreachable) keeps its row, so the index still shows what runs; the ids of those are
+  /// returned.
+  std::vector<std::string> remove_containers(const std::vector<std::string>& ids, bool graceful) {
+    std::vector<std::string> left;
     if (ids.empty())
-      return;
+      return left;
     container_filter f;
     f.stage_id = stg_.id;
     f.limit = 500;
@@ -295,14 +298,19 @@ private:
           if (error_code(err) != ec::not_found)
             log("stop " + id.substr(0, 12) + ": " + error_message(err));
       }
-      if (auto err = docker_.remove_container(id, true))
-        if (error_code(err) != ec::not_found)
+      if (auto err = docker_.remove_container(id, true)) {
+        if (error_code(err) != ec::not_found) {
           log("remove " + id.substr(0, 12) + ": " + error_message(err));
+          left.push_back(id);
+          continue;
+        }
+      }
       if (rows)
         for (const auto& r : rows->items)
           if (r.container_id == id)
             ask_ok(handles_.writer, atom::erase_v, atom::container_v, r.id);
     }
+    return left;
   }
 
   /// Creates and starts one container per target slot; the slots are closed to the proxy
@@ -536,9 +544,9 @@ private:
     std::vector<std::string> keep, drop;
     for (const auto& c : old)
       (c.running && settings_.rollback_grace.count() > 0 ? keep : drop).push_back(c.id);
-    remove_containers(drop, true);
-    if (!drop.empty())
-      log("removed " + std::to_string(drop.size()) + " old container(s)");
+    auto left = remove_containers(drop, true);
+    if (drop.size() > left.size())
+      log("removed " + std::to_string(drop.size() - left.size()) + " old container(s)");
     if (!keep.empty())
       log("kept " + std::to_string(keep.size()) + " old container(s) warm for "
           + std::to_string(settings_.rollback_grace.count()) + " s (rollback = switch only)");
@@ -560,8 +568,11 @@ private:
     std::vector<std::string> ids;
     for (const auto& c : created_)
       ids.push_back(c.first);
-    remove_containers(ids, false);
-    if (!ids.empty())
+    auto left = remove_containers(ids, false);
+    if (!left.empty())
+      log(std::to_string(left.size()) + " new container(s) could not be removed; closed to the "
+          "proxy, they go with the next deploy of this stage");
+    else if (!ids.empty())
       log("removed the new container(s); the previous version keeps serving");
   }
 
