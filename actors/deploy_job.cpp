@@ -108,6 +108,29 @@ private:
     return r ? caf::error{} : std::move(r.error());
   }
 
+  /// Asks the store writer until the write lands: when it fails because the store cannot
+  /// write for now (a full disk, a busy database, a writer that did not answer in time) it is
+  /// tried again, with a growing pause, until it lands or the daemon stops. For the writes a
+  /// deploy must not end without (its final status, the rows of containers it removed): one
+  /// that failed left the deployment running and the index naming a removed container.
+  template <class R, class... Ts>
+  caf::expected<R> ask_recorded(const char* what, const Ts&... xs) {
+    auto pause = std::chrono::milliseconds{200};
+    for (;;) {
+      auto r = ask<R>(handles_.writer, xs...);
+      if (r || cancelled())
+        return r;
+      auto code = error_code(r.error());
+      if (code != ec::unavailable && code != ec::timeout && code != ec::database)
+        return r;
+      spdlog::warn("event=deploy-journal-retry deployment={} write={} error={} retry_in_ms={}",
+                   spec_.dep.id, what, error_message(r.error()), pause.count());
+      for (auto until = clock_type::now() + pause; clock_type::now() < until && !cancelled();)
+        std::this_thread::sleep_for(50ms);
+      pause = std::min<std::chrono::milliseconds>(pause * 2, 5s);
+    }
+  }
+
   void log(const std::string& line) {
     spdlog::info("event=deploy-log deployment={} line={}", spec_.dep.id, line);
     if (!spec_.dep.id.empty())
@@ -125,8 +148,8 @@ private:
       return; // shutdown: the row stays running and the next run finishes or undoes it
     if (!error.empty())
       log("failed: " + error);
-    auto done = ask<deployment>(handles_.writer, atom::update_v,
-                                deployment_transition{spec_.dep.id, status, error});
+    auto done = ask_recorded<deployment>("status", atom::update_v,
+                                         deployment_transition{spec_.dep.id, status, error});
     if (!done)
       spdlog::error("event=deploy-transition-failed deployment={} status={} error={}",
                     spec_.dep.id, status, error_message(done.error()));
@@ -308,7 +331,8 @@ private:
       if (rows)
         for (const auto& r : rows->items)
           if (r.container_id == id)
-            ask_ok(handles_.writer, atom::erase_v, atom::container_v, r.id);
+            ask_recorded<atom::ok>("erase container row", atom::erase_v, atom::container_v,
+                                   r.id);
     }
     return left;
   }

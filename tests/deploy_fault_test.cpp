@@ -464,11 +464,22 @@ TEST_CASE("fault: a full data dir gives clear API errors, no corrupt database, a
   temp_dir mount_dir;
   tmpfs_mount disk{mount_dir.path().string(), "16m"};
   auto data_dir = disk.dir() + "/data";
-  auto opts = with(proxy_kind::none, 0);
+  auto opts = with(proxy_kind::none, 0, /*health_deadline_s=*/8);
   opts.data_dir = data_dir;
   deploy_env env{opts};
   auto p = require_project(env, "api");
   require_deploy(env, p, "v1");
+
+  // A deploy that ends while nothing can be written: `broken` never passes its health check,
+  // so it fails at its deadline with the disk full, and must still end failed, not running.
+  auto [bad_reply, bad_id] = env.deploy(p, "broken");
+  REQUIRE(bad_reply.status == 202);
+  auto seen = wait_phase(env, bad_id, "health");
+  {
+    INFO((seen ? seen->describe() : std::string{"no answer"}));
+    REQUIRE(seen);
+    REQUIRE(seen->phase == "health");
+  }
 
   auto filler = disk.dir() + "/filler";
   auto filled = fill_up(filler);
@@ -512,8 +523,23 @@ TEST_CASE("fault: a full data dir gives clear API errors, no corrupt database, a
   INFO("healthz -> ", h.status, " ", h.body);
   CHECK(h.status == 200);
   CHECK(env.daemon().process().running());
+  // The broken deploy has reached its deadline and waits to record its end.
+  auto retrying = poll_until(60s, [&] {
+    return env.daemon().process().log().find("event=deploy-journal-retry deployment=" + bad_id)
+           != std::string::npos;
+  }, 200ms);
+  {
+    INFO(env.logs());
+    CHECK(retrying);
+  }
 
   std::filesystem::remove(filler);
+  auto bad = env.wait_finished(bad_id, 60s);
+  REQUIRE_MESSAGE(bad, env.logs());
+  MESSAGE("the deploy that ended while the disk was full: ", bad->describe());
+  CHECK(bad->status == "failed");
+  CHECK(bad->error.find("health check") != std::string::npos);
+  check_no_container_of(env, p, "broken", 20s);
   if (dep_reply.status == 202) {
     auto d = env.wait_finished(dep_id, 90s);
     REQUIRE(d);
