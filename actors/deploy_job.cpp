@@ -109,6 +109,29 @@ private:
     return r ? caf::error{} : std::move(r.error());
   }
 
+  /// Asks the store writer until the write lands: when it fails because the store cannot
+  /// write for now (a full disk, a busy database, a writer that did not answer in time) it is
+  /// tried again, with a growing pause, until it lands or the daemon stops. For the writes a
+  /// deploy must not end without (its final status, the rows of containers it removed): one
+  /// that failed left the deployment running and the index naming a removed container.
+  template <class R, class... Ts>
+  caf::expected<R> ask_recorded(const char* what, const Ts&... xs) {
+    auto pause = std::chrono::milliseconds{200};
+    for (;;) {
+      auto r = ask<R>(handles_.writer, xs...);
+      if (r || cancelled())
+        return r;
+      auto code = error_code(r.error());
+      if (code != ec::unavailable && code != ec::timeout && code != ec::database)
+        return r;
+      spdlog::warn("event=deploy-journal-retry deployment={} write={} error={} retry_in_ms={}",
+                   spec_.dep.id, what, error_message(r.error()), pause.count());
+      for (auto until = clock_type::now() + pause; clock_type::now() < until && !cancelled();)
+        std::this_thread::sleep_for(50ms);
+      pause = std::min<std::chrono::milliseconds>(pause * 2, 5s);
+    }
+  }
+
   void log(const std::string& line) {
     spdlog::info("event=deploy-log deployment={} line={}", spec_.dep.id, line);
     if (!spec_.dep.id.empty())
@@ -129,8 +152,8 @@ private:
       return; // shutdown: the row stays running and the next run finishes or undoes it
     if (!error.empty())
       log("failed: " + error);
-    auto done = ask<deployment>(handles_.writer, atom::update_v,
-                                deployment_transition{spec_.dep.id, status, error});
+    auto done = ask_recorded<deployment>("status", atom::update_v,
+                                         deployment_transition{spec_.dep.id, status, error});
     if (!done)
       spdlog::error("event=deploy-transition-failed deployment={} status={} error={}",
                     spec_.dep.id, status, error_message(done.error()));
@@ -284,10 +307,13 @@ private:
   }
 
   /// Removes containers (and their index rows); errors are logged, not fatal: a container
-  /// that is already gone is what we wanted.
-  void remove_containers(const std::vector<std::string>& ids, bool graceful) {
+  /// that is already gone is what we wanted. A container the engine did not remove (it may
+  /// be unreachable) keeps its row, so the index still shows what runs; the ids of those are
+  /// returned.
+  std::vector<std::string> remove_containers(const std::vector<std::string>& ids, bool graceful) {
+    std::vector<std::string> left;
     if (ids.empty())
-      return;
+      return left;
     container_filter f;
     f.stage_id = stg_.id;
     f.limit = 500;
@@ -299,14 +325,20 @@ private:
           if (error_code(err) != ec::not_found)
             log("stop " + id.substr(0, 12) + ": " + error_message(err));
       }
-      if (auto err = docker_.remove_container(id, true))
-        if (error_code(err) != ec::not_found)
+      if (auto err = docker_.remove_container(id, true)) {
+        if (error_code(err) != ec::not_found) {
           log("remove " + id.substr(0, 12) + ": " + error_message(err));
+          left.push_back(id);
+          continue;
+        }
+      }
       if (rows)
         for (const auto& r : rows->items)
           if (r.container_id == id)
-            ask_ok(handles_.writer, atom::erase_v, atom::container_v, r.id);
+            ask_recorded<atom::ok>("erase container row", atom::erase_v, atom::container_v,
+                                   r.id);
     }
+    return left;
   }
 
   /// Erases the stage's index rows whose container Docker no longer has (call after
@@ -566,9 +598,9 @@ private:
     std::vector<std::string> keep, drop;
     for (const auto& c : old)
       (c.running && settings_.rollback_grace.count() > 0 ? keep : drop).push_back(c.id);
-    remove_containers(drop, true);
-    if (!drop.empty())
-      log("removed " + std::to_string(drop.size()) + " old container(s)");
+    auto left = remove_containers(drop, true);
+    if (drop.size() > left.size())
+      log("removed " + std::to_string(drop.size() - left.size()) + " old container(s)");
     if (!keep.empty())
       log("kept " + std::to_string(keep.size()) + " old container(s) warm for "
           + std::to_string(settings_.rollback_grace.count()) + " s (rollback = switch only)");
@@ -590,8 +622,11 @@ private:
     std::vector<std::string> ids;
     for (const auto& c : created_)
       ids.push_back(c.first);
-    remove_containers(ids, false);
-    if (!ids.empty())
+    auto left = remove_containers(ids, false);
+    if (!left.empty())
+      log(std::to_string(left.size()) + " new container(s) could not be removed; closed to the "
+          "proxy, they go with the next deploy of this stage");
+    else if (!ids.empty())
       log("removed the new container(s); the previous version keeps serving");
   }
 

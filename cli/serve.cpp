@@ -1,6 +1,7 @@
 #include "actors/errors.hpp"
 #include "actors/system.hpp"
 #include "cli/commands.hpp"
+#include "config/ephemeral_ports.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
 #include "store/ids.hpp"
@@ -90,6 +91,18 @@ caf::expected<std::string> prepare_first_admin(caf::actor_system& sys, const sto
   return store::sha256_hex(token);
 }
 
+/// A warning per configured port inside the kernel's ephemeral range (no check when the
+/// range cannot be read). Nothing is refused.
+void warn_about_ephemeral_ports(const config& cfg) {
+  auto kernel = read_ephemeral_range();
+  if (!kernel) {
+    spdlog::debug("event=ephemeral-range-unknown path={}", ephemeral_range_path);
+    return;
+  }
+  for (const auto& overlap : ephemeral_overlaps(cfg, *kernel))
+    spdlog::warn("{}", describe(overlap));
+}
+
 } // namespace
 
 int serve(const config_sources& sources) {
@@ -100,6 +113,7 @@ int serve(const config_sources& sources) {
     return 2;
   }
   setup_logging(cfg->log_level);
+  warn_about_ephemeral_ports(*cfg);
 
   std::error_code fs_err;
   std::filesystem::create_directories(cfg->data_dir, fs_err);

@@ -257,19 +257,31 @@ caf::expected<std::string> client::create_container(const container_spec& spec) 
   return parse_created_id(*body);
 }
 
+caf::error client::expect_done(const std::string& path, std::string_view what,
+                               std::chrono::milliseconds timeout) {
+  auto full = versioned(path);
+  if (!full)
+    return full.error();
+  auto res = http_.call("POST", *full, "", timeout);
+  if (!res)
+    return res.error();
+  // 304 Not Modified: the container already was where the call would have put it (a stop
+  // of a stopped container, a start of a running one). The caller wanted that state.
+  if (res->status == 304 || (res->status >= 200 && res->status < 300))
+    return {};
+  return engine_error(res->status, res->body, what);
+}
+
 caf::error client::start_container(const std::string& id) {
-  auto body = expect_ok("POST", "/containers/" + url_encode(id) + "/start", "",
-                        "start container " + id);
-  return body ? caf::error{} : body.error();
+  return expect_done("/containers/" + url_encode(id) + "/start", "start container " + id,
+                     opts_.timeout);
 }
 
 caf::error client::stop_container(const std::string& id, std::chrono::seconds grace) {
   // The engine answers only once the container stopped: allow the grace period on top.
   auto timeout = opts_.timeout + std::chrono::duration_cast<std::chrono::milliseconds>(grace);
-  auto body = expect_ok("POST",
-                        "/containers/" + url_encode(id) + "/stop?t=" + std::to_string(grace.count()),
-                        "", "stop container " + id, timeout);
-  return body ? caf::error{} : body.error();
+  return expect_done("/containers/" + url_encode(id) + "/stop?t=" + std::to_string(grace.count()),
+                     "stop container " + id, timeout);
 }
 
 caf::error client::kill_container(const std::string& id, const std::string& signal) {

@@ -46,8 +46,10 @@ public:
   caf::expected<container_details> inspect_container(const std::string& id);
   /// Replies the new container's id.
   caf::expected<std::string> create_container(const container_spec& spec);
+  /// Success too when the container already runs (the engine's 304).
   caf::error start_container(const std::string& id);
-  /// Sends SIGTERM, then SIGKILL after `grace`.
+  /// Sends SIGTERM, then SIGKILL after `grace`. Success too when the container already is
+  /// stopped (the engine's 304).
   caf::error stop_container(const std::string& id, std::chrono::seconds grace);
   caf::error kill_container(const std::string& id, const std::string& signal = "KILL");
   caf::error remove_container(const std::string& id, bool force);
@@ -86,6 +88,10 @@ private:
                                        const std::string& body, std::string_view what) {
     return expect_ok(method, path, body, what, opts_.timeout);
   }
+  /// A POST that moves a container into a state: 2xx, and 304 (already in that state), are
+  /// success; other answers become errors.
+  caf::error expect_done(const std::string& path, std::string_view what,
+                         std::chrono::milliseconds timeout);
 
   transport http_;
   client_options opts_;

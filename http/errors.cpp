@@ -3,6 +3,7 @@
 #include "http/json.hpp"
 
 #include <httplib.h>
+#include <spdlog/spdlog.h>
 
 #include <memory>
 
@@ -42,9 +43,14 @@ void render_error(httplib::Response& res, const caf::error& err) {
   auto code = error_code(err);
   auto status = http_status(code);
   // Internal details (SQL messages) stay in the log; the client gets a generic message.
-  auto message = status >= 500 && code != ec::timeout && code != ec::unavailable
-                   ? std::string{"internal error; see the daemon's log"}
-                   : error_message(err);
+  auto internal = status >= 500 && code != ec::timeout && code != ec::unavailable;
+  auto message = internal ? std::string{"internal error; see the daemon's log"}
+                          : error_message(err);
+  // What the message above points to (500), or why the service is unavailable (503).
+  if (status >= 500)
+    spdlog::log(internal ? spdlog::level::err : spdlog::level::warn,
+                "event=request-failed status={} code={} error={}", status, to_string(code),
+                error_message(err));
   render_error(res, status, to_string(code), message);
 }
 

@@ -10,14 +10,28 @@
 
 namespace tf::store {
 
+namespace {
+
+/// Our error for a failed SQLite call. A full disk clears once space returns and the
+/// client can do nothing but retry later, so it is `unavailable` (503) with a message fit to
+/// show; SQLite's own text stays in `msg`, which only the log sees for other codes.
+caf::error classify(int rc, std::string msg) {
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT: return make_error(ec::conflict, std::move(msg));
+    case SQLITE_FULL:
+      return make_error(ec::unavailable,
+                        "the database cannot be written: the disk of its data_dir is full");
+    default: return make_error(ec::database, std::move(msg));
+  }
+}
+
+} // namespace
+
 caf::error sqlite_error(sqlite3* db, int rc, std::string_view what) {
   std::string msg{what};
   msg += ": ";
   msg += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  auto primary = rc & 0xff;
-  if (primary == SQLITE_CONSTRAINT)
-    return make_error(ec::conflict, std::move(msg));
-  return make_error(ec::database, std::move(msg));
+  return classify(rc, std::move(msg));
 }
 
 // -- statement cache ----------------------------------------------------------
@@ -244,9 +258,7 @@ caf::error database::exec(std::string_view sql) {
     return {};
   std::string text = msg != nullptr ? msg : sqlite3_errstr(rc);
   sqlite3_free(msg);
-  auto primary = rc & 0xff;
-  return make_error(primary == SQLITE_CONSTRAINT ? ec::conflict : ec::database,
-                    "exec: " + text);
+  return classify(rc, "exec: " + text);
 }
 
 int64_t database::last_insert_rowid() const {

@@ -136,7 +136,8 @@ private:
 };
 
 /// Maps an SQLite result code (with the connection's message) onto our error values:
-/// constraint violations become ec::conflict, everything else ec::database.
+/// constraint violations become ec::conflict, a full disk ec::unavailable (a message fit
+/// for the client: space may come back), everything else ec::database.
 caf::error sqlite_error(sqlite3* db, int rc, std::string_view what);
 
 } // namespace tf::store

@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "config/ephemeral_ports.hpp"
 
 #include "actors/errors.hpp"
 
@@ -7,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -363,4 +365,98 @@ TEST_CASE("config: tinyforge_environment reads only TINYFORGE_* variables") {
   CHECK(env.count("NOT_TINYFORGE_CONFIG_TEST_VAR") == 0);
   for (const auto& [name, value] : env)
     CHECK(name.rfind("TINYFORGE_", 0) == 0);
+}
+
+// -- the kernel's ephemeral port range (issue 11, item 6) ---------------------------------
+
+namespace {
+
+/// The config of `flags` over the defaults, or fails the test.
+tf::config config_with(const std::map<std::string, std::string>& flags) {
+  auto cfg = tf::load_config({"", {}, flags});
+  REQUIRE_MESSAGE(cfg, tf::error_message(cfg.error()));
+  return *cfg;
+}
+
+std::vector<std::string> overlap_keys(const tf::config& cfg, tf::port_range kernel) {
+  std::vector<std::string> keys;
+  for (const auto& x : tf::ephemeral_overlaps(cfg, kernel))
+    keys.push_back(x.key);
+  return keys;
+}
+
+} // namespace
+
+TEST_CASE("ephemeral ports: the /proc text parses, anything else means no check") {
+  auto r = tf::parse_ephemeral_range("32768\t60999\n");
+  REQUIRE(r);
+  CHECK(r->low == 32768);
+  CHECK(r->high == 60999);
+  auto spaces = tf::parse_ephemeral_range("1024  65535");
+  REQUIRE(spaces);
+  CHECK(spaces->low == 1024);
+  CHECK(spaces->high == 65535);
+
+  for (const auto& bad : std::vector<std::string>{
+         "", "\n", "32768", "32768\n", "32768 \n", "abc def\n", "32768-60999\n", "60999 32768\n",
+        "0 100\n", "32768 65536\n", "-1 60999\n", "32768 60999 1\n", "32768 60999\n\n",
+        "032768 60999\n", "32768 99999999999999999999\n", " 32768 60999\n",
+        std::string(100, '1'), std::string("32768\0 60999\n", 13)}) {
+    CAPTURE(bad);
+    CHECK_FALSE(tf::parse_ephemeral_range(bad));
+  }
+}
+
+TEST_CASE("ephemeral ports: a missing or garbled file means no check") {
+  temp_dir dir;
+  CHECK_FALSE(tf::read_ephemeral_range((dir.path / "absent").string()));
+  CHECK_FALSE(tf::read_ephemeral_range(dir.write("garbled", "not a range\n")));
+  CHECK_FALSE(tf::read_ephemeral_range(dir.write("long", std::string(4096, '9'))));
+  auto good = tf::read_ephemeral_range(dir.write("good", "40000\t50000\n"));
+  REQUIRE(good);
+  CHECK(good->low == 40000);
+  CHECK(good->high == 50000);
+}
+
+TEST_CASE("ephemeral ports: listen and slot_ports inside the kernel's range are named") {
+  tf::port_range kernel{32768, 60999};
+  CHECK(overlap_keys(config_with({}), kernel).empty()); // 8080 and 20000-20999
+
+  auto both = config_with({{"listen", "127.0.0.1:40000"}, {"proxy.slot_ports", "32000-33000"}});
+  auto overlaps = tf::ephemeral_overlaps(both, kernel);
+  REQUIRE(overlaps.size() == 2);
+  CHECK(overlaps[0].key == "listen");
+  CHECK(overlaps[0].value == "127.0.0.1:40000");
+  CHECK(overlaps[1].key == "proxy.slot_ports");
+  CHECK(overlaps[1].value == "32000-33000");
+  auto text = tf::describe(overlaps[1]);
+  CHECK(text.find("proxy.slot_ports") != std::string::npos);
+  CHECK(text.find("32000-33000") != std::string::npos);
+  CHECK(text.find("32768-60999") != std::string::npos);
+
+  // The edges, and a range that only touches the kernel's at one end.
+  CHECK(overlap_keys(config_with({{"proxy.slot_ports", "60999-61000"}}), kernel)
+        == std::vector<std::string>{"proxy.slot_ports"});
+  CHECK(overlap_keys(config_with({{"proxy.slot_ports", "20000-32768"}}), kernel)
+        == std::vector<std::string>{"proxy.slot_ports"});
+  CHECK(overlap_keys(config_with({{"proxy.slot_ports", "20000-32767"}}), kernel).empty());
+  CHECK(overlap_keys(config_with({{"proxy.slot_ports", "61000-62000"}}), kernel).empty());
+  // A range that holds the kernel's whole range.
+  CHECK(overlap_keys(config_with({{"proxy.slot_ports", "1024-65535"}}), kernel)
+        == std::vector<std::string>{"proxy.slot_ports"});
+  CHECK(overlap_keys(config_with({{"listen", "[::1]:32768"}}), kernel)
+        == std::vector<std::string>{"listen"});
+  CHECK(overlap_keys(config_with({{"listen", "127.0.0.1:32767"}}), kernel).empty());
+  // Port 0: the kernel picks one from its own range on purpose.
+  CHECK(overlap_keys(config_with({{"listen", "127.0.0.1:0"}}), kernel).empty());
+}
+
+TEST_CASE("ephemeral ports: the default listen port and slot_ports lie outside this machine's "
+          "range") {
+  auto kernel = tf::read_ephemeral_range();
+  REQUIRE_MESSAGE(kernel, tf::ephemeral_range_path, " is unreadable here");
+  MESSAGE("kernel range ", kernel->low, "-", kernel->high);
+  auto defaults = config_with({});
+  CHECK(defaults.proxy_slot_ports == "20000-20999");
+  CHECK(tf::ephemeral_overlaps(defaults, *kernel).empty());
 }

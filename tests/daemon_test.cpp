@@ -8,6 +8,7 @@
 #include "helpers.hpp"
 #include "net.hpp"
 #include "process.hpp"
+#include "config/ephemeral_ports.hpp"
 #include "store/database.hpp"
 
 #include <httplib.h>
@@ -219,6 +220,42 @@ TEST_CASE("daemon: the shipped config file starts the daemon") {
   check_healthz(d.require_port());
   CHECK(fs::exists(data_dir + "/tinyforge.db"));
   stop_cleanly(d, SIGTERM, "SIGTERM (shipped config)");
+}
+
+// Issue 11, item 6: a slot port inside the kernel's ephemeral range can be held by an outgoing
+// connection's source port, and a deploy then fails to bind it. The daemon still starts (a
+// warning, nothing refused), but says which key, which value and which range.
+TEST_CASE("daemon: slot_ports inside the kernel's ephemeral range start with a warning that "
+          "names them") {
+  auto kernel = tf::read_ephemeral_range();
+  REQUIRE_MESSAGE(kernel, tf::ephemeral_range_path, " is unreadable here");
+  auto inside = std::to_string(kernel->low) + "-" + std::to_string(kernel->low + 9);
+  auto range = std::to_string(kernel->low) + "-" + std::to_string(kernel->high);
+  tf::test::temp_dir tmp;
+  auto args = serve_args(tmp.file("data"));
+  args.insert(args.end(), {"--proxy.slot_ports", inside});
+  child_process d{args};
+  auto port = d.require_port();
+  check_healthz(port);
+  // Logged before http-listening, which require_port() already read past.
+  auto line = d.wait_for_line_from("event=ephemeral-port-overlap", 0);
+  REQUIRE_MESSAGE(line, "no warning; stderr:\n", d.stderr_text());
+  MESSAGE(*line);
+  CHECK(line->find(" warning ") != std::string::npos);
+  CHECK(line->find("key=proxy.slot_ports") != std::string::npos);
+  CHECK(line->find("value=" + inside) != std::string::npos);
+  CHECK(line->find("kernel_range=" + range) != std::string::npos);
+  // `listen` port 0 is the kernel's pick: no warning for it.
+  CHECK(d.stderr_text().find("key=listen") == std::string::npos);
+  stop_cleanly(d, SIGTERM, "SIGTERM (slot ports in the ephemeral range)");
+}
+
+TEST_CASE("daemon: the default slot_ports start without an ephemeral-range warning") {
+  tf::test::temp_dir tmp;
+  child_process d{serve_args(tmp.file("data"))};
+  check_healthz(d.require_port());
+  stop_cleanly(d, SIGTERM, "SIGTERM (default slot ports)");
+  CHECK(d.stderr_text().find("event=ephemeral-port-overlap") == std::string::npos);
 }
 
 TEST_CASE("daemon: bad configuration exits 2 with one line naming the key or file") {

@@ -855,6 +855,7 @@ struct env_options {
   int rollback_grace_s = 0;
   int health_deadline_s = 15;
   int drain_timeout_s = 5; // how long a deploy waits for the old colour's connections
+  std::string data_dir;     // empty: "data" in the env's temp dir
   std::vector<std::string> extra_flags;
 };
 
@@ -907,7 +908,7 @@ public:
     std::vector<std::string> a{"--listen",
                                "127.0.0.1:0",
                                "--data_dir",
-                               tmp_.file("data"),
+                               opts_.data_dir.empty() ? tmp_.file("data") : opts_.data_dir,
                                "--proxy.slot_ports",
                                slots_.flag(),
                                "--rollback_grace_s",

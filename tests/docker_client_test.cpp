@@ -76,6 +76,12 @@ std::string unique_name(const std::string& what) {
     REQUIRE_MESSAGE(!require_ok_err, #expr ": ", describe(require_ok_err));                    \
   } while (false)
 
+#define CHECK_OK(expr)                                                                         \
+  do {                                                                                         \
+    auto check_ok_err = (expr);                                                                \
+    CHECK_MESSAGE(!check_ok_err, #expr ": ", describe(check_ok_err));                          \
+  } while (false)
+
 #define REQUIRE_VALUE(x) REQUIRE_MESSAGE(static_cast<bool>(x), #x ": ", describe(x))
 
 /// The error of `x` (which must not hold a value).
@@ -538,6 +544,30 @@ TEST_CASE("containers: kill and a forced remove of a running container") {
   REQUIRE_OK(c->remove_container(id2, true));
   auto gone = c->inspect_container(id2);
   CHECK(tf::error_code(error_of(gone)) == tf::ec::not_found);
+}
+
+// The engine answers 304 Not Modified to a stop of a stopped container and to a start of a
+// running one. The caller wanted that state, so neither is an error (issue 11, item 7: a
+// deploy logged the 304 of an already-stopped container as a failure).
+TEST_CASE("containers: stop of a stopped container and start of a running one succeed (304)") {
+  auto c = make_client();
+  container_guard guard{unique_name("again")};
+  auto id = start_web(*c, guard);
+  CHECK_OK(c->start_container(id)); // already running
+  auto running = c->inspect_container(id);
+  REQUIRE_VALUE(running);
+  CHECK(running->running);
+
+  REQUIRE_OK(c->stop_container(id, 5s));
+  CHECK_OK(c->stop_container(id, 5s)); // already stopped
+  auto stopped = c->inspect_container(id);
+  REQUIRE_VALUE(stopped);
+  CHECK_FALSE(stopped->running);
+  CHECK(stopped->state == "exited");
+
+  // A container that does not exist is still an error.
+  auto gone = c->stop_container("tinyforge-test-no-such-container", 1s);
+  CHECK(tf::error_code(gone) == tf::ec::not_found);
 }
 
 TEST_CASE("container errors: unknown id / missing image / removed container / duplicate name") {
