@@ -189,8 +189,7 @@ void route_to_project(self_ptr self, promise rp, webhook_delivery rec, const wor
   claim.delivery = std::move(rec);
   claim.wanted_stage = reading.target.stage;
   claim.event_image = reading.target.image;
-  // A replay is asked for by name through the API, like a forced deploy.
-  claim.force = reading.target.force || !claim.delivery.replay_of.empty();
+  claim.force = reading.target.force; // a replay is forced by the store
   self->request(self->state.writer, store_timeout, atom::create_v, std::move(claim))
     .then([self, rp](webhook_deploy_claimed& got) mutable { answer_claim(self, rp, got); },
           [rp](caf::error& err) mutable { rp.deliver(lookup_failed(err)); });

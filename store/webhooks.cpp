@@ -300,7 +300,9 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
                : "the project has no stage \"" + c.wanted_stage.substr(0, 80) + "\"");
     } else {
       d.stage = (*s)->name;
-      auto same = c.force ? caf::expected<std::optional<unchanged_deploy>>{std::nullopt}
+      // A replay is asked for by name through the API, like a forced deploy.
+      const bool force = c.force || !d.replay_of.empty();
+      auto same = force ? caf::expected<std::optional<unchanged_deploy>>{std::nullopt}
                           : find_unchanged_deploy(db, **s, d.tag, true);
       if (!same)
         return same.error();

@@ -54,7 +54,7 @@ struct webhook_deploy_claim {
   /// project's is ignored.
   std::string event_image;
   /// Deploy even the tag the stage serves or already has on its way (Tinyforge's body
-  /// {"force":true}, and replays).
+  /// {"force":true}). A replay (delivery.replay_of set) is always forced.
   bool force = false;
 };
 
