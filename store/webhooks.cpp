@@ -108,7 +108,7 @@ void mark_duplicate(webhook_delivery& d, const webhook_delivery& first) {
 }
 
 /// The stage a delivery asks for (by name or id; "" = the first in the project's order),
-/// as (id, name); ("", "") when the project has no such stage.
+/// nothing when the project has no such stage.
 caf::expected<std::optional<stage>>
 find_stage_of_project(database& db, const std::string& project_id, const std::string& wanted) {
   auto st = db.prepare("SELECT id FROM stages WHERE project_id = ?1 "
@@ -303,7 +303,7 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
       // A replay is asked for by name through the API, like a forced deploy.
       const bool force = c.force || !d.replay_of.empty();
       auto same = force ? caf::expected<std::optional<unchanged_deploy>>{std::nullopt}
-                          : find_unchanged_deploy(db, **s, d.tag, true);
+                        : find_unchanged_deploy(db, **s, d.tag, true);
       if (!same)
         return same.error();
       if (*same) {
