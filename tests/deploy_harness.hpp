@@ -109,6 +109,10 @@ inline bool port_bindable(uint16_t port) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // As a listener binds (docker-proxy, Caddy, nginx all set SO_REUSEADDR): a port whose
+  // last connections wait in TIME_WAIT is free, one that something listens on is not.
+  int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
   bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
   return ok;
