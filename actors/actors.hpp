@@ -61,6 +61,8 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<atom::mark_missing, missing_sweep>::with<std::vector<container_change>>,
   // Records a queued deploy; replies the row with its id.
   caf::replies_to<atom::create, deployment>::with<deployment>,
+  // Records a stage deploy unless (not forced) the same tag is already on its way.
+  caf::replies_to<atom::create, stage_deploy_claim>::with<stage_deploy_claimed>,
   // Moves a deploy on (running, succeeded, failed, superseded); a success sets the stage's tag.
   caf::replies_to<atom::update, deployment_transition>::with<deployment>,
   // Ends the listed deploys that are still queued as superseded; replies how many changed.
@@ -221,10 +223,11 @@ using proxy_actor = caf::typed_actor<
 /// The PROJECT DEPLOYER: one deploy per stage at a time, newer requests coalesced; each
 /// deploy runs as a journaled job on its own thread and reports back here.
 using project_deployer_actor = caf::typed_actor<
-  // Queues a deploy of a tag to a stage; replies the queued row at once.
-  caf::replies_to<atom::deploy, deploy_request>::with<deployment>,
+  // Queues a deploy of a tag to a stage; replies the queued row at once, or (not forced)
+  // the deploy of that tag already on its way, marked unchanged.
+  caf::replies_to<atom::deploy, deploy_request>::with<stage_deploy_claimed>,
   // Queues a rollback of a stage to its previous tag; replies the queued row.
-  caf::replies_to<atom::rollback, deploy_request>::with<deployment>,
+  caf::replies_to<atom::rollback, deploy_request>::with<stage_deploy_claimed>,
   // Stops, starts or restarts one container after checking it belongs to the URL's stage.
   caf::replies_to<atom::instance, instance_action>::with<container_row>,
   // Runs or queues a deploy the webhook router's claim already recorded (one-way).

@@ -151,9 +151,10 @@ void start_settled(self_ptr self, const std::string& stage_id) {
 
 /// Reads the project, builds the row (tag from `pick`), records it, replies it, queues it.
 template <class PickTag>
-caf::result<deployment> request_deploy(self_ptr self, deploy_request req, PickTag pick) {
+caf::result<stage_deploy_claimed> request_deploy(self_ptr self, deploy_request req,
+                                                 PickTag pick) {
   auto seq = ++self->state.next_seq;
-  auto rp = self->make_response_promise<deployment>();
+  auto rp = self->make_response_promise<stage_deploy_claimed>();
   auto& st = self->state;
   self->request(st.handles.readers->next(), store_timeout, atom::get_v, atom::project_v,
                 req.project_id)
@@ -175,11 +176,18 @@ caf::result<deployment> request_deploy(self_ptr self, deploy_request req, PickTa
         d.tag = *tag;
         d.trigger = req.trigger.empty() ? "api" : req.trigger;
         d.triggered_by = req.triggered_by;
-        self->request(self->state.handles.writer, store_timeout, atom::create_v, d)
+        stage_deploy_claim claim{std::move(d), req.force};
+        self->request(self->state.handles.writer, store_timeout, atom::create_v,
+                      std::move(claim))
           .then(
-            [self, rp, seq](deployment& created) mutable {
-              rp.deliver(created);
-              enqueue(self, std::move(created), seq);
+            [self, rp, seq](stage_deploy_claimed& got) mutable {
+              rp.deliver(got);
+              if (got.unchanged) {
+                spdlog::info("event=deploy-unchanged deployment={} reason={}", got.queued.id,
+                             got.reason);
+                return;
+              }
+              enqueue(self, std::move(got.queued), seq);
             },
             [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       },
@@ -225,6 +233,7 @@ project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state
     [self](atom::rollback, deploy_request& req) {
       if (req.trigger.empty() || req.trigger == "api")
         req.trigger = "rollback";
+      req.force = true; // asked for by name: never folded into a deploy on its way
       return request_deploy(self, std::move(req),
                             [](const stage& s) -> caf::expected<std::string> {
                               if (s.previous_tag.empty())

@@ -58,6 +58,9 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::sweep_missing(d, s)); },
     // -- deployments --
     [&d](atom::create, deployment& x) { return reply(store::create_deployment(d, std::move(x))); },
+    [&d](atom::create, stage_deploy_claim& c) {
+      return reply(store::claim_stage_deploy(d, std::move(c)));
+    },
     [&d](atom::update, const deployment_transition& t) {
       return reply(store::transition_deployment(d, t));
     },

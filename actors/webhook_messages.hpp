@@ -39,7 +39,8 @@ typename Inspector::result_type inspect(Inspector& f, webhook_replay& x) {
 }
 
 /// How to answer a delivery. A status of 400 or more goes out as the error envelope with
-/// `code` and `message`; 202 and 200 (a duplicate) name the deployment.
+/// `code` and `message`; 202 (queued) and 200 (a duplicate, an unchanged or an ignored
+/// delivery, with `message` saying why) name the deployment, if any.
 struct webhook_answer {
   int64_t status = 500;
   std::string code;
@@ -47,12 +48,14 @@ struct webhook_answer {
   std::string deployment_id;
   std::string delivery; // the recorded row, "" when nothing was recorded (unknown secret)
   bool duplicate = false;
+  /// The delivery's result: accepted | duplicate | unchanged | ignored | rejected.
+  std::string result;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, webhook_answer& x) {
   return f(caf::meta::type_name("webhook_answer"), x.status, x.code, x.message,
-           x.deployment_id, x.delivery, x.duplicate);
+           x.deployment_id, x.delivery, x.duplicate, x.result);
 }
 
 } // namespace tf

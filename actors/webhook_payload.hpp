@@ -1,6 +1,7 @@
-// What a webhook body asks a project for: which tag, on which stage. Reads Tinyforge's own
-// body {"tag","stage"}, GitHub's package / registry_package events, and GitLab's and
-// Gitea's tag pushes (and Gitea's tag "create"). Pure: headers and body in, target or a
+// What a webhook body asks a project for: which tag, on which stage, of which image. Reads
+// Tinyforge's own body {"tag","stage","force"}, GitHub's package / registry_package events
+// (and its ping), Gitea's package events, and GitLab's and Gitea's tag pushes (and Gitea's
+// tag "create"). Pure: headers and body in; a target, a reason to ignore the delivery, or a
 // refusal with its HTTP status out.
 #pragma once
 
@@ -16,16 +17,26 @@ struct webhook_target {
   std::string tag;
   std::string stage; // "" = the project's first stage
   std::string event; // the sender's event name, "" for Tinyforge's body
+  /// The image a registry event is about ("ghcr.io/acme/web"), "" for events that name
+  /// none (git pushes, Tinyforge's body). The store ignores another image than the
+  /// project's.
+  std::string image;
+  /// Tinyforge's body {"force":true}: deploy even the tag the stage serves or has on its way.
+  bool force = false;
 };
 
-/// status 0: `target` holds what to deploy. Otherwise the delivery is refused with
-/// `status` (400 malformed JSON, wrong types or an invalid tag; 422 well-formed but with no
-/// tag to deploy, such as a branch push), `code` and `message`.
+/// status 0: `target` holds what to deploy. 200: the delivery is well-formed but asks for
+/// no deploy (GitHub's ping, a branch push, a deleted tag, an untagged image version, a
+/// package that is no container image): it is recorded as ignored, `message` says why.
+/// Otherwise the delivery is refused with `status` (400 malformed JSON, wrong types or an
+/// invalid tag; 422 Tinyforge's own body without a tag), `code` and `message`.
 struct payload_reading {
   int64_t status = 0;
   std::string code;
   std::string message;
   webhook_target target;
+
+  bool ignored() const { return status == 200; }
 };
 
 payload_reading read_project_payload(const webhook_headers& headers, std::string_view body);

@@ -104,8 +104,31 @@ void refuse(self_ptr self, promise rp, webhook_delivery rec, int64_t status,
       });
 }
 
+/// Records a delivery that asks for no deploy (ping, branch push, untagged version...), then
+/// answers 200 with the reason: the sender shows the hook as working.
+void ignore(self_ptr self, promise rp, webhook_delivery rec, const std::string& reason) {
+  rec.result = "ignored";
+  rec.status = 200;
+  rec.error = reason;
+  spdlog::info("event=webhook-ignored workload={} event={} reason={}", rec.workload_id,
+               rec.event, reason);
+  auto a = answer(200, "ignored", reason);
+  a.result = "ignored";
+  self->request(self->state.writer, store_timeout, atom::create_v, std::move(rec))
+    .then(
+      [rp, a](webhook_delivery& stored) mutable {
+        a.delivery = stored.id;
+        rp.deliver(a);
+      },
+      [rp, a](caf::error& err) mutable {
+        spdlog::warn("event=webhook-record-failed error={}", error_message(err));
+        rp.deliver(a);
+      });
+}
+
 /// How the store settled a claim becomes the answer: 202 with the queued deploy (handed to
-/// the deployer one-way, after the claim committed), 200 for a repeat, or the refusal.
+/// the deployer one-way, after the claim committed), 200 for a repeat, an unchanged tag or
+/// another image's event, or the refusal.
 void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
   auto& d = got.delivery;
   if (d.result == "rejected") {
@@ -117,6 +140,16 @@ void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
   webhook_answer a;
   a.deployment_id = d.deployment_id;
   a.delivery = d.id;
+  a.result = d.result;
+  if (d.result == "ignored" || d.result == "unchanged") {
+    spdlog::info("event=webhook-{} workload={} delivery={} tag={} reason={}", d.result,
+                 d.workload_id, d.id, d.tag, d.error);
+    a.status = 200;
+    a.code = d.result;
+    a.message = d.error;
+    rp.deliver(a);
+    return;
+  }
   if (d.result == "duplicate") {
     spdlog::info("event=webhook-duplicate workload={} delivery={} deployment={}", d.workload_id,
                  d.id, d.deployment_id);
@@ -142,13 +175,21 @@ void route_to_project(self_ptr self, promise rp, webhook_delivery rec, const wor
     return refuse(self, rp, std::move(rec), 501, "not_implemented",
                   "webhooks of a " + w.kind + " are not supported yet");
   auto reading = read_project_payload(headers, rec.body);
+  if (rec.event.empty()) // a replay: the event of the recorded headers
+    rec.event = webhook_event(headers);
+  if (reading.ignored())
+    return ignore(self, rp, std::move(rec), reading.message);
   if (reading.status != 0)
     return refuse(self, rp, std::move(rec), reading.status, reading.code, reading.message);
   if (!self->state.deployer)
     return refuse(self, rp, std::move(rec), 503, "unavailable", "the deployer is not running");
   rec.tag = reading.target.tag;
   rec.event = reading.target.event;
-  webhook_deploy_claim claim{std::move(rec), reading.target.stage};
+  webhook_deploy_claim claim;
+  claim.delivery = std::move(rec);
+  claim.wanted_stage = reading.target.stage;
+  claim.event_image = reading.target.image;
+  claim.force = reading.target.force; // a replay is forced by the store
   self->request(self->state.writer, store_timeout, atom::create_v, std::move(claim))
     .then([self, rp](webhook_deploy_claimed& got) mutable { answer_claim(self, rp, got); },
           [rp](caf::error& err) mutable { rp.deliver(lookup_failed(err)); });

@@ -666,7 +666,7 @@ void get_metrics(const server_context& ctx, std::chrono::steady_clock::time_poin
   t.family("tinyforge_webhook_deliveries", "gauge",
            "Webhook deliveries kept in the log, by result.");
   counts_with_zeros(t, "tinyforge_webhook_deliveries", "result", m->deliveries,
-                    {"accepted", "duplicate", "rejected"});
+                    {"accepted", "duplicate", "rejected", "ignored", "unchanged"});
   res.status = 200;
   res.set_content(t.take(), "text/plain; version=0.0.4; charset=utf-8");
 }

@@ -37,13 +37,26 @@ caf::expected<stage> find_stage(const server_context& ctx, const std::string& pr
   return stage_of(*p, name_or_id);
 }
 
-void write_queued(json_writer& w, const deployment& d) {
+void write_queued(json_writer& w, const stage_deploy_claimed& c) {
   w.StartObject();
   w.Key("deployment_id");
-  write_string(w, d.id);
+  write_string(w, c.queued.id);
   w.Key("status");
-  write_string(w, d.status);
+  write_string(w, c.unchanged ? std::string{"unchanged"} : c.queued.status);
+  if (c.unchanged) {
+    w.Key("reason");
+    write_string(w, c.reason);
+  }
   w.EndObject();
+}
+
+/// 202 with the queued deploy, or 200 when the deploy of that tag already on its way is
+/// the answer.
+void reply_claimed(res_t res, const caf::expected<stage_deploy_claimed>& got) {
+  if (!got)
+    return render_error(res, got.error());
+  reply_json(res, got->unchanged ? 200 : 202,
+             make_json([&](json_writer& w) { write_queued(w, *got); }));
 }
 
 void list_projects(const server_context& ctx, req_t req, res_t res) {
@@ -159,16 +172,24 @@ void deploy_stage(const server_context& ctx, req_t req, res_t res) {
                                         "tag: \"" + tag_text.substr(0, 80)
                                           + "\" is not an image tag "
                                             "([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})"));
+  bool force = false;
+  auto f = body->FindMember("force");
+  if (f != body->MemberEnd()) {
+    if (!f->value.IsBool())
+      return render_error(res, make_error(ec::invalid_argument, "force: must be true or false"));
+    force = f->value.GetBool();
+  }
   deploy_request r;
   r.project_id = req.matches[1];
   r.stage = req.matches[2];
   r.tag = std::move(tag_text);
   r.trigger = "api";
-  auto queued = ask<deployment>(*ctx.sys, ctx.deployer, ctx.request_timeout, atom::deploy_v,
-                                std::move(r));
-  if (queued)
-    audit(ctx, req, "stage.deploy", "deployment", queued->id);
-  reply(res, queued, 202, write_queued);
+  r.force = force;
+  auto got = ask<stage_deploy_claimed>(*ctx.sys, ctx.deployer, ctx.request_timeout,
+                                       atom::deploy_v, std::move(r));
+  if (got && !got->unchanged)
+    audit(ctx, req, "stage.deploy", "deployment", got->queued.id);
+  reply_claimed(res, got);
 }
 
 void rollback_stage(const server_context& ctx, req_t req, res_t res) {
@@ -180,11 +201,11 @@ void rollback_stage(const server_context& ctx, req_t req, res_t res) {
   r.project_id = req.matches[1];
   r.stage = req.matches[2];
   r.trigger = "rollback";
-  auto queued = ask<deployment>(*ctx.sys, ctx.deployer, ctx.request_timeout, atom::rollback_v,
-                                std::move(r));
-  if (queued)
-    audit(ctx, req, "stage.rollback", "deployment", queued->id);
-  reply(res, queued, 202, write_queued);
+  auto got = ask<stage_deploy_claimed>(*ctx.sys, ctx.deployer, ctx.request_timeout,
+                                       atom::rollback_v, std::move(r));
+  if (got)
+    audit(ctx, req, "stage.rollback", "deployment", got->queued.id);
+  reply_claimed(res, got);
 }
 
 } // namespace

@@ -54,11 +54,15 @@ void render_answer(res_t res, const caf::expected<webhook_answer>& a) {
     return render_error(res, a.error());
   if (a->status >= 400)
     return render_error(res, static_cast<int>(a->status), a->code, a->message);
+  // 202 {"deployment_id","status":"queued"}; 200 {"duplicate":true} for a delivery id seen
+  // before; 200 {"status":"unchanged"|"ignored","reason"} for a delivery that started no
+  // deploy (an unchanged one names the deploy of its tag on its way, if any).
+  const bool settled = a->result == "unchanged" || a->result == "ignored";
   reply_json(res, static_cast<int>(a->status), make_json([&](json_writer& w) {
                w.StartObject();
                w.Key("deployment_id");
                if (a->deployment_id.empty())
-                 w.Null(); // a duplicate of a delivery whose deploy is still being asked for
+                 w.Null(); // nothing deployed, or a duplicate of one still being asked for
                else
                  write_string(w, a->deployment_id);
                if (a->duplicate) {
@@ -66,7 +70,11 @@ void render_answer(res_t res, const caf::expected<webhook_answer>& a) {
                  w.Bool(true);
                } else {
                  w.Key("status");
-                 w.String("queued");
+                 write_string(w, settled ? a->result : std::string{"queued"});
+               }
+               if (settled) {
+                 w.Key("reason");
+                 write_string(w, a->message);
                }
                w.Key("delivery_id");
                write_string(w, a->delivery);

@@ -6,6 +6,7 @@
 #include "store/reads.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 namespace tf::store {
@@ -60,31 +61,112 @@ bool is_image_tag(std::string_view tag) {
   });
 }
 
-caf::expected<deployment> create_deployment(database& db, deployment d) {
+namespace {
+
+caf::error check_new_deployment(const deployment& d) {
   if (!d.tag.empty() && !is_image_tag(d.tag))
     return invalid("tag", "\"" + d.tag.substr(0, 80) + "\" is not an image tag");
   static const std::set<std::string> triggers{"api", "webhook", "rollback", "cli", "ui"};
   if (triggers.count(d.trigger) == 0)
     return invalid("trigger", "must be one of api, webhook, rollback, cli, ui");
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
+  return {};
+}
+
+/// The deploy's stage, when it names one, must be one of its workload's project's.
+caf::expected<std::optional<stage>> stage_of_deployment(database& db, const deployment& d) {
   auto w = get_workload(db, d.workload_id);
   if (!w)
     return w.error();
-  if (!d.stage_id.empty()) {
-    auto s = get_stage(db, d.stage_id);
-    if (!s)
-      return s.error();
-    if (w->kind != "project" || s->project_id != w->ref_id)
-      return invalid("stage_id", "the stage is not one of this workload's");
-  }
+  if (d.stage_id.empty())
+    return std::optional<stage>{};
+  auto s = get_stage(db, d.stage_id);
+  if (!s)
+    return s.error();
+  if (w->kind != "project" || s->project_id != w->ref_id)
+    return invalid("stage_id", "the stage is not one of this workload's");
+  return std::optional<stage>{std::move(*s)};
+}
+
+} // namespace
+
+caf::expected<deployment> create_deployment(database& db, deployment d) {
+  if (auto err = check_new_deployment(d))
+    return err;
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto s = stage_of_deployment(db, d);
+  if (!s)
+    return s.error();
   auto stored = insert_queued_deployment(db, std::move(d));
   if (!stored)
     return stored.error();
   if (auto err = tx->commit())
     return err;
   return stored;
+}
+
+caf::expected<std::optional<unchanged_deploy>>
+find_unchanged_deploy(database& db, const stage& s, const std::string& tag, bool served_counts) {
+  // Only the newest deploy on its way matters: the deployer starts the newest request and
+  // supersedes the older waiting ones, so it is what the stage will end up serving.
+  auto st = db.prepare("SELECT id, tag, status FROM deployments WHERE stage_id = ?1 "
+                       "AND status IN ('queued', 'running') "
+                       "ORDER BY created_at DESC, rowid DESC LIMIT 1");
+  if (!st)
+    return st.error();
+  st->bind(1, s.id);
+  if (st->step()) {
+    if (st->text(1) != tag)
+      return std::optional<unchanged_deploy>{};
+    unchanged_deploy u;
+    u.deployment_id = st->text(0);
+    u.reason = "a deploy of " + tag + " to " + s.name + " is already " + st->text(2) + " ("
+               + u.deployment_id + ")";
+    return std::optional<unchanged_deploy>{std::move(u)};
+  }
+  if (st->error())
+    return st->error();
+  if (served_counts && s.current_tag == tag) {
+    unchanged_deploy u;
+    u.reason = s.name + " already serves " + tag;
+    return std::optional<unchanged_deploy>{std::move(u)};
+  }
+  return std::optional<unchanged_deploy>{};
+}
+
+caf::expected<stage_deploy_claimed> claim_stage_deploy(database& db, stage_deploy_claim c) {
+  if (auto err = check_new_deployment(c.dep))
+    return err;
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto s = stage_of_deployment(db, c.dep);
+  if (!s)
+    return s.error();
+  stage_deploy_claimed out;
+  if (!c.force && *s) {
+    auto same = find_unchanged_deploy(db, **s, c.dep.tag, false);
+    if (!same)
+      return same.error();
+    if (*same) {
+      auto on_its_way = get_deployment(db, (*same)->deployment_id);
+      if (!on_its_way)
+        return on_its_way.error();
+      out.queued = std::move(*on_its_way);
+      out.queued.log.clear();
+      out.unchanged = true;
+      out.reason = std::move((*same)->reason);
+      return out; // nothing written: the transaction rolls back
+    }
+  }
+  auto stored = insert_queued_deployment(db, std::move(c.dep));
+  if (!stored)
+    return stored.error();
+  if (auto err = tx->commit())
+    return err;
+  out.queued = std::move(*stored);
+  return out;
 }
 
 caf::expected<deployment> insert_queued_deployment(database& db, deployment d) {

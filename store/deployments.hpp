@@ -7,6 +7,7 @@
 
 #include <caf/expected.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,26 @@ bool is_image_tag(std::string_view tag);
 
 /// Records a queued deploy. The stage, when given, must belong to the workload's project.
 caf::expected<deployment> create_deployment(database& db, deployment d);
+
+/// Why a deploy of a tag to a stage would change nothing.
+struct unchanged_deploy {
+  std::string deployment_id; // the queued or running deploy of the tag; "" when only served
+  std::string reason;
+};
+
+/// Whether deploying `tag` to the stage would change nothing: the stage's newest queued or
+/// running deploy is of this tag, or (when `served_counts`) none is on its way and the stage
+/// serves the tag already. For a writer function that holds the transaction which would
+/// insert the deploy, so two requests can never both find nothing and both deploy.
+caf::expected<std::optional<unchanged_deploy>>
+find_unchanged_deploy(database& db, const stage& s, const std::string& tag, bool served_counts);
+
+/// A deploy asked for through the API (or a rollback): create_deployment, except that
+/// unless forced, a tag the stage's newest queued or running deploy already brings is not
+/// recorded again; the answer is then `unchanged` with that deploy. A redeploy of the tag
+/// the stage serves is recorded: asking the API for it is deliberate (after a change of
+/// the stage's instances or environment, say).
+caf::expected<stage_deploy_claimed> claim_stage_deploy(database& db, stage_deploy_claim c);
 
 /// create_deployment's insert, for a writer function that already holds a transaction and
 /// has checked the stage (the webhook claim): the row as stored, with its id.

@@ -11,6 +11,7 @@ const std::vector<migration>& migrations() {
     steps::m0002_proxy_routes,
     steps::m0003_webhook_deliveries,
     steps::m0004_notifications,
+    steps::m0005_delivery_results,
   };
   return all;
 }

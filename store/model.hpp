@@ -290,12 +290,40 @@ struct deploy_request {
   std::string tag; // empty for a rollback (the stage's previous tag)
   std::string trigger = "api";
   std::string triggered_by;
+  /// Deploy even when a deploy of this tag to this stage is already queued or running.
+  bool force = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, deploy_request& x) {
   return f(caf::meta::type_name("deploy_request"), x.project_id, x.stage, x.tag, x.trigger,
-           x.triggered_by);
+           x.triggered_by, x.force);
+}
+
+/// A deploy of a stage the deployer asks the store to record (store::claim_stage_deploy).
+struct stage_deploy_claim {
+  deployment dep; // workload, stage, tag, trigger
+  /// Without it, a deploy of the tag the stage's newest queued or running deploy already
+  /// brings is not recorded again (a double click, a retried request).
+  bool force = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stage_deploy_claim& x) {
+  return f(caf::meta::type_name("stage_deploy_claim"), x.dep, x.force);
+}
+
+/// How the store settled a stage_deploy_claim: the queued row, or `unchanged` with the
+/// deploy already on its way (`queued` is that row then) and why.
+struct stage_deploy_claimed {
+  deployment queued;
+  bool unchanged = false;
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stage_deploy_claimed& x) {
+  return f(caf::meta::type_name("stage_deploy_claimed"), x.queued, x.unchanged, x.reason);
 }
 
 /// stop | start | restart one container of a stage, named by URL parts that must agree.

@@ -92,6 +92,40 @@ bool is_image_repository(std::string_view s) {
 
 } // namespace
 
+std::string image_repository_key(std::string_view image) {
+  if (image.size() > 512)
+    return {};
+  std::string s{image};
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  if (auto at = s.find('@'); at != std::string::npos)
+    s.resize(at); // a digest
+  auto slash = s.rfind('/');
+  auto colon = s.rfind(':');
+  if (colon != std::string::npos && (slash == std::string::npos || colon > slash))
+    s.resize(colon); // a tag (a registry's port comes before a '/')
+  if (!is_image_repository(s))
+    return {};
+  // The first component names a registry when it looks like a host: a '.', a port, or
+  // localhost. Otherwise the image is on Docker Hub.
+  auto first_end = s.find('/');
+  std::string host = "docker.io";
+  std::string path = s;
+  if (first_end != std::string::npos) {
+    auto first = s.substr(0, first_end);
+    if (first.find_first_of(".:") != std::string::npos || first == "localhost") {
+      host = first;
+      path = s.substr(first_end + 1);
+    }
+  }
+  if (host == "index.docker.io" || host == "registry-1.docker.io")
+    host = "docker.io";
+  if (host == "docker.io" && path.find('/') == std::string::npos)
+    path = "library/" + path;
+  return host + "/" + path;
+}
+
 bool is_dns_label(std::string_view s) {
   if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-')
     return false;

@@ -19,6 +19,13 @@ bool is_container_state(std::string_view s);
 /// project, stack or site.
 bool is_workload_kind(std::string_view s);
 
+/// One spelling for an image repository, so two names of one image compare equal:
+/// lowercased, without a tag or digest, with Docker Hub's implied host and "library/"
+/// written out ("nginx" and "docker.io/library/nginx:1" are both
+/// "docker.io/library/nginx"; "ghcr.io/Acme/Web:v1" is "ghcr.io/acme/web").
+/// "" when what is left is not an image repository.
+std::string image_repository_key(std::string_view image);
+
 caf::error validate_project(const project& p);
 caf::error validate_stage(const stage& s);
 caf::error validate_stack(const stack& s);

@@ -5,6 +5,7 @@
 #include "store/deployments.hpp"
 #include "store/ids.hpp"
 #include "store/reads.hpp"
+#include "store/validate.hpp"
 
 #include <openssl/crypto.h>
 
@@ -48,7 +49,8 @@ webhook_delivery read_delivery(const statement& st, bool with_body) {
 }
 
 bool known_result(const std::string& r) {
-  return r == "accepted" || r == "duplicate" || r == "rejected";
+  return r == "accepted" || r == "duplicate" || r == "rejected" || r == "ignored"
+         || r == "unchanged";
 }
 
 /// Cuts outside input to a length the log keeps.
@@ -79,7 +81,8 @@ caf::expected<std::optional<webhook_delivery>> accepted_before(database& db,
 /// Checks what the router set and cuts what came from outside to what the log keeps.
 caf::error check_and_cap(webhook_delivery& d) {
   if (!known_result(d.result))
-    return make_error(ec::invalid_argument, "result must be accepted, duplicate or rejected");
+    return make_error(ec::invalid_argument,
+                      "result must be accepted, duplicate, rejected, ignored or unchanged");
   if (d.status < 100 || d.status > 599)
     return make_error(ec::invalid_argument, "status must be an HTTP status");
   for (auto* s : {&d.source_addr, &d.delivery_id, &d.event, &d.signature, &d.tag, &d.stage,
@@ -105,19 +108,36 @@ void mark_duplicate(webhook_delivery& d, const webhook_delivery& first) {
 }
 
 /// The stage a delivery asks for (by name or id; "" = the first in the project's order),
-/// as (id, name); ("", "") when the project has no such stage.
-caf::expected<std::pair<std::string, std::string>>
+/// nothing when the project has no such stage.
+caf::expected<std::optional<stage>>
 find_stage_of_project(database& db, const std::string& project_id, const std::string& wanted) {
-  auto st = db.prepare("SELECT id, name FROM stages WHERE project_id = ?1 "
+  auto st = db.prepare("SELECT id FROM stages WHERE project_id = ?1 "
                        "AND (?2 = '' OR name = ?2 OR id = ?2) ORDER BY position, name LIMIT 1");
   if (!st)
     return st.error();
   st->bind(1, project_id).bind(2, wanted);
-  if (st->step())
-    return std::make_pair(st->text(0), st->text(1));
+  if (st->step()) {
+    auto s = get_stage(db, st->text(0));
+    if (!s)
+      return s.error();
+    return std::optional<stage>{std::move(*s)};
+  }
   if (st->error())
     return st->error();
-  return std::make_pair(std::string{}, std::string{});
+  return std::optional<stage>{};
+}
+
+/// The image a project deploys.
+caf::expected<std::string> project_image(database& db, const std::string& project_id) {
+  auto st = db.prepare("SELECT image FROM projects WHERE id = ?1");
+  if (!st)
+    return st.error();
+  st->bind(1, project_id);
+  if (st->step())
+    return st->text(0);
+  if (st->error())
+    return st->error();
+  return make_error(ec::not_found, "no project with id \"" + project_id + "\"");
 }
 
 /// Inserts a checked delivery (giving it an id and a time if it has none) and prunes the
@@ -241,39 +261,69 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
     d.error = std::move(why);
     out.refusal_code = code;
   };
+  auto settle = [&](int64_t status, const char* result, std::string why) {
+    d.result = result;
+    d.status = status;
+    d.error = std::move(why);
+  };
   auto first = d.delivery_id.empty()
                  ? caf::expected<std::optional<webhook_delivery>>{std::nullopt}
                  : accepted_before(db, d.workload_id, d.delivery_id);
   if (!first)
     return first.error();
+  std::string image;
+  if (!*first && !c.event_image.empty()) {
+    auto own = project_image(db, w->ref_id);
+    if (!own)
+      return own.error();
+    image = std::move(*own);
+  }
   if (*first) {
     mark_duplicate(d, **first);
+  } else if (!c.event_image.empty()
+             && image_repository_key(c.event_image) != image_repository_key(image)) {
+    // An organisation's or a repository's hook sends every package's events: only this
+    // project's image is deployed. 200, so the sender does not count it as a failure.
+    settle(200, "ignored",
+           "the event is about " + c.event_image.substr(0, 200) + ", this project deploys "
+             + image);
   } else if (!is_image_tag(d.tag)) {
     refuse(400, "invalid_argument", "tag: \"" + d.tag.substr(0, 80) + "\" is not an image tag");
   } else {
     auto s = find_stage_of_project(db, w->ref_id, c.wanted_stage);
     if (!s)
       return s.error();
-    if (s->first.empty()) {
+    if (!*s) {
       refuse(422, "no_stage",
              c.wanted_stage.empty()
                ? "the project has no stage"
                : "the project has no stage \"" + c.wanted_stage.substr(0, 80) + "\"");
     } else {
-      d.id = new_id(); // named by the deploy's triggered_by before the row exists
-      d.stage = s->second;
-      deployment dep;
-      dep.workload_id = w->id;
-      dep.stage_id = s->first;
-      dep.tag = d.tag;
-      dep.trigger = "webhook";
-      dep.triggered_by = d.replay_of.empty() ? "webhook delivery " + d.id
-                                             : "replay of webhook delivery " + d.replay_of;
-      auto queued = insert_queued_deployment(db, std::move(dep));
-      if (!queued)
-        return queued.error();
-      d.deployment_id = queued->id;
-      out.queued = std::move(*queued);
+      d.stage = (*s)->name;
+      // A replay is asked for by name through the API, like a forced deploy.
+      const bool force = c.force || !d.replay_of.empty();
+      auto same = force ? caf::expected<std::optional<unchanged_deploy>>{std::nullopt}
+                        : find_unchanged_deploy(db, **s, d.tag, true);
+      if (!same)
+        return same.error();
+      if (*same) {
+        settle(200, "unchanged", (*same)->reason);
+        d.deployment_id = (*same)->deployment_id;
+      } else {
+        d.id = new_id(); // named by the deploy's triggered_by before the row exists
+        deployment dep;
+        dep.workload_id = w->id;
+        dep.stage_id = (*s)->id;
+        dep.tag = d.tag;
+        dep.trigger = "webhook";
+        dep.triggered_by = d.replay_of.empty() ? "webhook delivery " + d.id
+                                               : "replay of webhook delivery " + d.replay_of;
+        auto queued = insert_queued_deployment(db, std::move(dep));
+        if (!queued)
+          return queued.error();
+        d.deployment_id = queued->id;
+        out.queued = std::move(*queued);
+      }
     }
   }
   if (auto err = insert_delivery(db, d))

@@ -23,12 +23,12 @@ struct webhook_delivery {
   std::string delivery_id; // the sender's (X-GitHub-Delivery ...), "" when none
   std::string event;       // the sender's event name, "" for a plain body
   std::string signature;   // none | tinyforge | github | gitea | gitlab | replay
-  std::string result;      // accepted | duplicate | rejected
+  std::string result;      // accepted | duplicate | rejected | ignored | unchanged
   int64_t status = 0;      // the HTTP status answered
   std::string tag;
   std::string stage;
   std::string deployment_id;
-  std::string error;
+  std::string error;       // why it was rejected, ignored or unchanged
   std::string replay_of;   // the delivery this one replayed
   std::string body;        // capped at max_delivery_body; empty in lists
   bool body_truncated = false;
@@ -49,15 +49,23 @@ typename Inspector::result_type inspect(Inspector& f, webhook_delivery& x) {
 struct webhook_deploy_claim {
   webhook_delivery delivery; // as received, with its tag; the store sets result and status
   std::string wanted_stage;  // a stage's name or id; "" = the project's first stage
+  /// The image a registry event is about (any spelling image_repository_key reads), ""
+  /// for events that name none (git pushes, Tinyforge's body). Another image than the
+  /// project's is ignored.
+  std::string event_image;
+  /// Deploy even the tag the stage serves or already has on its way (Tinyforge's body
+  /// {"force":true}). A replay (delivery.replay_of set) is always forced.
+  bool force = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, webhook_deploy_claim& x) {
-  return f(caf::meta::type_name("webhook_deploy_claim"), x.delivery, x.wanted_stage);
+  return f(caf::meta::type_name("webhook_deploy_claim"), x.delivery, x.wanted_stage,
+           x.event_image, x.force);
 }
 
-/// How the store settled a claim: the recorded delivery (accepted, duplicate or rejected)
-/// and, when accepted, the deploy it queued.
+/// How the store settled a claim: the recorded delivery (accepted, duplicate, rejected,
+/// ignored or unchanged) and, when accepted, the deploy it queued.
 struct webhook_deploy_claimed {
   webhook_delivery delivery;
   deployment queued;        // id "" unless delivery.result == "accepted"
@@ -92,8 +100,14 @@ caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d
 /// accepted without its deploy and no delivery id is deployed twice:
 ///   - a delivery id this workload accepted before: recorded as a duplicate (200) naming the
 ///     first one's deployment, nothing queued;
+///   - an event about another image than the project's: recorded as ignored (200);
 ///   - a stage the project does not have, or a tag that is not one: recorded as rejected
 ///     (422, 400);
+///   - unless forced, a tag the stage's newest queued or running deploy already brings, or
+///     (nothing on its way) the tag the stage serves: recorded as unchanged (200), naming
+///     the deploy on its way if there is one, nothing queued. This check and the insert
+///     share the transaction, so of two deliveries of one tag (Gitea's create and push)
+///     exactly one deploys;
 ///   - otherwise a queued deployment of the tag to the stage, and the delivery recorded as
 ///     accepted (202) with it.
 /// ec::not_found when the workload is gone, ec::invalid_argument when it is not a project.

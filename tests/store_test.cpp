@@ -10,6 +10,7 @@
 #include "store/migrations.hpp"
 #include "store/model.hpp"
 #include "store/reads.hpp"
+#include "store/validate.hpp"
 #include "store/webhooks.hpp"
 #include "store/writes.hpp"
 
@@ -289,6 +290,35 @@ TEST_CASE("migrate applies every step once, and never again") {
   CHECK(rows(db, "schema_migrations") == static_cast<int64_t>(all.size()));
   CHECK(schema(db) == schema_after_first);
   CHECK(dump(db) == data_after_first);
+}
+
+TEST_CASE("migration 5 keeps the delivery log of a version 4 database") {
+  tf::test::temp_dir dir;
+  auto db = open_rw(dir.file("tinyforge.db"));
+  REQUIRE(MUST(schema_version(db)) == 0);
+  for (const auto& step : migrations()) {
+    if (step.version > 4)
+      break;
+    REQUIRE_FALSE(db.exec(step.sql));
+    sql_run(db, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)",
+            step.version, std::string{step.name}, "2026-01-01T00:00:00.000Z");
+  }
+  auto p = MUST(create_project(db, make_project("api")));
+  webhook_delivery d;
+  d.workload_id = p.workload_id;
+  d.result = "rejected";
+  d.status = 401;
+  d.error = "bad signature";
+  auto kept = MUST(record_delivery(db, d));
+  d.result = "ignored"; // version 4's CHECK refuses the new result
+  d.status = 200;
+  CHECK_FALSE(record_delivery(db, d));
+  CHECK(MUST(migrate(db)) == 1);
+  CHECK(MUST(get_delivery(db, kept.id)).error == "bad signature");
+  CHECK(MUST(record_delivery(db, d)).result == "ignored");
+  CHECK(MUST(list_deliveries(db, p.workload_id, 10, 0)).total == 2);
+  CHECK(sql_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' "
+                    "AND tbl_name = 'webhook_deliveries' AND name LIKE 'idx_%'") == 3);
 }
 
 TEST_CASE("migrate refuses a database written by a newer binary") {
@@ -1664,7 +1694,7 @@ TEST_CASE_FIXTURE(store_fixture,
   SUBCASE("a stage by name or by id") {
     CHECK(MUST(claim_webhook_deploy(db, make_claim(p, "v2", "production"))).queued.stage_id
           == p.stages[1].id);
-    CHECK(MUST(claim_webhook_deploy(db, make_claim(p, "v2", p.stages[1].id))).delivery.stage
+    CHECK(MUST(claim_webhook_deploy(db, make_claim(p, "v3", p.stages[1].id))).delivery.stage
           == "production");
   }
   SUBCASE("the same delivery id again is a duplicate of the first deploy, queues nothing") {
@@ -1713,6 +1743,137 @@ TEST_CASE_FIXTURE(store_fixture,
     CHECK(code_of(claim_webhook_deploy(db, stack_claim)) == "invalid_argument");
     CHECK(dump(db) == before);
   }
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "a webhook claim of the tag a stage serves or has on its way changes nothing "
+                  "unless forced") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto first = MUST(claim_webhook_deploy(db, make_claim(p, "v1", "", "gitea-push")));
+  REQUIRE(first.delivery.result == "accepted");
+  // Gitea's "create" of the same tag, a moment later: the queued deploy is the answer.
+  auto again = MUST(claim_webhook_deploy(db, make_claim(p, "v1", "", "gitea-create")));
+  CHECK(again.delivery.result == "unchanged");
+  CHECK(again.delivery.status == 200);
+  CHECK(again.delivery.deployment_id == first.queued.id);
+  CHECK(again.queued.id.empty());
+  CHECK(contains(again.delivery.error, "already queued"));
+  CHECK(MUST(get_delivery(db, again.delivery.id)).result == "unchanged");
+  CHECK(deployments_of(db, p) == 1);
+  // Another stage, or another tag, is a change.
+  CHECK(MUST(claim_webhook_deploy(db, make_claim(p, "v1", "production"))).delivery.result
+        == "accepted");
+  // Running, then served: still unchanged, naming the running deploy, then none.
+  MUST(transition_deployment(db, {first.queued.id, "running", ""}));
+  auto running = MUST(claim_webhook_deploy(db, make_claim(p, "v1")));
+  CHECK(running.delivery.result == "unchanged");
+  CHECK(running.delivery.deployment_id == first.queued.id);
+  MUST(transition_deployment(db, {first.queued.id, "succeeded", ""}));
+  auto served = MUST(claim_webhook_deploy(db, make_claim(p, "v1")));
+  CHECK(served.delivery.result == "unchanged");
+  CHECK(served.delivery.deployment_id.empty());
+  CHECK(contains(served.delivery.error, "already serves v1"));
+  CHECK(deployments_of(db, p) == 2);
+  // Forced, it deploys again.
+  auto forced = make_claim(p, "v1");
+  forced.force = true;
+  CHECK(MUST(claim_webhook_deploy(db, forced)).delivery.result == "accepted");
+  // Only the newest deploy on its way counts: v2 queued after v1 means v1 is a change.
+  auto v2 = MUST(claim_webhook_deploy(db, make_claim(p, "v2")));
+  CHECK(v2.delivery.result == "accepted");
+  CHECK(MUST(claim_webhook_deploy(db, make_claim(p, "v1"))).delivery.result == "accepted");
+  CHECK(deployments_of(db, p) == 5);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a webhook claim for another image is ignored, for its own it deploys") {
+  auto spec = make_project("web");
+  spec.image = "ghcr.io/acme/web";
+  auto p = MUST(create_project(db, spec));
+  auto other = make_claim(p, "v1", "", "gh-other");
+  other.event_image = "ghcr.io/other-org/worker";
+  auto got = MUST(claim_webhook_deploy(db, other));
+  CHECK(got.delivery.result == "ignored");
+  CHECK(got.delivery.status == 200);
+  CHECK(got.queued.id.empty());
+  CHECK(contains(got.delivery.error, "ghcr.io/other-org/worker"));
+  CHECK(deployments_of(db, p) == 0);
+  // The same image in another spelling (GitHub keeps the owner's case) is the project's.
+  auto own = make_claim(p, "v1", "", "gh-own");
+  own.event_image = "ghcr.io/Acme/Web";
+  CHECK(MUST(claim_webhook_deploy(db, own)).delivery.result == "accepted");
+  // A docker.io image is not ghcr.io's of the same path.
+  auto hub = make_claim(p, "v2");
+  hub.event_image = "acme/web";
+  CHECK(MUST(claim_webhook_deploy(db, hub)).delivery.result == "ignored");
+}
+
+TEST_CASE_FIXTURE(store_fixture, "an API deploy of a tag on its way is unchanged unless forced, "
+                                 "a served tag redeploys") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto ask = [&](const std::string& tag, bool force) {
+    stage_deploy_claim c;
+    c.dep.workload_id = p.workload_id;
+    c.dep.stage_id = p.stages[0].id;
+    c.dep.tag = tag;
+    c.force = force;
+    return MUST(claim_stage_deploy(db, c));
+  };
+  auto first = ask("v1", false);
+  CHECK_FALSE(first.unchanged);
+  CHECK(first.queued.status == "queued");
+  auto twice = ask("v1", false);
+  CHECK(twice.unchanged);
+  CHECK(twice.queued.id == first.queued.id);
+  CHECK(contains(twice.reason, "already queued"));
+  auto forced = ask("v1", true);
+  CHECK_FALSE(forced.unchanged);
+  CHECK(forced.queued.id != first.queued.id);
+  CHECK(deployments_of(db, p) == 2);
+  // Served and nothing on its way: asking the API is a redeploy.
+  MUST(supersede_deployments(db, {first.queued.id}, "test"));
+  MUST(transition_deployment(db, {forced.queued.id, "running", ""}));
+  MUST(transition_deployment(db, {forced.queued.id, "succeeded", ""}));
+  auto redeploy = ask("v1", false);
+  CHECK_FALSE(redeploy.unchanged);
+  CHECK(deployments_of(db, p) == 3);
+  // The checks of create_deployment still hold.
+  stage_deploy_claim bad;
+  bad.dep.workload_id = p.workload_id;
+  bad.dep.stage_id = p.stages[0].id;
+  bad.dep.tag = "no tag";
+  CHECK(code_of(claim_stage_deploy(db, bad)) == "invalid_argument");
+}
+
+TEST_CASE("image_repository_key: one spelling for one image, nothing for what is none") {
+  CHECK(image_repository_key("nginx") == "docker.io/library/nginx");
+  CHECK(image_repository_key("docker.io/library/nginx:1.25") == "docker.io/library/nginx");
+  CHECK(image_repository_key("index.docker.io/acme/web") == "docker.io/acme/web");
+  CHECK(image_repository_key("tinyforge-test/web") == "docker.io/tinyforge-test/web");
+  CHECK(image_repository_key("ghcr.io/Codertocat/hello-world:") == "ghcr.io/codertocat/hello-world");
+  CHECK(image_repository_key("ghcr.io/acme/web@sha256:abc") == "ghcr.io/acme/web");
+  CHECK(image_repository_key("registry:5000/team/api:v1") == "registry:5000/team/api");
+  CHECK(image_repository_key("localhost/web") == "localhost/web");
+  CHECK(image_repository_key("").empty());
+  CHECK(image_repository_key("ghcr.io//web").empty());
+  CHECK(image_repository_key("a b/c").empty());
+  CHECK(image_repository_key(std::string(600, 'a')).empty());
+}
+
+TEST_CASE_FIXTURE(store_fixture, "the delivery log keeps ignored and unchanged results") {
+  auto p = MUST(create_project(db, make_project("api")));
+  for (const char* result : {"ignored", "unchanged"}) {
+    webhook_delivery d;
+    d.workload_id = p.workload_id;
+    d.result = result;
+    d.status = 200;
+    d.error = "why";
+    CHECK(MUST(get_delivery(db, MUST(record_delivery(db, d)).id)).result == result);
+  }
+  webhook_delivery unknown;
+  unknown.workload_id = p.workload_id;
+  unknown.result = "skipped";
+  unknown.status = 200;
+  CHECK(code_of(record_delivery(db, unknown)) == "invalid_argument");
 }
 
 TEST_CASE_FIXTURE(store_fixture, "the delivery log keeps each workload's newest rows") {

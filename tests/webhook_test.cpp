@@ -28,6 +28,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -43,11 +44,18 @@ namespace {
 
 constexpr const char* json_type = "application/json";
 
-/// A GitHub package event publishing tinyforge-test/web:<tag>.
-std::string github_package_body(const std::string& tag) {
-  return R"({"action":"published","package":{"name":"web","package_type":"CONTAINER",)"
-         R"("package_version":{"version":"sha256:abc","container_metadata":{"tag":{"name":")"
-         + tag + R"(","digest":"sha256:abc"}}}},"repository":{"full_name":"o/web"}})";
+/// The image of the projects GitHub's package events are sent for.
+constexpr const char* ghcr_image = "ghcr.io/tinyforge-test/web";
+
+/// A GitHub package event publishing ghcr.io/tinyforge-test/web:<tag> (the shape of
+/// tests/data/webhooks/github-package-tagged.json, cut to the fields that matter).
+std::string github_package_body(const std::string& tag,
+                                const std::string& image = ghcr_image) {
+  return R"({"action":"published","package":{"name":"web","namespace":"tinyforge-test",)"
+         R"("package_type":"CONTAINER","package_version":{"version":"sha256:abc",)"
+         R"("container_metadata":{"tag":{"name":")"
+         + tag + R"(","digest":"sha256:abc"}},"package_url":")" + image + ":" + tag
+         + R"("}},"repository":{"full_name":"o/web"}})";
 }
 
 /// A GitLab or Gitea push of `ref`.
@@ -158,10 +166,10 @@ struct webhook_fixture {
   }
 
   /// A project with stages "production" (first) and "staging"; its workload row.
-  tf::workload make_project() {
+  tf::workload make_project(const std::string& image = "tinyforge-test/web") {
     auto name = unique_name("wh", "p");
-    auto body = R"({"name":")" + name
-                + R"(","image":"tinyforge-test/web","stages":[)"
+    auto body = R"({"name":")" + name + R"(","image":")" + image
+                + R"(","stages":[)"
                   R"({"name":"production","port":8080,"instances":1,"health_path":"/up"},)"
                   R"({"name":"staging","port":8080,"instances":1,"health_path":"/up"}]})";
     auto res = client().Post("/api/projects", body, json_type);
@@ -322,15 +330,48 @@ TEST_CASE("webhook payloads: the tag from each sender's event, and the refusals"
     {"plain with stage", {}, R"({"tag":"v2","stage":"staging"})", 0, "v2", "staging"},
     {"github package", {{"x-github-event", "package"}}, github_package_body("v2"), 0, "v2", ""},
     {"github registry_package", {{"x-github-event", "registry_package"}},
-     R"({"registry_package":{"package_version":{"version":"1.4.0"}}})", 0, "1.4.0", ""},
-    {"github push is no package", {{"x-github-event", "push"}}, R"({"ref":"refs/tags/v1"})", 422,
+     R"({"registry_package":{"namespace":"acme","name":"web",)"
+     R"("package_version":{"version":"1.4.0"}}})",
+     0, "1.4.0", ""},
+    {"github registry_package untagged", {{"x-github-event", "registry_package"}},
+     R"({"registry_package":{"package_version":{"version":"sha256:0a1b",)"
+     R"("container_metadata":{"tag":{"name":"","digest":"sha256:0a1b"}},)"
+     R"("package_url":"ghcr.io/acme/web:"}}})",
+     200, "", ""},
+    {"github registry_package naming no image", {{"x-github-event", "registry_package"}},
+     R"({"registry_package":{"package_version":{"version":"1.4.0"}}})", 200, "", ""},
+    {"github npm package", {{"x-github-event", "package"}},
+     R"({"package":{"namespace":"acme","name":"web","package_type":"npm","ecosystem":"npm",)"
+     R"("package_version":{"version":"1.0.0"}}})",
+     200, "", ""},
+    {"github package removed", {{"x-github-event", "package"}},
+     R"({"action":"deleted","package":{"package_version":{"version":"v1"}}})", 200, "", ""},
+    {"github ping", {{"x-github-event", "ping"}}, R"({"zen":"Keep it logically awesome."})", 200,
      "", ""},
+    {"github push is no package", {{"x-github-event", "push"}}, R"({"ref":"refs/tags/v1"})", 200,
+     "", ""},
+    {"gitea container package", {{"x-gitea-event", "package"}, {"x-github-event", "package"}},
+     R"({"action":"created","package":{"type":"container","name":"web","version":"v6",)"
+     R"("owner":{"login":"acme"},"html_url":"https://git.example.com/acme/-/packages/x"}})",
+     0, "v6", ""},
+    {"gitea untagged package", {{"x-gitea-event", "package"}},
+     R"({"action":"created","package":{"type":"container","name":"web","version":"sha256:0a",)"
+     R"("owner":{"login":"acme"},"html_url":"https://git.example.com/acme/-/packages/x"}})",
+     200, "", ""},
+    {"gitea npm package", {{"x-gitea-event", "package"}},
+     R"({"action":"created","package":{"type":"npm","name":"web","version":"1.0.0",)"
+     R"("owner":{"login":"acme"},"html_url":"https://git.example.com/acme/-/packages/x"}})",
+     200, "", ""},
+    {"gitea branch created", {{"x-gitea-event", "create"}}, R"({"ref":"main","ref_type":"branch"})",
+     200, "", ""},
     {"gitlab tag push", {{"x-gitlab-event", "Tag Push Hook"}}, push_body("refs/tags/v3"), 0, "v3",
      ""},
-    {"gitlab branch push", {{"x-gitlab-event", "Push Hook"}}, push_body("refs/heads/main"), 422,
+    {"gitlab branch push", {{"x-gitlab-event", "Push Hook"}}, push_body("refs/heads/main"), 200,
      "", ""},
     {"gitlab tag deleted", {{"x-gitlab-event", "Tag Push Hook"}},
-     push_body("refs/tags/v3", "0000000000000000000000000000000000000000"), 422, "", ""},
+     push_body("refs/tags/v3", "0000000000000000000000000000000000000000"), 200, "", ""},
+    {"gitlab issue", {{"x-gitlab-event", "Issue Hook"}}, R"({"object_kind":"issue"})", 200, "",
+     ""},
     {"gitea tag push", {{"x-gitea-event", "push"}}, push_body("refs/tags/v4"), 0, "v4", ""},
     {"gitea create tag", {{"x-gitea-event", "create"}}, R"({"ref":"v5","ref_type":"tag"})", 0,
      "v5", ""},
@@ -340,6 +381,7 @@ TEST_CASE("webhook payloads: the tag from each sender's event, and the refusals"
     {"empty body", {}, "", 422, "", ""},
     {"tag not a string", {}, R"({"tag":12})", 400, "", ""},
     {"stage not a string", {}, R"({"tag":"v1","stage":1})", 400, "", ""},
+    {"force not a boolean", {}, R"({"tag":"v1","force":"yes"})", 400, "", ""},
     {"invalid tag", {}, R"({"tag":"../etc"})", 400, "", ""},
     {"invalid tag from a push", {{"x-gitea-event", "push"}}, push_body("refs/tags/-x"), 400, "",
      ""},
@@ -351,9 +393,21 @@ TEST_CASE("webhook payloads: the tag from each sender's event, and the refusals"
     CHECK(got.status == r.status);
     CHECK(got.target.tag == r.tag);
     CHECK(got.target.stage == r.stage);
+    CHECK(got.ignored() == (r.status == 200));
     if (r.status != 0)
       CHECK_FALSE(got.message.empty());
   }
+  // The image a registry event is about, for the store to compare with the project's.
+  auto gh = tf::read_project_payload({{"x-github-event", "package"}}, github_package_body("v2"));
+  CHECK(gh.target.image == "ghcr.io/tinyforge-test/web");
+  auto gitea = tf::read_project_payload(
+    {{"x-gitea-event", "package"}},
+    R"({"action":"created","package":{"type":"container","name":"Web","version":"v6",)"
+    R"("owner":{"login":"Acme"},"html_url":"https://git.example.com:3000/Acme/-/packages"}})");
+  CHECK(gitea.target.image == "git.example.com:3000/acme/web");
+  CHECK(tf::read_project_payload({}, R"({"tag":"v1"})").target.image.empty());
+  CHECK(tf::read_project_payload({}, R"({"tag":"v1","force":true})").target.force);
+  CHECK_FALSE(tf::read_project_payload({}, R"({"tag":"v1"})").target.force);
 }
 
 // -- through the daemon's parts ----------------------------------------------------------------
@@ -403,7 +457,7 @@ TEST_CASE_FIXTURE(webhook_fixture, "Tinyforge's signature: right, wrong, too old
 }
 
 TEST_CASE_FIXTURE(webhook_fixture, "GitHub: a signed package event deploys its tag, a bad signature is 401") {
-  auto w = make_project();
+  auto w = make_project(ghcr_image);
   auto body = github_package_body("v2");
   auto id = accepted(post(w.webhook_secret, body,
                           {{"X-GitHub-Event", "package"},
@@ -427,12 +481,13 @@ TEST_CASE_FIXTURE(webhook_fixture, "Gitea and GitLab: signed tag pushes deploy t
   refused(post(w.webhook_secret, gitea,
                {{"X-Gitea-Event", "push"}, {"X-Gitea-Signature", hmac_hex("nope", gitea)}}),
           401, "unauthorized");
-  // A branch push is well-formed but names no tag.
+  // A branch push is well-formed but names no tag: 200, so Gitea shows the hook as working.
   auto branch = push_body("refs/heads/main");
-  refused(post(w.webhook_secret, branch,
-               {{"X-Gitea-Event", "push"},
-                {"X-Gitea-Signature", hmac_hex(w.webhook_signing_secret, branch)}}),
-          422, "no_tag");
+  auto ignored = post(w.webhook_secret, branch,
+                      {{"X-Gitea-Event", "push"},
+                       {"X-Gitea-Signature", hmac_hex(w.webhook_signing_secret, branch)}});
+  CHECK(ignored.status == 200);
+  CHECK(str(ignored.doc, "status") == "ignored");
 
   auto gitlab = push_body("refs/tags/v1");
   auto id2 = accepted(post(w.webhook_secret, gitlab,
@@ -450,7 +505,7 @@ TEST_CASE_FIXTURE(webhook_fixture, "an unsigned delivery is accepted unless the 
   require_signature(w, true);
   refused(post(w.webhook_secret, R"({"tag":"v1"})"), 401, "unauthorized");
   // Signed, it still goes through.
-  const std::string body = R"({"tag":"v1"})";
+  const std::string body = R"({"tag":"v2"})";
   accepted(post(w.webhook_secret, body,
                 {{"X-Hub-Signature-256", "sha256=" + hmac_hex(w.webhook_signing_secret, body)}}));
 }
@@ -609,7 +664,7 @@ TEST_CASE_FIXTURE(webhook_fixture, "the delivery log lists every delivery and ke
 }
 
 TEST_CASE_FIXTURE(webhook_fixture, "a replay re-runs a recorded delivery as a new deploy") {
-  auto w = make_project();
+  auto w = make_project(ghcr_image);
   auto body = github_package_body("v2");
   auto first = accepted(post(w.webhook_secret, body,
                              {{"X-GitHub-Event", "package"},
@@ -638,6 +693,223 @@ TEST_CASE_FIXTURE(webhook_fixture, "a replay re-runs a recorded delivery as a ne
   refused(to_answer(client().Post(("/api/workloads/" + w.id + "/deliveries/nope/replay").c_str(),
                                   "", json_type)),
           404, "not_found");
+}
+
+// -- recorded payloads of the real senders (tests/data/webhooks, see its README) --------------
+
+namespace {
+
+struct recorded_delivery {
+  std::string body;
+  httplib::Headers headers;
+};
+
+/// tests/data/webhooks/<name>.json as sent, with the headers of <name>.headers and the
+/// signature its sender would add with `signing_secret`.
+recorded_delivery recorded(const std::string& name, const std::string& signing_secret) {
+  const std::string base = std::string{TINYFORGE_SOURCE_DIR} + "/tests/data/webhooks/" + name;
+  recorded_delivery r;
+  std::ifstream body{base + ".json", std::ios::binary};
+  REQUIRE_MESSAGE(body, "no fixture ", base, ".json");
+  r.body.assign(std::istreambuf_iterator<char>{body}, {});
+  std::ifstream headers{base + ".headers"};
+  REQUIRE_MESSAGE(headers, "no fixture ", base, ".headers");
+  std::string line;
+  std::string sender;
+  while (std::getline(headers, line)) {
+    auto colon = line.find(": ");
+    if (line.empty() || colon == std::string::npos)
+      continue;
+    auto name_part = line.substr(0, colon);
+    r.headers.emplace(name_part, line.substr(colon + 2));
+    if (name_part == "X-Gitea-Event")
+      sender = "gitea";
+    else if (name_part == "X-Gitlab-Event")
+      sender = "gitlab";
+    else if (name_part == "X-GitHub-Event" && sender.empty())
+      sender = "github";
+  }
+  if (sender == "github")
+    r.headers.emplace("X-Hub-Signature-256", "sha256=" + hmac_hex(signing_secret, r.body));
+  else if (sender == "gitea")
+    r.headers.emplace("X-Gitea-Signature", hmac_hex(signing_secret, r.body));
+  else if (sender == "gitlab")
+    r.headers.emplace("X-Gitlab-Token", signing_secret);
+  return r;
+}
+
+/// One recorded payload, what the project's image is, and the documented answer.
+struct recorded_case {
+  const char* fixture;
+  int status;         // 202 or 200
+  const char* result; // the delivery log's result
+  const char* tag;    // the tag deployed or looked at, "" for none
+};
+
+} // namespace
+
+TEST_CASE("webhook payloads: every recorded sender payload reads as documented") {
+  struct row {
+    const char* fixture;
+    int64_t status; // 0 deploy, 200 ignored
+    const char* tag;
+    const char* image;
+  };
+  const row rows[] = {
+    {"github-ping", 200, "", ""},
+    {"github-registry_package-untagged", 200, "", ""},
+    {"github-registry_package-tagged", 0, "v1", "ghcr.io/tinyforge-fixture/web"},
+    {"github-registry_package-other-package", 0, "v1", "ghcr.io/other-org/worker"},
+    {"github-package-tagged", 0, "v2", "ghcr.io/tinyforge-fixture/web"},
+    {"github-push-tag", 200, "", ""},
+    {"github-push-branch", 200, "", ""},
+    {"gitea-push-branch", 200, "", ""},
+    {"gitea-push-tag", 0, "v1", ""},
+    {"gitea-create-tag", 0, "v1", ""},
+    {"gitea-package-container", 0, "v2", "gitea.example.com/gitea/web"},
+    {"gitea-package-untagged", 200, "", ""},
+    {"gitlab-tag-push", 0, "v1.0.0", ""},
+    {"gitlab-tag-delete", 200, "", ""},
+    {"gitlab-push", 200, "", ""},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.fixture);
+    auto d = recorded(r.fixture, "secret");
+    tf::webhook_headers headers;
+    for (const auto& h : d.headers)
+      headers[lower(h.first)] = h.second;
+    auto got = tf::read_project_payload(headers, d.body);
+    CHECK(got.status == r.status);
+    CHECK(got.target.tag == r.tag);
+    CHECK(got.target.image == r.image);
+  }
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "every recorded sender payload gets its documented answer from the daemon") {
+  // Each sender's hook points at its own project; the cases of one project run in order.
+  struct group {
+    const char* image;
+    std::vector<recorded_case> cases;
+  };
+  const group groups[] = {
+    {"ghcr.io/tinyforge-fixture/web",
+     {{"github-ping", 200, "ignored", ""},
+      {"github-registry_package-untagged", 200, "ignored", ""},
+      {"github-registry_package-other-package", 200, "ignored", "v1"},
+      {"github-registry_package-tagged", 202, "accepted", "v1"},
+      {"github-package-tagged", 202, "accepted", "v2"},
+      {"github-push-tag", 200, "ignored", ""},
+      {"github-push-branch", 200, "ignored", ""}}},
+    {"gitea.example.com/gitea/web",
+     {{"gitea-package-untagged", 200, "ignored", ""},
+      {"gitea-package-container", 202, "accepted", "v2"}}},
+    {"registry.gitlab.example.com/jsmith/example",
+     {{"gitlab-push", 200, "ignored", ""},
+      {"gitlab-tag-push", 202, "accepted", "v1.0.0"},
+      {"gitlab-tag-delete", 200, "ignored", ""}}},
+  };
+  for (const auto& g : groups) {
+    auto w = make_project(g.image);
+    int deploys = 0;
+    for (const auto& c : g.cases) {
+      CAPTURE(c.fixture);
+      auto d = recorded(c.fixture, w.webhook_signing_secret);
+      auto a = to_answer(client().Post(("/api/webhooks/" + w.webhook_secret).c_str(), d.headers,
+                                       d.body, json_type));
+      INFO("body: ", a.body);
+      CHECK(a.status == c.status);
+      if (c.status == 202) {
+        ++deploys;
+        CHECK(str(deployment(accepted(a)), "tag") == c.tag);
+      } else {
+        CHECK(str(a.doc, "status") == c.result);
+        CHECK_FALSE(str(a.doc, "reason").empty());
+      }
+      auto log = deliveries(w.id);
+      const auto& newest = log["items"][0];
+      CHECK(str(newest, "result") == c.result);
+      CHECK(integer(newest, "status") == c.status);
+      CHECK(str(newest, "tag") == c.tag);
+      CHECK(str(newest, "signature") != "none");
+      if (c.status == 200)
+        CHECK_FALSE(str(newest, "error").empty());
+    }
+    CHECK(integer(deployments(w.id), "total") == deploys);
+  }
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "Gitea's create and push of one tag deploy it once") {
+  auto w = make_project();
+  auto push = recorded("gitea-push-tag", w.webhook_signing_secret);
+  auto create = recorded("gitea-create-tag", w.webhook_signing_secret);
+  auto first = to_answer(client().Post(("/api/webhooks/" + w.webhook_secret).c_str(),
+                                       push.headers, push.body, json_type));
+  auto id = accepted(first);
+  // Whether the deploy of v1 is still on its way or done by now, v1 is what the stage gets.
+  auto second = to_answer(client().Post(("/api/webhooks/" + w.webhook_secret).c_str(),
+                                        create.headers, create.body, json_type));
+  INFO("body: ", second.body);
+  CHECK(second.status == 200);
+  CHECK(str(second.doc, "status") == "unchanged");
+  CHECK_FALSE(str(second.doc, "reason").empty());
+  auto named = str(second.doc, "deployment_id");
+  CHECK((named == id || named.empty()));
+  CHECK(integer(deployments(w.id), "total") == 1);
+  auto log = deliveries(w.id);
+  CHECK(str(log["items"][0], "result") == "unchanged");
+  CHECK(str(log["items"][0], "event") == "create");
+  CHECK(str(log["items"][1], "result") == "accepted");
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "a tag the stage serves is unchanged unless forced, and /metrics counts the results") {
+  auto w = make_project();
+  auto id = accepted(post(w.webhook_secret, R"({"tag":"v1"})"));
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  std::string status;
+  while (std::chrono::steady_clock::now() < deadline) {
+    status = str(deployment(id), "status");
+    if (status == "succeeded" || status == "failed")
+      break;
+    std::this_thread::sleep_for(200ms);
+  }
+  REQUIRE(status == "succeeded");
+  auto again = post(w.webhook_secret, R"({"tag":"v1"})");
+  INFO("body: ", again.body);
+  CHECK(again.status == 200);
+  CHECK(str(again.doc, "status") == "unchanged");
+  CHECK(again.doc["deployment_id"].IsNull());
+  CHECK(str(again.doc, "reason").find("already serves v1") != std::string::npos);
+  refused(post(w.webhook_secret, R"({"tag":"v1","force":1})"), 400, "invalid_argument");
+  auto forced = accepted(post(w.webhook_secret, R"({"tag":"v1","force":true})"));
+  CHECK(forced != id);
+  // The API: a deploy of the served tag is a deliberate redeploy; a deploy of the tag on
+  // its way is the answer itself unless forced.
+  auto project = json_of(client().Get("/api/projects?limit=500")->body);
+  std::string project_id;
+  for (const auto& p : project["items"].GetArray())
+    if (str(p, "workload_id") == w.id)
+      project_id = str(p, "id");
+  REQUIRE_FALSE(project_id.empty());
+  const auto deploy_url = "/api/projects/" + project_id + "/stages/staging/deploy";
+  auto api = to_answer(client().Post(deploy_url.c_str(), R"({"tag":"v2","force":"no"})", json_type));
+  refused(api, 400, "invalid_argument");
+  api = to_answer(client().Post(deploy_url.c_str(), R"({"tag":"v2"})", json_type));
+  CHECK(api.status == 202);
+  CHECK(str(api.doc, "status") == "queued");
+  auto forced_api =
+    to_answer(client().Post(deploy_url.c_str(), R"({"tag":"v2","force":true})", json_type));
+  CHECK(forced_api.status == 202);
+  CHECK(str(forced_api.doc, "deployment_id") != str(api.doc, "deployment_id"));
+  // Ignored, unchanged and accepted deliveries, as /metrics counts them.
+  post(w.webhook_secret, R"({"zen":"hi"})", {{"X-GitHub-Event", "ping"}});
+  auto metrics = client().Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("tinyforge_webhook_deliveries{result=\"unchanged\"} 1")
+        != std::string::npos);
+  CHECK(metrics->body.find("tinyforge_webhook_deliveries{result=\"ignored\"} 1")
+        != std::string::npos);
+  CHECK(metrics->body.find("tinyforge_webhook_deliveries{result=\"accepted\"} 2")
+        != std::string::npos);
 }
 
 // The capture logger is swapped in before the fixture starts any thread and swapped back
