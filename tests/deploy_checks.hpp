@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tf::test {
@@ -127,6 +128,27 @@ inline void check_api_agrees_with_docker(deploy_env& env, const project_ids& p) 
   bool ok = poll_until(10s, agree, 250ms);
   INFO("docker ps -a:\n", docker_text, "GET /api/containers:\n", api_text);
   CHECK(ok);
+}
+
+/// The deployments of the workload that have not finished, as "id tag status" lines; "?"
+/// when the API did not answer.
+inline std::string unfinished_deployments(const deploy_env& env, const project_ids& p) {
+  auto list = env.deployments(p.workload_id);
+  if (!list)
+    return "?";
+  std::string s;
+  for (const auto& d : *list)
+    if (!d.finished())
+      s += "  " + d.id + " " + d.tag + " " + d.status + "\n";
+  return s;
+}
+
+/// The error object of an API error reply: {"error":{"code":…,"message":…}}.
+inline std::pair<std::string, std::string> api_error_of(const http_reply& r) {
+  auto doc = json_of(r.body);
+  if (!doc.IsObject() || !doc.HasMember("error"))
+    return {};
+  return {str(doc["error"], "code"), str(doc["error"], "message")};
 }
 
 } // namespace tf::test

@@ -311,26 +311,6 @@ std::optional<deployment_view> wait_phase(const deploy_env& env, const std::stri
   return seen;
 }
 
-/// The deployments of the workload that have not finished, as "id tag status" lines.
-std::string unfinished_deployments(const deploy_env& env, const project_ids& p) {
-  auto list = env.deployments(p.workload_id);
-  if (!list)
-    return "?";
-  std::string s;
-  for (const auto& d : *list)
-    if (!d.finished())
-      s += "  " + d.id + " " + d.tag + " " + d.status + "\n";
-  return s;
-}
-
-/// The error object of an API error reply: {"error":{"code":…,"message":…}}.
-std::pair<std::string, std::string> api_error_of(const http_reply& r) {
-  auto doc = json_of(r.body);
-  if (!doc.IsObject() || !doc.HasMember("error"))
-    return {};
-  return {str(doc["error"], "code"), str(doc["error"], "message")};
-}
-
 /// `PRAGMA integrity_check` of the database file by the sqlite3 shell.
 std::string integrity_check(const std::string& db_path) {
   auto r = run_command({"sqlite3", db_path, "PRAGMA integrity_check;"});

@@ -26,19 +26,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// The deployments of the workload that have not finished, as "id tag status" lines; "?"
-/// when the API did not answer.
-std::string unfinished_deployments(deploy_env& env, const project_ids& p) {
-  auto list = env.deployments(p.workload_id);
-  if (!list)
-    return "?";
-  std::string s;
-  for (const auto& d : *list)
-    if (!d.finished())
-      s += "  " + d.id + " " + d.tag + " " + d.status + "\n";
-  return s;
-}
-
 /// The deployer's job start and end lines of a daemon log (event=deploy-start|deploy-end).
 std::string job_events(const std::string& log) {
   std::string out;
@@ -77,14 +64,6 @@ container_row require_single_row(deploy_env& env, const project_ids& p) {
   REQUIRE_FALSE(row.id.empty());
   REQUIRE_FALSE(row.container_id.empty());
   return row;
-}
-
-/// The error object of an API error reply: {"error":{"code":…,"message":…}}.
-std::pair<std::string, std::string> api_error_of(const http_reply& r) {
-  auto doc = json_of(r.body);
-  if (!doc.IsObject() || !doc.HasMember("error"))
-    return {};
-  return {str(doc["error"], "code"), str(doc["error"], "message")};
 }
 
 } // namespace

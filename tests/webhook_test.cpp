@@ -224,6 +224,19 @@ struct webhook_fixture {
     REQUIRE(res->status == 200);
     return json_of(res->body);
   }
+
+  /// Polls the deployment until it succeeded or failed (90 s at most); its last status.
+  std::string wait_deploy_end(const std::string& id) {
+    auto deadline = std::chrono::steady_clock::now() + 90s;
+    std::string status;
+    while (std::chrono::steady_clock::now() < deadline) {
+      status = str(deployment(id), "status");
+      if (status == "succeeded" || status == "failed")
+        break;
+      std::this_thread::sleep_for(200ms);
+    }
+    return status;
+  }
 };
 
 /// 202 with a deployment id; replies the id.
@@ -420,14 +433,7 @@ TEST_CASE_FIXTURE(webhook_fixture, "a plain body answers 202 at once and its dep
   CHECK(str(d, "trigger") == "webhook");
   CHECK(str(d, "tag") == "v1");
   // The deploy is the deployer's ordinary one: it reaches succeeded.
-  auto deadline = std::chrono::steady_clock::now() + 90s;
-  std::string status;
-  while (std::chrono::steady_clock::now() < deadline) {
-    status = str(deployment(id), "status");
-    if (status == "succeeded" || status == "failed")
-      break;
-    std::this_thread::sleep_for(200ms);
-  }
+  auto status = wait_deploy_end(id);
   INFO("deployment: ", id);
   CHECK(status == "succeeded");
   // The stage named in the body is the one deployed; without one, the first stage.
@@ -864,14 +870,7 @@ TEST_CASE_FIXTURE(webhook_fixture, "Gitea's create and push of one tag deploy it
 TEST_CASE_FIXTURE(webhook_fixture, "a tag the stage serves is unchanged unless forced, and /metrics counts the results") {
   auto w = make_project();
   auto id = accepted(post(w.webhook_secret, R"({"tag":"v1"})"));
-  auto deadline = std::chrono::steady_clock::now() + 90s;
-  std::string status;
-  while (std::chrono::steady_clock::now() < deadline) {
-    status = str(deployment(id), "status");
-    if (status == "succeeded" || status == "failed")
-      break;
-    std::this_thread::sleep_for(200ms);
-  }
+  auto status = wait_deploy_end(id);
   REQUIRE(status == "succeeded");
   auto again = post(w.webhook_secret, R"({"tag":"v1"})");
   INFO("body: ", again.body);
