@@ -1,5 +1,6 @@
-// Signature headers: verify_signature over attacker-chosen headers and body. The secret is
-// fixed, so a valid verdict means the fuzzer forged a MAC: that is a finding, not luck.
+// Signature headers: verify_signature over attacker-chosen headers and body, with a fixed
+// secret (the seeds carry valid signatures, so the valid paths run too). A verdict that stays
+// valid when the body changes would be a forged MAC.
 #include "actors/webhook_signatures.hpp"
 #include "fuzz_input.hpp"
 
@@ -17,6 +18,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   if (!v.valid && v.reason.find(secret) != std::string::npos)
     std::abort(); // a refusal must never echo the secret
+  if (v.valid && v.scheme != tf::signature_scheme::gitlab) {
+    std::string changed{in.body};
+    changed += ' ';
+    if (tf::verify_signature(in.headers, changed, secret, now).valid)
+      std::abort(); // the MAC does not cover the body
+  }
   // An empty secret proves nothing, whatever was sent.
   if (tf::verify_signature(in.headers, in.body, "", now).valid)
     std::abort();
