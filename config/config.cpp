@@ -408,10 +408,10 @@ caf::error read_file(const std::string& path, std::string& text) {
   return {};
 }
 
-caf::error apply_file(config& cfg, const std::string& path) {
-  std::string text;
-  if (auto err = read_file(path, text))
-    return err;
+/// `text` is the file's contents; `path` names it in errors.
+caf::error apply_file_text(config& cfg, std::string_view text, const std::string& path) {
+  if (text.size() > max_file_bytes)
+    return config_error(path + " is larger than " + std::to_string(max_file_bytes) + " bytes");
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (doc.HasParseError()) {
@@ -425,6 +425,13 @@ caf::error apply_file(config& cfg, const std::string& path) {
     return config_error(path + ": expected a JSON object at the top level");
   std::set<std::string> seen;
   return apply_object(cfg, doc, "", path, seen);
+}
+
+caf::error apply_file(config& cfg, const std::string& path) {
+  std::string text;
+  if (auto err = read_file(path, text))
+    return err;
+  return apply_file_text(cfg, text, path);
 }
 
 } // namespace
@@ -450,6 +457,13 @@ std::map<std::string, std::string> tinyforge_environment() {
     out.emplace(std::string(var.substr(0, eq)), std::string(var.substr(eq + 1)));
   }
   return out;
+}
+
+caf::expected<config> config_from_file_text(std::string_view text, const std::string& name) {
+  config cfg;
+  if (auto err = apply_file_text(cfg, text, name))
+    return err;
+  return cfg;
 }
 
 caf::expected<config> load_config(const config_sources& sources) {

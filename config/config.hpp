@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tf {
@@ -72,6 +73,10 @@ const std::vector<config_key_info>& config_keys();
 
 /// Reads the environment's TINYFORGE_* variables (from `environ`).
 std::map<std::string, std::string> tinyforge_environment();
+
+/// The defaults overridden by a config file's contents, validated as load_config does; `name`
+/// (the file's path) is what errors name as the source.
+caf::expected<config> config_from_file_text(std::string_view text, const std::string& name);
 
 /// Layers defaults, file, environment and flags; validates every key.
 /// Error: tf::ec::bad_config with a one-line message naming the key and its source.

@@ -1,6 +1,7 @@
 #include "docker/client.hpp"
 
 #include "actors/errors.hpp"
+#include "docker/line_splitter.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -96,41 +97,6 @@ std::string create_body(const container_spec& spec) {
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }
-
-/// Splits a stream of JSON objects (one per line) into lines, bounded in length.
-class line_splitter {
-public:
-  static constexpr size_t max_line = 1024 * 1024;
-  /// Feeds data; calls f(line) for each complete line. False when a line is too long
-  /// (then overflowed() is true) or f asked to stop.
-  template <class F>
-  bool feed(std::string_view data, F&& f) {
-    if (buf_.size() + data.size() > 2 * max_line && data.find('\n') == std::string_view::npos) {
-      overflowed_ = true;
-      return false;
-    }
-    buf_.append(data);
-    size_t start = 0;
-    for (auto nl = buf_.find('\n', start); nl != std::string::npos;
-         nl = buf_.find('\n', start)) {
-      std::string_view line{buf_.data() + start, nl - start};
-      start = nl + 1;
-      if (!line.empty() && line != "\r" && !f(line)) {
-        buf_.erase(0, start);
-        return false;
-      }
-    }
-    buf_.erase(0, start);
-    overflowed_ = buf_.size() > max_line;
-    return !overflowed_;
-  }
-
-  bool overflowed() const { return overflowed_; }
-
-private:
-  std::string buf_;
-  bool overflowed_ = false;
-};
 
 /// An image reference as a path segment: the engine reads the '/' of a repository
 /// (team/api) as part of the name, so each component is encoded but not the slashes.

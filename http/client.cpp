@@ -43,11 +43,10 @@ caf::error malformed(const std::string& what) {
   return make_error(ec::unavailable, "malformed answer: " + what);
 }
 
-/// Bytes from the socket with a look-ahead buffer, for lines and counted bodies.
+/// Bytes from the source with a look-ahead buffer, for lines and counted bodies.
 class reader {
 public:
-  reader(client_socket& sock, client_clock::time_point deadline)
-    : sock_{sock}, deadline_{deadline} {}
+  explicit reader(const byte_source& source) : source_{source} {}
 
   /// One line without its CRLF (or bare LF). `limit` bounds it with its line end;
   /// `too_long` is the error when it is longer.
@@ -111,15 +110,14 @@ private:
     }
     auto old = buf_.size();
     buf_.resize(old + read_size);
-    auto got = sock_.read_some(buf_.data() + old, read_size, deadline_);
+    auto got = source_(buf_.data() + old, read_size);
     buf_.resize(old + (got ? *got : 0));
     if (!got)
       return got.error();
     return *got > 0;
   }
 
-  client_socket& sock_;
-  client_clock::time_point deadline_;
+  const byte_source& source_;
   std::string buf_;
   size_t pos_ = 0;
 };
@@ -343,11 +341,20 @@ caf::expected<long> exchange(const client_target& target, const client_request& 
     return sock.error();
   if (auto err = sock->write_all(*text, limits.deadline))
     return err;
-  reader in{*sock, limits.deadline};
-  auto head = read_head(in, limits.max_header_bytes);
+  byte_source from_socket = [&](char* buf, size_t size) {
+    return sock->read_some(buf, size, limits.deadline);
+  };
+  return read_response(from_socket, req.method, limits.max_header_bytes, on_head, on_body);
+}
+
+caf::expected<long> read_response(const byte_source& source, std::string_view method,
+                                  size_t max_header_bytes, const head_handler& on_head,
+                                  const body_handler& on_body) {
+  reader in{source};
+  auto head = read_head(in, max_header_bytes);
   if (!head)
     return head.error();
-  auto frame = frame_of(*head, req.method);
+  auto frame = frame_of(*head, method);
   if (!frame)
     return frame.error();
   if (on_head)
@@ -360,7 +367,7 @@ caf::expected<long> exchange(const client_target& target, const client_request& 
       done = in.body(frame->length, false, on_body);
       break;
     case framing::chunked:
-      done = read_chunked(in, limits.max_header_bytes, on_body);
+      done = read_chunked(in, max_header_bytes, on_body);
       break;
     case framing::until_close:
       done = in.body(0, true, on_body);

@@ -43,6 +43,17 @@ using head_handler = std::function<void(const response_head&)>;
 /// Called with each piece of the body; false stops reading (not an error).
 using body_handler = std::function<bool(std::string_view)>;
 
+/// Up to `size` bytes of the answer into `buf`; 0 when the peer has closed.
+using byte_source = std::function<caf::expected<size_t>(char* buf, size_t size)>;
+
+/// Reads one answer to a `method` request from `source`: skips 1xx interim heads, hands the
+/// final head to `on_head` and the body to `on_body`; replies the HTTP status. exchange()
+/// reads its socket through it; on its own it parses an answer held in memory (tests/fuzz).
+/// Errors as exchange's, less the connecting ones.
+caf::expected<long> read_response(const byte_source& source, std::string_view method,
+                                  size_t max_header_bytes, const head_handler& on_head,
+                                  const body_handler& on_body);
+
 /// Sends the request and reads the answer; replies the HTTP status.
 /// Errors: ec::invalid_argument (a request that cannot be written: CR/LF in a header, ...),
 /// ec::unavailable (cannot connect, cancelled, reset, a malformed answer), ec::timeout (a

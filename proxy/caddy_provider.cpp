@@ -218,7 +218,7 @@ private:
   static caf::error caddy_error(const std::string& what, const http_response& res) {
     std::string message = short_text(res.body);
     rapidjson::Document doc;
-    doc.Parse(res.body.data(), res.body.size());
+    doc.Parse<rapidjson::kParseIterativeFlag>(res.body.data(), res.body.size());
     if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("error")
         && doc["error"].IsString())
       message = short_text(doc["error"].GetString());
@@ -240,7 +240,7 @@ private:
     // there is no http app (or no apps) yet. A PUT creates the missing levels.
     if (res->status == 200) {
       rapidjson::Document doc;
-      doc.Parse(res->body.data(), res->body.size());
+      doc.Parse<rapidjson::kParseIterativeFlag>(res->body.data(), res->body.size());
       if (doc.HasParseError())
         return make_error(ec::unavailable, "caddy: malformed JSON in the answer to GET "
                                              + servers_path() + ": " + short_text(res->body));

@@ -19,7 +19,7 @@ constexpr const char* hosts_path = "/api/nginx/proxy-hosts";
 /// as it came.
 std::string npm_message(const http_response& res) {
   rapidjson::Document doc;
-  doc.Parse(res.body.data(), res.body.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(res.body.data(), res.body.size());
   if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("error")) {
     const auto& e = doc["error"];
     if (e.IsObject() && e.HasMember("message") && e["message"].IsString())
@@ -33,7 +33,7 @@ std::string npm_message(const http_response& res) {
 caf::expected<rapidjson::Document> parse_reply(const std::string& what,
                                                const http_response& res) {
   rapidjson::Document doc;
-  doc.Parse(res.body.data(), res.body.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(res.body.data(), res.body.size());
   if (doc.HasParseError() || !doc.IsObject())
     return make_error(ec::unavailable,
                       "npm: malformed JSON in the answer to " + what + ": " + short_text(res.body));

@@ -355,6 +355,29 @@ TEST_CASE("config: a file just under 1 MiB still loads") {
   CHECK(tf::load_config({file, {}, {}}));
 }
 
+TEST_CASE("config: a file's text read from memory gives what the file gives") {
+  temp_dir dir;
+  const std::string text = R"({"listen": "[::1]:9090", // a comment
+    "proxy": {"provider": "caddy", "slot_ports": "21000-21099"}})";
+  auto from_file = tf::load_config({dir.write("c.json", text), {}, {}});
+  auto from_text = tf::config_from_file_text(text, "c.json");
+  REQUIRE(from_file);
+  REQUIRE(from_text);
+  check_same(*from_text, *from_file);
+  CHECK(from_text->listen_host == "::1");
+  CHECK(from_text->slot_port_high == 21099);
+
+  // The refusals are the file's, naming the source it was given.
+  for (std::string bad : {std::string{"{"}, std::string{"[1]"}, std::string{R"({"listen": 5})"},
+                          std::string{R"({"a\u0000b": 1})"}, "{}" + std::string(1 << 20, ' ')}) {
+    INFO(bad.substr(0, 40));
+    auto cfg = tf::config_from_file_text(bad, "the-text");
+    REQUIRE_FALSE(cfg);
+    CHECK(tf::error_code(cfg.error()) == tf::ec::bad_config);
+    CHECK(contains(tf::error_message(cfg.error()), "the-text"));
+  }
+}
+
 TEST_CASE("config: tinyforge_environment reads only TINYFORGE_* variables") {
   setenv("TINYFORGE_CONFIG_TEST_VAR", "a=b", 1);
   setenv("NOT_TINYFORGE_CONFIG_TEST_VAR", "x", 1);

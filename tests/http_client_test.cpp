@@ -397,3 +397,39 @@ TEST_CASE("http client: a request that cannot be written is invalid_argument") {
   bad_header.headers.emplace_back("X-A", "1\r\nInjected: 1");
   CHECK(code_of(try_request(bad_header)) == "invalid_argument");
 }
+
+TEST_CASE("http client: read_response parses an answer held in memory, one byte per read") {
+  const std::string answer = "HTTP/1.1 100 Continue\r\n\r\n"
+                             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "5\r\nhello\r\n0\r\n\r\n";
+  size_t pos = 0;
+  http::byte_source one_byte = [&](char* buf, size_t) -> caf::expected<size_t> {
+    if (pos == answer.size())
+      return size_t{0};
+    buf[0] = answer[pos++];
+    return size_t{1};
+  };
+  std::string body;
+  auto status = http::read_response(
+    one_byte, "GET", 1024, nullptr, [&](std::string_view piece) {
+      body.append(piece);
+      return true;
+    });
+  REQUIRE(status);
+  CHECK(*status == 200);
+  CHECK(body == "hello");
+
+  // Cut short: the source's end in the middle of a chunk is a malformed answer.
+  const std::string cut = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel";
+  pos = 0;
+  http::byte_source from_cut = [&](char* buf, size_t room) -> caf::expected<size_t> {
+    auto n = std::min(room, cut.size() - pos);
+    std::copy_n(cut.data() + pos, n, buf);
+    pos += n;
+    return n;
+  };
+  auto broken = http::read_response(from_cut, "GET", 1024, nullptr,
+                                    [](std::string_view) { return true; });
+  REQUIRE_FALSE(broken);
+  CHECK(error_code(broken.error()) == ec::unavailable);
+}

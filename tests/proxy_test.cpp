@@ -702,6 +702,30 @@ TEST_CASE("provider caddy: an unreachable admin API or a malformed answer is una
   CHECK(contains(message_of(del), "gateway exploded"));
 }
 
+TEST_CASE("provider caddy: an answer nested 300000 levels deep is refused, the stack survives") {
+  // RapidJSON's recursive parser needs a stack frame per level: this answer (600 KB, under
+  // http_call's 1 MiB cap) used to overflow the daemon's stack. The parse is iterative now.
+  const std::string deep = std::string(300000, '[') + std::string(300000, ']');
+  test_server deep_api{[&](httplib::Server& s) {
+    s.Get("/config/.*", [&](const httplib::Request&, httplib::Response& res) {
+      res.set_content(deep, "application/json");
+    });
+    s.Delete("/id/.*", [&](const httplib::Request&, httplib::Response& res) {
+      res.status = 400;
+      res.set_content(deep, "application/json");
+    });
+  }};
+  config cfg;
+  cfg.proxy_provider = "caddy";
+  cfg.caddy_admin = "http://127.0.0.1:" + std::to_string(deep_api.port());
+  auto p = proxy::make_provider(cfg);
+  auto route = make_route("r1", "a.test", {20001});
+  auto res = p->apply(route);
+  CHECK(code_of(res) == "unavailable");
+  CHECK(contains(message_of(res), "not an object"));
+  CHECK(code_of(p->remove(route)) == "invalid_argument");
+}
+
 // --- providers: nginx ------------------------------------------------------------------
 
 namespace {
