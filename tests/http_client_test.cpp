@@ -259,6 +259,10 @@ TEST_CASE("http client: a malformed status line is unavailable") {
     auto r = get(s);
     CHECK(code_of(r.status) == "unavailable");
   }
+  // A NUL in a header name: is_token_char once took it for a token character.
+  const char nul_head[] = "HTTP/1.1 200 OK\r\nX-A\0b: 1\r\nContent-Length: 0\r\n\r\n";
+  script_server nul{answer(std::string{nul_head, sizeof nul_head - 1})};
+  CHECK(code_of(get(nul).status) == "unavailable");
 }
 
 TEST_CASE("http client: a header block over the cap is payload_too_large") {
@@ -396,6 +400,10 @@ TEST_CASE("http client: a request that cannot be written is invalid_argument") {
   bad_header.method = "GET";
   bad_header.headers.emplace_back("X-A", "1\r\nInjected: 1");
   CHECK(code_of(try_request(bad_header)) == "invalid_argument");
+  http::client_request nul_name = bad_method;
+  nul_name.method = "GET";
+  nul_name.headers.emplace_back(std::string{"X-A\0b", 5}, "1");
+  CHECK(code_of(try_request(nul_name)) == "invalid_argument");
 }
 
 TEST_CASE("http client: read_response parses an answer held in memory, one byte per read") {
