@@ -83,6 +83,21 @@ webhook_answer lookup_failed(const caf::error& err) {
   return answer(status, to_string(error_code(err)), error_message(err));
 }
 
+/// Records a delivery that queues no deploy, then answers `a` with the delivery's id (or
+/// without it, when the record could not be written: the sender still gets its answer).
+void record_and_answer(self_ptr self, promise rp, webhook_delivery rec, webhook_answer a) {
+  self->request(self->state.writer, store_timeout, atom::create_v, std::move(rec))
+    .then(
+      [rp, a](webhook_delivery& stored) mutable {
+        a.delivery = stored.id;
+        rp.deliver(a);
+      },
+      [rp, a](caf::error& err) mutable {
+        spdlog::warn("event=webhook-record-failed error={}", error_message(err));
+        rp.deliver(a);
+      });
+}
+
 /// Records a refused delivery, then answers with the refusal.
 void refuse(self_ptr self, promise rp, webhook_delivery rec, int64_t status,
             const std::string& code, const std::string& message) {
@@ -91,17 +106,7 @@ void refuse(self_ptr self, promise rp, webhook_delivery rec, int64_t status,
   rec.error = message;
   spdlog::info("event=webhook-refused workload={} status={} reason={}", rec.workload_id, status,
                message);
-  auto refusal = answer(status, code, message);
-  self->request(self->state.writer, store_timeout, atom::create_v, std::move(rec))
-    .then(
-      [rp, refusal](webhook_delivery& stored) mutable {
-        refusal.delivery = stored.id;
-        rp.deliver(refusal);
-      },
-      [rp, refusal](caf::error& err) mutable {
-        spdlog::warn("event=webhook-record-failed error={}", error_message(err));
-        rp.deliver(refusal);
-      });
+  record_and_answer(self, std::move(rp), std::move(rec), answer(status, code, message));
 }
 
 /// Records a delivery that asks for no deploy (ping, branch push, untagged version...), then
@@ -114,16 +119,7 @@ void ignore(self_ptr self, promise rp, webhook_delivery rec, const std::string& 
                rec.event, reason);
   auto a = answer(200, "ignored", reason);
   a.result = "ignored";
-  self->request(self->state.writer, store_timeout, atom::create_v, std::move(rec))
-    .then(
-      [rp, a](webhook_delivery& stored) mutable {
-        a.delivery = stored.id;
-        rp.deliver(a);
-      },
-      [rp, a](caf::error& err) mutable {
-        spdlog::warn("event=webhook-record-failed error={}", error_message(err));
-        rp.deliver(a);
-      });
+  record_and_answer(self, std::move(rp), std::move(rec), std::move(a));
 }
 
 /// How the store settled a claim becomes the answer: 202 with the queued deploy (handed to
