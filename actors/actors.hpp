@@ -1,16 +1,17 @@
 // Every typed actor interface of Tinyforge, in one place. Each message has one comment line.
-// Rows and message structs are in store/model.hpp; atoms in actors/atoms.hpp.
+// Rows and message structs are in core/model.hpp; atoms in actors/atoms.hpp.
 #pragma once
 
 #include "actors/atoms.hpp"
 #include "actors/notifier_messages.hpp"
 #include "actors/webhook_messages.hpp"
 #include "docker/types.hpp"
-#include "store/admin_model.hpp"
-#include "store/auth_model.hpp"
-#include "store/model.hpp"
-#include "store/notifications.hpp"
-#include "store/webhooks.hpp"
+#include "core/admin_model.hpp"
+#include "core/auth_model.hpp"
+#include "actors/messages.hpp"
+#include "core/model.hpp"
+#include "core/notification_model.hpp"
+#include "core/webhook_model.hpp"
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>

@@ -1,12 +1,12 @@
 #include "actors/deploy_job.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/fault_point.hpp"
 #include "docker/client.hpp"
-#include "proxy/http_call.hpp"
+#include "net/http_call.hpp"
 #include "proxy/provider.hpp"
 #include "store/deployments.hpp"
-#include "store/ids.hpp"
+#include "core/ids.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -440,13 +440,13 @@ private:
 
   /// One health probe of a slot, from 127.0.0.2 so a slot closed to the proxy answers.
   bool probe(int64_t slot) {
-    proxy::http_request req;
+    net::http_request req;
     req.url = "http://127.0.0.1:" + std::to_string(slot) + route_.health_path;
     req.timeout = std::chrono::milliseconds{std::max<int64_t>(stg_.health_timeout_ms, 100)};
     if (gated_)
       req.source_address = "127.0.0.2";
     req.max_response_bytes = 64 * 1024;
-    auto res = proxy::http_call(req);
+    auto res = net::http_call(req);
     return res && res->status >= 200 && res->status < 400;
   }
 
@@ -531,12 +531,12 @@ private:
     auto deadline = clock_type::now() + proxy_verify_deadline;
     std::string last;
     while (clock_type::now() < deadline && !cancelled()) {
-      proxy::http_request req;
+      net::http_request req;
       req.url = base + route_.health_path;
       req.headers["Host"] = route_.host;
       req.timeout = 3s;
       req.max_response_bytes = 64 * 1024;
-      auto res = proxy::http_call(req);
+      auto res = net::http_call(req);
       if (res) {
         auto up = res->headers.find("x-tinyforge-upstream");
         auto upstream = up == res->headers.end() ? std::string{} : up->second;

@@ -1,6 +1,6 @@
 #include "actors/event_watcher.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "docker/client.hpp"
 
 #include <caf/all.hpp>

@@ -1,12 +1,13 @@
 #include "actors/notifier.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/webhook_signatures.hpp"
-#include "http/json.hpp"
-#include "proxy/http_call.hpp"
-#include "store/clock.hpp"
-#include "store/ids.hpp"
+#include "net/json.hpp"
+#include "net/http_call.hpp"
+#include "core/clock.hpp"
+#include "core/ids.hpp"
 #include "store/validate.hpp"
+#include "store/notifications.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -42,7 +43,7 @@ void record(self_ptr self, const notifier_state::delivery& d, int64_t status,
   a.status = status;
   a.error = std::move(error);
   a.outcome = outcome;
-  a.at = store::now_utc();
+  a.at = tf::now_utc();
   self->send(self->state.writer, atom::append_v, std::move(a));
 }
 
@@ -134,7 +135,7 @@ void enqueue(self_ptr self, uint64_t seq, const notification_event& ev, const wo
              const std::string& stage_name) {
   auto& st = self->state;
   notifier_state::delivery d;
-  d.id = store::new_id();
+  d.id = tf::new_id();
   d.event = ev.event;
   d.workload_id = w.id;
   d.url = w.notification_url;
@@ -195,27 +196,23 @@ bool is_notification_event(const std::string& event) {
 
 std::string notification_body(const notification_event& ev, const workload& w,
                               const std::string& stage_name) {
-  return http::make_json([&](http::json_writer& jw) {
-    auto field = [&](const char* key, const std::string& value) {
-      jw.Key(key);
-      http::write_string(jw, value);
-    };
+  return net::make_json([&](net::json_writer& jw) {
     auto optional = [&](const char* key, const std::string& value) {
       if (!value.empty())
-        field(key, value);
+        net::field(jw, key, value);
     };
     jw.StartObject();
-    field("event", ev.event);
-    field("workload_id", w.id);
-    field("workload_name", w.name);
-    field("kind", w.kind);
+    net::field(jw, "event", ev.event);
+    net::field(jw, "workload_id", w.id);
+    net::field(jw, "workload_name", w.name);
+    net::field(jw, "kind", w.kind);
     optional("deployment_id", ev.deployment_id);
     optional("stage", stage_name);
     optional("tag", ev.tag);
     optional("error", ev.error);
     optional("container_id", ev.container_id);
     optional("role", ev.role);
-    field("at", ev.at.empty() ? store::now_utc() : ev.at);
+    net::field(jw, "at", ev.at.empty() ? tf::now_utc() : ev.at);
     jw.EndObject();
   });
 }
@@ -247,7 +244,7 @@ notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
                                                  size_t answer_limit) {
   return {
     [answer_limit](atom::post, const notification_post& p) {
-      proxy::http_request req;
+      net::http_request req;
       req.method = "POST";
       req.url = p.url;
       req.body = p.body;
@@ -256,7 +253,7 @@ notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
       req.timeout = std::chrono::milliseconds{p.timeout_ms};
       req.max_response_bytes = answer_limit;
       notification_post_result r;
-      auto res = proxy::http_call(req);
+      auto res = net::http_call(req);
       if (res) {
         r.status = res->status;
         return r;
@@ -294,7 +291,7 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_setting
         return;
       }
       if (ev.at.empty())
-        ev.at = store::now_utc();
+        ev.at = tf::now_utc();
       if (ev.event == "container.missing" && st.settings.missing_confirm.count() > 0
           && !ev.container_row_id.empty()) {
         if (st.unconfirmed.size() >= st.settings.queue_max) {

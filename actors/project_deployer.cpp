@@ -1,7 +1,7 @@
 #include "actors/project_deployer.hpp"
 
-#include "actors/errors.hpp"
-#include "store/clock.hpp"
+#include "core/errors.hpp"
+#include "core/clock.hpp"
 #include "store/deployments.hpp"
 
 #include <caf/all.hpp>
@@ -73,7 +73,7 @@ void notify(self_ptr self, const char* event, const deployment& dep, const std::
   ev.stage_id = dep.stage_id;
   ev.tag = dep.tag;
   ev.error = error;
-  ev.at = store::now_utc();
+  ev.at = tf::now_utc();
   self->send(notifier, atom::notify_v, std::move(ev));
 }
 

@@ -1,6 +1,6 @@
 #include "actors/proxy_actor.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/reply.hpp"
 
 #include <spdlog/spdlog.h>

@@ -1,7 +1,7 @@
 #include "actors/reconciler.hpp"
 
-#include "actors/errors.hpp"
-#include "store/clock.hpp"
+#include "core/errors.hpp"
+#include "core/clock.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -60,7 +60,7 @@ void notify_changes(reconciler_actor::stateful_pointer<reconciler_state> self,
   const auto& notifier = self->state.cfg.notifier;
   if (!notifier)
     return;
-  auto at = store::now_utc();
+  auto at = tf::now_utc();
   for (const auto& c : changes) {
     notification_event ev;
     ev.event = event;
@@ -201,14 +201,14 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
     const docker::filters managed{{"label", {docker::label::managed}}};
     // Rows written after the list was taken (a deploy in progress) are newer than what
     // the list can say about them: the sweep leaves them alone.
-    auto listed_at = store::now_utc();
+    auto listed_at = tf::now_utc();
     self->request(st.docker, st.cfg.docker_timeout + std::chrono::seconds{5}, atom::list_v,
                   atom::container_v, managed)
       .then(
         [self, publish, host, listed_at](std::vector<docker::container_summary>& listed) {
           auto& st = self->state;
           engine_answered(self, true, "");
-          auto observed = observe(listed, host, store::now_utc());
+          auto observed = observe(listed, host, tf::now_utc());
           missing_sweep sweep{host, {}, listed_at};
           for (const auto& c : listed)
             sweep.seen_container_ids.push_back(c.id);

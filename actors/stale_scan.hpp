@@ -4,7 +4,7 @@
 #pragma once
 
 #include "docker/types.hpp"
-#include "store/admin_model.hpp"
+#include "core/admin_model.hpp"
 
 #include <cstdint>
 #include <string>

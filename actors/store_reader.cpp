@@ -1,6 +1,6 @@
 #include "actors/store_reader.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/reply.hpp"
 #include "store/admin_reads.hpp"
 #include "store/apps.hpp"

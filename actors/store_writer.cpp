@@ -1,6 +1,6 @@
 #include "actors/store_writer.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/reply.hpp"
 #include "store/apps.hpp"
 #include "store/deployments.hpp"

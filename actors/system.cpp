@@ -1,7 +1,7 @@
 #include "actors/system.hpp"
 
 #include "actors/docker_worker.hpp"
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/event_watcher.hpp"
 #include "actors/project_deployer.hpp"
 #include "actors/proxy_actor.hpp"

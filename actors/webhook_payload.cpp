@@ -1,7 +1,7 @@
 #include "actors/webhook_payload.hpp"
 
-#include "actors/errors.hpp"
-#include "http/json.hpp"
+#include "core/errors.hpp"
+#include "net/json.hpp"
 #include "store/deployments.hpp"
 #include "store/validate.hpp"
 
@@ -240,7 +240,7 @@ payload_reading read_project_payload(const webhook_headers& headers, std::string
     return ignore("ping: GitHub checks that the hook answers");
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return event.empty() ? no_tag("the body is empty") : ignore("the body is empty");
-  auto doc = http::parse_object(body);
+  auto doc = net::parse_object(body);
   if (!doc)
     return refuse(400, "invalid_argument", error_message(doc.error()));
   // A sender's events that carry nothing to deploy are answered 200 and logged as ignored:

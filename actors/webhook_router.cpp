@@ -1,9 +1,9 @@
 #include "actors/webhook_router.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/webhook_payload.hpp"
 #include "actors/webhook_signatures.hpp"
-#include "http/json.hpp"
+#include "net/json.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -29,14 +29,14 @@ constexpr const char* kept_header_names[]
      "x-tinyforge-timestamp"};
 
 std::string kept_headers_json(const webhook_headers& h) {
-  return http::make_json([&](http::json_writer& w) {
+  return net::make_json([&](net::json_writer& w) {
     w.StartObject();
     for (const char* name : kept_header_names) {
       auto i = h.find(name);
       if (i == h.end())
         continue;
       w.Key(name);
-      http::write_string(w, i->second);
+      net::write_string(w, i->second);
     }
     w.EndObject();
   });
@@ -44,7 +44,7 @@ std::string kept_headers_json(const webhook_headers& h) {
 
 webhook_headers headers_from_json(const std::string& text) {
   webhook_headers out;
-  auto doc = http::parse_object(text);
+  auto doc = net::parse_object(text);
   if (!doc)
     return out;
   for (const auto& m : doc->GetObject())

@@ -1,6 +1,6 @@
 #include "actors/webhook_signatures.hpp"
 
-#include "http/text.hpp"
+#include "net/text.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -34,9 +34,9 @@ const std::string* header(const webhook_headers& h, const char* name) {
 std::string sha256_value(const std::string& v) {
   constexpr std::string_view prefix = "sha256=";
   if (v.size() <= prefix.size()
-      || http::ascii_lowercase(v.substr(0, prefix.size())) != prefix)
+      || net::ascii_lowercase(v.substr(0, prefix.size())) != prefix)
     return {};
-  return http::ascii_lowercase(v.substr(prefix.size()));
+  return net::ascii_lowercase(v.substr(prefix.size()));
 }
 
 signature_verdict verdict(signature_scheme s, bool valid, std::string reason = {}) {
@@ -104,7 +104,7 @@ signature_verdict verify_signature(const webhook_headers& headers, std::string_v
   if (const auto* sig = header(headers, "x-gitea-signature")) {
     auto want = hmac_sha256_hex(secret, body);
     return verdict(s::gitea,
-                   !secret.empty() && equal_constant_time(http::ascii_lowercase(*sig), want),
+                   !secret.empty() && equal_constant_time(net::ascii_lowercase(*sig), want),
                    "X-Gitea-Signature does not match");
   }
   if (const auto* token = header(headers, "x-gitlab-token"))

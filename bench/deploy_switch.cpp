@@ -27,7 +27,7 @@
 // removed at the end.
 #include "deploy_harness.hpp"
 #include "load.hpp"
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "proxy/provider.hpp"
 
 #include <algorithm>

@@ -3,10 +3,10 @@
 // missing rows. The anchor, measured in the same run, is `docker ps -a` listing the same
 // containers. Target: under 1 s for 200 containers.
 // Usage: reconcile_bench [N]   (default 200; needs tinyforge-test/web:v1, see tests/images/build)
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "docker/client.hpp"
-#include "store/ids.hpp"
+#include "core/ids.hpp"
 
 #include <caf/all.hpp>
 
@@ -33,7 +33,7 @@ double millis(F&& f) {
 
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 200;
-  auto run_id = tf::store::new_id();
+  auto run_id = tf::new_id();
   auto dir = std::filesystem::temp_directory_path() / ("tinyforge-bench-" + run_id);
   std::filesystem::create_directories(dir);
 

@@ -1,7 +1,7 @@
 // `tinyforge admin create --username NAME`: adds an admin to the daemon's database, with
 // the password read from stdin (never from an argument, which `ps` would show). Safe while
 // the daemon runs: SQLite's WAL and busy timeout serialize this one write with the daemon's.
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "cli/commands.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"

@@ -1,5 +1,5 @@
 // tinyforge: the command line. It only parses arguments and hands them to a verb.
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "cli/commands.hpp"
 
 #include <CLI/CLI.hpp>

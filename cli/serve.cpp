@@ -1,10 +1,10 @@
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "cli/commands.hpp"
 #include "config/ephemeral_ports.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
-#include "store/ids.hpp"
+#include "core/ids.hpp"
 #include "store/password.hpp"
 
 #include <caf/actor_system.hpp>
@@ -84,7 +84,7 @@ caf::expected<std::string> prepare_first_admin(caf::actor_system& sys, const sto
     spdlog::info("event=admin-created username=admin source=TINYFORGE_ADMIN_PASSWORD");
     return std::string{};
   }
-  auto token = store::new_secret();
+  auto token = tf::new_secret();
   spdlog::warn("event=setup-token-issued token={} hint=\"no user exists: POST /api/auth/setup "
                "with this token, or run tinyforge admin create\"",
                token);

@@ -1,6 +1,6 @@
 #include "config/config.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>

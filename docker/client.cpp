@@ -1,7 +1,8 @@
 #include "docker/client.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "docker/line_splitter.hpp"
+#include "net/json.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -13,34 +14,28 @@ namespace tf::docker {
 
 namespace {
 
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void write_string(json_writer& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-void write_strings(json_writer& w, const std::vector<std::string>& xs) {
+void write_strings(net::json_writer& w, const std::vector<std::string>& xs) {
   w.StartArray();
   for (const auto& x : xs)
-    write_string(w, x);
+    net::write_string(w, x);
   w.EndArray();
 }
 
-void write_labels(json_writer& w, const label_map& labels) {
+void write_labels(net::json_writer& w, const label_map& labels) {
   w.StartObject();
   for (const auto& [k, v] : labels) {
-    write_string(w, k);
-    write_string(w, v);
+    net::write_string(w, k);
+    net::write_string(w, v);
   }
   w.EndObject();
 }
 
 std::string create_body(const container_spec& spec) {
   rapidjson::StringBuffer buf;
-  json_writer w{buf};
+  net::json_writer w{buf};
   w.StartObject();
   w.Key("Image");
-  write_string(w, spec.image);
+  net::write_string(w, spec.image);
   if (!spec.cmd.empty()) {
     w.Key("Cmd");
     write_strings(w, spec.cmd);
@@ -53,7 +48,7 @@ std::string create_body(const container_spec& spec) {
   if (spec.container_port > 0) {
     w.Key("ExposedPorts");
     w.StartObject();
-    write_string(w, port_key);
+    net::write_string(w, port_key);
     w.StartObject();
     w.EndObject();
     w.EndObject();
@@ -63,13 +58,13 @@ std::string create_body(const container_spec& spec) {
   if (spec.container_port > 0) {
     w.Key("PortBindings");
     w.StartObject();
-    write_string(w, port_key);
+    net::write_string(w, port_key);
     w.StartArray();
     w.StartObject();
     w.Key("HostIp");
-    write_string(w, spec.host_ip);
+    net::write_string(w, spec.host_ip);
     w.Key("HostPort");
-    write_string(w, spec.host_port > 0 ? std::to_string(spec.host_port) : std::string{});
+    net::write_string(w, spec.host_port > 0 ? std::to_string(spec.host_port) : std::string{});
     w.EndObject();
     w.EndArray();
     w.EndObject();
@@ -86,12 +81,12 @@ std::string create_body(const container_spec& spec) {
     w.Key("RestartPolicy");
     w.StartObject();
     w.Key("Name");
-    write_string(w, spec.restart_policy == "no" ? "" : spec.restart_policy);
+    net::write_string(w, spec.restart_policy == "no" ? "" : spec.restart_policy);
     w.EndObject();
   }
   if (!spec.network.empty()) {
     w.Key("NetworkMode");
-    write_string(w, spec.network);
+    net::write_string(w, spec.network);
   }
   w.EndObject();
   w.EndObject();
@@ -133,10 +128,10 @@ std::string url_encode(std::string_view s) {
 
 std::string filters_json(const filters& f) {
   rapidjson::StringBuffer buf;
-  json_writer w{buf};
+  net::json_writer w{buf};
   w.StartObject();
   for (const auto& [k, vs] : f) {
-    write_string(w, k);
+    net::write_string(w, k);
     write_strings(w, vs);
   }
   w.EndObject();
@@ -369,10 +364,10 @@ caf::expected<std::vector<network_summary>> client::list_networks(const filters&
 caf::expected<std::string> client::create_network(const std::string& name,
                                                   const label_map& labels) {
   rapidjson::StringBuffer buf;
-  json_writer w{buf};
+  net::json_writer w{buf};
   w.StartObject();
   w.Key("Name");
-  write_string(w, name);
+  net::write_string(w, name);
   w.Key("CheckDuplicate");
   w.Bool(true);
   w.Key("Labels");
@@ -387,10 +382,10 @@ caf::expected<std::string> client::create_network(const std::string& name,
 
 caf::error client::connect_network(const std::string& network, const std::string& container) {
   rapidjson::StringBuffer buf;
-  json_writer w{buf};
+  net::json_writer w{buf};
   w.StartObject();
   w.Key("Container");
-  write_string(w, container);
+  net::write_string(w, container);
   w.EndObject();
   auto body = expect_ok("POST", "/networks/" + url_encode(network) + "/connect",
                         {buf.GetString(), buf.GetSize()},

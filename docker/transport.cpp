@@ -1,16 +1,16 @@
 #include "docker/transport.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
-#include "http/client.hpp"
+#include "net/client.hpp"
 
 namespace tf::docker {
 
 namespace {
 
 /// Where the HTTP client connects for `ep`, and the Host header it sends.
-http::client_target target_of(const endpoint& ep, std::string& host_header) {
-  http::client_target t;
+net::client_target target_of(const endpoint& ep, std::string& host_header) {
+  net::client_target t;
   host_header = ep.base_url.substr(7); // after http://: localhost, or host:port
   if (!ep.unix_path.empty()) {
     t.unix_path = ep.unix_path;
@@ -100,7 +100,7 @@ caf::expected<long> transport::perform(std::string_view method, const std::strin
   std::string where = "docker: " + verb + " " + path + ": ";
   if (cancel_->cancelled())
     return make_error(ec::unavailable, where + "cancelled (shutting down)");
-  http::client_request req;
+  net::client_request req;
   std::string host;
   auto target = target_of(ep_, host);
   req.method = method;
@@ -111,15 +111,15 @@ caf::expected<long> transport::perform(std::string_view method, const std::strin
     req.has_body = true;
     req.body = body;
   }
-  http::client_limits limits;
-  auto now = http::client_clock::now();
+  net::client_limits limits;
+  auto now = net::client_clock::now();
   limits.connect_deadline = now + std::chrono::milliseconds{5000};
   if (timeout.count() > 0)
     limits.deadline = now + timeout;
-  http::head_handler head_seen;
+  net::head_handler head_seen;
   if (on_headers)
-    head_seen = [&on_headers](const http::response_head& head) { on_headers(head.status); };
-  auto status = http::exchange(target, req, limits, cancel_.get(), head_seen, on_data);
+    head_seen = [&on_headers](const net::response_head& head) { on_headers(head.status); };
+  auto status = net::exchange(target, req, limits, cancel_.get(), head_seen, on_data);
   if (status)
     return status;
   if (cancel_->cancelled())

@@ -1,10 +1,10 @@
 // HTTP to the Docker Engine over its unix socket or tcp, through our HTTP/1.1 client
-// (http/client.hpp), one connection per call. One transport per thread. Every call has a
+// (net/client.hpp), one connection per call. One transport per thread. Every call has a
 // timeout and can be cancelled from another thread through a cancel token, so a hung engine
 // never holds a shutdown.
 #pragma once
 
-#include "http/client_socket.hpp"
+#include "net/client_socket.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -28,7 +28,7 @@ struct endpoint {
 /// Shared between the actors of one Docker host and the transports working for them.
 /// cancel() aborts every call in flight at once (it shuts down their sockets, waking a
 /// transfer blocked in poll) and makes every later call fail immediately.
-using canceller = http::canceller;
+using canceller = net::canceller;
 
 using cancel_token = std::shared_ptr<canceller>;
 

@@ -2,7 +2,7 @@
 // made for this call (a scoped actor must never be shared between threads; CAF 0.17 note §4).
 #pragma once
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>

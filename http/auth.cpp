@@ -3,8 +3,8 @@
 #include "http/ask.hpp"
 #include "http/errors.hpp"
 #include "http/server.hpp"
-#include "http/text.hpp"
-#include "store/clock.hpp"
+#include "net/text.hpp"
+#include "core/clock.hpp"
 #include "store/password.hpp"
 
 #include <caf/send.hpp>
@@ -21,7 +21,7 @@ namespace {
 thread_local request_auth current;
 thread_local bool current_set = false;
 
-/// Token values are 64 hex characters (store::new_secret); anything else is no token.
+/// Token values are 64 hex characters (tf::new_secret); anything else is no token.
 bool looks_like_token(std::string_view v) {
   return v.size() == 64 && std::all_of(v.begin(), v.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -37,12 +37,12 @@ std::string session_cookie_value(const httplib::Request& req) {
     return {};
   while (!header.empty()) {
     auto end = header.find(';');
-    auto pair = trim_blanks(header.substr(0, end));
+    auto pair = net::trim_blanks(header.substr(0, end));
     header.remove_prefix(end == std::string_view::npos ? header.size() : end + 1);
     auto eq = pair.find('=');
     if (eq != std::string_view::npos
-        && trim_blanks(pair.substr(0, eq)) == session_cookie_name)
-      return std::string{trim_blanks(pair.substr(eq + 1))};
+        && net::trim_blanks(pair.substr(0, eq)) == session_cookie_name)
+      return std::string{net::trim_blanks(pair.substr(eq + 1))};
   }
   return {};
 }
@@ -124,7 +124,7 @@ guard_result guard_request(const server_context& ctx, const httplib::Request& re
     constexpr std::string_view bearer = "Bearer ";
     if (authorization.size() > bearer.size()
         && equal_ignoring_case(std::string_view{authorization}.substr(0, bearer.size()), bearer))
-      value = std::string{trim_blanks(std::string_view{authorization}.substr(bearer.size()))};
+      value = std::string{net::trim_blanks(std::string_view{authorization}.substr(bearer.size()))};
     cred.kind = "token";
   } else {
     value = session_cookie_value(req);
@@ -163,7 +163,7 @@ guard_result guard_request(const server_context& ctx, const httplib::Request& re
   }
   if (cred.kind == "token"
       && (who->last_used_at.empty()
-          || who->last_used_at < store::format_utc(std::chrono::system_clock::now() - touch_gap)))
+          || who->last_used_at < tf::format_utc(std::chrono::system_clock::now() - touch_gap)))
     caf::anon_send(ctx.store.writer, atom::touch_v, atom::token_v, who->credential_id);
   current.who = std::move(*who);
   current.token_hash = std::move(cred.token_hash);

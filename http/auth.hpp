@@ -3,7 +3,7 @@
 // handler), so a route is closed the moment it is registered, whoever registers it.
 #pragma once
 
-#include "store/auth_model.hpp"
+#include "core/auth_model.hpp"
 
 #include <chrono>
 #include <cstddef>

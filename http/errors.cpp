@@ -1,6 +1,6 @@
 #include "http/errors.hpp"
 
-#include "http/json.hpp"
+#include "net/json.hpp"
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
@@ -26,14 +26,14 @@ int http_status(ec code) {
 }
 
 std::string error_body(std::string_view code, std::string_view message) {
-  return make_json([&](json_writer& w) {
+  return net::make_json([&](net::json_writer& w) {
     w.StartObject();
     w.Key("error");
     w.StartObject();
     w.Key("code");
-    write_string(w, code);
+    net::write_string(w, code);
     w.Key("message");
-    write_string(w, message);
+    net::write_string(w, message);
     w.EndObject();
     w.EndObject();
   });

@@ -2,7 +2,7 @@
 // HTTP statuses.
 #pragma once
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <string>
 

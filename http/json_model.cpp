@@ -1,6 +1,6 @@
 #include "http/json_model.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <algorithm>
 #include <string>
@@ -12,11 +12,11 @@ namespace {
 
 // -- writing ------------------------------------------------------------------------------
 
-void write_env(json_writer& w, const env_map& env) {
+void write_env(net::json_writer& w, const env_map& env) {
   w.StartObject();
   for (const auto& [k, v] : env) {
     w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-    write_string(w, v);
+    net::write_string(w, v);
   }
   w.EndObject();
 }
@@ -152,89 +152,89 @@ caf::expected<stage> read_stage_at(const rapidjson::Value& v, const std::string&
 
 // -- rows to JSON -------------------------------------------------------------------------
 
-void write_stage(json_writer& w, const stage& s) {
+void write_stage(net::json_writer& w, const stage& s) {
   w.StartObject();
-  field(w, "id", s.id);
-  field(w, "project_id", s.project_id);
-  field(w, "name", s.name);
-  nullable(w, "subdomain", s.subdomain);
-  field(w, "port", s.port);
-  field(w, "instances", s.instances);
+  net::field(w, "id", s.id);
+  net::field(w, "project_id", s.project_id);
+  net::field(w, "name", s.name);
+  net::nullable(w, "subdomain", s.subdomain);
+  net::field(w, "port", s.port);
+  net::field(w, "instances", s.instances);
   w.Key("env");
   write_env(w, s.env);
-  field(w, "health_path", s.health_path);
-  field(w, "health_timeout_ms", s.health_timeout_ms);
-  field(w, "health_interval_ms", s.health_interval_ms);
-  field(w, "memory_limit_bytes", s.memory_limit_bytes);
-  field(w, "cpu_limit_millis", s.cpu_limit_millis);
-  field(w, "restart_policy", s.restart_policy);
-  nullable(w, "current_tag", s.current_tag);
-  nullable(w, "previous_tag", s.previous_tag);
-  field(w, "created_at", s.created_at);
-  field(w, "updated_at", s.updated_at);
+  net::field(w, "health_path", s.health_path);
+  net::field(w, "health_timeout_ms", s.health_timeout_ms);
+  net::field(w, "health_interval_ms", s.health_interval_ms);
+  net::field(w, "memory_limit_bytes", s.memory_limit_bytes);
+  net::field(w, "cpu_limit_millis", s.cpu_limit_millis);
+  net::field(w, "restart_policy", s.restart_policy);
+  net::nullable(w, "current_tag", s.current_tag);
+  net::nullable(w, "previous_tag", s.previous_tag);
+  net::field(w, "created_at", s.created_at);
+  net::field(w, "updated_at", s.updated_at);
   w.EndObject();
 }
 
-void write_project(json_writer& w, const project& p) {
+void write_project(net::json_writer& w, const project& p) {
   w.StartObject();
-  field(w, "id", p.id);
-  field(w, "name", p.name);
-  field(w, "image", p.image);
-  field(w, "workload_id", p.workload_id);
-  nullable(w, "webhook_url", webhook_path(p.webhook_secret));
+  net::field(w, "id", p.id);
+  net::field(w, "name", p.name);
+  net::field(w, "image", p.image);
+  net::field(w, "workload_id", p.workload_id);
+  net::nullable(w, "webhook_url", webhook_path(p.webhook_secret));
   w.Key("stages");
   w.StartArray();
   for (const auto& s : p.stages)
     write_stage(w, s);
   w.EndArray();
-  field(w, "created_at", p.created_at);
-  field(w, "updated_at", p.updated_at);
+  net::field(w, "created_at", p.created_at);
+  net::field(w, "updated_at", p.updated_at);
   w.EndObject();
 }
 
-void write_deployment(json_writer& w, const deployment& d, bool log, size_t log_from) {
+void write_deployment(net::json_writer& w, const deployment& d, bool log, size_t log_from) {
   w.StartObject();
-  field(w, "id", d.id);
-  field(w, "workload_id", d.workload_id);
-  nullable(w, "stage_id", d.stage_id);
-  field(w, "status", d.status);
-  nullable(w, "tag", d.tag);
-  nullable(w, "previous_tag", d.previous_tag);
-  field(w, "trigger", d.trigger);
-  nullable(w, "triggered_by", d.triggered_by);
-  nullable(w, "error", d.error);
-  nullable(w, "phase", d.phase);
-  field(w, "created_at", d.created_at);
-  nullable(w, "started_at", d.started_at);
-  nullable(w, "finished_at", d.finished_at);
+  net::field(w, "id", d.id);
+  net::field(w, "workload_id", d.workload_id);
+  net::nullable(w, "stage_id", d.stage_id);
+  net::field(w, "status", d.status);
+  net::nullable(w, "tag", d.tag);
+  net::nullable(w, "previous_tag", d.previous_tag);
+  net::field(w, "trigger", d.trigger);
+  net::nullable(w, "triggered_by", d.triggered_by);
+  net::nullable(w, "error", d.error);
+  net::nullable(w, "phase", d.phase);
+  net::field(w, "created_at", d.created_at);
+  net::nullable(w, "started_at", d.started_at);
+  net::nullable(w, "finished_at", d.finished_at);
   if (log) {
     w.Key("log");
     w.StartArray();
     for (auto i = std::min(log_from, d.log.size()); i < d.log.size(); ++i)
-      write_string(w, d.log[i]);
+      net::write_string(w, d.log[i]);
     w.EndArray();
-    field(w, "log_total", static_cast<int64_t>(d.log.size()));
+    net::field(w, "log_total", static_cast<int64_t>(d.log.size()));
   }
   w.EndObject();
 }
 
-void write_container(json_writer& w, const container_row& c) {
+void write_container(net::json_writer& w, const container_row& c) {
   w.StartObject();
-  field(w, "id", c.id);
-  field(w, "workload_id", c.workload_id);
-  field(w, "workload_kind", c.workload_kind);
-  field(w, "role", c.role);
-  nullable(w, "stage_id", c.stage_id);
-  nullable(w, "subdomain", c.subdomain);
-  nullable(w, "image_tag", c.image_tag);
-  nullable(w, "container_id", c.container_id);
-  field(w, "state", c.state);
-  nullable(w, "image_ref", c.image_ref);
-  field(w, "host", c.host);
-  field(w, "port", c.port);
-  nullable(w, "last_seen_at", c.last_seen_at);
-  field(w, "created_at", c.created_at);
-  field(w, "updated_at", c.updated_at);
+  net::field(w, "id", c.id);
+  net::field(w, "workload_id", c.workload_id);
+  net::field(w, "workload_kind", c.workload_kind);
+  net::field(w, "role", c.role);
+  net::nullable(w, "stage_id", c.stage_id);
+  net::nullable(w, "subdomain", c.subdomain);
+  net::nullable(w, "image_tag", c.image_tag);
+  net::nullable(w, "container_id", c.container_id);
+  net::field(w, "state", c.state);
+  net::nullable(w, "image_ref", c.image_ref);
+  net::field(w, "host", c.host);
+  net::field(w, "port", c.port);
+  net::nullable(w, "last_seen_at", c.last_seen_at);
+  net::field(w, "created_at", c.created_at);
+  net::field(w, "updated_at", c.updated_at);
   w.EndObject();
 }
 
@@ -244,37 +244,37 @@ std::string webhook_path(const std::string& webhook_secret) {
 
 namespace {
 
-void write_workload_fields(json_writer& w, const workload& x) {
-  field(w, "id", x.id);
-  field(w, "kind", x.kind);
-  field(w, "name", x.name);
-  field(w, "ref_id", x.ref_id);
-  nullable(w, "app_id", x.app_id);
-  nullable(w, "notification_url", x.notification_url);
+void write_workload_fields(net::json_writer& w, const workload& x) {
+  net::field(w, "id", x.id);
+  net::field(w, "kind", x.kind);
+  net::field(w, "name", x.name);
+  net::field(w, "ref_id", x.ref_id);
+  net::nullable(w, "app_id", x.app_id);
+  net::nullable(w, "notification_url", x.notification_url);
   w.Key("webhook_require_signature");
   w.Bool(x.webhook_require_signature);
-  nullable(w, "webhook_url", webhook_path(x.webhook_secret));
+  net::nullable(w, "webhook_url", webhook_path(x.webhook_secret));
   w.Key("has_signing_secret");
   w.Bool(!x.webhook_signing_secret.empty());
   w.Key("has_notification_secret");
   w.Bool(!x.notification_secret.empty());
-  field(w, "created_at", x.created_at);
-  field(w, "updated_at", x.updated_at);
+  net::field(w, "created_at", x.created_at);
+  net::field(w, "updated_at", x.updated_at);
 }
 
 } // namespace
 
-void write_workload(json_writer& w, const workload& x) {
+void write_workload(net::json_writer& w, const workload& x) {
   w.StartObject();
   write_workload_fields(w, x);
   w.EndObject();
 }
 
-void write_workload_with_secrets(json_writer& w, const workload& x) {
+void write_workload_with_secrets(net::json_writer& w, const workload& x) {
   w.StartObject();
   write_workload_fields(w, x);
-  field(w, "webhook_signing_secret", x.webhook_signing_secret);
-  field(w, "notification_secret", x.notification_secret);
+  net::field(w, "webhook_signing_secret", x.webhook_signing_secret);
+  net::field(w, "notification_secret", x.notification_secret);
   w.EndObject();
 }
 

@@ -1,12 +1,12 @@
-// The rows of store/model.hpp as the HTTP API shows them, and request bodies read back into
+// The rows of core/model.hpp as the HTTP API shows them, and request bodies read back into
 // rows. Writers render an empty optional value (a timestamp not reached yet, a stage id a
 // stack deploy has not, a tag never deployed) as null. Readers take only the fields they
 // know, ignore the others, and answer ec::invalid_argument naming the field when a known
 // field has the wrong JSON type; ranges and names are the store's to check (store/validate).
 #pragma once
 
-#include "http/json.hpp"
-#include "store/model.hpp"
+#include "net/json.hpp"
+#include "core/model.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -20,30 +20,30 @@ namespace tf::http {
 
 // -- rows to JSON -------------------------------------------------------------------------
 
-void write_stage(json_writer& w, const stage& s);
+void write_stage(net::json_writer& w, const stage& s);
 
-void write_project(json_writer& w, const project& p);
+void write_project(net::json_writer& w, const project& p);
 
 /// A deploy; with `log` its log lines from index `log_from` on, and "log_total" (the count
 /// of every line) so a client following a running deploy knows where to ask next.
-void write_deployment(json_writer& w, const deployment& d, bool log, size_t log_from = 0);
+void write_deployment(net::json_writer& w, const deployment& d, bool log, size_t log_from = 0);
 
-void write_container(json_writer& w, const container_row& c);
+void write_container(net::json_writer& w, const container_row& c);
 
 /// The path a CI posts to for the workload with this webhook secret ("" when none).
 std::string webhook_path(const std::string& webhook_secret);
 
 /// A workload as every read shows it: its webhook_url, but of its signing and notification
 /// secrets only whether they are set.
-void write_workload(json_writer& w, const workload& x);
+void write_workload(net::json_writer& w, const workload& x);
 
 /// A workload right after its secrets were rotated: write_workload plus the new signing and
 /// notification secrets, the one time the API shows them.
-void write_workload_with_secrets(json_writer& w, const workload& x);
+void write_workload_with_secrets(net::json_writer& w, const workload& x);
 
 /// {"items":[…],"total":N}
 template <class T, class WriteItem>
-void write_page(json_writer& w, const page<T>& p, WriteItem write_item) {
+void write_page(net::json_writer& w, const page<T>& p, WriteItem write_item) {
   w.StartObject();
   w.Key("items");
   w.StartArray();

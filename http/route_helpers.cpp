@@ -1,6 +1,6 @@
 #include "http/route_helpers.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <httplib.h>
 
@@ -72,7 +72,7 @@ caf::expected<rapidjson::Document> parse_body(const httplib::Request& req, bool 
     doc.SetObject();
     return doc;
   }
-  return parse_object(req.body);
+  return net::parse_object(req.body);
 }
 
 void reply_json(httplib::Response& res, int status, std::string body) {

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "http/errors.hpp"
-#include "http/json.hpp"
+#include "net/json.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -65,7 +65,7 @@ void reply(httplib::Response& res, const caf::expected<T>& x, int status, Write 
     render_error(res, x.error());
     return;
   }
-  reply_json(res, status, make_json([&](json_writer& w) { write(w, *x); }));
+  reply_json(res, status, net::make_json([&](net::json_writer& w) { write(w, *x); }));
 }
 
 /// 204 with no body, or the error envelope.

@@ -7,7 +7,7 @@
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
-#include "store/clock.hpp"
+#include "core/clock.hpp"
 #include "store/settings.hpp"
 
 #include <httplib.h>
@@ -45,24 +45,24 @@ caf::error invalid(std::string message) {
 }
 
 std::string unix_to_utc(int64_t seconds) {
-  return seconds > 0 ? store::format_utc(std::chrono::system_clock::time_point{
+  return seconds > 0 ? tf::format_utc(std::chrono::system_clock::time_point{
                          std::chrono::seconds{seconds}})
                      : std::string{};
 }
 
-void write_optional(json_writer& w, const std::string& s) {
+void write_optional(net::json_writer& w, const std::string& s) {
   if (s.empty())
     w.Null();
   else
-    write_string(w, s);
+    net::write_string(w, s);
 }
 
 // -- settings -----------------------------------------------------------------------------
 
-void write_settings(json_writer& w, const settings_map& values) {
+void write_settings(net::json_writer& w, const settings_map& values) {
   w.StartObject();
   for (const auto& [key, json] : values) {
-    write_string(w, key);
+    net::write_string(w, key);
     // Values are canonical JSON texts the store checked against their definitions.
     w.RawValue(json.data(), json.size(), rapidjson::kNullType);
   }
@@ -86,7 +86,7 @@ caf::expected<std::string> setting_json(const std::string& key, const rapidjson:
     case store::setting_type::text:
       if (!v.IsString())
         return invalid(key + ": must be a string");
-      return make_json([&](json_writer& w) { write_string(w, {v.GetString(), v.GetStringLength()}); });
+      return net::make_json([&](net::json_writer& w) { net::write_string(w, {v.GetString(), v.GetStringLength()}); });
   }
   return invalid(key + ": unknown type");
 }
@@ -120,13 +120,13 @@ void patch_settings(const server_context& ctx, req_t req, res_t res) {
   auto after = ask<settings_map>(*ctx.sys, ctx.store.writer, ctx.request_timeout,
                                  atom::update_v, atom::settings_v, changes);
   if (after) {
-    auto detail = make_json([&](json_writer& w) {
+    auto detail = net::make_json([&](net::json_writer& w) {
       w.StartObject();
       for (const auto& [key, json] : changes) {
         auto old = before->find(key);
         if (old != before->end() && old->second == json)
           continue;
-        write_string(w, key);
+        net::write_string(w, key);
         w.RawValue(json.data(), json.size(), rapidjson::kNullType);
       }
       w.EndObject();
@@ -155,18 +155,18 @@ bool apps_enabled(const server_context& ctx, res_t res) {
   return true;
 }
 
-void write_app(json_writer& w, const app& a) {
+void write_app(net::json_writer& w, const app& a) {
   w.StartObject();
   w.Key("id");
-  write_string(w, a.id);
+  net::write_string(w, a.id);
   w.Key("name");
-  write_string(w, a.name);
+  net::write_string(w, a.name);
   w.Key("description");
-  write_string(w, a.description);
+  net::write_string(w, a.description);
   w.Key("created_at");
-  write_string(w, a.created_at);
+  net::write_string(w, a.created_at);
   w.Key("updated_at");
-  write_string(w, a.updated_at);
+  net::write_string(w, a.updated_at);
   w.EndObject();
 }
 
@@ -193,7 +193,7 @@ void list_apps(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, q.error());
   auto p = ask<page<app>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                           atom::list_v, atom::app_v, q->limit, q->offset);
-  reply(res, p, 200, [](json_writer& w, const page<app>& x) {
+  reply(res, p, 200, [](net::json_writer& w, const page<app>& x) {
     w.StartObject();
     w.Key("items");
     w.StartArray();
@@ -284,29 +284,29 @@ proxy_status ask_proxy_status(const server_context& ctx) {
   return out;
 }
 
-void write_ports(json_writer& w, const std::vector<int64_t>& ports) {
+void write_ports(net::json_writer& w, const std::vector<int64_t>& ports) {
   w.StartArray();
   for (auto p : ports)
     w.Int64(p);
   w.EndArray();
 }
 
-void write_proxy(json_writer& w, const proxy_listing& x) {
+void write_proxy(net::json_writer& w, const proxy_listing& x) {
   w.StartObject();
   w.Key("id");
-  write_string(w, x.id);
+  net::write_string(w, x.id);
   w.Key("host");
-  write_string(w, x.host);
+  net::write_string(w, x.host);
   w.Key("health_path");
-  write_string(w, x.health_path);
+  net::write_string(w, x.health_path);
   w.Key("project_id");
-  write_string(w, x.project_id);
+  net::write_string(w, x.project_id);
   w.Key("project");
-  write_string(w, x.project_name);
+  net::write_string(w, x.project_name);
   w.Key("stage_id");
-  write_string(w, x.stage_id);
+  net::write_string(w, x.stage_id);
   w.Key("stage");
-  write_string(w, x.stage_name);
+  net::write_string(w, x.stage_name);
   w.Key("slots");
   write_ports(w, x.slots);
   w.Key("serving");
@@ -317,7 +317,7 @@ void write_proxy(json_writer& w, const proxy_listing& x) {
   else
     w.Null();
   w.Key("updated_at");
-  write_string(w, x.updated_at);
+  net::write_string(w, x.updated_at);
   w.EndObject();
 }
 
@@ -330,11 +330,11 @@ void list_proxies(const server_context& ctx, req_t req, res_t res) {
   if (!p)
     return render_error(res, p.error());
   auto status = ask_proxy_status(ctx);
-  reply_json(res, 200, make_json([&](json_writer& w) {
+  reply_json(res, 200, net::make_json([&](net::json_writer& w) {
                w.StartObject();
                w.Key("provider");
                if (status.known)
-                 write_string(w, status.provider);
+                 net::write_string(w, status.provider);
                else
                  w.Null();
                w.Key("gated");
@@ -379,31 +379,31 @@ caf::expected<stale_report> scan_stale(const server_context& ctx) {
   return find_stale(*tracked, *containers, *images, rules);
 }
 
-void write_stale_container(json_writer& w, const stale_container& c) {
+void write_stale_container(net::json_writer& w, const stale_container& c) {
   w.StartObject();
   w.Key("id");
-  write_string(w, c.id);
+  net::write_string(w, c.id);
   w.Key("name");
-  write_string(w, c.name);
+  net::write_string(w, c.name);
   w.Key("image");
-  write_string(w, c.image);
+  net::write_string(w, c.image);
   w.Key("state");
-  write_string(w, c.state);
+  net::write_string(w, c.state);
   w.Key("workload_id");
   write_optional(w, c.workload_id);
   w.Key("reason");
-  write_string(w, c.reason);
+  net::write_string(w, c.reason);
   w.Key("created_at");
   write_optional(w, unix_to_utc(c.created));
   w.EndObject();
 }
 
-void write_stale_image(json_writer& w, const stale_image& i) {
+void write_stale_image(net::json_writer& w, const stale_image& i) {
   w.StartObject();
   w.Key("id");
-  write_string(w, i.id);
+  net::write_string(w, i.id);
   w.Key("ref");
-  write_string(w, i.ref);
+  net::write_string(w, i.ref);
   w.Key("size");
   w.Int64(i.size);
   w.Key("created_at");
@@ -412,7 +412,7 @@ void write_stale_image(json_writer& w, const stale_image& i) {
 }
 
 void get_stale(const server_context& ctx, req_t, res_t res) {
-  reply(res, scan_stale(ctx), 200, [](json_writer& w, const stale_report& r) {
+  reply(res, scan_stale(ctx), 200, [](net::json_writer& w, const stale_report& r) {
     w.StartObject();
     w.Key("containers");
     w.StartArray();
@@ -507,7 +507,7 @@ void prune_stale(const server_context& ctx, req_t req, res_t res) {
   }
   if (!removed_containers.empty() || !removed_images.empty())
     audit(ctx, req, "stale.prune", "docker", "",
-          make_json([&](json_writer& w) {
+          net::make_json([&](net::json_writer& w) {
             w.StartObject();
             w.Key("containers");
             w.Int64(static_cast<int64_t>(removed_containers.size()));
@@ -517,7 +517,7 @@ void prune_stale(const server_context& ctx, req_t req, res_t res) {
             w.Int64(static_cast<int64_t>(failed.size()));
             w.EndObject();
           }));
-  reply_json(res, 200, make_json([&](json_writer& w) {
+  reply_json(res, 200, net::make_json([&](net::json_writer& w) {
                w.StartObject();
                w.Key("removed");
                w.StartObject();
@@ -537,11 +537,11 @@ void prune_stale(const server_context& ctx, req_t req, res_t res) {
                for (const auto& f : failed) {
                  w.StartObject();
                  w.Key("kind");
-                 write_string(w, f.kind);
+                 net::write_string(w, f.kind);
                  w.Key("id");
-                 write_string(w, f.id);
+                 net::write_string(w, f.id);
                  w.Key("error");
-                 write_string(w, f.error);
+                 net::write_string(w, f.error);
                  w.EndObject();
                }
                w.EndArray();
@@ -550,9 +550,9 @@ void prune_stale(const server_context& ctx, req_t req, res_t res) {
                for (const auto& [kind, id] : plan.not_stale) {
                  w.StartObject();
                  w.Key("kind");
-                 write_string(w, kind);
+                 net::write_string(w, kind);
                  w.Key("id");
-                 write_string(w, id);
+                 net::write_string(w, id);
                  w.Key("reason");
                  w.String("not stale");
                  w.EndObject();

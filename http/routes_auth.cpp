@@ -6,8 +6,8 @@
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
-#include "store/clock.hpp"
-#include "store/ids.hpp"
+#include "core/clock.hpp"
+#include "core/ids.hpp"
 #include "store/password.hpp"
 #include "store/totp.hpp"
 
@@ -36,13 +36,13 @@ caf::expected<std::string> string_member(const rapidjson::Document& doc, const c
   return std::string{v.GetString(), v.GetStringLength()};
 }
 
-void write_user(json_writer& w, const std::string& id, const std::string& username) {
+void write_user(net::json_writer& w, const std::string& id, const std::string& username) {
   w.Key("user");
   w.StartObject();
   w.Key("id");
-  write_string(w, id);
+  net::write_string(w, id);
   w.Key("username");
-  write_string(w, username);
+  net::write_string(w, username);
   w.EndObject();
 }
 
@@ -106,9 +106,9 @@ void login(const server_context& ctx, req_t req, res_t res) {
       return render_error(res, 401, "unauthorized", "wrong TOTP code");
     }
   }
-  auto token = store::new_secret();
+  auto token = tf::new_secret();
   new_session s{user->id, store::sha256_hex(token), client_address(req),
-                store::format_utc(std::chrono::system_clock::now() + ctx.session_ttl)};
+                tf::format_utc(std::chrono::system_clock::now() + ctx.session_ttl)};
   auto stored = ask<std::string>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
                                  std::move(s));
   if (!stored)
@@ -117,7 +117,7 @@ void login(const server_context& ctx, req_t req, res_t res) {
   caf::anon_send(ctx.store.writer, atom::append_v, std::move(e));
   res.set_header("Set-Cookie", session_cookie(req, token));
   res.set_header("Cache-Control", "no-store");
-  reply_json(res, 200, make_json([&](json_writer& w) {
+  reply_json(res, 200, net::make_json([&](net::json_writer& w) {
                w.StartObject();
                write_user(w, user->id, user->username);
                w.EndObject();
@@ -144,11 +144,11 @@ void me(const server_context&, req_t, res_t res) {
   const auto* auth = current_auth();
   if (!auth)
     return render_error(res, 401, "unauthorized", "not logged in");
-  reply_json(res, 200, make_json([&](json_writer& w) {
+  reply_json(res, 200, net::make_json([&](net::json_writer& w) {
                w.StartObject();
                write_user(w, auth->who.user_id, auth->who.username);
                w.Key("via");
-               write_string(w, auth->who.via);
+               net::write_string(w, auth->who.via);
                w.EndObject();
              }));
 }
@@ -191,7 +191,7 @@ void setup(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, user.error());
   audit_entry e{"setup-token", "user.create", "user", user->id, "{}", client_address(req)};
   caf::anon_send(ctx.store.writer, atom::append_v, std::move(e));
-  reply_json(res, 201, make_json([&](json_writer& w) {
+  reply_json(res, 201, net::make_json([&](net::json_writer& w) {
                w.StartObject();
                write_user(w, user->id, user->username);
                w.EndObject();
@@ -222,12 +222,12 @@ void totp_enroll(const server_context&, req_t, res_t res) {
     return render_error(res, 401, "unauthorized", "not logged in");
   auto secret = store::new_totp_secret();
   res.set_header("Cache-Control", "no-store");
-  reply_json(res, 200, make_json([&](json_writer& w) {
+  reply_json(res, 200, net::make_json([&](net::json_writer& w) {
                w.StartObject();
                w.Key("secret");
-               write_string(w, secret);
+               net::write_string(w, secret);
                w.Key("otpauth_url");
-               write_string(w, "otpauth://totp/Tinyforge:" + auth->who.username
+               net::write_string(w, "otpauth://totp/Tinyforge:" + auth->who.username
                                  + "?secret=" + secret + "&issuer=Tinyforge");
                w.EndObject();
              }));
@@ -275,18 +275,18 @@ void totp_disable(const server_context& ctx, req_t req, res_t res) {
   reply_no_content(res, done);
 }
 
-void write_token(json_writer& w, const api_token_info& t) {
+void write_token(net::json_writer& w, const api_token_info& t) {
   w.StartObject();
   w.Key("id");
-  write_string(w, t.id);
+  net::write_string(w, t.id);
   w.Key("name");
-  write_string(w, t.name);
+  net::write_string(w, t.name);
   w.Key("created_at");
-  write_string(w, t.created_at);
+  net::write_string(w, t.created_at);
   w.Key("last_used_at");
-  write_string(w, t.last_used_at);
+  net::write_string(w, t.last_used_at);
   w.Key("revoked_at");
-  write_string(w, t.revoked_at);
+  net::write_string(w, t.revoked_at);
   w.Key("revoked");
   w.Bool(!t.revoked_at.empty());
   w.EndObject();
@@ -302,7 +302,7 @@ void create_token(const server_context& ctx, req_t req, res_t res) {
   auto name = string_member(*body, "name", 256);
   if (!name)
     return render_error(res, name.error());
-  auto value = store::new_secret();
+  auto value = tf::new_secret();
   auto stored = ask<api_token_info>(*ctx.sys, ctx.store.writer, ctx.request_timeout,
                                     atom::create_v,
                                     new_api_token{auth->who.user_id, *name,
@@ -311,16 +311,16 @@ void create_token(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, stored.error());
   audit(ctx, req, "token.create", "api_token", stored->id);
   res.set_header("Cache-Control", "no-store");
-  reply_json(res, 201, make_json([&](json_writer& w) {
+  reply_json(res, 201, net::make_json([&](net::json_writer& w) {
                w.StartObject();
                w.Key("id");
-               write_string(w, stored->id);
+               net::write_string(w, stored->id);
                w.Key("name");
-               write_string(w, stored->name);
+               net::write_string(w, stored->name);
                w.Key("token");
-               write_string(w, value);
+               net::write_string(w, value);
                w.Key("created_at");
-               write_string(w, stored->created_at);
+               net::write_string(w, stored->created_at);
                w.EndObject();
              }));
 }
@@ -335,7 +335,7 @@ void list_tokens(const server_context& ctx, req_t req, res_t res) {
   auto tokens = ask<page<api_token_info>>(*ctx.sys, ctx.store.readers->next(),
                                           ctx.request_timeout, atom::list_v, atom::token_v,
                                           auth->who.user_id, q->limit, q->offset);
-  reply(res, tokens, 200, [](json_writer& w, const page<api_token_info>& x) {
+  reply(res, tokens, 200, [](net::json_writer& w, const page<api_token_info>& x) {
     write_page(w, x, write_token);
   });
 }

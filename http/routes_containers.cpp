@@ -56,7 +56,7 @@ void list_containers(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, f.error());
   auto p = ask<page<container_row>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                                     atom::list_v, atom::container_v, std::move(*f));
-  reply(res, p, 200, [](json_writer& w, const page<container_row>& x) {
+  reply(res, p, 200, [](net::json_writer& w, const page<container_row>& x) {
     write_page(w, x, write_container);
   });
 }

@@ -21,8 +21,8 @@ void list_deployments(const server_context& ctx, req_t req, res_t res) {
   auto p = ask<page<deployment>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                                  atom::list_v, atom::deployment_v,
                                  query_text(req, "workload_id"), q->limit, q->offset);
-  reply(res, p, 200, [](json_writer& w, const page<deployment>& x) {
-    write_page(w, x, [](json_writer& iw, const deployment& d) { write_deployment(iw, d, false); });
+  reply(res, p, 200, [](net::json_writer& w, const page<deployment>& x) {
+    write_page(w, x, [](net::json_writer& iw, const deployment& d) { write_deployment(iw, d, false); });
   });
 }
 
@@ -35,7 +35,7 @@ void get_deployment(const server_context& ctx, req_t req, res_t res) {
   auto d = ask<deployment>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                            atom::get_v, atom::deployment_v, std::string{req.matches[1]});
   auto from = static_cast<size_t>(*after);
-  reply(res, d, 200, [from](json_writer& w, const deployment& x) { write_deployment(w, x, true, from); });
+  reply(res, d, 200, [from](net::json_writer& w, const deployment& x) { write_deployment(w, x, true, from); });
 }
 
 } // namespace

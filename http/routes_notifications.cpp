@@ -14,22 +14,22 @@ namespace {
 using req_t = const httplib::Request&;
 using res_t = httplib::Response&;
 
-void write_attempt(json_writer& w, const notification_attempt& a) {
+void write_attempt(net::json_writer& w, const notification_attempt& a) {
   w.StartObject();
-  field(w, "id", a.id);
-  field(w, "workload_id", a.workload_id);
-  field(w, "delivery_id", a.delivery_id);
-  field(w, "event", a.event);
-  field(w, "url", a.url);
-  field(w, "attempt", a.attempt);
+  net::field(w, "id", a.id);
+  net::field(w, "workload_id", a.workload_id);
+  net::field(w, "delivery_id", a.delivery_id);
+  net::field(w, "event", a.event);
+  net::field(w, "url", a.url);
+  net::field(w, "attempt", a.attempt);
   w.Key("status");
   if (a.status == 0)
     w.Null();
   else
     w.Int64(a.status);
-  nullable(w, "error", a.error);
-  field(w, "outcome", a.outcome);
-  field(w, "at", a.at);
+  net::nullable(w, "error", a.error);
+  net::field(w, "outcome", a.outcome);
+  net::field(w, "at", a.at);
   w.EndObject();
 }
 
@@ -47,7 +47,7 @@ void list_notifications(const server_context& ctx, req_t req, res_t res) {
                                            ctx.request_timeout, atom::list_v,
                                            atom::notification_v, workload_id, q->limit,
                                            q->offset);
-  reply(res, p, 200, [](json_writer& jw, const page<notification_attempt>& x) {
+  reply(res, p, 200, [](net::json_writer& jw, const page<notification_attempt>& x) {
     jw.StartObject();
     jw.Key("items");
     jw.StartArray();

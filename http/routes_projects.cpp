@@ -37,15 +37,15 @@ caf::expected<stage> find_stage(const server_context& ctx, const std::string& pr
   return stage_of(*p, name_or_id);
 }
 
-void write_queued(json_writer& w, const stage_deploy_claimed& c) {
+void write_queued(net::json_writer& w, const stage_deploy_claimed& c) {
   w.StartObject();
   w.Key("deployment_id");
-  write_string(w, c.queued.id);
+  net::write_string(w, c.queued.id);
   w.Key("status");
-  write_string(w, c.unchanged ? std::string{"unchanged"} : c.queued.status);
+  net::write_string(w, c.unchanged ? std::string{"unchanged"} : c.queued.status);
   if (c.unchanged) {
     w.Key("reason");
-    write_string(w, c.reason);
+    net::write_string(w, c.reason);
   }
   w.EndObject();
 }
@@ -56,7 +56,7 @@ void reply_claimed(res_t res, const caf::expected<stage_deploy_claimed>& got) {
   if (!got)
     return render_error(res, got.error());
   reply_json(res, got->unchanged ? 200 : 202,
-             make_json([&](json_writer& w) { write_queued(w, *got); }));
+             net::make_json([&](net::json_writer& w) { write_queued(w, *got); }));
 }
 
 void list_projects(const server_context& ctx, req_t req, res_t res) {
@@ -65,7 +65,7 @@ void list_projects(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, q.error());
   auto p = ask<page<project>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                               atom::list_v, atom::project_v, q->limit, q->offset);
-  reply(res, p, 200, [](json_writer& w, const page<project>& x) {
+  reply(res, p, 200, [](net::json_writer& w, const page<project>& x) {
     write_page(w, x, write_project);
   });
 }

@@ -58,26 +58,26 @@ void render_answer(res_t res, const caf::expected<webhook_answer>& a) {
   // before; 200 {"status":"unchanged"|"ignored","reason"} for a delivery that started no
   // deploy (an unchanged one names the deploy of its tag on its way, if any).
   const bool settled = a->result == "unchanged" || a->result == "ignored";
-  reply_json(res, static_cast<int>(a->status), make_json([&](json_writer& w) {
+  reply_json(res, static_cast<int>(a->status), net::make_json([&](net::json_writer& w) {
                w.StartObject();
                w.Key("deployment_id");
                if (a->deployment_id.empty())
                  w.Null(); // nothing deployed, or a duplicate of one still being asked for
                else
-                 write_string(w, a->deployment_id);
+                 net::write_string(w, a->deployment_id);
                if (a->duplicate) {
                  w.Key("duplicate");
                  w.Bool(true);
                } else {
                  w.Key("status");
-                 write_string(w, settled ? a->result : std::string{"queued"});
+                 net::write_string(w, settled ? a->result : std::string{"queued"});
                }
                if (settled) {
                  w.Key("reason");
-                 write_string(w, a->message);
+                 net::write_string(w, a->message);
                }
                w.Key("delivery_id");
-               write_string(w, a->delivery);
+               net::write_string(w, a->delivery);
                w.EndObject();
              }));
 }
@@ -103,22 +103,22 @@ void receive_webhook(const server_context& ctx, req_t req, res_t res) {
                                          atom::webhook_v, std::move(wr)));
 }
 
-void write_delivery(json_writer& w, const webhook_delivery& d) {
+void write_delivery(net::json_writer& w, const webhook_delivery& d) {
   w.StartObject();
-  field(w, "id", d.id);
-  field(w, "workload_id", d.workload_id);
-  field(w, "received_at", d.received_at);
-  field(w, "source_addr", d.source_addr);
-  nullable(w, "delivery_id", d.delivery_id);
-  nullable(w, "event", d.event);
-  field(w, "signature", d.signature);
-  field(w, "result", d.result);
-  field(w, "status", d.status);
-  nullable(w, "tag", d.tag);
-  nullable(w, "stage", d.stage);
-  nullable(w, "deployment_id", d.deployment_id);
-  nullable(w, "error", d.error);
-  nullable(w, "replay_of", d.replay_of);
+  net::field(w, "id", d.id);
+  net::field(w, "workload_id", d.workload_id);
+  net::field(w, "received_at", d.received_at);
+  net::field(w, "source_addr", d.source_addr);
+  net::nullable(w, "delivery_id", d.delivery_id);
+  net::nullable(w, "event", d.event);
+  net::field(w, "signature", d.signature);
+  net::field(w, "result", d.result);
+  net::field(w, "status", d.status);
+  net::nullable(w, "tag", d.tag);
+  net::nullable(w, "stage", d.stage);
+  net::nullable(w, "deployment_id", d.deployment_id);
+  net::nullable(w, "error", d.error);
+  net::nullable(w, "replay_of", d.replay_of);
   w.Key("replayable");
   w.Bool(!d.body_truncated);
   w.Key("headers");
@@ -138,7 +138,7 @@ void list_deliveries(const server_context& ctx, req_t req, res_t res) {
   auto p = ask<page<webhook_delivery>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                                        atom::list_v, atom::delivery_v, workload_id, q->limit,
                                        q->offset);
-  reply(res, p, 200, [](json_writer& jw, const page<webhook_delivery>& x) {
+  reply(res, p, 200, [](net::json_writer& jw, const page<webhook_delivery>& x) {
     jw.StartObject();
     jw.Key("items");
     jw.StartArray();

@@ -42,7 +42,7 @@ void list_workloads(const server_context& ctx, req_t req, res_t res) {
   auto p = ask<page<workload>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                                atom::list_v, atom::workload_v, std::move(f));
   no_store(res); // webhook URLs
-  reply(res, p, 200, [](json_writer& w, const page<workload>& x) {
+  reply(res, p, 200, [](net::json_writer& w, const page<workload>& x) {
     write_page(w, x, write_workload);
   });
 }
@@ -71,12 +71,12 @@ void update_workload(const server_context& ctx, req_t req, res_t res) {
                               std::move(*change));
   if (stored)
     audit(ctx, req, "workload.update", "workload", stored->id,
-          make_json([&](json_writer& w) {
+          net::make_json([&](net::json_writer& w) {
             w.StartObject();
             w.Key("fields");
             w.StartArray();
             for (const auto& f : fields)
-              write_string(w, f);
+              net::write_string(w, f);
             w.EndArray();
             w.EndObject();
           }));
@@ -100,7 +100,7 @@ void list_workload_containers(const server_context& ctx, req_t req, res_t res) {
   f.offset = q->offset;
   auto p = ask<page<container_row>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                                     atom::list_v, atom::container_v, std::move(f));
-  reply(res, p, 200, [](json_writer& jw, const page<container_row>& x) {
+  reply(res, p, 200, [](net::json_writer& jw, const page<container_row>& x) {
     write_page(jw, x, write_container);
   });
 }

@@ -3,7 +3,7 @@
 #include "http/ask.hpp"
 #include "http/auth.hpp"
 #include "http/errors.hpp"
-#include "http/json.hpp"
+#include "net/json.hpp"
 #include "http/routes.hpp"
 #include "store/password.hpp"
 #include "web/assets.hpp"
@@ -208,7 +208,7 @@ void server::install_routes() {
     auto docker = ask<std::string>(*ctx.sys, ctx.reconciler, ctx.request_timeout, atom::status_v);
     auto docker_ok = docker && *docker == "ok";
     res.status = db ? 200 : 503;
-    res.set_content(make_json([&](json_writer& w) {
+    res.set_content(net::make_json([&](net::json_writer& w) {
                       w.StartObject();
                       w.Key("status");
                       w.String(db ? "ok" : "degraded");

@@ -3,9 +3,9 @@
 // (DELETE /id/...) without reading or touching the rest of Caddy's configuration. The
 // route lists every slot; Caddy's active health checks and a retry window skip the closed
 // or empty ones (bench/proxy_switch).
-#include "actors/errors.hpp"
-#include "http/json.hpp"
-#include "proxy/http_call.hpp"
+#include "core/errors.hpp"
+#include "net/json.hpp"
+#include "net/http_call.hpp"
 #include "proxy/providers.hpp"
 
 #include <rapidjson/document.h>
@@ -22,16 +22,16 @@ std::string caddy_id(const proxy_route& route) {
 }
 
 std::string route_json(const proxy_route& route) {
-  return http::make_json([&](http::json_writer& w) {
+  return net::make_json([&](net::json_writer& w) {
     w.StartObject();
     w.Key("@id");
-    http::write_string(w, caddy_id(route));
+    net::write_string(w, caddy_id(route));
     w.Key("match");
     w.StartArray();
     w.StartObject();
     w.Key("host");
     w.StartArray();
-    http::write_string(w, route.host);
+    net::write_string(w, route.host);
     w.EndArray();
     w.EndObject();
     w.EndArray();
@@ -47,7 +47,7 @@ std::string route_json(const proxy_route& route) {
     for (auto port : route.slots) {
       w.StartObject();
       w.Key("dial");
-      http::write_string(w, "127.0.0.1:" + std::to_string(port));
+      net::write_string(w, "127.0.0.1:" + std::to_string(port));
       w.EndObject();
     }
     w.EndArray();
@@ -69,7 +69,7 @@ std::string route_json(const proxy_route& route) {
     w.Key("active");
     w.StartObject();
     w.Key("uri");
-    http::write_string(w, route.health_path);
+    net::write_string(w, route.health_path);
     w.Key("interval");
     w.String("250ms");
     w.Key("timeout");
@@ -197,9 +197,9 @@ private:
 
   std::string servers_path() const { return "/config/apps/http/servers/" + server_; }
 
-  caf::expected<http_response> call(const std::string& method, const std::string& path,
+  caf::expected<net::http_response> call(const std::string& method, const std::string& path,
                                     const std::string& body) {
-    http_request req;
+    net::http_request req;
     req.method = method;
     req.url = admin_ + path;
     req.body = body;
@@ -207,7 +207,7 @@ private:
       req.headers["Content-Type"] = "application/json";
     req.timeout = std::chrono::seconds{10};
     req.max_response_bytes = 4 << 20;
-    auto res = http_call(req);
+    auto res = net::http_call(req);
     if (!res)
       return make_error(ec::unavailable, "caddy admin API at " + admin_
                                            + " does not answer: " + error_message(res.error()));
@@ -215,7 +215,7 @@ private:
   }
 
   /// Caddy's {"error": "..."} body, or the raw body when it is not that shape.
-  static caf::error caddy_error(const std::string& what, const http_response& res) {
+  static caf::error caddy_error(const std::string& what, const net::http_response& res) {
     std::string message = short_text(res.body);
     rapidjson::Document doc;
     doc.Parse<rapidjson::kParseIterativeFlag>(res.body.data(), res.body.size());
@@ -252,11 +252,11 @@ private:
     } else if (res->status != 400 && res->status != 404) {
       return caddy_error("reading server " + server_, *res);
     }
-    auto server = http::make_json([&](http::json_writer& w) {
+    auto server = net::make_json([&](net::json_writer& w) {
       w.StartObject();
       w.Key("listen");
       w.StartArray();
-      http::write_string(w, listen_);
+      net::write_string(w, listen_);
       w.EndArray();
       w.Key("automatic_https");
       w.StartObject();

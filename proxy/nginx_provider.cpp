@@ -3,7 +3,7 @@
 // graceful `nginx -s reload`. The upstream lists every slot with max_fails=0 and retries a
 // refused one on the next (bench/proxy/nginx-upstream-slots.conf: with the default
 // max_fails=1 a slot refused once stays skipped for 10 s and switches answer 502).
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "proxy/providers.hpp"
 #include "proxy/run_command.hpp"
 

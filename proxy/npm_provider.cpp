@@ -2,9 +2,9 @@
 // slot that serves now. NPM cannot list several upstreams, so a switch is a configuration
 // change (routes_all_slots false). The bearer token is cached and renewed once on a 401;
 // the password goes only into the token request and never into a message.
-#include "actors/errors.hpp"
-#include "http/json.hpp"
-#include "proxy/http_call.hpp"
+#include "core/errors.hpp"
+#include "net/json.hpp"
+#include "net/http_call.hpp"
 #include "proxy/providers.hpp"
 
 #include <rapidjson/document.h>
@@ -17,7 +17,7 @@ constexpr const char* hosts_path = "/api/nginx/proxy-hosts";
 
 /// NPM's error body is {"error": {"code": 400, "message": "..."}}; anything else is shown
 /// as it came.
-std::string npm_message(const http_response& res) {
+std::string npm_message(const net::http_response& res) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(res.body.data(), res.body.size());
   if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("error")) {
@@ -31,7 +31,7 @@ std::string npm_message(const http_response& res) {
 }
 
 caf::expected<rapidjson::Document> parse_reply(const std::string& what,
-                                               const http_response& res) {
+                                               const net::http_response& res) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(res.body.data(), res.body.size());
   if (doc.HasParseError() || !doc.IsObject())
@@ -44,10 +44,10 @@ int64_t forward_port(const proxy_route& route) {
   return route.serving.empty() ? route.slots.front() : route.serving.front();
 }
 
-void write_target(http::json_writer& w, const proxy_route& route) {
+void write_target(net::json_writer& w, const proxy_route& route) {
   w.Key("domain_names");
   w.StartArray();
-  http::write_string(w, route.host);
+  net::write_string(w, route.host);
   w.EndArray();
   w.Key("forward_scheme");
   w.String("http");
@@ -58,7 +58,7 @@ void write_target(http::json_writer& w, const proxy_route& route) {
 }
 
 std::string create_body(const proxy_route& route) {
-  return http::make_json([&](http::json_writer& w) {
+  return net::make_json([&](net::json_writer& w) {
     w.StartObject();
     write_target(w, route);
     w.Key("access_list_id");
@@ -96,7 +96,7 @@ std::string create_body(const proxy_route& route) {
 }
 
 std::string update_body(const proxy_route& route) {
-  return http::make_json([&](http::json_writer& w) {
+  return net::make_json([&](net::json_writer& w) {
     w.StartObject();
     write_target(w, route);
     w.EndObject();
@@ -160,9 +160,9 @@ public:
   }
 
 private:
-  caf::expected<http_response> send(const std::string& method, const std::string& path,
+  caf::expected<net::http_response> send(const std::string& method, const std::string& path,
                                      const std::string& body, const std::string& token) {
-    http_request req;
+    net::http_request req;
     req.method = method;
     req.url = base_ + path;
     req.body = body;
@@ -171,7 +171,7 @@ private:
       req.headers["Content-Type"] = "application/json";
     if (!token.empty())
       req.headers["Authorization"] = "Bearer " + token;
-    auto res = http_call(req);
+    auto res = net::http_call(req);
     if (!res)
       return make_error(ec::unavailable, "npm at " + base_ + " does not answer: "
                                            + error_message(res.error()));
@@ -184,12 +184,12 @@ private:
     if (email_.empty() || password_.empty())
       return make_error(ec::bad_config, "proxy.npm_email and proxy.npm_password must be set "
                                         "for the npm provider");
-    auto body = http::make_json([&](http::json_writer& w) {
+    auto body = net::make_json([&](net::json_writer& w) {
       w.StartObject();
       w.Key("identity");
-      http::write_string(w, email_);
+      net::write_string(w, email_);
       w.Key("secret");
-      http::write_string(w, password_);
+      net::write_string(w, password_);
       w.EndObject();
     });
     auto res = send("POST", "/api/tokens", body, "");
@@ -215,7 +215,7 @@ private:
   }
 
   /// A call with the cached token; on a 401 (expired or revoked) logs in again once.
-  caf::expected<http_response> call(const std::string& method, const std::string& path,
+  caf::expected<net::http_response> call(const std::string& method, const std::string& path,
                                      const std::string& body) {
     if (token_.empty())
       if (auto err = login())
@@ -228,7 +228,7 @@ private:
     return send(method, path, body, token_);
   }
 
-  static caf::error npm_error(const std::string& what, const http_response& res) {
+  static caf::error npm_error(const std::string& what, const net::http_response& res) {
     auto code = res.status >= 500 || res.status == 401 ? ec::unavailable : ec::invalid_argument;
     return make_error(code, "npm: " + what + " failed (HTTP " + std::to_string(res.status)
                               + "): " + npm_message(res));

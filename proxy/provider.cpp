@@ -1,6 +1,6 @@
 #include "proxy/provider.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "proxy/providers.hpp"
 
 #include <algorithm>

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "config/config.hpp"
-#include "store/model.hpp"
+#include "core/model.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>

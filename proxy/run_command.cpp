@@ -1,6 +1,6 @@
 #include "proxy/run_command.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,6 +1,6 @@
 #include "proxy/slot_gate.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "proxy/run_command.hpp"
 #include "proxy/tcp_table.hpp"
 

@@ -1,6 +1,6 @@
 #include "store/admin_reads.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "store/reads.hpp"
 #include "store/routes.hpp"
 

@@ -2,9 +2,9 @@
 // store tracks (for the stale scan), and the counts /metrics shows.
 #pragma once
 
-#include "store/admin_model.hpp"
+#include "core/admin_model.hpp"
 #include "store/database.hpp"
-#include "store/model.hpp"
+#include "core/model.hpp"
 
 #include <caf/expected.hpp>
 

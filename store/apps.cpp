@@ -1,8 +1,8 @@
 #include "store/apps.hpp"
 
-#include "actors/errors.hpp"
-#include "store/clock.hpp"
-#include "store/ids.hpp"
+#include "core/errors.hpp"
+#include "core/clock.hpp"
+#include "core/ids.hpp"
 #include "store/reads.hpp"
 #include "store/validate.hpp"
 

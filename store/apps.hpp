@@ -2,9 +2,9 @@
 // (workloads.app_id is ON DELETE SET NULL).
 #pragma once
 
-#include "store/admin_model.hpp"
+#include "core/admin_model.hpp"
 #include "store/database.hpp"
-#include "store/model.hpp"
+#include "core/model.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>

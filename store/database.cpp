@@ -1,6 +1,6 @@
 #include "store/database.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <sqlite3.h>
 

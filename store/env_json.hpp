@@ -1,7 +1,7 @@
 // Environment maps are stored as a JSON object of strings in *_env_json columns.
 #pragma once
 
-#include "store/model.hpp"
+#include "core/model.hpp"
 
 #include <string>
 #include <vector>

@@ -1,7 +1,7 @@
 #include "store/migrations.hpp"
 
-#include "actors/errors.hpp"
-#include "store/clock.hpp"
+#include "core/errors.hpp"
+#include "core/clock.hpp"
 
 namespace tf::store {
 

@@ -1,6 +1,6 @@
 #include "store/password.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

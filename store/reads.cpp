@@ -1,6 +1,6 @@
 #include "store/reads.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "store/env_json.hpp"
 
 #include <algorithm>

@@ -3,7 +3,7 @@
 // a key not in this list is never read or written.
 #pragma once
 
-#include "store/admin_model.hpp"
+#include "core/admin_model.hpp"
 #include "store/database.hpp"
 
 #include <caf/error.hpp>

@@ -2,9 +2,9 @@
 // each (the store writer's connection); reads on a reader's connection.
 #pragma once
 
-#include "store/auth_model.hpp"
+#include "core/auth_model.hpp"
 #include "store/database.hpp"
-#include "store/model.hpp"
+#include "core/model.hpp"
 
 #include <caf/expected.hpp>
 

@@ -1,6 +1,6 @@
 #include "store/validate.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <algorithm>
 #include <set>

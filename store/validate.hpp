@@ -2,7 +2,7 @@
 // Each failure is ec::invalid_argument with a message that names the field.
 #pragma once
 
-#include "store/model.hpp"
+#include "core/model.hpp"
 
 #include <caf/error.hpp>
 

@@ -1,9 +1,9 @@
 #include "store/webhooks.hpp"
 
-#include "actors/errors.hpp"
-#include "store/clock.hpp"
+#include "core/errors.hpp"
+#include "core/clock.hpp"
 #include "store/deployments.hpp"
-#include "store/ids.hpp"
+#include "core/ids.hpp"
 #include "store/reads.hpp"
 #include "store/validate.hpp"
 

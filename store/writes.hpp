@@ -3,7 +3,7 @@
 #pragma once
 
 #include "store/database.hpp"
-#include "store/model.hpp"
+#include "core/model.hpp"
 
 #include <caf/expected.hpp>
 

@@ -5,7 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "actors/docker_worker.hpp"
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/proxy_actor.hpp"
 #include "actors/stale_scan.hpp"
 #include "actors/system.hpp"
@@ -19,7 +19,7 @@
 #include "http/server.hpp"
 #include "net.hpp"
 #include "proxy/provider.hpp"
-#include "store/ids.hpp"
+#include "core/ids.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -482,7 +482,7 @@ TEST_CASE_FIXTURE(admin_fixture, "stale: forged containers and unkept tags are l
   // tracks.
   auto forged = create_container(engine, unique_name("tf-admin", "forged"), "tinyforge-test/web:v1",
                                  {{tf::docker::label::managed, "true"},
-                                  {tf::docker::label::workload_id, tf::store::new_id()},
+                                  {tf::docker::label::workload_id, tf::new_id()},
                                   {tf::docker::label::workload_kind, "project"},
                                   {tf::docker::label::role, "production"}});
   containers.add(forged);
@@ -494,7 +494,7 @@ TEST_CASE_FIXTURE(admin_fixture, "stale: forged containers and unkept tags are l
                                    {tf::docker::label::role, "production"}});
   containers.add(tracked);
   tf::container_row row;
-  row.id = tf::store::new_id();
+  row.id = tf::new_id();
   row.workload_id = p.workload_id;
   row.workload_kind = "project";
   row.role = "production";
@@ -572,7 +572,7 @@ TEST_CASE_FIXTURE(admin_fixture, "stale prune: a bad body is refused before anyt
 TEST_CASE_FIXTURE(admin_fixture, "metrics: Prometheus text without a token, with the store's counts") {
   auto p = make_project("web", "tinyforge-test/web");
   tf::container_row row;
-  row.id = tf::store::new_id();
+  row.id = tf::new_id();
   row.workload_id = p.workload_id;
   row.workload_kind = "project";
   row.role = "production";

@@ -7,10 +7,10 @@
 // step that fails comes back as an error value with its reason.
 #pragma once
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "http/ask.hpp"
-#include "store/ids.hpp"
+#include "core/ids.hpp"
 #include "store/password.hpp"
 
 #include <caf/actor_system.hpp>
@@ -77,7 +77,7 @@ inline caf::expected<api_credentials> make_api_user(caf::actor_system& sys,
   auto user_id = make_user(sys, store, "tester", label + "-password");
   if (!user_id)
     return user_id.error();
-  api_credentials made{*user_id, tf::store::new_secret()};
+  api_credentials made{*user_id, tf::new_secret()};
   auto token = tf::http::ask<tf::api_token_info>(
     sys, store.writer, 5s, tf::atom::create_v,
     tf::new_api_token{made.user_id, label, tf::store::sha256_hex(made.token)});

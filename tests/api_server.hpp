@@ -4,7 +4,7 @@
 // too, so a fixture whose constructor fails half-way leaves no thread running.
 #pragma once
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "config/config.hpp"
 #include "http/server.hpp"
 

@@ -5,7 +5,7 @@
 // success paths are tested end to end with the real deployer.
 #include <doctest/doctest.h>
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
 #include "api_server.hpp"

@@ -5,7 +5,7 @@
 // changes, the login rate limit, the first-run setup token and the audit log.
 #include <doctest/doctest.h>
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
 #include "api_server.hpp"
@@ -16,8 +16,8 @@
 #include "http/routes.hpp"
 #include "http/server.hpp"
 #include "process.hpp"
-#include "store/clock.hpp"
-#include "store/ids.hpp"
+#include "core/clock.hpp"
+#include "core/ids.hpp"
 #include "store/password.hpp"
 #include "store/totp.hpp"
 
@@ -289,7 +289,7 @@ struct auth_fixture {
 };
 
 struct no_user_fixture : auth_fixture {
-  static inline const std::string setup_token = tf::store::new_secret();
+  static inline const std::string setup_token = tf::new_secret();
   no_user_fixture() : auth_fixture(false, tf::store::sha256_hex(setup_token)) {}
 };
 
@@ -323,7 +323,7 @@ TEST_CASE_FIXTURE(auth_fixture, "every /api route but the public ones answers 40
     // A bearer value that is no token and a made-up cookie are refused the same way.
     CHECK(status_of(send(r.method, path, {{"Authorization", "Bearer nope"}})) == 401);
     CHECK(status_of(send(r.method, path,
-                         {{"Cookie", "tf_session=" + tf::store::new_secret()},
+                         {{"Cookie", "tf_session=" + tf::new_secret()},
                           {"Origin", origin()}})) == 401);
   }
   MESSAGE(closed, " closed routes, ", open, " public");
@@ -486,21 +486,21 @@ TEST_CASE_FIXTURE(auth_fixture, "after logout the session cookie is refused") {
 }
 
 TEST_CASE_FIXTURE(auth_fixture, "an expired session is refused") {
-  auto token = tf::store::new_secret();
+  auto token = tf::new_secret();
   auto stored = tf::http::ask<std::string>(
     sys, store.writer, 5s, tf::atom::create_v,
     tf::new_session{admin_id, tf::store::sha256_hex(token), "127.0.0.1",
-                    tf::store::format_utc(std::chrono::system_clock::now() - 1s)});
+                    tf::format_utc(std::chrono::system_clock::now() - 1s)});
   REQUIRE(stored);
   auto r = with_cookie("GET", "/api/auth/me", "tf_session=" + token, "");
   CHECK(status_of(r) == 401);
   CHECK(error_message_of(r).find("expired") != std::string::npos);
   // The same row an hour from now is accepted: it was the expiry that refused it.
-  auto fresh = tf::store::new_secret();
+  auto fresh = tf::new_secret();
   REQUIRE(tf::http::ask<std::string>(
     sys, store.writer, 5s, tf::atom::create_v,
     tf::new_session{admin_id, tf::store::sha256_hex(fresh), "127.0.0.1",
-                    tf::store::format_utc(std::chrono::system_clock::now() + 1h)}));
+                    tf::format_utc(std::chrono::system_clock::now() + 1h)}));
   CHECK(status_of(with_cookie("GET", "/api/auth/me", "tf_session=" + fresh, "")) == 200);
 }
 
@@ -619,7 +619,7 @@ TEST_CASE_FIXTURE(no_user_fixture, "the first admin comes from the setup token, 
                            + R"(","password":")" + admin_password + "\"}",
                          json);
   };
-  CHECK(status_of(setup(tf::store::new_secret(), "root")) == 401);
+  CHECK(status_of(setup(tf::new_secret(), "root")) == 401);
   CHECK(status_of(setup("", "root")) == 401);
   CHECK(status_of(client().Post("/api/auth/setup",
                                 R"({"token":")" + setup_token
@@ -637,8 +637,8 @@ TEST_CASE_FIXTURE(no_user_fixture, "the first admin comes from the setup token, 
 
 TEST_CASE("admin create from the CLI, the first admin from the environment, and no password in the log") {
   temp_dir data;
-  const std::string cli_password = "cli-password-" + tf::store::new_secret().substr(0, 16);
-  const std::string env_password = "env-password-" + tf::store::new_secret().substr(0, 16);
+  const std::string cli_password = "cli-password-" + tf::new_secret().substr(0, 16);
+  const std::string env_password = "env-password-" + tf::new_secret().substr(0, 16);
   auto run_cli = [&](const std::string& user, const std::string& password) {
     auto command = std::string{TINYFORGE_BINARY} + " admin create --username '" + user + "'"
                    + " --data_dir " + data.path().string() + " 2>&1";

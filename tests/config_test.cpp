@@ -1,7 +1,7 @@
 #include "config/config.hpp"
 #include "config/ephemeral_ports.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <doctest/doctest.h>
 

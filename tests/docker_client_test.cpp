@@ -14,7 +14,7 @@
 // 5 s connect timeout and the 5 s ping cap they would otherwise hit.
 #include <doctest/doctest.h>
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "docker/client.hpp"
 #include "docker/parse.hpp"
 #include "docker/transport.hpp"

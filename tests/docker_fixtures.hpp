@@ -4,7 +4,7 @@
 // ends, pass or fail. Cleaning up never fails a test: what goes wrong is reported on stderr.
 #pragma once
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "docker/client.hpp"
 #include "docker/transport.hpp"
 #include "docker/types.hpp"

@@ -8,7 +8,7 @@
 // already run (doctest runs cases in file order; CTest runs each one in its own process anyway).
 #include <doctest/doctest.h>
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "docker/client.hpp"
 #include "docker/parse.hpp"
 #include "docker/transport.hpp"

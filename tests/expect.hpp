@@ -3,7 +3,7 @@
 // test at the caller's line with the error's message.
 #pragma once
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>

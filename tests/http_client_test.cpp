@@ -1,12 +1,12 @@
-// Our HTTP/1.1 client core (http/client.hpp) and the two clients on it (docker::transport,
-// proxy::http_call) against small scripted servers on loopback tcp and on a unix socket:
+// Our HTTP/1.1 client core (net/client.hpp) and the two clients on it (docker::transport,
+// net::http_call) against small scripted servers on loopback tcp and on a unix socket:
 // the happy framings, and what a broken or hostile peer sends.
 #include "docker/transport.hpp"
 #include "expect.hpp"
 #include "helpers.hpp"
-#include "http/client.hpp"
+#include "net/client.hpp"
 #include "net.hpp"
-#include "proxy/http_call.hpp"
+#include "net/http_call.hpp"
 
 #include <doctest/doctest.h>
 
@@ -111,25 +111,25 @@ void wait_for_close(int fd) {
 struct result {
   caf::expected<long> status{0L};
   std::string body;
-  http::response_head head;
+  net::response_head head;
 };
 
 result get(const script_server& s, std::string_view method = "GET",
            std::chrono::milliseconds timeout = 10s, size_t header_cap = 64 * 1024) {
-  http::client_target target;
+  net::client_target target;
   target.host = "127.0.0.1";
   target.port = s.port();
-  http::client_request req;
+  net::client_request req;
   req.method = method;
   req.target = "/path?q=1";
   auto host = "127.0.0.1:" + std::to_string(s.port());
   req.host = host;
-  http::client_limits limits;
+  net::client_limits limits;
   limits.deadline = std::chrono::steady_clock::now() + timeout;
   limits.max_header_bytes = header_cap;
   result r;
-  r.status = http::exchange(target, req, limits, nullptr,
-                            [&](const http::response_head& h) { r.head = h; },
+  r.status = net::exchange(target, req, limits, nullptr,
+                            [&](const net::response_head& h) { r.head = h; },
                             [&](std::string_view piece) {
                               r.body.append(piece);
                               return true;
@@ -166,18 +166,18 @@ TEST_CASE("http client: a chunked body split across reads, with an interim 100 f
       send_all(fd, "lo\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
     wait_for_close(fd);
   }};
-  http::client_target target;
+  net::client_target target;
   target.host = "127.0.0.1";
   target.port = s.port();
-  http::client_request req;
+  net::client_request req;
   req.method = "GET";
   req.target = "/";
   req.host = "h";
-  http::client_limits limits;
+  net::client_limits limits;
   limits.deadline = std::chrono::steady_clock::now() + io_bound;
   std::string body;
   bool signalled = false;
-  auto status = http::exchange(target, req, limits, nullptr, {}, [&](std::string_view piece) {
+  auto status = net::exchange(target, req, limits, nullptr, {}, [&](std::string_view piece) {
     body.append(piece);
     if (!signalled) {
       signalled = true;
@@ -206,10 +206,10 @@ TEST_CASE("http client: HEAD reads no body even with a Content-Length") {
     send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
     wait_for_close(fd);
   }};
-  proxy::http_request req;
+  net::http_request req;
   req.method = "HEAD";
   req.url = s.url("/up");
-  auto res = MUST(proxy::http_call(req));
+  auto res = MUST(net::http_call(req));
   CHECK(res.status == 200);
   CHECK(res.body.empty());
   CHECK(res.headers["content-length"] == "100");
@@ -218,10 +218,10 @@ TEST_CASE("http client: HEAD reads no body even with a Content-Length") {
 
 TEST_CASE("http_call: credentials in the URL go as Basic auth, a POST says its length") {
   script_server s{answer("HTTP/1.1 204 No Content\r\n\r\n")};
-  proxy::http_request req;
+  net::http_request req;
   req.method = "POST";
   req.url = "http://us%65r:p%40ss@127.0.0.1:" + std::to_string(s.port()) + "?token=t#frag";
-  auto res = MUST(proxy::http_call(req));
+  auto res = MUST(net::http_call(req));
   CHECK(res.status == 204);
   auto sent = s.request();
   CHECK(sent.rfind("POST /?token=t HTTP/1.1\r\n", 0) == 0);
@@ -268,9 +268,9 @@ TEST_CASE("http client: a malformed status line is unavailable") {
 TEST_CASE("http client: a header block over the cap is payload_too_large") {
   script_server s{answer("HTTP/1.1 200 OK\r\nX-Big: " + std::string(70 * 1024, 'a')
                          + "\r\nContent-Length: 0\r\n\r\n")};
-  proxy::http_request req;
+  net::http_request req;
   req.url = s.url();
-  auto res = proxy::http_call(req); // 64 KiB cap
+  auto res = net::http_call(req); // 64 KiB cap
   CHECK(code_of(res) == "payload_too_large");
 
   // Many small lines add up too.
@@ -308,10 +308,10 @@ TEST_CASE("http client: a bad chunk size is unavailable") {
 
 TEST_CASE("http client: a body over the cap is payload_too_large") {
   script_server s{answer("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x'))};
-  proxy::http_request req;
+  net::http_request req;
   req.url = s.url();
   req.max_response_bytes = 10;
-  CHECK(code_of(proxy::http_call(req)) == "payload_too_large");
+  CHECK(code_of(net::http_call(req)) == "payload_too_large");
 
   temp_dir dir;
   auto path = dir.file("engine.sock");
@@ -329,10 +329,10 @@ TEST_CASE("http client: a peer that never answers runs into the client's deadlin
 
   // http_call reports a silent peer as unavailable, as its callers expect.
   script_server s2{[](int fd, const std::string&) { wait_for_close(fd); }};
-  proxy::http_request req;
+  net::http_request req;
   req.url = s2.url();
   req.timeout = 200ms;
-  auto res = proxy::http_call(req);
+  auto res = net::http_call(req);
   CHECK(code_of(res) == "unavailable");
   CHECK(contains(message_of(res), "no answer"));
 
@@ -379,28 +379,28 @@ TEST_CASE("docker transport: cancel from another thread ends a silent stream, la
 }
 
 TEST_CASE("http client: a request that cannot be written is invalid_argument") {
-  http::client_target target;
+  net::client_target target;
   target.host = "127.0.0.1";
   target.port = 9; // never dialled
-  http::client_limits limits;
+  net::client_limits limits;
   limits.deadline = std::chrono::steady_clock::now() + 5s;
-  auto try_request = [&](http::client_request req) {
-    return http::exchange(target, req, limits, nullptr, {}, [](std::string_view) { return true; });
+  auto try_request = [&](net::client_request req) {
+    return net::exchange(target, req, limits, nullptr, {}, [](std::string_view) { return true; });
   };
-  http::client_request bad_path;
+  net::client_request bad_path;
   bad_path.method = "GET";
   bad_path.target = "/a b\r\nX: y";
   bad_path.host = "h";
   CHECK(code_of(try_request(bad_path)) == "invalid_argument");
-  http::client_request bad_method = bad_path;
+  net::client_request bad_method = bad_path;
   bad_method.target = "/";
   bad_method.method = "GET /x";
   CHECK(code_of(try_request(bad_method)) == "invalid_argument");
-  http::client_request bad_header = bad_method;
+  net::client_request bad_header = bad_method;
   bad_header.method = "GET";
   bad_header.headers.emplace_back("X-A", "1\r\nInjected: 1");
   CHECK(code_of(try_request(bad_header)) == "invalid_argument");
-  http::client_request nul_name = bad_method;
+  net::client_request nul_name = bad_method;
   nul_name.method = "GET";
   nul_name.headers.emplace_back(std::string{"X-A\0b", 5}, "1");
   CHECK(code_of(try_request(nul_name)) == "invalid_argument");
@@ -411,14 +411,14 @@ TEST_CASE("http client: read_response parses an answer held in memory, one byte 
                              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                              "5\r\nhello\r\n0\r\n\r\n";
   size_t pos = 0;
-  http::byte_source one_byte = [&](char* buf, size_t) -> caf::expected<size_t> {
+  net::byte_source one_byte = [&](char* buf, size_t) -> caf::expected<size_t> {
     if (pos == answer.size())
       return size_t{0};
     buf[0] = answer[pos++];
     return size_t{1};
   };
   std::string body;
-  auto status = http::read_response(
+  auto status = net::read_response(
     one_byte, "GET", 1024, nullptr, [&](std::string_view piece) {
       body.append(piece);
       return true;
@@ -430,13 +430,13 @@ TEST_CASE("http client: read_response parses an answer held in memory, one byte 
   // Cut short: the source's end in the middle of a chunk is a malformed answer.
   const std::string cut = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel";
   pos = 0;
-  http::byte_source from_cut = [&](char* buf, size_t room) -> caf::expected<size_t> {
+  net::byte_source from_cut = [&](char* buf, size_t room) -> caf::expected<size_t> {
     auto n = std::min(room, cut.size() - pos);
     std::copy_n(cut.data() + pos, n, buf);
     pos += n;
     return n;
   };
-  auto broken = http::read_response(from_cut, "GET", 1024, nullptr,
+  auto broken = net::read_response(from_cut, "GET", 1024, nullptr,
                                     [](std::string_view) { return true; });
   REQUIRE_FALSE(broken);
   CHECK(error_code(broken.error()) == ec::unavailable);

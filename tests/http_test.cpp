@@ -4,7 +4,7 @@
 // bodies, malformed headers). Also unit tests of parse_object and http_status.
 #include <doctest/doctest.h>
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
 #include "api_server.hpp"
@@ -13,7 +13,7 @@
 #include "helpers.hpp"
 #include "http/ask.hpp"
 #include "http/errors.hpp"
-#include "http/json.hpp"
+#include "net/json.hpp"
 #include "http/server.hpp"
 #include "net.hpp"
 
@@ -311,7 +311,7 @@ TEST_CASE("server: stop() called before run() has started still makes run() retu
 TEST_CASE("parse_object: malformed JSON is invalid_argument with the offset") {
   for (std::string body : {"{\"a\":", "{\"a\" 1}", "", "{} x", "{'a':1}"}) {
     CAPTURE(body);
-    auto doc = tf::http::parse_object(body);
+    auto doc = tf::net::parse_object(body);
     REQUIRE_FALSE(doc);
     CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
     CHECK(tf::error_message(doc.error()).find("offset") != std::string::npos);
@@ -322,14 +322,14 @@ TEST_CASE("parse_object: malformed JSON is invalid_argument with the offset") {
 // NUL followed by more bytes is trailing garbage like "{} x".
 TEST_CASE("parse_object: bytes after a NUL that follows the object are rejected") {
   const std::string body{"{\"a\":1}\0{\"b\":2}", 15};
-  auto doc = tf::http::parse_object(body);
+  auto doc = tf::net::parse_object(body);
   CHECK_FALSE_MESSAGE(doc, "a body with trailing bytes after a NUL was accepted");
   if (!doc)
     CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
 }
 
 TEST_CASE("parse_object: invalid UTF-8 is rejected") {
-  auto doc = tf::http::parse_object("{\"a\":\"\xff\xfe\"}");
+  auto doc = tf::net::parse_object("{\"a\":\"\xff\xfe\"}");
   REQUIRE_FALSE(doc);
   CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
 }
@@ -339,13 +339,13 @@ TEST_CASE("parse_object: invalid UTF-8 is rejected") {
 TEST_CASE("parse_object: an escaped lone surrogate is rejected") {
   for (std::string body : {R"({"a":"\udc00"})", R"({"a":"x\ude00y"})", R"({"\udfff":1})"}) {
     CAPTURE(body);
-    auto doc = tf::http::parse_object(body);
+    auto doc = tf::net::parse_object(body);
     REQUIRE_FALSE(doc);
     CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
     CHECK(tf::error_message(doc.error()).find("surrogate") != std::string::npos);
   }
   SUBCASE("a surrogate pair and characters next to the surrogate range stay valid") {
-    auto doc = tf::http::parse_object(R"({"a":"\ud83d\ude00 \ud7ff \ue000"})");
+    auto doc = tf::net::parse_object(R"({"a":"\ud83d\ude00 \ud7ff \ue000"})");
     REQUIRE(doc);
     CHECK(std::string{(*doc)["a"].GetString()} == "\xF0\x9F\x98\x80 \xED\x9F\xBF \xEE\x80\x80");
   }
@@ -354,7 +354,7 @@ TEST_CASE("parse_object: an escaped lone surrogate is rejected") {
 TEST_CASE("parse_object: a top level that is not an object is invalid_argument") {
   for (std::string body : {"[1,2]", "[]", "\"text\"", "42", "null", "true"}) {
     CAPTURE(body);
-    auto doc = tf::http::parse_object(body);
+    auto doc = tf::net::parse_object(body);
     REQUIRE_FALSE(doc);
     CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
   }
@@ -362,14 +362,14 @@ TEST_CASE("parse_object: a top level that is not an object is invalid_argument")
 
 TEST_CASE("parse_object: deep nesting is rejected without exhausting the stack") {
   SUBCASE("10,000 unclosed '['") {
-    auto doc = tf::http::parse_object(std::string(10000, '['));
+    auto doc = tf::net::parse_object(std::string(10000, '['));
     REQUIRE_FALSE(doc);
     CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
     CHECK(tf::error_message(doc.error()).find("deeper") != std::string::npos);
   }
   SUBCASE("10,000 balanced levels inside an object") {
     auto body = "{\"a\":" + std::string(10000, '[') + std::string(10000, ']') + "}";
-    auto doc = tf::http::parse_object(body);
+    auto doc = tf::net::parse_object(body);
     REQUIRE_FALSE(doc);
     CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
   }
@@ -377,7 +377,7 @@ TEST_CASE("parse_object: deep nesting is rejected without exhausting the stack")
     std::string body;
     for (int i = 0; i < 100000; ++i)
       body += "{\"a\":";
-    auto doc = tf::http::parse_object(body);
+    auto doc = tf::net::parse_object(body);
     REQUIRE_FALSE(doc);
     CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
   }
@@ -391,15 +391,15 @@ TEST_CASE("parse_object: deep nesting is rejected without exhausting the stack")
         s += "}";
       return s;
     };
-    CHECK(tf::http::parse_object(nested(32)));
-    CHECK_FALSE(tf::http::parse_object(nested(33)));
-    CHECK(tf::http::parse_object(nested(3), 3));
-    CHECK_FALSE(tf::http::parse_object(nested(4), 3));
+    CHECK(tf::net::parse_object(nested(32)));
+    CHECK_FALSE(tf::net::parse_object(nested(33)));
+    CHECK(tf::net::parse_object(nested(3), 3));
+    CHECK_FALSE(tf::net::parse_object(nested(4), 3));
   }
 }
 
 TEST_CASE("parse_object: a valid object parses") {
-  auto doc = tf::http::parse_object(R"({"name":"web","port":8080,"env":{"A":"1"},"tags":[]})");
+  auto doc = tf::net::parse_object(R"({"name":"web","port":8080,"env":{"A":"1"},"tags":[]})");
   REQUIRE_MESSAGE(doc, tf::error_message(doc.error()));
   REQUIRE(doc->IsObject());
   REQUIRE(doc->HasMember("name"));
@@ -408,7 +408,7 @@ TEST_CASE("parse_object: a valid object parses") {
   CHECK((*doc)["env"].IsObject());
   CHECK((*doc)["tags"].IsArray());
 
-  auto empty = tf::http::parse_object("  {}  ");
+  auto empty = tf::net::parse_object("  {}  ");
   REQUIRE(empty);
   CHECK(empty->IsObject());
   CHECK(empty->MemberCount() == 0);

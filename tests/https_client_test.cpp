@@ -4,7 +4,7 @@
 #include "expect.hpp"
 #include "helpers.hpp"
 #include "net.hpp"
-#include "proxy/http_call.hpp"
+#include "net/http_call.hpp"
 
 #include <doctest/doctest.h>
 #include <openssl/err.h>
@@ -129,13 +129,13 @@ private:
   std::thread thread_;
 };
 
-caf::expected<proxy::http_response> post(uint16_t port, const std::string& host = "127.0.0.1") {
-  proxy::http_request req;
+caf::expected<net::http_response> post(uint16_t port, const std::string& host = "127.0.0.1") {
+  net::http_request req;
   req.method = "POST";
   req.url = "https://" + host + ":" + std::to_string(port) + "/hook";
   req.body = R"({"event":"x"})";
   req.timeout = 10s;
-  return proxy::http_call(req);
+  return net::http_call(req);
 }
 
 } // namespace

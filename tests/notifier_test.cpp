@@ -7,7 +7,7 @@
 // removed when the test ends.
 #include <doctest/doctest.h>
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/notifier.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"

@@ -5,8 +5,8 @@
 #include "helpers.hpp"
 #include "net.hpp"
 
-#include "actors/errors.hpp"
-#include "proxy/http_call.hpp"
+#include "core/errors.hpp"
+#include "net/http_call.hpp"
 #include "proxy/provider.hpp"
 #include "proxy/run_command.hpp"
 #include "proxy/slot_gate.hpp"
@@ -165,21 +165,21 @@ std::unique_ptr<test_server> slot_app() {
 }
 
 /// GET through the proxy on `port` with a Host header.
-caf::expected<proxy::http_response> get_via(uint16_t port, const std::string& host,
+caf::expected<net::http_response> get_via(uint16_t port, const std::string& host,
                                             const std::string& path = "/") {
-  proxy::http_request req;
+  net::http_request req;
   req.url = "http://127.0.0.1:" + std::to_string(port) + path;
   req.headers["Host"] = host;
   req.timeout = 10s;
-  return proxy::http_call(req);
+  return net::http_call(req);
 }
 
 /// The first answer through the proxy after a configuration change: Caddy swaps its server
 /// on every admin API change and may reset a connection accepted during the swap, so a
 /// transport error right after a change is retried within the bound.
-proxy::http_response settled_get(uint16_t port, const std::string& host,
+net::http_response settled_get(uint16_t port, const std::string& host,
                                  const std::string& path = "/") {
-  caf::expected<proxy::http_response> res = caf::error{};
+  caf::expected<net::http_response> res = caf::error{};
   eventually([&] {
     res = get_via(port, host, path);
     return static_cast<bool>(res);
@@ -219,12 +219,12 @@ TEST_CASE("http_call: status, body, lower-cased headers, a request body and its 
       res.set_content(req.get_header_value("X-Token") + ":" + req.body, "application/json");
     });
   }};
-  proxy::http_request req;
+  net::http_request req;
   req.method = "POST";
   req.url = "http://127.0.0.1:" + std::to_string(api.port()) + "/echo";
   req.body = R"({"a":1})";
   req.headers["X-Token"] = "t1";
-  auto res = MUST(proxy::http_call(req));
+  auto res = MUST(net::http_call(req));
   CHECK(res.status == 201);
   CHECK(res.body == R"(t1:{"a":1})");
   CHECK(res.headers["x-mixed-case"] == "yes");
@@ -237,19 +237,19 @@ TEST_CASE("http_call: a body over the cap is payload_too_large, a dead port unav
       res.set_content(std::string(10000, 'x'), "text/plain");
     });
   }};
-  proxy::http_request req;
+  net::http_request req;
   req.url = "http://127.0.0.1:" + std::to_string(api.port()) + "/big";
   req.max_response_bytes = 1000;
-  auto res = proxy::http_call(req);
+  auto res = net::http_call(req);
   CHECK(code_of(res) == "payload_too_large");
 
   req.url = "http://127.0.0.1:" + std::to_string(free_port()) + "/";
-  auto dead = proxy::http_call(req);
+  auto dead = net::http_call(req);
   CHECK(code_of(dead) == "unavailable");
   CHECK(contains(message_of(dead), "127.0.0.1"));
 
   req.headers["X-Bad"] = "a\r\nInjected: 1";
-  CHECK(code_of(proxy::http_call(req)) == "invalid_argument");
+  CHECK(code_of(net::http_call(req)) == "invalid_argument");
 }
 
 // --- run_command -----------------------------------------------------------------------
@@ -379,12 +379,12 @@ TEST_CASE("slot gate: close resets new connections except from 127.0.0.2, open l
   CHECK(probe);
 
   // http_call's source address: a health check from 127.0.0.2 still reaches the slot.
-  proxy::http_request check;
+  net::http_request check;
   check.url = "http://127.0.0.1:" + std::to_string(port) + "/up";
   check.timeout = 5s;
-  CHECK(code_of(proxy::http_call(check)) == "unavailable");
+  CHECK(code_of(net::http_call(check)) == "unavailable");
   check.source_address = "127.0.0.2";
-  auto health = MUST(proxy::http_call(check));
+  auto health = MUST(net::http_call(check));
   CHECK(health.status == 200);
 
   REQUIRE(send_all(before.get(), "GET /up HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -492,9 +492,9 @@ struct caddy_instance {
       dir.file("caddy.log"));
     INFO("caddy log: ", process->log());
     REQUIRE(eventually([&] {
-      proxy::http_request req;
+      net::http_request req;
       req.url = admin() + "/config/";
-      auto res = proxy::http_call(req);
+      auto res = net::http_call(req);
       return res && res->status == 200;
     }));
   }
@@ -512,10 +512,10 @@ struct caddy_instance {
 
   /// A call to the admin API. Caddy restarts its admin endpoint after a change: a reset
   /// right then is retried within the bound.
-  proxy::http_response admin_call(proxy::http_request req) const {
-    caf::expected<proxy::http_response> got = caf::error{};
+  net::http_response admin_call(net::http_request req) const {
+    caf::expected<net::http_response> got = caf::error{};
     eventually([&] {
-      got = proxy::http_call(req);
+      got = net::http_call(req);
       return static_cast<bool>(got);
     });
     return MUST(std::move(got));
@@ -523,7 +523,7 @@ struct caddy_instance {
 
   /// The routes of our server as Caddy holds them.
   rapidjson::Document routes() const {
-    proxy::http_request req;
+    net::http_request req;
     req.url = admin() + "/config/apps/http/servers/tinyforge/routes";
     auto res = admin_call(req);
     REQUIRE(res.status == 200);
@@ -578,7 +578,7 @@ TEST_CASE("provider caddy: a route over two slots serves from the live one, is i
   auto left = caddy.routes();
   REQUIRE(left.Size() == 1);
   CHECK(std::string{left[0]["@id"].GetString()} == "tinyforge-route-r2");
-  proxy::http_request by_id;
+  net::http_request by_id;
   by_id.url = caddy.admin() + "/id/tinyforge-route-r1";
   CHECK(caddy.admin_call(by_id).status == 404);
   // The removal takes effect once the new config has taken over (see above).
@@ -644,7 +644,7 @@ TEST_CASE("provider caddy: re-applying an unchanged route (a daemon restart) res
 TEST_CASE("provider caddy: keeps a server that exists, rejects a bad route before Caddy") {
   caddy_instance caddy;
   // Someone else's server and route under our server's name stay.
-  proxy::http_request put;
+  net::http_request put;
   put.method = "PUT";
   put.url = caddy.admin() + "/config/apps/http/servers/tinyforge";
   put.body = R"({"listen":["127.0.0.1:)" + std::to_string(caddy.listen_port)
@@ -828,7 +828,7 @@ struct nginx_instance {
   /// Waits until a request for `host` gets an answer that `ok` accepts (a reload takes
   /// effect when the new workers run).
   bool serves(const std::string& host,
-              const std::function<bool(const proxy::http_response&)>& ok) const {
+              const std::function<bool(const net::http_response&)>& ok) const {
     return eventually([&] {
       auto res = get_via(listen_port, host);
       return res && ok(*res);
@@ -853,7 +853,7 @@ TEST_CASE("provider nginx: a route over two slots serves from the live one, is i
   CHECK(contains(file, "server 127.0.0.1:" + std::to_string(app->port()) + " max_fails=0;"));
   CHECK(contains(file, "proxy_next_upstream_tries 4;"));
   auto live = "127.0.0.1:" + std::to_string(app->port());
-  REQUIRE(nginx.serves("shop.example.test", [](const proxy::http_response& r) {
+  REQUIRE(nginx.serves("shop.example.test", [](const net::http_response& r) {
     return r.status == 200;
   }));
   for (int i = 0; i < 4; ++i) {
@@ -881,7 +881,7 @@ TEST_CASE("provider nginx: a route over two slots serves from the live one, is i
   MUST_OK(nginx.reloaded([&] { return p->remove(route); }));
   MUST_OK(p->remove(route));
   CHECK_FALSE(std::filesystem::exists(nginx.route_file("r1")));
-  CHECK(nginx.serves("shop.example.test", [](const proxy::http_response& r) {
+  CHECK(nginx.serves("shop.example.test", [](const net::http_response& r) {
     return r.status == 404;
   }));
   CHECK(nginx.process->running());
@@ -893,7 +893,7 @@ TEST_CASE("provider nginx: a configuration nginx -t rejects leaves the previous 
   auto p = proxy::make_provider(nginx.cfg());
   auto route = make_route("r1", "shop.example.test", {app->port()});
   nginx.reloaded([&] { return MUST(p->apply(route)); });
-  REQUIRE(nginx.serves("shop.example.test", [](const proxy::http_response& r) {
+  REQUIRE(nginx.serves("shop.example.test", [](const net::http_response& r) {
     return r.status == 200;
   }));
   auto before = read_text(nginx.route_file("r1"));

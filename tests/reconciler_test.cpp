@@ -16,7 +16,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/atoms.hpp"
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/reconciler.hpp"
 #include "actors/store_reader.hpp"
 #include "actors/system.hpp"
@@ -26,7 +26,7 @@
 #include "fake_engine.hpp"
 #include "helpers.hpp"
 #include "http/ask.hpp"
-#include "store/model.hpp"
+#include "core/model.hpp"
 
 #include <caf/all.hpp>
 

@@ -11,11 +11,11 @@
 
 #include "actors/actors.hpp"
 #include "actors/atoms.hpp"
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/store_reader.hpp"
 #include "actors/system.hpp"
 #include "helpers.hpp"
-#include "store/model.hpp"
+#include "core/model.hpp"
 
 #include <caf/all.hpp>
 #include <caf/scheduler/test_coordinator.hpp>

@@ -3,11 +3,11 @@
 // stages ever share one, that a refused claim writes nothing, and that a route goes with
 // its stage. Part of the store_test binary (helpers here are local to this file).
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "store/database.hpp"
 #include "store/deployments.hpp"
 #include "store/migrations.hpp"
-#include "store/model.hpp"
+#include "core/model.hpp"
 #include "store/reads.hpp"
 #include "store/routes.hpp"
 #include "store/writes.hpp"

@@ -3,12 +3,12 @@
 // Each test case checks what a user or operator would see: rows that exist or not, error
 // codes and messages that name the field, and a database left unchanged by a rejected write.
 
-#include "actors/errors.hpp"
-#include "store/clock.hpp"
+#include "core/errors.hpp"
+#include "core/clock.hpp"
 #include "store/database.hpp"
 #include "store/deployments.hpp"
 #include "store/migrations.hpp"
-#include "store/model.hpp"
+#include "core/model.hpp"
 #include "store/reads.hpp"
 #include "store/validate.hpp"
 #include "store/webhooks.hpp"
@@ -968,9 +968,9 @@ TEST_CASE_FIXTURE(store_fixture,
   // Timestamps have millisecond resolution: the list is taken in a later millisecond than
   // the old row's write, and the new row is written in a later one still.
   auto next_millisecond = [](const std::string& after) {
-    auto t = tf::store::now_utc();
+    auto t = tf::now_utc();
     while (t == after)
-      t = tf::store::now_utc();
+      t = tf::now_utc();
     return t;
   };
   auto listed_at = next_millisecond(written_at);

@@ -6,7 +6,7 @@
 // is removed when the test ends.
 #include <doctest/doctest.h>
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "actors/webhook_payload.hpp"
 #include "actors/webhook_signatures.hpp"

@@ -7,7 +7,7 @@
 #include <doctest/doctest.h>
 
 #include "actors/docker_worker.hpp"
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
 #include "api_server.hpp"

@@ -1,6 +1,6 @@
 // The config file (JSON with // comments) and the same keys as --key flags or TINYFORGE_*
 // variables: the loader answers a config or a bad_config error, whatever it is given.
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "config/config.hpp"
 #include "fuzz_input.hpp"
 

@@ -4,9 +4,9 @@
 // whether it answers a HEAD, whether the header cap is small, whether the body handler
 // stops early. Without the early stop, the same answer read in one piece must give the same
 // status (or error code) and the same body: where the reads fall changes nothing.
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "fuzz_input.hpp"
-#include "http/client.hpp"
+#include "net/client.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -25,13 +25,13 @@ outcome read(std::string_view answer, size_t step, bool head_request, size_t cap
              bool stop_early) {
   outcome out;
   size_t pos = 0;
-  tf::http::byte_source source = [&](char* buf, size_t room) -> caf::expected<size_t> {
+  tf::net::byte_source source = [&](char* buf, size_t room) -> caf::expected<size_t> {
     auto n = std::min({room, step, answer.size() - pos});
     std::memcpy(buf, answer.data() + pos, n);
     pos += n;
     return n;
   };
-  auto on_head = [&](const tf::http::response_head& h) {
+  auto on_head = [&](const tf::net::response_head& h) {
     ++out.heads;
     out.head_status = h.status;
   };
@@ -39,7 +39,7 @@ outcome read(std::string_view answer, size_t step, bool head_request, size_t cap
     out.body.append(piece);
     return !stop_early || out.body.size() < 4096;
   };
-  out.status = tf::http::read_response(source, head_request ? "HEAD" : "GET", cap, on_head,
+  out.status = tf::net::read_response(source, head_request ? "HEAD" : "GET", cap, on_head,
                                        on_body);
   return out;
 }

@@ -1,7 +1,7 @@
 // Query strings as the API's list routes read them: httplib splits and decodes the text,
 // then the route helpers read paging, counts, ids and enumerated filters. Every value ends
 // in a number in range, an id, an allowed choice or an invalid_argument.
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "fuzz_input.hpp"
 #include "http/route_helpers.hpp"
 #include "store/validate.hpp"

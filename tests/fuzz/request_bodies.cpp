@@ -1,9 +1,9 @@
 // JSON request bodies as the API's routes read them: parse_object (bounded, objects only),
 // then the first byte picks the reader a route applies, and the store's validation of what
 // it read. Every body ends in a row or an invalid_argument naming why.
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 #include "fuzz_input.hpp"
-#include "http/json.hpp"
+#include "net/json.hpp"
 #include "http/json_model.hpp"
 #include "store/validate.hpp"
 
@@ -11,7 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0)
     return 0;
   auto pick = data[0] % 5;
-  auto doc = tf::http::parse_object(tf::fuzz::as_text(data + 1, size - 1));
+  auto doc = tf::net::parse_object(tf::fuzz::as_text(data + 1, size - 1));
   if (!doc)
     return 0;
   namespace h = tf::http;

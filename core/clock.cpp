@@ -1,9 +1,9 @@
-#include "store/clock.hpp"
+#include "core/clock.hpp"
 
 #include <cstdio>
 #include <ctime>
 
-namespace tf::store {
+namespace tf {
 
 std::string format_utc(std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
@@ -18,4 +18,4 @@ std::string format_utc(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-} // namespace tf::store
+} // namespace tf

@@ -283,23 +283,6 @@ typename Inspector::result_type inspect(Inspector& f, route_claim& x) {
            x.slot_count, x.port_low, x.port_high);
 }
 
-/// What a caller asks a project deployer for. `stage` is a stage's name or id.
-struct deploy_request {
-  std::string project_id;
-  std::string stage;
-  std::string tag; // empty for a rollback (the stage's previous tag)
-  std::string trigger = "api";
-  std::string triggered_by;
-  /// Deploy even when a deploy of this tag to this stage is already queued or running.
-  bool force = false;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, deploy_request& x) {
-  return f(caf::meta::type_name("deploy_request"), x.project_id, x.stage, x.tag, x.trigger,
-           x.triggered_by, x.force);
-}
-
 /// A deploy of a stage the deployer asks the store to record (store::claim_stage_deploy).
 struct stage_deploy_claim {
   deployment dep; // workload, stage, tag, trigger
@@ -326,36 +309,6 @@ typename Inspector::result_type inspect(Inspector& f, stage_deploy_claimed& x) {
   return f(caf::meta::type_name("stage_deploy_claimed"), x.queued, x.unchanged, x.reason);
 }
 
-/// stop | start | restart one container of a stage, named by URL parts that must agree.
-struct instance_action {
-  std::string project_id;
-  std::string stage; // name
-  std::string container_row_id;
-  std::string action;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, instance_action& x) {
-  return f(caf::meta::type_name("instance_action"), x.project_id, x.stage,
-           x.container_row_id, x.action);
-}
-
-/// How a deploy job ended, for its deployer.
-struct deploy_outcome {
-  std::string deployment_id;
-  std::string stage_id;
-  std::string status; // succeeded | failed
-  std::string error;
-  /// Containers of the previous colour kept warm (closed to the proxy) for a rollback.
-  std::vector<std::string> warm_container_ids;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, deploy_outcome& x) {
-  return f(caf::meta::type_name("deploy_outcome"), x.deployment_id, x.stage_id, x.status,
-           x.error, x.warm_container_ids);
-}
-
 /// A deployment moving on: to running, or to an end state with its error (if any).
 struct deployment_transition {
   std::string id;
@@ -368,17 +321,6 @@ typename Inspector::result_type inspect(Inspector& f, deployment_transition& x) 
   return f(caf::meta::type_name("deployment_transition"), x.id, x.status, x.error);
 }
 
-/// Queued deploys that a newer request for their stage displaced, ended together.
-struct deployment_supersession {
-  std::vector<std::string> ids;
-  std::string reason;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, deployment_supersession& x) {
-  return f(caf::meta::type_name("deployment_supersession"), x.ids, x.reason);
-}
-
 /// One line of a deployment's log.
 struct deployment_log_line {
   std::string deployment_id;
@@ -388,22 +330,6 @@ struct deployment_log_line {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, deployment_log_line& x) {
   return f(caf::meta::type_name("deployment_log_line"), x.deployment_id, x.line);
-}
-
-/// What one reconcile run did, for subscribers (tests, metrics) and the log.
-struct reconcile_report {
-  std::string host;
-  int64_t listed = 0;   // managed containers Docker listed
-  int64_t written = 0;  // rows written
-  int64_t rejected = 0; // forged labels, project rows the deployer never made
-  int64_t missing = 0;  // rows newly marked missing
-  std::string error;    // why the run failed (Docker unreachable...), empty on success
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, reconcile_report& x) {
-  return f(caf::meta::type_name("reconcile_report"), x.host, x.listed, x.written, x.rejected,
-           x.missing, x.error);
 }
 
 /// Marks rows on `host` whose container was not among `seen_container_ids` as missing.

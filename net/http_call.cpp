@@ -1,16 +1,16 @@
-#include "proxy/http_call.hpp"
+#include "net/http_call.hpp"
 
-#include "actors/errors.hpp"
-#include "http/text.hpp"
+#include "core/errors.hpp"
+#include "net/text.hpp"
 
-#include "http/client.hpp"
+#include "net/client.hpp"
 
 #include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
 
-namespace tf::proxy {
+namespace tf::net {
 
 namespace {
 
@@ -20,7 +20,7 @@ constexpr size_t max_header_bytes = 64 * 1024;
 
 /// The parts of an http:// or https:// URL a request needs.
 struct parsed_url {
-  http::client_target target;
+  net::client_target target;
   std::string host_header; // host[:port] as written, without credentials
   std::string path;        // /path?query, never empty
   std::string userinfo;    // user:password, percent-encoded as written
@@ -55,7 +55,7 @@ caf::expected<parsed_url> parse_url(const std::string& url) {
   auto scheme_end = url.find("://");
   if (scheme_end == std::string::npos)
     return bad("no scheme");
-  auto scheme = http::ascii_lowercase(url.substr(0, scheme_end));
+  auto scheme = net::ascii_lowercase(url.substr(0, scheme_end));
   if (scheme != "http" && scheme != "https")
     return bad("only http and https");
   out.target.tls = scheme == "https";
@@ -128,7 +128,7 @@ caf::expected<http_response> http_call(const http_request& req) {
     return make_error(ec::unavailable, where + error_message(url.error()));
   url->target.source_address = req.source_address;
 
-  http::client_request out;
+  net::client_request out;
   out.method = req.method;
   out.target = url->path;
   out.host = url->host_header;
@@ -138,7 +138,7 @@ caf::expected<http_response> http_call(const http_request& req) {
     if (name.find_first_of("\r\n:") != std::string::npos
         || value.find_first_of("\r\n") != std::string::npos)
       return make_error(ec::invalid_argument, "http: header " + name + " has a bad character");
-    auto lower = http::ascii_lowercase(name);
+    auto lower = net::ascii_lowercase(name);
     has_content_type = has_content_type || lower == "content-type";
     has_authorization = has_authorization || lower == "authorization";
     out.headers.emplace_back(name, value);
@@ -157,15 +157,15 @@ caf::expected<http_response> http_call(const http_request& req) {
   auto timeout = req.timeout.count() > 0 ? req.timeout : std::chrono::milliseconds{1};
   auto connect_timeout = req.connect_timeout.count() > 0 ? std::min(timeout, req.connect_timeout)
                                                          : timeout;
-  http::client_limits limits;
-  auto now = http::client_clock::now();
+  net::client_limits limits;
+  auto now = net::client_clock::now();
   limits.deadline = now + timeout;
   limits.connect_deadline = now + connect_timeout;
   limits.max_header_bytes = max_header_bytes;
 
   http_response res;
   bool body_too_large = false;
-  auto on_head = [&res](const http::response_head& head) {
+  auto on_head = [&res](const net::response_head& head) {
     for (const auto& [name, value] : head.headers) {
       auto [it, inserted] = res.headers.emplace(name, value);
       if (!inserted)
@@ -180,7 +180,7 @@ caf::expected<http_response> http_call(const http_request& req) {
     res.body.append(piece);
     return true;
   };
-  auto status = http::exchange(url->target, out, limits, nullptr, on_head, on_body);
+  auto status = net::exchange(url->target, out, limits, nullptr, on_head, on_body);
   if (body_too_large)
     return make_error(ec::payload_too_large, where + "the response body is larger than "
                                                + std::to_string(req.max_response_bytes)
@@ -196,4 +196,4 @@ caf::expected<http_response> http_call(const http_request& req) {
   return res;
 }
 
-} // namespace tf::proxy
+} // namespace tf::net

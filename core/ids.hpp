@@ -3,7 +3,7 @@
 
 #include <string>
 
-namespace tf::store {
+namespace tf {
 
 /// A new row id: 96 random bits as 24 hex characters.
 std::string new_id();
@@ -11,4 +11,4 @@ std::string new_id();
 /// A new secret: 256 random bits as 64 hex characters.
 std::string new_secret();
 
-} // namespace tf::store
+} // namespace tf

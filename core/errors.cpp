@@ -1,4 +1,4 @@
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <caf/atom.hpp>
 

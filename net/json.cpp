@@ -1,11 +1,11 @@
-#include "http/json.hpp"
+#include "net/json.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
-namespace tf::http {
+namespace tf::net {
 
 namespace {
 
@@ -81,4 +81,4 @@ caf::expected<rapidjson::Document> parse_object(std::string_view body, int max_d
   return doc;
 }
 
-} // namespace tf::http
+} // namespace tf::net

@@ -1,5 +1,5 @@
 // The rows and messages of authentication: users, sessions, API tokens and audit entries.
-// Kept apart from store/model.hpp so the workload model and the auth model change alone.
+// Kept apart from core/model.hpp so the workload model and the auth model change alone.
 // Secrets never travel in these types: tokens go as their SHA-256, passwords as hashes.
 #pragma once
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace tf::http {
+namespace tf::net {
 
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
@@ -53,4 +53,4 @@ std::string make_json(F&& fill) {
   return {buf.GetString(), buf.GetSize()};
 }
 
-} // namespace tf::http
+} // namespace tf::net

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace tf::http {
+namespace tf::net {
 
 /// `s` with ASCII letters lowercased (header names, schemes, hex digests).
 inline std::string ascii_lowercase(std::string_view s) {
@@ -26,4 +26,4 @@ inline std::string_view trim_blanks(std::string_view s) {
   return s;
 }
 
-} // namespace tf::http
+} // namespace tf::net

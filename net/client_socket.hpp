@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-namespace tf::http {
+namespace tf::net {
 
 using client_clock = std::chrono::steady_clock;
 /// No deadline: wait as long as the peer keeps the connection open.
@@ -83,4 +83,4 @@ private:
   void* ssl_ = nullptr; // SSL*, when TLS is on
 };
 
-} // namespace tf::http
+} // namespace tf::net

@@ -1,5 +1,5 @@
 // A small blocking HTTP/1.1 client for JSON admin APIs (Caddy, Nginx Proxy Manager),
-// health checks and notifications, on our client core (http/client.hpp); https with the
+// health checks and notifications, on our client core (net/client.hpp); https with the
 // peer's certificate verified. Never through an HTTP proxy, no redirects. Bodies and
 // headers are capped; errors are values.
 #pragma once
@@ -12,7 +12,7 @@
 #include <map>
 #include <string>
 
-namespace tf::proxy {
+namespace tf::net {
 
 struct http_request {
   std::string method = "GET";
@@ -38,4 +38,4 @@ struct http_response {
 /// Any HTTP status is a response, not an error.
 caf::expected<http_response> http_call(const http_request& req);
 
-} // namespace tf::proxy
+} // namespace tf::net

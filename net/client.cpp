@@ -1,13 +1,13 @@
-#include "http/client.hpp"
+#include "net/client.hpp"
 
-#include "actors/errors.hpp"
-#include "http/text.hpp"
+#include "core/errors.hpp"
+#include "net/text.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 
-namespace tf::http {
+namespace tf::net {
 
 namespace {
 
@@ -380,4 +380,4 @@ caf::expected<long> read_response(const byte_source& source, std::string_view me
   return head->status;
 }
 
-} // namespace tf::http
+} // namespace tf::net

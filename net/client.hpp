@@ -2,10 +2,10 @@
 // parsed defensively (a capped header block, strict status line, Content-Length and chunk
 // sizes), and its body handed to a callback as it arrives, framed by Content-Length, by
 // chunked transfer-encoding or by the peer closing. docker/transport (the Engine API) and
-// proxy/http_call (admin APIs, health checks, notifications) are built on it.
+// net/http_call (admin APIs, health checks, notifications) are built on it.
 #pragma once
 
-#include "http/client_socket.hpp"
+#include "net/client_socket.hpp"
 
 #include <caf/expected.hpp>
 
@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace tf::http {
+namespace tf::net {
 
 struct client_request {
   std::string_view method;
@@ -62,4 +62,4 @@ caf::expected<long> exchange(const client_target& target, const client_request& 
                              const client_limits& limits, canceller* cancel,
                              const head_handler& on_head, const body_handler& on_body);
 
-} // namespace tf::http
+} // namespace tf::net

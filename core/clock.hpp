@@ -4,7 +4,7 @@
 #include <chrono>
 #include <string>
 
-namespace tf::store {
+namespace tf {
 
 std::string format_utc(std::chrono::system_clock::time_point t);
 
@@ -12,4 +12,4 @@ inline std::string now_utc() {
   return format_utc(std::chrono::system_clock::now());
 }
 
-} // namespace tf::store
+} // namespace tf

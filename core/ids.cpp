@@ -1,11 +1,11 @@
-#include "store/ids.hpp"
+#include "core/ids.hpp"
 
 #include <openssl/rand.h>
 
 #include <array>
 #include <cstdlib>
 
-namespace tf::store {
+namespace tf {
 
 namespace {
 
@@ -35,4 +35,4 @@ std::string new_secret() {
   return random_hex<32>();
 }
 
-} // namespace tf::store
+} // namespace tf

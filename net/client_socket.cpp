@@ -1,6 +1,6 @@
-#include "http/client_socket.hpp"
+#include "net/client_socket.hpp"
 
-#include "actors/errors.hpp"
+#include "core/errors.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -20,7 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-namespace tf::http {
+namespace tf::net {
 
 namespace {
 
@@ -445,4 +445,4 @@ caf::expected<size_t> client_socket::read_some(char* buf, size_t size,
   }
 }
 
-} // namespace tf::http
+} // namespace tf::net
