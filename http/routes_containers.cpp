@@ -7,7 +7,8 @@
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
-#include "store/validate.hpp"
+#include "store/containers.hpp"
+#include "store/workloads.hpp"
 
 #include <httplib.h>
 

@@ -8,9 +8,8 @@
 #include "store/deployments.hpp"
 #include "store/migrations.hpp"
 #include "core/model.hpp"
-#include "store/reads.hpp"
 #include "store/routes.hpp"
-#include "store/writes.hpp"
+#include "store/projects.hpp"
 
 #include "expect.hpp"
 #include "helpers.hpp"
