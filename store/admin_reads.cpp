@@ -24,11 +24,8 @@ caf::expected<std::vector<labelled_count>> counts(database& db, std::string_view
   });
 }
 
-proxy_listing read_listing(const statement& st) {
-  proxy_listing x;
-  read_row(st, x.stage_id, x.stage_name, x.project_id, x.project_name);
-  return x;
-}
+const auto read_listing = columns(&proxy_listing::stage_id, &proxy_listing::stage_name,
+                                  &proxy_listing::project_id, &proxy_listing::project_name);
 
 } // namespace
 
@@ -61,71 +58,63 @@ caf::expected<page<proxy_listing>> list_proxies(database& db, int64_t limit, int
 }
 
 caf::expected<tracked_resources> read_tracked_resources(database& db) {
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  tracked_resources out;
-  auto workloads = select_all(db, "SELECT id FROM workloads", text_of_first_column);
-  if (!workloads)
-    return workloads.error();
-  out.workload_ids = std::move(*workloads);
-  auto containers = select_all(db,
-                               "SELECT DISTINCT container_id FROM containers "
-                               "WHERE container_id != ''",
-                               text_of_first_column);
-  if (!containers)
-    return containers.error();
-  out.container_ids = std::move(*containers);
-  auto st = db.prepare("SELECT p.image, s.current_tag, s.previous_tag FROM projects p "
-                       "LEFT JOIN stages s ON s.project_id = p.id");
-  if (!st)
-    return st.error();
-  std::map<std::string, std::set<std::string>> kept;
-  while (st->step()) {
-    auto& tags = kept[st->text(0)];
-    for (int col : {1, 2})
-      if (!st->is_null(col) && !st->text(col).empty())
-        tags.insert(st->text(col));
-  }
-  if (st->error())
-    return st->error();
-  for (auto& [repository, tags] : kept)
-    out.images.push_back(kept_image{repository, {tags.begin(), tags.end()}});
-  return out;
+  return in_snapshot(db, [&]() -> caf::expected<tracked_resources> {
+    tracked_resources out;
+    if (auto err = take(out.workload_ids,
+                        select_all(db, "SELECT id FROM workloads", text_of_first_column)))
+      return err;
+    if (auto err = take(out.container_ids,
+                        select_all(db,
+                                   "SELECT DISTINCT container_id FROM containers "
+                                   "WHERE container_id != ''",
+                                   text_of_first_column)))
+      return err;
+    auto st = db.prepare("SELECT p.image, s.current_tag, s.previous_tag FROM projects p "
+                         "LEFT JOIN stages s ON s.project_id = p.id");
+    if (!st)
+      return st.error();
+    std::map<std::string, std::set<std::string>> kept;
+    while (st->step()) {
+      auto& tags = kept[st->text(0)];
+      for (int col : {1, 2})
+        if (!st->is_null(col) && !st->text(col).empty())
+          tags.insert(st->text(col));
+    }
+    if (st->error())
+      return st->error();
+    for (auto& [repository, tags] : kept)
+      out.images.push_back(kept_image{repository, {tags.begin(), tags.end()}});
+    return out;
+  });
 }
 
 caf::expected<store_metrics> read_store_metrics(database& db) {
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  store_metrics m;
-  auto containers = counts(db,
-                           "SELECT workload_kind, state, COUNT(*) FROM containers "
-                           "GROUP BY workload_kind, state ORDER BY workload_kind, state",
-                           true);
-  if (!containers)
-    return containers.error();
-  m.containers = std::move(*containers);
-  auto deployments = counts(
-    db, "SELECT status, COUNT(*) FROM deployments GROUP BY status ORDER BY status", false);
-  if (!deployments)
-    return deployments.error();
-  m.deployments = std::move(*deployments);
-  auto deliveries = counts(
-    db, "SELECT result, COUNT(*) FROM webhook_deliveries GROUP BY result ORDER BY result",
-    false);
-  if (!deliveries)
-    return deliveries.error();
-  m.deliveries = std::move(*deliveries);
-  auto workloads = count(db, "SELECT COUNT(*) FROM workloads");
-  if (!workloads)
-    return workloads.error();
-  m.workloads = *workloads;
-  auto apps = count(db, "SELECT COUNT(*) FROM apps");
-  if (!apps)
-    return apps.error();
-  m.apps = *apps;
-  return m;
+  struct counted {
+    std::vector<labelled_count> store_metrics::*into;
+    const char* sql;
+    bool two_labels;
+  };
+  static const counted grouped[] = {
+    {&store_metrics::containers,
+     "SELECT workload_kind, state, COUNT(*) FROM containers "
+     "GROUP BY workload_kind, state ORDER BY workload_kind, state",
+     true},
+    {&store_metrics::deployments,
+     "SELECT status, COUNT(*) FROM deployments GROUP BY status ORDER BY status", false},
+    {&store_metrics::deliveries,
+     "SELECT result, COUNT(*) FROM webhook_deliveries GROUP BY result ORDER BY result", false},
+  };
+  return in_snapshot(db, [&]() -> caf::expected<store_metrics> {
+    store_metrics m;
+    for (const auto& g : grouped)
+      if (auto err = take(m.*g.into, counts(db, g.sql, g.two_labels)))
+        return err;
+    if (auto err = take(m.workloads, count(db, "SELECT COUNT(*) FROM workloads")))
+      return err;
+    if (auto err = take(m.apps, count(db, "SELECT COUNT(*) FROM apps")))
+      return err;
+    return m;
+  });
 }
 
 } // namespace tf::store

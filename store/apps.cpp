@@ -13,11 +13,8 @@ namespace {
 constexpr std::string_view app_select
   = "SELECT id, name, description, created_at, updated_at FROM apps ";
 
-app read_app(const statement& st) {
-  app a;
-  read_row(st, a.id, a.name, a.description, a.created_at, a.updated_at);
-  return a;
-}
+const auto read_app = columns(&app::id, &app::name, &app::description, &app::created_at,
+                              &app::updated_at);
 
 constexpr std::string_view other_app_with_name
   = "SELECT 1 FROM apps WHERE name = ?1 AND id != ?2";
@@ -83,12 +80,7 @@ caf::error delete_app(database& db, const std::string& id) {
 
 caf::expected<app> get_app(database& db, const std::string& id) {
   static const auto sql = concat(app_select, "WHERE id = ?1");
-  auto found = find_one(db, sql, read_app, id);
-  if (!found)
-    return found.error();
-  if (!*found)
-    return no_such("app", id.substr(0, 80));
-  return std::move(**found);
+  return one(db, sql, "app", id, read_app, 80);
 }
 
 caf::expected<page<app>> list_apps(database& db, int64_t limit, int64_t offset) {

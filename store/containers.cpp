@@ -36,13 +36,15 @@ constexpr std::string_view container_select
     "c.subdomain, c.proxy_route_id, c.npm_proxy_id, c.image_tag, c.container_id, c.image_ref, "
     "c.host, c.state, c.port, c.last_seen_at, c.created_at, c.updated_at FROM containers c ";
 
-container_row read_container(const statement& st) {
-  container_row c;
-  read_row(st, c.id, c.workload_id, c.workload_kind, c.role, c.stage_id, c.subdomain,
-           c.proxy_route_id, c.npm_proxy_id, c.image_tag, c.container_id, c.image_ref, c.host,
-           c.state, c.port, c.last_seen_at, c.created_at, c.updated_at);
-  return c;
-}
+const auto read_container = columns(&container_row::id, &container_row::workload_id,
+                                    &container_row::workload_kind, &container_row::role,
+                                    &container_row::stage_id, &container_row::subdomain,
+                                    &container_row::proxy_route_id, &container_row::npm_proxy_id,
+                                    &container_row::image_tag, &container_row::container_id,
+                                    &container_row::image_ref, &container_row::host,
+                                    &container_row::state, &container_row::port,
+                                    &container_row::last_seen_at, &container_row::created_at,
+                                    &container_row::updated_at);
 
 /// The kind of a workload, or an empty string when no such workload exists.
 caf::expected<std::string> workload_kind(database& db, const std::string& workload_id) {
@@ -259,11 +261,8 @@ caf::expected<std::set<std::string>> failed_container_ids(database& db) {
   return std::set<std::string>{ids->begin(), ids->end()};
 }
 
-container_change read_change(const statement& st) {
-  container_change c;
-  read_row(st, c.row_id, c.workload_id, c.role, c.container_id);
-  return c;
-}
+const auto read_change = columns(&container_change::row_id, &container_change::workload_id,
+                                 &container_change::role, &container_change::container_id);
 
 /// The rows in the failed state now that were not before: news (a container.failed
 /// notification); those that stay failed are not.

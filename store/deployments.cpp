@@ -23,12 +23,13 @@ constexpr std::string_view deployment_columns
   = "SELECT id, workload_id, COALESCE(stage_id, ''), tag, previous_tag, status, trigger, "
     "triggered_by, error, created_at, started_at, finished_at, phase FROM deployments ";
 
-deployment read_deployment(const statement& st) {
-  deployment d;
-  read_row(st, d.id, d.workload_id, d.stage_id, d.tag, d.previous_tag, d.status, d.trigger,
-           d.triggered_by, d.error, d.created_at, d.started_at, d.finished_at, d.phase);
-  return d;
-}
+const auto read_deployment = columns(&deployment::id, &deployment::workload_id,
+                                     &deployment::stage_id, &deployment::tag,
+                                     &deployment::previous_tag, &deployment::status,
+                                     &deployment::trigger, &deployment::triggered_by,
+                                     &deployment::error, &deployment::created_at,
+                                     &deployment::started_at, &deployment::finished_at,
+                                     &deployment::phase);
 
 bool allowed(const std::string& from, const std::string& to) {
   if (from == "queued")
@@ -52,11 +53,7 @@ bool is_image_tag(std::string_view tag) {
 namespace {
 
 /// A deployment's id, tag and status.
-deployment read_deployment_head(const statement& st) {
-  deployment d;
-  read_row(st, d.id, d.tag, d.status);
-  return d;
-}
+const auto read_deployment_head = columns(&deployment::id, &deployment::tag, &deployment::status);
 
 caf::error check_new_deployment(const deployment& d) {
   if (!d.tag.empty() && !is_image_tag(d.tag))
@@ -254,19 +251,12 @@ caf::expected<int64_t> fail_unfinished_deployments(database& db, const std::stri
 
 caf::expected<deployment> get_deployment(database& db, const std::string& id) {
   static const auto sql = concat(deployment_columns, "WHERE id = ?1");
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  auto d = one(db, sql, "deployment", id, read_deployment);
-  if (!d)
-    return d;
-  auto lines = select_all(db,
-                          "SELECT line FROM deployment_logs WHERE deployment_id = ?1 ORDER BY seq",
-                          text_of_first_column, id);
-  if (!lines)
-    return lines.error();
-  d->log = std::move(*lines);
-  return d;
+  return one_with(db, sql, "deployment", id, read_deployment, [&](deployment& d) {
+    return take(d.log, select_all(db,
+                                  "SELECT line FROM deployment_logs WHERE deployment_id = ?1 "
+                                  "ORDER BY seq",
+                                  text_of_first_column, id));
+  });
 }
 
 caf::expected<page<deployment>> list_deployments(database& db, const std::string& workload_id,

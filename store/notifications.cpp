@@ -18,12 +18,12 @@ bool known_outcome(const std::string& o) {
   return o == "delivered" || o == "retrying" || o == "failed" || o == "dropped";
 }
 
-notification_attempt read_attempt(const statement& st) {
-  notification_attempt a;
-  read_row(st, a.id, a.workload_id, a.delivery_id, a.event, a.url, a.attempt, a.status,
-           a.error, a.outcome, a.at);
-  return a;
-}
+const auto read_attempt = columns(&notification_attempt::id, &notification_attempt::workload_id,
+                                  &notification_attempt::delivery_id,
+                                  &notification_attempt::event, &notification_attempt::url,
+                                  &notification_attempt::attempt, &notification_attempt::status,
+                                  &notification_attempt::error, &notification_attempt::outcome,
+                                  &notification_attempt::at);
 
 } // namespace
 

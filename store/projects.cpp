@@ -75,34 +75,25 @@ constexpr std::string_view stage_select
     "health_timeout_ms, health_interval_ms, memory_limit_bytes, cpu_limit_millis, "
     "restart_policy, current_tag, previous_tag, created_at, updated_at FROM stages ";
 
-stage read_stage(const statement& st) {
-  stage s;
-  read_row(st, s.id, s.project_id, s.name, s.subdomain, s.port, s.instances, s.env,
-           s.health_path, s.health_timeout_ms, s.health_interval_ms, s.memory_limit_bytes,
-           s.cpu_limit_millis, s.restart_policy, s.current_tag, s.previous_tag, s.created_at,
-           s.updated_at);
-  return s;
-}
+const auto read_stage = columns(&stage::id, &stage::project_id, &stage::name, &stage::subdomain,
+                                &stage::port, &stage::instances, &stage::env, &stage::health_path,
+                                &stage::health_timeout_ms, &stage::health_interval_ms,
+                                &stage::memory_limit_bytes, &stage::cpu_limit_millis,
+                                &stage::restart_policy, &stage::current_tag, &stage::previous_tag,
+                                &stage::created_at, &stage::updated_at);
 
 constexpr std::string_view project_select
   = "SELECT p.id, p.name, p.image, COALESCE(w.id, ''), COALESCE(w.webhook_secret, ''), "
     "p.created_at, p.updated_at "
     "FROM projects p LEFT JOIN workloads w ON w.kind = 'project' AND w.ref_id = p.id ";
 
-project read_project(const statement& st) {
-  project p;
-  read_row(st, p.id, p.name, p.image, p.workload_id, p.webhook_secret, p.created_at,
-           p.updated_at);
-  return p;
-}
+const auto read_project = columns(&project::id, &project::name, &project::image,
+                                  &project::workload_id, &project::webhook_secret,
+                                  &project::created_at, &project::updated_at);
 
 caf::error attach_stages(database& db, project& p) {
   static const auto sql = concat(stage_select, "WHERE project_id = ?1 ORDER BY position, name");
-  auto stages = select_all(db, sql, read_stage, p.id);
-  if (!stages)
-    return stages.error();
-  p.stages = std::move(*stages);
-  return {};
+  return take(p.stages, select_all(db, sql, read_stage, p.id));
 }
 
 caf::error insert_stage(database& db, const stage& s, int64_t position, const std::string& now) {
@@ -147,18 +138,9 @@ caf::error update_project_row(database& db, const project& p, const std::string&
              p.name, p.image, now, p.id);
 }
 
-const workload_kind<project> project_kind{
-  "project",
-  "a project",
-  "SELECT 1 FROM projects WHERE name = ?1 AND id != ?2",
-  "DELETE FROM projects WHERE id = ?1",
-  {"name", "image"},
-  validate_project,
-  get_project,
-  insert_project,
-  apply_project_patch,
-  update_project_row,
-};
+const workload_kind<project> project_kind{"project", "projects", {"name", "image"},
+                                          validate_project, get_project, insert_project,
+                                          apply_project_patch, update_project_row};
 
 void apply_stage_patch(stage& s, const patch<stage>& p) {
   const auto& v = p.value;
@@ -261,29 +243,22 @@ caf::error delete_stage(database& db, const std::string& id) {
 
 caf::expected<project> get_project(database& db, const std::string& id) {
   static const auto sql = concat(project_select, "WHERE p.id = ?1");
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  auto p = one(db, sql, "project", id, read_project);
-  if (!p)
-    return p;
-  if (auto err = attach_stages(db, *p))
-    return err;
-  return p;
+  return one_with(db, sql, "project", id, read_project,
+                  [&](project& p) { return attach_stages(db, p); });
 }
 
 caf::expected<page<project>> list_projects(database& db, int64_t limit, int64_t offset) {
   static const auto sql = concat(project_select, "ORDER BY p.name LIMIT ?1 OFFSET ?2");
-  read_snapshot snapshot{db}; // the page and every project's stages from one commit
-  if (snapshot.error())
-    return snapshot.error();
-  auto result = paged(db, {sql, "SELECT COUNT(*) FROM projects"}, limit, offset, read_project);
-  if (!result)
+  // The page and every project's stages from one commit.
+  return in_snapshot(db, [&]() -> caf::expected<page<project>> {
+    auto result = paged(db, {sql, "SELECT COUNT(*) FROM projects"}, limit, offset, read_project);
+    if (!result)
+      return result;
+    for (auto& p : result->items)
+      if (auto err = attach_stages(db, p))
+        return err;
     return result;
-  for (auto& p : result->items)
-    if (auto err = attach_stages(db, p))
-      return err;
-  return result;
+  });
 }
 
 caf::expected<stage> get_stage(database& db, const std::string& id) {

@@ -79,6 +79,16 @@ void read_row(const statement& st, Fields&... fields) {
   (read_column(st, column++, fields), ...);
 }
 
+/// A reader of rows of T whose columns are, in order, the given members.
+template <class T, class... Members>
+auto columns(Members T::*... members) {
+  return [=](const statement& st) {
+    T row;
+    read_row(st, (row.*members)...);
+    return row;
+  };
+}
+
 // -- errors -------------------------------------------------------------------
 
 /// ec::not_found: no <what> with id "<id>".
@@ -109,6 +119,15 @@ caf::error check_patch_fields(const patch<T>& p, const std::vector<const char*>&
 
 // -- reading ------------------------------------------------------------------
 
+/// `sql` prepared with `values` bound.
+template <class... Values>
+caf::expected<statement> prepared(database& db, std::string_view sql, const Values&... values) {
+  auto st = db.prepare(sql);
+  if (st)
+    bind_all(*st, values...);
+  return st;
+}
+
 /// Runs a statement that has its parameters bound and reads every row.
 template <class Reader>
 auto collect(statement& st, Reader read) -> caf::expected<std::vector<decltype(read(st))>> {
@@ -124,10 +143,9 @@ auto collect(statement& st, Reader read) -> caf::expected<std::vector<decltype(r
 template <class Reader, class... Values>
 auto select_all(database& db, std::string_view sql, Reader read, const Values&... values)
   -> caf::expected<std::vector<decltype(read(std::declval<statement&>()))>> {
-  auto st = db.prepare(sql);
+  auto st = prepared(db, sql, values...);
   if (!st)
     return st.error();
-  bind_all(*st, values...);
   return collect(*st, read);
 }
 
@@ -136,10 +154,9 @@ template <class Reader, class... Values>
 auto find_one(database& db, std::string_view sql, Reader read, const Values&... values)
   -> caf::expected<std::optional<decltype(read(std::declval<statement&>()))>> {
   using row = decltype(read(std::declval<statement&>()));
-  auto st = db.prepare(sql);
+  auto st = prepared(db, sql, values...);
   if (!st)
     return st.error();
-  bind_all(*st, values...);
   if (st->step())
     return std::optional<row>{read(*st)};
   if (st->error())
@@ -147,15 +164,17 @@ auto find_one(database& db, std::string_view sql, Reader read, const Values&... 
   return std::optional<row>{};
 }
 
-/// The row of `sql` (id bound to ?1), or ec::not_found naming what was looked for.
+/// The row of `sql` (id bound to ?1), or ec::not_found naming what was looked for (with
+/// at most `shown` characters of the id).
 template <class Reader>
 auto one(database& db, std::string_view sql, std::string_view what, const std::string& id,
-         Reader read) -> caf::expected<decltype(read(std::declval<statement&>()))> {
+         Reader read, size_t shown = std::string::npos)
+  -> caf::expected<decltype(read(std::declval<statement&>()))> {
   auto found = find_one(db, sql, read, id);
   if (!found)
     return found.error();
   if (!*found)
-    return no_such(what, id);
+    return no_such(what, std::string_view{id}.substr(0, shown));
   return std::move(**found);
 }
 
@@ -165,11 +184,44 @@ caf::expected<int64_t> first_integer(statement& st);
 /// The integer `sql` selects (COUNT(*), COALESCE(MAX(…))), with `values` bound.
 template <class... Values>
 caf::expected<int64_t> count(database& db, std::string_view sql, const Values&... values) {
-  auto st = db.prepare(sql);
+  auto st = prepared(db, sql, values...);
   if (!st)
     return st.error();
-  bind_all(*st, values...);
   return first_integer(*st);
+}
+
+/// Moves a result into `into`; replies its error instead when it has one.
+template <class T>
+caf::error take(T& into, caf::expected<T> from) {
+  if (!from)
+    return from.error();
+  into = std::move(*from);
+  return {};
+}
+
+/// Runs `body` (returning caf::error or caf::expected) on one snapshot of the database, so
+/// what it reads in several statements comes from one commit.
+template <class Body>
+auto in_snapshot(database& db, Body&& body) -> decltype(body()) {
+  read_snapshot snapshot{db};
+  if (snapshot.error())
+    return snapshot.error();
+  return body();
+}
+
+/// `one`, with `attach(row)` (which reads what belongs to the row) on the same snapshot.
+template <class Reader, class Attach>
+auto one_with(database& db, std::string_view sql, std::string_view what, const std::string& id,
+              Reader read, Attach attach)
+  -> caf::expected<decltype(read(std::declval<statement&>()))> {
+  return in_snapshot(db, [&]() -> caf::expected<decltype(read(std::declval<statement&>()))> {
+    auto row = one(db, sql, what, id, read);
+    if (!row)
+      return row;
+    if (auto err = attach(*row))
+      return err;
+    return row;
+  });
 }
 
 /// Lists are bounded: limit is clamped to 1..500 and offset to >= 0.
@@ -188,25 +240,20 @@ auto paged(database& db, const page_sql& sql, int64_t limit, int64_t offset, Rea
            const Filters&... filters) -> caf::expected<page<decltype(read(std::declval<statement&>()))>> {
   using row = decltype(read(std::declval<statement&>()));
   clamp_page(limit, offset);
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  auto st = db.prepare(sql.items);
-  if (!st)
-    return st.error();
-  bind_all(*st, limit, offset);
-  bind_from(*st, 3, filters...);
-  auto items = collect(*st, read);
-  if (!items)
-    return items.error();
-  auto total_st = db.prepare(sql.total);
-  if (!total_st)
-    return total_st.error();
-  bind_from(*total_st, 3, filters...);
-  auto total = first_integer(*total_st);
-  if (!total)
-    return total.error();
-  return page<row>{std::move(*items), *total};
+  return in_snapshot(db, [&]() -> caf::expected<page<row>> {
+    page<row> out;
+    auto st = prepared(db, sql.items, limit, offset);
+    if (!st)
+      return st.error();
+    if (auto err = take(out.items, collect(bind_from(*st, 3, filters...), read)))
+      return err;
+    auto total = prepared(db, sql.total);
+    if (!total)
+      return total.error();
+    if (auto err = take(out.total, first_integer(bind_from(*total, 3, filters...))))
+      return err;
+    return out;
+  });
 }
 
 // -- writing ------------------------------------------------------------------
@@ -214,20 +261,18 @@ auto paged(database& db, const page_sql& sql, int64_t limit, int64_t offset, Rea
 /// Runs `sql`, which returns no rows, with `values` bound.
 template <class... Values>
 caf::error run(database& db, std::string_view sql, const Values&... values) {
-  auto st = db.prepare(sql);
+  auto st = prepared(db, sql, values...);
   if (!st)
     return st.error();
-  bind_all(*st, values...);
   return st->run();
 }
 
 /// Runs `sql` with `values` bound; replies how many rows it changed.
 template <class... Values>
 caf::expected<int64_t> run_changes(database& db, std::string_view sql, const Values&... values) {
-  auto st = db.prepare(sql);
+  auto st = prepared(db, sql, values...);
   if (!st)
     return st.error();
-  bind_all(*st, values...);
   if (auto err = st->run())
     return err;
   return st->changes();
@@ -247,10 +292,9 @@ caf::error run_on_one(database& db, std::string_view sql, std::string_view what,
 /// True when `sql` returns a row.
 template <class... Values>
 caf::expected<bool> exists(database& db, std::string_view sql, const Values&... values) {
-  auto st = db.prepare(sql);
+  auto st = prepared(db, sql, values...);
   if (!st)
     return st.error();
-  bind_all(*st, values...);
   auto found = st->step();
   if (st->error())
     return st->error();

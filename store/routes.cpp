@@ -116,31 +116,28 @@ caf::expected<proxy_route> read_route(const statement& st) {
 }
 
 caf::error read_slots(database& db, proxy_route& r) {
-  auto slots = select_all(db, "SELECT port FROM route_slots WHERE route_id = ?1 ORDER BY position",
-                          integer_of_first_column, r.id);
-  if (!slots)
-    return slots.error();
-  r.slots = std::move(*slots);
-  return {};
+  return take(r.slots, select_all(db,
+                                  "SELECT port FROM route_slots WHERE route_id = ?1 "
+                                  "ORDER BY position",
+                                  integer_of_first_column, r.id));
 }
 
 /// The route matching `where` (one bound text parameter), with its slots.
 caf::expected<proxy_route> find_route(database& db, std::string_view where,
                                       const std::string& key, const std::string& what) {
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  auto found = find_one(db, concat(route_columns, where), read_route, key);
-  if (!found)
-    return found.error();
-  if (!*found)
-    return make_error(ec::not_found, what);
-  auto& r = **found;
-  if (!r)
-    return r.error();
-  if (auto err = read_slots(db, *r))
-    return err;
-  return std::move(*r);
+  return in_snapshot(db, [&]() -> caf::expected<proxy_route> {
+    auto found = find_one(db, concat(route_columns, where), read_route, key);
+    if (!found)
+      return found.error();
+    if (!*found)
+      return make_error(ec::not_found, what);
+    auto& r = **found;
+    if (!r)
+      return r.error();
+    if (auto err = read_slots(db, *r))
+      return err;
+    return std::move(*r);
+  });
 }
 
 caf::expected<proxy_route> get_route_by_id(database& db, const std::string& id) {

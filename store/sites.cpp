@@ -22,12 +22,9 @@ constexpr std::string_view site_select
     "COALESCE(w.id, ''), s.created_at, s.updated_at "
     "FROM static_sites s LEFT JOIN workloads w ON w.kind = 'site' AND w.ref_id = s.id ";
 
-site read_site(const statement& st) {
-  site s;
-  read_row(st, s.id, s.name, s.subdomain, s.keep_releases, s.current_release, s.workload_id,
-           s.created_at, s.updated_at);
-  return s;
-}
+const auto read_site = columns(&site::id, &site::name, &site::subdomain, &site::keep_releases,
+                               &site::current_release, &site::workload_id, &site::created_at,
+                               &site::updated_at);
 
 caf::error insert_site(database& db, site& s, const std::string& now) {
   return run(db,
@@ -52,18 +49,9 @@ caf::error update_site_row(database& db, const site& s, const std::string& now) 
              s.name, s.subdomain, s.keep_releases, now, s.id);
 }
 
-const workload_kind<site> site_kind{
-  "site",
-  "a site",
-  "SELECT 1 FROM static_sites WHERE name = ?1 AND id != ?2",
-  "DELETE FROM static_sites WHERE id = ?1",
-  {"name", "subdomain", "keep_releases"},
-  validate_site,
-  get_site,
-  insert_site,
-  apply_site_patch,
-  update_site_row,
-};
+const workload_kind<site> site_kind{"site", "static_sites", {"name", "subdomain", "keep_releases"},
+                                    validate_site, get_site, insert_site,
+                                    apply_site_patch, update_site_row};
 
 } // namespace
 

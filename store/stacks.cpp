@@ -23,12 +23,9 @@ constexpr std::string_view stack_select
     "s.created_at, s.updated_at "
     "FROM stacks s LEFT JOIN workloads w ON w.kind = 'stack' AND w.ref_id = s.id ";
 
-stack read_stack(const statement& st) {
-  stack s;
-  read_row(st, s.id, s.name, s.compose, s.env, s.compose_project_name, s.workload_id,
-           s.created_at, s.updated_at);
-  return s;
-}
+const auto read_stack = columns(&stack::id, &stack::name, &stack::compose, &stack::env,
+                                &stack::compose_project_name, &stack::workload_id,
+                                &stack::created_at, &stack::updated_at);
 
 caf::error insert_stack(database& db, stack& s, const std::string& now) {
   // Derived from the id, not the name, so a rename never orphans running compose containers.
@@ -55,18 +52,9 @@ caf::error update_stack_row(database& db, const stack& s, const std::string& now
              s.name, s.compose, s.env, now, s.id);
 }
 
-const workload_kind<stack> stack_kind{
-  "stack",
-  "a stack",
-  "SELECT 1 FROM stacks WHERE name = ?1 AND id != ?2",
-  "DELETE FROM stacks WHERE id = ?1",
-  {"name", "compose", "env"},
-  validate_stack,
-  get_stack,
-  insert_stack,
-  apply_stack_patch,
-  update_stack_row,
-};
+const workload_kind<stack> stack_kind{"stack", "stacks", {"name", "compose", "env"},
+                                      validate_stack, get_stack, insert_stack,
+                                      apply_stack_patch, update_stack_row};
 
 } // namespace
 

@@ -16,17 +16,13 @@ caf::error not_found(const std::string& what) {
   return make_error(ec::not_found, what);
 }
 
-api_token_info read_token(const statement& st) {
-  api_token_info t;
-  read_row(st, t.id, t.user_id, t.name, t.created_at, t.last_used_at, t.revoked_at);
-  return t;
-}
+const auto read_token = columns(&api_token_info::id, &api_token_info::user_id,
+                                &api_token_info::name, &api_token_info::created_at,
+                                &api_token_info::last_used_at, &api_token_info::revoked_at);
 
-user_record read_user(const statement& st) {
-  user_record r;
-  read_row(st, r.id, r.username, r.password_hash, r.is_admin, r.created_at, r.totp_secret);
-  return r;
-}
+const auto read_user = columns(&user_record::id, &user_record::username,
+                               &user_record::password_hash, &user_record::is_admin,
+                               &user_record::created_at, &user_record::totp_secret);
 
 audit_row read_audit(const statement& st) {
   audit_row r;
@@ -79,12 +75,7 @@ caf::expected<user_record> create_user(database& db, const new_user& u) {
       if (*n > 0)
         return make_error(ec::conflict, "a user exists already");
     }
-    user_record r;
-    r.id = new_id();
-    r.username = u.username;
-    r.password_hash = u.password_hash;
-    r.is_admin = u.is_admin;
-    r.created_at = now_utc();
+    user_record r{new_id(), u.username, u.password_hash, u.is_admin, now_utc(), ""};
     if (auto err = run(db,
                        "INSERT INTO users (id, username, password_hash, is_admin, created_at, "
                        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
@@ -124,11 +115,7 @@ caf::expected<api_token_info> create_api_token(database& db, const new_api_token
   if (auto err = validate_token_name(t.name))
     return err;
   return in_transaction(db, [&]() -> caf::expected<api_token_info> {
-    api_token_info info;
-    info.id = new_id();
-    info.user_id = t.user_id;
-    info.name = t.name;
-    info.created_at = now_utc();
+    api_token_info info{new_id(), t.user_id, t.name, now_utc(), "", ""};
     if (auto err = run(db,
                        "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) "
                        "VALUES (?1, ?2, ?3, ?4, ?5)",

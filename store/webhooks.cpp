@@ -28,13 +28,15 @@ constexpr std::string_view delivery_columns
     "FROM webhook_deliveries ";
 
 /// A delivery without its body (which lists and lookups by delivery id do not need).
-webhook_delivery read_delivery(const statement& st) {
-  webhook_delivery d;
-  read_row(st, d.id, d.workload_id, d.received_at, d.source_addr, d.delivery_id, d.event,
-           d.signature, d.result, d.status, d.tag, d.stage, d.deployment_id, d.error,
-           d.replay_of, d.body_truncated, d.headers_json);
-  return d;
-}
+const auto read_delivery = columns(&webhook_delivery::id, &webhook_delivery::workload_id,
+                                   &webhook_delivery::received_at, &webhook_delivery::source_addr,
+                                   &webhook_delivery::delivery_id, &webhook_delivery::event,
+                                   &webhook_delivery::signature, &webhook_delivery::result,
+                                   &webhook_delivery::status, &webhook_delivery::tag,
+                                   &webhook_delivery::stage, &webhook_delivery::deployment_id,
+                                   &webhook_delivery::error, &webhook_delivery::replay_of,
+                                   &webhook_delivery::body_truncated,
+                                   &webhook_delivery::headers_json);
 
 webhook_delivery read_delivery_with_body(const statement& st) {
   auto d = read_delivery(st);
@@ -285,12 +287,7 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
 
 caf::expected<webhook_delivery> get_delivery(database& db, const std::string& id) {
   static const auto sql = concat(delivery_columns, "WHERE id = ?1");
-  auto found = find_one(db, sql, read_delivery_with_body, id);
-  if (!found)
-    return found.error();
-  if (!*found)
-    return no_such("webhook delivery", id.substr(0, 80));
-  return std::move(**found);
+  return one(db, sql, "webhook delivery", id, read_delivery_with_body, 80);
 }
 
 caf::expected<page<webhook_delivery>> list_deliveries(database& db,

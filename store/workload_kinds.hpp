@@ -22,12 +22,8 @@ template <class T>
 struct workload_kind {
   /// workloads.kind: "project", "stack" or "site".
   const char* kind;
-  /// Its name with an article, for the name_taken message ("a stack").
-  std::string_view a_what;
-  /// SELECT 1 FROM <table> WHERE name = ?1 AND id != ?2
-  std::string_view other_with_name_sql;
-  /// DELETE FROM <table> WHERE id = ?1
-  std::string_view delete_sql;
+  /// The kind's own table, keyed by id, with a unique name.
+  const char* table;
   /// The fields a patch may change.
   std::vector<const char*> patchable;
   caf::error (*validate)(const T& row);
@@ -53,6 +49,15 @@ caf::error rename_workload(database& db, const char* kind, const std::string& re
 caf::error delete_with_workload(database& db, const char* kind, std::string_view delete_sql,
                                 const std::string& id);
 
+/// ec::conflict when another row of the kind's table (not `id`) has the name.
+template <class T>
+caf::error check_kind_name_free(database& db, const workload_kind<T>& k, const std::string& name,
+                                const std::string& id) {
+  return check_unique_name(db, "SELECT 1 FROM " + std::string{k.table}
+                                 + " WHERE name = ?1 AND id != ?2",
+                           "a " + std::string{k.kind}, name, id);
+}
+
 /// Checks and inserts a new row and its workload in one transaction; replies the row as
 /// stored.
 template <class T>
@@ -60,7 +65,7 @@ caf::expected<T> create_of_kind(database& db, T row, const workload_kind<T>& k) 
   if (auto err = k.validate(row))
     return err;
   return in_transaction(db, [&]() -> caf::expected<T> {
-    if (auto err = check_unique_name(db, k.other_with_name_sql, k.a_what, row.name, ""))
+    if (auto err = check_kind_name_free(db, k, row.name, ""))
       return err;
     auto now = now_utc();
     row.id = new_id();
@@ -85,7 +90,7 @@ caf::expected<T> update_of_kind(database& db, const patch<T>& p, const workload_
     k.apply(*row, p);
     if (auto err = k.validate(*row))
       return err;
-    if (auto err = check_unique_name(db, k.other_with_name_sql, k.a_what, row->name, row->id))
+    if (auto err = check_kind_name_free(db, k, row->name, row->id))
       return err;
     auto now = now_utc();
     if (auto err = k.update(db, *row, now))
@@ -98,7 +103,8 @@ caf::expected<T> update_of_kind(database& db, const patch<T>& p, const workload_
 
 template <class T>
 caf::error delete_of_kind(database& db, const std::string& id, const workload_kind<T>& k) {
-  return delete_with_workload(db, k.kind, k.delete_sql, id);
+  return delete_with_workload(db, k.kind, "DELETE FROM " + std::string{k.table} + " WHERE id = ?1",
+                              id);
 }
 
 } // namespace tf::store

@@ -17,13 +17,12 @@ constexpr std::string_view workload_select
     "notification_secret, webhook_secret, webhook_signing_secret, webhook_require_signature, "
     "created_at, updated_at FROM workloads ";
 
-workload read_workload(const statement& st) {
-  workload w;
-  read_row(st, w.id, w.kind, w.ref_id, w.name, w.app_id, w.notification_url,
-           w.notification_secret, w.webhook_secret, w.webhook_signing_secret,
-           w.webhook_require_signature, w.created_at, w.updated_at);
-  return w;
-}
+const auto read_workload = columns(&workload::id, &workload::kind, &workload::ref_id,
+                                   &workload::name, &workload::app_id,
+                                   &workload::notification_url, &workload::notification_secret,
+                                   &workload::webhook_secret, &workload::webhook_signing_secret,
+                                   &workload::webhook_require_signature, &workload::created_at,
+                                   &workload::updated_at);
 
 } // namespace
 
