@@ -79,7 +79,6 @@ caf::error deploy_run::deploy() {
   return {};
 }
 
-
 /// The image pulled and the new colour created in the target slots (removed again if that
 /// fails).
 caf::error deploy_run::bring_up(const std::vector<int64_t>& target) {
