@@ -15,9 +15,6 @@ namespace tf::http {
 
 namespace {
 
-using req_t = const httplib::Request&;
-using res_t = httplib::Response&;
-
 constexpr int64_t default_log_tail = 200;
 constexpr int64_t max_log_tail = 10000;
 
@@ -119,13 +116,11 @@ void instance_action_route(const server_context& ctx, req_t req, res_t res) {
 } // namespace
 
 void install_container_routes(route_table& http, const server_context& ctx) {
-  http.Get("/api/containers", [&ctx](req_t req, res_t res) { list_containers(ctx, req, res); });
-  http.Get(R"(/api/containers/([^/]+))",
-           [&ctx](req_t req, res_t res) { get_container(ctx, req, res); });
-  http.Get(R"(/api/containers/([^/]+)/logs)",
-           [&ctx](req_t req, res_t res) { container_logs(ctx, req, res); });
+  http.Get("/api/containers", bind_context(ctx, list_containers));
+  http.Get(R"(/api/containers/([^/]+))", bind_context(ctx, get_container));
+  http.Get(R"(/api/containers/([^/]+)/logs)", bind_context(ctx, container_logs));
   http.Post(R"(/api/instances/([^/]+)/([^/]+)/([^/]+)/(stop|start|restart))",
-            [&ctx](req_t req, res_t res) { instance_action_route(ctx, req, res); });
+            bind_context(ctx, instance_action_route));
 }
 
 } // namespace tf::http
