@@ -70,6 +70,25 @@ struct prune_job {
   caf::typed_response_promise<prune_result> rp;
 };
 
+void remove_next(self_ptr self, std::shared_ptr<prune_job> job);
+
+/// Asks the docker worker to remove one resource (`what` with `id`), notes the outcome
+/// (`removed` on success; a failure under `kind`), then goes on with the next.
+template <class What>
+void remove_one(self_ptr self, std::shared_ptr<prune_job> job, What what, const char* kind,
+                const std::string& id, std::function<void()> removed) {
+  self->request(self->state.docker, stale_removal_timeout, atom::erase_v, what, id)
+    .then(
+      [self, job, removed](atom::ok) {
+        removed();
+        remove_next(self, job);
+      },
+      [self, job, kind, id](caf::error& err) {
+        job->result.failed.push_back({kind, id, error_message(err)});
+        remove_next(self, job);
+      });
+}
+
 /// Removes the next planned resource, one at a time. Containers first: an image a removed
 /// container held is free afterwards (the scan only lists images no container uses, but a
 /// stale container may have been started meanwhile).
@@ -78,34 +97,14 @@ void remove_next(self_ptr self, std::shared_ptr<prune_job> job) {
   auto i = job->next++;
   if (i < plan.containers.size()) {
     const auto& c = plan.containers[i];
-    self->request(self->state.docker, stale_removal_timeout, atom::erase_v, atom::container_v,
-                  c.id)
-      .then(
-        [self, job, c](atom::ok) {
-          job->result.removed_containers.push_back(c);
-          remove_next(self, job);
-        },
-        [self, job, c](caf::error& err) {
-          job->result.failed.push_back({"container", c.id, error_message(err)});
-          remove_next(self, job);
-        });
-    return;
+    return remove_one(self, job, atom::container_v, "container", c.id,
+                      [job, c] { job->result.removed_containers.push_back(c); });
   }
   i -= plan.containers.size();
   if (i < plan.images.size()) {
     const auto& img = plan.images[i];
-    self->request(self->state.docker, stale_removal_timeout, atom::erase_v, atom::image_v,
-                  img.ref)
-      .then(
-        [self, job, img](atom::ok) {
-          job->result.removed_images.push_back(img);
-          remove_next(self, job);
-        },
-        [self, job, img](caf::error& err) {
-          job->result.failed.push_back({"image", img.ref, error_message(err)});
-          remove_next(self, job);
-        });
-    return;
+    return remove_one(self, job, atom::image_v, "image", img.ref,
+                      [job, img] { job->result.removed_images.push_back(img); });
   }
   job->result.not_stale = std::move(plan.not_stale);
   job->rp.deliver(std::move(job->result));
