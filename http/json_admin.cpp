@@ -93,6 +93,15 @@ caf::expected<patch<app>> app_patch_from_json(const rapidjson::Value& body) {
   return out;
 }
 
+caf::expected<app> app_from_json(const rapidjson::Value& body) {
+  auto a = app_patch_from_json(body);
+  if (!a)
+    return a.error();
+  if (!a->has("name"))
+    return make_error(ec::invalid_argument, "name: required");
+  return std::move(a->value);
+}
+
 void write_health(net::json_writer& w, bool db_ok, bool docker_ok) {
   w.StartObject();
   net::field(w, "status", db_ok ? "ok" : "degraded");

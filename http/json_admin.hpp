@@ -20,6 +20,9 @@ namespace tf::http {
 /// naming them.
 caf::expected<patch<app>> app_patch_from_json(const rapidjson::Value& body);
 
+/// POST /api/apps: as app_patch_from_json, with the name required.
+caf::expected<app> app_from_json(const rapidjson::Value& body);
+
 /// GET /healthz: {"status":"ok"|"degraded","db","docker"}, each part "ok" or "unavailable".
 void write_health(net::json_writer& w, bool db_ok, bool docker_ok);
 

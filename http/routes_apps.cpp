@@ -34,47 +34,23 @@ bool apps_enabled(const server_context& ctx, res_t res) {
 }
 
 void list_apps(const server_context& ctx, req_t req, res_t res) {
-  auto q = parse_page(req);
-  if (!q)
-    return render_error(res, q.error());
-  auto p = ask<page<app>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
-                          atom::list_v, atom::app_v, q->limit, q->offset);
-  reply(res, p, 200, [](net::json_writer& w, const page<app>& x) { write_page(w, x, write_app); });
+  reply_page<app>(ctx, req, res, atom::app_v, write_app);
 }
 
 void create_app(const server_context& ctx, req_t req, res_t res) {
-  auto a = parse_body_as(req, app_patch_from_json);
-  if (!a)
-    return render_error(res, a.error());
-  if (!a->has("name"))
-    return render_error(res, invalid("name: required"));
-  auto stored = ask<app>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
-                         std::move(a->value));
-  reply_audited(ctx, req, res, stored, "app.create", "app", 201, write_app);
+  reply_created<app>(ctx, req, res, app_from_json, "app.create", "app", write_app);
 }
 
 void get_app(const server_context& ctx, req_t req, res_t res) {
-  auto a = ask<app>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout, atom::get_v,
-                    atom::app_v, std::string{req.matches[1]});
-  reply(res, a, 200, write_app);
+  reply_row<app>(ctx, req, res, atom::app_v, write_app);
 }
 
 void update_app(const server_context& ctx, req_t req, res_t res) {
-  auto change = parse_body_as(req, app_patch_from_json);
-  if (!change)
-    return render_error(res, change.error());
-  change->id = req.matches[1];
-  auto stored = ask<app>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
-                         std::move(*change));
-  reply_audited(ctx, req, res, stored, "app.update", "app", 200, write_app);
+  reply_patched<app>(ctx, req, res, app_patch_from_json, "app.update", "app", write_app);
 }
 
 void delete_app(const server_context& ctx, req_t req, res_t res) {
-  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::erase_v,
-                            atom::app_v, std::string{req.matches[1]});
-  if (done)
-    audit(ctx, req, "app.delete", "app", req.matches[1]);
-  reply_no_content(res, done);
+  reply_deleted(ctx, req, res, atom::app_v, "app.delete", "app");
 }
 
 } // namespace

@@ -3,6 +3,7 @@
 // through the project deployer).
 #include "http/ask.hpp"
 #include "http/auth.hpp"
+#include "http/handler_steps.hpp"
 #include "http/json_model.hpp"
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
@@ -59,9 +60,7 @@ void list_containers(const server_context& ctx, req_t req, res_t res) {
 }
 
 void get_container(const server_context& ctx, req_t req, res_t res) {
-  auto c = ask<container_row>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
-                              atom::get_v, atom::container_v, std::string{req.matches[1]});
-  reply(res, c, 200, write_container);
+  reply_row<container_row>(ctx, req, res, atom::container_v, write_container);
 }
 
 /// `?tail=N` (1 to 10000, default 200) last lines of stdout and stderr, as text/plain. The

@@ -45,57 +45,33 @@ void reply_claimed(res_t res, const caf::expected<stage_deploy_claimed>& got) {
 }
 
 void list_projects(const server_context& ctx, req_t req, res_t res) {
-  auto q = parse_page(req);
-  if (!q)
-    return render_error(res, q.error());
-  auto p = ask<page<project>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
-                              atom::list_v, atom::project_v, q->limit, q->offset);
-  reply(res, p, 200, [](net::json_writer& w, const page<project>& x) {
-    write_page(w, x, write_project);
-  });
+  reply_page<project>(ctx, req, res, atom::project_v, write_project);
 }
 
 void create_project(const server_context& ctx, req_t req, res_t res) {
-  auto p = parse_body_as(req, project_from_json);
-  if (!p)
-    return render_error(res, p.error());
-  auto stored = ask<project>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
-                             std::move(*p));
-  reply_audited(ctx, req, res, stored, "project.create", "project", 201, write_project);
+  reply_created<project>(ctx, req, res, project_from_json, "project.create", "project",
+                         write_project);
 }
 
 void get_project(const server_context& ctx, req_t req, res_t res) {
-  auto p = ask<project>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout, atom::get_v,
-                        atom::project_v, std::string{req.matches[1]});
-  reply(res, p, 200, write_project);
+  reply_row<project>(ctx, req, res, atom::project_v, write_project);
 }
 
 void update_project(const server_context& ctx, req_t req, res_t res) {
-  auto change = parse_body_as(req, project_patch_from_json);
-  if (!change)
-    return render_error(res, change.error());
-  change->id = req.matches[1];
-  auto stored = ask<project>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
-                             std::move(*change));
-  reply_audited(ctx, req, res, stored, "project.update", "project", 200, write_project);
+  reply_patched<project>(ctx, req, res, project_patch_from_json, "project.update", "project",
+                         write_project);
 }
 
 void delete_project(const server_context& ctx, req_t req, res_t res) {
-  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::erase_v,
-                            atom::project_v, std::string{req.matches[1]});
-  if (done)
-    audit(ctx, req, "project.delete", "project", req.matches[1]);
-  reply_no_content(res, done);
+  reply_deleted(ctx, req, res, atom::project_v, "project.delete", "project");
 }
 
 void create_stage(const server_context& ctx, req_t req, res_t res) {
   auto s = parse_body_as(req, stage_from_json);
-  if (!s)
-    return render_error(res, s.error());
-  s->project_id = req.matches[1];
-  auto stored = ask<stage>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
-                           std::move(*s));
-  reply_audited(ctx, req, res, stored, "stage.create", "stage", 201, write_stage);
+  if (s)
+    s->project_id = req.matches[1];
+  reply_stored<stage>(ctx, req, res, atom::create_v, std::move(s), "stage.create", "stage", 201,
+                      write_stage);
 }
 
 void update_stage(const server_context& ctx, req_t req, res_t res) {
@@ -106,9 +82,8 @@ void update_stage(const server_context& ctx, req_t req, res_t res) {
   if (!target)
     return render_error(res, target.error());
   change->id = target->id;
-  auto stored = ask<stage>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
-                           std::move(*change));
-  reply_audited(ctx, req, res, stored, "stage.update", "stage", 200, write_stage);
+  reply_stored<stage>(ctx, req, res, atom::update_v, std::move(change), "stage.update", "stage",
+                      200, write_stage);
 }
 
 void delete_stage(const server_context& ctx, req_t req, res_t res) {
