@@ -2,6 +2,7 @@
 // blocking actor: Docker calls, health probes and drains all block). The deployer spawns
 // it and never runs two for one stage. Every step is recorded in the deployments journal
 // (phase) before it is taken, so after a crash the next daemon run finishes or undoes it.
+// The steps live in actors/deploy_job/, one file each (see actors/deploy_job/run.hpp).
 #pragma once
 
 #include "actors/actors.hpp"

@@ -6,7 +6,7 @@
 #include "net/http_call.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
-#include "store/validate.hpp"
+#include "store/workloads.hpp"
 #include "store/notifications.hpp"
 
 #include <caf/all.hpp>

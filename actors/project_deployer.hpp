@@ -5,6 +5,7 @@
 // the waiting deploy settles first: it starts once the stage had no newer request for
 // `settle`, so the burst ends in one deploy of its newest tag rather than one per job.
 // It never blocks: jobs run on their own threads (actors/deploy_job.hpp).
+// Its pieces: actors/project_deployer/steps.hpp names them and the files that hold them.
 #pragma once
 
 #include "actors/actors.hpp"

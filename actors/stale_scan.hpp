@@ -6,9 +6,12 @@
 #include "docker/types.hpp"
 #include "core/admin_model.hpp"
 
+#include <caf/meta/type_name.hpp>
+
 #include <cstdint>
 #include <string>
 #include <vector>
+#include <utility>
 
 namespace tf {
 
@@ -24,6 +27,12 @@ struct stale_container {
   int64_t created = 0; // unix seconds
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stale_container& x) {
+  return f(caf::meta::type_name("stale_container"), x.id, x.name, x.image, x.state,
+           x.workload_id, x.reason, x.created);
+}
+
 struct stale_image {
   std::string id;
   std::string ref; // repository:tag, what a prune removes
@@ -31,10 +40,20 @@ struct stale_image {
   int64_t created = 0; // unix seconds
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stale_image& x) {
+  return f(caf::meta::type_name("stale_image"), x.id, x.ref, x.size, x.created);
+}
+
 struct stale_report {
   std::vector<stale_container> containers;
   std::vector<stale_image> images;
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stale_report& x) {
+  return f(caf::meta::type_name("stale_report"), x.containers, x.images);
+}
 
 struct stale_rules {
   int64_t now_unix = 0;
@@ -59,12 +78,44 @@ struct prune_selection {
   std::vector<std::string> images;
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, prune_selection& x) {
+  return f(caf::meta::type_name("prune_selection"), x.everything, x.containers, x.images);
+}
+
 struct prune_plan {
   std::vector<stale_container> containers;
   std::vector<stale_image> images;
   /// Ids asked for that the scan did not find stale: (kind, id).
   std::vector<std::pair<std::string, std::string>> not_stale;
 };
+
+/// A removal the engine refused: what, which, and its error message.
+struct prune_failure {
+  std::string kind; // container | image
+  std::string id;
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, prune_failure& x) {
+  return f(caf::meta::type_name("prune_failure"), x.kind, x.id, x.error);
+}
+
+/// What a prune did: what it removed, what the engine refused to remove, and the ids asked
+/// for that the scan did not find stale (kind, id).
+struct prune_result {
+  std::vector<stale_container> removed_containers;
+  std::vector<stale_image> removed_images;
+  std::vector<prune_failure> failed;
+  std::vector<std::pair<std::string, std::string>> not_stale;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, prune_result& x) {
+  return f(caf::meta::type_name("prune_result"), x.removed_containers, x.removed_images,
+           x.failed, x.not_stale);
+}
 
 /// The part of `report` the selection names.
 prune_plan plan_prune(const stale_report& report, const prune_selection& selection);

@@ -9,7 +9,11 @@
 #include "store/settings.hpp"
 #include "store/users.hpp"
 #include "store/webhooks.hpp"
-#include "store/writes.hpp"
+#include "store/containers.hpp"
+#include "store/projects.hpp"
+#include "store/sites.hpp"
+#include "store/stacks.hpp"
+#include "store/workloads.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -72,22 +72,32 @@ const void* sync_key(const mailbox_element* x) {
 
 // -- messages -------------------------------------------------------------------------------
 
-void scheduled_actor::enqueue(mailbox_element_ptr ptr, execution_unit* eu) {
-  using fn = void (*)(scheduled_actor*, mailbox_element_ptr, execution_unit*);
-  static const auto original = caf_original<fn>(
-    "_ZN3caf15scheduled_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_6detail8disposerEEPNS_14execution_unitE");
+namespace {
+
+/// The enqueue() of both kinds of actor: releases the message, then CAF's own `symbol`
+/// (one cached lookup per kind).
+template <class Actor>
+void enqueue_released(Actor* self, const char* symbol, mailbox_element_ptr ptr,
+                      execution_unit* eu) {
+  using fn = void (*)(Actor*, mailbox_element_ptr, execution_unit*);
+  static const auto original = caf_original<fn>(symbol);
   if (ptr)
     __tsan_release(const_cast<void*>(sync_key(ptr.get())));
-  original(this, std::move(ptr), eu);
+  original(self, std::move(ptr), eu);
+}
+
+} // namespace
+
+void scheduled_actor::enqueue(mailbox_element_ptr ptr, execution_unit* eu) {
+  enqueue_released(this,
+    "_ZN3caf15scheduled_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_6detail8disposerEEPNS_14execution_unitE",
+    std::move(ptr), eu);
 }
 
 void blocking_actor::enqueue(mailbox_element_ptr ptr, execution_unit* eu) {
-  using fn = void (*)(blocking_actor*, mailbox_element_ptr, execution_unit*);
-  static const auto original = caf_original<fn>(
-    "_ZN3caf14blocking_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_6detail8disposerEEPNS_14execution_unitE");
-  if (ptr)
-    __tsan_release(const_cast<void*>(sync_key(ptr.get())));
-  original(this, std::move(ptr), eu);
+  enqueue_released(this,
+    "_ZN3caf14blocking_actor7enqueueESt10unique_ptrINS_15mailbox_elementENS_6detail8disposerEEPNS_14execution_unitE",
+    std::move(ptr), eu);
 }
 
 scheduled_actor::activation_result scheduled_actor::reactivate(mailbox_element& x) {
@@ -181,27 +191,35 @@ void intrusive_ptr_release(actor_control_block* x) {
 // are left unrecorded instead: TSan's ignore makes it reset the node's shadow rather than
 // record a write. Both functions are CAF's alone (they run no handler of ours), and the
 // ignore covers memory accesses only, not synchronisation.
+#define TINYFORGE_COORDINATOR_ENQUEUE \
+  "_ZN3caf9scheduler11coordinatorINS_6policy13work_stealingEE7enqueueEPNS_9resumableE"
+#define TINYFORGE_WORKER_EXEC_LATER \
+  "_ZN3caf9scheduler6workerINS_6policy13work_stealingEE10exec_laterEPNS_9resumableE"
+
 extern "C" {
-void tsan_coordinator_enqueue(void* self, void* job) __asm__(
-  "_ZN3caf9scheduler11coordinatorINS_6policy13work_stealingEE7enqueueEPNS_9resumableE");
-void tsan_worker_exec_later(void* self, void* job) __asm__(
-  "_ZN3caf9scheduler6workerINS_6policy13work_stealingEE10exec_laterEPNS_9resumableE");
+void tsan_coordinator_enqueue(void* self, void* job) __asm__(TINYFORGE_COORDINATOR_ENQUEUE);
+void tsan_worker_exec_later(void* self, void* job) __asm__(TINYFORGE_WORKER_EXEC_LATER);
 }
 
-void tsan_coordinator_enqueue(void* self, void* job) {
-  using fn = void (*)(void*, void*);
-  static const auto original = caf_original<fn>(
-    "_ZN3caf9scheduler11coordinatorINS_6policy13work_stealingEE7enqueueEPNS_9resumableE");
+namespace {
+
+using queue_fn = void (*)(void*, void*);
+
+/// Runs CAF's `original` with TSan's recording of memory accesses off.
+void unrecorded(queue_fn original, void* self, void* job) {
   __tsan_ignore_thread_begin();
   original(self, job);
   __tsan_ignore_thread_end();
+}
+
+} // namespace
+
+void tsan_coordinator_enqueue(void* self, void* job) {
+  static const auto original = caf_original<queue_fn>(TINYFORGE_COORDINATOR_ENQUEUE);
+  unrecorded(original, self, job);
 }
 
 void tsan_worker_exec_later(void* self, void* job) {
-  using fn = void (*)(void*, void*);
-  static const auto original = caf_original<fn>(
-    "_ZN3caf9scheduler6workerINS_6policy13work_stealingEE10exec_laterEPNS_9resumableE");
-  __tsan_ignore_thread_begin();
-  original(self, job);
-  __tsan_ignore_thread_end();
+  static const auto original = caf_original<queue_fn>(TINYFORGE_WORKER_EXEC_LATER);
+  unrecorded(original, self, job);
 }

@@ -53,39 +53,40 @@ webhook_headers headers_from_json(const std::string& text) {
   return out;
 }
 
-webhook_answer answer(int64_t status, std::string code, std::string message,
-                      std::string delivery = {}) {
+/// A delivery refused or not settled: the error code, the envelope's reason (the code's
+/// name unless finer) and the message.
+webhook_answer failure(ec code, std::string message, std::string reason = {}) {
   webhook_answer a;
-  a.status = status;
-  a.code = std::move(code);
+  a.code = code;
+  a.reason = reason.empty() ? std::string{to_string(code)} : std::move(reason);
   a.message = std::move(message);
-  a.delivery = std::move(delivery);
   return a;
 }
 
 /// An unknown secret: the same answer whether or not anything exists.
 webhook_answer no_such_webhook() {
-  return answer(404, "not_found", "no such webhook");
+  return failure(ec::not_found, "no such webhook");
 }
 
-/// A store error becomes the webhook's answer; one that named something missing (a
-/// delivery, a workload gone meanwhile) answers 404.
+/// A store error becomes the webhook's answer, with its code (a delivery or a workload
+/// gone meanwhile is not_found).
 webhook_answer lookup_failed(const caf::error& err) {
-  int64_t status = 500;
-  switch (error_code(err)) {
-    case ec::not_found: status = 404; break;
-    case ec::invalid_argument: status = 400; break;
-    case ec::conflict: status = 409; break;
-    case ec::unavailable:
-    case ec::timeout: status = 503; break;
-    default: break;
-  }
-  return answer(status, to_string(error_code(err)), error_message(err));
+  return failure(error_code(err), error_message(err));
 }
 
-/// Records a delivery that queues no deploy, then answers `a` with the delivery's id (or
-/// without it, when the record could not be written: the sender still gets its answer).
-void record_and_answer(self_ptr self, promise rp, webhook_delivery rec, webhook_answer a) {
+/// A refusal for a reason only a webhook has (see webhook_answer): input the sender must
+/// change.
+webhook_answer refused_for(const char* reason, std::string message) {
+  return failure(ec::invalid_argument, std::move(message), reason);
+}
+
+/// Records a delivery that queues no deploy with the status the front-end answers `a` with,
+/// then answers `a` with the delivery's id (or without it, when the record could not be
+/// written: the sender still gets its answer).
+void record_and_answer(self_ptr self, promise rp, webhook_status_of status_of,
+                       webhook_delivery rec, webhook_answer a) {
+  rec.result = a.result;
+  rec.status = status_of != nullptr ? status_of(a) : 0;
   self->request(self->state.writer, store_timeout, atom::create_v, std::move(rec))
     .then(
       [rp, a](webhook_delivery& stored) mutable {
@@ -99,38 +100,40 @@ void record_and_answer(self_ptr self, promise rp, webhook_delivery rec, webhook_
 }
 
 /// Records a refused delivery, then answers with the refusal.
-void refuse(self_ptr self, promise rp, webhook_delivery rec, int64_t status,
-            const std::string& code, const std::string& message) {
-  rec.result = "rejected";
-  rec.status = status;
-  rec.error = message;
-  spdlog::info("event=webhook-refused workload={} status={} reason={}", rec.workload_id, status,
-               message);
-  record_and_answer(self, std::move(rp), std::move(rec), answer(status, code, message));
+void refuse(self_ptr self, promise rp, webhook_status_of status_of, webhook_delivery rec,
+            webhook_answer a) {
+  a.result = "rejected";
+  rec.error = a.message;
+  spdlog::info("event=webhook-refused workload={} code={} reason={}", rec.workload_id,
+               a.reason, a.message);
+  record_and_answer(self, std::move(rp), status_of, std::move(rec), std::move(a));
 }
 
 /// Records a delivery that asks for no deploy (ping, branch push, untagged version...), then
-/// answers 200 with the reason: the sender shows the hook as working.
-void ignore(self_ptr self, promise rp, webhook_delivery rec, const std::string& reason) {
-  rec.result = "ignored";
-  rec.status = 200;
+/// answers with the reason: the sender shows the hook as working.
+void ignore(self_ptr self, promise rp, webhook_status_of status_of, webhook_delivery rec,
+            const std::string& reason) {
   rec.error = reason;
   spdlog::info("event=webhook-ignored workload={} event={} reason={}", rec.workload_id,
                rec.event, reason);
-  auto a = answer(200, "ignored", reason);
+  webhook_answer a;
   a.result = "ignored";
-  record_and_answer(self, std::move(rp), std::move(rec), std::move(a));
+  a.message = reason;
+  record_and_answer(self, std::move(rp), status_of, std::move(rec), std::move(a));
 }
 
-/// How the store settled a claim becomes the answer: 202 with the queued deploy (handed to
-/// the deployer one-way, after the claim committed), 200 for a repeat, an unchanged tag or
-/// another image's event, or the refusal.
+/// How the store settled a claim becomes the answer: the queued deploy (handed to the
+/// deployer one-way, after the claim committed), a repeat, an unchanged tag or another
+/// image's event, or the refusal.
 void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
   auto& d = got.delivery;
   if (d.result == "rejected") {
-    spdlog::info("event=webhook-refused workload={} status={} reason={}", d.workload_id,
-                 d.status, d.error);
-    rp.deliver(answer(d.status, got.refusal_code, d.error, d.id));
+    spdlog::info("event=webhook-refused workload={} code={} reason={}", d.workload_id,
+                 got.refusal_code, d.error);
+    auto a = failure(ec::invalid_argument, d.error, got.refusal_code);
+    a.result = d.result;
+    a.delivery = d.id;
+    rp.deliver(a);
     return;
   }
   webhook_answer a;
@@ -140,8 +143,6 @@ void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
   if (d.result == "ignored" || d.result == "unchanged") {
     spdlog::info("event=webhook-{} workload={} delivery={} tag={} reason={}", d.result,
                  d.workload_id, d.id, d.tag, d.error);
-    a.status = 200;
-    a.code = d.result;
     a.message = d.error;
     rp.deliver(a);
     return;
@@ -149,8 +150,6 @@ void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
   if (d.result == "duplicate") {
     spdlog::info("event=webhook-duplicate workload={} delivery={} deployment={}", d.workload_id,
                  d.id, d.deployment_id);
-    a.status = 200;
-    a.duplicate = true;
     rp.deliver(a);
     return;
   }
@@ -158,27 +157,29 @@ void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
                d.workload_id, d.id, d.deployment_id, d.tag);
   // The row is committed: were the deployer to stop now, boot recovery would queue it.
   self->send(self->state.deployer, atom::queue_v, std::move(got.queued));
-  a.status = 202;
   rp.deliver(a);
 }
 
 /// What every delivery goes through once its sender is trusted (a verified or an allowed
 /// unsigned delivery, or a replay): the workload kind and the tag are read here; the claim
 /// of the delivery id, the stage and the queued deploy are one transaction in the store.
-void route_to_project(self_ptr self, promise rp, webhook_delivery rec, const workload& w,
-                      const webhook_headers& headers) {
+void route_to_project(self_ptr self, promise rp, webhook_status_of status_of,
+                      webhook_delivery rec, const workload& w, const webhook_headers& headers) {
   if (w.kind != "project")
-    return refuse(self, rp, std::move(rec), 501, "not_implemented",
-                  "webhooks of a " + w.kind + " are not supported yet");
+    return refuse(self, rp, status_of, std::move(rec),
+                  refused_for("not_implemented",
+                              "webhooks of a " + w.kind + " are not supported yet"));
   auto reading = read_project_payload(headers, rec.body);
   if (rec.event.empty()) // a replay: the event of the recorded headers
     rec.event = webhook_event(headers);
   if (reading.ignored())
-    return ignore(self, rp, std::move(rec), reading.message);
-  if (reading.status != 0)
-    return refuse(self, rp, std::move(rec), reading.status, reading.code, reading.message);
+    return ignore(self, rp, status_of, std::move(rec), reading.message);
+  if (reading.status != 0) // refused: reading.code names why
+    return refuse(self, rp, status_of, std::move(rec),
+                  failure(ec::invalid_argument, reading.message, reading.code));
   if (!self->state.deployer)
-    return refuse(self, rp, std::move(rec), 503, "unavailable", "the deployer is not running");
+    return refuse(self, rp, status_of, std::move(rec),
+                  failure(ec::unavailable, "the deployer is not running"));
   rec.tag = reading.target.tag;
   rec.event = reading.target.event;
   webhook_deploy_claim claim;
@@ -226,11 +227,13 @@ webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self
                                             unix_now());
             rec.signature = to_string(verdict.scheme);
             if (verdict.scheme != signature_scheme::none && !verdict.valid)
-              return refuse(self, rp, std::move(rec), 401, "unauthorized", verdict.reason);
+              return refuse(self, rp, req.status_of, std::move(rec),
+                            refused_for("unauthorized", verdict.reason));
             if (verdict.scheme == signature_scheme::none && w.webhook_require_signature)
-              return refuse(self, rp, std::move(rec), 401, "unauthorized",
-                            "this webhook requires a signed request");
-            route_to_project(self, rp, std::move(rec), w, req.headers);
+              return refuse(self, rp, req.status_of, std::move(rec),
+                            refused_for("unauthorized",
+                                        "this webhook requires a signed request"));
+            route_to_project(self, rp, req.status_of, std::move(rec), w, req.headers);
           },
           [rp, fingerprint, source](caf::error& err) mutable {
             if (error_code(err) == ec::not_found) {
@@ -241,7 +244,7 @@ webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self
             }
             spdlog::warn("event=webhook-lookup-failed secret_sha256_prefix={} error={}",
                          fingerprint, error_message(err));
-            rp.deliver(answer(503, "unavailable", "the store did not answer"));
+            rp.deliver(failure(ec::unavailable, "the store did not answer"));
           });
       return rp;
     },
@@ -252,13 +255,13 @@ webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self
         .then(
           [self, rp, r, reader](webhook_delivery& original) mutable {
             if (original.workload_id != r.workload_id) {
-              rp.deliver(answer(404, "not_found", "this workload has no delivery \""
-                                                    + r.delivery.substr(0, 80) + "\""));
+              rp.deliver(failure(ec::not_found, "this workload has no delivery \""
+                                                  + r.delivery.substr(0, 80) + "\""));
               return;
             }
             if (original.body_truncated) {
-              rp.deliver(answer(409, "conflict", "the delivery's body was too large to keep "
-                                                 "whole; it cannot be replayed"));
+              rp.deliver(failure(ec::conflict, "the delivery's body was too large to keep "
+                                               "whole; it cannot be replayed"));
               return;
             }
             self->request(reader, store_timeout, atom::get_v, atom::workload_v, r.workload_id)
@@ -274,7 +277,7 @@ webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self
                   rec.headers_json = original.headers_json;
                   rec.body = original.body;
                   auto headers = headers_from_json(original.headers_json);
-                  route_to_project(self, rp, std::move(rec), w, headers);
+                  route_to_project(self, rp, r.status_of, std::move(rec), w, headers);
                 },
                 [rp](caf::error& err) mutable {
                   rp.deliver(lookup_failed(err));

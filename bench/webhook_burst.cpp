@@ -22,7 +22,7 @@
 #include "deploy_harness.hpp"
 #include "actors/webhook_signatures.hpp"
 #include "store/database.hpp"
-#include "store/reads.hpp"
+#include "store/workloads.hpp"
 
 #include <algorithm>
 #include <atomic>

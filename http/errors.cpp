@@ -1,5 +1,6 @@
 #include "http/errors.hpp"
 
+#include "actors/webhook_messages.hpp"
 #include "net/json.hpp"
 
 #include <httplib.h>
@@ -23,6 +24,20 @@ int http_status(ec code) {
     case ec::internal: return 500;
   }
   return 500;
+}
+
+int64_t webhook_status(const webhook_answer& a) {
+  // The refusals only a webhook makes, finer than the project's codes: their reason is
+  // the envelope's code and decides the status.
+  if (a.reason == "unauthorized")
+    return 401;
+  if (a.reason == "no_stage" || a.reason == "no_tag")
+    return 422;
+  if (a.reason == "not_implemented")
+    return 501;
+  if (a.refused())
+    return http_status(a.code);
+  return a.result == "accepted" ? 202 : 200;
 }
 
 std::string error_body(std::string_view code, std::string_view message) {

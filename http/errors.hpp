@@ -4,16 +4,26 @@
 
 #include "core/errors.hpp"
 
+#include <cstdint>
 #include <string>
 
 namespace httplib {
 struct Response;
 }
 
+namespace tf {
+struct webhook_answer;
+}
+
 namespace tf::http {
 
 /// The HTTP status for an error code; the only place this mapping lives.
 int http_status(ec code);
+
+/// The HTTP status of a webhook delivery as the router settled it: 202 when a deploy was
+/// queued, 200 when nothing was to be deployed (a duplicate, an unchanged tag, an ignored
+/// event), the code's status when it was refused. The delivery log records the same.
+int64_t webhook_status(const webhook_answer& a);
 
 /// The envelope's body.
 std::string error_body(std::string_view code, std::string_view message);

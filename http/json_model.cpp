@@ -1,6 +1,7 @@
 #include "http/json_model.hpp"
 
 #include "core/errors.hpp"
+#include "http/json_fields.hpp"
 
 #include <algorithm>
 #include <string>
@@ -154,9 +155,7 @@ caf::expected<stage> read_stage_at(const rapidjson::Value& v, const std::string&
 
 void write_stage(net::json_writer& w, const stage& s) {
   w.StartObject();
-  net::field(w, "id", s.id);
-  net::field(w, "project_id", s.project_id);
-  net::field(w, "name", s.name);
+  write_texts(w, {{"id", s.id}, {"project_id", s.project_id}, {"name", s.name}});
   net::nullable(w, "subdomain", s.subdomain);
   net::field(w, "port", s.port);
   net::field(w, "instances", s.instances);
@@ -168,27 +167,22 @@ void write_stage(net::json_writer& w, const stage& s) {
   net::field(w, "memory_limit_bytes", s.memory_limit_bytes);
   net::field(w, "cpu_limit_millis", s.cpu_limit_millis);
   net::field(w, "restart_policy", s.restart_policy);
-  net::nullable(w, "current_tag", s.current_tag);
-  net::nullable(w, "previous_tag", s.previous_tag);
-  net::field(w, "created_at", s.created_at);
-  net::field(w, "updated_at", s.updated_at);
+  write_optional_texts(w, {{"current_tag", s.current_tag}, {"previous_tag", s.previous_tag}});
+  write_texts(w, {{"created_at", s.created_at}, {"updated_at", s.updated_at}});
   w.EndObject();
 }
 
 void write_project(net::json_writer& w, const project& p) {
   w.StartObject();
-  net::field(w, "id", p.id);
-  net::field(w, "name", p.name);
-  net::field(w, "image", p.image);
-  net::field(w, "workload_id", p.workload_id);
+  write_texts(w, {{"id", p.id}, {"name", p.name}, {"image", p.image},
+                  {"workload_id", p.workload_id}});
   net::nullable(w, "webhook_url", webhook_path(p.webhook_secret));
   w.Key("stages");
   w.StartArray();
   for (const auto& s : p.stages)
     write_stage(w, s);
   w.EndArray();
-  net::field(w, "created_at", p.created_at);
-  net::field(w, "updated_at", p.updated_at);
+  write_texts(w, {{"created_at", p.created_at}, {"updated_at", p.updated_at}});
   w.EndObject();
 }
 
@@ -220,14 +214,10 @@ void write_deployment(net::json_writer& w, const deployment& d, bool log, size_t
 
 void write_container(net::json_writer& w, const container_row& c) {
   w.StartObject();
-  net::field(w, "id", c.id);
-  net::field(w, "workload_id", c.workload_id);
-  net::field(w, "workload_kind", c.workload_kind);
-  net::field(w, "role", c.role);
-  net::nullable(w, "stage_id", c.stage_id);
-  net::nullable(w, "subdomain", c.subdomain);
-  net::nullable(w, "image_tag", c.image_tag);
-  net::nullable(w, "container_id", c.container_id);
+  write_texts(w, {{"id", c.id}, {"workload_id", c.workload_id},
+                  {"workload_kind", c.workload_kind}, {"role", c.role}});
+  write_optional_texts(w, {{"stage_id", c.stage_id}, {"subdomain", c.subdomain},
+                           {"image_tag", c.image_tag}, {"container_id", c.container_id}});
   net::field(w, "state", c.state);
   net::nullable(w, "image_ref", c.image_ref);
   net::field(w, "host", c.host);
@@ -245,12 +235,8 @@ std::string webhook_path(const std::string& webhook_secret) {
 namespace {
 
 void write_workload_fields(net::json_writer& w, const workload& x) {
-  net::field(w, "id", x.id);
-  net::field(w, "kind", x.kind);
-  net::field(w, "name", x.name);
-  net::field(w, "ref_id", x.ref_id);
-  net::nullable(w, "app_id", x.app_id);
-  net::nullable(w, "notification_url", x.notification_url);
+  write_texts(w, {{"id", x.id}, {"kind", x.kind}, {"name", x.name}, {"ref_id", x.ref_id}});
+  write_optional_texts(w, {{"app_id", x.app_id}, {"notification_url", x.notification_url}});
   w.Key("webhook_require_signature");
   w.Bool(x.webhook_require_signature);
   net::nullable(w, "webhook_url", webhook_path(x.webhook_secret));
@@ -276,6 +262,27 @@ void write_workload_with_secrets(net::json_writer& w, const workload& x) {
   net::field(w, "webhook_signing_secret", x.webhook_signing_secret);
   net::field(w, "notification_secret", x.notification_secret);
   w.EndObject();
+}
+
+void write_queued(net::json_writer& w, const stage_deploy_claimed& c) {
+  w.StartObject();
+  net::field(w, "deployment_id", c.queued.id);
+  net::field(w, "status", c.unchanged ? std::string{"unchanged"} : c.queued.status);
+  if (c.unchanged)
+    net::field(w, "reason", c.reason);
+  w.EndObject();
+}
+
+std::string fields_audit_detail(const std::vector<std::string>& fields) {
+  return net::make_json([&](net::json_writer& w) {
+    w.StartObject();
+    w.Key("fields");
+    w.StartArray();
+    for (const auto& f : fields)
+      net::write_string(w, f);
+    w.EndArray();
+    w.EndObject();
+  });
 }
 
 // -- JSON to rows -------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace tf::http {
 
@@ -40,6 +41,13 @@ void write_workload(net::json_writer& w, const workload& x);
 /// A workload right after its secrets were rotated: write_workload plus the new signing and
 /// notification secrets, the one time the API shows them.
 void write_workload_with_secrets(net::json_writer& w, const workload& x);
+
+/// A deploy asked for: {"deployment_id","status"} (queued), or {"deployment_id","status":
+/// "unchanged","reason"} when the deploy of that tag already on its way is the answer.
+void write_queued(net::json_writer& w, const stage_deploy_claimed& c);
+
+/// An audit entry's detail for a change: {"fields":[the names changed]}.
+std::string fields_audit_detail(const std::vector<std::string>& fields);
 
 /// {"items":[…],"total":N}
 template <class T, class WriteItem>

@@ -8,6 +8,10 @@
 
 namespace tf::http {
 
+caf::error invalid(std::string message) {
+  return make_error(ec::invalid_argument, std::move(message));
+}
+
 caf::expected<int64_t> query_count(const httplib::Request& req, const char* name,
                                    int64_t fallback) {
   if (!req.has_param(name))

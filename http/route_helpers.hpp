@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace httplib {
 struct Request;
@@ -21,6 +22,10 @@ struct Response;
 
 namespace tf::http {
 
+/// How every handler names its request and its response.
+using req_t = const httplib::Request&;
+using res_t = httplib::Response&;
+
 inline constexpr int64_t default_page_limit = 50;
 inline constexpr int64_t max_page_limit = 500;
 
@@ -28,6 +33,9 @@ struct page_query {
   int64_t limit = default_page_limit;
   int64_t offset = 0;
 };
+
+/// ec::invalid_argument with `message` (which names the field).
+caf::error invalid(std::string message);
 
 /// `?name=` as a non-negative integer (digits only, at most 18); `fallback` when absent.
 caf::expected<int64_t> query_count(const httplib::Request& req, const char* name,
@@ -51,6 +59,16 @@ caf::expected<std::string> query_choice(const httplib::Request& req, const char*
 /// The body as a JSON object; an empty body is `{}` when `empty_is_object`.
 caf::expected<rapidjson::Document> parse_body(const httplib::Request& req,
                                               bool empty_is_object = false);
+
+/// The body read by `from_json` (a JSON object in; a row or the reason it is none out).
+template <class FromJson>
+auto parse_body_as(const httplib::Request& req, FromJson from_json)
+  -> decltype(from_json(std::declval<const rapidjson::Document&>())) {
+  auto body = parse_body(req);
+  if (!body)
+    return body.error();
+  return from_json(*body);
+}
 
 /// Answers `status` with a JSON document.
 void reply_json(httplib::Response& res, int status, std::string body);

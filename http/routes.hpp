@@ -37,9 +37,19 @@ public:
   route_table& Delete(const std::string& pattern, handler h);
 
 private:
+  /// Remembers (method, pattern) for the route table.
+  route_table& remember(const char* method, const std::string& pattern);
+
   httplib::Server& http_;
   std::vector<route_entry>& entries_;
 };
+
+/// A handler of the server's routes: the context, the request, the response.
+using context_handler = void (*)(const server_context&, const httplib::Request&,
+                                 httplib::Response&);
+
+/// `handler` bound to the context (which outlives the routes: the server owns both).
+route_table::handler bind_context(const server_context& ctx, context_handler handler);
 
 /// /api/auth (login, logout, me, first-run setup) and /api/tokens.
 void install_auth_routes(route_table& http, const server_context& ctx);
@@ -62,9 +72,17 @@ void install_workload_routes(route_table& http, const server_context& ctx);
 /// a workload's delivery log with replay under /api/workloads/{id}/deliveries.
 void install_webhook_routes(route_table& http, const server_context& ctx);
 
-/// GET|PATCH /api/settings; /api/apps (404 unless features.apps_grouping); GET /api/proxies;
-/// GET /api/stale and POST /api/stale/prune.
-void install_admin_routes(route_table& http, const server_context& ctx);
+/// GET|PATCH /api/settings.
+void install_settings_routes(route_table& http, const server_context& ctx);
+
+/// /api/apps (404 unless features.apps_grouping).
+void install_app_routes(route_table& http, const server_context& ctx);
+
+/// GET /api/proxies: the routes Tinyforge manages, with the proxy's provider and gate.
+void install_proxy_routes(route_table& http, const server_context& ctx);
+
+/// GET /api/stale and POST /api/stale/prune, answered by the stale scanner.
+void install_stale_routes(route_table& http, const server_context& ctx);
 
 /// GET /metrics (Prometheus text format), outside /api: a loopback scraper needs no token.
 void install_metrics_route(route_table& http, const server_context& ctx);

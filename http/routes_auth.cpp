@@ -1,7 +1,9 @@
 // /api/auth (login, logout, me, first-run setup) and /api/tokens. Passwords are checked
 // here, on the HTTP worker thread, so a 50-100 ms scrypt never holds the store writer.
 #include "http/ask.hpp"
+#include "http/handler_steps.hpp"
 #include "http/auth.hpp"
+#include "http/json_auth.hpp"
 #include "http/json_model.hpp"
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
@@ -16,12 +18,11 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 namespace tf::http {
 
 namespace {
-
-using req_t = const httplib::Request&;
-using res_t = httplib::Response&;
 
 constexpr const char* wrong_credentials = "wrong username or password";
 
@@ -36,14 +37,20 @@ caf::expected<std::string> string_member(const rapidjson::Document& doc, const c
   return std::string{v.GetString(), v.GetStringLength()};
 }
 
-void write_user(net::json_writer& w, const std::string& id, const std::string& username) {
-  w.Key("user");
-  w.StartObject();
-  w.Key("id");
-  net::write_string(w, id);
-  w.Key("username");
-  net::write_string(w, username);
-  w.EndObject();
+/// A login's or the first-run setup's username and password.
+struct credentials {
+  std::string username;
+  std::string password;
+};
+
+caf::expected<credentials> credentials_of(const rapidjson::Document& body) {
+  auto username = string_member(body, "username", 256);
+  if (!username)
+    return username.error();
+  auto password = string_member(body, "password", store::max_password_bytes);
+  if (!password)
+    return password.error();
+  return credentials{std::move(*username), std::move(*password)};
 }
 
 std::string session_cookie(req_t req, const std::string& value) {
@@ -77,19 +84,16 @@ void login(const server_context& ctx, req_t req, res_t res) {
   auto body = parse_body(req);
   if (!body)
     return render_error(res, body.error());
-  auto username = string_member(*body, "username", 256);
-  auto password = string_member(*body, "password", store::max_password_bytes);
-  if (!username)
-    return render_error(res, username.error());
-  if (!password)
-    return render_error(res, password.error());
+  auto given = credentials_of(*body);
+  if (!given)
+    return render_error(res, given.error());
   auto user = ask<user_record>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
-                               atom::get_v, atom::user_v, *username);
+                               atom::get_v, atom::user_v, given->username);
   if (!user && error_code(user.error()) != ec::not_found)
     return render_error(res, user.error());
   // An unknown user costs one scrypt too, and gets the same answer: neither the time nor
   // the message tells whether the name exists.
-  bool matches = store::verify_password(*password, user ? user->password_hash
+  bool matches = store::verify_password(given->password, user ? user->password_hash
                                                        : store::dummy_password_hash());
   bool ok = matches && static_cast<bool>(user);
   if (!ok) {
@@ -118,9 +122,7 @@ void login(const server_context& ctx, req_t req, res_t res) {
   res.set_header("Set-Cookie", session_cookie(req, token));
   res.set_header("Cache-Control", "no-store");
   reply_json(res, 200, net::make_json([&](net::json_writer& w) {
-               w.StartObject();
-               write_user(w, user->id, user->username);
-               w.EndObject();
+               write_session_user(w, user->id, user->username);
              }));
 }
 
@@ -141,15 +143,11 @@ void logout(const server_context& ctx, req_t req, res_t res) {
 }
 
 void me(const server_context&, req_t, res_t res) {
-  const auto* auth = current_auth();
+  const auto* auth = logged_in(res);
   if (!auth)
-    return render_error(res, 401, "unauthorized", "not logged in");
+    return;
   reply_json(res, 200, net::make_json([&](net::json_writer& w) {
-               w.StartObject();
-               write_user(w, auth->who.user_id, auth->who.username);
-               w.Key("via");
-               net::write_string(w, auth->who.via);
-               w.EndObject();
+               write_current_user(w, auth->who.user_id, auth->who.username, auth->who.via);
              }));
 }
 
@@ -173,28 +171,23 @@ void setup(const server_context& ctx, req_t req, res_t res) {
   if (ctx.setup_token_hash.size() != hash.size()
       || CRYPTO_memcmp(hash.data(), ctx.setup_token_hash.data(), hash.size()) != 0)
     return render_error(res, 401, "unauthorized", "wrong setup token (see the daemon's log)");
-  auto username = string_member(*body, "username", 256);
-  auto password = string_member(*body, "password", store::max_password_bytes);
-  if (!username)
-    return render_error(res, username.error());
-  if (!password)
-    return render_error(res, password.error());
-  if (auto err = store::check_new_password(*password))
+  auto given = credentials_of(*body);
+  if (!given)
+    return render_error(res, given.error());
+  if (auto err = store::check_new_password(given->password))
     return render_error(res, err);
-  auto pw_hash = store::hash_password(*password);
+  auto pw_hash = store::hash_password(given->password);
   if (!pw_hash)
     return render_error(res, pw_hash.error());
   // only_if_none: two setups racing create one admin; the other gets 409.
   auto user = ask<user_record>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
-                               new_user{*username, *pw_hash, true, true});
+                               new_user{given->username, *pw_hash, true, true});
   if (!user)
     return render_error(res, user.error());
   audit_entry e{"setup-token", "user.create", "user", user->id, "{}", client_address(req)};
   caf::anon_send(ctx.store.writer, atom::append_v, std::move(e));
   reply_json(res, 201, net::make_json([&](net::json_writer& w) {
-               w.StartObject();
-               write_user(w, user->id, user->username);
-               w.EndObject();
+               write_session_user(w, user->id, user->username);
              }));
 }
 
@@ -214,34 +207,57 @@ caf::error check_password_again(const server_context& ctx, const request_auth& a
   return {};
 }
 
+/// A logged-in caller's change: who asks, and the JSON body.
+struct caller_body {
+  const request_auth* auth = nullptr;
+  rapidjson::Document body;
+};
+
+/// The caller and the body; nothing after answering 401 or why the body is none.
+std::optional<caller_body> read_caller_body(req_t req, res_t res) {
+  const auto* auth = logged_in(res);
+  if (!auth)
+    return std::nullopt;
+  auto body = parse_body(req);
+  if (!body) {
+    render_error(res, body.error());
+    return std::nullopt;
+  }
+  return caller_body{auth, std::move(*body)};
+}
+
+/// Stores the caller's TOTP secret ("" turns the factor off) once the password given again
+/// matches, and audits `action`.
+void change_totp(const server_context& ctx, req_t req, res_t res, const request_auth& auth,
+                 const rapidjson::Document& body, const std::string& secret, const char* action) {
+  if (auto err = check_password_again(ctx, auth, body))
+    return render_error(res, 403, "forbidden", error_message(err));
+  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
+                            totp_setting{auth.who.user_id, secret});
+  if (done)
+    audit(ctx, req, action, "user", auth.who.user_id);
+  reply_no_content(res, done);
+}
+
 /// A new TOTP secret for the caller to add to an authenticator app. Nothing is stored
 /// until POST /api/auth/totp/enable proves the app produces its codes.
 void totp_enroll(const server_context&, req_t, res_t res) {
-  const auto* auth = current_auth();
+  const auto* auth = logged_in(res);
   if (!auth)
-    return render_error(res, 401, "unauthorized", "not logged in");
+    return;
   auto secret = store::new_totp_secret();
   res.set_header("Cache-Control", "no-store");
   reply_json(res, 200, net::make_json([&](net::json_writer& w) {
-               w.StartObject();
-               w.Key("secret");
-               net::write_string(w, secret);
-               w.Key("otpauth_url");
-               net::write_string(w, "otpauth://totp/Tinyforge:" + auth->who.username
-                                 + "?secret=" + secret + "&issuer=Tinyforge");
-               w.EndObject();
+               write_totp_enrollment(w, auth->who.username, secret);
              }));
 }
 
 void totp_enable(const server_context& ctx, req_t req, res_t res) {
-  const auto* auth = current_auth();
-  if (!auth)
-    return render_error(res, 401, "unauthorized", "not logged in");
-  auto body = parse_body(req);
-  if (!body)
-    return render_error(res, body.error());
-  auto secret = string_member(*body, "secret", 128);
-  auto code = string_member(*body, "code", 16);
+  auto call = read_caller_body(req, res);
+  if (!call)
+    return;
+  auto secret = string_member(call->body, "secret", 128);
+  auto code = string_member(call->body, "code", 16);
   if (!secret)
     return render_error(res, secret.error());
   if (!code)
@@ -249,86 +265,42 @@ void totp_enable(const server_context& ctx, req_t req, res_t res) {
   if (!store::verify_totp(*secret, *code, unix_now()))
     return render_error(res, make_error(ec::invalid_argument,
                                         "code: not the current code of this secret"));
-  if (auto err = check_password_again(ctx, *auth, *body))
-    return render_error(res, 403, "forbidden", error_message(err));
-  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
-                            totp_setting{auth->who.user_id, *secret});
-  if (done)
-    audit(ctx, req, "auth.totp_enable", "user", auth->who.user_id);
-  reply_no_content(res, done);
+  change_totp(ctx, req, res, *call->auth, call->body, *secret, "auth.totp_enable");
 }
 
 /// Turns TOTP off; needs the password again, so a stolen session alone cannot do it.
 void totp_disable(const server_context& ctx, req_t req, res_t res) {
-  const auto* auth = current_auth();
-  if (!auth)
-    return render_error(res, 401, "unauthorized", "not logged in");
-  auto body = parse_body(req);
-  if (!body)
-    return render_error(res, body.error());
-  if (auto err = check_password_again(ctx, *auth, *body))
-    return render_error(res, 403, "forbidden", error_message(err));
-  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
-                            totp_setting{auth->who.user_id, ""});
-  if (done)
-    audit(ctx, req, "auth.totp_disable", "user", auth->who.user_id);
-  reply_no_content(res, done);
-}
-
-void write_token(net::json_writer& w, const api_token_info& t) {
-  w.StartObject();
-  w.Key("id");
-  net::write_string(w, t.id);
-  w.Key("name");
-  net::write_string(w, t.name);
-  w.Key("created_at");
-  net::write_string(w, t.created_at);
-  w.Key("last_used_at");
-  net::write_string(w, t.last_used_at);
-  w.Key("revoked_at");
-  net::write_string(w, t.revoked_at);
-  w.Key("revoked");
-  w.Bool(!t.revoked_at.empty());
-  w.EndObject();
+  auto call = read_caller_body(req, res);
+  if (!call)
+    return;
+  change_totp(ctx, req, res, *call->auth, call->body, "", "auth.totp_disable");
 }
 
 void create_token(const server_context& ctx, req_t req, res_t res) {
-  const auto* auth = current_auth();
-  if (!auth)
-    return render_error(res, 401, "unauthorized", "not logged in");
-  auto body = parse_body(req);
-  if (!body)
-    return render_error(res, body.error());
-  auto name = string_member(*body, "name", 256);
+  auto call = read_caller_body(req, res);
+  if (!call)
+    return;
+  auto name = string_member(call->body, "name", 256);
   if (!name)
     return render_error(res, name.error());
   auto value = tf::new_secret();
   auto stored = ask<api_token_info>(*ctx.sys, ctx.store.writer, ctx.request_timeout,
                                     atom::create_v,
-                                    new_api_token{auth->who.user_id, *name,
+                                    new_api_token{call->auth->who.user_id, *name,
                                                   store::sha256_hex(value)});
   if (!stored)
     return render_error(res, stored.error());
   audit(ctx, req, "token.create", "api_token", stored->id);
   res.set_header("Cache-Control", "no-store");
   reply_json(res, 201, net::make_json([&](net::json_writer& w) {
-               w.StartObject();
-               w.Key("id");
-               net::write_string(w, stored->id);
-               w.Key("name");
-               net::write_string(w, stored->name);
-               w.Key("token");
-               net::write_string(w, value);
-               w.Key("created_at");
-               net::write_string(w, stored->created_at);
-               w.EndObject();
+               write_new_token(w, *stored, value);
              }));
 }
 
 void list_tokens(const server_context& ctx, req_t req, res_t res) {
-  const auto* auth = current_auth();
+  const auto* auth = logged_in(res);
   if (!auth)
-    return render_error(res, 401, "unauthorized", "not logged in");
+    return;
   auto q = parse_page(req);
   if (!q)
     return render_error(res, q.error());
@@ -341,9 +313,9 @@ void list_tokens(const server_context& ctx, req_t req, res_t res) {
 }
 
 void revoke_token(const server_context& ctx, req_t req, res_t res) {
-  const auto* auth = current_auth();
+  const auto* auth = logged_in(res);
   if (!auth)
-    return render_error(res, 401, "unauthorized", "not logged in");
+    return;
   std::string id = req.matches[1];
   auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::erase_v,
                             atom::token_v, token_revocation{auth->who.user_id, id});
@@ -355,9 +327,7 @@ void revoke_token(const server_context& ctx, req_t req, res_t res) {
 } // namespace
 
 void install_auth_routes(route_table& http, const server_context& ctx) {
-  auto bind = [&ctx](void (*handler)(const server_context&, req_t, res_t)) {
-    return [&ctx, handler](req_t req, res_t res) { handler(ctx, req, res); };
-  };
+  auto bind = [&ctx](context_handler handler) { return bind_context(ctx, handler); };
   http.Post("/api/auth/login", bind(login));
   http.Post("/api/auth/setup", bind(setup));
   http.Post("/api/auth/logout", bind(logout));

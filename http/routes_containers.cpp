@@ -3,20 +3,19 @@
 // through the project deployer).
 #include "http/ask.hpp"
 #include "http/auth.hpp"
+#include "http/handler_steps.hpp"
 #include "http/json_model.hpp"
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
-#include "store/validate.hpp"
+#include "store/containers.hpp"
+#include "store/workloads.hpp"
 
 #include <httplib.h>
 
 namespace tf::http {
 
 namespace {
-
-using req_t = const httplib::Request&;
-using res_t = httplib::Response&;
 
 constexpr int64_t default_log_tail = 200;
 constexpr int64_t max_log_tail = 10000;
@@ -62,9 +61,7 @@ void list_containers(const server_context& ctx, req_t req, res_t res) {
 }
 
 void get_container(const server_context& ctx, req_t req, res_t res) {
-  auto c = ask<container_row>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
-                              atom::get_v, atom::container_v, std::string{req.matches[1]});
-  reply(res, c, 200, write_container);
+  reply_row<container_row>(ctx, req, res, atom::container_v, write_container);
 }
 
 /// `?tail=N` (1 to 10000, default 200) last lines of stdout and stderr, as text/plain. The
@@ -119,13 +116,11 @@ void instance_action_route(const server_context& ctx, req_t req, res_t res) {
 } // namespace
 
 void install_container_routes(route_table& http, const server_context& ctx) {
-  http.Get("/api/containers", [&ctx](req_t req, res_t res) { list_containers(ctx, req, res); });
-  http.Get(R"(/api/containers/([^/]+))",
-           [&ctx](req_t req, res_t res) { get_container(ctx, req, res); });
-  http.Get(R"(/api/containers/([^/]+)/logs)",
-           [&ctx](req_t req, res_t res) { container_logs(ctx, req, res); });
+  http.Get("/api/containers", bind_context(ctx, list_containers));
+  http.Get(R"(/api/containers/([^/]+))", bind_context(ctx, get_container));
+  http.Get(R"(/api/containers/([^/]+)/logs)", bind_context(ctx, container_logs));
   http.Post(R"(/api/instances/([^/]+)/([^/]+)/([^/]+)/(stop|start|restart))",
-            [&ctx](req_t req, res_t res) { instance_action_route(ctx, req, res); });
+            bind_context(ctx, instance_action_route));
 }
 
 } // namespace tf::http

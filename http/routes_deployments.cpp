@@ -11,9 +11,6 @@ namespace tf::http {
 
 namespace {
 
-using req_t = const httplib::Request&;
-using res_t = httplib::Response&;
-
 void list_deployments(const server_context& ctx, req_t req, res_t res) {
   auto q = parse_page(req);
   if (!q)
@@ -41,9 +38,8 @@ void get_deployment(const server_context& ctx, req_t req, res_t res) {
 } // namespace
 
 void install_deployment_routes(route_table& http, const server_context& ctx) {
-  http.Get("/api/deployments", [&ctx](req_t req, res_t res) { list_deployments(ctx, req, res); });
-  http.Get(R"(/api/deployments/([^/]+))",
-           [&ctx](req_t req, res_t res) { get_deployment(ctx, req, res); });
+  http.Get("/api/deployments", bind_context(ctx, list_deployments));
+  http.Get(R"(/api/deployments/([^/]+))", bind_context(ctx, get_deployment));
 }
 
 } // namespace tf::http

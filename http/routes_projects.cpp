@@ -1,6 +1,7 @@
 // /api/projects: projects and their stages (store writer and readers), deploys and
 // rollbacks (the project deployer).
 #include "http/ask.hpp"
+#include "http/handler_steps.hpp"
 #include "http/auth.hpp"
 #include "http/json_model.hpp"
 #include "http/route_helpers.hpp"
@@ -13,9 +14,6 @@
 namespace tf::http {
 
 namespace {
-
-using req_t = const httplib::Request&;
-using res_t = httplib::Response&;
 
 /// The stage of `p` named by a URL part: its name or its id.
 caf::expected<stage> stage_of(const project& p, const std::string& name_or_id) {
@@ -37,19 +35,6 @@ caf::expected<stage> find_stage(const server_context& ctx, const std::string& pr
   return stage_of(*p, name_or_id);
 }
 
-void write_queued(net::json_writer& w, const stage_deploy_claimed& c) {
-  w.StartObject();
-  w.Key("deployment_id");
-  net::write_string(w, c.queued.id);
-  w.Key("status");
-  net::write_string(w, c.unchanged ? std::string{"unchanged"} : c.queued.status);
-  if (c.unchanged) {
-    w.Key("reason");
-    net::write_string(w, c.reason);
-  }
-  w.EndObject();
-}
-
 /// 202 with the queued deploy, or 200 when the deploy of that tag already on its way is
 /// the answer.
 void reply_claimed(res_t res, const caf::expected<stage_deploy_claimed>& got) {
@@ -60,90 +45,45 @@ void reply_claimed(res_t res, const caf::expected<stage_deploy_claimed>& got) {
 }
 
 void list_projects(const server_context& ctx, req_t req, res_t res) {
-  auto q = parse_page(req);
-  if (!q)
-    return render_error(res, q.error());
-  auto p = ask<page<project>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
-                              atom::list_v, atom::project_v, q->limit, q->offset);
-  reply(res, p, 200, [](net::json_writer& w, const page<project>& x) {
-    write_page(w, x, write_project);
-  });
+  reply_page<project>(ctx, req, res, atom::project_v, write_project);
 }
 
 void create_project(const server_context& ctx, req_t req, res_t res) {
-  auto body = parse_body(req);
-  if (!body)
-    return render_error(res, body.error());
-  auto p = project_from_json(*body);
-  if (!p)
-    return render_error(res, p.error());
-  auto stored = ask<project>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
-                             std::move(*p));
-  if (stored)
-    audit(ctx, req, "project.create", "project", stored->id);
-  reply(res, stored, 201, write_project);
+  reply_created<project>(ctx, req, res, project_from_json, "project.create", "project",
+                         write_project);
 }
 
 void get_project(const server_context& ctx, req_t req, res_t res) {
-  auto p = ask<project>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout, atom::get_v,
-                        atom::project_v, std::string{req.matches[1]});
-  reply(res, p, 200, write_project);
+  reply_row<project>(ctx, req, res, atom::project_v, write_project);
 }
 
 void update_project(const server_context& ctx, req_t req, res_t res) {
-  auto body = parse_body(req);
-  if (!body)
-    return render_error(res, body.error());
-  auto change = project_patch_from_json(*body);
-  if (!change)
-    return render_error(res, change.error());
-  change->id = req.matches[1];
-  auto stored = ask<project>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
-                             std::move(*change));
-  if (stored)
-    audit(ctx, req, "project.update", "project", stored->id);
-  reply(res, stored, 200, write_project);
+  reply_patched<project>(ctx, req, res, project_patch_from_json, "project.update", "project",
+                         write_project);
 }
 
 void delete_project(const server_context& ctx, req_t req, res_t res) {
-  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::erase_v,
-                            atom::project_v, std::string{req.matches[1]});
-  if (done)
-    audit(ctx, req, "project.delete", "project", req.matches[1]);
-  reply_no_content(res, done);
+  reply_deleted(ctx, req, res, atom::project_v, "project.delete", "project");
 }
 
 void create_stage(const server_context& ctx, req_t req, res_t res) {
-  auto body = parse_body(req);
-  if (!body)
-    return render_error(res, body.error());
-  auto s = stage_from_json(*body);
-  if (!s)
-    return render_error(res, s.error());
-  s->project_id = req.matches[1];
-  auto stored = ask<stage>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
-                           std::move(*s));
-  if (stored)
-    audit(ctx, req, "stage.create", "stage", stored->id);
-  reply(res, stored, 201, write_stage);
+  auto s = parse_body_as(req, stage_from_json);
+  if (s)
+    s->project_id = req.matches[1];
+  reply_stored<stage>(ctx, req, res, atom::create_v, std::move(s), "stage.create", "stage", 201,
+                      write_stage);
 }
 
 void update_stage(const server_context& ctx, req_t req, res_t res) {
-  auto body = parse_body(req);
-  if (!body)
-    return render_error(res, body.error());
-  auto change = stage_patch_from_json(*body);
+  auto change = parse_body_as(req, stage_patch_from_json);
   if (!change)
     return render_error(res, change.error());
   auto target = find_stage(ctx, req.matches[1], req.matches[2]);
   if (!target)
     return render_error(res, target.error());
   change->id = target->id;
-  auto stored = ask<stage>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
-                           std::move(*change));
-  if (stored)
-    audit(ctx, req, "stage.update", "stage", stored->id);
-  reply(res, stored, 200, write_stage);
+  reply_stored<stage>(ctx, req, res, atom::update_v, std::move(change), "stage.update", "stage",
+                      200, write_stage);
 }
 
 void delete_stage(const server_context& ctx, req_t req, res_t res) {
@@ -211,9 +151,7 @@ void rollback_stage(const server_context& ctx, req_t req, res_t res) {
 } // namespace
 
 void install_project_routes(route_table& http, const server_context& ctx) {
-  auto bind = [&ctx](void (*handler)(const server_context&, req_t, res_t)) {
-    return [&ctx, handler](req_t req, res_t res) { handler(ctx, req, res); };
-  };
+  auto bind = [&ctx](context_handler handler) { return bind_context(ctx, handler); };
   const std::string one = R"(/api/projects/([^/]+))";
   const std::string stage = one + R"(/stages/([^/]+))";
   http.Get("/api/projects", bind(list_projects));

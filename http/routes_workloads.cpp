@@ -3,21 +3,19 @@
 // the store writer. The signing and notification secrets leave the daemon only in the answer
 // to a rotation.
 #include "http/ask.hpp"
+#include "http/handler_steps.hpp"
 #include "http/auth.hpp"
 #include "http/json_model.hpp"
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
-#include "store/validate.hpp"
+#include "store/workloads.hpp"
 
 #include <httplib.h>
 
 namespace tf::http {
 
 namespace {
-
-using req_t = const httplib::Request&;
-using res_t = httplib::Response&;
 
 /// A PATCH of three small fields needs nothing near the server's body limit (which is sized
 /// for uploads): a bigger body is a mistake or an attack, refused before it is parsed.
@@ -59,10 +57,7 @@ void update_workload(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, make_error(ec::payload_too_large,
                                         "the body is larger than "
                                           + std::to_string(max_patch_body) + " bytes"));
-  auto body = parse_body(req);
-  if (!body)
-    return render_error(res, body.error());
-  auto change = workload_patch_from_json(*body);
+  auto change = parse_body_as(req, workload_patch_from_json);
   if (!change)
     return render_error(res, change.error());
   change->id = req.matches[1];
@@ -70,32 +65,17 @@ void update_workload(const server_context& ctx, req_t req, res_t res) {
   auto stored = ask<workload>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
                               std::move(*change));
   if (stored)
-    audit(ctx, req, "workload.update", "workload", stored->id,
-          net::make_json([&](net::json_writer& w) {
-            w.StartObject();
-            w.Key("fields");
-            w.StartArray();
-            for (const auto& f : fields)
-              net::write_string(w, f);
-            w.EndArray();
-            w.EndObject();
-          }));
+    audit(ctx, req, "workload.update", "workload", stored->id, fields_audit_detail(fields));
   no_store(res);
   reply(res, stored, 200, write_workload);
 }
 
 void list_workload_containers(const server_context& ctx, req_t req, res_t res) {
-  auto q = parse_page(req);
+  auto q = workload_list_query(ctx, req);
   if (!q)
     return render_error(res, q.error());
-  std::string id{req.matches[1]};
-  // An unknown workload is a 404, not an empty page.
-  auto w = ask<workload>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout, atom::get_v,
-                         atom::workload_v, id);
-  if (!w)
-    return render_error(res, w.error());
   container_filter f;
-  f.workload_id = std::move(id);
+  f.workload_id = req.matches[1];
   f.limit = q->limit;
   f.offset = q->offset;
   auto p = ask<page<container_row>>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
@@ -123,9 +103,7 @@ void rotate_secrets(const server_context& ctx, req_t req, res_t res) {
 } // namespace
 
 void install_workload_routes(route_table& http, const server_context& ctx) {
-  auto bind = [&ctx](void (*handler)(const server_context&, req_t, res_t)) {
-    return [&ctx, handler](req_t req, res_t res) { handler(ctx, req, res); };
-  };
+  auto bind = [&ctx](context_handler handler) { return bind_context(ctx, handler); };
   const std::string one = R"(/api/workloads/([^/]+))";
   http.Get("/api/workloads", bind(list_workloads));
   http.Get(one, bind(get_workload));

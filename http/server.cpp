@@ -3,12 +3,14 @@
 #include "http/ask.hpp"
 #include "http/auth.hpp"
 #include "http/errors.hpp"
+#include "http/json_admin.hpp"
 #include "net/json.hpp"
 #include "http/routes.hpp"
 #include "store/password.hpp"
 #include "web/assets.hpp"
 
 #include <httplib.h>
+#include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
@@ -105,6 +107,11 @@ server::server(server_context ctx, const config& cfg)
   http_->set_tcp_nodelay(true);
   if (!ctx_.login_limiter)
     ctx_.login_limiter = std::make_shared<attempt_limiter>(ctx_.login_attempts_per_minute);
+  if (!ctx_.stale && ctx_.sys != nullptr) {
+    ctx_.stale = ctx_.sys->spawn(stale_scanner, ctx_.docker, ctx_.store.readers,
+                                 ctx_.request_timeout);
+    owns_stale_ = true;
+  }
   // Computed now, not on the first unknown-user login (which would then take longer).
   (void)store::dummy_password_hash();
   // Auth is decided here, before routing, for every path: a route is closed the moment it
@@ -159,36 +166,45 @@ server::server(server_context ctx, const config& cfg)
   install_routes();
 }
 
-server::~server() = default;
+server::~server() {
+  if (owns_stale_)
+    caf::anon_send_exit(ctx_.stale, caf::exit_reason::user_shutdown);
+}
+
+route_table& route_table::remember(const char* method, const std::string& pattern) {
+  entries_.push_back({method, pattern});
+  return *this;
+}
 
 route_table& route_table::Get(const std::string& pattern, handler h) {
-  entries_.push_back({"GET", pattern});
   http_.Get(pattern, std::move(h));
-  return *this;
+  return remember("GET", pattern);
 }
 
 route_table& route_table::Post(const std::string& pattern, handler h) {
-  entries_.push_back({"POST", pattern});
   http_.Post(pattern, std::move(h));
-  return *this;
+  return remember("POST", pattern);
 }
 
 route_table& route_table::Put(const std::string& pattern, handler h) {
-  entries_.push_back({"PUT", pattern});
   http_.Put(pattern, std::move(h));
-  return *this;
+  return remember("PUT", pattern);
 }
 
 route_table& route_table::Patch(const std::string& pattern, handler h) {
-  entries_.push_back({"PATCH", pattern});
   http_.Patch(pattern, std::move(h));
-  return *this;
+  return remember("PATCH", pattern);
 }
 
 route_table& route_table::Delete(const std::string& pattern, handler h) {
-  entries_.push_back({"DELETE", pattern});
   http_.Delete(pattern, std::move(h));
-  return *this;
+  return remember("DELETE", pattern);
+}
+
+route_table::handler bind_context(const server_context& ctx, context_handler handler) {
+  return [&ctx, handler](const httplib::Request& req, httplib::Response& res) {
+    handler(ctx, req, res);
+  };
 }
 
 const std::vector<route_entry>& server::routes() const {
@@ -208,17 +224,9 @@ void server::install_routes() {
     auto docker = ask<std::string>(*ctx.sys, ctx.reconciler, ctx.request_timeout, atom::status_v);
     auto docker_ok = docker && *docker == "ok";
     res.status = db ? 200 : 503;
-    res.set_content(net::make_json([&](net::json_writer& w) {
-                      w.StartObject();
-                      w.Key("status");
-                      w.String(db ? "ok" : "degraded");
-                      w.Key("db");
-                      w.String(db ? "ok" : "unavailable");
-                      w.Key("docker");
-                      w.String(docker_ok ? "ok" : "unavailable");
-                      w.EndObject();
-                    }),
-                    json_type);
+    res.set_content(
+      net::make_json([&](net::json_writer& w) { write_health(w, bool{db}, docker_ok); }),
+      json_type);
   });
   routes.Get("/", [](const httplib::Request&, httplib::Response& res) {
     const auto* index = web::find_asset("index.html");
@@ -236,7 +244,10 @@ void server::install_routes() {
   install_container_routes(routes, ctx);
   install_workload_routes(routes, ctx);
   install_webhook_routes(routes, ctx);
-  install_admin_routes(routes, ctx);
+  install_settings_routes(routes, ctx);
+  install_app_routes(routes, ctx);
+  install_proxy_routes(routes, ctx);
+  install_stale_routes(routes, ctx);
   install_metrics_route(routes, ctx);
   install_notification_routes(routes, ctx);
   // Unknown /api routes and other methods fall through to the 404 envelope.

@@ -2,6 +2,7 @@
 // its reply; they never touch SQLite or Docker themselves.
 #pragma once
 
+#include "actors/stale_actor.hpp"
 #include "actors/system.hpp"
 #include "config/config.hpp"
 
@@ -38,6 +39,8 @@ struct server_context {
   docker_actor docker;
   /// The proxy actor: its provider's name for /api/proxies. May be null (shown as null).
   proxy_actor proxy;
+  /// The stale scanner for /api/stale; the server spawns one over `docker` when left null.
+  stale_actor stale;
   std::chrono::milliseconds request_timeout{5000};
   /// SHA-256 of the one-time setup token logged at start while no user exists ("" when a
   /// user existed at start): POST /api/auth/setup needs the token.
@@ -73,6 +76,7 @@ public:
 private:
   void install_routes();
   server_context ctx_;
+  bool owns_stale_ = false; // the stale scanner was spawned here and is stopped here
   std::unique_ptr<httplib::Server> http_;
   std::vector<route_entry> routes_;
   std::atomic<bool> run_called_{false};

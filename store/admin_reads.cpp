@@ -1,7 +1,7 @@
 #include "store/admin_reads.hpp"
 
 #include "core/errors.hpp"
-#include "store/reads.hpp"
+#include "store/query.hpp"
 #include "store/routes.hpp"
 
 #include <map>
@@ -11,74 +11,38 @@ namespace tf::store {
 
 namespace {
 
-/// The first column of every row of `sql` (no parameters) as text.
-caf::expected<std::vector<std::string>> column(database& db, std::string_view sql) {
-  auto st = db.prepare(sql);
-  if (!st)
-    return st.error();
-  std::vector<std::string> out;
-  while (st->step())
-    out.push_back(st->text(0));
-  if (st->error())
-    return st->error();
-  return out;
-}
-
 /// Rows of (label, label, count) of `sql` (no parameters).
 caf::expected<std::vector<labelled_count>> counts(database& db, std::string_view sql,
                                                   bool two_labels) {
-  auto st = db.prepare(sql);
-  if (!st)
-    return st.error();
-  std::vector<labelled_count> out;
-  while (st->step()) {
+  return select_all(db, sql, [two_labels](const statement& st) {
     labelled_count c;
-    c.first = st->text(0);
+    c.first = st.text(0);
     if (two_labels)
-      c.second = st->text(1);
-    c.count = st->integer(two_labels ? 2 : 1);
-    out.push_back(std::move(c));
-  }
-  if (st->error())
-    return st->error();
-  return out;
+      c.second = st.text(1);
+    c.count = st.integer(two_labels ? 2 : 1);
+    return c;
+  });
 }
 
-caf::expected<int64_t> single_count(database& db, std::string_view sql) {
-  auto st = db.prepare(sql);
-  if (!st)
-    return st.error();
-  if (!st->step())
-    return st->error() ? st->error() : make_error(ec::database, "no count");
-  return st->integer(0);
-}
+const auto read_listing = columns(&proxy_listing::stage_id, &proxy_listing::stage_name,
+                                  &proxy_listing::project_id, &proxy_listing::project_name);
 
 } // namespace
 
 caf::expected<page<proxy_listing>> list_proxies(database& db, int64_t limit, int64_t offset) {
-  clamp_page(limit, offset);
-  read_snapshot snapshot{db};
+  read_snapshot snapshot{db}; // the listings and their routes from one commit
   if (snapshot.error())
     return snapshot.error();
-  auto st = db.prepare("SELECT r.stage_id, s.name, p.id, p.name FROM proxy_routes r "
-                       "JOIN stages s ON s.id = r.stage_id JOIN projects p ON p.id = s.project_id "
-                       "ORDER BY r.host, r.id LIMIT ?1 OFFSET ?2");
-  if (!st)
-    return st.error();
-  st->bind(1, limit).bind(2, offset);
-  page<proxy_listing> out;
-  while (st->step()) {
-    proxy_listing x;
-    x.stage_id = st->text(0);
-    x.stage_name = st->text(1);
-    x.project_id = st->text(2);
-    x.project_name = st->text(3);
-    out.items.push_back(std::move(x));
-  }
-  if (st->error())
-    return st->error();
+  auto out = paged(db,
+                   {"SELECT r.stage_id, s.name, p.id, p.name FROM proxy_routes r "
+                    "JOIN stages s ON s.id = r.stage_id JOIN projects p ON p.id = s.project_id "
+                    "ORDER BY r.host, r.id LIMIT ?1 OFFSET ?2",
+                    "SELECT COUNT(*) FROM proxy_routes"},
+                   limit, offset, read_listing);
+  if (!out)
+    return out;
   // The route itself (slots, serving) through the routes module, which owns its encoding.
-  for (auto& x : out.items) {
+  for (auto& x : out->items) {
     auto r = get_route(db, x.stage_id);
     if (!r)
       return r.error();
@@ -90,77 +54,67 @@ caf::expected<page<proxy_listing>> list_proxies(database& db, int64_t limit, int
     x.serving = std::move(r->serving);
     x.updated_at = r->updated_at;
   }
-  auto total = single_count(db, "SELECT COUNT(*) FROM proxy_routes");
-  if (!total)
-    return total.error();
-  out.total = *total;
   return out;
 }
 
 caf::expected<tracked_resources> read_tracked_resources(database& db) {
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  tracked_resources out;
-  auto workloads = column(db, "SELECT id FROM workloads");
-  if (!workloads)
-    return workloads.error();
-  out.workload_ids = std::move(*workloads);
-  auto containers = column(db, "SELECT DISTINCT container_id FROM containers "
-                               "WHERE container_id != ''");
-  if (!containers)
-    return containers.error();
-  out.container_ids = std::move(*containers);
-  auto st = db.prepare("SELECT p.image, s.current_tag, s.previous_tag FROM projects p "
-                       "LEFT JOIN stages s ON s.project_id = p.id");
-  if (!st)
-    return st.error();
-  std::map<std::string, std::set<std::string>> kept;
-  while (st->step()) {
-    auto& tags = kept[st->text(0)];
-    for (int col : {1, 2})
-      if (!st->is_null(col) && !st->text(col).empty())
-        tags.insert(st->text(col));
-  }
-  if (st->error())
-    return st->error();
-  for (auto& [repository, tags] : kept)
-    out.images.push_back(kept_image{repository, {tags.begin(), tags.end()}});
-  return out;
+  return in_snapshot(db, [&]() -> caf::expected<tracked_resources> {
+    tracked_resources out;
+    if (auto err = take(out.workload_ids,
+                        select_all(db, "SELECT id FROM workloads", text_of_first_column)))
+      return err;
+    if (auto err = take(out.container_ids,
+                        select_all(db,
+                                   "SELECT DISTINCT container_id FROM containers "
+                                   "WHERE container_id != ''",
+                                   text_of_first_column)))
+      return err;
+    auto st = db.prepare("SELECT p.image, s.current_tag, s.previous_tag FROM projects p "
+                         "LEFT JOIN stages s ON s.project_id = p.id");
+    if (!st)
+      return st.error();
+    std::map<std::string, std::set<std::string>> kept;
+    while (st->step()) {
+      auto& tags = kept[st->text(0)];
+      for (int col : {1, 2})
+        if (!st->is_null(col) && !st->text(col).empty())
+          tags.insert(st->text(col));
+    }
+    if (st->error())
+      return st->error();
+    for (auto& [repository, tags] : kept)
+      out.images.push_back(kept_image{repository, {tags.begin(), tags.end()}});
+    return out;
+  });
 }
 
 caf::expected<store_metrics> read_store_metrics(database& db) {
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  store_metrics m;
-  auto containers = counts(db,
-                           "SELECT workload_kind, state, COUNT(*) FROM containers "
-                           "GROUP BY workload_kind, state ORDER BY workload_kind, state",
-                           true);
-  if (!containers)
-    return containers.error();
-  m.containers = std::move(*containers);
-  auto deployments = counts(
-    db, "SELECT status, COUNT(*) FROM deployments GROUP BY status ORDER BY status", false);
-  if (!deployments)
-    return deployments.error();
-  m.deployments = std::move(*deployments);
-  auto deliveries = counts(
-    db, "SELECT result, COUNT(*) FROM webhook_deliveries GROUP BY result ORDER BY result",
-    false);
-  if (!deliveries)
-    return deliveries.error();
-  m.deliveries = std::move(*deliveries);
-  auto workloads = single_count(db, "SELECT COUNT(*) FROM workloads");
-  if (!workloads)
-    return workloads.error();
-  m.workloads = *workloads;
-  auto apps = single_count(db, "SELECT COUNT(*) FROM apps");
-  if (!apps)
-    return apps.error();
-  m.apps = *apps;
-  return m;
+  struct counted {
+    std::vector<labelled_count> store_metrics::*into;
+    const char* sql;
+    bool two_labels;
+  };
+  static const counted grouped[] = {
+    {&store_metrics::containers,
+     "SELECT workload_kind, state, COUNT(*) FROM containers "
+     "GROUP BY workload_kind, state ORDER BY workload_kind, state",
+     true},
+    {&store_metrics::deployments,
+     "SELECT status, COUNT(*) FROM deployments GROUP BY status ORDER BY status", false},
+    {&store_metrics::deliveries,
+     "SELECT result, COUNT(*) FROM webhook_deliveries GROUP BY result ORDER BY result", false},
+  };
+  return in_snapshot(db, [&]() -> caf::expected<store_metrics> {
+    store_metrics m;
+    for (const auto& g : grouped)
+      if (auto err = take(m.*g.into, counts(db, g.sql, g.two_labels)))
+        return err;
+    if (auto err = take(m.workloads, count(db, "SELECT COUNT(*) FROM workloads")))
+      return err;
+    if (auto err = take(m.apps, count(db, "SELECT COUNT(*) FROM apps")))
+      return err;
+    return m;
+  });
 }
 
 } // namespace tf::store

@@ -3,7 +3,10 @@
 #include "core/errors.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
-#include "store/reads.hpp"
+#include "store/projects.hpp"
+#include "store/query.hpp"
+#include "store/validate.hpp"
+#include "store/workloads.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -20,27 +23,13 @@ constexpr std::string_view deployment_columns
   = "SELECT id, workload_id, COALESCE(stage_id, ''), tag, previous_tag, status, trigger, "
     "triggered_by, error, created_at, started_at, finished_at, phase FROM deployments ";
 
-deployment read_deployment(const statement& st) {
-  deployment d;
-  d.id = st.text(0);
-  d.workload_id = st.text(1);
-  d.stage_id = st.text(2);
-  d.tag = st.text(3);
-  d.previous_tag = st.text(4);
-  d.status = st.text(5);
-  d.trigger = st.text(6);
-  d.triggered_by = st.text(7);
-  d.error = st.text(8);
-  d.created_at = st.text(9);
-  d.started_at = st.text(10);
-  d.finished_at = st.text(11);
-  d.phase = st.text(12);
-  return d;
-}
-
-caf::error invalid(const std::string& field, const std::string& why) {
-  return make_error(ec::invalid_argument, field + ": " + why);
-}
+const auto read_deployment = columns(&deployment::id, &deployment::workload_id,
+                                     &deployment::stage_id, &deployment::tag,
+                                     &deployment::previous_tag, &deployment::status,
+                                     &deployment::trigger, &deployment::triggered_by,
+                                     &deployment::error, &deployment::created_at,
+                                     &deployment::started_at, &deployment::finished_at,
+                                     &deployment::phase);
 
 bool allowed(const std::string& from, const std::string& to) {
   if (from == "queued")
@@ -62,6 +51,9 @@ bool is_image_tag(std::string_view tag) {
 }
 
 namespace {
+
+/// A deployment's id, tag and status.
+const auto read_deployment_head = columns(&deployment::id, &deployment::tag, &deployment::status);
 
 caf::error check_new_deployment(const deployment& d) {
   if (!d.tag.empty() && !is_image_tag(d.tag))
@@ -92,41 +84,35 @@ caf::expected<std::optional<stage>> stage_of_deployment(database& db, const depl
 caf::expected<deployment> create_deployment(database& db, deployment d) {
   if (auto err = check_new_deployment(d))
     return err;
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  auto s = stage_of_deployment(db, d);
-  if (!s)
-    return s.error();
-  auto stored = insert_queued_deployment(db, std::move(d));
-  if (!stored)
-    return stored.error();
-  if (auto err = tx->commit())
-    return err;
-  return stored;
+  return in_transaction(db, [&]() -> caf::expected<deployment> {
+    auto s = stage_of_deployment(db, d);
+    if (!s)
+      return s.error();
+    return insert_queued_deployment(db, std::move(d));
+  });
 }
 
 caf::expected<std::optional<unchanged_deploy>>
 find_unchanged_deploy(database& db, const stage& s, const std::string& tag, bool served_counts) {
   // Only the newest deploy on its way matters: the deployer starts the newest request and
   // supersedes the older waiting ones, so it is what the stage will end up serving.
-  auto st = db.prepare("SELECT id, tag, status FROM deployments WHERE stage_id = ?1 "
-                       "AND status IN ('queued', 'running') "
-                       "ORDER BY created_at DESC, rowid DESC LIMIT 1");
-  if (!st)
-    return st.error();
-  st->bind(1, s.id);
-  if (st->step()) {
-    if (st->text(1) != tag)
+  auto newest = find_one(db,
+                         "SELECT id, tag, status FROM deployments WHERE stage_id = ?1 "
+                         "AND status IN ('queued', 'running') "
+                         "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                         read_deployment_head, s.id);
+  if (!newest)
+    return newest.error();
+  if (*newest) {
+    const auto& d = **newest;
+    if (d.tag != tag)
       return std::optional<unchanged_deploy>{};
     unchanged_deploy u;
-    u.deployment_id = st->text(0);
-    u.reason = "a deploy of " + tag + " to " + s.name + " is already " + st->text(2) + " ("
+    u.deployment_id = d.id;
+    u.reason = "a deploy of " + tag + " to " + s.name + " is already " + d.status + " ("
                + u.deployment_id + ")";
     return std::optional<unchanged_deploy>{std::move(u)};
   }
-  if (st->error())
-    return st->error();
   if (served_counts && s.current_tag == tag) {
     unchanged_deploy u;
     u.reason = s.name + " already serves " + tag;
@@ -173,18 +159,11 @@ caf::expected<deployment> insert_queued_deployment(database& db, deployment d) {
   d.id = new_id();
   d.status = "queued";
   d.created_at = now_utc();
-  auto st = db.prepare("INSERT INTO deployments(id, workload_id, stage_id, tag, status, trigger, "
-                       "triggered_by, created_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7)");
-  if (!st)
-    return st.error();
-  st->bind(1, d.id)
-    .bind(2, d.workload_id)
-    .bind_or_null(3, d.stage_id)
-    .bind(4, d.tag)
-    .bind(5, d.trigger)
-    .bind(6, d.triggered_by)
-    .bind(7, d.created_at);
-  if (auto err = st->run())
+  if (auto err = run(db,
+                     "INSERT INTO deployments(id, workload_id, stage_id, tag, status, trigger, "
+                     "triggered_by, created_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7)",
+                     d.id, d.workload_id, nullable{d.stage_id}, d.tag, d.trigger, d.triggered_by,
+                     d.created_at))
     return err;
   d.log.clear();
   return d;
@@ -192,164 +171,102 @@ caf::expected<deployment> insert_queued_deployment(database& db, deployment d) {
 
 caf::expected<int64_t> supersede_deployments(database& db, const std::vector<std::string>& ids,
                                              const std::string& reason) {
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  auto st = db.prepare("UPDATE deployments SET status = 'superseded', error = ?1, "
-                       "finished_at = ?2 WHERE id = ?3 AND status = 'queued'");
-  if (!st)
-    return st.error();
-  auto now = now_utc();
-  int64_t changed = 0;
-  for (const auto& id : ids) {
-    st->reset();
-    st->bind(1, reason.substr(0, 4096)).bind(2, now).bind(3, id);
-    if (auto err = st->run())
-      return err;
-    changed += st->changes();
-  }
-  if (auto err = tx->commit())
-    return err;
-  return changed;
+  return in_transaction(db, [&]() -> caf::expected<int64_t> {
+    auto now = now_utc();
+    int64_t changed = 0;
+    for (const auto& id : ids) {
+      auto n = run_changes(db,
+                           "UPDATE deployments SET status = 'superseded', error = ?1, "
+                           "finished_at = ?2 WHERE id = ?3 AND status = 'queued'",
+                           reason.substr(0, 4096), now, id);
+      if (!n)
+        return n.error();
+      changed += *n;
+    }
+    return changed;
+  });
 }
 
 caf::expected<deployment> transition_deployment(database& db, const deployment_transition& t) {
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  auto d = get_deployment(db, t.id);
-  if (!d)
-    return d.error();
-  if (!allowed(d->status, t.status))
-    return make_error(ec::conflict, "deployment " + t.id + " is " + d->status
-                                      + " and cannot become " + t.status);
-  auto now = now_utc();
-  std::string previous_tag = d->previous_tag;
-  if (t.status == "running" && !d->stage_id.empty()) {
-    auto s = get_stage(db, d->stage_id);
-    if (!s)
-      return s.error();
-    previous_tag = s->current_tag;
-  }
-  auto st = db.prepare(
-    "UPDATE deployments SET status = ?1, error = ?2, previous_tag = ?3, "
-    "started_at = CASE WHEN ?1 = 'running' THEN ?4 ELSE started_at END, "
-    "finished_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'superseded') THEN ?4 "
-    "ELSE finished_at END WHERE id = ?5");
-  if (!st)
-    return st.error();
-  st->bind(1, t.status).bind(2, t.error.substr(0, 4096)).bind(3, previous_tag).bind(4, now).bind(5, t.id);
-  if (auto err = st->run())
-    return err;
-  if (t.status == "succeeded" && !d->stage_id.empty()) {
-    // Redeploying the tag that serves keeps the previous tag: a rollback must still lead
-    // somewhere else.
-    auto tags = db.prepare("UPDATE stages SET previous_tag = CASE WHEN current_tag = ?1 "
-                           "THEN previous_tag ELSE current_tag END, current_tag = ?1, "
-                           "updated_at = ?2 WHERE id = ?3");
-    if (!tags)
-      return tags.error();
-    tags->bind(1, d->tag).bind(2, now).bind(3, d->stage_id);
-    if (auto err = tags->run())
+  return in_transaction(db, [&]() -> caf::expected<deployment> {
+    auto d = get_deployment(db, t.id);
+    if (!d)
+      return d.error();
+    if (!allowed(d->status, t.status))
+      return make_error(ec::conflict, "deployment " + t.id + " is " + d->status
+                                        + " and cannot become " + t.status);
+    auto now = now_utc();
+    std::string previous_tag = d->previous_tag;
+    if (t.status == "running" && !d->stage_id.empty()) {
+      auto s = get_stage(db, d->stage_id);
+      if (!s)
+        return s.error();
+      previous_tag = s->current_tag;
+    }
+    if (auto err = run(db,
+                       "UPDATE deployments SET status = ?1, error = ?2, previous_tag = ?3, "
+                       "started_at = CASE WHEN ?1 = 'running' THEN ?4 ELSE started_at END, "
+                       "finished_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'superseded') "
+                       "THEN ?4 ELSE finished_at END WHERE id = ?5",
+                       t.status, t.error.substr(0, 4096), previous_tag, now, t.id))
       return err;
-  }
-  auto stored = get_deployment(db, t.id);
-  if (!stored)
-    return stored.error();
-  if (auto err = tx->commit())
-    return err;
-  return stored;
+    if (t.status == "succeeded" && !d->stage_id.empty())
+      // Redeploying the tag that serves keeps the previous tag: a rollback must still lead
+      // somewhere else.
+      if (auto err = run(db,
+                         "UPDATE stages SET previous_tag = CASE WHEN current_tag = ?1 "
+                         "THEN previous_tag ELSE current_tag END, current_tag = ?1, "
+                         "updated_at = ?2 WHERE id = ?3",
+                         d->tag, now, d->stage_id))
+        return err;
+    return get_deployment(db, t.id);
+  });
 }
 
 caf::error append_deployment_log(database& db, const deployment_log_line& l) {
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  auto next = db.prepare("SELECT COALESCE(MAX(seq) + 1, 0) FROM deployment_logs "
-                         "WHERE deployment_id = ?1");
-  if (!next)
-    return next.error();
-  next->bind(1, l.deployment_id);
-  if (!next->step())
-    return next->error();
-  auto seq = next->integer(0);
-  if (seq >= max_log_lines)
-    return {}; // a runaway log stops growing; the deploy itself goes on
-  auto st = db.prepare("INSERT INTO deployment_logs(deployment_id, seq, at, line) "
-                       "VALUES (?1, ?2, ?3, ?4)");
-  if (!st)
-    return st.error();
-  st->bind(1, l.deployment_id)
-    .bind(2, seq)
-    .bind(3, now_utc())
-    .bind(4, std::string_view{l.line}.substr(0, max_log_line));
-  if (auto err = st->run()) {
-    if (err == ec::conflict)
-      return make_error(ec::not_found, "no deployment with id \"" + l.deployment_id + "\"");
-    return err;
-  }
-  return tx->commit();
+  return in_transaction(db, [&]() -> caf::error {
+    auto seq = count(db,
+                     "SELECT COALESCE(MAX(seq) + 1, 0) FROM deployment_logs "
+                     "WHERE deployment_id = ?1",
+                     l.deployment_id);
+    if (!seq)
+      return seq.error();
+    if (*seq >= max_log_lines)
+      return {}; // a runaway log stops growing; the deploy itself goes on
+    auto err = run(db,
+                   "INSERT INTO deployment_logs(deployment_id, seq, at, line) "
+                   "VALUES (?1, ?2, ?3, ?4)",
+                   l.deployment_id, *seq, now_utc(),
+                   std::string_view{l.line}.substr(0, max_log_line));
+    return parent_gone(err, "deployment", l.deployment_id);
+  });
 }
 
 caf::expected<int64_t> fail_unfinished_deployments(database& db, const std::string& reason) {
-  auto st = db.prepare("UPDATE deployments SET status = 'failed', error = ?1, finished_at = ?2 "
-                       "WHERE status IN ('queued', 'running')");
-  if (!st)
-    return st.error();
-  st->bind(1, reason).bind(2, now_utc());
-  if (auto err = st->run())
-    return err;
-  return st->changes();
+  return run_changes(db,
+                     "UPDATE deployments SET status = 'failed', error = ?1, finished_at = ?2 "
+                     "WHERE status IN ('queued', 'running')",
+                     reason, now_utc());
 }
 
 caf::expected<deployment> get_deployment(database& db, const std::string& id) {
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  auto st = db.prepare(std::string{deployment_columns} + "WHERE id = ?1");
-  if (!st)
-    return st.error();
-  st->bind(1, id);
-  if (!st->step())
-    return st->error() ? st->error()
-                       : make_error(ec::not_found, "no deployment with id \"" + id + "\"");
-  auto d = read_deployment(*st);
-  auto lines = db.prepare("SELECT line FROM deployment_logs WHERE deployment_id = ?1 ORDER BY seq");
-  if (!lines)
-    return lines.error();
-  lines->bind(1, id);
-  while (lines->step())
-    d.log.push_back(lines->text(0));
-  if (lines->error())
-    return lines->error();
-  return d;
+  static const auto sql = concat(deployment_columns, "WHERE id = ?1");
+  return one_with(db, sql, "deployment", id, read_deployment, [&](deployment& d) {
+    return take(d.log, select_all(db,
+                                  "SELECT line FROM deployment_logs WHERE deployment_id = ?1 "
+                                  "ORDER BY seq",
+                                  text_of_first_column, id));
+  });
 }
 
 caf::expected<page<deployment>> list_deployments(database& db, const std::string& workload_id,
                                                  int64_t limit, int64_t offset) {
-  clamp_page(limit, offset);
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  auto st = db.prepare(std::string{deployment_columns}
-                       + "WHERE (?1 = '' OR workload_id = ?1) ORDER BY created_at DESC, id "
-                         "LIMIT ?2 OFFSET ?3");
-  if (!st)
-    return st.error();
-  st->bind(1, workload_id).bind(2, limit).bind(3, offset);
-  page<deployment> out;
-  while (st->step())
-    out.items.push_back(read_deployment(*st));
-  if (st->error())
-    return st->error();
-  auto total = db.prepare("SELECT COUNT(*) FROM deployments WHERE (?1 = '' OR workload_id = ?1)");
-  if (!total)
-    return total.error();
-  total->bind(1, workload_id);
-  if (!total->step())
-    return total->error();
-  out.total = total->integer(0);
-  return out;
+  static const auto sql = concat(deployment_columns,
+                                 "WHERE (?3 = '' OR workload_id = ?3) "
+                                 "ORDER BY created_at DESC, id LIMIT ?1 OFFSET ?2");
+  return paged(db,
+               {sql, "SELECT COUNT(*) FROM deployments WHERE (?3 = '' OR workload_id = ?3)"},
+               limit, offset, read_deployment, workload_id);
 }
 
 caf::error record_deployment_phase(database& db, const deployment_phase& p) {
@@ -359,41 +276,24 @@ caf::error record_deployment_phase(database& db, const deployment_phase& p) {
     return invalid("phase", "\"" + p.phase.substr(0, 80)
                               + "\" is not one of pull, create, health, switch, drain, "
                                 "cleanup, undo");
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  auto status = db.prepare("SELECT status FROM deployments WHERE id = ?1");
-  if (!status)
-    return status.error();
-  status->bind(1, p.id);
-  if (!status->step())
-    return status->error() ? status->error()
-                           : make_error(ec::not_found, "no deployment with id \"" + p.id + "\"");
-  // Only a deploy in progress has a next step; a finished one's last phase stays as it was.
-  if (auto current = status->text(0); current != "running")
-    return make_error(ec::conflict, "deployment " + p.id + " is " + current
-                                      + " and records no phase");
-  auto st = db.prepare("UPDATE deployments SET phase = ?1 WHERE id = ?2");
-  if (!st)
-    return st.error();
-  st->bind(1, p.phase).bind(2, p.id);
-  if (auto err = st->run())
-    return err;
-  return tx->commit();
+  return in_transaction(db, [&]() -> caf::error {
+    auto status = one(db, "SELECT status FROM deployments WHERE id = ?1", "deployment", p.id,
+                      text_of_first_column);
+    if (!status)
+      return status.error();
+    // Only a deploy in progress has a next step; a finished one's last phase stays as it was.
+    if (*status != "running")
+      return make_error(ec::conflict, "deployment " + p.id + " is " + *status
+                                        + " and records no phase");
+    return run(db, "UPDATE deployments SET phase = ?1 WHERE id = ?2", p.phase, p.id);
+  });
 }
 
 caf::expected<std::vector<deployment>> list_unfinished_deployments(database& db) {
   // rowid breaks ties between deploys queued within the same millisecond: insertion order.
-  auto st = db.prepare(std::string{deployment_columns}
-                       + "WHERE status IN ('queued', 'running') ORDER BY created_at, rowid");
-  if (!st)
-    return st.error();
-  std::vector<deployment> out;
-  while (st->step())
-    out.push_back(read_deployment(*st));
-  if (st->error())
-    return st->error();
-  return out;
+  static const auto sql = concat(deployment_columns, "WHERE status IN ('queued', 'running') "
+                                                     "ORDER BY created_at, rowid");
+  return select_all(db, sql, read_deployment);
 }
 
 } // namespace tf::store

@@ -3,7 +3,8 @@
 #include "core/errors.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
-#include "store/reads.hpp"
+#include "store/query.hpp"
+#include "store/validate.hpp"
 
 namespace tf::store {
 
@@ -17,10 +18,12 @@ bool known_outcome(const std::string& o) {
   return o == "delivered" || o == "retrying" || o == "failed" || o == "dropped";
 }
 
-void cap(std::string& s, size_t n) {
-  if (s.size() > n)
-    s.resize(n);
-}
+const auto read_attempt = columns(&notification_attempt::id, &notification_attempt::workload_id,
+                                  &notification_attempt::delivery_id,
+                                  &notification_attempt::event, &notification_attempt::url,
+                                  &notification_attempt::attempt, &notification_attempt::status,
+                                  &notification_attempt::error, &notification_attempt::outcome,
+                                  &notification_attempt::at);
 
 } // namespace
 
@@ -55,79 +58,31 @@ caf::error record_notification_attempt(database& db, notification_attempt a) {
   a.id = new_id();
   if (a.at.empty())
     a.at = now_utc();
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  auto ins = db.prepare("INSERT INTO notification_attempts(id, workload_id, delivery_id, event, "
-                        "url, attempt, status, error, outcome, at) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-  if (!ins)
-    return ins.error();
-  ins->bind(1, a.id)
-    .bind(2, a.workload_id)
-    .bind(3, a.delivery_id)
-    .bind(4, a.event)
-    .bind(5, a.url)
-    .bind(6, a.attempt)
-    .bind(7, a.status)
-    .bind(8, a.error)
-    .bind(9, a.outcome)
-    .bind(10, a.at);
-  if (auto err = ins->run()) {
-    if (error_code(err) == ec::conflict) // the foreign key: the workload is gone
-      return make_error(ec::not_found, "no workload with id \"" + a.workload_id + "\"");
-    return err;
-  }
-  // Bounded: the workload keeps its newest rows, pruned in this same transaction.
-  auto prune = db.prepare(
-    "DELETE FROM notification_attempts WHERE workload_id = ?1 AND rowid NOT IN "
-    "(SELECT rowid FROM notification_attempts WHERE workload_id = ?1 "
-    "ORDER BY at DESC, rowid DESC LIMIT ?2)");
-  if (!prune)
-    return prune.error();
-  prune->bind(1, a.workload_id).bind(2, max_notification_attempts_per_workload);
-  if (auto err = prune->run())
-    return err;
-  return tx->commit();
+  return in_transaction(db, [&]() -> caf::error {
+    if (auto err = run(db,
+                       "INSERT INTO notification_attempts(id, workload_id, delivery_id, event, "
+                       "url, attempt, status, error, outcome, at) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                       a.id, a.workload_id, a.delivery_id, a.event, a.url, a.attempt, a.status,
+                       a.error, a.outcome, a.at))
+      return parent_gone(err, "workload", a.workload_id);
+    // Bounded: the workload keeps its newest rows, pruned in this same transaction.
+    return run(db,
+               "DELETE FROM notification_attempts WHERE workload_id = ?1 AND rowid NOT IN "
+               "(SELECT rowid FROM notification_attempts WHERE workload_id = ?1 "
+               "ORDER BY at DESC, rowid DESC LIMIT ?2)",
+               a.workload_id, max_notification_attempts_per_workload);
+  });
 }
 
 caf::expected<page<notification_attempt>> list_notification_attempts(
   database& db, const std::string& workload_id, int64_t limit, int64_t offset) {
-  clamp_page(limit, offset);
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  page<notification_attempt> out;
-  auto st = db.prepare("SELECT id, workload_id, delivery_id, event, url, attempt, status, "
-                       "error, outcome, at FROM notification_attempts WHERE workload_id = ?1 "
-                       "ORDER BY at DESC, rowid DESC LIMIT ?2 OFFSET ?3");
-  if (!st)
-    return st.error();
-  st->bind(1, workload_id).bind(2, limit).bind(3, offset);
-  while (st->step()) {
-    notification_attempt a;
-    a.id = st->text(0);
-    a.workload_id = st->text(1);
-    a.delivery_id = st->text(2);
-    a.event = st->text(3);
-    a.url = st->text(4);
-    a.attempt = st->integer(5);
-    a.status = st->integer(6);
-    a.error = st->text(7);
-    a.outcome = st->text(8);
-    a.at = st->text(9);
-    out.items.push_back(std::move(a));
-  }
-  if (st->error())
-    return st->error();
-  auto count = db.prepare("SELECT COUNT(*) FROM notification_attempts WHERE workload_id = ?1");
-  if (!count)
-    return count.error();
-  count->bind(1, workload_id);
-  if (!count->step())
-    return count->error() ? count->error() : make_error(ec::database, "count returned no row");
-  out.total = count->integer(0);
-  return out;
+  return paged(db,
+               {"SELECT id, workload_id, delivery_id, event, url, attempt, status, error, "
+                "outcome, at FROM notification_attempts WHERE workload_id = ?3 "
+                "ORDER BY at DESC, rowid DESC LIMIT ?1 OFFSET ?2",
+                "SELECT COUNT(*) FROM notification_attempts WHERE workload_id = ?3"},
+               limit, offset, read_attempt, workload_id);
 }
 
 } // namespace tf::store

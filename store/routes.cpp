@@ -3,7 +3,8 @@
 #include "core/errors.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
-#include "store/reads.hpp"
+#include "store/projects.hpp"
+#include "store/query.hpp"
 #include "store/validate.hpp"
 
 #include <algorithm>
@@ -17,11 +18,6 @@ namespace {
 
 constexpr int64_t max_slots = 64;
 constexpr size_t max_host = 253;
-constexpr size_t max_health_path = 1024;
-
-caf::error invalid(const std::string& field, const std::string& why) {
-  return make_error(ec::invalid_argument, field + ": " + why);
-}
 
 // -- serving: ports as stored text ("20000,20001") ---------------------------
 
@@ -85,17 +81,6 @@ caf::error validate_host(const std::string& host) {
   return {};
 }
 
-/// The same rule as a stage's health path, whose route this is.
-caf::error validate_health_path(const std::string& path) {
-  if (path.empty() || path.front() != '/' || path.size() > max_health_path)
-    return invalid("health_path", "must start with '/' (at most "
-                                    + std::to_string(max_health_path) + " characters)");
-  if (std::any_of(path.begin(), path.end(),
-                  [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }))
-    return invalid("health_path", "must not contain spaces or control characters");
-  return {};
-}
-
 caf::error validate_claim(const route_claim& c) {
   if (c.slot_count < 1 || c.slot_count > max_slots)
     return invalid("slot_count", "must be from 1 to " + std::to_string(max_slots) + ", got "
@@ -105,7 +90,7 @@ caf::error validate_claim(const route_claim& c) {
                                    + " is not a range of ports within 1-65535");
   if (auto err = validate_host(c.host))
     return err;
-  return validate_health_path(c.health_path);
+  return check_health_path(c.health_path); // the rule of the stage whose route this is
 }
 
 // -- reads --------------------------------------------------------------------
@@ -131,34 +116,28 @@ caf::expected<proxy_route> read_route(const statement& st) {
 }
 
 caf::error read_slots(database& db, proxy_route& r) {
-  auto st = db.prepare("SELECT port FROM route_slots WHERE route_id = ?1 ORDER BY position");
-  if (!st)
-    return st.error();
-  st->bind(1, r.id);
-  r.slots.clear();
-  while (st->step())
-    r.slots.push_back(st->integer(0));
-  return st->error();
+  return take(r.slots, select_all(db,
+                                  "SELECT port FROM route_slots WHERE route_id = ?1 "
+                                  "ORDER BY position",
+                                  integer_of_first_column, r.id));
 }
 
 /// The route matching `where` (one bound text parameter), with its slots.
 caf::expected<proxy_route> find_route(database& db, std::string_view where,
                                       const std::string& key, const std::string& what) {
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  auto st = db.prepare(std::string{route_columns} + std::string{where});
-  if (!st)
-    return st.error();
-  st->bind(1, key);
-  if (!st->step())
-    return st->error() ? st->error() : make_error(ec::not_found, what);
-  auto r = read_route(*st);
-  if (!r)
-    return r.error();
-  if (auto err = read_slots(db, *r))
-    return err;
-  return r;
+  return in_snapshot(db, [&]() -> caf::expected<proxy_route> {
+    auto found = find_one(db, concat(route_columns, where), read_route, key);
+    if (!found)
+      return found.error();
+    if (!*found)
+      return make_error(ec::not_found, what);
+    auto& r = **found;
+    if (!r)
+      return r.error();
+    if (auto err = read_slots(db, *r))
+      return err;
+    return std::move(*r);
+  });
 }
 
 caf::expected<proxy_route> get_route_by_id(database& db, const std::string& id) {
@@ -170,16 +149,11 @@ caf::expected<proxy_route> get_route_by_id(database& db, const std::string& id) 
 /// The lowest `count` ports of [low, high] that no route owns.
 caf::expected<std::vector<int64_t>> free_ports(database& db, int64_t low, int64_t high,
                                                int64_t count) {
-  auto st = db.prepare("SELECT port FROM route_slots WHERE port BETWEEN ?1 AND ?2 "
-                       "ORDER BY port");
-  if (!st)
-    return st.error();
-  st->bind(1, low).bind(2, high);
-  std::set<int64_t> taken;
-  while (st->step())
-    taken.insert(st->integer(0));
-  if (st->error())
-    return st->error();
+  auto slots = select_all(db, "SELECT port FROM route_slots WHERE port BETWEEN ?1 AND ?2 "
+                          "ORDER BY port", integer_of_first_column, low, high);
+  if (!slots)
+    return slots.error();
+  std::set<int64_t> taken{slots->begin(), slots->end()};
   std::vector<int64_t> out;
   for (auto port = low; port <= high && static_cast<int64_t>(out.size()) < count; ++port)
     if (taken.count(port) == 0)
@@ -192,110 +166,94 @@ caf::expected<std::vector<int64_t>> free_ports(database& db, int64_t low, int64_
 
 } // namespace
 
+namespace {
+
+/// The stage's route as the claim wants it (host and health path), created when missing;
+/// replies its id and the slots it already has.
+caf::expected<std::pair<std::string, int64_t>> upsert_route_row(database& db,
+                                                                const route_claim& claim,
+                                                                const std::string& now) {
+  auto existing = get_route(db, claim.stage_id);
+  if (existing) {
+    if (auto err = run(db,
+                       "UPDATE proxy_routes SET host = ?1, health_path = ?2, updated_at = ?3 "
+                       "WHERE id = ?4 AND (host != ?1 OR health_path != ?2)",
+                       claim.host, claim.health_path, now, existing->id))
+      return err;
+    return std::pair{existing->id, static_cast<int64_t>(existing->slots.size())};
+  }
+  if (error_code(existing.error()) != ec::not_found)
+    return existing.error();
+  auto route_id = new_id();
+  if (auto err = run(db,
+                     "INSERT INTO proxy_routes(id, stage_id, host, health_path, "
+                     "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                     route_id, claim.stage_id, claim.host, claim.health_path, now))
+    return err;
+  return std::pair{route_id, int64_t{0}};
+}
+
+/// Grows the route to `wanted` slots. Grow only: slots a route has keep their ports and
+/// positions (a shrink would pull ports from under containers that may still listen on them).
+caf::error grow_slots(database& db, const route_claim& claim, const std::string& route_id,
+                      int64_t have, const std::string& now) {
+  if (have >= claim.slot_count)
+    return {};
+  auto ports = free_ports(db, claim.port_low, claim.port_high, claim.slot_count - have);
+  if (!ports)
+    return ports.error();
+  for (auto port : *ports)
+    if (auto err = run(db, "INSERT INTO route_slots(port, route_id, position) VALUES (?1, ?2, ?3)",
+                       port, route_id, have++))
+      return err;
+  return run(db, "UPDATE proxy_routes SET updated_at = ?1 WHERE id = ?2", now, route_id);
+}
+
+} // namespace
+
 caf::expected<proxy_route> claim_route(database& db, const route_claim& claim) {
   if (auto err = validate_claim(claim))
     return err;
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  auto s = get_stage(db, claim.stage_id);
-  if (!s)
-    return s.error();
-  auto now = now_utc();
-  auto existing = get_route(db, claim.stage_id);
-  std::string route_id;
-  if (existing) {
-    route_id = existing->id;
-    auto st = db.prepare("UPDATE proxy_routes SET host = ?1, health_path = ?2, updated_at = ?3 "
-                         "WHERE id = ?4 AND (host != ?1 OR health_path != ?2)");
-    if (!st)
-      return st.error();
-    st->bind(1, claim.host).bind(2, claim.health_path).bind(3, now).bind(4, route_id);
-    if (auto err = st->run())
+  return in_transaction(db, [&]() -> caf::expected<proxy_route> {
+    auto s = get_stage(db, claim.stage_id);
+    if (!s)
+      return s.error();
+    auto now = now_utc();
+    auto route = upsert_route_row(db, claim, now);
+    if (!route)
+      return route.error();
+    if (auto err = grow_slots(db, claim, route->first, route->second, now))
       return err;
-  } else if (error_code(existing.error()) == ec::not_found) {
-    route_id = new_id();
-    auto st = db.prepare("INSERT INTO proxy_routes(id, stage_id, host, health_path, "
-                         "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)");
-    if (!st)
-      return st.error();
-    st->bind(1, route_id).bind(2, claim.stage_id).bind(3, claim.host).bind(4, claim.health_path)
-      .bind(5, now);
-    if (auto err = st->run())
-      return err;
-  } else {
-    return existing.error();
-  }
-  // Grow only: slots a route has keep their ports and positions (a shrink would pull ports
-  // from under containers that may still listen on them).
-  int64_t have = existing ? static_cast<int64_t>(existing->slots.size()) : 0;
-  if (have < claim.slot_count) {
-    auto ports = free_ports(db, claim.port_low, claim.port_high, claim.slot_count - have);
-    if (!ports)
-      return ports.error();
-    auto st = db.prepare("INSERT INTO route_slots(port, route_id, position) VALUES (?1, ?2, ?3)");
-    if (!st)
-      return st.error();
-    for (auto port : *ports) {
-      st->reset();
-      st->bind(1, port).bind(2, route_id).bind(3, have++);
-      if (auto err = st->run())
-        return err;
-    }
-    auto touch = db.prepare("UPDATE proxy_routes SET updated_at = ?1 WHERE id = ?2");
-    if (!touch)
-      return touch.error();
-    touch->bind(1, now).bind(2, route_id);
-    if (auto err = touch->run())
-      return err;
-  }
-  auto stored = get_route_by_id(db, route_id);
-  if (!stored)
-    return stored.error();
-  if (auto err = tx->commit())
-    return err;
-  return stored;
+    return get_route_by_id(db, route->first);
+  });
 }
 
 caf::expected<proxy_route> update_route(database& db, const proxy_route& route) {
   if (route.npm_proxy_id < 0)
     return invalid("npm_proxy_id", "must not be negative");
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  auto current = get_route_by_id(db, route.id);
-  if (!current)
-    return current.error();
-  std::set<int64_t> seen;
-  for (auto port : route.serving) {
-    if (std::find(current->slots.begin(), current->slots.end(), port) == current->slots.end())
-      return invalid("serving", "port " + std::to_string(port) + " is not a slot of the route");
-    if (!seen.insert(port).second)
-      return invalid("serving", "port " + std::to_string(port) + " is listed twice");
-  }
-  auto st = db.prepare("UPDATE proxy_routes SET serving = ?1, npm_proxy_id = ?2, "
-                       "updated_at = ?3 WHERE id = ?4");
-  if (!st)
-    return st.error();
-  st->bind(1, format_ports(route.serving)).bind(2, route.npm_proxy_id).bind(3, now_utc())
-    .bind(4, route.id);
-  if (auto err = st->run())
-    return err;
-  auto stored = get_route_by_id(db, route.id);
-  if (!stored)
-    return stored.error();
-  if (auto err = tx->commit())
-    return err;
-  return stored;
+  return in_transaction(db, [&]() -> caf::expected<proxy_route> {
+    auto current = get_route_by_id(db, route.id);
+    if (!current)
+      return current.error();
+    std::set<int64_t> seen;
+    for (auto port : route.serving) {
+      if (std::find(current->slots.begin(), current->slots.end(), port) == current->slots.end())
+        return invalid("serving", "port " + std::to_string(port) + " is not a slot of the route");
+      if (!seen.insert(port).second)
+        return invalid("serving", "port " + std::to_string(port) + " is listed twice");
+    }
+    if (auto err = run(db,
+                       "UPDATE proxy_routes SET serving = ?1, npm_proxy_id = ?2, "
+                       "updated_at = ?3 WHERE id = ?4",
+                       format_ports(route.serving), route.npm_proxy_id, now_utc(), route.id))
+      return err;
+    return get_route_by_id(db, route.id);
+  });
 }
 
 caf::error delete_route(database& db, const std::string& stage_id) {
   // The route's slots cascade (foreign keys are on for every connection).
-  auto st = db.prepare("DELETE FROM proxy_routes WHERE stage_id = ?1");
-  if (!st)
-    return st.error();
-  st->bind(1, stage_id);
-  return st->run();
+  return run(db, "DELETE FROM proxy_routes WHERE stage_id = ?1", stage_id);
 }
 
 caf::expected<proxy_route> get_route(database& db, const std::string& stage_id) {
@@ -307,30 +265,28 @@ caf::expected<std::vector<proxy_route>> list_routes(database& db) {
   read_snapshot snapshot{db};
   if (snapshot.error())
     return snapshot.error();
-  auto st = db.prepare(std::string{route_columns} + "ORDER BY created_at, id");
-  if (!st)
-    return st.error();
+  auto routes = select_all(db, concat(route_columns, "ORDER BY created_at, id"), read_route);
+  if (!routes)
+    return routes.error();
   std::vector<proxy_route> out;
   std::map<std::string, size_t> index;
-  while (st->step()) {
-    auto r = read_route(*st);
+  for (auto& r : *routes) {
     if (!r)
       return r.error();
     index.emplace(r->id, out.size());
     out.push_back(std::move(*r));
   }
-  if (st->error())
-    return st->error();
-  auto slots = db.prepare("SELECT route_id, port FROM route_slots ORDER BY route_id, position");
+  auto slots = select_all(db, "SELECT route_id, port FROM route_slots ORDER BY route_id, position",
+                          [](const statement& st) {
+                            return std::pair<std::string, int64_t>{st.text(0), st.integer(1)};
+                          });
   if (!slots)
     return slots.error();
-  while (slots->step()) {
-    auto i = index.find(slots->text(0));
+  for (const auto& [route_id, port] : *slots) {
+    auto i = index.find(route_id);
     if (i != index.end())
-      out[i->second].slots.push_back(slots->integer(1));
+      out[i->second].slots.push_back(port);
   }
-  if (slots->error())
-    return slots->error();
   return out;
 }
 

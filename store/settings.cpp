@@ -2,6 +2,7 @@
 
 #include "core/errors.hpp"
 #include "core/clock.hpp"
+#include "store/query.hpp"
 
 #include <algorithm>
 
@@ -56,21 +57,18 @@ caf::error check_setting(const std::string& key, const std::string& json) {
 }
 
 caf::expected<settings_map> read_settings(database& db) {
+  auto rows = select_all(db, "SELECT key, value FROM settings", [](const statement& st) {
+    return std::pair<std::string, std::string>{st.text(0), st.text(1)};
+  });
+  if (!rows)
+    return rows.error();
   settings_map values;
   for (const auto& d : known_settings())
     values[d.key] = d.default_json;
-  auto st = db.prepare("SELECT key, value FROM settings");
-  if (!st)
-    return st.error();
-  while (st->step()) {
-    auto key = st->text(0);
-    auto value = st->text(1);
+  for (auto& [key, value] : *rows)
     // A row that is no longer valid (an old key, a hand-edited value) keeps the default.
     if (!check_setting(key, value))
       values[key] = std::move(value);
-  }
-  if (st->error())
-    return st->error();
   return values;
 }
 
@@ -78,27 +76,17 @@ caf::expected<settings_map> write_settings(database& db, const settings_map& cha
   for (const auto& [key, json] : changes)
     if (auto err = check_setting(key, json))
       return err;
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  auto st = db.prepare("INSERT INTO settings(key, value, updated_at) VALUES (?1, ?2, ?3) "
-                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
-                       "updated_at = excluded.updated_at");
-  if (!st)
-    return st.error();
-  auto now = now_utc();
-  for (const auto& [key, json] : changes) {
-    st->reset();
-    st->bind(1, key).bind(2, json).bind(3, now);
-    if (auto err = st->run())
-      return err;
-  }
-  auto stored = read_settings(db);
-  if (!stored)
-    return stored.error();
-  if (auto err = tx->commit())
-    return err;
-  return stored;
+  return in_transaction(db, [&]() -> caf::expected<settings_map> {
+    auto now = now_utc();
+    for (const auto& [key, json] : changes)
+      if (auto err = run(db,
+                         "INSERT INTO settings(key, value, updated_at) VALUES (?1, ?2, ?3) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                         "updated_at = excluded.updated_at",
+                         key, json, now))
+        return err;
+    return read_settings(db);
+  });
 }
 
 bool setting_is_true(const settings_map& values, const char* key) {

@@ -3,15 +3,14 @@
 #include "core/errors.hpp"
 
 #include <algorithm>
-#include <set>
 
 namespace tf::store {
-
-namespace {
 
 caf::error invalid(std::string field, std::string why) {
   return make_error(ec::invalid_argument, std::move(field) + ": " + std::move(why));
 }
+
+namespace {
 
 bool is_env_name(std::string_view s) {
   if (s.empty() || s.size() > 256 || (s[0] >= '0' && s[0] <= '9'))
@@ -22,7 +21,9 @@ bool is_env_name(std::string_view s) {
   });
 }
 
-caf::error validate_env(const std::string& field, const env_map& env) {
+} // namespace
+
+caf::error check_env(const std::string& field, const env_map& env) {
   if (env.size() > 500)
     return invalid(field, "at most 500 variables");
   size_t total = 0;
@@ -90,8 +91,6 @@ bool is_image_repository(std::string_view s) {
   return false;
 }
 
-} // namespace
-
 std::string image_repository_key(std::string_view image) {
   if (image.size() > 512)
     return {};
@@ -126,121 +125,26 @@ std::string image_repository_key(std::string_view image) {
   return host + "/" + path;
 }
 
+void cap(std::string& s, size_t n) {
+  if (s.size() > n)
+    s.resize(n);
+}
+
+caf::error check_health_path(const std::string& path) {
+  if (path.empty() || path.front() != '/' || path.size() > 1024)
+    return invalid("health_path", "must start with '/' (at most 1024 characters)");
+  if (std::any_of(path.begin(), path.end(),
+                  [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }))
+    return invalid("health_path", "must not contain spaces or control characters");
+  return {};
+}
+
 bool is_dns_label(std::string_view s) {
   if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-')
     return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
   });
-}
-
-caf::error validate_stage(const stage& s) {
-  if (auto err = check_name("name", s.name))
-    return err;
-  if (!s.subdomain.empty())
-    if (auto err = check_name("subdomain", s.subdomain))
-      return err;
-  if (auto err = check_range("port", s.port, 1, 65535))
-    return err;
-  if (auto err = check_range("instances", s.instances, 1, 32))
-    return err;
-  if (auto err = validate_env("env", s.env))
-    return err;
-  if (s.health_path.empty() || s.health_path.front() != '/' || s.health_path.size() > 1024)
-    return invalid("health_path", "must start with '/' (at most 1024 characters)");
-  if (std::any_of(s.health_path.begin(), s.health_path.end(),
-                  [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }))
-    return invalid("health_path", "must not contain spaces or control characters");
-  if (auto err = check_range("health_timeout_ms", s.health_timeout_ms, 100, 600000))
-    return err;
-  if (auto err = check_range("health_interval_ms", s.health_interval_ms, 100, 600000))
-    return err;
-  if (auto err = check_range("memory_limit_bytes", s.memory_limit_bytes, 0,
-                             int64_t{1} << 40))
-    return err;
-  if (s.memory_limit_bytes != 0 && s.memory_limit_bytes < 6 * 1024 * 1024)
-    return invalid("memory_limit_bytes", "Docker needs at least 6 MiB (or 0 for no limit)");
-  if (auto err = check_range("cpu_limit_millis", s.cpu_limit_millis, 0, 1024 * 1000))
-    return err;
-  static const std::set<std::string> policies{"no", "always", "unless-stopped",
-                                              "on-failure"};
-  if (policies.count(s.restart_policy) == 0)
-    return invalid("restart_policy", "must be one of no, always, unless-stopped, on-failure");
-  return {};
-}
-
-caf::error validate_project(const project& p) {
-  if (auto err = check_name("name", p.name))
-    return err;
-  if (!is_image_repository(p.image))
-    return invalid("image", "\"" + p.image.substr(0, 80)
-                              + "\" is not an image repository (e.g. "
-                                "registry.example.com/team/api, without a tag)");
-  if (p.stages.size() > 32)
-    return invalid("stages", "at most 32 stages");
-  std::set<std::string> names;
-  for (size_t i = 0; i < p.stages.size(); ++i) {
-    if (auto err = validate_stage(p.stages[i]))
-      return make_error(ec::invalid_argument,
-                        "stages[" + std::to_string(i) + "]." + error_message(err));
-    if (!names.insert(p.stages[i].name).second)
-      return invalid("stages[" + std::to_string(i) + "].name",
-                     "\"" + p.stages[i].name + "\" appears twice");
-  }
-  return {};
-}
-
-caf::error validate_stack(const stack& s) {
-  if (auto err = check_name("name", s.name))
-    return err;
-  if (s.compose.empty())
-    return invalid("compose", "must not be empty");
-  if (s.compose.size() > 1024 * 1024)
-    return invalid("compose", "larger than 1 MiB");
-  return validate_env("env", s.env);
-}
-
-caf::error validate_site(const site& s) {
-  if (auto err = check_name("name", s.name))
-    return err;
-  if (!s.subdomain.empty())
-    if (auto err = check_name("subdomain", s.subdomain))
-      return err;
-  return check_range("keep_releases", s.keep_releases, 1, 100);
-}
-
-caf::error validate_workload(const workload& w) {
-  const auto& url = w.notification_url;
-  if (!url.empty()) {
-    auto http = url.rfind("http://", 0) == 0;
-    auto https = url.rfind("https://", 0) == 0;
-    if ((!http && !https) || url.size() > 2048 || url.size() <= (https ? 8u : 7u))
-      return invalid("notification_url", "must be an http:// or https:// URL");
-    if (std::any_of(url.begin(), url.end(),
-                    [](char c) { return static_cast<unsigned char>(c) <= 0x20; }))
-      return invalid("notification_url", "must not contain spaces or control characters");
-  }
-  return {};
-}
-
-bool is_container_state(std::string_view s) {
-  static const std::set<std::string, std::less<>> states{
-    "", "created", "running", "stopped", "failed", "removing", "missing", "restarting", "paused"};
-  return states.count(s) != 0;
-}
-
-bool is_workload_kind(std::string_view s) {
-  return s == "project" || s == "stack" || s == "site";
-}
-
-caf::error validate_container(const container_row& c) {
-  if (c.workload_id.empty())
-    return invalid("workload_id", "must not be empty");
-  if (c.role.size() > 255)
-    return invalid("role", "at most 255 characters");
-  if (!is_container_state(c.state))
-    return invalid("state", "unknown state \"" + c.state.substr(0, 32) + "\"");
-  return check_range("port", c.port, 0, 65535);
 }
 
 } // namespace tf::store

@@ -4,8 +4,10 @@
 #include "core/clock.hpp"
 #include "store/deployments.hpp"
 #include "core/ids.hpp"
-#include "store/reads.hpp"
+#include "store/projects.hpp"
+#include "store/query.hpp"
 #include "store/validate.hpp"
+#include "store/workloads.hpp"
 
 #include <openssl/crypto.h>
 
@@ -25,38 +27,26 @@ constexpr std::string_view delivery_columns
     "status, tag, stage, deployment_id, error, replay_of, body_truncated, headers_json, body "
     "FROM webhook_deliveries ";
 
-webhook_delivery read_delivery(const statement& st, bool with_body) {
-  webhook_delivery d;
-  d.id = st.text(0);
-  d.workload_id = st.text(1);
-  d.received_at = st.text(2);
-  d.source_addr = st.text(3);
-  d.delivery_id = st.text(4);
-  d.event = st.text(5);
-  d.signature = st.text(6);
-  d.result = st.text(7);
-  d.status = st.integer(8);
-  d.tag = st.text(9);
-  d.stage = st.text(10);
-  d.deployment_id = st.text(11);
-  d.error = st.text(12);
-  d.replay_of = st.text(13);
-  d.body_truncated = st.integer(14) != 0;
-  d.headers_json = st.text(15);
-  if (with_body)
-    d.body = st.text(16);
+/// A delivery without its body (which lists and lookups by delivery id do not need).
+const auto read_delivery = columns(&webhook_delivery::id, &webhook_delivery::workload_id,
+                                   &webhook_delivery::received_at, &webhook_delivery::source_addr,
+                                   &webhook_delivery::delivery_id, &webhook_delivery::event,
+                                   &webhook_delivery::signature, &webhook_delivery::result,
+                                   &webhook_delivery::status, &webhook_delivery::tag,
+                                   &webhook_delivery::stage, &webhook_delivery::deployment_id,
+                                   &webhook_delivery::error, &webhook_delivery::replay_of,
+                                   &webhook_delivery::body_truncated,
+                                   &webhook_delivery::headers_json);
+
+webhook_delivery read_delivery_with_body(const statement& st) {
+  auto d = read_delivery(st);
+  d.body = st.text(16);
   return d;
 }
 
 bool known_result(const std::string& r) {
   return r == "accepted" || r == "duplicate" || r == "rejected" || r == "ignored"
          || r == "unchanged";
-}
-
-/// Cuts outside input to a length the log keeps.
-void cap(std::string& s, size_t n) {
-  if (s.size() > n)
-    s.resize(n);
 }
 
 /// The first delivery this workload accepted under `delivery_id`, if any.
@@ -67,15 +57,7 @@ caf::expected<std::optional<webhook_delivery>> accepted_before(database& db,
                                  + "WHERE workload_id = ?1 AND delivery_id = ?2 "
                                    "AND delivery_id != '' AND result = 'accepted' "
                                    "ORDER BY rowid LIMIT 1";
-  auto st = db.prepare(sql);
-  if (!st)
-    return st.error();
-  st->bind(1, workload_id).bind(2, delivery_id);
-  if (st->step())
-    return std::optional<webhook_delivery>{read_delivery(*st, false)};
-  if (st->error())
-    return st->error();
-  return std::optional<webhook_delivery>{};
+  return find_one(db, sql, read_delivery, workload_id, delivery_id);
 }
 
 /// Checks what the router set and cuts what came from outside to what the log keeps.
@@ -111,33 +93,23 @@ void mark_duplicate(webhook_delivery& d, const webhook_delivery& first) {
 /// nothing when the project has no such stage.
 caf::expected<std::optional<stage>>
 find_stage_of_project(database& db, const std::string& project_id, const std::string& wanted) {
-  auto st = db.prepare("SELECT id FROM stages WHERE project_id = ?1 "
-                       "AND (?2 = '' OR name = ?2 OR id = ?2) ORDER BY position, name LIMIT 1");
-  if (!st)
-    return st.error();
-  st->bind(1, project_id).bind(2, wanted);
-  if (st->step()) {
-    auto s = get_stage(db, st->text(0));
-    if (!s)
-      return s.error();
-    return std::optional<stage>{std::move(*s)};
-  }
-  if (st->error())
-    return st->error();
-  return std::optional<stage>{};
+  auto id = find_one(db,
+                     "SELECT id FROM stages WHERE project_id = ?1 "
+                     "AND (?2 = '' OR name = ?2 OR id = ?2) ORDER BY position, name LIMIT 1",
+                     text_of_first_column, project_id, wanted);
+  if (!id)
+    return id.error();
+  if (!*id)
+    return std::optional<stage>{};
+  auto s = get_stage(db, **id);
+  if (!s)
+    return s.error();
+  return std::optional<stage>{std::move(*s)};
 }
 
 /// The image a project deploys.
 caf::expected<std::string> project_image(database& db, const std::string& project_id) {
-  auto st = db.prepare("SELECT image FROM projects WHERE id = ?1");
-  if (!st)
-    return st.error();
-  st->bind(1, project_id);
-  if (st->step())
-    return st->text(0);
-  if (st->error())
-    return st->error();
-  return make_error(ec::not_found, "no project with id \"" + project_id + "\"");
+  return one(db, "SELECT image FROM projects WHERE id = ?1", "project", project_id, text_of_first_column);
 }
 
 /// Inserts a checked delivery (giving it an id and a time if it has none) and prunes the
@@ -147,54 +119,34 @@ caf::error insert_delivery(database& db, webhook_delivery& d) {
     d.id = new_id();
   if (d.received_at.empty())
     d.received_at = now_utc();
-  auto ins = db.prepare(
-    "INSERT INTO webhook_deliveries(id, workload_id, received_at, source_addr, delivery_id, "
-    "event, signature, result, status, tag, stage, deployment_id, error, replay_of, body, "
-    "body_truncated, headers_json) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
-  if (!ins)
-    return ins.error();
-  ins->bind(1, d.id)
-    .bind(2, d.workload_id)
-    .bind(3, d.received_at)
-    .bind(4, d.source_addr)
-    .bind(5, d.delivery_id)
-    .bind(6, d.event)
-    .bind(7, d.signature)
-    .bind(8, d.result)
-    .bind(9, d.status)
-    .bind(10, d.tag)
-    .bind(11, d.stage)
-    .bind(12, d.deployment_id)
-    .bind(13, d.error)
-    .bind(14, d.replay_of)
-    .bind(15, d.body)
-    .bind(16, d.body_truncated)
-    .bind(17, d.headers_json);
-  if (auto err = ins->run()) {
-    if (error_code(err) == ec::conflict) // the foreign key: the workload is gone
-      return make_error(ec::not_found, "no workload with id \"" + d.workload_id + "\"");
-    return err;
-  }
+  if (auto err = run(
+        db,
+        "INSERT INTO webhook_deliveries(id, workload_id, received_at, source_addr, delivery_id, "
+        "event, signature, result, status, tag, stage, deployment_id, error, replay_of, body, "
+        "body_truncated, headers_json) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        d.id, d.workload_id, d.received_at, d.source_addr, d.delivery_id, d.event, d.signature,
+        d.result, d.status, d.tag, d.stage, d.deployment_id, d.error, d.replay_of, d.body,
+        d.body_truncated, d.headers_json))
+    return parent_gone(err, "workload", d.workload_id);
   // Bounded: the workload keeps its newest rows. The oldest row to keep is found by walking
   // the (workload_id, received_at) index, and only what lies behind it is deleted, so a
   // full log costs one short index walk per delivery rather than a sort of the whole log.
-  auto cut = db.prepare("SELECT received_at, rowid FROM webhook_deliveries WHERE workload_id = ?1 "
-                        "ORDER BY received_at DESC, rowid DESC LIMIT 1 OFFSET ?2");
+  auto cut = find_one(db,
+                      "SELECT received_at, rowid FROM webhook_deliveries WHERE workload_id = ?1 "
+                      "ORDER BY received_at DESC, rowid DESC LIMIT 1 OFFSET ?2",
+                      [](const statement& st) {
+                        return std::pair<std::string, int64_t>{st.text(0), st.integer(1)};
+                      },
+                      d.workload_id, max_deliveries_per_workload);
   if (!cut)
     return cut.error();
-  cut->bind(1, d.workload_id).bind(2, max_deliveries_per_workload);
-  if (!cut->step())
-    return cut->error(); // fewer rows than the bound: nothing to prune
-  auto cut_at = cut->text(0);
-  auto cut_rowid = cut->integer(1);
-  cut->reset(); // done with it before the delete runs
-  auto prune = db.prepare("DELETE FROM webhook_deliveries WHERE workload_id = ?1 "
-                          "AND (received_at < ?2 OR (received_at = ?2 AND rowid <= ?3))");
-  if (!prune)
-    return prune.error();
-  prune->bind(1, d.workload_id).bind(2, cut_at).bind(3, cut_rowid);
-  return prune->run();
+  if (!*cut)
+    return {}; // fewer rows than the bound: nothing to prune
+  return run(db,
+             "DELETE FROM webhook_deliveries WHERE workload_id = ?1 "
+             "AND (received_at < ?2 OR (received_at = ?2 AND rowid <= ?3))",
+             d.workload_id, (*cut)->first, (*cut)->second);
 }
 
 } // namespace
@@ -203,13 +155,14 @@ caf::expected<workload> find_workload_by_webhook_secret(database& db, const std:
   auto none = [] { return make_error(ec::not_found, "no such webhook"); };
   if (secret.empty() || secret.size() > max_short_field)
     return none();
-  auto st = db.prepare("SELECT id FROM workloads WHERE webhook_secret = ?1 AND webhook_secret != ''");
-  if (!st)
-    return st.error();
-  st->bind(1, secret);
-  if (!st->step())
-    return st->error() ? st->error() : none();
-  auto w = get_workload(db, st->text(0));
+  auto id = find_one(db,
+                     "SELECT id FROM workloads WHERE webhook_secret = ?1 AND webhook_secret != ''",
+                     text_of_first_column, secret);
+  if (!id)
+    return id.error();
+  if (!*id)
+    return none();
+  auto w = get_workload(db, **id);
   if (!w)
     return error_code(w.error()) == ec::not_found ? none() : w.error();
   // The index found it by equality; comparing the stored secret once more in constant time
@@ -223,21 +176,18 @@ caf::expected<workload> find_workload_by_webhook_secret(database& db, const std:
 caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d) {
   if (auto err = check_and_cap(d))
     return err;
-  auto tx = transaction::begin(db);
-  if (!tx)
-    return tx.error();
-  if (d.result == "accepted" && !d.delivery_id.empty()) {
-    auto first = accepted_before(db, d.workload_id, d.delivery_id);
-    if (!first)
-      return first.error();
-    if (*first)
-      mark_duplicate(d, **first);
-  }
-  if (auto err = insert_delivery(db, d))
-    return err;
-  if (auto err = tx->commit())
-    return err;
-  return d;
+  return in_transaction(db, [&]() -> caf::expected<webhook_delivery> {
+    if (d.result == "accepted" && !d.delivery_id.empty()) {
+      auto first = accepted_before(db, d.workload_id, d.delivery_id);
+      if (!first)
+        return first.error();
+      if (*first)
+        mark_duplicate(d, **first);
+    }
+    if (auto err = insert_delivery(db, d))
+      return err;
+    return d;
+  });
 }
 
 caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook_deploy_claim c) {
@@ -336,45 +286,18 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
 }
 
 caf::expected<webhook_delivery> get_delivery(database& db, const std::string& id) {
-  static const std::string sql = std::string{delivery_columns} + "WHERE id = ?1";
-  auto st = db.prepare(sql);
-  if (!st)
-    return st.error();
-  st->bind(1, id);
-  if (st->step())
-    return read_delivery(*st, true);
-  if (st->error())
-    return st->error();
-  return make_error(ec::not_found, "no webhook delivery with id \"" + id.substr(0, 80) + "\"");
+  static const auto sql = concat(delivery_columns, "WHERE id = ?1");
+  return one(db, sql, "webhook delivery", id, read_delivery_with_body, 80);
 }
 
 caf::expected<page<webhook_delivery>> list_deliveries(database& db,
                                                       const std::string& workload_id,
                                                       int64_t limit, int64_t offset) {
-  clamp_page(limit, offset);
-  static const std::string sql = std::string{delivery_columns}
-                                 + "WHERE workload_id = ?1 "
-                                   "ORDER BY received_at DESC, rowid DESC LIMIT ?2 OFFSET ?3";
-  read_snapshot snapshot{db};
-  if (snapshot.error())
-    return snapshot.error();
-  page<webhook_delivery> out;
-  auto st = db.prepare(sql);
-  if (!st)
-    return st.error();
-  st->bind(1, workload_id).bind(2, limit).bind(3, offset);
-  while (st->step())
-    out.items.push_back(read_delivery(*st, false));
-  if (st->error())
-    return st->error();
-  auto count = db.prepare("SELECT COUNT(*) FROM webhook_deliveries WHERE workload_id = ?1");
-  if (!count)
-    return count.error();
-  count->bind(1, workload_id);
-  if (!count->step())
-    return count->error() ? count->error() : make_error(ec::database, "count returned no row");
-  out.total = count->integer(0);
-  return out;
+  static const auto sql = concat(delivery_columns,
+                                 "WHERE workload_id = ?3 "
+                                 "ORDER BY received_at DESC, rowid DESC LIMIT ?1 OFFSET ?2");
+  return paged(db, {sql, "SELECT COUNT(*) FROM webhook_deliveries WHERE workload_id = ?3"},
+               limit, offset, read_delivery, workload_id);
 }
 
 } // namespace tf::store

@@ -21,7 +21,9 @@
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 #include "store/notifications.hpp"
-#include "store/writes.hpp"
+#include "store/containers.hpp"
+#include "store/projects.hpp"
+#include "store/stacks.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>

@@ -236,13 +236,8 @@ TEST_CASE_FIXTURE(det_fixture, "a deploy's journal goes through the writer and r
 
 TEST_CASE_FIXTURE(det_fixture, "a route claimed through the writer is read back through a reader") {
   auto p = create_project("api", {make_stage("prod"), make_stage("staging")});
-  tf::route_claim claim;
-  claim.stage_id = p.stages[0].id;
-  claim.host = "api.example.com";
-  claim.health_path = "/up";
-  claim.slot_count = 2;
-  claim.port_low = 21000;
-  claim.port_high = 21001;
+  // stage, host, health path, slot count, port range
+  tf::route_claim claim{p.stages[0].id, "api.example.com", "/up", 2, 21000, 21001};
   auto claimed = call<tf::proxy_route>(store.writer, tf::atom::route_v, claim);
   REQUIRE_MESSAGE(claimed, sys.render(claimed.error()));
   CHECK(claimed->slots == std::vector<int64_t>{21000, 21001});
@@ -490,13 +485,20 @@ struct race_world {
     return is_project_row(k) ? project_workload : stack_workload;
   }
 
+  // Row k as both writers name it: its id, workload and role.
+  template <class Row>
+  Row identified(int k) const {
+    Row r;
+    r.id = row_id(k);
+    r.workload_id = workload_of(k);
+    r.role = "web";
+    return r;
+  }
+
   // The deployer's write number `seq` for row k (seq 0 pre-creates the project rows).
   tf::container_row deployer_row(int k, int seq) const {
     auto tag = std::to_string(k) + "-" + std::to_string(seq);
-    tf::container_row c;
-    c.id = row_id(k);
-    c.workload_id = workload_of(k);
-    c.role = "web";
+    auto c = identified<tf::container_row>(k);
     // Deployer-owned fields.
     c.stage_id = is_project_row(k) ? stage_ids[static_cast<size_t>(seq % 2)] : std::string{};
     c.subdomain = "sub-" + tag;
@@ -515,10 +517,7 @@ struct race_world {
   // The reconciler's observation number `seq` of row k.
   tf::observed_container observed(int k, int seq) const {
     auto tag = std::to_string(k) + "-" + std::to_string(seq);
-    tf::observed_container o;
-    o.id = row_id(k);
-    o.workload_id = workload_of(k);
-    o.role = "web";
+    auto o = identified<tf::observed_container>(k);
     o.container_id = "rec-cid-" + tag;
     o.image_ref = "rec-img-" + tag;
     o.state = seq % 3 == 0 ? "running" : seq % 3 == 1 ? "restarting" : "paused";

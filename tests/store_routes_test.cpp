@@ -8,12 +8,12 @@
 #include "store/deployments.hpp"
 #include "store/migrations.hpp"
 #include "core/model.hpp"
-#include "store/reads.hpp"
 #include "store/routes.hpp"
-#include "store/writes.hpp"
+#include "store/projects.hpp"
 
 #include "expect.hpp"
 #include "helpers.hpp"
+#include "store_sql.hpp"
 
 #include <doctest/doctest.h>
 
@@ -29,31 +29,16 @@ using namespace tf::test;
 
 using ports = std::vector<int64_t>;
 
-template <class... Ts>
-statement prepared_sql(database& db, std::string_view sql, const Ts&... args) {
-  auto st = db.prepare(sql);
-  REQUIRE_MESSAGE(static_cast<bool>(st), "prepare of " << sql << ": " << message_of(st));
-  [[maybe_unused]] int index = 0;
-  (st->bind(++index, args), ...);
-  return std::move(*st);
-}
-
-template <class... Ts>
-int64_t count_of(database& db, std::string_view sql, const Ts&... args) {
-  auto st = prepared_sql(db, sql, args...);
-  REQUIRE_MESSAGE(st.step(), sql << " returned no row " << message_of(st.error()));
-  return st.integer(0);
-}
 
 /// Every route and slot row as text: equal before and after means nothing was written.
 std::string route_rows(database& db) {
   std::string out;
-  auto routes = prepared_sql(db, "SELECT id || '|' || stage_id || '|' || host || '|' || "
+  auto routes = sql_prepared(db, "SELECT id || '|' || stage_id || '|' || host || '|' || "
                                  "health_path || '|' || npm_proxy_id || '|' || serving || '|' "
                                  "|| updated_at FROM proxy_routes ORDER BY id");
   while (routes.step())
     out += routes.text(0) + "\n";
-  auto slots = prepared_sql(db, "SELECT port || '|' || route_id || '|' || position "
+  auto slots = sql_prepared(db, "SELECT port || '|' || route_id || '|' || position "
                                 "FROM route_slots ORDER BY port");
   while (slots.step())
     out += slots.text(0) + "\n";
@@ -143,7 +128,7 @@ TEST_CASE_FIXTURE(routes_fixture, "a stage's route is created with the lowest fr
     CHECK(changed.host == "api.example.org");
     CHECK(changed.health_path == "/healthz");
     CHECK(changed.slots == r.slots);
-    CHECK(count_of(db, "SELECT COUNT(*) FROM proxy_routes") == 1);
+    CHECK(sql_int(db, "SELECT COUNT(*) FROM proxy_routes") == 1);
   }
   SUBCASE("a second stage gets other ports") {
     auto other = MUST(claim_route(db, claim_for(p.stages[1], 2)));
@@ -181,7 +166,7 @@ TEST_CASE_FIXTURE(routes_fixture, "an exhausted port range is unavailable and wr
     auto refused = claim_route(db, claim_for(p.stages[2], 1, 20000, 20004));
     CHECK(code_of(refused) == "unavailable");
     CHECK(message_of(refused) == "no free slot port in 20000-20004");
-    CHECK(count_of(db, "SELECT COUNT(*) FROM proxy_routes WHERE stage_id = ?1",
+    CHECK(sql_int(db, "SELECT COUNT(*) FROM proxy_routes WHERE stage_id = ?1",
                    p.stages[2].id) == 0);
   }
   SUBCASE("growing an existing route by more than is left") {
@@ -308,7 +293,7 @@ TEST_CASE_FIXTURE(routes_fixture, "a corrupt serving column is an error, not a g
   auto p = create("api");
   auto r = MUST(claim_route(db, claim_for(p.stages[0], 2)));
   for (const char* text : {"20000,", "x", "20000,,20001", "123456", "0", "-1", " 20000"}) {
-    auto st = prepared_sql(db, "UPDATE proxy_routes SET serving = ?1 WHERE id = ?2", text, r.id);
+    auto st = sql_prepared(db, "UPDATE proxy_routes SET serving = ?1 WHERE id = ?2", text, r.id);
     MUST_OK(st.run());
     CHECK_MESSAGE(code_of(get_route(db, p.stages[0].id)) == "database", text);
     CHECK_MESSAGE(code_of(list_routes(db)) == "database", text);
@@ -325,7 +310,7 @@ TEST_CASE_FIXTURE(routes_fixture, "a route goes with its stage or project and fr
   SUBCASE("deleting the stage") {
     MUST_OK(delete_stage(db, p.stages[0].id));
     CHECK(code_of(get_route(db, p.stages[0].id)) == "not_found");
-    CHECK(count_of(db, "SELECT COUNT(*) FROM route_slots WHERE route_id = ?1", first.id) == 0);
+    CHECK(sql_int(db, "SELECT COUNT(*) FROM route_slots WHERE route_id = ?1", first.id) == 0);
     CHECK(MUST(get_route(db, p.stages[1].id)).slots == second.slots);
     auto reused = MUST(claim_route(db, claim_for(other.stages[0], 4)));
     CHECK(reused.slots == ports{20004, 20005, 20000, 20001});
@@ -334,8 +319,8 @@ TEST_CASE_FIXTURE(routes_fixture, "a route goes with its stage or project and fr
     MUST_OK(delete_project(db, p.id));
     CHECK(code_of(get_route(db, p.stages[0].id)) == "not_found");
     CHECK(code_of(get_route(db, p.stages[1].id)) == "not_found");
-    CHECK(count_of(db, "SELECT COUNT(*) FROM proxy_routes") == 1);
-    CHECK(count_of(db, "SELECT COUNT(*) FROM route_slots") == 2);
+    CHECK(sql_int(db, "SELECT COUNT(*) FROM proxy_routes") == 1);
+    CHECK(sql_int(db, "SELECT COUNT(*) FROM route_slots") == 2);
     auto third = create("docs", {"prod"});
     CHECK(MUST(claim_route(db, claim_for(third.stages[0], 4))).slots
           == ports{20000, 20001, 20002, 20003});
@@ -364,7 +349,7 @@ TEST_CASE("migration 0002 keeps a version 1 database's rows and gives them no ph
   {
     auto tx = MUST(transaction::begin(db));
     MUST_OK(db.exec(steps::m0001_initial.sql));
-    MUST_OK(prepared_sql(db, "INSERT INTO schema_migrations(version, name, applied_at) "
+    MUST_OK(sql_prepared(db, "INSERT INTO schema_migrations(version, name, applied_at) "
                              "VALUES (1, 'initial schema', '2026-01-01T00:00:00.000Z')")
               .run());
     for (const char* sql :
@@ -379,7 +364,7 @@ TEST_CASE("migration 0002 keeps a version 1 database's rows and gives them no ph
           "'2026-01-01T00:00:02.000Z', '2026-01-01T00:00:03.000Z')",
           "INSERT INTO deployments(id, workload_id, stage_id, tag, status, created_at) "
           "VALUES ('d2', 'w1', 's1', 'v3', 'running', '2026-01-01T00:00:04.000Z')"})
-      MUST_OK(prepared_sql(db, sql).run());
+      MUST_OK(sql_prepared(db, sql).run());
     MUST_OK(tx.commit());
   }
   CHECK(MUST(schema_version(db)) == 1);

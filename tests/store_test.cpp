@@ -9,13 +9,17 @@
 #include "store/deployments.hpp"
 #include "store/migrations.hpp"
 #include "core/model.hpp"
-#include "store/reads.hpp"
+#include "store/containers.hpp"
+#include "store/projects.hpp"
+#include "store/sites.hpp"
+#include "store/stacks.hpp"
+#include "store/workloads.hpp"
 #include "store/validate.hpp"
 #include "store/webhooks.hpp"
-#include "store/writes.hpp"
 
 #include "expect.hpp"
 #include "helpers.hpp"
+#include "store_sql.hpp"
 
 #include <caf/deep_to_string.hpp>
 
@@ -35,52 +39,6 @@ using namespace tf;
 using namespace tf::store;
 using namespace tf::test;
 
-
-// -- SQL helpers (test-only: the store itself never builds SQL from strings) ------------------
-
-template <class... Ts>
-statement prepared(database& db, std::string_view sql, const Ts&... args) {
-  auto st = db.prepare(sql);
-  REQUIRE_MESSAGE(static_cast<bool>(st), "prepare of " << sql << ": " << message_of(st));
-  [[maybe_unused]] int index = 0;
-  (st->bind(++index, args), ...);
-  return std::move(*st);
-}
-
-/// Runs SQL that returns no rows, with bound parameters.
-template <class... Ts>
-void sql_run(database& db, std::string_view sql, const Ts&... args) {
-  auto st = prepared(db, sql, args...);
-  auto err = st.run();
-  REQUIRE_MESSAGE(!err, sql << ": " << message_of(err));
-}
-
-/// The first column of the first row, as an integer.
-template <class... Ts>
-int64_t sql_int(database& db, std::string_view sql, const Ts&... args) {
-  auto st = prepared(db, sql, args...);
-  REQUIRE_MESSAGE(st.step(), sql << " returned no row " << message_of(st.error()));
-  return st.integer(0);
-}
-
-/// The first column of the first row, as text.
-template <class... Ts>
-std::string sql_text(database& db, std::string_view sql, const Ts&... args) {
-  auto st = prepared(db, sql, args...);
-  REQUIRE_MESSAGE(st.step(), sql << " returned no row " << message_of(st.error()));
-  return st.text(0);
-}
-
-/// The first column of every row, as text.
-template <class... Ts>
-std::vector<std::string> sql_texts(database& db, std::string_view sql, const Ts&... args) {
-  auto st = prepared(db, sql, args...);
-  std::vector<std::string> out;
-  while (st.step())
-    out.push_back(st.text(0));
-  REQUIRE_MESSAGE(!st.error(), sql << ": " << message_of(st.error()));
-  return out;
-}
 
 /// Number of rows in a table (the names are fixed in this file).
 int64_t rows(database& db, const std::string& table) {
@@ -106,6 +64,27 @@ std::string dump(database& db) {
   }
   return out;
 }
+
+/// The row (a stack or a site, read back with `get`), its workload and its containers are
+/// gone. A macro, so a failure names the test's line.
+#define CHECK_GONE_WITH_WORKLOAD(get, row)                                                   \
+  do {                                                                                       \
+    CHECK(code_of(get(db, (row).id)) == "not_found");                                        \
+    CHECK(code_of(get_workload(db, (row).workload_id)) == "not_found");                      \
+    CHECK(sql_int(db, "SELECT COUNT(*) FROM containers WHERE workload_id = ?1",              \
+                  (row).workload_id)                                                         \
+          == 0);                                                                             \
+  } while (false)
+
+/// Deleting `id` again, or an id that never existed (`unknown`), is not_found and changes
+/// nothing. A macro, so a failure names the test's line.
+#define CHECK_DELETED_ONCE(remove, id, unknown)                                              \
+  do {                                                                                       \
+    auto before_ = dump(db);                                                                 \
+    CHECK(code_of(remove(db, id)) == "not_found");                                           \
+    CHECK(code_of(remove(db, unknown)) == "not_found");                                      \
+    CHECK(dump(db) == before_);                                                              \
+  } while (false)
 
 /// The schema (tables, indexes, triggers) as text.
 std::string schema(database& db) {
@@ -347,7 +326,7 @@ TEST_CASE_FIXTURE(store_fixture,
   CHECK(sql_int(db, "PRAGMA synchronous") == 1); // NORMAL
 
   // Foreign keys are enforced, not just switched on: a container of no workload is refused.
-  auto st = prepared(db, "INSERT INTO containers(id, workload_id, workload_kind, role, "
+  auto st = sql_prepared(db, "INSERT INTO containers(id, workload_id, workload_kind, role, "
                          "created_at, updated_at) VALUES ('c', 'no-such-workload', 'stack', "
                          "'web', 'now', 'now')");
   CHECK(code_of(st.run()) == "conflict");
@@ -463,37 +442,34 @@ TEST_CASE_FIXTURE(store_fixture, "create_project: a failure in either part leave
   }
 }
 
+/// A create of a stack or a site (`create` makes one named `name`): a failure in either of
+/// its two inserts leaves neither row.
+template <class Create>
+void check_create_is_whole(database& db, const std::string& table, Create create) {
+  SUBCASE("the workload insert fails") {
+    break_inserts(db, "workloads");
+    auto r = create();
+    REQUIRE_FALSE(r);
+    CHECK(rows(db, table) == 0);
+    CHECK(rows(db, "workloads") == 0);
+  }
+  SUBCASE("the name is taken") {
+    MUST(create());
+    auto before = dump(db);
+    CHECK(code_of(create()) == "conflict");
+    CHECK(rows(db, table) == 1);
+    CHECK(rows(db, "workloads") == 1);
+    CHECK(dump(db) == before);
+  }
+}
+
 TEST_CASE_FIXTURE(store_fixture,
                   "create_stack and create_site: a failure in either part leaves neither") {
-  SUBCASE("stack: the workload insert fails") {
-    break_inserts(db, "workloads");
-    auto r = create_stack(db, make_stack("shop"));
-    REQUIRE_FALSE(r);
-    CHECK(rows(db, "stacks") == 0);
-    CHECK(rows(db, "workloads") == 0);
+  SUBCASE("stack") {
+    check_create_is_whole(db, "stacks", [&] { return create_stack(db, make_stack("shop")); });
   }
-  SUBCASE("stack: the name is taken") {
-    MUST(create_stack(db, make_stack("shop")));
-    auto before = dump(db);
-    CHECK(code_of(create_stack(db, make_stack("shop"))) == "conflict");
-    CHECK(rows(db, "stacks") == 1);
-    CHECK(rows(db, "workloads") == 1);
-    CHECK(dump(db) == before);
-  }
-  SUBCASE("site: the workload insert fails") {
-    break_inserts(db, "workloads");
-    auto r = create_site(db, make_site("docs"));
-    REQUIRE_FALSE(r);
-    CHECK(rows(db, "static_sites") == 0);
-    CHECK(rows(db, "workloads") == 0);
-  }
-  SUBCASE("site: the name is taken") {
-    MUST(create_site(db, make_site("docs")));
-    auto before = dump(db);
-    CHECK(code_of(create_site(db, make_site("docs"))) == "conflict");
-    CHECK(rows(db, "static_sites") == 1);
-    CHECK(rows(db, "workloads") == 1);
-    CHECK(dump(db) == before);
+  SUBCASE("site") {
+    check_create_is_whole(db, "static_sites", [&] { return create_site(db, make_site("docs")); });
   }
 }
 
@@ -585,10 +561,7 @@ TEST_CASE_FIXTURE(store_fixture,
   CHECK(rows(db, "deployments") == 1);
 
   // Deleting again, or an id that never existed, is not_found and changes nothing.
-  auto before = dump(db);
-  CHECK(code_of(delete_project(db, doomed.id)) == "not_found");
-  CHECK(code_of(delete_project(db, "no-such-project")) == "not_found");
-  CHECK(dump(db) == before);
+  CHECK_DELETED_ONCE(delete_project, doomed.id, "no-such-project");
 }
 
 TEST_CASE_FIXTURE(store_fixture,
@@ -606,28 +579,16 @@ TEST_CASE_FIXTURE(store_fixture,
 
   SUBCASE("stack") {
     MUST_OK(delete_stack(db, st.id));
-    CHECK(code_of(get_stack(db, st.id)) == "not_found");
-    CHECK(code_of(get_workload(db, st.workload_id)) == "not_found");
-    CHECK(sql_int(db, "SELECT COUNT(*) FROM containers WHERE workload_id = ?1", st.workload_id)
-          == 0);
+    CHECK_GONE_WITH_WORKLOAD(get_stack, st);
     CHECK(rows(db, "deployments") == 0);
     CHECK(rows(db, "containers") == 2); // the site's and the other stack's
-    auto before = dump(db);
-    CHECK(code_of(delete_stack(db, st.id)) == "not_found");
-    CHECK(code_of(delete_stack(db, "no-such-stack")) == "not_found");
-    CHECK(dump(db) == before);
+    CHECK_DELETED_ONCE(delete_stack, st.id, "no-such-stack");
   }
   SUBCASE("site") {
     MUST_OK(delete_site(db, si.id));
-    CHECK(code_of(get_site(db, si.id)) == "not_found");
-    CHECK(code_of(get_workload(db, si.workload_id)) == "not_found");
-    CHECK(sql_int(db, "SELECT COUNT(*) FROM containers WHERE workload_id = ?1", si.workload_id)
-          == 0);
+    CHECK_GONE_WITH_WORKLOAD(get_site, si);
     CHECK(rows(db, "containers") == 3);
-    auto before = dump(db);
-    CHECK(code_of(delete_site(db, si.id)) == "not_found");
-    CHECK(code_of(delete_site(db, "no-such-site")) == "not_found");
-    CHECK(dump(db) == before);
+    CHECK_DELETED_ONCE(delete_site, si.id, "no-such-site");
   }
 }
 
@@ -654,10 +615,7 @@ TEST_CASE_FIXTURE(store_fixture, "delete_stage removes only that stage's contain
   CHECK(after.stages[0].id == production);
   CHECK(MUST(get_workload(db, p.workload_id)).ref_id == p.id);
 
-  auto before = dump(db);
-  CHECK(code_of(delete_stage(db, staging)) == "not_found");
-  CHECK(code_of(delete_stage(db, "no-such-stage")) == "not_found");
-  CHECK(dump(db) == before);
+  CHECK_DELETED_ONCE(delete_stage, staging, "no-such-stage");
 }
 
 // -- 6. upsert_container ----------------------------------------------------------------------
@@ -1191,7 +1149,8 @@ TEST_CASE_FIXTURE(store_fixture,
 }
 
 // The image of a project is a repository: stages deploy tags of it (stages.current_tag,
-// deployments.tag), and validate.cpp's own message asks for the image "without a tag".
+// deployments.tag), and validate_project's own message (store/projects.cpp) asks for the
+// image "without a tag".
 // A ':' is only valid as the registry's port, in the first component before a '/'.
 TEST_CASE_FIXTURE(store_fixture, "a project image with a tag is refused") {
   for (std::string ok : {"nginx", "team/api", "registry.example.com/team/api",

@@ -4,7 +4,8 @@
 #include "core/errors.hpp"
 #include "fuzz_input.hpp"
 #include "http/route_helpers.hpp"
-#include "store/validate.hpp"
+#include "store/containers.hpp"
+#include "store/workloads.hpp"
 
 #include <httplib.h>
 

@@ -5,7 +5,7 @@
 #include "fuzz_input.hpp"
 #include "net/json.hpp"
 #include "http/json_model.hpp"
-#include "store/validate.hpp"
+#include "store/projects.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0)

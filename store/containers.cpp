@@ -1,0 +1,356 @@
+#include "store/containers.hpp"
+
+#include "core/clock.hpp"
+#include "core/errors.hpp"
+#include "core/ids.hpp"
+#include "store/env_json.hpp"
+#include "store/query.hpp"
+#include "store/validate.hpp"
+
+#include <map>
+#include <optional>
+#include <set>
+
+namespace tf::store {
+
+bool is_container_state(std::string_view s) {
+  static const std::set<std::string, std::less<>> states{
+    "", "created", "running", "stopped", "failed", "removing", "missing", "restarting", "paused"};
+  return states.count(s) != 0;
+}
+
+caf::error validate_container(const container_row& c) {
+  if (c.workload_id.empty())
+    return invalid("workload_id", "must not be empty");
+  if (c.role.size() > 255)
+    return invalid("role", "at most 255 characters");
+  if (!is_container_state(c.state))
+    return invalid("state", "unknown state \"" + c.state.substr(0, 32) + "\"");
+  return check_range("port", c.port, 0, 65535);
+}
+
+namespace {
+
+constexpr std::string_view container_select
+  = "SELECT c.id, c.workload_id, c.workload_kind, c.role, COALESCE(c.stage_id, ''), "
+    "c.subdomain, c.proxy_route_id, c.npm_proxy_id, c.image_tag, c.container_id, c.image_ref, "
+    "c.host, c.state, c.port, c.last_seen_at, c.created_at, c.updated_at FROM containers c ";
+
+const auto read_container = columns(&container_row::id, &container_row::workload_id,
+                                    &container_row::workload_kind, &container_row::role,
+                                    &container_row::stage_id, &container_row::subdomain,
+                                    &container_row::proxy_route_id, &container_row::npm_proxy_id,
+                                    &container_row::image_tag, &container_row::container_id,
+                                    &container_row::image_ref, &container_row::host,
+                                    &container_row::state, &container_row::port,
+                                    &container_row::last_seen_at, &container_row::created_at,
+                                    &container_row::updated_at);
+
+/// The kind of a workload, or an empty string when no such workload exists.
+caf::expected<std::string> workload_kind(database& db, const std::string& workload_id) {
+  auto kind = find_one(db, "SELECT kind FROM workloads WHERE id = ?1", text_of_first_column, workload_id);
+  if (!kind)
+    return kind.error();
+  return kind->value_or(std::string{});
+}
+
+/// The workload of the stack with this compose project name (an index lookup), or an
+/// empty string when there is none.
+caf::expected<std::string> stack_workload_by_compose_project(database& db,
+                                                             const std::string& name) {
+  auto id = find_one(db,
+                     "SELECT w.id FROM stacks s JOIN workloads w ON w.kind = 'stack' "
+                     "AND w.ref_id = s.id WHERE s.compose_project_name = ?1",
+                     text_of_first_column, name);
+  if (!id)
+    return id.error();
+  return id->value_or(std::string{});
+}
+
+/// A row may only name a stage of its own project: a stage of another project would tie
+/// the row's life to that project's stage (deleting it cascades).
+caf::error check_own_stage(database& db, const container_row& c) {
+  if (c.stage_id.empty())
+    return {};
+  auto own = exists(db,
+                    "SELECT 1 FROM stages s JOIN workloads w ON w.kind = 'project' "
+                    "AND w.ref_id = s.project_id WHERE s.id = ?1 AND w.id = ?2",
+                    c.stage_id, c.workload_id);
+  if (!own)
+    return own.error();
+  if (!*own)
+    return invalid("stage_id", "no stage with id \"" + c.stage_id + "\" in this workload");
+  return {};
+}
+
+} // namespace
+
+// -- the deployers' writes ----------------------------------------------------
+
+caf::error delete_container(database& db, const std::string& id) {
+  return run(db, "DELETE FROM containers WHERE id = ?1", id);
+}
+
+caf::expected<container_row> upsert_container(database& db, container_row c) {
+  if (auto err = validate_container(c))
+    return err;
+  return in_transaction(db, [&]() -> caf::expected<container_row> {
+    auto kind = workload_kind(db, c.workload_id);
+    if (!kind)
+      return kind.error();
+    if (kind->empty())
+      return no_such("workload", c.workload_id);
+    // The kind is denormalized from the workload, never taken from the caller.
+    c.workload_kind = *kind;
+    if (auto err = check_own_stage(db, c))
+      return err;
+    if (c.id.empty())
+      c.id = new_id();
+    if (c.host.empty())
+      c.host = "local";
+    auto changed = run_changes(
+      db,
+      "INSERT INTO containers(id, workload_id, workload_kind, role, stage_id, subdomain, "
+      "proxy_route_id, npm_proxy_id, image_tag, container_id, image_ref, host, state, port, "
+      "last_seen_at, created_at, updated_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16) "
+      "ON CONFLICT(id) DO UPDATE SET role = excluded.role, stage_id = excluded.stage_id, "
+      "subdomain = excluded.subdomain, proxy_route_id = excluded.proxy_route_id, "
+      "npm_proxy_id = excluded.npm_proxy_id, image_tag = excluded.image_tag, "
+      "container_id = excluded.container_id, image_ref = excluded.image_ref, "
+      "host = excluded.host, state = excluded.state, port = excluded.port, "
+      "last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at "
+      "WHERE containers.workload_id = excluded.workload_id",
+      c.id, c.workload_id, c.workload_kind, c.role, nullable{c.stage_id}, c.subdomain,
+      c.proxy_route_id, c.npm_proxy_id, c.image_tag, c.container_id, c.image_ref, c.host,
+      c.state, c.port, c.last_seen_at, now_utc());
+    if (!changed)
+      return changed.error();
+    if (*changed == 0)
+      // The row exists under another workload: never let one workload take another's row.
+      return make_error(ec::conflict,
+                        "container row \"" + c.id + "\" belongs to another workload");
+    return get_container(db, c.id);
+  });
+}
+
+// -- the reconciler's writes ----------------------------------------------------
+
+namespace {
+
+/// One reconcile batch: its time, its two prepared statements, and the lookups it has made.
+struct reconcile_batch {
+  explicit reconcile_batch(database& on) : db{on} {}
+
+  database& db;
+  std::string now = now_utc();
+  /// Project rows are only updated: the project deployer is their authoritative writer,
+  /// and inventing rows here would race with deploys of several instances (seed).
+  statement update_project_row;
+  /// Stack and site rows may be created by what Docker runs, but a conflict only ever
+  /// touches Docker-derived fields, so deployer-owned ones survive every tick.
+  statement upsert_docker_fields;
+  std::map<std::string, std::string> kinds;  // workload id -> kind ("" when none)
+  std::map<std::string, std::string> stacks; // compose project -> workload id ("" when none)
+};
+
+caf::error prepare_batch(reconcile_batch& b) {
+  auto update = b.db.prepare(
+    "UPDATE containers SET container_id = ?1, image_ref = ?2, state = ?3, port = ?4, "
+    "last_seen_at = ?5, updated_at = ?6 "
+    "WHERE workload_id = ?7 AND ((?8 != '' AND id = ?8) OR (?8 = '' AND container_id = ?1))");
+  if (!update)
+    return update.error();
+  auto upsert = b.db.prepare(
+    "INSERT INTO containers(id, workload_id, workload_kind, role, host, container_id, "
+    "image_ref, state, port, last_seen_at, created_at, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) "
+    "ON CONFLICT(id) DO UPDATE SET container_id = excluded.container_id, "
+    "image_ref = excluded.image_ref, state = excluded.state, port = excluded.port, "
+    "last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at "
+    "WHERE containers.workload_id = excluded.workload_id");
+  if (!upsert)
+    return upsert.error();
+  b.update_project_row = std::move(*update);
+  b.upsert_docker_fields = std::move(*upsert);
+  return {};
+}
+
+/// `key`'s entry of a batch cache, looked up once per batch.
+template <class Lookup>
+caf::expected<std::string> cached(std::map<std::string, std::string>& cache,
+                                  const std::string& key, Lookup lookup) {
+  auto i = cache.find(key);
+  if (i == cache.end()) {
+    auto found = lookup();
+    if (!found)
+      return found.error();
+    i = cache.emplace(key, std::move(*found)).first;
+  }
+  return i->second;
+}
+
+/// The container as indexed: a compose container's workload is its stack's (and its row
+/// named after its role when it has none). Nothing when it is to be rejected: the compose
+/// project decides the stack, so a label naming another workload is forged.
+caf::expected<std::optional<observed_container>> resolve(reconcile_batch& b,
+                                                         const observed_container& o) {
+  if (o.compose_project.empty())
+    return std::optional<observed_container>{o};
+  auto stack = cached(b.stacks, o.compose_project,
+                      [&] { return stack_workload_by_compose_project(b.db, o.compose_project); });
+  if (!stack)
+    return stack.error();
+  if (stack->empty() || (!o.workload_id.empty() && o.workload_id != *stack))
+    return std::optional<observed_container>{};
+  auto resolved = o;
+  resolved.workload_id = *stack;
+  if (resolved.id.empty())
+    resolved.id = resolved.workload_id + "/" + resolved.role;
+  return std::optional<observed_container>{std::move(resolved)};
+}
+
+/// Binds the statement that writes `o` (a workload of `kind`), or nothing when there is
+/// no row to match: a project container needs an id or a container id (an empty one would
+/// match every row not started yet), a stack or site container an id.
+statement* bind_write(reconcile_batch& b, const observed_container& o, const std::string& kind) {
+  auto last_seen = o.last_seen_at.empty() ? b.now : o.last_seen_at;
+  if (kind == "project") {
+    if (o.id.empty() && o.container_id.empty())
+      return nullptr;
+    bind_all(b.update_project_row, o.container_id, o.image_ref, o.state, o.port, last_seen,
+             b.now, o.workload_id, o.id);
+    return &b.update_project_row;
+  }
+  if (o.id.empty())
+    return nullptr;
+  bind_all(b.upsert_docker_fields, o.id, o.workload_id, kind, o.role,
+           o.host.empty() ? std::string{"local"} : o.host, o.container_id, o.image_ref,
+           o.state, o.port, last_seen, b.now);
+  return &b.upsert_docker_fields;
+}
+
+/// Indexes one observed container: true when a row was written, false when it was
+/// rejected (a forged or stale label, nothing to match, or a row of another workload).
+caf::expected<bool> index_one(reconcile_batch& b, const observed_container& observed) {
+  auto o = resolve(b, observed);
+  if (!o)
+    return o.error();
+  if (!*o)
+    return false;
+  auto kind = cached(b.kinds, (*o)->workload_id,
+                     [&] { return workload_kind(b.db, (*o)->workload_id); });
+  if (!kind)
+    return kind.error();
+  if (kind->empty()) // a label naming no workload is forged (or stale): never index it
+    return false;
+  auto* st = bind_write(b, **o, *kind);
+  if (st == nullptr)
+    return false;
+  if (auto err = st->run())
+    return err;
+  auto written = st->changes() > 0;
+  st->reset();
+  return written;
+}
+
+caf::expected<std::set<std::string>> failed_container_ids(database& db) {
+  auto ids = select_all(db, "SELECT id FROM containers WHERE state = 'failed'", text_of_first_column);
+  if (!ids)
+    return ids.error();
+  return std::set<std::string>{ids->begin(), ids->end()};
+}
+
+const auto read_change = columns(&container_change::row_id, &container_change::workload_id,
+                                 &container_change::role, &container_change::container_id);
+
+/// The rows in the failed state now that were not before: news (a container.failed
+/// notification); those that stay failed are not.
+caf::expected<std::vector<container_change>>
+newly_failed(database& db, const std::set<std::string>& failed_before) {
+  auto failed = select_all(
+    db, "SELECT id, workload_id, role, container_id FROM containers WHERE state = 'failed'",
+    read_change);
+  if (!failed)
+    return failed.error();
+  std::vector<container_change> out;
+  for (auto& c : *failed)
+    if (failed_before.count(c.row_id) == 0) {
+      c.state = "failed";
+      out.push_back(std::move(c));
+    }
+  return out;
+}
+
+} // namespace
+
+caf::expected<reconcile_result> reconcile_containers(database& db,
+                                                     const std::vector<observed_container>& xs) {
+  return in_transaction(db, [&]() -> caf::expected<reconcile_result> {
+    reconcile_batch batch{db};
+    if (auto err = prepare_batch(batch))
+      return err;
+    auto failed_before = failed_container_ids(db);
+    if (!failed_before)
+      return failed_before.error();
+    reconcile_result result;
+    for (const auto& observed : xs) {
+      auto written = index_one(batch, observed);
+      if (!written)
+        return written.error();
+      ++(*written ? result.written : result.rejected);
+    }
+    auto failed = newly_failed(db, *failed_before);
+    if (!failed)
+      return failed.error();
+    result.failed = std::move(*failed);
+    return result;
+  });
+}
+
+caf::expected<std::vector<container_change>> sweep_missing(database& db,
+                                                           const missing_sweep& sweep) {
+  auto rows = select_all(db,
+                         "UPDATE containers SET state = 'missing', updated_at = ?1 "
+                         "WHERE host = ?2 AND container_id != '' AND state != 'missing' "
+                         "AND (?4 = '' OR updated_at < ?4) "
+                         "AND container_id NOT IN (SELECT value FROM json_each(?3)) "
+                         "RETURNING id, workload_id, role, container_id",
+                         read_change, now_utc(), sweep.host,
+                         encode_string_array(sweep.seen_container_ids), sweep.listed_at);
+  if (!rows)
+    return rows.error();
+  for (auto& c : *rows)
+    c.state = "missing";
+  return rows;
+}
+
+caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep) {
+  auto rows = sweep_missing(db, sweep);
+  if (!rows)
+    return rows.error();
+  return static_cast<int64_t>(rows->size());
+}
+
+// -- reads --------------------------------------------------------------------
+
+caf::expected<container_row> get_container(database& db, const std::string& id) {
+  static const auto sql = concat(container_select, "WHERE c.id = ?1");
+  return one(db, sql, "container", id, read_container);
+}
+
+caf::expected<page<container_row>> list_containers(database& db, const container_filter& f) {
+  // Empty filter values match everything, so one statement serves every combination.
+  static constexpr std::string_view where
+    = "LEFT JOIN workloads w ON w.id = c.workload_id "
+      "WHERE (?3 = '' OR c.workload_id = ?3) AND (?4 = '' OR c.workload_kind = ?4) "
+      "AND (?5 = '' OR c.state = ?5) AND (?6 = '' OR w.app_id = ?6) "
+      "AND (?7 = '' OR c.stage_id = ?7) ";
+  static const auto sql = concat(container_select, where)
+                          + "ORDER BY c.created_at, c.id LIMIT ?1 OFFSET ?2";
+  static const auto count_sql = concat("SELECT COUNT(*) FROM containers c ", where);
+  return paged(db, {sql, count_sql}, f.limit, f.offset, read_container, f.workload_id, f.kind,
+               f.state, f.app_id, f.stage_id);
+}
+
+} // namespace tf::store

@@ -1,0 +1,24 @@
+// Stacks: a compose file and its environment, deployed as one compose project. Writes on
+// the store writer's connection, each one transaction; reads on any connection.
+#pragma once
+
+#include "core/model.hpp"
+#include "store/database.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <string>
+
+namespace tf::store {
+
+caf::error validate_stack(const stack& s);
+
+caf::expected<stack> create_stack(database& db, stack s);
+caf::expected<stack> update_stack(database& db, const patch<stack>& p);
+caf::error delete_stack(database& db, const std::string& id);
+
+caf::expected<stack> get_stack(database& db, const std::string& id);
+caf::expected<page<stack>> list_stacks(database& db, int64_t limit, int64_t offset);
+
+} // namespace tf::store

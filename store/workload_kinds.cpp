@@ -1,0 +1,29 @@
+#include "store/workload_kinds.hpp"
+
+namespace tf::store {
+
+caf::error insert_workload(database& db, const char* kind, const std::string& ref_id,
+                           const std::string& name, const std::string& now) {
+  return run(db,
+             "INSERT INTO workloads(id, kind, ref_id, name, notification_secret, "
+             "webhook_secret, webhook_signing_secret, created_at, updated_at) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+             new_id(), kind, ref_id, name, new_secret(), new_secret(), new_secret(), now);
+}
+
+caf::error rename_workload(database& db, const char* kind, const std::string& ref_id,
+                           const std::string& name, const std::string& now) {
+  return run(db, "UPDATE workloads SET name = ?1, updated_at = ?2 WHERE kind = ?3 AND ref_id = ?4",
+             name, now, kind, ref_id);
+}
+
+caf::error delete_with_workload(database& db, const char* kind, std::string_view delete_sql,
+                                const std::string& id) {
+  return in_transaction(db, [&]() -> caf::error {
+    if (auto err = run(db, "DELETE FROM workloads WHERE kind = ?1 AND ref_id = ?2", kind, id))
+      return err;
+    return run_on_one(db, delete_sql, kind, id, id);
+  });
+}
+
+} // namespace tf::store
