@@ -1,0 +1,33 @@
+# Fails when a file includes a floor above its own. The build already refuses such an
+# include in every source it compiles (each floor sees only the floors below it); this also
+# covers a header that no source of its floor happens to include. The rule is the README's
+# table "The tree: floors". Run: cmake -DROOT=<source dir> -P tests/check_floors.cmake
+cmake_minimum_required(VERSION 3.22)
+set(may_include_core core)
+set(may_include_net core net)
+set(may_include_config core config)
+set(may_include_store core store)
+set(may_include_docker core net docker)
+set(may_include_proxy core net config proxy)
+set(may_include_actors core net config store docker proxy actors)
+set(may_include_web web)
+set(may_include_http core net config store docker proxy actors web http)
+
+set(faults 0)
+foreach(floor core net config store docker proxy actors web http)
+  file(GLOB_RECURSE sources ${ROOT}/${floor}/*.hpp ${ROOT}/${floor}/*.cpp)
+  foreach(source IN LISTS sources)
+    file(STRINGS ${source} includes REGEX "^[ \t]*#[ \t]*include[ \t]+\"[a-z_]+/")
+    foreach(line IN LISTS includes)
+      string(REGEX REPLACE "^[^\"]*\"([a-z_]+)/.*$" "\\1" target "${line}")
+      if(NOT target IN_LIST may_include_${floor})
+        file(RELATIVE_PATH shown ${ROOT} ${source})
+        message(SEND_ERROR "${shown}: ${floor}/ may not include ${target}/: ${line}")
+        math(EXPR faults "${faults} + 1")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+if(faults EQUAL 0)
+  message(STATUS "floors: no include runs upward")
+endif()
