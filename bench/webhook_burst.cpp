@@ -144,6 +144,25 @@ std::vector<deployment_view> settled_deployments(deploy_env& env, const std::str
   return all;
 }
 
+/// Runs `send(s)` on `senders` threads released together; the moment they were released,
+/// once all have ended.
+template <class Send>
+steady::time_point all_at_once(int senders, Send send) {
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int s = 0; s < senders; ++s)
+    threads.emplace_back([&, s] {
+      while (!go)
+        std::this_thread::yield();
+      send(s);
+    });
+  auto t0 = steady::now();
+  go = true;
+  for (auto& th : threads)
+    th.join();
+  return t0;
+}
+
 constexpr int latency_senders = 200;
 
 /// The 202 latencies (ms) of `senders` threads each sending `per_sender` times at once, and
@@ -152,26 +171,17 @@ template <class Send>
 std::pair<std::vector<double>, double> under_senders(int senders, int per_sender, Send send) {
   std::mutex m;
   std::vector<double> ms;
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int s = 0; s < senders; ++s)
-    threads.emplace_back([&, s] {
-      while (!go)
-        std::this_thread::yield();
-      for (int i = 0; i < per_sender; ++i) {
-        auto t0 = steady::now();
-        auto status = send(s, i);
-        auto took = std::chrono::duration<double, std::milli>(steady::now() - t0).count();
-        if (status != 202)
-          continue;
-        std::lock_guard<std::mutex> lock{m};
-        ms.push_back(took);
-      }
-    });
-  auto t0 = steady::now();
-  go = true;
-  for (auto& th : threads)
-    th.join();
+  auto t0 = all_at_once(senders, [&](int s) {
+    for (int i = 0; i < per_sender; ++i) {
+      auto sent = steady::now();
+      auto status = send(s, i);
+      auto took = std::chrono::duration<double, std::milli>(steady::now() - sent).count();
+      if (status != 202)
+        continue;
+      std::lock_guard<std::mutex> lock{m};
+      ms.push_back(took);
+    }
+  });
   return {std::move(ms), std::chrono::duration<double>(steady::now() - t0).count()};
 }
 
@@ -248,23 +258,14 @@ void burst(deploy_env& env) {
   auto t = make_target(env, "burst");
   auto port = env.api().port();
   std::atomic<int> accepted{0}, refused{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int s = 0; s < senders; ++s)
-    threads.emplace_back([&, s] {
-      while (!go)
-        std::this_thread::yield();
-      for (int i = 0; i < each; ++i) {
-        if (s == senders - 1 && i == each - 1)
-          break; // the 1,000th goes last, below
-        auto status = send_one(port, t, "v1", "burst-" + std::to_string(s) + "-" + std::to_string(i));
-        (status == 202 ? accepted : refused)++;
-      }
-    });
-  auto t0 = steady::now();
-  go = true;
-  for (auto& th : threads)
-    th.join();
+  auto t0 = all_at_once(senders, [&](int s) {
+    for (int i = 0; i < each; ++i) {
+      if (s == senders - 1 && i == each - 1)
+        break; // the 1,000th goes last, below
+      auto status = send_one(port, t, "v1", "burst-" + std::to_string(s) + "-" + std::to_string(i));
+      (status == 202 ? accepted : refused)++;
+    }
+  });
   auto last = send_one(port, t, "v2", "burst-last");
   (last == 202 ? accepted : refused)++;
   auto window = std::chrono::duration<double, std::milli>(steady::now() - t0).count();

@@ -14,6 +14,23 @@ namespace tf::docker {
 
 namespace {
 
+/// The engine's answer read by `parse`, or the error that came instead of an answer.
+template <class T>
+caf::expected<T> parsed(caf::expected<std::string> body,
+                        caf::expected<T> (*parse)(std::string_view)) {
+  if (!body)
+    return body.error();
+  return parse(*body);
+}
+
+/// `path` with the engine's `filters` query parameter when there are any; `separator` is '?'
+/// or '&', whichever the path needs.
+std::string with_filters(std::string path, char separator, const filters& f) {
+  if (!f.empty())
+    path += separator + std::string{"filters="} + url_encode(filters_json(f));
+  return path;
+}
+
 void write_strings(net::json_writer& w, const std::vector<std::string>& xs) {
   w.StartArray();
   for (const auto& x : xs)
@@ -191,31 +208,22 @@ caf::expected<std::string> client::expect_ok(std::string_view method, const std:
 }
 
 caf::expected<std::vector<container_summary>> client::list_containers(const filters& f, bool all) {
-  auto path = std::string{"/containers/json?all="} + (all ? "1" : "0");
-  if (!f.empty())
-    path += "&filters=" + url_encode(filters_json(f));
-  auto body = expect_ok("GET", path, "", "list containers");
-  if (!body)
-    return body.error();
-  return parse_container_list(*body);
+  auto path = with_filters(std::string{"/containers/json?all="} + (all ? "1" : "0"), '&', f);
+  return parsed(expect_ok("GET", path, "", "list containers"), parse_container_list);
 }
 
 caf::expected<container_details> client::inspect_container(const std::string& id) {
-  auto body = expect_ok("GET", "/containers/" + url_encode(id) + "/json", "",
-                        "inspect container " + id);
-  if (!body)
-    return body.error();
-  return parse_container_details(*body);
+  return parsed(expect_ok("GET", "/containers/" + url_encode(id) + "/json", "",
+                          "inspect container " + id),
+                parse_container_details);
 }
 
 caf::expected<std::string> client::create_container(const container_spec& spec) {
   std::string path = "/containers/create";
   if (!spec.name.empty())
     path += "?name=" + url_encode(spec.name);
-  auto body = expect_ok("POST", path, create_body(spec), "create container " + spec.name);
-  if (!body)
-    return body.error();
-  return parse_created_id(*body);
+  return parsed(expect_ok("POST", path, create_body(spec), "create container " + spec.name),
+                parse_created_id);
 }
 
 caf::error client::expect_done(const std::string& path, std::string_view what,
@@ -277,20 +285,14 @@ caf::expected<std::string> client::container_logs(const std::string& id, int tai
 }
 
 caf::expected<std::vector<image_summary>> client::list_images(const filters& f) {
-  std::string path = "/images/json";
-  if (!f.empty())
-    path += "?filters=" + url_encode(filters_json(f));
-  auto body = expect_ok("GET", path, "", "list images");
-  if (!body)
-    return body.error();
-  return parse_image_list(*body);
+  auto path = with_filters("/images/json", '?', f);
+  return parsed(expect_ok("GET", path, "", "list images"), parse_image_list);
 }
 
 caf::expected<image_summary> client::inspect_image(const std::string& ref) {
-  auto body = expect_ok("GET", "/images/" + image_path(ref) + "/json", "", "inspect image " + ref);
-  if (!body)
-    return body.error();
-  return parse_image_details(*body);
+  return parsed(
+    expect_ok("GET", "/images/" + image_path(ref) + "/json", "", "inspect image " + ref),
+    parse_image_details);
 }
 
 caf::error client::pull_image(const std::string& repository, const std::string& tag,
@@ -352,13 +354,8 @@ caf::error client::remove_image(const std::string& ref, bool force) {
 }
 
 caf::expected<std::vector<network_summary>> client::list_networks(const filters& f) {
-  std::string path = "/networks";
-  if (!f.empty())
-    path += "?filters=" + url_encode(filters_json(f));
-  auto body = expect_ok("GET", path, "", "list networks");
-  if (!body)
-    return body.error();
-  return parse_network_list(*body);
+  auto path = with_filters("/networks", '?', f);
+  return parsed(expect_ok("GET", path, "", "list networks"), parse_network_list);
 }
 
 caf::expected<std::string> client::create_network(const std::string& name,
@@ -373,11 +370,9 @@ caf::expected<std::string> client::create_network(const std::string& name,
   w.Key("Labels");
   write_labels(w, labels);
   w.EndObject();
-  auto body = expect_ok("POST", "/networks/create", {buf.GetString(), buf.GetSize()},
-                        "create network " + name);
-  if (!body)
-    return body.error();
-  return parse_created_id(*body);
+  return parsed(expect_ok("POST", "/networks/create", {buf.GetString(), buf.GetSize()},
+                          "create network " + name),
+                parse_created_id);
 }
 
 caf::error client::connect_network(const std::string& network, const std::string& container) {
@@ -395,10 +390,7 @@ caf::error client::connect_network(const std::string& network, const std::string
 
 caf::error client::watch_events(const filters& f, const std::function<void()>& on_connected,
                                 const std::function<bool(const engine_event&)>& on_event) {
-  std::string path = "/events";
-  if (!f.empty())
-    path += "?filters=" + url_encode(filters_json(f));
-  auto full = versioned(path);
+  auto full = versioned(with_filters("/events", '?', f));
   if (!full)
     return full.error();
   line_splitter lines;

@@ -63,6 +63,18 @@ caf::error run_rule(const std::string& iptables, const char* op, int64_t port) {
   return caf::none;
 }
 
+/// `step(port)` for each port in turn, each checked first; the first error stops it.
+template <class Step>
+caf::error for_each_port(const std::vector<int64_t>& ports, Step step) {
+  for (auto port : ports) {
+    if (auto err = check_port(port))
+      return err;
+    if (auto err = step(port))
+      return err;
+  }
+  return caf::none;
+}
+
 } // namespace
 
 slot_gate::slot_gate(std::string mode, std::string iptables_bin)
@@ -72,39 +84,33 @@ slot_gate::slot_gate(std::string mode, std::string iptables_bin)
 caf::error slot_gate::close(const std::vector<int64_t>& ports) {
   if (!enabled())
     return caf::none;
-  for (auto port : ports) {
-    if (auto err = check_port(port))
-      return err;
+  return for_each_port(ports, [this](int64_t port) -> caf::error {
     auto exists = rule_exists(iptables_, port);
     if (!exists)
       return exists.error();
     if (!*exists)
-      if (auto err = run_rule(iptables_, "-I", port))
-        return err;
-  }
-  return caf::none;
+      return run_rule(iptables_, "-I", port);
+    return caf::none;
+  });
 }
 
 caf::error slot_gate::open(const std::vector<int64_t>& ports) {
   if (!enabled())
     return caf::none;
-  for (auto port : ports) {
-    if (auto err = check_port(port))
-      return err;
+  return for_each_port(ports, [this](int64_t port) -> caf::error {
     for (int i = 0;; ++i) {
       auto exists = rule_exists(iptables_, port);
       if (!exists)
         return exists.error();
       if (!*exists)
-        break;
+        return caf::none;
       if (i == max_duplicate_rules)
         return make_error(ec::internal, "slot gate: the rule for port " + std::to_string(port)
                                           + " keeps coming back");
       if (auto err = run_rule(iptables_, "-D", port))
         return err;
     }
-  }
-  return caf::none;
+  });
 }
 
 caf::expected<bool> slot_gate::is_closed(int64_t port) {

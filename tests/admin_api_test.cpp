@@ -10,7 +10,9 @@
 #include "actors/stale_scan.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
+#include "api_fixture.hpp"
 #include "api_server.hpp"
+#include "json_checks.hpp"
 #include "config/config.hpp"
 #include "docker_fixtures.hpp"
 #include "expect.hpp"
@@ -42,35 +44,6 @@ namespace {
 
 constexpr const char* json = "application/json";
 
-std::string str(const rapidjson::Value& v, const char* key) {
-  INFO("key: ", key);
-  REQUIRE(v.IsObject());
-  REQUIRE(v.HasMember(key));
-  REQUIRE(v[key].IsString());
-  return {v[key].GetString(), v[key].GetStringLength()};
-}
-
-void check_error(const httplib::Result& res, int status, const std::string& code,
-                 const std::string& needle = "") {
-  REQUIRE(res);
-  INFO("body: ", res->body);
-  CHECK(res->status == status);
-  auto doc = parse_json(res->body);
-  REQUIRE(doc.IsObject());
-  REQUIRE(doc.HasMember("error"));
-  CHECK(str(doc["error"], "code") == code);
-  if (!needle.empty())
-    CHECK(str(doc["error"], "message").find(needle) != std::string::npos);
-}
-
-rapidjson::Document check_json(const httplib::Result& res, int status) {
-  REQUIRE(res);
-  INFO("body: ", res->body);
-  REQUIRE(res->status == status);
-  CHECK(res->get_header_value("Content-Type") == json);
-  return parse_json(res->body);
-}
-
 /// The ids (or `key`) of the objects in an array.
 std::vector<std::string> field_of(const rapidjson::Value& items, const char* key) {
   std::vector<std::string> out;
@@ -84,23 +57,15 @@ bool contains(const std::vector<std::string>& xs, const std::string& x) {
   return std::find(xs.begin(), xs.end(), x) != xs.end();
 }
 
-struct admin_fixture {
-  tf::test::temp_dir dir;
-  caf::actor_system_config actor_cfg;
-  caf::actor_system sys{actor_cfg};
-  tf::store_handles store;
+struct admin_fixture : store_fixture {
   tf::docker::cancel_token cancel = tf::docker::make_cancel_token();
   tf::docker_actor docker;
   tf::proxy_actor proxy;
   api_server server;
   uint16_t port = 0;
-  std::string token;
+  std::string token = api_token("admin-test");
 
-  admin_fixture() {
-    auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
-    REQUIRE_MESSAGE(started, tf::error_message(started.error()));
-    store = *started;
-    token = MUST(make_api_user(sys, store, "admin-test")).token;
+  admin_fixture() : store_fixture{1} {
     auto ep = tf::docker::endpoint::parse(engine_host);
     REQUIRE(ep);
     docker = sys.spawn<caf::detached>(tf::docker_worker, *ep, cancel, tf::docker::client_options{});
@@ -110,12 +75,9 @@ struct admin_fixture {
     std::shared_ptr<tf::proxy::provider> provider = tf::proxy::make_provider(cfg);
     REQUIRE(provider);
     proxy = sys.spawn<caf::detached>(tf::proxy_service, provider, std::string{"none"});
-    tf::http::server_context ctx;
-    ctx.sys = &sys;
-    ctx.store = store;
+    auto ctx = server_context(20s);
     ctx.docker = docker;
     ctx.proxy = proxy;
-    ctx.request_timeout = 20s;
     port = server.start(ctx, cfg);
   }
 
@@ -128,7 +90,6 @@ struct admin_fixture {
       self->send_exit(h, caf::exit_reason::user_shutdown);
       self->receive([](const caf::down_msg&) {});
     }
-    tf::stop_store(sys, store);
   }
 
   httplib::Client client(bool with_token = true) const {

@@ -8,7 +8,9 @@
 #include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
+#include "api_fixture.hpp"
 #include "api_server.hpp"
+#include "json_checks.hpp"
 #include "config/config.hpp"
 #include "expect.hpp"
 #include "helpers.hpp"
@@ -35,77 +37,22 @@ namespace {
 
 constexpr const char* json = "application/json";
 
-std::string str(const rapidjson::Value& v, const char* key) {
-  INFO("key: ", key);
-  REQUIRE(v.IsObject());
-  REQUIRE(v.HasMember(key));
-  REQUIRE(v[key].IsString());
-  return {v[key].GetString(), v[key].GetStringLength()};
-}
-
-int64_t num(const rapidjson::Value& v, const char* key) {
-  INFO("key: ", key);
-  REQUIRE(v.HasMember(key));
-  REQUIRE(v[key].IsInt64());
-  return v[key].GetInt64();
-}
-
-/// {"error":{"code":<code>,"message":<message containing `needle`>}} with `status`.
-void check_error(const httplib::Result& res, int status, const std::string& code,
-                 const std::string& needle = "") {
-  REQUIRE(res);
-  INFO("body: ", res->body);
-  CHECK(res->status == status);
-  CHECK(res->get_header_value("Content-Type") == json);
-  auto doc = parse_json(res->body);
-  REQUIRE(doc.IsObject());
-  REQUIRE(doc.HasMember("error"));
-  CHECK(str(doc["error"], "code") == code);
-  auto message = str(doc["error"], "message");
-  CHECK_FALSE(message.empty());
-  if (!needle.empty())
-    CHECK_MESSAGE(message.find(needle) != std::string::npos, "message: ", message);
-}
-
-/// A JSON answer with `status`; the parsed body.
-rapidjson::Document check_json(const httplib::Result& res, int status) {
-  REQUIRE(res);
-  INFO("body: ", res->body);
-  REQUIRE(res->status == status);
-  CHECK(res->get_header_value("Content-Type") == json);
-  return parse_json(res->body);
-}
-
-struct api_fixture {
-  tf::test::temp_dir dir;
-  caf::actor_system_config actor_cfg;
-  caf::actor_system sys{actor_cfg};
-  tf::store_handles store;
+struct api_fixture : store_fixture {
   api_server server;
   uint16_t port = 0;
   /// A bearer token of a user made here (auth itself is tested in auth_test).
-  std::string token;
+  std::string token = api_token("api-test");
 
-  api_fixture() {
-    auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
-    REQUIRE_MESSAGE(started, tf::error_message(started.error()));
-    store = *started;
-    token = MUST(make_api_user(sys, store, "api-test")).token;
+  api_fixture() : store_fixture{1} {
     tf::config cfg;
     cfg.http_threads = 4;
-    tf::http::server_context ctx;
-    ctx.sys = &sys;
-    ctx.store = store;
-    ctx.request_timeout = 5s; // ctx.deployer stays null: no deployer in these tests
-    port = server.start(ctx, cfg);
+    // No deployer in these tests: the context's deployer stays null.
+    port = server.start(server_context(5s), cfg);
     auto warm = client().Get("/healthz");
     CHECK_MESSAGE(warm, "the server did not answer its first request");
   }
 
-  ~api_fixture() {
-    server.stop();
-    tf::stop_store(sys, store);
-  }
+  ~api_fixture() { server.stop(); }
 
   httplib::Client client() const {
     return bearer_client(port, token);

@@ -8,7 +8,9 @@
 #include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
+#include "api_fixture.hpp"
 #include "api_server.hpp"
+#include "json_checks.hpp"
 #include "config/config.hpp"
 #include "helpers.hpp"
 #include "http/ask.hpp"
@@ -50,14 +52,6 @@ rapidjson::Document parse(const std::string& text) {
   rapidjson::Document d;
   d.Parse(text.c_str(), text.size());
   return d;
-}
-
-std::string str(const rapidjson::Value& v, const char* key) {
-  INFO("key: ", key);
-  REQUIRE(v.IsObject());
-  REQUIRE(v.HasMember(key));
-  REQUIRE(v[key].IsString());
-  return {v[key].GetString(), v[key].GetStringLength()};
 }
 
 std::string error_message_of(const httplib::Result& r) {
@@ -179,35 +173,22 @@ void check_refs(const rapidjson::Value& v, const rapidjson::Document& doc) {
   }
 }
 
-struct auth_fixture {
-  temp_dir dir;
-  caf::actor_system_config actor_cfg;
-  caf::actor_system sys{actor_cfg};
-  tf::store_handles store;
+struct auth_fixture : store_fixture {
   api_server server;
   uint16_t port = 0;
   std::string admin_id;
 
-  explicit auth_fixture(bool with_admin = true, std::string setup_hash = "") {
-    auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
-    REQUIRE_MESSAGE(started, tf::error_message(started.error()));
-    store = *started;
+  explicit auth_fixture(bool with_admin = true, std::string setup_hash = "") : store_fixture{1} {
     if (with_admin)
       admin_id = add_user("admin", admin_password);
     tf::config cfg;
     cfg.http_threads = 4;
-    tf::http::server_context ctx;
-    ctx.sys = &sys;
-    ctx.store = store;
-    ctx.request_timeout = 5s;
+    auto ctx = server_context(5s);
     ctx.setup_token_hash = std::move(setup_hash);
     port = server.start(ctx, cfg);
   }
 
-  ~auth_fixture() {
-    server.stop();
-    tf::stop_store(sys, store);
-  }
+  ~auth_fixture() { server.stop(); }
 
   std::string add_user(const std::string& name, const std::string& password) {
     auto id = make_user(sys, store, name, password);

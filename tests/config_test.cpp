@@ -457,21 +457,25 @@ TEST_CASE("ephemeral ports: listen and slot_ports inside the kernel's range are 
   CHECK(text.find("32000-33000") != std::string::npos);
   CHECK(text.find("32768-60999") != std::string::npos);
 
-  // The edges, and a range that only touches the kernel's at one end.
-  CHECK(overlap_keys(config_with({{"proxy.slot_ports", "60999-61000"}}), kernel)
-        == std::vector<std::string>{"proxy.slot_ports"});
-  CHECK(overlap_keys(config_with({{"proxy.slot_ports", "20000-32768"}}), kernel)
-        == std::vector<std::string>{"proxy.slot_ports"});
-  CHECK(overlap_keys(config_with({{"proxy.slot_ports", "20000-32767"}}), kernel).empty());
-  CHECK(overlap_keys(config_with({{"proxy.slot_ports", "61000-62000"}}), kernel).empty());
-  // A range that holds the kernel's whole range.
-  CHECK(overlap_keys(config_with({{"proxy.slot_ports", "1024-65535"}}), kernel)
-        == std::vector<std::string>{"proxy.slot_ports"});
-  CHECK(overlap_keys(config_with({{"listen", "[::1]:32768"}}), kernel)
-        == std::vector<std::string>{"listen"});
-  CHECK(overlap_keys(config_with({{"listen", "127.0.0.1:32767"}}), kernel).empty());
-  // Port 0: the kernel picks one from its own range on purpose.
-  CHECK(overlap_keys(config_with({{"listen", "127.0.0.1:0"}}), kernel).empty());
+  struct overlap_case {
+    std::string key, value;
+    std::vector<std::string> overlapping;
+  };
+  for (const auto& c : std::vector<overlap_case>{
+         // The edges, and a range that only touches the kernel's at one end.
+         {"proxy.slot_ports", "60999-61000", {"proxy.slot_ports"}},
+         {"proxy.slot_ports", "20000-32768", {"proxy.slot_ports"}},
+         {"proxy.slot_ports", "20000-32767", {}},
+         {"proxy.slot_ports", "61000-62000", {}},
+         // A range that holds the kernel's whole range.
+         {"proxy.slot_ports", "1024-65535", {"proxy.slot_ports"}},
+         {"listen", "[::1]:32768", {"listen"}},
+         {"listen", "127.0.0.1:32767", {}},
+         // Port 0: the kernel picks one from its own range on purpose.
+         {"listen", "127.0.0.1:0", {}}}) {
+    CAPTURE(c.value);
+    CHECK(overlap_keys(config_with({{c.key, c.value}}), kernel) == c.overlapping);
+  }
 }
 
 TEST_CASE("ephemeral ports: the default listen port and slot_ports lie outside this machine's "

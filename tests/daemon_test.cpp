@@ -41,17 +41,6 @@ bool connection_refused(uint16_t port) {
   return !fd && errno == ECONNREFUSED;
 }
 
-/// A port that was free a moment ago.
-uint16_t free_port() {
-  socket_fd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  REQUIRE(fd);
-  auto addr = loopback(0);
-  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  socklen_t len = sizeof(addr);
-  REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  return ntohs(addr.sin_port);
-}
-
 /// True when the connection ends (or stays silent for the whole bound) without sending
 /// anything more.
 bool closed_by_peer(int fd) {
@@ -81,7 +70,7 @@ void check_bad_config(const std::vector<std::string>& extra_args,
                       const std::map<std::string, std::string>& env, const std::string& needle) {
   tf::test::temp_dir tmp;
   auto data_dir = tmp.file("data");
-  auto port = free_port();
+  auto port = free_loopback_port();
   std::vector<std::string> args{"serve", "--listen", "127.0.0.1:" + std::to_string(port),
                                 "--data_dir", data_dir};
   args.insert(args.end(), extra_args.begin(), extra_args.end());

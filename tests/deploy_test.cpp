@@ -24,8 +24,30 @@ using namespace std::chrono_literals;
 
 // -- 1. blue-green behind Caddy ------------------------------------------------------------
 
-TEST_CASE("deploy (caddy): v1 then v2 serves v2 and leaves no v1 container behind") {
-  deploy_env env{with(proxy_kind::caddy, /*rollback_grace_s=*/0)};
+namespace {
+
+/// A project "api" with v1 deployed: where most of these tests start.
+project_ids require_api_on_v1(deploy_env& env) {
+  auto p = require_project(env, "api");
+  require_deploy(env, p, "v1");
+  return p;
+}
+
+/// Rolls `p` back: the request is accepted, and the deployment it runs ends; that deployment.
+deployment_view require_rollback(deploy_env& env, const project_ids& p) {
+  auto [reply, id] = env.rollback(p);
+  INFO("rollback -> ", reply.status, " ", reply.error, " ", reply.body);
+  REQUIRE(reply.status == 202);
+  REQUIRE_FALSE(id.empty());
+  auto d = env.wait_finished(id);
+  REQUIRE(d);
+  return *d;
+}
+
+/// v1, then v2 behind `proxy`: each serves in turn, no v1 container is left behind, and the
+/// API agrees with Docker.
+void v1_then_v2(proxy_kind proxy) {
+  deploy_env env{with(proxy, /*rollback_grace_s=*/0)};
   auto p = require_project(env, "api");
 
   require_deploy(env, p, "v1");
@@ -36,12 +58,17 @@ TEST_CASE("deploy (caddy): v1 then v2 serves v2 and leaves no v1 container behin
   check_api_agrees_with_docker(env, p);
 }
 
+} // namespace
+
+TEST_CASE("deploy (caddy): v1 then v2 serves v2 and leaves no v1 container behind") {
+  v1_then_v2(proxy_kind::caddy);
+}
+
 // -- 2. a failed health check rolls back ---------------------------------------------------
 
 TEST_CASE("deploy (caddy): a tag that fails its health check fails, v1 keeps serving") {
   deploy_env env{with(proxy_kind::caddy, 0, /*health_deadline_s=*/10)};
-  auto p = require_project(env, "api");
-  require_deploy(env, p, "v1");
+  auto p = require_api_on_v1(env);
 
   auto d = require_deploy(env, p, "broken", "failed");
   CHECK_FALSE(d.error.empty());
@@ -56,8 +83,7 @@ TEST_CASE("deploy (caddy): a tag that fails its health check fails, v1 keeps ser
 TEST_CASE("deploy (caddy): a burst of ten deploys runs at most two, one at a time, and the "
           "last tag wins") {
   deploy_env env{with(proxy_kind::caddy, 0)};
-  auto p = require_project(env, "api");
-  require_deploy(env, p, "v1");
+  auto p = require_api_on_v1(env);
 
   std::vector<std::string> ids;
   std::string last_tag;
@@ -110,8 +136,7 @@ TEST_CASE("deploy (caddy): a burst of ten deploys runs at most two, one at a tim
 
 TEST_CASE("rollback (caddy): inside the grace period it only switches back to the warm v1") {
   deploy_env env{with(proxy_kind::caddy, /*rollback_grace_s=*/300)};
-  auto p = require_project(env, "api");
-  require_deploy(env, p, "v1");
+  auto p = require_api_on_v1(env);
   auto v1_before = with_tag(p.workload_id, "v1");
   INFO("v1 containers:\n", describe_containers(v1_before));
   REQUIRE(v1_before.size() == 1);
@@ -122,17 +147,12 @@ TEST_CASE("rollback (caddy): inside the grace period it only switches back to th
   CHECK(container_state(v1_before[0].id) == "running");
 
   auto t0 = steady::now();
-  auto [reply, id] = env.rollback(p);
-  INFO("rollback -> ", reply.status, " ", reply.error, " ", reply.body);
-  REQUIRE(reply.status == 202);
-  REQUIRE_FALSE(id.empty());
-  auto d = env.wait_finished(id);
-  REQUIRE(d);
-  MESSAGE("rollback (warm) ", d->status, " after ", ms_since(t0), " ms; log:\n", d->log_text());
-  INFO(d->describe());
+  auto d = require_rollback(env, p);
+  MESSAGE("rollback (warm) ", d.status, " after ", ms_since(t0), " ms; log:\n", d.log_text());
+  INFO(d.describe());
   INFO(env.logs());
-  CHECK(d->status == "succeeded");
-  CHECK(d->tag == "v1");
+  CHECK(d.status == "succeeded");
+  CHECK(d.tag == "v1");
   check_serves(env, p, "v1");
   // Only a proxy switch: the same v1 container serves, no new one was started.
   auto v1_after = with_tag(p.workload_id, "v1");
@@ -140,7 +160,7 @@ TEST_CASE("rollback (caddy): inside the grace period it only switches back to th
   REQUIRE(v1_after.size() == 1);
   CHECK(v1_after[0].id == v1_before[0].id);
   // The log says so; the wording is the deployer's, so only look for the word.
-  auto text = lower(d->log_text());
+  auto text = lower(d.log_text());
   bool says_switch =
     text.find("switch") != std::string::npos || text.find("warm") != std::string::npos;
   WARN_MESSAGE(says_switch, "the rollback's log does not mention a switch or a warm colour");
@@ -148,23 +168,17 @@ TEST_CASE("rollback (caddy): inside the grace period it only switches back to th
 
 TEST_CASE("rollback (caddy): with grace 0 it is a full deploy of the previous tag") {
   deploy_env env{with(proxy_kind::caddy, /*rollback_grace_s=*/0)};
-  auto p = require_project(env, "api");
-  require_deploy(env, p, "v1");
+  auto p = require_api_on_v1(env);
   auto v1_before = with_tag(p.workload_id, "v1");
   REQUIRE(v1_before.size() == 1);
   require_deploy(env, p, "v2");
   check_no_container_of(env, p, "v1");
 
-  auto [reply, id] = env.rollback(p);
-  INFO("rollback -> ", reply.status, " ", reply.error, " ", reply.body);
-  REQUIRE(reply.status == 202);
-  REQUIRE_FALSE(id.empty());
-  auto d = env.wait_finished(id);
-  REQUIRE(d);
-  INFO(d->describe());
+  auto d = require_rollback(env, p);
+  INFO(d.describe());
   INFO(env.logs());
-  CHECK(d->status == "succeeded");
-  CHECK(d->tag == "v1");
+  CHECK(d.status == "succeeded");
+  CHECK(d.tag == "v1");
   check_serves(env, p, "v1");
   check_no_container_of(env, p, "v2");
   auto v1_after = with_tag(p.workload_id, "v1");
@@ -224,8 +238,7 @@ namespace {
 
 void deploys_under_load(proxy_kind proxy) {
   deploy_env env{with(proxy, 0)};
-  auto p = require_project(env, "api");
-  require_deploy(env, p, "v1");
+  auto p = require_api_on_v1(env);
   {
     auto r = env.wait_serving(p, "v1");
     INFO(env.logs());
@@ -262,14 +275,7 @@ TEST_CASE("zero downtime (nginx): five deploys under load, no failed request") {
 }
 
 TEST_CASE("deploy (nginx): v1 then v2 serves v2 and leaves no v1 container behind") {
-  deploy_env env{with(proxy_kind::nginx, 0)};
-  auto p = require_project(env, "api");
-  require_deploy(env, p, "v1");
-  check_serves(env, p, "v1");
-  require_deploy(env, p, "v2");
-  check_serves(env, p, "v2");
-  check_no_container_of(env, p, "v1");
-  check_api_agrees_with_docker(env, p);
+  v1_then_v2(proxy_kind::nginx);
 }
 
 // -- 7. a crash in the middle of a deploy ---------------------------------------------------
@@ -278,8 +284,7 @@ TEST_CASE("deploy (nginx): v1 then v2 serves v2 and leaves no v1 container behin
 // there until the deadline (30 s here), so the kill lands in it every time.
 TEST_CASE("restart (caddy): a deploy killed in its health phase ends failed after the restart") {
   deploy_env env{with(proxy_kind::caddy, 0, /*health_deadline_s=*/30)};
-  auto p = require_project(env, "api");
-  require_deploy(env, p, "v1");
+  auto p = require_api_on_v1(env);
 
   auto [reply, id] = env.deploy(p, "broken");
   REQUIRE(reply.status == 202);

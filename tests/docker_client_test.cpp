@@ -20,6 +20,7 @@
 #include "docker/transport.hpp"
 #include "docker/types.hpp"
 #include "docker_fixtures.hpp"
+#include "expect.hpp"
 #include "fake_engine.hpp"
 #include "helpers.hpp"
 #include "net.hpp"
@@ -88,16 +89,6 @@ std::string unique_name(const std::string& what) {
 template <class T>
 caf::error error_of(const caf::expected<T>& x) {
   return x ? caf::error{} : x.error();
-}
-
-/// `x` holds no value but an error of `code` whose message contains `fragment`.
-template <class T>
-void check_failed(const caf::expected<T>& x, tf::ec code, const std::string& fragment) {
-  REQUIRE_FALSE(x);
-  CHECK(tf::error_code(x.error()) == code);
-  auto msg = tf::error_message(x.error());
-  INFO(msg);
-  CHECK(msg.find(fragment) != std::string::npos);
 }
 
 // -- clients --------------------------------------------------------------------------------

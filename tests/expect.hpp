@@ -36,6 +36,16 @@ std::string message_of(const caf::expected<T>& x) {
   return x ? "" : message_of(x.error());
 }
 
+/// `x` holds no value but an error of `code` whose message contains `fragment`.
+template <class T>
+void check_failed(const caf::expected<T>& x, tf::ec code, const std::string& fragment) {
+  REQUIRE_FALSE(x);
+  CHECK(tf::error_code(x.error()) == code);
+  auto msg = tf::error_message(x.error());
+  INFO(msg);
+  CHECK(msg.find(fragment) != std::string::npos);
+}
+
 inline bool contains(const std::string& haystack, std::string_view needle) {
   return haystack.find(needle) != std::string::npos;
 }

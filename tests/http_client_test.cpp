@@ -108,6 +108,14 @@ void wait_for_close(int fd) {
     ignored.clear();
 }
 
+/// Sends `head` and then nothing until the client closes.
+script_server::script answer_then_stall(std::string head) {
+  return [head](int fd, const std::string&) {
+    send_all(fd, head);
+    wait_for_close(fd);
+  };
+}
+
 struct result {
   caf::expected<long> status{0L};
   std::string body;
@@ -137,16 +145,22 @@ result get(const script_server& s, std::string_view method = "GET",
   return r;
 }
 
+/// GET from `s`: an answer of `status` with `body`; the whole result.
+result check_get(const script_server& s, long status, const std::string& body) {
+  auto r = get(s);
+  REQUIRE_MESSAGE(r.status, message_of(r.status));
+  CHECK(*r.status == status);
+  CHECK(r.body == body);
+  return r;
+}
+
 } // namespace
 
 // -- happy paths -------------------------------------------------------------------------------
 
 TEST_CASE("http client: a Content-Length body, the request it writes, lower-cased headers") {
   script_server s{answer("HTTP/1.1 201 Created\r\nX-Mixed: Yes\r\nContent-Length: 5\r\n\r\nhello")};
-  auto r = get(s);
-  REQUIRE_MESSAGE(r.status, message_of(r.status));
-  CHECK(*r.status == 201);
-  CHECK(r.body == "hello");
+  auto r = check_get(s, 201, "hello");
   REQUIRE(r.head.headers.size() == 2);
   CHECK(r.head.headers[0] == std::pair<std::string, std::string>{"x-mixed", "Yes"});
   auto req = s.request();
@@ -194,18 +208,12 @@ TEST_CASE("http client: a chunked body split across reads, with an interim 100 f
 
 TEST_CASE("http client: a body without a length is read until the peer closes") {
   script_server s{answer("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")};
-  auto r = get(s);
-  REQUIRE_MESSAGE(r.status, message_of(r.status));
-  CHECK(*r.status == 200);
-  CHECK(r.body == "until the end");
+  check_get(s, 200, "until the end");
 }
 
 TEST_CASE("http client: HEAD reads no body even with a Content-Length") {
   // The peer keeps the connection open: a client waiting for 100 bytes would time out.
-  script_server s{[](int fd, const std::string&) {
-    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
-    wait_for_close(fd);
-  }};
+  script_server s{answer_then_stall("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")};
   net::http_request req;
   req.method = "HEAD";
   req.url = s.url("/up");
@@ -339,10 +347,7 @@ TEST_CASE("http client: a peer that never answers runs into the client's deadlin
   // The engine answers its headers, then nothing.
   temp_dir dir;
   auto path = dir.file("engine.sock");
-  script_server engine{[](int fd, const std::string&) {
-                         send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
-                         wait_for_close(fd);
-                       },
+  script_server engine{answer_then_stall("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"),
                        path};
   docker::transport t{MUST(docker::endpoint::parse("unix://" + path)),
                       docker::make_cancel_token()};
@@ -353,11 +358,8 @@ TEST_CASE("docker transport: cancel from another thread ends a silent stream, la
           "fail at once") {
   temp_dir dir;
   auto path = dir.file("engine.sock");
-  script_server engine{[](int fd, const std::string&) {
-                         send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-                         wait_for_close(fd);
-                       },
-                       path};
+  script_server engine{
+    answer_then_stall("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), path};
   auto cancel = docker::make_cancel_token();
   docker::transport t{MUST(docker::endpoint::parse("unix://" + path)), cancel};
   std::promise<long> headers;

@@ -7,6 +7,7 @@
 #include "core/errors.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
+#include "api_fixture.hpp"
 #include "api_server.hpp"
 #include "config/config.hpp"
 #include "expect.hpp"
@@ -81,32 +82,20 @@ struct raw_exchange {
   raw_response res;
 };
 
-struct http_fixture {
+struct http_fixture : store_fixture {
   static constexpr int64_t body_limit = 4096;
 
-  tf::test::temp_dir dir;
-  caf::actor_system_config actor_cfg;
-  caf::actor_system sys{actor_cfg};
-  tf::store_handles store;
   api_server server;
   uint16_t port = 0;
   /// An API token of a user made here: these tests are about HTTP, so they get past auth.
-  std::string token;
+  std::string token = api_token("http-test");
 
-  http_fixture() {
-    auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 1, true});
-    REQUIRE_MESSAGE(started, tf::error_message(started.error()));
-    store = *started;
-    token = MUST(make_api_user(sys, store, "http-test")).token;
+  http_fixture() : store_fixture{1} {
     tf::config cfg;
     cfg.max_body_bytes = body_limit;
     cfg.http_threads = 4;
-    tf::http::server_context ctx;
-    ctx.sys = &sys;
-    ctx.store = store;
     // A dead or stuck actor must not hold a request for long.
-    ctx.request_timeout = 200ms;
-    port = server.start(ctx, cfg);
+    port = server.start(server_context(200ms), cfg);
     CHECK(port != 0);
     // One answered request proves run() is serving, so stop() in the teardown takes effect.
     auto c = client();
@@ -114,10 +103,7 @@ struct http_fixture {
     CHECK_MESSAGE(warm, "the server did not answer its first request");
   }
 
-  ~http_fixture() {
-    server.stop();
-    tf::stop_store(sys, store);
-  }
+  ~http_fixture() { server.stop(); }
 
   /// Connects, sends `request` as it is, and reads one response; fails the test when any
   /// of that does not happen.
@@ -311,10 +297,7 @@ TEST_CASE("server: stop() called before run() has started still makes run() retu
 TEST_CASE("parse_object: malformed JSON is invalid_argument with the offset") {
   for (std::string body : {"{\"a\":", "{\"a\" 1}", "", "{} x", "{'a':1}"}) {
     CAPTURE(body);
-    auto doc = tf::net::parse_object(body);
-    REQUIRE_FALSE(doc);
-    CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
-    CHECK(tf::error_message(doc.error()).find("offset") != std::string::npos);
+    check_failed(tf::net::parse_object(body), tf::ec::invalid_argument, "offset");
   }
 }
 
@@ -339,10 +322,7 @@ TEST_CASE("parse_object: invalid UTF-8 is rejected") {
 TEST_CASE("parse_object: an escaped lone surrogate is rejected") {
   for (std::string body : {R"({"a":"\udc00"})", R"({"a":"x\ude00y"})", R"({"\udfff":1})"}) {
     CAPTURE(body);
-    auto doc = tf::net::parse_object(body);
-    REQUIRE_FALSE(doc);
-    CHECK(tf::error_code(doc.error()) == tf::ec::invalid_argument);
-    CHECK(tf::error_message(doc.error()).find("surrogate") != std::string::npos);
+    check_failed(tf::net::parse_object(body), tf::ec::invalid_argument, "surrogate");
   }
   SUBCASE("a surrogate pair and characters next to the surrogate range stay valid") {
     auto doc = tf::net::parse_object(R"({"a":"\ud83d\ude00 \ud7ff \ue000"})");

@@ -19,10 +19,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 namespace tf::test {
@@ -59,11 +61,8 @@ inline sockaddr_in loopback(uint16_t port) {
   return addr;
 }
 
-/// A socket connected to 127.0.0.1:`port`, or an empty one with errno from connect().
-inline socket_fd connect_to(uint16_t port) {
-  socket_fd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  if (!fd)
-    return fd;
+/// `fd` connected to 127.0.0.1:`port`, or an empty socket with errno from connect().
+inline socket_fd connect_socket(socket_fd fd, uint16_t port) {
   auto addr = loopback(port);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     int saved = errno;
@@ -72,6 +71,25 @@ inline socket_fd connect_to(uint16_t port) {
     return socket_fd{};
   }
   return fd;
+}
+
+/// A socket connected to 127.0.0.1:`port`, or an empty one with errno from connect().
+inline socket_fd connect_to(uint16_t port) {
+  socket_fd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (!fd)
+    return fd;
+  return connect_socket(std::move(fd), port);
+}
+
+/// A port nobody listens on right now (the kernel's pick, released at once).
+inline uint16_t free_loopback_port() {
+  socket_fd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  REQUIRE(fd);
+  auto addr = loopback(0);
+  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  socklen_t len = sizeof(addr);
+  REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  return ntohs(addr.sin_port);
 }
 
 /// Sends everything; false when the peer has gone (no SIGPIPE).
@@ -134,6 +152,33 @@ inline read_result next_event(int fd, std::string& buf) {
     return read_result::data;
   return read_some(fd, buf, std::chrono::steady_clock::now() + io_bound);
 }
+
+// --- servers -----------------------------------------------------------------------------
+
+/// An httplib server on 127.0.0.1:<ephemeral> in a thread of its own, with the routes
+/// `setup` gives it: a container's stand-in, a fake admin API, a webhook receiver. Stopped
+/// and joined when it goes.
+class loopback_server {
+public:
+  explicit loopback_server(const std::function<void(httplib::Server&)>& setup) {
+    setup(server_);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    REQUIRE(port_ > 0);
+    thread_ = std::thread{[this] { server_.listen_after_bind(); }};
+  }
+  loopback_server(const loopback_server&) = delete;
+  loopback_server& operator=(const loopback_server&) = delete;
+  ~loopback_server() {
+    server_.stop();
+    thread_.join();
+  }
+  uint16_t port() const { return static_cast<uint16_t>(port_); }
+
+private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
 
 // --- HTTP responses --------------------------------------------------------------------
 

@@ -13,10 +13,12 @@
 #include "api_client.hpp"
 #include "api_server.hpp"
 #include "config/config.hpp"
+#include "deploy_api_fixture.hpp"
 #include "deploy_harness.hpp"
 #include "expect.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
+#include "net.hpp"
 #include "signing.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
@@ -62,36 +64,32 @@ public:
   explicit receiver(std::function<int(size_t)> answer = [](size_t) { return 200; },
                     bool hold = false)
     : answer_{std::move(answer)}, holding_{hold} {
-    srv_.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
-      size_t index = 0;
-      {
-        std::unique_lock<std::mutex> lock{m_};
-        index = got_.size();
-        got_.push_back({req.get_header_value("X-Tinyforge-Event"),
-                        req.get_header_value("X-Tinyforge-Delivery"),
-                        req.get_header_value("X-Tinyforge-Timestamp"),
-                        req.get_header_value("X-Tinyforge-Signature"),
-                        req.get_header_value("Content-Type"), req.body});
-        cv_.notify_all();
-        cv_.wait(lock, [this] { return !holding_; });
-      }
-      res.status = answer_(index);
-      res.set_content("{}", json_type);
+    server_ = std::make_unique<loopback_server>([this](httplib::Server& srv) {
+      srv.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+        size_t index = 0;
+        {
+          std::unique_lock<std::mutex> lock{m_};
+          index = got_.size();
+          got_.push_back({req.get_header_value("X-Tinyforge-Event"),
+                          req.get_header_value("X-Tinyforge-Delivery"),
+                          req.get_header_value("X-Tinyforge-Timestamp"),
+                          req.get_header_value("X-Tinyforge-Signature"),
+                          req.get_header_value("Content-Type"), req.body});
+          cv_.notify_all();
+          cv_.wait(lock, [this] { return !holding_; });
+        }
+        res.status = answer_(index);
+        res.set_content("{}", json_type);
+      });
     });
-    port_ = srv_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread{[this] { srv_.listen_after_bind(); }};
   }
   receiver(const receiver&) = delete;
   receiver& operator=(const receiver&) = delete;
-  ~receiver() {
-    release();
-    srv_.stop();
-    thread_.join();
-  }
+  /// Answers what it holds, then the server stops.
+  ~receiver() { release(); }
 
   std::string url(const std::string& path = "/hook") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + path;
   }
 
   /// Lets held requests (and any later one) be answered.
@@ -115,13 +113,12 @@ public:
 
 private:
   std::function<int(size_t)> answer_;
-  httplib::Server srv_;
-  std::thread thread_;
-  int port_ = 0;
   std::mutex m_;
   std::condition_variable cv_;
   std::vector<received> got_;
   bool holding_ = false;
+  /// Last: it stops (and its handlers end) before the state they use goes.
+  std::unique_ptr<loopback_server> server_;
 };
 
 /// The first received POST of `event`, if any.
@@ -142,54 +139,12 @@ tf::notifier_settings fast_settings() {
   return s;
 }
 
-struct notifier_fixture {
-  temp_dir dir;
-  slot_range slots{10};
-  workload_cleanup workloads;
-  caf::actor_system_config actor_cfg;
-  caf::actor_system sys{actor_cfg};
-  tf::store_handles store;
-  tf::notifier_actor notifier;
-  tf::docker_host_handles docker;
-  tf::deployer_handles deployers;
-  api_server server;
-  uint16_t port = 0;
-  std::string token;
-
-  explicit notifier_fixture(tf::notifier_settings ns = fast_settings()) {
-    auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
-    REQUIRE_MESSAGE(started, tf::error_message(started.error()));
-    store = *started;
-    token = MUST(make_api_user(sys, store, "notifier-test")).token;
+struct notifier_fixture : deploy_api_fixture {
+  explicit notifier_fixture(tf::notifier_settings ns = fast_settings())
+    : deploy_api_fixture{"notifier-test"} {
     notifier = tf::start_notifier(sys, ns, store);
-    tf::reconciler_config rc;
-    rc.interval = std::chrono::hours{1};
-    rc.notifier = notifier;
-    auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
-    REQUIRE_MESSAGE(d, tf::error_message(d.error()));
-    docker = *d;
-    auto cfg = deployer_config(slots.low(), slots.high());
-    cfg.http_threads = 4;
-    auto dep = tf::start_deployers(sys, cfg, store, docker, notifier);
-    REQUIRE_MESSAGE(dep, tf::error_message(dep.error()));
-    deployers = *dep;
-    tf::http::server_context ctx;
-    ctx.sys = &sys;
-    ctx.store = store;
-    ctx.reconciler = docker.reconciler;
-    ctx.deployer = deployers.projects;
-    ctx.webhooks = deployers.webhooks;
-    ctx.request_timeout = 10s;
-    port = server.start(ctx, cfg);
-    REQUIRE(client().Get("/healthz"));
-  }
-
-  ~notifier_fixture() {
-    server.stop();
-    tf::stop_deployers(sys, deployers);
-    tf::stop_docker_host(sys, docker);
-    tf::stop_notifier(sys, notifier);
-    tf::stop_store(sys, store);
+    docker = start_test_docker_host(sys, store, notifier);
+    start(deploy_config(4));
   }
 
   httplib::Client client() const {
@@ -202,21 +157,8 @@ struct notifier_fixture {
     auto body = R"({"name":")" + name
                 + R"(","image":"tinyforge-test/web","stages":[)"
                   R"({"name":"production","port":8080,"instances":1,"health_path":"/up"}]})";
-    auto res = client().Post("/api/projects", body, json_type);
-    REQUIRE(res);
-    REQUIRE_MESSAGE(res->status == 201, res->body);
-    auto doc = json_of(res->body);
-    auto workload_id = str(doc, "workload_id");
-    REQUIRE_FALSE(workload_id.empty());
-    workloads.ids.push_back(workload_id);
-    return {str(doc, "id"), workload(workload_id)};
-  }
-
-  tf::workload workload(const std::string& id) {
-    auto w = tf::http::ask<tf::workload>(sys, store.readers->next(), 5s, tf::atom::get_v,
-                                         tf::atom::workload_v, id);
-    REQUIRE_MESSAGE(w, tf::error_message(w.error()));
-    return *w;
+    auto doc = create_project(body);
+    return {str(doc, "id"), workload(str(doc, "workload_id"))};
   }
 
   caf::expected<tf::workload> set_url(const tf::workload& w, const std::string& url) {
@@ -287,6 +229,16 @@ struct notifier_fixture {
   void notify(tf::notification_event ev) { caf::anon_send(notifier, tf::atom::notify_v, std::move(ev)); }
 };
 
+/// An event of `workload_id` as a deployer would report it.
+tf::notification_event event_of(const std::string& event, const std::string& workload_id,
+                                const std::string& deployment_id = "") {
+  tf::notification_event ev;
+  ev.event = event;
+  ev.workload_id = workload_id;
+  ev.deployment_id = deployment_id;
+  return ev;
+}
+
 /// Attempts in `items` of `event` with `outcome`.
 size_t count_of(const rapidjson::Value& items, const std::string& event,
                 const std::string& outcome) {
@@ -304,6 +256,12 @@ tf::store::database migrated_db(const std::string& path) {
   return std::move(*db);
 }
 
+/// A migrated database in a directory of its own, for the tests of the store's part.
+struct db_fixture {
+  temp_dir dir;
+  tf::store::database db = migrated_db(dir.file("t.db"));
+};
+
 } // namespace
 
 // -- the pure parts ---------------------------------------------------------------------------
@@ -313,10 +271,7 @@ TEST_CASE("notifier: body, signature headers, backoff and URL redaction") {
   w.id = "w1";
   w.name = "api";
   w.kind = "project";
-  tf::notification_event ev;
-  ev.event = "deploy.succeeded";
-  ev.workload_id = "w1";
-  ev.deployment_id = "d1";
+  auto ev = event_of("deploy.succeeded", "w1", "d1");
   ev.tag = "v\"2";
   ev.at = "2026-01-01T00:00:00.000Z";
   auto body = tf::notification_body(ev, w, "production");
@@ -364,9 +319,7 @@ TEST_CASE("notifier: body, signature headers, backoff and URL redaction") {
 
 // -- the store's part --------------------------------------------------------------------------
 
-TEST_CASE("notification attempts: recorded redacted, listed newest first, bounded, cascaded") {
-  temp_dir dir;
-  auto db = migrated_db(dir.file("t.db"));
+TEST_CASE_FIXTURE(db_fixture, "notification attempts: recorded redacted, listed newest first, bounded, cascaded") {
   tf::project p;
   p.name = "api";
   p.image = "registry.example.com/api";
@@ -433,9 +386,7 @@ TEST_CASE("notification attempts: recorded redacted, listed newest first, bounde
   }
 }
 
-TEST_CASE("reconcile reports rows it moves into failed, the sweep the rows it marks missing") {
-  temp_dir dir;
-  auto db = migrated_db(dir.file("t.db"));
+TEST_CASE_FIXTURE(db_fixture, "reconcile reports rows it moves into failed, the sweep the rows it marks missing") {
   tf::stack st;
   st.name = "shop";
   st.compose = "services:\n  web:\n    image: nginx\n";
@@ -552,10 +503,7 @@ TEST_CASE("notifier: a receiver that answers 500 gets the event again, one that 
   auto [project_id, w] = f.make_project();
   REQUIRE(f.set_url(w, flaky.url()));
 
-  tf::notification_event ev;
-  ev.event = "deploy.failed";
-  ev.workload_id = w.id;
-  ev.deployment_id = "d-synthetic";
+  auto ev = event_of("deploy.failed", w.id, "d-synthetic");
   ev.error = "health check failed";
   f.notify(ev);
   auto got = flaky.wait_for(2);
@@ -652,10 +600,7 @@ TEST_CASE("notifier: a full queue drops the oldest event and records the drop") 
   auto [project_id, w] = f.make_project();
   REQUIRE(f.set_url(w, stuck.url()));
 
-  tf::notification_event ev;
-  ev.event = "deploy.started";
-  ev.workload_id = w.id;
-  ev.deployment_id = "first";
+  auto ev = event_of("deploy.started", w.id, "first");
   f.notify(ev);
   REQUIRE(stuck.wait_for(1).size() == 1); // in flight, held by the receiver
   for (int i = 0; i < 4; ++i) {
@@ -701,9 +646,7 @@ TEST_CASE("notifier: a bad notification_url is refused when set, an empty one se
 
   // No URL: an event produces no POST and no attempt row. A second workload with a URL
   // proves the notifier ran meanwhile.
-  tf::notification_event ev;
-  ev.event = "deploy.started";
-  ev.workload_id = w.id;
+  auto ev = event_of("deploy.started", w.id);
   f.notify(ev);
   auto [other_project, other] = f.make_project();
   REQUIRE(f.set_url(other, r.url()));

@@ -41,17 +41,6 @@ namespace {
 /// Every wait here polls with this bound; it only turns a hang into a failure.
 constexpr auto wait_bound = 20s;
 
-/// A port nobody listens on right now (the kernel's pick, released at once).
-uint16_t free_port() {
-  socket_fd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  REQUIRE(fd);
-  auto addr = loopback(0);
-  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  socklen_t len = sizeof(addr);
-  REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  return ntohs(addr.sin_port);
-}
-
 /// Polls `ok` until it holds or the bound passes.
 bool eventually(const std::function<bool()>& ok) {
   auto deadline = std::chrono::steady_clock::now() + wait_bound;
@@ -130,33 +119,9 @@ private:
   std::string log_;
 };
 
-/// An HTTP server on 127.0.0.1 in a thread: a container's stand-in behind a slot, or a
-/// fake admin API. Stopped and joined when the test ends.
-class test_server {
-public:
-  explicit test_server(const std::function<void(httplib::Server&)>& setup) {
-    setup(server_);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread{[this] { server_.listen_after_bind(); }};
-  }
-  test_server(const test_server&) = delete;
-  test_server& operator=(const test_server&) = delete;
-  ~test_server() {
-    server_.stop();
-    thread_.join();
-  }
-  uint16_t port() const { return static_cast<uint16_t>(port_); }
-
-private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-};
-
 /// A slot's app: 200 with "slot <port>" on any GET.
-std::unique_ptr<test_server> slot_app() {
-  auto app = std::make_unique<test_server>([](httplib::Server& s) {
+std::unique_ptr<loopback_server> slot_app() {
+  auto app = std::make_unique<loopback_server>([](httplib::Server& s) {
     s.Get(".*", [](const httplib::Request& req, httplib::Response& res) {
       res.set_content("served " + req.path, "text/plain");
     });
@@ -212,7 +177,7 @@ rapidjson::Document json_of(const std::string& text) {
 // --- http_call -------------------------------------------------------------------------
 
 TEST_CASE("http_call: status, body, lower-cased headers, a request body and its headers") {
-  test_server api{[](httplib::Server& s) {
+  loopback_server api{[](httplib::Server& s) {
     s.Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
       res.status = 201;
       res.set_header("X-Mixed-Case", "yes");
@@ -232,7 +197,7 @@ TEST_CASE("http_call: status, body, lower-cased headers, a request body and its 
 }
 
 TEST_CASE("http_call: a body over the cap is payload_too_large, a dead port unavailable") {
-  test_server api{[](httplib::Server& s) {
+  loopback_server api{[](httplib::Server& s) {
     s.Get("/big", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string(10000, 'x'), "text/plain");
     });
@@ -243,7 +208,7 @@ TEST_CASE("http_call: a body over the cap is payload_too_large, a dead port unav
   auto res = net::http_call(req);
   CHECK(code_of(res) == "payload_too_large");
 
-  req.url = "http://127.0.0.1:" + std::to_string(free_port()) + "/";
+  req.url = "http://127.0.0.1:" + std::to_string(free_loopback_port()) + "/";
   auto dead = net::http_call(req);
   CHECK(code_of(dead) == "unavailable");
   CHECK(contains(message_of(dead), "127.0.0.1"));
@@ -335,20 +300,13 @@ socket_fd connect_from(const char* source, uint16_t port) {
   src.sin_family = AF_INET;
   REQUIRE(::inet_pton(AF_INET, source, &src.sin_addr) == 1);
   REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&src), sizeof(src)) == 0);
-  auto addr = loopback(port);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    int saved = errno;
-    { socket_fd closing{std::move(fd)}; }
-    errno = saved;
-    return socket_fd{};
-  }
-  return fd;
+  return connect_socket(std::move(fd), port);
 }
 
 } // namespace
 
 TEST_CASE("slot gate: close resets new connections except from 127.0.0.2, open lets all in") {
-  test_server app{[](httplib::Server& s) {
+  loopback_server app{[](httplib::Server& s) {
     s.Get("/up", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("up", "text/plain");
     });
@@ -401,7 +359,7 @@ TEST_CASE("slot gate: close resets new connections except from 127.0.0.2, open l
 }
 
 TEST_CASE("slot gate: open removes duplicate rules, bad ports are refused") {
-  auto port = free_port();
+  auto port = free_loopback_port();
   rule_cleanup cleanup{{port}};
   // Two rules, as if two daemons had raced: open must leave none.
   auto args = [&](const char* op) {
@@ -428,7 +386,7 @@ TEST_CASE("slot gate: open removes duplicate rules, bad ports are refused") {
 TEST_CASE("slot gate: mode none does nothing and says so") {
   proxy::slot_gate gate{"none"};
   CHECK_FALSE(gate.enabled());
-  auto port = free_port();
+  auto port = free_loopback_port();
   MUST_OK(gate.close({port}));
   CHECK_FALSE(MUST(gate.is_closed(port)));
   CHECK(rules_for(port) == 0);
@@ -436,7 +394,7 @@ TEST_CASE("slot gate: mode none does nothing and says so") {
 }
 
 TEST_CASE("established_connections counts the open connections to a port") {
-  test_server app{[](httplib::Server& s) {
+  loopback_server app{[](httplib::Server& s) {
     s.Get("/up", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("up", "text/plain");
     });
@@ -476,8 +434,8 @@ namespace {
 /// A Caddy with its admin API on a free loopback port and no apps.
 struct caddy_instance {
   temp_dir dir;
-  uint16_t admin_port = free_port();
-  uint16_t listen_port = free_port();
+  uint16_t admin_port = free_loopback_port();
+  uint16_t listen_port = free_loopback_port();
   std::unique_ptr<child> process;
 
   caddy_instance() {
@@ -536,7 +494,7 @@ struct caddy_instance {
 TEST_CASE("provider caddy: a route over two slots serves from the live one, is idempotent, is removed") {
   caddy_instance caddy;
   auto app = slot_app();
-  auto empty_slot = free_port();
+  auto empty_slot = free_loopback_port();
   auto p = proxy::make_provider(caddy.cfg());
   CHECK(p->name() == "caddy");
   CHECK(p->routes_all_slots());
@@ -605,7 +563,7 @@ bool read_chunked_200(int fd) {
 TEST_CASE("provider caddy: re-applying an unchanged route (a daemon restart) resets no client") {
   caddy_instance caddy;
   auto app = slot_app();
-  auto route = make_route("r1", "keep.example.test", {free_port(), app->port()});
+  auto route = make_route("r1", "keep.example.test", {free_loopback_port(), app->port()});
   MUST(proxy::make_provider(caddy.cfg())->apply(route));
   REQUIRE(eventually([&] {
     auto res = get_via(caddy.listen_port, "keep.example.test", "/version");
@@ -670,7 +628,7 @@ TEST_CASE("provider caddy: keeps a server that exists, rejects a bad route befor
 TEST_CASE("provider caddy: an unreachable admin API or a malformed answer is unavailable") {
   config cfg;
   cfg.proxy_provider = "caddy";
-  cfg.caddy_admin = "http://127.0.0.1:" + std::to_string(free_port());
+  cfg.caddy_admin = "http://127.0.0.1:" + std::to_string(free_loopback_port());
   auto p = proxy::make_provider(cfg);
   auto route = make_route("r1", "a.test", {20001});
   auto res = p->apply(route);
@@ -679,7 +637,7 @@ TEST_CASE("provider caddy: an unreachable admin API or a malformed answer is una
   CHECK(code_of(p->remove(route)) == "unavailable");
 
   // An admin API that answers nonsense: no route by that id, and a server that is not JSON.
-  test_server liar{[](httplib::Server& s) {
+  loopback_server liar{[](httplib::Server& s) {
     s.Get("/id/.*", [](const httplib::Request&, httplib::Response& res) {
       res.status = 404;
       res.set_content(R"({"error":"unknown object ID"})", "application/json");
@@ -706,7 +664,7 @@ TEST_CASE("provider caddy: an answer nested 300000 levels deep is refused, the s
   // RapidJSON's recursive parser needs a stack frame per level: this answer (600 KB, under
   // http_call's 1 MiB cap) used to overflow the daemon's stack. The parse is iterative now.
   const std::string deep = std::string(300000, '[') + std::string(300000, ']');
-  test_server deep_api{[&](httplib::Server& s) {
+  loopback_server deep_api{[&](httplib::Server& s) {
     s.Get("/config/.*", [&](const httplib::Request&, httplib::Response& res) {
       res.set_content(deep, "application/json");
     });
@@ -734,7 +692,7 @@ namespace {
 /// default server on the listen port and includes <dir>/routes/*.conf.
 struct nginx_instance {
   temp_dir dir;
-  uint16_t listen_port = free_port();
+  uint16_t listen_port = free_loopback_port();
   std::unique_ptr<child> process;
 
   nginx_instance() {
@@ -841,7 +799,7 @@ struct nginx_instance {
 TEST_CASE("provider nginx: a route over two slots serves from the live one, is idempotent, is removed") {
   nginx_instance nginx;
   auto app = slot_app();
-  auto empty_slot = free_port();
+  auto empty_slot = free_loopback_port();
   auto p = proxy::make_provider(nginx.cfg());
   CHECK(p->name() == "nginx");
   CHECK(p->routes_all_slots());
@@ -902,7 +860,7 @@ TEST_CASE("provider nginx: a configuration nginx -t rejects leaves the previous 
   auto cfg = nginx.cfg();
   cfg.nginx_listen = "127.0.0.1:99999";
   auto bad = proxy::make_provider(cfg);
-  auto changed = make_route("r1", "shop.example.test", {app->port(), free_port()});
+  auto changed = make_route("r1", "shop.example.test", {app->port(), free_loopback_port()});
   auto res = bad->apply(changed);
   CHECK(code_of(res) == "bad_config");
   CHECK(contains(message_of(res), "nginx -t"));
@@ -937,7 +895,7 @@ TEST_CASE("provider nginx: a reload that fails (nginx not running) keeps the pre
   cfg.proxy_provider = "nginx";
   cfg.nginx_conf = dir.file("nginx.conf");
   cfg.nginx_dir = dir.file("routes");
-  cfg.nginx_listen = "127.0.0.1:" + std::to_string(free_port());
+  cfg.nginx_listen = "127.0.0.1:" + std::to_string(free_loopback_port());
   auto p = proxy::make_provider(cfg);
   auto res = p->apply(make_route("r1", "a.test", {20001}));
   CHECK(code_of(res) == "unavailable");
@@ -966,7 +924,7 @@ public:
     auto login = json_of(read_text(std::string{TINYFORGE_SOURCE_DIR}
                                    + "/tests/data/npm/login.json"));
     token_ = login["response"]["body"]["token"].GetString();
-    server_ = std::make_unique<test_server>([this](httplib::Server& s) {
+    server_ = std::make_unique<loopback_server>([this](httplib::Server& s) {
       auto handler = [this](const httplib::Request& req, httplib::Response& res) {
         answer(req, res);
       };
@@ -1068,7 +1026,7 @@ private:
   std::vector<std::string> failures_;
   std::string received_;
   std::atomic<bool> expire_{false};
-  std::unique_ptr<test_server> server_;
+  std::unique_ptr<loopback_server> server_;
 };
 
 config npm_config(const std::string& url, const std::string& password = "changeme-recorded") {
@@ -1146,7 +1104,7 @@ TEST_CASE("provider npm: malformed answers and an unreachable NPM are unavailabl
   CHECK(code_of(res) == "unavailable");
   CHECK(contains(message_of(res), "malformed JSON"));
 
-  auto dead = proxy::make_provider(npm_config("http://127.0.0.1:" + std::to_string(free_port())));
+  auto dead = proxy::make_provider(npm_config("http://127.0.0.1:" + std::to_string(free_loopback_port())));
   auto gone = dead->apply(make_route("r1", "shop.example.test", {20001}));
   CHECK(code_of(gone) == "unavailable");
   CHECK_FALSE(contains(message_of(gone), "changeme"));

@@ -13,6 +13,7 @@
 #include "api_client.hpp"
 #include "api_server.hpp"
 #include "config/config.hpp"
+#include "deploy_api_fixture.hpp"
 #include "deploy_harness.hpp"
 #include "expect.hpp"
 #include "http/ask.hpp"
@@ -86,79 +87,14 @@ std::string error_code_of(const answer& a) {
   return str(a.doc["error"], "code");
 }
 
-struct webhook_fixture {
+struct webhook_fixture : deploy_api_fixture {
   static constexpr int64_t body_limit = 64 * 1024;
 
-  temp_dir dir;
-  slot_range slots{10};
-  workload_cleanup workloads; // whose containers go when the test ends
-  caf::actor_system_config actor_cfg;
-  caf::actor_system sys{actor_cfg};
-  tf::store_handles store;
-  tf::docker_host_handles docker;
-  tf::deployer_handles deployers;
-  api_server server;
-  uint16_t port = 0;
-  /// A bearer token for the authenticated routes (webhooks themselves need none).
-  std::string token;
-
-  webhook_fixture() {
-    auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
-    REQUIRE_MESSAGE(started, tf::error_message(started.error()));
-    store = *started;
-    token = MUST(make_api_user(sys, store, "webhook-test")).token;
-    tf::reconciler_config rc;
-    rc.interval = std::chrono::hours{1};
-    auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
-    REQUIRE_MESSAGE(d, tf::error_message(d.error()));
-    docker = *d;
-    auto cfg = deployer_config(slots.low(), slots.high());
+  webhook_fixture() : deploy_api_fixture{"webhook-test"} {
+    docker = start_test_docker_host(sys, store);
+    auto cfg = deploy_config(8);
     cfg.max_body_bytes = body_limit;
-    cfg.http_threads = 8;
-    auto dep = tf::start_deployers(sys, cfg, store, docker);
-    REQUIRE_MESSAGE(dep, tf::error_message(dep.error()));
-    deployers = *dep;
-    tf::http::server_context ctx;
-    ctx.sys = &sys;
-    ctx.store = store;
-    ctx.reconciler = docker.reconciler;
-    ctx.deployer = deployers.projects;
-    ctx.webhooks = deployers.webhooks;
-    ctx.request_timeout = 10s;
-    port = server.start(ctx, cfg);
-    REQUIRE(client().Get("/healthz"));
-  }
-
-  ~webhook_fixture() {
-    // Deploys end on their own before the teardown: a deploy cancelled while the engine
-    // creates a container could leave one created after the clean-up listed them.
-    settle_deploys();
-    server.stop();
-    tf::stop_deployers(sys, deployers);
-    tf::stop_docker_host(sys, docker);
-    tf::stop_store(sys, store);
-  }
-
-  /// Waits (at most a minute) until no deploy of the test's workloads is queued or running.
-  void settle_deploys() {
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    for (const auto& w : workloads.ids) {
-      while (std::chrono::steady_clock::now() < deadline) {
-        auto res = client().Get(("/api/deployments?limit=500&workload_id=" + w).c_str());
-        if (!res || res->status != 200)
-          break;
-        auto doc = json_of(res->body);
-        bool busy = false;
-        if (doc.IsObject() && doc.HasMember("items") && doc["items"].IsArray())
-          for (const auto& d : doc["items"].GetArray()) {
-            auto st = str(d, "status");
-            busy = busy || st == "queued" || st == "running";
-          }
-        if (!busy)
-          break;
-        std::this_thread::sleep_for(100ms);
-      }
-    }
+    start(cfg);
   }
 
   httplib::Client client() const {
@@ -172,21 +108,7 @@ struct webhook_fixture {
                 + R"(","stages":[)"
                   R"({"name":"production","port":8080,"instances":1,"health_path":"/up"},)"
                   R"({"name":"staging","port":8080,"instances":1,"health_path":"/up"}]})";
-    auto res = client().Post("/api/projects", body, json_type);
-    REQUIRE(res);
-    REQUIRE_MESSAGE(res->status == 201, res->body);
-    auto doc = json_of(res->body);
-    auto workload_id = str(doc, "workload_id");
-    REQUIRE_FALSE(workload_id.empty());
-    workloads.ids.push_back(workload_id);
-    return workload(workload_id);
-  }
-
-  tf::workload workload(const std::string& id) {
-    auto w = tf::http::ask<tf::workload>(sys, store.readers->next(), 5s, tf::atom::get_v,
-                                         tf::atom::workload_v, id);
-    REQUIRE_MESSAGE(w, tf::error_message(w.error()));
-    return *w;
+    return workload(str(create_project(body), "workload_id"));
   }
 
   void require_signature(const tf::workload& w, bool on) {
@@ -203,26 +125,25 @@ struct webhook_fixture {
     return to_answer(client().Post(("/api/webhooks/" + secret).c_str(), headers, body, json_type));
   }
 
-  /// The deployments of a workload, newest first.
-  rapidjson::Document deployments(const std::string& workload_id) {
-    auto res = client().Get(("/api/deployments?workload_id=" + workload_id).c_str());
-    REQUIRE(res);
-    REQUIRE(res->status == 200);
-    return json_of(res->body);
-  }
-
-  rapidjson::Document deliveries(const std::string& workload_id) {
-    auto res = client().Get(("/api/workloads/" + workload_id + "/deliveries").c_str());
+  /// GET `path`: a 200 answer, parsed.
+  rapidjson::Document get_json(const std::string& path) {
+    auto res = client().Get(path.c_str());
     REQUIRE(res);
     REQUIRE_MESSAGE(res->status == 200, res->body);
     return json_of(res->body);
   }
 
+  /// The deployments of a workload, newest first.
+  rapidjson::Document deployments(const std::string& workload_id) {
+    return get_json("/api/deployments?workload_id=" + workload_id);
+  }
+
+  rapidjson::Document deliveries(const std::string& workload_id) {
+    return get_json("/api/workloads/" + workload_id + "/deliveries");
+  }
+
   rapidjson::Document deployment(const std::string& id) {
-    auto res = client().Get(("/api/deployments/" + id).c_str());
-    REQUIRE(res);
-    REQUIRE(res->status == 200);
-    return json_of(res->body);
+    return get_json("/api/deployments/" + id);
   }
 
   /// Polls the deployment until it succeeded or failed (90 s at most); its last status.
@@ -238,6 +159,15 @@ struct webhook_fixture {
     return status;
   }
 };
+
+/// GitHub's headers of package event `delivery` whose `body` is signed with the workload's
+/// signing secret.
+httplib::Headers github_package(const tf::workload& w, const std::string& body,
+                                const std::string& delivery) {
+  return {{"X-GitHub-Event", "package"},
+          {"X-GitHub-Delivery", delivery},
+          {"X-Hub-Signature-256", "sha256=" + hmac_hex(w.webhook_signing_secret, body)}};
+}
 
 /// 202 with a deployment id; replies the id.
 std::string accepted(const answer& a) {
@@ -465,11 +395,7 @@ TEST_CASE_FIXTURE(webhook_fixture, "Tinyforge's signature: right, wrong, too old
 TEST_CASE_FIXTURE(webhook_fixture, "GitHub: a signed package event deploys its tag, a bad signature is 401") {
   auto w = make_project(ghcr_image);
   auto body = github_package_body("v2");
-  auto id = accepted(post(w.webhook_secret, body,
-                          {{"X-GitHub-Event", "package"},
-                           {"X-GitHub-Delivery", "gh-1"},
-                           {"X-Hub-Signature-256",
-                            "sha256=" + hmac_hex(w.webhook_signing_secret, body)}}));
+  auto id = accepted(post(w.webhook_secret, body, github_package(w, body, "gh-1")));
   CHECK(str(deployment(id), "tag") == "v2");
   refused(post(w.webhook_secret, body,
                {{"X-GitHub-Event", "package"},
@@ -672,11 +598,7 @@ TEST_CASE_FIXTURE(webhook_fixture, "the delivery log lists every delivery and ke
 TEST_CASE_FIXTURE(webhook_fixture, "a replay re-runs a recorded delivery as a new deploy") {
   auto w = make_project(ghcr_image);
   auto body = github_package_body("v2");
-  auto first = accepted(post(w.webhook_secret, body,
-                             {{"X-GitHub-Event", "package"},
-                              {"X-GitHub-Delivery", "gh-9"},
-                              {"X-Hub-Signature-256",
-                               "sha256=" + hmac_hex(w.webhook_signing_secret, body)}}));
+  auto first = accepted(post(w.webhook_secret, body, github_package(w, body, "gh-9")));
   auto list = deliveries(w.id);
   auto delivery = str(list["items"][0], "id");
   REQUIRE_FALSE(delivery.empty());

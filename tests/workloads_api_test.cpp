@@ -12,7 +12,9 @@
 #include "api_client.hpp"
 #include "api_server.hpp"
 #include "config/config.hpp"
+#include "deploy_api_fixture.hpp"
 #include "deploy_harness.hpp"
+#include "error_envelope.hpp"
 #include "expect.hpp"
 #include "http/ask.hpp"
 #include "http/server.hpp"
@@ -35,27 +37,8 @@ namespace {
 
 constexpr const char* json_type = "application/json";
 
-struct workloads_fixture {
-  temp_dir dir;
-  slot_range slots{10};
-  workload_cleanup deployed;
-  caf::actor_system_config actor_cfg;
-  caf::actor_system sys{actor_cfg};
-  tf::store_handles store;
-  tf::docker_host_handles docker;
-  tf::deployer_handles deployers;
-  api_server server;
-  uint16_t port = 0;
-  std::string user_id;
-  std::string token;
-
-  workloads_fixture() {
-    auto started = tf::start_store(sys, tf::store_options{dir.file("tinyforge.db"), 2, true});
-    REQUIRE_MESSAGE(started, tf::error_message(started.error()));
-    store = *started;
-    auto made = MUST(make_api_user(sys, store, "workloads-test"));
-    user_id = made.user_id;
-    token = made.token;
+struct workloads_fixture : deploy_api_fixture {
+  workloads_fixture() : deploy_api_fixture{"workloads-test"} {
     // Only the docker worker of the host: a reconciler would mark the rows the tests write
     // missing (their container ids are made up).
     auto ep = tf::docker::endpoint::parse(engine_host);
@@ -63,47 +46,9 @@ struct workloads_fixture {
     docker.cancel = tf::docker::make_cancel_token();
     docker.worker = sys.spawn<caf::detached>(tf::docker_worker, *ep, docker.cancel,
                                              tf::docker::client_options{});
-    auto cfg = deployer_config(slots.low(), slots.high());
-    cfg.http_threads = 4;
-    auto dep = tf::start_deployers(sys, cfg, store, docker);
-    REQUIRE_MESSAGE(dep, tf::error_message(dep.error()));
-    deployers = *dep;
-    tf::http::server_context ctx;
-    ctx.sys = &sys;
-    ctx.store = store;
-    ctx.deployer = deployers.projects;
-    ctx.webhooks = deployers.webhooks;
+    auto ctx = server_context(10s);
     ctx.docker = docker.worker;
-    ctx.request_timeout = 10s;
-    port = server.start(ctx, cfg);
-    REQUIRE(client().Get("/healthz"));
-  }
-
-  ~workloads_fixture() {
-    settle_deploys();
-    server.stop();
-    tf::stop_deployers(sys, deployers);
-    tf::stop_docker_host(sys, docker);
-    tf::stop_store(sys, store);
-  }
-
-  /// Waits (at most a minute) until no deploy of a deployed workload is queued or running.
-  void settle_deploys() {
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    for (const auto& w : deployed.ids) {
-      while (std::chrono::steady_clock::now() < deadline) {
-        auto doc = json_of(get("/api/deployments?limit=500&workload_id=" + w).body);
-        bool busy = false;
-        if (doc.IsObject() && doc.HasMember("items") && doc["items"].IsArray())
-          for (const auto& d : doc["items"].GetArray()) {
-            auto st = str(d, "status");
-            busy = busy || st == "queued" || st == "running";
-          }
-        if (!busy)
-          break;
-        std::this_thread::sleep_for(100ms);
-      }
-    }
+    start(deploy_config(4), ctx);
   }
 
   httplib::Client client() const {
@@ -158,6 +103,19 @@ struct workloads_fixture {
     return *stored;
   }
 
+  /// Projects "alpha" and "beta" with container rows "a-1", "a-2", ... and "b-1", ... in the
+  /// states given (no engine container behind them); their workload ids.
+  std::pair<std::string, std::string> alpha_and_beta(const std::vector<std::string>& a_states,
+                                                     const std::vector<std::string>& b_states) {
+    auto a = str(make_project("alpha"), "workload_id");
+    auto b = str(make_project("beta"), "workload_id");
+    for (size_t i = 0; i < a_states.size(); ++i)
+      put_container("a-" + std::to_string(i + 1), a, a_states[i], "");
+    for (size_t i = 0; i < b_states.size(); ++i)
+      put_container("b-" + std::to_string(i + 1), b, b_states[i], "");
+    return {a, b};
+  }
+
   /// The newest audit rows' actions and targets.
   std::vector<tf::audit_entry> audit_log() {
     auto rows = tf::http::ask<std::vector<tf::audit_row>>(sys, store.readers->next(), 5s,
@@ -187,17 +145,8 @@ struct workloads_fixture {
 /// {"error":{"code":<code>,"message":<containing needle>}} with `status`.
 void check_error(const http_reply& r, int status, const std::string& code,
                  const std::string& needle = "") {
-  INFO("body: ", r.body, " ", r.error);
-  CHECK(r.status == status);
-  CHECK(r.header("Content-Type") == json_type);
-  auto doc = json_of(r.body);
-  REQUIRE(doc.IsObject());
-  REQUIRE(doc.HasMember("error"));
-  CHECK(str(doc["error"], "code") == code);
-  auto message = str(doc["error"], "message");
-  CHECK_FALSE(message.empty());
-  if (!needle.empty())
-    CHECK_MESSAGE(message.find(needle) != std::string::npos, "message: ", message);
+  INFO("error: ", r.error);
+  check_error_answer(r.status, r.header("Content-Type"), r.body, status, code, needle);
 }
 
 /// A 200 JSON answer, parsed.
@@ -376,7 +325,7 @@ TEST_CASE_FIXTURE(workloads_fixture, "a bad workload patch gets 400 or 413 and c
 TEST_CASE_FIXTURE(workloads_fixture, "rotating secrets shows them once and retires the old webhook URL") {
   auto p = make_project("web");
   auto wl = str(p, "workload_id");
-  deployed.ids.push_back(wl);
+  workloads.ids.push_back(wl);
   auto before = stored_workload(wl);
   auto old_url = "/api/webhooks/" + before.webhook_secret;
   CHECK(str(p, "webhook_url") == old_url);
@@ -417,12 +366,7 @@ TEST_CASE_FIXTURE(workloads_fixture, "rotating secrets shows them once and retir
 }
 
 TEST_CASE_FIXTURE(workloads_fixture, "a workload's containers are listed a page at a time") {
-  auto a = str(make_project("alpha"), "workload_id");
-  auto b = str(make_project("beta"), "workload_id");
-  put_container("a-1", a, "running", "");
-  put_container("a-2", a, "stopped", "");
-  put_container("a-3", a, "failed", "");
-  put_container("b-1", b, "running", "");
+  auto [a, b] = alpha_and_beta({"running", "stopped", "failed"}, {"running"});
 
   size_t n = 0;
   auto all = check_ok(get("/api/workloads/" + a + "/containers"));
@@ -441,11 +385,7 @@ TEST_CASE_FIXTURE(workloads_fixture, "a workload's containers are listed a page 
 }
 
 TEST_CASE_FIXTURE(workloads_fixture, "containers are filtered by workload, kind, state and app, and bad filters get 400") {
-  auto a = str(make_project("alpha"), "workload_id");
-  auto b = str(make_project("beta"), "workload_id");
-  put_container("a-1", a, "running", "");
-  put_container("a-2", a, "stopped", "");
-  put_container("b-1", b, "running", "");
+  auto [a, b] = alpha_and_beta({"running", "stopped"}, {"running"});
 
   CHECK(page_total(check_ok(get("/api/containers"))) == 3);
   CHECK(page_total(check_ok(get("/api/containers?kind=project"))) == 3);
