@@ -235,6 +235,25 @@ using store_reader_actor = catalog_reader_actor::extend_with<
   delivery_log_reader_actor, notification_log_reader_actor, settings_reader_actor,
   store_overview_reader_actor>;
 
+// -- what the store's clients hold (each only the store interfaces it uses) ---------------
+// The reconciler writes through container_index_writer_actor, the webhook router through
+// delivery_log_writer_actor, the notifier through notification_log_writer_actor.
+
+/// What the PROJECT DEPLOYER and its deploy jobs write: the journal, routes, container rows.
+using deploy_store_writer_actor =
+  journal_writer_actor::extend_with<container_index_writer_actor>;
+
+/// What they read: projects and workloads, the journal and routes, container rows.
+using deploy_store_reader_actor =
+  catalog_reader_actor::extend_with<journal_reader_actor, container_index_reader_actor>;
+
+/// What the WEBHOOK ROUTER reads: the secret's workload, recorded deliveries, projects.
+using webhook_store_reader_actor = delivery_log_reader_actor::extend_with<catalog_reader_actor>;
+
+/// What the NOTIFIER reads: workloads, projects (a stage's name), container rows.
+using notifier_store_reader_actor =
+  catalog_reader_actor::extend_with<container_index_reader_actor>;
+
 /// A DOCKER WORKER: makes blocking Engine API calls on its own thread for one owner, so
 /// a slow engine never stalls the scheduler. Errors come back as values (503 for HTTP).
 using docker_actor = caf::typed_actor<
