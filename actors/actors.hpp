@@ -22,8 +22,13 @@
 
 namespace tf {
 
-/// The STORE WRITER: the only writer of the database. Each message is one transaction.
-using store_writer_actor = caf::typed_actor<
+// -- the store, by domain ------------------------------------------------------------------
+// The writer and the readers answer many messages, but each client needs a few: it holds
+// only the narrow interfaces below that it uses (a wider handle converts to a narrower one).
+// The full store_writer_actor and store_reader_actor are these put together.
+
+/// CATALOG writes: projects and their stages, stacks, sites, workloads and apps.
+using catalog_writer_actor = caf::typed_actor<
   // Creates a project, its stages and its workload row; replies with the stored project.
   caf::replies_to<atom::create, project>::with<project>,
   // Changes a project's name or image (and its workload's name).
@@ -52,14 +57,38 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<atom::update, patch<workload>>::with<workload>,
   // Replaces a workload's webhook, signing and notification secrets together.
   caf::replies_to<atom::rotate, std::string>::with<workload>,
-  // The deployer's write: inserts or replaces every field of a container row.
-  caf::replies_to<atom::upsert, container_row>::with<container_row>,
-  // The deployer removed a container: deletes its row.
-  caf::replies_to<atom::erase, atom::container, std::string>::with<atom::ok>,
-  // The reconciler's write: Docker-derived fields only, for a whole batch at once.
-  caf::replies_to<atom::reconcile, std::vector<observed_container>>::with<reconcile_result>,
-  // Marks rows on a host whose container Docker no longer lists as missing; replies them.
-  caf::replies_to<atom::mark_missing, missing_sweep>::with<std::vector<container_change>>,
+  // Creates an app (name, description); replies the stored app.
+  caf::replies_to<atom::create, app>::with<app>,
+  // Changes an app's name or description.
+  caf::replies_to<atom::update, patch<app>>::with<app>,
+  // Deletes an app; its workloads' app_id becomes NULL.
+  caf::replies_to<atom::erase, atom::app, std::string>::with<atom::ok>>;
+
+/// CATALOG reads.
+using catalog_reader_actor = caf::typed_actor<
+  // One project with its stages, by id.
+  caf::replies_to<atom::get, atom::project, std::string>::with<project>,
+  // A page of projects (limit, offset), by name.
+  caf::replies_to<atom::list, atom::project, int64_t, int64_t>::with<page<project>>,
+  // One stack, by id.
+  caf::replies_to<atom::get, atom::stack, std::string>::with<stack>,
+  // A page of stacks (limit, offset), by name.
+  caf::replies_to<atom::list, atom::stack, int64_t, int64_t>::with<page<stack>>,
+  // One site, by id.
+  caf::replies_to<atom::get, atom::site, std::string>::with<site>,
+  // A page of sites (limit, offset), by name.
+  caf::replies_to<atom::list, atom::site, int64_t, int64_t>::with<page<site>>,
+  // One workload, by id.
+  caf::replies_to<atom::get, atom::workload, std::string>::with<workload>,
+  // A page of workloads matching a filter (kind, app), by kind and name.
+  caf::replies_to<atom::list, atom::workload, workload_filter>::with<page<workload>>,
+  // One app, by id.
+  caf::replies_to<atom::get, atom::app, std::string>::with<app>,
+  // A page of apps (limit, offset), by name.
+  caf::replies_to<atom::list, atom::app, int64_t, int64_t>::with<page<app>>>;
+
+/// DEPLOY JOURNAL and PROXY ROUTE writes.
+using journal_writer_actor = caf::typed_actor<
   // Records a queued deploy; replies the row with its id.
   caf::replies_to<atom::create, deployment>::with<deployment>,
   // Records a stage deploy unless (not forced) the same tag is already on its way.
@@ -79,7 +108,44 @@ using store_writer_actor = caf::typed_actor<
   // Records which slots of a route serve now (and Nginx Proxy Manager's host id).
   caf::replies_to<atom::update, proxy_route>::with<proxy_route>,
   // Deletes a stage's route (its slot ports become free).
-  caf::replies_to<atom::erase, atom::route, std::string>::with<atom::ok>,
+  caf::replies_to<atom::erase, atom::route, std::string>::with<atom::ok>>;
+
+/// DEPLOY JOURNAL and PROXY ROUTE reads.
+using journal_reader_actor = caf::typed_actor<
+  // One deploy with its log, by id.
+  caf::replies_to<atom::get, atom::deployment, std::string>::with<deployment>,
+  // A page of deploys (workload id or "" for all, limit, offset), newest first.
+  caf::replies_to<atom::list, atom::deployment, std::string, int64_t, int64_t>::with<
+    page<deployment>>,
+  // Deploys a previous run left queued or running, oldest first (boot recovery).
+  caf::replies_to<atom::list, atom::recover>::with<std::vector<deployment>>,
+  // Every proxy route, to re-apply at boot.
+  caf::replies_to<atom::list, atom::route>::with<std::vector<proxy_route>>,
+  // One stage's route, by stage id (not_found when it has none yet).
+  caf::replies_to<atom::get, atom::route, std::string>::with<proxy_route>,
+  // A page of proxy routes (limit, offset) with their stages and projects, by host.
+  caf::replies_to<atom::list, atom::proxy, int64_t, int64_t>::with<page<proxy_listing>>>;
+
+/// CONTAINERS INDEX writes: the deployer's rows and the reconciler's view of Docker.
+using container_index_writer_actor = caf::typed_actor<
+  // The deployer's write: inserts or replaces every field of a container row.
+  caf::replies_to<atom::upsert, container_row>::with<container_row>,
+  // The deployer removed a container: deletes its row.
+  caf::replies_to<atom::erase, atom::container, std::string>::with<atom::ok>,
+  // The reconciler's write: Docker-derived fields only, for a whole batch at once.
+  caf::replies_to<atom::reconcile, std::vector<observed_container>>::with<reconcile_result>,
+  // Marks rows on a host whose container Docker no longer lists as missing; replies them.
+  caf::replies_to<atom::mark_missing, missing_sweep>::with<std::vector<container_change>>>;
+
+/// CONTAINERS INDEX reads.
+using container_index_reader_actor = caf::typed_actor<
+  // One container row, by id.
+  caf::replies_to<atom::get, atom::container, std::string>::with<container_row>,
+  // A page of container rows matching a filter.
+  caf::replies_to<atom::list, atom::container, container_filter>::with<page<container_row>>>;
+
+/// AUTH writes: users, sessions, API tokens and the audit log.
+using auth_writer_actor = caf::typed_actor<
   // Creates a user from an already computed password hash; replies the stored user.
   caf::replies_to<atom::create, new_user>::with<user_record>,
   // Stores a login's session (token hash only); replies the session's id.
@@ -95,57 +161,10 @@ using store_writer_actor = caf::typed_actor<
   // Appends an audit_log row (who, what, target); one-way, after the audited change.
   caf::reacts_to<atom::append, audit_entry>,
   // Turns a user's TOTP second factor on (with its secret) or off.
-  caf::replies_to<atom::update, totp_setting>::with<atom::ok>,
-  // Records a webhook delivery (a repeated delivery id becomes a duplicate); prunes the log.
-  caf::replies_to<atom::create, webhook_delivery>::with<webhook_delivery>,
-  // A trusted delivery for a project: dedupe, stage, queued deploy and record, one transaction.
-  caf::replies_to<atom::create, webhook_deploy_claim>::with<webhook_deploy_claimed>,
-  // Writes settings (key -> JSON text) in one transaction, all or none; replies them all.
-  caf::replies_to<atom::update, atom::settings, settings_map>::with<settings_map>,
-  // Creates an app (name, description); replies the stored app.
-  caf::replies_to<atom::create, app>::with<app>,
-  // Changes an app's name or description.
-  caf::replies_to<atom::update, patch<app>>::with<app>,
-  // Deletes an app; its workloads' app_id becomes NULL.
-  caf::replies_to<atom::erase, atom::app, std::string>::with<atom::ok>,
-  // Records a notification attempt and prunes the log; one-way, so the notifier never waits.
-  caf::reacts_to<atom::append, notification_attempt>>;
+  caf::replies_to<atom::update, totp_setting>::with<atom::ok>>;
 
-/// A STORE READER: answers reads on its own read-only connection, beside the writer.
-using store_reader_actor = caf::typed_actor<
-  // Answers when the database can be read (the health check).
-  caf::replies_to<atom::ping>::with<atom::ok>,
-  // One project with its stages, by id.
-  caf::replies_to<atom::get, atom::project, std::string>::with<project>,
-  // A page of projects (limit, offset), by name.
-  caf::replies_to<atom::list, atom::project, int64_t, int64_t>::with<page<project>>,
-  // One stack, by id.
-  caf::replies_to<atom::get, atom::stack, std::string>::with<stack>,
-  // A page of stacks (limit, offset), by name.
-  caf::replies_to<atom::list, atom::stack, int64_t, int64_t>::with<page<stack>>,
-  // One site, by id.
-  caf::replies_to<atom::get, atom::site, std::string>::with<site>,
-  // A page of sites (limit, offset), by name.
-  caf::replies_to<atom::list, atom::site, int64_t, int64_t>::with<page<site>>,
-  // One workload, by id.
-  caf::replies_to<atom::get, atom::workload, std::string>::with<workload>,
-  // A page of workloads matching a filter (kind, app), by kind and name.
-  caf::replies_to<atom::list, atom::workload, workload_filter>::with<page<workload>>,
-  // One container row, by id.
-  caf::replies_to<atom::get, atom::container, std::string>::with<container_row>,
-  // A page of container rows matching a filter.
-  caf::replies_to<atom::list, atom::container, container_filter>::with<page<container_row>>,
-  // One deploy with its log, by id.
-  caf::replies_to<atom::get, atom::deployment, std::string>::with<deployment>,
-  // A page of deploys (workload id or "" for all, limit, offset), newest first.
-  caf::replies_to<atom::list, atom::deployment, std::string, int64_t, int64_t>::with<
-    page<deployment>>,
-  // Deploys a previous run left queued or running, oldest first (boot recovery).
-  caf::replies_to<atom::list, atom::recover>::with<std::vector<deployment>>,
-  // Every proxy route, to re-apply at boot.
-  caf::replies_to<atom::list, atom::route>::with<std::vector<proxy_route>>,
-  // One stage's route, by stage id (not_found when it has none yet).
-  caf::replies_to<atom::get, atom::route, std::string>::with<proxy_route>,
+/// AUTH reads.
+using auth_reader_actor = caf::typed_actor<
   // A user with the password hash, by username (login).
   caf::replies_to<atom::get, atom::user, std::string>::with<user_record>,
   // How many users exist (first start, setup token).
@@ -156,29 +175,84 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<atom::list, atom::token, std::string, int64_t, int64_t>::with<
     page<api_token_info>>,
   // The newest audit_log rows (limit), newest first.
-  caf::replies_to<atom::list, atom::audit, int64_t>::with<std::vector<audit_row>>,
+  caf::replies_to<atom::list, atom::audit, int64_t>::with<std::vector<audit_row>>>;
+
+/// WEBHOOK DELIVERY LOG writes.
+using delivery_log_writer_actor = caf::typed_actor<
+  // Records a webhook delivery (a repeated delivery id becomes a duplicate); prunes the log.
+  caf::replies_to<atom::create, webhook_delivery>::with<webhook_delivery>,
+  // A trusted delivery for a project: dedupe, stage, queued deploy and record, one transaction.
+  caf::replies_to<atom::create, webhook_deploy_claim>::with<webhook_deploy_claimed>>;
+
+/// WEBHOOK DELIVERY LOG reads, and the secret a delivery is addressed to.
+using delivery_log_reader_actor = caf::typed_actor<
   // The workload a webhook secret belongs to (constant-time checked; not_found otherwise).
   caf::replies_to<atom::get, atom::webhook, std::string>::with<workload>,
   // One webhook delivery with its kept body, by id.
   caf::replies_to<atom::get, atom::delivery, std::string>::with<webhook_delivery>,
   // A page of a workload's webhook deliveries (workload id, limit, offset), newest first.
   caf::replies_to<atom::list, atom::delivery, std::string, int64_t, int64_t>::with<
-    page<webhook_delivery>>,
-  // Every known setting: stored values over defaults.
-  caf::replies_to<atom::get, atom::settings>::with<settings_map>,
-  // One app, by id.
-  caf::replies_to<atom::get, atom::app, std::string>::with<app>,
-  // A page of apps (limit, offset), by name.
-  caf::replies_to<atom::list, atom::app, int64_t, int64_t>::with<page<app>>,
-  // A page of proxy routes (limit, offset) with their stages and projects, by host.
-  caf::replies_to<atom::list, atom::proxy, int64_t, int64_t>::with<page<proxy_listing>>,
-  // What the store tracks (workloads, container ids, kept image tags): the stale scan's facts.
-  caf::replies_to<atom::get, atom::stale>::with<tracked_resources>,
-  // The store's counts for /metrics.
-  caf::replies_to<atom::get, atom::metrics>::with<store_metrics>,
+    page<webhook_delivery>>>;
+
+/// NOTIFICATION LOG writes.
+using notification_log_writer_actor = caf::typed_actor<
+  // Records a notification attempt and prunes the log; one-way, so the notifier never waits.
+  caf::reacts_to<atom::append, notification_attempt>>;
+
+/// NOTIFICATION LOG reads.
+using notification_log_reader_actor = caf::typed_actor<
   // A page of a workload's notification attempts (workload id, limit, offset), newest first.
   caf::replies_to<atom::list, atom::notification, std::string, int64_t, int64_t>::with<
     page<notification_attempt>>>;
+
+/// SETTINGS writes.
+using settings_writer_actor = caf::typed_actor<
+  // Writes settings (key -> JSON text) in one transaction, all or none; replies them all.
+  caf::replies_to<atom::update, atom::settings, settings_map>::with<settings_map>>;
+
+/// SETTINGS reads.
+using settings_reader_actor = caf::typed_actor<
+  // Every known setting: stored values over defaults.
+  caf::replies_to<atom::get, atom::settings>::with<settings_map>>;
+
+/// Reads over the whole STORE: its health, the stale scan's facts, the metrics.
+using store_overview_reader_actor = caf::typed_actor<
+  // Answers when the database can be read (the health check).
+  caf::replies_to<atom::ping>::with<atom::ok>,
+  // What the store tracks (workloads, container ids, kept image tags): the stale scan's facts.
+  caf::replies_to<atom::get, atom::stale>::with<tracked_resources>,
+  // The store's counts for /metrics.
+  caf::replies_to<atom::get, atom::metrics>::with<store_metrics>>;
+
+/// The STORE WRITER: the only writer of the database. Each message is one transaction.
+using store_writer_actor = catalog_writer_actor::extend_with<
+  journal_writer_actor, container_index_writer_actor, auth_writer_actor,
+  delivery_log_writer_actor, notification_log_writer_actor, settings_writer_actor>;
+
+/// A STORE READER: answers reads on its own read-only connection, beside the writer.
+using store_reader_actor = catalog_reader_actor::extend_with<
+  journal_reader_actor, container_index_reader_actor, auth_reader_actor,
+  delivery_log_reader_actor, notification_log_reader_actor, settings_reader_actor,
+  store_overview_reader_actor>;
+
+// -- what the store's clients hold (each only the store interfaces it uses) ---------------
+// The reconciler writes through container_index_writer_actor, the webhook router through
+// delivery_log_writer_actor, the notifier through notification_log_writer_actor.
+
+/// What the PROJECT DEPLOYER and its deploy jobs write: the journal, routes, container rows.
+using deploy_store_writer_actor =
+  journal_writer_actor::extend_with<container_index_writer_actor>;
+
+/// What they read: projects and workloads, the journal and routes, container rows.
+using deploy_store_reader_actor =
+  catalog_reader_actor::extend_with<journal_reader_actor, container_index_reader_actor>;
+
+/// What the WEBHOOK ROUTER reads: the secret's workload, recorded deliveries, projects.
+using webhook_store_reader_actor = delivery_log_reader_actor::extend_with<catalog_reader_actor>;
+
+/// What the NOTIFIER reads: workloads, projects (a stage's name), container rows.
+using notifier_store_reader_actor =
+  catalog_reader_actor::extend_with<container_index_reader_actor>;
 
 /// A DOCKER WORKER: makes blocking Engine API calls on its own thread for one owner, so
 /// a slow engine never stalls the scheduler. Errors come back as values (503 for HTTP).

@@ -38,8 +38,8 @@ struct deploy_settings {
 
 /// The actors a job talks to.
 struct deploy_handles {
-  store_writer_actor writer;
-  std::shared_ptr<store_readers> readers;
+  deploy_store_writer_actor writer;
+  std::shared_ptr<reader_pool<deploy_store_reader_actor>> readers;
   proxy_actor proxy;
   project_deployer_actor deployer;
 };

@@ -157,7 +157,7 @@ std::vector<observed_container> observe(const std::vector<docker::container_summ
 
 reconciler_actor::behavior_type
 reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler_config cfg,
-           store_writer_actor writer, docker_actor docker) {
+           container_index_writer_actor writer, docker_actor docker) {
   self->state.cfg = std::move(cfg);
   self->state.writer = std::move(writer);
   self->state.docker = std::move(docker);

@@ -32,7 +32,7 @@ struct reconciler_config {
 struct reconciler_state {
   static inline const char* name = "reconciler";
   reconciler_config cfg;
-  store_writer_actor writer;
+  container_index_writer_actor writer;
   docker_actor docker;
   bool in_flight = false;
   bool again = false; // something asked for a run while one was in flight
@@ -45,7 +45,7 @@ struct reconciler_state {
 
 reconciler_actor::behavior_type
 reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler_config cfg,
-           store_writer_actor writer, docker_actor docker);
+           container_index_writer_actor writer, docker_actor docker);
 
 /// What one list of the engine means for the index: one observation per (workload, role)
 /// for stacks and sites, one per container for projects (their rows are the deployer's),

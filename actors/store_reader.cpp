@@ -1,7 +1,8 @@
 #include "actors/store_reader.hpp"
 
-#include "core/errors.hpp"
+#include "actors/behavior_parts.hpp"
 #include "actors/reply.hpp"
+#include "core/errors.hpp"
 #include "store/admin_reads.hpp"
 #include "store/apps.hpp"
 #include "store/deployments.hpp"
@@ -18,19 +19,12 @@
 
 namespace tf {
 
-store_reader_actor::behavior_type
-store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, store::database db) {
-  self->state.db = std::move(db);
-  auto& d = self->state.db;
-  return {
-    [&d](atom::ping) -> caf::result<atom::ok> {
-      auto st = d.prepare("SELECT COUNT(*) FROM schema_migrations");
-      if (!st)
-        return std::move(st.error());
-      if (!st->step())
-        return st->error() ? st->error() : make_error(ec::database, "no schema");
-      return atom::ok_v;
-    },
+namespace {
+
+// One part per narrow interface of store_reader_actor (actors/actors.hpp), in its order.
+
+auto catalog_reads(store::database& d) {
+  return behavior_part<catalog_reader_actor>(
     [&d](atom::get, atom::project, const std::string& id) {
       return reply(store::get_project(d, id));
     },
@@ -51,12 +45,14 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     [&d](atom::list, atom::workload, const workload_filter& f) {
       return reply(store::list_workloads(d, f));
     },
-    [&d](atom::get, atom::container, const std::string& id) {
-      return reply(store::get_container(d, id));
-    },
-    [&d](atom::list, atom::container, const container_filter& f) {
-      return reply(store::list_containers(d, f));
-    },
+    [&d](atom::get, atom::app, const std::string& id) { return reply(store::get_app(d, id)); },
+    [&d](atom::list, atom::app, int64_t limit, int64_t offset) {
+      return reply(store::list_apps(d, limit, offset));
+    });
+}
+
+auto journal_reads(store::database& d) {
+  return behavior_part<journal_reader_actor>(
     [&d](atom::get, atom::deployment, const std::string& id) {
       return reply(store::get_deployment(d, id));
     },
@@ -67,6 +63,23 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     [&d](atom::get, atom::route, const std::string& stage_id) {
       return reply(store::get_route(d, stage_id));
     },
+    [&d](atom::list, atom::proxy, int64_t limit, int64_t offset) {
+      return reply(store::list_proxies(d, limit, offset));
+    });
+}
+
+auto container_index_reads(store::database& d) {
+  return behavior_part<container_index_reader_actor>(
+    [&d](atom::get, atom::container, const std::string& id) {
+      return reply(store::get_container(d, id));
+    },
+    [&d](atom::list, atom::container, const container_filter& f) {
+      return reply(store::list_containers(d, f));
+    });
+}
+
+auto auth_reads(store::database& d) {
+  return behavior_part<auth_reader_actor>(
     [&d](atom::get, atom::user, const std::string& username) {
       return reply(store::find_user(d, username));
     },
@@ -75,7 +88,11 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
     [&d](atom::list, atom::token, const std::string& user_id, int64_t limit, int64_t offset) {
       return reply(store::list_api_tokens(d, user_id, limit, offset));
     },
-    [&d](atom::list, atom::audit, int64_t limit) { return reply(store::list_audit(d, limit)); },
+    [&d](atom::list, atom::audit, int64_t limit) { return reply(store::list_audit(d, limit)); });
+}
+
+auto delivery_log_reads(store::database& d) {
+  return behavior_part<delivery_log_reader_actor>(
     [&d](atom::get, atom::webhook, const std::string& secret) {
       return reply(store::find_workload_by_webhook_secret(d, secret));
     },
@@ -83,23 +100,46 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
       return reply(store::get_delivery(d, id));
     },
     [&d](atom::list, atom::delivery, const std::string& workload_id, int64_t limit,
-         int64_t offset) { return reply(store::list_deliveries(d, workload_id, limit, offset)); },
-    // -- admin: settings, apps, proxies, stale scan, metrics --
-    [&d](atom::get, atom::settings) { return reply(store::read_settings(d)); },
-    [&d](atom::get, atom::app, const std::string& id) { return reply(store::get_app(d, id)); },
-    [&d](atom::list, atom::app, int64_t limit, int64_t offset) {
-      return reply(store::list_apps(d, limit, offset));
-    },
-    [&d](atom::list, atom::proxy, int64_t limit, int64_t offset) {
-      return reply(store::list_proxies(d, limit, offset));
-    },
-    [&d](atom::get, atom::stale) { return reply(store::read_tracked_resources(d)); },
-    [&d](atom::get, atom::metrics) { return reply(store::read_store_metrics(d)); },
+         int64_t offset) { return reply(store::list_deliveries(d, workload_id, limit, offset)); });
+}
+
+auto notification_log_reads(store::database& d) {
+  return behavior_part<notification_log_reader_actor>(
     [&d](atom::list, atom::notification, const std::string& workload_id, int64_t limit,
          int64_t offset) {
       return reply(store::list_notification_attempts(d, workload_id, limit, offset));
+    });
+}
+
+auto settings_reads(store::database& d) {
+  return behavior_part<settings_reader_actor>(
+    [&d](atom::get, atom::settings) { return reply(store::read_settings(d)); });
+}
+
+auto overview_reads(store::database& d) {
+  return behavior_part<store_overview_reader_actor>(
+    [&d](atom::ping) -> caf::result<atom::ok> {
+      auto st = d.prepare("SELECT COUNT(*) FROM schema_migrations");
+      if (!st)
+        return std::move(st.error());
+      if (!st->step())
+        return st->error() ? st->error() : make_error(ec::database, "no schema");
+      return atom::ok_v;
     },
-  };
+    [&d](atom::get, atom::stale) { return reply(store::read_tracked_resources(d)); },
+    [&d](atom::get, atom::metrics) { return reply(store::read_store_metrics(d)); });
+}
+
+} // namespace
+
+store_reader_actor::behavior_type
+store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, store::database db) {
+  self->state.db = std::move(db);
+  auto& d = self->state.db;
+  return combine_parts<store_reader_actor>(catalog_reads(d), journal_reads(d),
+                                           container_index_reads(d), auth_reads(d),
+                                           delivery_log_reads(d), notification_log_reads(d),
+                                           settings_reads(d), overview_reads(d));
 }
 
 } // namespace tf

@@ -3,13 +3,11 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/reader_pool.hpp"
 #include "store/database.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
-
-#include <atomic>
-#include <vector>
 
 namespace tf {
 
@@ -22,19 +20,7 @@ struct store_reader_state {
 store_reader_actor::behavior_type
 store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, store::database db);
 
-/// Several readers, used in turn by the HTTP threads.
-class store_readers {
-public:
-  store_readers() = default;
-  explicit store_readers(std::vector<store_reader_actor> actors) : actors_{std::move(actors)} {}
-  const store_reader_actor& next() const {
-    return actors_[next_.fetch_add(1, std::memory_order_relaxed) % actors_.size()];
-  }
-  const std::vector<store_reader_actor>& all() const { return actors_; }
-
-private:
-  std::vector<store_reader_actor> actors_;
-  mutable std::atomic<size_t> next_{0};
-};
+/// Several readers, used in turn by the HTTP threads and the actors that read.
+using store_readers = reader_pool<store_reader_actor>;
 
 } // namespace tf

@@ -1,7 +1,8 @@
 #include "actors/store_writer.hpp"
 
-#include "core/errors.hpp"
+#include "actors/behavior_parts.hpp"
 #include "actors/reply.hpp"
+#include "core/errors.hpp"
 #include "store/apps.hpp"
 #include "store/deployments.hpp"
 #include "store/notifications.hpp"
@@ -19,11 +20,12 @@
 
 namespace tf {
 
-store_writer_actor::behavior_type
-store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, store::database db) {
-  self->state.db = std::move(db);
-  auto& d = self->state.db;
-  return {
+namespace {
+
+// One part per narrow interface of store_writer_actor (actors/actors.hpp), in its order.
+
+auto catalog_writes(store::database& d) {
+  return behavior_part<catalog_writer_actor>(
     // -- projects and stages --
     [&d](atom::create, project& p) { return reply(store::create_project(d, std::move(p))); },
     [&d](atom::update, const patch<project>& p) { return reply(store::update_project(d, p)); },
@@ -46,20 +48,18 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     [&d](atom::erase, atom::site, const std::string& id) {
       return reply(store::delete_site(d, id));
     },
-    // -- workloads --
+    // -- workloads and apps --
     [&d](atom::update, const patch<workload>& p) { return reply(store::update_workload(d, p)); },
     [&d](atom::rotate, const std::string& id) { return reply(store::rotate_secrets(d, id)); },
-    // -- the containers index --
-    [&d](atom::upsert, container_row& c) {
-      return reply(store::upsert_container(d, std::move(c)));
-    },
-    [&d](atom::erase, atom::container, const std::string& id) {
-      return reply(store::delete_container(d, id));
-    },
-    [&d](atom::reconcile, const std::vector<observed_container>& xs) {
-      return reply(store::reconcile_containers(d, xs));
-    },
-    [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::sweep_missing(d, s)); },
+    [&d](atom::create, app& a) { return reply(store::create_app(d, std::move(a))); },
+    [&d](atom::update, const patch<app>& p) { return reply(store::update_app(d, p)); },
+    [&d](atom::erase, atom::app, const std::string& id) {
+      return reply(store::delete_app(d, id));
+    });
+}
+
+auto journal_writes(store::database& d) {
+  return behavior_part<journal_writer_actor>(
     // -- deployments --
     [&d](atom::create, deployment& x) { return reply(store::create_deployment(d, std::move(x))); },
     [&d](atom::create, stage_deploy_claim& c) {
@@ -91,8 +91,25 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
       if (auto err = store::delete_route(d, stage_id))
         return err;
       return atom::ok_v;
+    });
+}
+
+auto container_index_writes(store::database& d) {
+  return behavior_part<container_index_writer_actor>(
+    [&d](atom::upsert, container_row& c) {
+      return reply(store::upsert_container(d, std::move(c)));
     },
-    // -- users, sessions, API tokens, audit --
+    [&d](atom::erase, atom::container, const std::string& id) {
+      return reply(store::delete_container(d, id));
+    },
+    [&d](atom::reconcile, const std::vector<observed_container>& xs) {
+      return reply(store::reconcile_containers(d, xs));
+    },
+    [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::sweep_missing(d, s)); });
+}
+
+auto auth_writes(store::database& d) {
+  return behavior_part<auth_writer_actor>(
     [&d](atom::create, const new_user& u) { return reply(store::create_user(d, u)); },
     [&d](atom::create, const new_session& s) { return reply(store::create_session(d, s)); },
     [&d](atom::erase, atom::session, const std::string& token_hash) {
@@ -111,31 +128,46 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
         spdlog::error("event=audit-write-failed action={} target={} error={}", e.action,
                       e.target_id, error_message(err));
     },
-    [&d](atom::update, const totp_setting& t) { return reply(store::set_totp(d, t)); },
-    // -- webhook deliveries --
+    [&d](atom::update, const totp_setting& t) { return reply(store::set_totp(d, t)); });
+}
+
+auto delivery_log_writes(store::database& d) {
+  return behavior_part<delivery_log_writer_actor>(
     [&d](atom::create, webhook_delivery& x) {
       return reply(store::record_delivery(d, std::move(x)));
     },
     [&d](atom::create, webhook_deploy_claim& c) {
       return reply(store::claim_webhook_deploy(d, std::move(c)));
-    },
-    // -- settings and apps --
-    [&d](atom::update, atom::settings, const settings_map& changes) {
-      return reply(store::write_settings(d, changes));
-    },
-    [&d](atom::create, app& a) { return reply(store::create_app(d, std::move(a))); },
-    [&d](atom::update, const patch<app>& p) { return reply(store::update_app(d, p)); },
-    [&d](atom::erase, atom::app, const std::string& id) {
-      return reply(store::delete_app(d, id));
-    },
-    // -- notification attempts --
+    });
+}
+
+auto notification_log_writes(store::database& d) {
+  return behavior_part<notification_log_writer_actor>(
     [&d](atom::append, notification_attempt& a) {
       auto workload_id = a.workload_id;
       if (auto err = store::record_notification_attempt(d, std::move(a)))
         spdlog::warn("event=notification-record-failed workload={} error={}", workload_id,
                      error_message(err));
-    },
-  };
+    });
+}
+
+auto settings_writes(store::database& d) {
+  return behavior_part<settings_writer_actor>(
+    [&d](atom::update, atom::settings, const settings_map& changes) {
+      return reply(store::write_settings(d, changes));
+    });
+}
+
+} // namespace
+
+store_writer_actor::behavior_type
+store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, store::database db) {
+  self->state.db = std::move(db);
+  auto& d = self->state.db;
+  return combine_parts<store_writer_actor>(catalog_writes(d), journal_writes(d),
+                                           container_index_writes(d), auth_writes(d),
+                                           delivery_log_writes(d), notification_log_writes(d),
+                                           settings_writes(d));
 }
 
 } // namespace tf

@@ -81,7 +81,8 @@ notifier_settings notifier_settings_of(const config& cfg) {
 
 notifier_actor start_notifier(caf::actor_system& sys, notifier_settings settings,
                               const store_handles& store) {
-  return sys.spawn(notifier, std::move(settings), store.writer, store.readers);
+  return sys.spawn(notifier, std::move(settings), store.writer,
+                   narrowed<notifier_store_reader_actor>(store.readers));
 }
 
 void stop_notifier(caf::actor_system& sys, notifier_actor& notifier) {
@@ -93,7 +94,7 @@ void stop_notifier(caf::actor_system& sys, notifier_actor& notifier) {
 caf::expected<docker_host_handles> start_docker_host(caf::actor_system& sys,
                                                      const std::string& docker_host,
                                                      reconciler_config cfg,
-                                                     store_writer_actor writer) {
+                                                     container_index_writer_actor writer) {
   auto ep = docker::endpoint::parse(docker_host);
   if (!ep)
     return ep.error();
@@ -146,9 +147,11 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   deployer_handles h;
   h.cancel = docker::make_cancel_token();
   h.proxy = sys.spawn<caf::detached>(proxy_service, std::move(provider), cfg.proxy_slot_gate);
-  h.projects = sys.spawn(project_deployer, std::move(settings), store.writer, store.readers,
-                         h.proxy, docker.worker, *ep, h.cancel, std::move(notifier));
-  h.webhooks = sys.spawn(webhook_router, store.writer, store.readers, h.projects);
+  h.projects = sys.spawn(project_deployer, std::move(settings), store.writer,
+                         narrowed<deploy_store_reader_actor>(store.readers), h.proxy,
+                         docker.worker, *ep, h.cancel, std::move(notifier));
+  h.webhooks = sys.spawn(webhook_router, store.writer,
+                         narrowed<webhook_store_reader_actor>(store.readers), h.projects);
   caf::scoped_actor self{sys};
   caf::error err;
   self->request(h.projects, std::chrono::minutes{2}, atom::recover_v)

@@ -62,7 +62,7 @@ struct docker_host_handles {
 caf::expected<docker_host_handles> start_docker_host(caf::actor_system& sys,
                                                      const std::string& docker_host,
                                                      reconciler_config cfg,
-                                                     store_writer_actor writer);
+                                                     container_index_writer_actor writer);
 
 /// Cancels the Docker calls in flight, then stops the actors and waits for each.
 void stop_docker_host(caf::actor_system& sys, docker_host_handles& handles);

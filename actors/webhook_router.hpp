@@ -19,14 +19,15 @@ namespace tf {
 
 struct webhook_router_state {
   static inline const char* name = "webhook-router";
-  store_writer_actor writer;
-  std::shared_ptr<store_readers> readers;
+  delivery_log_writer_actor writer;
+  std::shared_ptr<reader_pool<webhook_store_reader_actor>> readers;
   project_deployer_actor deployer;
 };
 
 webhook_router_actor::behavior_type
 webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self,
-               store_writer_actor writer, std::shared_ptr<store_readers> readers,
+               delivery_log_writer_actor writer,
+               std::shared_ptr<reader_pool<webhook_store_reader_actor>> readers,
                project_deployer_actor deployer);
 
 } // namespace tf
