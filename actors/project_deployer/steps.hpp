@@ -22,7 +22,7 @@ namespace tf::deployer {
 using self_ptr = project_deployer_actor::stateful_pointer<project_deployer_state>;
 
 /// One store reader, as the deployer's readers hand them out.
-using reader_handle = std::decay_t<decltype(std::declval<const store_readers&>().next())>;
+using reader_handle = deploy_store_reader_actor;
 
 /// How long the deployer waits for the store; a request from HTTP waits on us in turn.
 constexpr auto store_timeout = std::chrono::seconds{10};
