@@ -39,7 +39,7 @@ struct deploy_settings {
 /// The actors a job talks to.
 struct deploy_handles {
   deploy_store_writer_actor writer;
-  std::shared_ptr<reader_pool<deploy_store_reader_actor>> readers;
+  std::shared_ptr<deploy_store_readers> readers;
   proxy_actor proxy;
   project_deployer_actor deployer;
 };

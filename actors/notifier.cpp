@@ -271,8 +271,7 @@ notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
 
 notifier_actor::behavior_type
 notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_settings settings,
-         notification_log_writer_actor writer,
-         std::shared_ptr<reader_pool<notifier_store_reader_actor>> readers) {
+         notification_log_writer_actor writer, std::shared_ptr<notifier_store_readers> readers) {
   auto& st = self->state;
   st.settings = std::move(settings);
   st.settings.queue_max = std::max<size_t>(st.settings.queue_max, 1);

@@ -57,7 +57,7 @@ struct notifier_state {
 
   notifier_settings settings;
   notification_log_writer_actor writer;
-  std::shared_ptr<reader_pool<notifier_store_reader_actor>> readers;
+  std::shared_ptr<notifier_store_readers> readers;
   notify_sender_actor sender;
   /// Held deliveries by the order their events arrived in (oldest first), whatever order
   /// the store's lookups came back in; the one in flight is not among them.
@@ -73,8 +73,7 @@ struct notifier_state {
 
 notifier_actor::behavior_type
 notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_settings settings,
-         notification_log_writer_actor writer,
-         std::shared_ptr<reader_pool<notifier_store_reader_actor>> readers);
+         notification_log_writer_actor writer, std::shared_ptr<notifier_store_readers> readers);
 
 /// The sender: one blocking POST at a time (spawned detached by the notifier).
 /// `answer_limit` caps how much of a receiver's answer is read.

@@ -63,8 +63,7 @@ struct project_deployer_state {
 project_deployer_actor::behavior_type
 project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state> self,
                  deploy_settings settings, deploy_store_writer_actor writer,
-                 std::shared_ptr<reader_pool<deploy_store_reader_actor>> readers,
-                 proxy_actor proxy,
+                 std::shared_ptr<deploy_store_readers> readers, proxy_actor proxy,
                  docker_actor docker, docker::endpoint engine, docker::cancel_token cancel,
                  notifier_actor notifier);
 

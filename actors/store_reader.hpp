@@ -23,4 +23,9 @@ store_reader(store_reader_actor::stateful_pointer<store_reader_state> self, stor
 /// Several readers, used in turn by the HTTP threads and the actors that read.
 using store_readers = reader_pool<store_reader_actor>;
 
+/// The same readers as the actors that read hold them (actors/actors.hpp: what each reads).
+using deploy_store_readers = reader_pool<deploy_store_reader_actor>;
+using webhook_store_readers = reader_pool<webhook_store_reader_actor>;
+using notifier_store_readers = reader_pool<notifier_store_reader_actor>;
+
 } // namespace tf

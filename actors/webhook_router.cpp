@@ -202,8 +202,7 @@ int64_t unix_now() {
 
 webhook_router_actor::behavior_type
 webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self,
-               delivery_log_writer_actor writer,
-               std::shared_ptr<reader_pool<webhook_store_reader_actor>> readers,
+               delivery_log_writer_actor writer, std::shared_ptr<webhook_store_readers> readers,
                project_deployer_actor deployer) {
   self->state.writer = std::move(writer);
   self->state.readers = std::move(readers);

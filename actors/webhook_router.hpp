@@ -20,14 +20,13 @@ namespace tf {
 struct webhook_router_state {
   static inline const char* name = "webhook-router";
   delivery_log_writer_actor writer;
-  std::shared_ptr<reader_pool<webhook_store_reader_actor>> readers;
+  std::shared_ptr<webhook_store_readers> readers;
   project_deployer_actor deployer;
 };
 
 webhook_router_actor::behavior_type
 webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self,
-               delivery_log_writer_actor writer,
-               std::shared_ptr<reader_pool<webhook_store_reader_actor>> readers,
+               delivery_log_writer_actor writer, std::shared_ptr<webhook_store_readers> readers,
                project_deployer_actor deployer);
 
 } // namespace tf
