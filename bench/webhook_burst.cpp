@@ -21,6 +21,7 @@
 // Everything it creates (temp dir, the daemon, the projects' containers) is removed at the end.
 #include "deploy_harness.hpp"
 #include "actors/webhook_signatures.hpp"
+#include "http/server.hpp"
 #include "store/database.hpp"
 #include "store/workloads.hpp"
 
@@ -185,24 +186,6 @@ std::pair<std::vector<double>, double> under_senders(int senders, int per_sender
   return {std::move(ms), std::chrono::duration<double>(steady::now() - t0).count()};
 }
 
-/// The listen backlog of this process's socket bound to `port`, widened as the daemon widens
-/// its own (http/server.cpp): httplib 0.11 listens with 5, which would refuse 200 senders.
-void widen_backlog(uint16_t port) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator{"/proc/self/fd", ec}) {
-    int fd = std::atoi(entry.path().filename().c_str());
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
-      continue;
-    sockaddr_in addr{};
-    socklen_t alen = sizeof addr;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) == 0
-        && addr.sin_family == AF_INET && ntohs(addr.sin_port) == port)
-      ::listen(fd, 1024);
-  }
-}
-
 /// The anchor, measured in the same run: a bare cpp-httplib server in this process with the
 /// daemon's HTTP thread count, answering 202 to the same signed POST (one connection per
 /// request, same body), so the daemon's figures can be read against what HTTP alone costs.
@@ -217,7 +200,8 @@ void anchor(int per_sender, int http_threads) {
                     "application/json");
   });
   auto port = srv.bind_to_any_port("127.0.0.1");
-  widen_backlog(static_cast<uint16_t>(port));
+  // httplib 0.11 listens with 5, which would refuse 200 senders: widened as the daemon does.
+  tf::http::widen_listen_backlog(static_cast<uint16_t>(port), 1024);
   std::thread serving{[&] { srv.listen_after_bind(); }};
   poll_until(10s, [&] { return srv.is_running(); }, 1ms);
   webhook_target t{{}, "anchor", "anchor-signing-secret"};

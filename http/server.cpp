@@ -55,11 +55,8 @@ httplib::Server::HandlerResponse check_body_size(const httplib::Request& req,
   return handled::Unhandled;
 }
 
-/// httplib 0.11 (Debian's, compiled into its shared library) listens with a backlog of 5: a
-/// burst of clients, such as webhook senders, overflows the accept queue and connections are
-/// reset after the client has sent its request. Linux lets listen() be called again on a
-/// listening socket to change its backlog; httplib does not expose its socket, so it is found
-/// among this process's descriptors by its bound address. Best effort: failing leaves 5.
+} // namespace
+
 void widen_listen_backlog(uint16_t port, int backlog) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator{"/proc/self/fd", ec}) {
@@ -87,7 +84,6 @@ void widen_listen_backlog(uint16_t port, int backlog) {
   }
 }
 
-} // namespace
 
 server::server(server_context ctx, const config& cfg)
   : ctx_{std::move(ctx)}, http_{std::make_unique<httplib::Server>()} {

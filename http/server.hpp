@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,5 +84,12 @@ private:
   std::atomic<bool> run_returned_{false};
   std::atomic<bool> stop_requested_{false};
 };
+
+/// httplib 0.11 (Debian's, compiled into its shared library) listens with a backlog of 5: a
+/// burst of clients, such as webhook senders, overflows the accept queue and connections are
+/// reset after the client has sent its request. Linux lets listen() be called again on a
+/// listening socket to change its backlog; httplib does not expose its socket, so it is found
+/// among this process's descriptors by its bound address. Best effort: failing leaves 5.
+void widen_listen_backlog(uint16_t port, int backlog);
 
 } // namespace tf::http
