@@ -496,3 +496,15 @@ TEST_CASE_FIXTURE(workloads_fixture, "every list answers a page and refuses a ba
     }
   }
 }
+
+TEST_CASE_FIXTURE(workloads_fixture, "an instance action the deployer does not know is refused at once") {
+  // The HTTP route matches only stop, start and restart; another sender of the message
+  // (the CLI, a later route) must read why, not wait out its timeout.
+  using namespace std::chrono_literals;
+  tf::instance_action act{"no-such-project", "production", "row-1", "explode"};
+  auto got = tf::http::ask<tf::container_row>(sys, deployers.projects, 5s, tf::atom::instance_v,
+                                              act);
+  REQUIRE_FALSE(got);
+  CHECK(tf::error_code(got.error()) == tf::ec::invalid_argument);
+  CHECK(tf::error_message(got.error()) == "action must be stop, start or restart");
+}

@@ -159,9 +159,11 @@ caf::result<stage_deploy_claimed> request_rollback(self_ptr self, deploy_request
 
 /// Step 1: reads the project the URL names.
 caf::result<container_row> request_instance_action(self_ptr self, const instance_action& act) {
-  auto rp = self->make_response_promise<container_row>();
+  // Checked before the promise exists: once one does, CAF drops an error returned here and
+  // the caller would wait out its timeout instead of reading why.
   if (act.action != "stop" && act.action != "start" && act.action != "restart")
     return make_error(ec::invalid_argument, "action must be stop, start or restart");
+  auto rp = self->make_response_promise<container_row>();
   auto reader = self->state.handles.readers->next();
   self->request(reader, store_timeout, atom::get_v, atom::project_v, act.project_id)
     .then([self, rp, act, reader](project& p) { read_container(self, rp, act, reader, p); },
