@@ -1,7 +1,7 @@
 // What the HTTP front-end and the webhook router exchange: a delivery as received, a replay
 // of a recorded one, and how the router settled it (a result, an error code and a reason).
 // The HTTP status of each outcome is the front-end's to decide (http/errors.cpp); the
-// router asks the front-end's mapping for the status its delivery log records.
+// delivery log records the result and the code it is decided from.
 #pragma once
 
 #include "core/errors.hpp"
@@ -40,17 +40,12 @@ typename Inspector::result_type inspect(Inspector& f, webhook_answer& x) {
            x.deployment_id, x.delivery);
 }
 
-/// The HTTP status the front-end answers for a settled delivery: what the delivery log
-/// records with it. Passed with each request, so the mapping stays the front-end's own.
-using webhook_status_of = int64_t (*)(const webhook_answer&);
-
 /// A POST to /api/webhooks/{secret}.
 struct webhook_request {
   std::string secret;
   std::string body;
   webhook_headers headers;
   std::string source_addr;
-  webhook_status_of status_of = nullptr; // local only: not inspected
 };
 
 template <class Inspector>
@@ -63,7 +58,6 @@ struct webhook_replay {
   std::string workload_id;
   std::string delivery; // the recorded delivery's row id
   std::string source_addr;
-  webhook_status_of status_of = nullptr; // local only: not inspected
 };
 
 template <class Inspector>

@@ -16,21 +16,25 @@ const std::string* header(const webhook_headers& h, const char* name) {
   return i == h.end() || i->second.empty() ? nullptr : &i->second;
 }
 
-payload_reading refuse(int64_t status, std::string code, std::string message) {
+payload_reading refuse(std::string code, std::string message) {
   payload_reading r;
-  r.status = status;
+  r.verdict = payload_verdict::refuse;
   r.code = std::move(code);
   r.message = std::move(message);
   return r;
 }
 
 payload_reading no_tag(const std::string& why) {
-  return refuse(422, "no_tag", "no tag in this event: " + why);
+  return refuse("no_tag", "no tag in this event: " + why);
 }
 
-/// A well-formed delivery that asks for no deploy: answered 200 and logged as ignored.
+/// A well-formed delivery that asks for no deploy: logged as ignored, and answered as a
+/// success so the sender does not show the hook as failing.
 payload_reading ignore(std::string why) {
-  return refuse(200, "ignored", std::move(why));
+  payload_reading r;
+  r.verdict = payload_verdict::ignore;
+  r.message = std::move(why);
+  return r;
 }
 
 std::string text(const rapidjson::Value& v) {
@@ -81,7 +85,7 @@ bool is_digest(const std::string& v) {
 payload_reading with_tag(std::string tag, std::string stage, std::string event,
                          std::string image = {}) {
   if (!store::is_image_tag(tag))
-    return refuse(400, "invalid_argument",
+    return refuse("invalid_argument",
                   "tag: \"" + tag.substr(0, 80) + "\" is not a valid image tag");
   payload_reading r;
   r.target.tag = std::move(tag);
@@ -242,9 +246,9 @@ payload_reading read_project_payload(const webhook_headers& headers, std::string
     return event.empty() ? no_tag("the body is empty") : ignore("the body is empty");
   auto doc = net::parse_object(body);
   if (!doc)
-    return refuse(400, "invalid_argument", error_message(doc.error()));
-  // A sender's events that carry nothing to deploy are answered 200 and logged as ignored:
-  // a hook that answers 4xx to every branch push is shown as failing by its sender.
+    return refuse("invalid_argument", error_message(doc.error()));
+  // A sender's events that carry nothing to deploy are logged as ignored and answered as a
+  // success: a hook that answers 4xx to every branch push is shown as failing by its sender.
   if (github) {
     if (event == "package" || event == "registry_package")
       return github_package(*doc, event);
@@ -276,23 +280,23 @@ payload_reading read_project_payload(const webhook_headers& headers, std::string
   if (doc->HasMember("stage")) {
     const auto& s = (*doc)["stage"];
     if (!s.IsString())
-      return refuse(400, "invalid_argument", "stage: must be a string");
+      return refuse("invalid_argument", "stage: must be a string");
     stage = text(s);
     if (stage.size() > 128)
-      return refuse(400, "invalid_argument", "stage: longer than 128 characters");
+      return refuse("invalid_argument", "stage: longer than 128 characters");
   }
   bool force = false;
   if (doc->HasMember("force")) {
     const auto& f = (*doc)["force"];
     if (!f.IsBool())
-      return refuse(400, "invalid_argument", "force: must be true or false");
+      return refuse("invalid_argument", "force: must be true or false");
     force = f.GetBool();
   }
   if (!doc->HasMember("tag"))
     return no_tag("the body has no \"tag\"");
   const auto& tag = (*doc)["tag"];
   if (!tag.IsString())
-    return refuse(400, "invalid_argument", "tag: must be a string");
+    return refuse("invalid_argument", "tag: must be a string");
   auto r = with_tag(text(tag), std::move(stage), "");
   r.target.force = force;
   return r;

@@ -2,7 +2,7 @@
 // Tinyforge's own body {"tag","stage","force"}, GitHub's package / registry_package events
 // (and its ping), Gitea's package events, and GitLab's and Gitea's tag pushes (and Gitea's
 // tag "create"). Pure: headers and body in; a target, a reason to ignore the delivery, or a
-// refusal with its HTTP status out.
+// refusal with its error code out.
 #pragma once
 
 #include "actors/webhook_messages.hpp"
@@ -25,18 +25,22 @@ struct webhook_target {
   bool force = false;
 };
 
-/// status 0: `target` holds what to deploy. 200: the delivery is well-formed but asks for
+/// What a reading found: something to deploy, a delivery to ignore, or one to refuse.
+enum class payload_verdict { deploy, ignore, refuse };
+
+/// deploy: `target` holds what to deploy. ignore: the delivery is well-formed but asks for
 /// no deploy (GitHub's ping, a branch push, a deleted tag, an untagged image version, a
 /// package that is no container image): it is recorded as ignored, `message` says why.
-/// Otherwise the delivery is refused with `status` (400 malformed JSON, wrong types or an
-/// invalid tag; 422 Tinyforge's own body without a tag), `code` and `message`.
+/// refuse: `code` says why (invalid_argument for malformed JSON, wrong types or an invalid
+/// tag; no_tag for Tinyforge's own body without a tag) and `message` how.
 struct payload_reading {
-  int64_t status = 0;
+  payload_verdict verdict = payload_verdict::deploy;
   std::string code;
   std::string message;
   webhook_target target;
 
-  bool ignored() const { return status == 200; }
+  bool ignored() const { return verdict == payload_verdict::ignore; }
+  bool refused() const { return verdict == payload_verdict::refuse; }
 };
 
 payload_reading read_project_payload(const webhook_headers& headers, std::string_view body);

@@ -80,13 +80,12 @@ webhook_answer refused_for(const char* reason, std::string message) {
   return failure(ec::invalid_argument, std::move(message), reason);
 }
 
-/// Records a delivery that queues no deploy with the status the front-end answers `a` with,
+/// Records a delivery that queues no deploy with the result of `a` (and its code, refused),
 /// then answers `a` with the delivery's id (or without it, when the record could not be
 /// written: the sender still gets its answer).
-void record_and_answer(self_ptr self, promise rp, webhook_status_of status_of,
-                       webhook_delivery rec, webhook_answer a) {
+void record_and_answer(self_ptr self, promise rp, webhook_delivery rec, webhook_answer a) {
   rec.result = a.result;
-  rec.status = status_of != nullptr ? status_of(a) : 0;
+  rec.code = a.refused() ? a.reason : std::string{};
   self->request(self->state.writer, store_timeout, atom::create_v, std::move(rec))
     .then(
       [rp, a](webhook_delivery& stored) mutable {
@@ -100,18 +99,18 @@ void record_and_answer(self_ptr self, promise rp, webhook_status_of status_of,
 }
 
 /// Records a refused delivery, then answers with the refusal.
-void refuse(self_ptr self, promise rp, webhook_status_of status_of, webhook_delivery rec,
+void refuse(self_ptr self, promise rp, webhook_delivery rec,
             webhook_answer a) {
   a.result = "rejected";
   rec.error = a.message;
   spdlog::info("event=webhook-refused workload={} code={} reason={}", rec.workload_id,
                a.reason, a.message);
-  record_and_answer(self, std::move(rp), status_of, std::move(rec), std::move(a));
+  record_and_answer(self, std::move(rp), std::move(rec), std::move(a));
 }
 
 /// Records a delivery that asks for no deploy (ping, branch push, untagged version...), then
 /// answers with the reason: the sender shows the hook as working.
-void ignore(self_ptr self, promise rp, webhook_status_of status_of, webhook_delivery rec,
+void ignore(self_ptr self, promise rp, webhook_delivery rec,
             const std::string& reason) {
   rec.error = reason;
   spdlog::info("event=webhook-ignored workload={} event={} reason={}", rec.workload_id,
@@ -119,7 +118,7 @@ void ignore(self_ptr self, promise rp, webhook_status_of status_of, webhook_deli
   webhook_answer a;
   a.result = "ignored";
   a.message = reason;
-  record_and_answer(self, std::move(rp), status_of, std::move(rec), std::move(a));
+  record_and_answer(self, std::move(rp), std::move(rec), std::move(a));
 }
 
 /// How the store settled a claim becomes the answer: the queued deploy (handed to the
@@ -129,8 +128,8 @@ void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
   auto& d = got.delivery;
   if (d.result == "rejected") {
     spdlog::info("event=webhook-refused workload={} code={} reason={}", d.workload_id,
-                 got.refusal_code, d.error);
-    auto a = failure(ec::invalid_argument, d.error, got.refusal_code);
+                 d.code, d.error);
+    auto a = failure(ec::invalid_argument, d.error, d.code);
     a.result = d.result;
     a.delivery = d.id;
     rp.deliver(a);
@@ -163,22 +162,21 @@ void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
 /// What every delivery goes through once its sender is trusted (a verified or an allowed
 /// unsigned delivery, or a replay): the workload kind and the tag are read here; the claim
 /// of the delivery id, the stage and the queued deploy are one transaction in the store.
-void route_to_project(self_ptr self, promise rp, webhook_status_of status_of,
-                      webhook_delivery rec, const workload& w, const webhook_headers& headers) {
+void route_to_project(self_ptr self, promise rp, webhook_delivery rec, const workload& w, const webhook_headers& headers) {
   if (w.kind != "project")
-    return refuse(self, rp, status_of, std::move(rec),
+    return refuse(self, rp, std::move(rec),
                   refused_for("not_implemented",
                               "webhooks of a " + w.kind + " are not supported yet"));
   auto reading = read_project_payload(headers, rec.body);
   if (rec.event.empty()) // a replay: the event of the recorded headers
     rec.event = webhook_event(headers);
   if (reading.ignored())
-    return ignore(self, rp, status_of, std::move(rec), reading.message);
-  if (reading.status != 0) // refused: reading.code names why
-    return refuse(self, rp, status_of, std::move(rec),
+    return ignore(self, rp, std::move(rec), reading.message);
+  if (reading.refused())
+    return refuse(self, rp, std::move(rec),
                   failure(ec::invalid_argument, reading.message, reading.code));
   if (!self->state.deployer)
-    return refuse(self, rp, status_of, std::move(rec),
+    return refuse(self, rp, std::move(rec),
                   failure(ec::unavailable, "the deployer is not running"));
   rec.tag = reading.target.tag;
   rec.event = reading.target.event;
@@ -227,13 +225,13 @@ webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self
                                             unix_now());
             rec.signature = to_string(verdict.scheme);
             if (verdict.scheme != signature_scheme::none && !verdict.valid)
-              return refuse(self, rp, req.status_of, std::move(rec),
+              return refuse(self, rp, std::move(rec),
                             refused_for("unauthorized", verdict.reason));
             if (verdict.scheme == signature_scheme::none && w.webhook_require_signature)
-              return refuse(self, rp, req.status_of, std::move(rec),
+              return refuse(self, rp, std::move(rec),
                             refused_for("unauthorized",
                                         "this webhook requires a signed request"));
-            route_to_project(self, rp, req.status_of, std::move(rec), w, req.headers);
+            route_to_project(self, rp, std::move(rec), w, req.headers);
           },
           [rp, fingerprint, source](caf::error& err) mutable {
             if (error_code(err) == ec::not_found) {
@@ -277,7 +275,7 @@ webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self
                   rec.headers_json = original.headers_json;
                   rec.body = original.body;
                   auto headers = headers_from_json(original.headers_json);
-                  route_to_project(self, rp, r.status_of, std::move(rec), w, headers);
+                  route_to_project(self, rp, std::move(rec), w, headers);
                 },
                 [rp](caf::error& err) mutable {
                   rp.deliver(lookup_failed(err));

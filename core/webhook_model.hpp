@@ -6,7 +6,6 @@
 
 #include <caf/meta/type_name.hpp>
 
-#include <cstdint>
 #include <string>
 
 namespace tf {
@@ -21,7 +20,10 @@ struct webhook_delivery {
   std::string event;       // the sender's event name, "" for a plain body
   std::string signature;   // none | tinyforge | github | gitea | gitlab | replay
   std::string result;      // accepted | duplicate | rejected | ignored | unchanged
-  int64_t status = 0;      // the HTTP status answered
+  /// Why a rejected delivery was refused, the answer's error code (unauthorized, no_stage,
+  /// no_tag, invalid_argument ...); "" for the other results. The HTTP status the sender
+  /// got follows from result and code (http/errors.cpp:webhook_status).
+  std::string code;
   std::string tag;
   std::string stage;
   std::string deployment_id;
@@ -35,7 +37,7 @@ struct webhook_delivery {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, webhook_delivery& x) {
   return f(caf::meta::type_name("webhook_delivery"), x.id, x.workload_id, x.received_at,
-           x.source_addr, x.delivery_id, x.event, x.signature, x.result, x.status, x.tag,
+           x.source_addr, x.delivery_id, x.event, x.signature, x.result, x.code, x.tag,
            x.stage, x.deployment_id, x.error, x.replay_of, x.body, x.body_truncated,
            x.headers_json);
 }
@@ -44,7 +46,7 @@ typename Inspector::result_type inspect(Inspector& f, webhook_delivery& x) {
 /// project for a deploy: the router hands it to the store writer, which settles it in one
 /// transaction (store::claim_webhook_deploy).
 struct webhook_deploy_claim {
-  webhook_delivery delivery; // as received, with its tag; the store sets result and status
+  webhook_delivery delivery; // as received, with its tag; the store sets result and code
   std::string wanted_stage;  // a stage's name or id; "" = the project's first stage
   /// The image a registry event is about (any spelling image_repository_key reads), ""
   /// for events that name none (git pushes, Tinyforge's body). Another image than the
@@ -62,17 +64,16 @@ typename Inspector::result_type inspect(Inspector& f, webhook_deploy_claim& x) {
 }
 
 /// How the store settled a claim: the recorded delivery (accepted, duplicate, rejected,
-/// ignored or unchanged) and, when accepted, the deploy it queued.
+/// ignored or unchanged, a rejected one with its code) and, when accepted, the deploy it
+/// queued.
 struct webhook_deploy_claimed {
   webhook_delivery delivery;
-  deployment queued;        // id "" unless delivery.result == "accepted"
-  std::string refusal_code; // the error code of a rejected delivery (no_stage, ...)
+  deployment queued; // id "" unless delivery.result == "accepted"
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, webhook_deploy_claimed& x) {
-  return f(caf::meta::type_name("webhook_deploy_claimed"), x.delivery, x.queued,
-           x.refusal_code);
+  return f(caf::meta::type_name("webhook_deploy_claimed"), x.delivery, x.queued);
 }
 
 } // namespace tf

@@ -1,6 +1,7 @@
 #include "http/errors.hpp"
 
 #include "actors/webhook_messages.hpp"
+#include "core/webhook_model.hpp"
 #include "net/json.hpp"
 
 #include <httplib.h>
@@ -26,18 +27,46 @@ int http_status(ec code) {
   return 500;
 }
 
-int64_t webhook_status(const webhook_answer& a) {
-  // The refusals only a webhook makes, finer than the project's codes: their reason is
-  // the envelope's code and decides the status.
-  if (a.reason == "unauthorized")
+namespace {
+
+/// The status of a refusal only a webhook makes, finer than the project's codes (its
+/// reason is the envelope's code); 0 for any other reason.
+int64_t webhook_refusal_status(std::string_view reason) {
+  if (reason == "unauthorized")
     return 401;
-  if (a.reason == "no_stage" || a.reason == "no_tag")
+  if (reason == "no_stage" || reason == "no_tag")
     return 422;
-  if (a.reason == "not_implemented")
+  if (reason == "not_implemented")
     return 501;
-  if (a.refused())
-    return http_status(a.code);
-  return a.result == "accepted" ? 202 : 200;
+  return 0;
+}
+
+/// The project's code spelled `name` (as to_string spells it); internal for none.
+ec code_named(std::string_view name) {
+  for (auto c = static_cast<int>(ec::none); c <= static_cast<int>(ec::internal); ++c)
+    if (name == to_string(static_cast<ec>(c)))
+      return static_cast<ec>(c);
+  return ec::internal;
+}
+
+int64_t settled_status(std::string_view result) {
+  return result == "accepted" ? 202 : 200;
+}
+
+} // namespace
+
+int64_t webhook_status(const webhook_answer& a) {
+  if (auto s = webhook_refusal_status(a.reason); s != 0)
+    return s;
+  return a.refused() ? http_status(a.code) : settled_status(a.result);
+}
+
+int64_t webhook_status(const webhook_delivery& d) {
+  if (d.result != "rejected")
+    return settled_status(d.result);
+  if (auto s = webhook_refusal_status(d.code); s != 0)
+    return s;
+  return http_status(code_named(d.code));
 }
 
 std::string error_body(std::string_view code, std::string_view message) {

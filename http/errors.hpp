@@ -13,6 +13,7 @@ struct Response;
 
 namespace tf {
 struct webhook_answer;
+struct webhook_delivery;
 }
 
 namespace tf::http {
@@ -22,8 +23,13 @@ int http_status(ec code);
 
 /// The HTTP status of a webhook delivery as the router settled it: 202 when a deploy was
 /// queued, 200 when nothing was to be deployed (a duplicate, an unchanged tag, an ignored
-/// event), the code's status when it was refused. The delivery log records the same.
+/// event), the code's status when it was refused (401 unauthorized, 422 no_stage and
+/// no_tag, 501 not_implemented, otherwise http_status of the code).
 int64_t webhook_status(const webhook_answer& a);
+
+/// The same status for a recorded delivery, read from its result and code: the status its
+/// sender was answered with.
+int64_t webhook_status(const webhook_delivery& d);
 
 /// The envelope's body.
 std::string error_body(std::string_view code, std::string_view message);

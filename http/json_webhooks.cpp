@@ -1,5 +1,6 @@
 #include "http/json_webhooks.hpp"
 
+#include "http/errors.hpp"
 #include "http/json_fields.hpp"
 
 namespace tf::http {
@@ -27,7 +28,9 @@ void write_delivery(net::json_writer& w, const webhook_delivery& d) {
                   {"source_addr", d.source_addr}});
   write_optional_texts(w, {{"delivery_id", d.delivery_id}, {"event", d.event}});
   write_texts(w, {{"signature", d.signature}, {"result", d.result}});
-  net::field(w, "status", d.status);
+  net::field(w, "status", webhook_status(d));
+  if (!d.code.empty())
+    net::field(w, "code", d.code);
   write_optional_texts(w, {{"tag", d.tag}, {"stage", d.stage}, {"deployment_id", d.deployment_id},
                            {"error", d.error}, {"replay_of", d.replay_of}});
   w.Key("replayable");

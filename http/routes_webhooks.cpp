@@ -78,7 +78,6 @@ void receive_webhook(const server_context& ctx, req_t req, res_t res) {
   wr.body = req.body;
   wr.headers = collect_headers(req);
   wr.source_addr = req.remote_addr;
-  wr.status_of = webhook_status;
   render_answer(res, ask<webhook_answer>(*ctx.sys, ctx.webhooks, router_timeout(ctx),
                                          atom::webhook_v, std::move(wr)));
 }
@@ -97,8 +96,7 @@ void list_deliveries(const server_context& ctx, req_t req, res_t res) {
 }
 
 void replay_delivery(const server_context& ctx, req_t req, res_t res) {
-  webhook_replay r{std::string{req.matches[1]}, std::string{req.matches[2]}, req.remote_addr,
-                   webhook_status};
+  webhook_replay r{std::string{req.matches[1]}, std::string{req.matches[2]}, req.remote_addr};
   render_answer(res, ask<webhook_answer>(*ctx.sys, ctx.webhooks, router_timeout(ctx),
                                          atom::replay_v, std::move(r)));
 }

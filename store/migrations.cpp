@@ -12,6 +12,7 @@ const std::vector<migration>& migrations() {
     steps::m0003_webhook_deliveries,
     steps::m0004_notifications,
     steps::m0005_delivery_results,
+    steps::m0006_delivery_codes,
   };
   return all;
 }

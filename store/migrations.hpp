@@ -33,6 +33,7 @@ extern const migration m0002_proxy_routes;
 extern const migration m0003_webhook_deliveries;
 extern const migration m0004_notifications;
 extern const migration m0005_delivery_results;
+extern const migration m0006_delivery_codes;
 } // namespace steps
 
 } // namespace tf::store

@@ -21,10 +21,11 @@ namespace {
 
 constexpr size_t max_short_field = 256;
 constexpr size_t max_error = 1024;
+constexpr size_t max_code = 64;
 
 constexpr std::string_view delivery_columns
   = "SELECT id, workload_id, received_at, source_addr, delivery_id, event, signature, result, "
-    "status, tag, stage, deployment_id, error, replay_of, body_truncated, headers_json, body "
+    "code, tag, stage, deployment_id, error, replay_of, body_truncated, headers_json, body "
     "FROM webhook_deliveries ";
 
 /// A delivery without its body (which lists and lookups by delivery id do not need).
@@ -32,7 +33,7 @@ const auto read_delivery = columns(&webhook_delivery::id, &webhook_delivery::wor
                                    &webhook_delivery::received_at, &webhook_delivery::source_addr,
                                    &webhook_delivery::delivery_id, &webhook_delivery::event,
                                    &webhook_delivery::signature, &webhook_delivery::result,
-                                   &webhook_delivery::status, &webhook_delivery::tag,
+                                   &webhook_delivery::code, &webhook_delivery::tag,
                                    &webhook_delivery::stage, &webhook_delivery::deployment_id,
                                    &webhook_delivery::error, &webhook_delivery::replay_of,
                                    &webhook_delivery::body_truncated,
@@ -65,8 +66,12 @@ caf::error check_and_cap(webhook_delivery& d) {
   if (!known_result(d.result))
     return make_error(ec::invalid_argument,
                       "result must be accepted, duplicate, rejected, ignored or unchanged");
-  if (d.status < 100 || d.status > 599)
-    return make_error(ec::invalid_argument, "status must be an HTTP status");
+  // A refusal names its code, and only a refusal has one: the status the log shows for
+  // the row is read from the two.
+  if ((d.result == "rejected") == d.code.empty())
+    return make_error(ec::invalid_argument, "a rejected delivery, and only one, has a code");
+  if (d.code.size() > max_code)
+    return make_error(ec::invalid_argument, "code: longer than 64 characters");
   for (auto* s : {&d.source_addr, &d.delivery_id, &d.event, &d.signature, &d.tag, &d.stage,
                   &d.deployment_id, &d.replay_of})
     cap(*s, max_short_field);
@@ -84,7 +89,6 @@ caf::error check_and_cap(webhook_delivery& d) {
 
 void mark_duplicate(webhook_delivery& d, const webhook_delivery& first) {
   d.result = "duplicate";
-  d.status = 200;
   d.deployment_id = first.deployment_id;
   d.error = "delivery " + d.delivery_id + " was accepted before (" + first.id + ")";
 }
@@ -122,11 +126,11 @@ caf::error insert_delivery(database& db, webhook_delivery& d) {
   if (auto err = run(
         db,
         "INSERT INTO webhook_deliveries(id, workload_id, received_at, source_addr, delivery_id, "
-        "event, signature, result, status, tag, stage, deployment_id, error, replay_of, body, "
+        "event, signature, result, code, tag, stage, deployment_id, error, replay_of, body, "
         "body_truncated, headers_json) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         d.id, d.workload_id, d.received_at, d.source_addr, d.delivery_id, d.event, d.signature,
-        d.result, d.status, d.tag, d.stage, d.deployment_id, d.error, d.replay_of, d.body,
+        d.result, d.code, d.tag, d.stage, d.deployment_id, d.error, d.replay_of, d.body,
         d.body_truncated, d.headers_json))
     return parent_gone(err, "workload", d.workload_id);
   // Bounded: the workload keeps its newest rows. The oldest row to keep is found by walking
@@ -194,7 +198,7 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
   webhook_deploy_claimed out;
   auto& d = c.delivery;
   d.result = "accepted";
-  d.status = 202;
+  d.code.clear();
   if (auto err = check_and_cap(d))
     return err;
   auto tx = transaction::begin(db);
@@ -205,15 +209,13 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
     return w.error();
   if (w->kind != "project")
     return make_error(ec::invalid_argument, "workload " + w->id + " is not a project");
-  auto refuse = [&](int64_t status, const char* code, std::string why) {
+  auto refuse = [&](const char* code, std::string why) {
     d.result = "rejected";
-    d.status = status;
+    d.code = code;
     d.error = std::move(why);
-    out.refusal_code = code;
   };
-  auto settle = [&](int64_t status, const char* result, std::string why) {
+  auto settle = [&](const char* result, std::string why) {
     d.result = result;
-    d.status = status;
     d.error = std::move(why);
   };
   auto first = d.delivery_id.empty()
@@ -233,18 +235,18 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
   } else if (!c.event_image.empty()
              && image_repository_key(c.event_image) != image_repository_key(image)) {
     // An organisation's or a repository's hook sends every package's events: only this
-    // project's image is deployed. 200, so the sender does not count it as a failure.
-    settle(200, "ignored",
+    // project's image is deployed. Ignored, so the sender does not count it as a failure.
+    settle("ignored",
            "the event is about " + c.event_image.substr(0, 200) + ", this project deploys "
              + image);
   } else if (!is_image_tag(d.tag)) {
-    refuse(400, "invalid_argument", "tag: \"" + d.tag.substr(0, 80) + "\" is not an image tag");
+    refuse("invalid_argument", "tag: \"" + d.tag.substr(0, 80) + "\" is not an image tag");
   } else {
     auto s = find_stage_of_project(db, w->ref_id, c.wanted_stage);
     if (!s)
       return s.error();
     if (!*s) {
-      refuse(422, "no_stage",
+      refuse("no_stage",
              c.wanted_stage.empty()
                ? "the project has no stage"
                : "the project has no stage \"" + c.wanted_stage.substr(0, 80) + "\"");
@@ -257,7 +259,7 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
       if (!same)
         return same.error();
       if (*same) {
-        settle(200, "unchanged", (*same)->reason);
+        settle("unchanged", (*same)->reason);
         d.deployment_id = (*same)->deployment_id;
       } else {
         d.id = new_id(); // named by the deploy's triggered_by before the row exists

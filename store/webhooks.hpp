@@ -30,23 +30,23 @@ caf::expected<workload> find_workload_by_webhook_secret(database& db, const std:
 
 /// Records a delivery and prunes the workload's log to its newest rows, in one transaction.
 /// An "accepted" delivery whose delivery id this workload accepted before is stored as a
-/// "duplicate" (status 200) naming the first one's deployment: the returned row says which.
+/// "duplicate" naming the first one's deployment: the returned row says which.
 caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d);
 
 /// A trusted delivery for a project, settled in one transaction, so no delivery is ever
 /// accepted without its deploy and no delivery id is deployed twice:
-///   - a delivery id this workload accepted before: recorded as a duplicate (200) naming the
+///   - a delivery id this workload accepted before: recorded as a duplicate naming the
 ///     first one's deployment, nothing queued;
-///   - an event about another image than the project's: recorded as ignored (200);
+///   - an event about another image than the project's: recorded as ignored;
 ///   - a stage the project does not have, or a tag that is not one: recorded as rejected
-///     (422, 400);
+///     with the code no_stage or invalid_argument;
 ///   - unless forced, a tag the stage's newest queued or running deploy already brings, or
-///     (nothing on its way) the tag the stage serves: recorded as unchanged (200), naming
+///     (nothing on its way) the tag the stage serves: recorded as unchanged, naming
 ///     the deploy on its way if there is one, nothing queued. This check and the insert
 ///     share the transaction, so of two deliveries of one tag (Gitea's create and push)
 ///     exactly one deploys;
 ///   - otherwise a queued deployment of the tag to the stage, and the delivery recorded as
-///     accepted (202) with it.
+///     accepted with it.
 /// ec::not_found when the workload is gone, ec::invalid_argument when it is not a project.
 caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook_deploy_claim c);
 

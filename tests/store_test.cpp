@@ -271,7 +271,7 @@ TEST_CASE("migrate applies every step once, and never again") {
   CHECK(dump(db) == data_after_first);
 }
 
-TEST_CASE("migration 5 keeps the delivery log of a version 4 database") {
+TEST_CASE("migrations 5 and 6 keep the delivery log of a version 4 database") {
   tf::test::temp_dir dir;
   auto db = open_rw(dir.file("tinyforge.db"));
   REQUIRE(MUST(schema_version(db)) == 0);
@@ -283,19 +283,53 @@ TEST_CASE("migration 5 keeps the delivery log of a version 4 database") {
             step.version, std::string{step.name}, "2026-01-01T00:00:00.000Z");
   }
   auto p = MUST(create_project(db, make_project("api")));
+  // Rows as version 4 wrote them: the HTTP status the sender got, no code.
+  const std::string insert_v4
+    = "INSERT INTO webhook_deliveries(id, workload_id, received_at, result, status, error) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+  struct v4_row {
+    const char* id;
+    const char* result;
+    int64_t status;
+    const char* error;
+    const char* code; // what migration 6 reads back
+  };
+  const v4_row v4_rows[] = {
+    {"d1", "rejected", 401, "bad signature", "unauthorized"},
+    {"d2", "rejected", 422, "no tag in this event: the body has no \"tag\"", "no_tag"},
+    {"d3", "rejected", 422, "the project has no stage \"qa\"", "no_stage"},
+    {"d4", "rejected", 400, "tag: must be a string", "invalid_argument"},
+    {"d5", "accepted", 202, "", ""},
+    {"d6", "duplicate", 200, "delivery x was accepted before (d5)", ""},
+  };
+  for (const auto& r : v4_rows)
+    sql_run(db, insert_v4, std::string{r.id}, p.workload_id,
+            std::string{"2026-01-01T00:00:00.00"} + r.id[1] + "Z", std::string{r.result},
+            r.status, std::string{r.error});
+  // Version 4's CHECK refuses the result migration 5 adds.
+  auto ignored = db.prepare(insert_v4);
+  REQUIRE(ignored);
+  ignored->bind(1, std::string{"d7"});
+  ignored->bind(2, p.workload_id);
+  ignored->bind(3, std::string{"2026-01-01T00:00:00.007Z"});
+  ignored->bind(4, std::string{"ignored"});
+  ignored->bind(5, int64_t{200});
+  ignored->bind(6, std::string{"ping"});
+  CHECK(ignored->run());
+  CHECK(MUST(migrate(db)) == 2);
+  for (const auto& r : v4_rows) {
+    CAPTURE(r.id);
+    auto kept = MUST(get_delivery(db, r.id));
+    CHECK(kept.result == r.result);
+    CHECK(kept.error == r.error);
+    CHECK(kept.code == r.code);
+  }
   webhook_delivery d;
   d.workload_id = p.workload_id;
-  d.result = "rejected";
-  d.status = 401;
-  d.error = "bad signature";
-  auto kept = MUST(record_delivery(db, d));
-  d.result = "ignored"; // version 4's CHECK refuses the new result
-  d.status = 200;
-  CHECK_FALSE(record_delivery(db, d));
-  CHECK(MUST(migrate(db)) == 1);
-  CHECK(MUST(get_delivery(db, kept.id)).error == "bad signature");
+  d.result = "ignored";
+  d.error = "ping";
   CHECK(MUST(record_delivery(db, d)).result == "ignored");
-  CHECK(MUST(list_deliveries(db, p.workload_id, 10, 0)).total == 2);
+  CHECK(MUST(list_deliveries(db, p.workload_id, 10, 0)).total == 7);
   CHECK(sql_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' "
                     "AND tbl_name = 'webhook_deliveries' AND name LIKE 'idx_%'") == 3);
 }
@@ -1636,9 +1670,8 @@ TEST_CASE_FIXTURE(store_fixture,
   auto p = MUST(create_project(db, make_project("api")));
   auto got = MUST(claim_webhook_deploy(db, make_claim(p, "v1", "", "gh-1")));
   CHECK(got.delivery.result == "accepted");
-  CHECK(got.delivery.status == 202);
   CHECK(got.delivery.stage == "staging"); // no stage asked for: the project's first
-  CHECK(got.refusal_code.empty());
+  CHECK(got.delivery.code.empty());
   CHECK(got.queued.status == "queued");
   CHECK(got.queued.stage_id == p.stages[0].id);
   CHECK(got.queued.tag == "v1");
@@ -1659,7 +1692,7 @@ TEST_CASE_FIXTURE(store_fixture,
   SUBCASE("the same delivery id again is a duplicate of the first deploy, queues nothing") {
     auto again = MUST(claim_webhook_deploy(db, make_claim(p, "v9", "production", "gh-1")));
     CHECK(again.delivery.result == "duplicate");
-    CHECK(again.delivery.status == 200);
+    CHECK(again.delivery.code.empty());
     CHECK(again.delivery.deployment_id == got.queued.id);
     CHECK(again.queued.id.empty());
     CHECK(deployments_of(db, p) == 1);
@@ -1671,11 +1704,11 @@ TEST_CASE_FIXTURE(store_fixture,
   SUBCASE("a stage the project lacks and a tag that is none are recorded refusals") {
     auto no_stage = MUST(claim_webhook_deploy(db, make_claim(p, "v2", "nope", "gh-2")));
     CHECK(no_stage.delivery.result == "rejected");
-    CHECK(no_stage.delivery.status == 422);
-    CHECK(no_stage.refusal_code == "no_stage");
+    CHECK(no_stage.delivery.code == "no_stage");
     CHECK(contains(no_stage.delivery.error, "nope"));
     auto bad_tag = MUST(claim_webhook_deploy(db, make_claim(p, "v1:latest", "", "gh-3")));
-    CHECK(bad_tag.delivery.status == 400);
+    CHECK(bad_tag.delivery.result == "rejected");
+    CHECK(bad_tag.delivery.code == "invalid_argument");
     CHECK(bad_tag.queued.id.empty());
     CHECK(deployments_of(db, p) == 1);
     CHECK(MUST(list_deliveries(db, p.workload_id, 10, 0)).total == 3);
@@ -1713,7 +1746,7 @@ TEST_CASE_FIXTURE(store_fixture,
   // Gitea's "create" of the same tag, a moment later: the queued deploy is the answer.
   auto again = MUST(claim_webhook_deploy(db, make_claim(p, "v1", "", "gitea-create")));
   CHECK(again.delivery.result == "unchanged");
-  CHECK(again.delivery.status == 200);
+  CHECK(again.delivery.code.empty());
   CHECK(again.delivery.deployment_id == first.queued.id);
   CHECK(again.queued.id.empty());
   CHECK(contains(again.delivery.error, "already queued"));
@@ -1752,7 +1785,7 @@ TEST_CASE_FIXTURE(store_fixture, "a webhook claim for another image is ignored, 
   other.event_image = "ghcr.io/other-org/worker";
   auto got = MUST(claim_webhook_deploy(db, other));
   CHECK(got.delivery.result == "ignored");
-  CHECK(got.delivery.status == 200);
+  CHECK(got.delivery.code.empty());
   CHECK(got.queued.id.empty());
   CHECK(contains(got.delivery.error, "ghcr.io/other-org/worker"));
   CHECK(deployments_of(db, p) == 0);
@@ -1824,15 +1857,23 @@ TEST_CASE_FIXTURE(store_fixture, "the delivery log keeps ignored and unchanged r
     webhook_delivery d;
     d.workload_id = p.workload_id;
     d.result = result;
-    d.status = 200;
     d.error = "why";
     CHECK(MUST(get_delivery(db, MUST(record_delivery(db, d)).id)).result == result);
   }
   webhook_delivery unknown;
   unknown.workload_id = p.workload_id;
   unknown.result = "skipped";
-  unknown.status = 200;
   CHECK(code_of(record_delivery(db, unknown)) == "invalid_argument");
+  // A refusal says why, and only a refusal has a code.
+  webhook_delivery no_code;
+  no_code.workload_id = p.workload_id;
+  no_code.result = "rejected";
+  CHECK(code_of(record_delivery(db, no_code)) == "invalid_argument");
+  webhook_delivery ignored_with_code;
+  ignored_with_code.workload_id = p.workload_id;
+  ignored_with_code.result = "ignored";
+  ignored_with_code.code = "unauthorized";
+  CHECK(code_of(record_delivery(db, ignored_with_code)) == "invalid_argument");
 }
 
 TEST_CASE_FIXTURE(store_fixture, "the delivery log keeps each workload's newest rows") {
@@ -1845,7 +1886,7 @@ TEST_CASE_FIXTURE(store_fixture, "the delivery log keeps each workload's newest 
     webhook_delivery d;
     d.workload_id = p.workload_id;
     d.result = "rejected";
-    d.status = 401;
+    d.code = "unauthorized";
     d.error = "bad signature " + std::to_string(i);
     ids.push_back(MUST(record_delivery(db, d)).id);
   }
