@@ -350,14 +350,11 @@ caf::error client_socket::start_tls(const std::string& host, client_clock::time_
     auto rc = SSL_connect(ssl);
     if (rc == 1)
       break;
-    auto why = SSL_get_error(ssl, rc);
-    if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) {
-      if (auto err = wait_for(why == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
-        return err;
+    auto again = retry_tls(SSL_get_error(ssl, rc), deadline);
+    if (!again)
+      return again.error();
+    if (*again)
       continue;
-    }
-    if (cancelled())
-      return cancelled_now();
     auto verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK)
       return make_error(ec::unavailable, std::string{"TLS: certificate not trusted: "}
@@ -377,14 +374,11 @@ caf::error client_socket::write_all(std::string_view data, client_clock::time_po
         data.remove_prefix(written);
         continue;
       }
-      auto why = SSL_get_error(ssl, 0);
-      if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) {
-        if (auto err = wait_for(why == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
-          return err;
+      auto again = retry_tls(SSL_get_error(ssl, 0), deadline);
+      if (!again)
+        return again.error();
+      if (*again)
         continue;
-      }
-      if (cancelled())
-        return cancelled_now();
       return make_error(ec::unavailable, "TLS write failed: " + openssl_text());
     }
     auto n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
@@ -406,6 +400,17 @@ caf::error client_socket::write_all(std::string_view data, client_clock::time_po
   return {};
 }
 
+caf::expected<bool> client_socket::retry_tls(int why, client_clock::time_point deadline) {
+  if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) {
+    if (auto err = wait_for(why == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
+      return err;
+    return true;
+  }
+  if (cancelled())
+    return cancelled_now();
+  return false;
+}
+
 caf::expected<size_t> client_socket::read_some(char* buf, size_t size,
                                                client_clock::time_point deadline) {
   auto* ssl = static_cast<SSL*>(ssl_);
@@ -416,13 +421,11 @@ caf::expected<size_t> client_socket::read_some(char* buf, size_t size,
       if (SSL_read_ex(ssl, buf, size, &got) == 1)
         return got;
       auto why = SSL_get_error(ssl, 0);
-      if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) {
-        if (auto err = wait_for(why == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
-          return err;
+      auto again = retry_tls(why, deadline);
+      if (!again)
+        return again.error();
+      if (*again)
         continue;
-      }
-      if (cancelled())
-        return cancelled_now();
       if (why == SSL_ERROR_ZERO_RETURN)
         return size_t{0}; // the peer closed the TLS session cleanly
       // A close without close_notify may be a truncation: an error, never an end.

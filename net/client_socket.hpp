@@ -77,6 +77,10 @@ private:
   caf::error start_tls(const std::string& host, client_clock::time_point deadline);
   /// Waits until the socket is ready for `events`; an error when the deadline passes.
   caf::error wait_for(short events, client_clock::time_point deadline);
+  /// After an SSL call failed with `why` (SSL_get_error): true once OpenSSL's wish to read
+  /// or write is met (call again), the error of a cancelled socket or a passed deadline, or
+  /// false: the call failed for good, for the caller to describe.
+  caf::expected<bool> retry_tls(int why, client_clock::time_point deadline);
 
   int fd_ = -1;
   canceller* cancel_ = nullptr;
