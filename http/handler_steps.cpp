@@ -2,6 +2,7 @@
 
 #include "http/ask.hpp"
 #include "http/server.hpp"
+#include "http/store_views.hpp"
 
 #include <httplib.h>
 
@@ -12,7 +13,7 @@ caf::expected<page_query> workload_list_query(const server_context& ctx,
   auto q = parse_page(req);
   if (!q)
     return q.error();
-  auto w = ask<workload>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout, atom::get_v,
+  auto w = ask<workload>(*ctx.sys, catalog_reader(ctx), ctx.request_timeout, atom::get_v,
                          atom::workload_v, std::string{req.matches[1]});
   if (!w)
     return w.error();

@@ -8,6 +8,7 @@
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
+#include "http/store_views.hpp"
 #include "store/settings.hpp"
 
 #include <httplib.h>
@@ -19,7 +20,7 @@ namespace {
 
 /// False when the apps routes are off or the settings cannot be read, and it has answered.
 bool apps_enabled(const server_context& ctx, res_t res) {
-  auto values = ask<settings_map>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
+  auto values = ask<settings_map>(*ctx.sys, settings_reader(ctx), ctx.request_timeout,
                                   atom::get_v, atom::settings_v);
   if (!values) {
     render_error(res, values.error());

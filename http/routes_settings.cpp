@@ -5,6 +5,7 @@
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
+#include "http/store_views.hpp"
 #include "store/settings.hpp"
 
 #include <httplib.h>
@@ -48,7 +49,7 @@ std::string changed_settings(const settings_map& before, const settings_map& cha
 }
 
 caf::expected<settings_map> read_settings(const server_context& ctx) {
-  return ask<settings_map>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
+  return ask<settings_map>(*ctx.sys, settings_reader(ctx), ctx.request_timeout,
                            atom::get_v, atom::settings_v);
 }
 
@@ -73,7 +74,7 @@ void patch_settings(const server_context& ctx, req_t req, res_t res) {
   auto before = read_settings(ctx);
   if (!before)
     return render_error(res, before.error());
-  auto after = ask<settings_map>(*ctx.sys, ctx.store.writer, ctx.request_timeout,
+  auto after = ask<settings_map>(*ctx.sys, settings_writer(ctx), ctx.request_timeout,
                                  atom::update_v, atom::settings_v, changes);
   if (after) {
     auto detail = changed_settings(*before, changes);
