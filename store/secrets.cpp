@@ -72,8 +72,7 @@ caf::error tampered() {
                     "key file is not the one this database was sealed with");
 }
 
-/// Every secret column of the workloads table, by id. (users.totp_secret is the TOTP seed,
-/// handled by the users' own store file.)
+/// Every secret column of the workloads table, by id.
 struct plain_row {
   std::string id;
   std::string notification_secret;
@@ -243,8 +242,9 @@ caf::expected<std::optional<std::string>> stored_check(database& db) {
   return find_one(db, "SELECT sealed FROM secret_key_check WHERE id = 1", text_of_first_column);
 }
 
-/// Seals the secrets of every workload row still in plain form (from before migration 8)
-/// and fills in the webhook lookup column; one transaction, so a crash leaves all or none.
+/// Seals the secrets of every workload row and every user's TOTP seed still in plain form
+/// (from before migration 8) and fills in the webhook lookup column; one transaction, so a
+/// crash leaves all or none.
 caf::error seal_plain_rows(database& db, const secret_box& box) {
   return in_transaction(db, [&]() -> caf::error {
     auto rows = select_all(
@@ -276,6 +276,22 @@ caf::error seal_plain_rows(database& db, const secret_box& box) {
                          "ELSE ?4 END WHERE id = ?5",
                          r.notification_secret, r.webhook_secret, r.webhook_signing_secret,
                          lookup, r.id))
+        return err;
+    }
+    // The users' TOTP seeds.
+    auto seeds = select_all(db,
+                            "SELECT id, totp_secret FROM users "
+                            "WHERE totp_secret != '' AND totp_secret NOT LIKE 'v1:%'",
+                            [](const statement& st) {
+                              return std::pair{st.text(0), st.text(1)};
+                            });
+    if (!seeds)
+      return seeds.error();
+    for (const auto& [id, seed] : *seeds) {
+      auto sealed = box.seal(seed);
+      if (!sealed)
+        return sealed.error();
+      if (auto err = run(db, "UPDATE users SET totp_secret = ?1 WHERE id = ?2", *sealed, id))
         return err;
     }
     return {};

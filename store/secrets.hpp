@@ -1,5 +1,5 @@
-// Secrets at rest: the webhook, signing and notification secrets of every workload are kept
-// sealed with AES-256-GCM under a key file in the data dir, so a copied database alone does
+// Secrets at rest: the webhook, signing and notification secrets of every workload and the
+// users' TOTP seeds are kept sealed with AES-256-GCM under a key file in the data dir, so a copied database alone does
 // not reveal them. The key file (tinyforge.key, 32 random bytes, mode 0600) is made once,
 // beside the database; a key file readable by others, of the wrong size, or that does not
 // open this database's check value is refused, and so is a database whose key file is gone.

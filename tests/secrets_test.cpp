@@ -5,6 +5,7 @@
 // while the store still returns them and routes a webhook by its secret.
 #include <doctest/doctest.h>
 
+#include "core/auth_model.hpp"
 #include "core/model.hpp"
 #include "expect.hpp"
 #include "helpers.hpp"
@@ -12,8 +13,11 @@
 #include "store/data_dir.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
+#include "store/password.hpp"
 #include "store/projects.hpp"
 #include "store/secrets.hpp"
+#include "store/totp.hpp"
+#include "store/users.hpp"
 #include "store/webhooks.hpp"
 #include "store/workloads.hpp"
 #include "store_sql.hpp"
@@ -286,6 +290,34 @@ TEST_CASE_FIXTURE(sealed_fixture, "plain secrets of an older database are sealed
   CHECK(sql_text(db, "SELECT webhook_secret || notification_secret || webhook_signing_secret "
                      "FROM workloads WHERE id = ?1", w.id)
         == sealed);
+}
+
+TEST_CASE_FIXTURE(sealed_fixture, "a user's TOTP seed is sealed too, and an older plain one at open") {
+  auto seed = new_totp_secret();
+  std::string user_id;
+  {
+    auto db = MUST(open_store(path));
+    user_id = MUST(create_user(db, tf::new_user{"alice", MUST(hash_password("a long enough password")), true, false})).id;
+    MUST_OK(set_totp(db, tf::totp_setting{user_id, seed}));
+    CHECK(MUST(find_user(db, "alice")).totp_secret == seed);
+    auto stored = sql_text(db, "SELECT totp_secret FROM users WHERE id = ?1", user_id);
+    CHECK(stored.rfind("v1:", 0) == 0);
+    CHECK(stored.find(seed) == std::string::npos);
+  }
+  auto raw = slurp(path) + (fs::exists(path + "-wal") ? slurp(path + "-wal") : std::string{});
+  CHECK(raw.find(seed) == std::string::npos);
+
+  {
+    // As an older version kept it: plain.
+    auto db = MUST(database::open(path, database::mode::read_write));
+    sql_run(db, "UPDATE users SET totp_secret = ?1 WHERE id = ?2", seed, user_id);
+  }
+  auto db = MUST(open_store(path));
+  CHECK(sql_text(db, "SELECT totp_secret FROM users WHERE id = ?1", user_id).rfind("v1:", 0) == 0);
+  CHECK(MUST(find_user(db, "alice")).totp_secret == seed);
+  // Turning TOTP off stores nothing.
+  MUST_OK(set_totp(db, tf::totp_setting{user_id, ""}));
+  CHECK(MUST(find_user(db, "alice")).totp_secret.empty());
 }
 
 TEST_CASE("the daemon tightens an existing data dir at start and says so") {
