@@ -5,8 +5,11 @@
 // while the store still returns them and routes a webhook by its secret.
 #include <doctest/doctest.h>
 
+#include "actors/docker_worker.hpp"
+#include "api_client.hpp"
 #include "core/auth_model.hpp"
 #include "core/model.hpp"
+#include "deploy_api_fixture.hpp"
 #include "expect.hpp"
 #include "helpers.hpp"
 #include "process.hpp"
@@ -26,7 +29,10 @@
 
 #include <sys/stat.h>
 
+#include <httplib.h>
+
 #include <cctype>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -34,6 +40,7 @@
 #include <vector>
 
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 
 using namespace tf::store;
 using namespace tf::test;
@@ -350,4 +357,57 @@ TEST_CASE("the daemon refuses to start on a database whose key file is missing")
   CHECK(d.stderr_text().find("event=store-open-failed") != std::string::npos);
   CHECK(d.stderr_text().find("tinyforge.key is missing") != std::string::npos);
   CHECK_FALSE(fs::exists(sealed.dir + "/tinyforge.key"));
+}
+
+namespace {
+
+/// The real API server over the store, with the host's docker worker and the deployers, as
+/// the workloads API tests run it.
+struct api_fixture : deploy_api_fixture {
+  api_fixture() : deploy_api_fixture{"secrets-test"} {
+    auto ep = tf::docker::endpoint::parse(engine_host);
+    REQUIRE(ep);
+    docker.cancel = tf::docker::make_cancel_token();
+    docker.worker = sys.spawn<caf::detached>(tf::docker_worker, *ep, docker.cancel,
+                                             tf::docker::client_options{});
+    auto ctx = server_context(10s);
+    ctx.docker = docker.worker;
+    start(deploy_config(4), ctx);
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(api_fixture, "the API shows the secrets once and a webhook deploys, none of them in the file") {
+  auto p = create_project(R"({"name":"sealed","image":"tinyforge-test/web","stages":[)"
+                          R"({"name":"production","port":8080,"instances":1,"health_path":"/up"}]})");
+  auto wl = str(p, "workload_id");
+  auto res = bearer_client(port, token, {5s, 40s, 20s})
+               .Post(("/api/workloads/" + wl + "/rotate-secrets").c_str(), "", "application/json");
+  REQUIRE(res);
+  REQUIRE_MESSAGE(res->status == 200, res->body);
+  auto rotated = json_of(res->body);
+  auto url = str(rotated, "webhook_url");
+  auto webhook_secret = url.substr(std::string{"/api/webhooks/"}.size());
+  auto signing = str(rotated, "webhook_signing_secret");
+  auto notification = str(rotated, "notification_secret");
+  REQUIRE(webhook_secret.size() == 64);
+  REQUIRE(signing.size() == 64);
+  REQUIRE(notification.size() == 64);
+
+  // The daemon's files as they are now, the -wal included (the store is running).
+  auto db_path = dir.file("tinyforge.db");
+  auto raw = slurp(db_path) + (fs::exists(db_path + "-wal") ? slurp(db_path + "-wal") : "");
+  for (const auto* secret : {&webhook_secret, &signing, &notification})
+    for (const auto& form : forms_of(*secret))
+      CHECK_MESSAGE(raw.find(form) == std::string::npos, "found in the file: " << *secret);
+
+  // The secret in the URL still routes the webhook to a deploy.
+  httplib::Client c{"127.0.0.1", port};
+  c.set_read_timeout(40, 0);
+  auto accepted = c.Post(url.c_str(), R"({"tag":"v1"})", "application/json");
+  REQUIRE(accepted);
+  INFO("body: ", accepted->body);
+  CHECK(accepted->status == 202);
+  CHECK_FALSE(str(json_of(accepted->body), "deployment_id").empty());
 }
