@@ -8,6 +8,7 @@
 #include "actors/store_writer.hpp"
 #include "actors/webhook_router.hpp"
 #include "store/migrations.hpp"
+#include "store/secrets.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -22,11 +23,16 @@ caf::expected<store_handles> start_store(caf::actor_system& sys, const store_opt
   auto applied = store::migrate(*db);
   if (!applied)
     return applied.error();
+  // The writer seals what is still plain before any reader can see the database.
+  auto secrets = store::unlock_secrets(*db, store::key_path_for(opts.db_path));
+  if (!secrets)
+    return secrets.error();
   std::vector<store::database> reader_dbs;
   for (size_t i = 0; i < std::max<size_t>(opts.readers, 1); ++i) {
     auto rdb = store::database::open(opts.db_path, store::database::mode::read_only);
     if (!rdb)
       return rdb.error();
+    rdb->use_secrets(*secrets);
     reader_dbs.push_back(std::move(*rdb));
   }
   store_handles h;

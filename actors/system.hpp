@@ -18,6 +18,7 @@
 namespace tf {
 
 struct store_options {
+  /// The database file; the key file that seals its secrets is tinyforge.key beside it.
   std::string db_path;
   size_t readers = 2;
   /// Own OS threads for the store actors (the daemon). Tests on the deterministic

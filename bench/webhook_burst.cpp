@@ -23,6 +23,7 @@
 #include "actors/webhook_signatures.hpp"
 #include "http/server.hpp"
 #include "store/database.hpp"
+#include "store/secrets.hpp"
 #include "store/workloads.hpp"
 
 #include <algorithm>
@@ -68,10 +69,15 @@ webhook_target make_target(deploy_env& env, const std::string& what) {
   auto [r, p] = env.create_project(unique_name("whb", what), stage_options{});
   if (!p)
     throw harness_error("create project: " + std::to_string(r.status) + " " + r.body);
-  auto db = tf::store::database::open(env.tmp().file("data") + "/tinyforge.db",
-                                      tf::store::database::mode::read_only);
+  auto db_path = env.tmp().file("data") + "/tinyforge.db";
+  auto db = tf::store::database::open(db_path, tf::store::database::mode::read_only);
   if (!db)
     throw harness_error("open the daemon's database: " + describe(db.error()));
+  // The secrets are sealed: open them with the daemon's key file.
+  auto key = tf::store::secret_box::load(tf::store::key_path_for(db_path));
+  if (!key)
+    throw harness_error("load the daemon's key: " + describe(key.error()));
+  db->use_secrets(std::make_shared<const tf::store::secret_box>(std::move(*key)));
   auto w = tf::store::get_workload(*db, p->workload_id);
   if (!w)
     throw harness_error("read the workload: " + describe(w.error()));

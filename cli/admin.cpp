@@ -5,6 +5,7 @@
 #include "cli/commands.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
+#include "store/data_dir.hpp"
 #include "store/password.hpp"
 #include "store/users.hpp"
 
@@ -67,8 +68,14 @@ int admin_create(const config_sources& sources, const std::string& username) {
     std::fprintf(stderr, "tinyforge: %s\n", error_message(password.error()).c_str());
     return 2;
   }
-  std::error_code fs_err;
-  std::filesystem::create_directories(cfg->data_dir, fs_err);
+  auto fixed = store::secure_data_dir(cfg->data_dir);
+  if (!fixed) {
+    std::fprintf(stderr, "tinyforge: %s\n", error_message(fixed.error()).c_str());
+    return 1;
+  }
+  for (const auto& fix : *fixed)
+    std::fprintf(stderr, "tinyforge: warning: mode tightened (it was open to other users): %s\n",
+                 store::describe(fix).c_str());
   auto path = (std::filesystem::path{cfg->data_dir} / "tinyforge.db").string();
   auto db = store::database::open(path, store::database::mode::read_write);
   if (!db) {

@@ -5,6 +5,7 @@
 #include "http/ask.hpp"
 #include "http/server.hpp"
 #include "core/ids.hpp"
+#include "store/data_dir.hpp"
 #include "store/password.hpp"
 
 #include <caf/actor_system.hpp>
@@ -115,12 +116,16 @@ int serve(const config_sources& sources) {
   setup_logging(cfg->log_level);
   warn_about_ephemeral_ports(*cfg);
 
-  std::error_code fs_err;
-  std::filesystem::create_directories(cfg->data_dir, fs_err);
-  if (fs_err) {
-    spdlog::error("event=data-dir-failed path={} error={}", cfg->data_dir, fs_err.message());
+  // The data dir holds the database and the key of its secrets: 0700, its files 0600.
+  auto fixed = store::secure_data_dir(cfg->data_dir);
+  if (!fixed) {
+    spdlog::error("event=data-dir-failed path={} error={}", cfg->data_dir,
+                  error_message(fixed.error()));
     return 1;
   }
+  for (const auto& fix : *fixed)
+    spdlog::warn("event=data-dir-mode-fixed {} (it was open to other users)",
+                 store::describe(fix));
   auto db_path = (std::filesystem::path{cfg->data_dir} / "tinyforge.db").string();
 
   caf::actor_system_config actor_cfg;

@@ -4,7 +4,11 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <string_view>
+#include <unistd.h>
 #include <unordered_map>
 #include <utility>
 
@@ -183,7 +187,9 @@ database::database(sqlite3* db) : db_{db}, cache_{std::make_shared<statement_cac
 }
 
 database::database(database&& other) noexcept
-  : db_{std::exchange(other.db_, nullptr)}, cache_{std::move(other.cache_)} {
+  : db_{std::exchange(other.db_, nullptr)},
+    cache_{std::move(other.cache_)},
+    secrets_{std::move(other.secrets_)} {
 }
 
 database& database::operator=(database&& other) noexcept {
@@ -191,6 +197,7 @@ database& database::operator=(database&& other) noexcept {
     close();
     db_ = std::exchange(other.db_, nullptr);
     cache_ = std::move(other.cache_);
+    secrets_ = std::move(other.secrets_);
   }
   return *this;
 }
@@ -207,7 +214,29 @@ void database::close() {
     sqlite3_close_v2(std::exchange(db_, nullptr));
 }
 
+namespace {
+
+/// Creates the database file with mode 0600 when it does not exist yet. SQLite would create
+/// it 0644 (less the umask), and copies the main file's mode onto -wal and -shm.
+caf::error create_private(const std::string& path) {
+  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0)
+    return {};
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return {};
+  }
+  if (errno == EEXIST)
+    return {};
+  return make_error(ec::database, "create " + path + ": " + std::strerror(errno));
+}
+
+} // namespace
+
 caf::expected<database> database::open(const std::string& path, mode m) {
+  if (m == mode::read_write)
+    if (auto err = create_private(path))
+      return err;
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= m == mode::read_write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE

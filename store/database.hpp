@@ -16,6 +16,7 @@ struct sqlite3_stmt;
 namespace tf::store {
 
 class database;
+class secret_box;
 struct statement_cache;
 
 /// A prepared statement. Bind parameters by 1-based index, then step() or run().
@@ -85,6 +86,8 @@ public:
   ~database();
 
   /// Opens (creating when read_write) the file; turns on WAL, foreign keys and a busy timeout.
+  /// A new file is created with mode 0600 before SQLite opens it: SQLite gives its -wal and
+  /// -shm files the mode of the database file, so none of them is ever readable by others.
   static caf::expected<database> open(const std::string& path, mode m);
 
   /// A statement for this SQL: an idle one prepared before (the cache), else a new one.
@@ -95,12 +98,18 @@ public:
   int64_t last_insert_rowid() const;
   sqlite3* handle() const { return db_; }
 
+  /// The key that seals and opens the secrets on this connection (store/secrets.hpp);
+  /// shared by the writer and the readers. Null until unlock_secrets() gives one.
+  void use_secrets(std::shared_ptr<const secret_box> box) { secrets_ = std::move(box); }
+  const secret_box* secrets() const { return secrets_.get(); }
+
 private:
   explicit database(sqlite3* db);
   void close();
   sqlite3* db_ = nullptr;
   /// On the heap so statements keep their way home when the database object moves.
   std::shared_ptr<statement_cache> cache_;
+  std::shared_ptr<const secret_box> secrets_;
 };
 
 /// BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless commit() succeeded.

@@ -13,6 +13,7 @@ const std::vector<migration>& migrations() {
     steps::m0004_notifications,
     steps::m0005_delivery_results,
     steps::m0006_delivery_codes,
+    steps::m0008_sealed_secrets,
   };
   return all;
 }

@@ -34,6 +34,7 @@ extern const migration m0003_webhook_deliveries;
 extern const migration m0004_notifications;
 extern const migration m0005_delivery_results;
 extern const migration m0006_delivery_codes;
+extern const migration m0008_sealed_secrets;
 } // namespace steps
 
 } // namespace tf::store

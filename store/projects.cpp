@@ -4,6 +4,7 @@
 #include "core/errors.hpp"
 #include "core/ids.hpp"
 #include "store/query.hpp"
+#include "store/secrets.hpp"
 #include "store/validate.hpp"
 #include "store/workload_kinds.hpp"
 
@@ -243,8 +244,11 @@ caf::error delete_stage(database& db, const std::string& id) {
 
 caf::expected<project> get_project(database& db, const std::string& id) {
   static const auto sql = concat(project_select, "WHERE p.id = ?1");
-  return one_with(db, sql, "project", id, read_project,
-                  [&](project& p) { return attach_stages(db, p); });
+  return one_with(db, sql, "project", id, read_project, [&](project& p) {
+    if (auto err = reveal_secret(db, p.webhook_secret))
+      return err;
+    return attach_stages(db, p);
+  });
 }
 
 caf::expected<page<project>> list_projects(database& db, int64_t limit, int64_t offset) {
@@ -254,9 +258,12 @@ caf::expected<page<project>> list_projects(database& db, int64_t limit, int64_t 
     auto result = paged(db, {sql, "SELECT COUNT(*) FROM projects"}, limit, offset, read_project);
     if (!result)
       return result;
-    for (auto& p : result->items)
+    for (auto& p : result->items) {
+      if (auto err = reveal_secret(db, p.webhook_secret))
+        return err;
       if (auto err = attach_stages(db, p))
         return err;
+    }
     return result;
   });
 }

@@ -4,6 +4,7 @@
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "store/query.hpp"
+#include "store/secrets.hpp"
 
 #include <chrono>
 #include <optional>
@@ -143,10 +144,14 @@ caf::error touch_api_token(database& db, const std::string& id, int64_t min_gap_
 }
 
 caf::error set_totp(database& db, const totp_setting& t) {
+  // The TOTP seed is a secret at rest like a workload's: sealed ("" turns TOTP off).
+  auto sealed = seal_secret(db, t.secret);
+  if (!sealed)
+    return sealed.error();
   return in_transaction(db, [&]() -> caf::error {
     auto changed = run_changes(db,
                                "UPDATE users SET totp_secret = ?1, updated_at = ?2 WHERE id = ?3",
-                               t.secret, now_utc(), t.user_id);
+                               *sealed, now_utc(), t.user_id);
     if (!changed)
       return changed.error();
     return *changed == 0 ? not_found("no such user") : caf::error{};
@@ -165,11 +170,15 @@ caf::error append_audit(database& db, const audit_entry& e) {
 }
 
 caf::expected<user_record> find_user(database& db, const std::string& username) {
-  return found_or(find_one(db,
-                           "SELECT id, username, password_hash, is_admin, created_at, "
-                           "totp_secret FROM users WHERE username = ?1",
-                           read_user, username),
-                  "no such user");
+  auto user = found_or(find_one(db,
+                                "SELECT id, username, password_hash, is_admin, created_at, "
+                                "totp_secret FROM users WHERE username = ?1",
+                                read_user, username),
+                       "no such user");
+  if (user)
+    if (auto err = reveal_secret(db, user->totp_secret))
+      return err;
+  return user;
 }
 
 caf::expected<int64_t> count_users(database& db) {

@@ -6,6 +6,7 @@
 #include "core/ids.hpp"
 #include "store/projects.hpp"
 #include "store/query.hpp"
+#include "store/secrets.hpp"
 #include "store/validate.hpp"
 #include "store/workloads.hpp"
 
@@ -159,9 +160,14 @@ caf::expected<workload> find_workload_by_webhook_secret(database& db, const std:
   auto none = [] { return make_error(ec::not_found, "no such webhook"); };
   if (secret.empty() || secret.size() > max_short_field)
     return none();
+  // Secrets are sealed with a fresh nonce each; the index holds their HMAC under the key.
+  auto lookup = webhook_lookup(db, secret);
+  if (!lookup)
+    return lookup.error();
   auto id = find_one(db,
-                     "SELECT id FROM workloads WHERE webhook_secret = ?1 AND webhook_secret != ''",
-                     text_of_first_column, secret);
+                     "SELECT id FROM workloads WHERE webhook_secret_lookup = ?1 "
+                     "AND webhook_secret_lookup != ''",
+                     text_of_first_column, *lookup);
   if (!id)
     return id.error();
   if (!*id)

@@ -1,14 +1,20 @@
 #include "store/workload_kinds.hpp"
 
+#include "store/secrets.hpp"
+
 namespace tf::store {
 
 caf::error insert_workload(database& db, const char* kind, const std::string& ref_id,
                            const std::string& name, const std::string& now) {
+  auto s = new_sealed_secrets(db);
+  if (!s)
+    return s.error();
   return run(db,
              "INSERT INTO workloads(id, kind, ref_id, name, notification_secret, "
-             "webhook_secret, webhook_signing_secret, created_at, updated_at) "
-             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-             new_id(), kind, ref_id, name, new_secret(), new_secret(), new_secret(), now);
+             "webhook_secret, webhook_signing_secret, webhook_secret_lookup, created_at, "
+             "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+             new_id(), kind, ref_id, name, s->notification, s->webhook, s->signing,
+             s->webhook_lookup, now);
 }
 
 caf::error rename_workload(database& db, const char* kind, const std::string& ref_id,

@@ -4,6 +4,7 @@
 #include "core/errors.hpp"
 #include "core/ids.hpp"
 #include "store/query.hpp"
+#include "store/secrets.hpp"
 #include "store/validate.hpp"
 
 #include <algorithm>
@@ -23,6 +24,21 @@ const auto read_workload = columns(&workload::id, &workload::kind, &workload::re
                                    &workload::webhook_secret, &workload::webhook_signing_secret,
                                    &workload::webhook_require_signature, &workload::created_at,
                                    &workload::updated_at);
+
+/// The row as read has its secrets sealed; callers get them plain.
+caf::error reveal_secrets(const database& db, workload& w) {
+  for (auto* field : {&w.notification_secret, &w.webhook_secret, &w.webhook_signing_secret})
+    if (auto err = reveal_secret(db, *field))
+      return err;
+  return {};
+}
+
+caf::expected<workload> revealed(const database& db, caf::expected<workload> w) {
+  if (w)
+    if (auto err = reveal_secrets(db, *w))
+      return err;
+  return w;
+}
 
 } // namespace
 
@@ -83,12 +99,15 @@ caf::expected<workload> rotate_secrets(database& db, const std::string& workload
   // All three secrets change together in one transaction: a webhook is either routed by the
   // old secret (before commit) or by the new one, never by a rotation that did not commit.
   return in_transaction(db, [&]() -> caf::expected<workload> {
+    auto s = new_sealed_secrets(db);
+    if (!s)
+      return s.error();
     if (auto err = run_on_one(db,
                               "UPDATE workloads SET webhook_secret = ?1, "
                               "webhook_signing_secret = ?2, notification_secret = ?3, "
-                              "updated_at = ?4 WHERE id = ?5",
-                              "workload", workload_id, new_secret(), new_secret(), new_secret(),
-                              now_utc(), workload_id))
+                              "webhook_secret_lookup = ?4, updated_at = ?5 WHERE id = ?6",
+                              "workload", workload_id, s->webhook, s->signing, s->notification,
+                              s->webhook_lookup, now_utc(), workload_id))
       return err;
     return get_workload(db, workload_id);
   });
@@ -98,7 +117,7 @@ caf::expected<workload> rotate_secrets(database& db, const std::string& workload
 
 caf::expected<workload> get_workload(database& db, const std::string& id) {
   static const auto sql = concat(workload_select, "WHERE id = ?1");
-  return one(db, sql, "workload", id, read_workload);
+  return revealed(db, one(db, sql, "workload", id, read_workload));
 }
 
 caf::expected<workload> get_workload_by_ref(database& db, const std::string& kind,
@@ -109,7 +128,7 @@ caf::expected<workload> get_workload_by_ref(database& db, const std::string& kin
     return found.error();
   if (!*found)
     return no_such(kind, ref_id);
-  return std::move(**found);
+  return revealed(db, std::move(**found));
 }
 
 caf::expected<page<workload>> list_workloads(database& db, const workload_filter& f) {
@@ -118,7 +137,12 @@ caf::expected<page<workload>> list_workloads(database& db, const workload_filter
     = "WHERE (?3 = '' OR kind = ?3) AND (?4 = '' OR app_id = ?4) ";
   static const auto sql = concat(workload_select, where) + "ORDER BY kind, name, id LIMIT ?1 OFFSET ?2";
   static const auto count_sql = concat("SELECT COUNT(*) FROM workloads ", where);
-  return paged(db, {sql, count_sql}, f.limit, f.offset, read_workload, f.kind, f.app_id);
+  auto result = paged(db, {sql, count_sql}, f.limit, f.offset, read_workload, f.kind, f.app_id);
+  if (result)
+    for (auto& w : result->items)
+      if (auto err = reveal_secrets(db, w))
+        return err;
+  return result;
 }
 
 } // namespace tf::store

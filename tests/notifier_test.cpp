@@ -21,6 +21,7 @@
 #include "net.hpp"
 #include "signing.hpp"
 #include "store/database.hpp"
+#include "store/secrets.hpp"
 #include "store/migrations.hpp"
 #include "store/notifications.hpp"
 #include "store/containers.hpp"
@@ -253,6 +254,7 @@ tf::store::database migrated_db(const std::string& path) {
   auto db = tf::store::database::open(path, tf::store::database::mode::read_write);
   REQUIRE(db);
   REQUIRE(tf::store::migrate(*db));
+  REQUIRE(tf::store::unlock_secrets(*db, tf::store::key_path_for(path)));
   return std::move(*db);
 }
 
