@@ -35,6 +35,11 @@ using gate_clock = std::chrono::steady_clock;
 /// read the answer.
 constexpr std::chrono::milliseconds linger{1000};
 
+/// When the gate stops, a request partly read gets this long to arrive whole (and then be
+/// answered); idle connections close at once. Short, so SIGTERM exits within 2 s whatever
+/// the clients do.
+constexpr std::chrono::milliseconds stop_grace{500};
+
 enum class phase { head, body, idle, busy, draining };
 
 struct connection {
@@ -147,8 +152,13 @@ struct request_gate::impl {
 
   /// Answers with the envelope, then drops what the client still sends until it closes or
   /// the linger ends.
+  /// While stopping the connection is closed at once (and `c` is gone).
   void refuse(connection& c, int status, std::string_view code, std::string_view message) {
     send_refusal(c.fd, status, code, message);
+    if (stopping) {
+      close_connection(c.fd);
+      return;
+    }
     ::shutdown(c.fd, SHUT_WR);
     c.buf.clear();
     c.buf.shrink_to_fit();
@@ -348,7 +358,9 @@ struct request_gate::impl {
         due.push_back(fd);
     for (int fd : due) {
       auto& c = conns.at(fd);
-      if ((c.state == phase::head || c.state == phase::body) && !c.buf.empty())
+      if (stopping)
+        close_connection(fd);
+      else if ((c.state == phase::head || c.state == phase::body) && !c.buf.empty())
         refuse(c, 408, "request_timeout", "the request was not sent in time");
       else
         close_connection(fd);
@@ -364,26 +376,23 @@ struct request_gate::impl {
     return static_cast<int>(std::max<int64_t>(ms + 1, 0));
   }
 
-  /// Closes the listener and every connection not being answered; drops the requests not
-  /// yet started.
+  /// Closes the listener and every connection without a request under way; a request
+  /// partly read gets stop_grace to arrive whole; complete ones are answered.
   void shut() {
     if (listen_fd >= 0) {
       ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
       ::close(listen_fd);
       listen_fd = -1;
     }
-    std::deque<gated_request> dropped;
-    {
-      std::lock_guard<std::mutex> lock{mu};
-      dropped.swap(queue);
-    }
-    busy -= dropped.size();
-    for (auto& r : dropped)
-      close_connection(r.fd);
+    auto now = gate_clock::now();
     std::vector<int> open;
-    for (auto& [fd, c] : conns)
-      if (c.state != phase::busy)
+    for (auto& [fd, c] : conns) {
+      bool under_way = (c.state == phase::head && !c.buf.empty()) || c.state == phase::body;
+      if (under_way)
+        c.deadline = std::min(c.deadline, now + stop_grace);
+      else if (c.state != phase::busy)
         open.push_back(fd);
+    }
     for (int fd : open)
       close_connection(fd);
   }
@@ -424,7 +433,7 @@ struct request_gate::impl {
         shut();
         shut_down = true;
       }
-      if (shut_down && busy == 0)
+      if (shut_down && busy == 0 && conns.empty())
         break;
       int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()),
                            wait_ms(gate_clock::now()));
@@ -436,13 +445,12 @@ struct request_gate::impl {
         } else if (fd == listen_fd) {
           if (!stopping)
             accept_all();
-        } else if (auto it = conns.find(fd); it != conns.end() && !stopping) {
+        } else if (auto it = conns.find(fd); it != conns.end()) {
           on_readable(it->second);
         }
       }
       take_returned();
-      if (!stopping)
-        expire(gate_clock::now());
+      expire(gate_clock::now());
     }
     {
       std::lock_guard<std::mutex> lock{mu};

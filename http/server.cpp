@@ -85,9 +85,11 @@ public:
     bool ok = process_request(strm, false, closed, nullptr);
     prechecking = false;
     if (r.precheck) {
+      // Silent: nothing was written and the request goes on (whatever its Connection
+      // header says, which applies to the answer still to come).
       bool passed = precheck_silent;
       precheck_silent = false;
-      return passed && ok && !closed;
+      return passed;
     }
     return ok && !closed && !answer_closes && !r.close_after && !strm.failed();
   }
