@@ -33,10 +33,17 @@ struct gate_fixture : store_fixture {
   uint16_t port = 0;
   std::string token = api_token("gate-test");
 
-  gate_fixture() : store_fixture{1} {
-    tf::config cfg;
+  explicit gate_fixture(tf::config cfg = short_deadlines()) : store_fixture{1} {
     cfg.http_threads = 2;
     port = server.start(server_context(500ms), cfg);
+  }
+
+  /// Head and idle deadlines short enough for a test to see them pass.
+  static tf::config short_deadlines() {
+    tf::config cfg;
+    cfg.http_head_timeout_ms = 1000;
+    cfg.http_idle_timeout_ms = 1000;
+    return cfg;
   }
   ~gate_fixture() { server.stop(); }
 
@@ -145,6 +152,30 @@ TEST_CASE("gate: connections beyond the per-client cap get 503 while other clien
   check_refusal(*res, 503, "unavailable");
   CHECK(timed_healthz(port) < 1000);
   expect_clean_stop(d, SIGTERM, 2000ms);
+}
+
+TEST_CASE_FIXTURE(gate_fixture, "gate: a head still incomplete at its deadline gets 408 and is closed") {
+  // Trickling bytes (the attack of item 1) does not extend the deadline: it covers the head.
+  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: ");
+  std::string buf;
+  auto deadline = std::chrono::steady_clock::now() + io_bound;
+  while (buf.empty() && std::chrono::steady_clock::now() < deadline) {
+    (void)::send(fd.get(), "a", 1, MSG_NOSIGNAL);
+    (void)read_some(fd.get(), buf, std::chrono::steady_clock::now() + 100ms);
+  }
+  auto res = read_response(fd.get(), buf);
+  REQUIRE(res);
+  check_refusal(*res, 408, "request_timeout");
+}
+
+TEST_CASE_FIXTURE(gate_fixture, "gate: an idle keep-alive connection is closed after the idle time") {
+  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string buf;
+  auto res = read_response(fd.get(), buf);
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->header("Connection") != "close");
+  CHECK(next_event(fd.get(), buf) == read_result::eof);
 }
 
 // --- item 3: header count and size ------------------------------------------------------
