@@ -48,6 +48,14 @@ struct config {
   int64_t request_timeout_ms = 5000;
   int64_t max_body_bytes = 1048576;
   int64_t http_threads = 8;
+  /// Whole-request deadlines, idle keep-alive and the caps the request gate enforces.
+  int64_t http_head_timeout_ms = 5000;
+  int64_t http_body_timeout_ms = 15000;
+  int64_t http_idle_timeout_ms = 5000;
+  int64_t http_max_connections = 512;
+  int64_t http_max_connections_per_client = 256;
+  int64_t http_max_header_count = 100;
+  int64_t http_max_header_bytes = 32768;
   /// Notifications waiting to be posted (or to be retried); beyond it the oldest is dropped.
   int64_t notify_queue_max = 1000;
   /// Attempts per notification, the first included.

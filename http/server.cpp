@@ -2,8 +2,10 @@
 
 #include "http/ask.hpp"
 #include "http/auth.hpp"
+#include "http/buffered_stream.hpp"
 #include "http/errors.hpp"
 #include "http/json_admin.hpp"
+#include "http/request_gate.hpp"
 #include "net/json.hpp"
 #include "http/routes.hpp"
 #include "store/password.hpp"
@@ -14,6 +16,8 @@
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -28,6 +32,88 @@ namespace tf::http {
 namespace {
 
 constexpr const char* json_type = "application/json";
+
+/// Set by the post-routing handler when the answer closes the connection (a refusal made
+/// before the body was read): the worker then does not give the connection back.
+thread_local bool answer_closes = false;
+
+/// A precheck (see gated_request::precheck) runs on this thread: the pre-routing handler
+/// answers only a refusal, and otherwise marks the answer silent, so nothing is written.
+thread_local bool prechecking = false;
+thread_local bool precheck_silent = false;
+
+/// httplib::Server whose request processing runs on a stream the gate provides (the
+/// method is protected; its own accept loop and thread pool are not used).
+class gated_httplib : public httplib::Server {
+public:
+  /// httplib's content providers (refuse_and_close's envelope, streamed answers) stop
+  /// writing unless is_running(), which is true only inside its listen loop. The loop runs
+  /// on a thread of its own over the read end of a pipe nobody writes to: it never accepts
+  /// anything, it only keeps is_running() true while the gate serves.
+  void start_idle_loop() {
+    if (::pipe2(pipe_, O_CLOEXEC) != 0)
+      return;
+    svr_sock_ = pipe_[0];
+    set_idle_interval(std::chrono::seconds{1}); // poll the pipe instead of accept() on it
+    new_task_queue = [] { return new httplib::ThreadPool(1); };
+    loop_done_ = false;
+    loop_ = std::thread{[this] {
+      listen_after_bind();
+      loop_done_ = true;
+    }};
+    while (!is_running() && !loop_done_)
+      std::this_thread::yield();
+  }
+
+  void stop_idle_loop() {
+    if (!loop_.joinable())
+      return;
+    // Closing the pipe would not wake the loop's poll (it would wait out its 1 s interval):
+    // a byte makes it readable, accept() on it fails, and the loop ends and closes pipe_[0].
+    (void)!::write(pipe_[1], "x", 1);
+    loop_.join();
+    ::close(pipe_[1]);
+  }
+
+  /// Answers one request; false when the connection must close.
+  bool answer(const gated_request& r) {
+    buffered_stream strm{r, &precheck_silent};
+    answer_closes = false;
+    prechecking = r.precheck;
+    precheck_silent = false;
+    bool closed = false;
+    bool ok = process_request(strm, false, closed, nullptr);
+    prechecking = false;
+    if (r.precheck) {
+      // Silent: nothing was written and the request goes on (whatever its Connection
+      // header says, which applies to the answer still to come).
+      bool passed = precheck_silent;
+      precheck_silent = false;
+      return passed;
+    }
+    return ok && !closed && !answer_closes && !r.close_after && !strm.failed();
+  }
+
+private:
+  int pipe_[2] = {-1, -1};
+  std::thread loop_;
+  std::atomic<bool> loop_done_{false};
+};
+
+gate_limits limits_from(const config& cfg) {
+  gate_limits l;
+  l.head_timeout = std::chrono::milliseconds{cfg.http_head_timeout_ms};
+  l.body_timeout = std::chrono::milliseconds{cfg.http_body_timeout_ms};
+  l.idle_timeout = std::chrono::milliseconds{cfg.http_idle_timeout_ms};
+  l.write_timeout = std::chrono::seconds{10};
+  l.max_connections = static_cast<size_t>(cfg.http_max_connections);
+  l.max_connections_per_client = static_cast<size_t>(cfg.http_max_connections_per_client);
+  l.max_header_count = static_cast<size_t>(cfg.http_max_header_count);
+  l.max_head_bytes = static_cast<size_t>(cfg.http_max_header_bytes);
+  l.max_body_bytes = static_cast<uint64_t>(cfg.max_body_bytes);
+  l.workers = static_cast<size_t>(cfg.http_threads);
+  return l;
+}
 
 /// A request with a Content-Length above the limit gets 413 before its body is read, and a
 /// chunked body (whose size httplib 0.11 would not bound) gets 411.
@@ -86,21 +172,18 @@ void widen_listen_backlog(uint16_t port, int backlog) {
 
 
 server::server(server_context ctx, const config& cfg)
-  : ctx_{std::move(ctx)}, http_{std::make_unique<httplib::Server>()} {
-  auto threads = static_cast<size_t>(cfg.http_threads);
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  : ctx_{std::move(ctx)}, http_{std::make_unique<gated_httplib>()} {
   auto limit = static_cast<size_t>(cfg.max_body_bytes);
   http_->set_payload_max_length(limit);
-  // Short idle keep-alive: an idle connection holds a worker thread, and shutdown waits
-  // for the workers.
-  http_->set_keep_alive_timeout(1);
-  // A stalled client can hold a worker (and so the shutdown) at most this long per read.
-  http_->set_read_timeout(std::chrono::seconds{5});
-  http_->set_write_timeout(std::chrono::seconds{10});
-  // httplib writes a response's headers and body with separate sends. With Nagle on, the
-  // body waits for the client's ACK of the headers, which a client delays by up to 40 ms:
-  // every answer on a keep-alive connection took ~42 ms, even /healthz.
-  http_->set_tcp_nodelay(true);
+  // The gate closes an idle connection; the Keep-Alive header says when. (TCP_NODELAY is
+  // set by the gate on every connection: httplib writes headers and body with separate
+  // sends, and with Nagle the body waited up to 40 ms for the client's delayed ACK.)
+  http_->set_keep_alive_timeout(std::max<int64_t>(1, cfg.http_idle_timeout_ms / 1000));
+  // Workers never wait for a client: the gate hands them complete requests only.
+  auto* gated = static_cast<gated_httplib*>(http_.get());
+  gate_ = std::make_unique<request_gate>(limits_from(cfg), [gated](const gated_request& r) {
+    return gated->answer(r);
+  });
   if (!ctx_.login_limiter)
     ctx_.login_limiter = std::make_shared<attempt_limiter>(ctx_.login_attempts_per_minute);
   if (!ctx_.stale && ctx_.sys != nullptr) {
@@ -117,8 +200,15 @@ server::server(server_context ctx, const config& cfg)
     using handled = httplib::Server::HandlerResponse;
     if (check_body_size(req, res, limit) == handled::Handled)
       return handled::Handled;
-    return guard_request(ctx_, req, res) == guard_result::answered ? handled::Handled
-                                                                   : handled::Unhandled;
+    if (guard_request(ctx_, req, res) == guard_result::answered)
+      return handled::Handled;
+    if (prechecking) {
+      // Nothing refuses this head: say nothing; the gate reads the body and sends the whole
+      // request again.
+      precheck_silent = true;
+      return handled::Handled;
+    }
+    return handled::Unhandled;
   });
   // Every error status leaves in the envelope, including httplib's own 400/404/413.
   http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
@@ -139,8 +229,10 @@ server::server(server_context ctx, const config& cfg)
   // httplib adds Keep-Alive to every response it keeps open in its own view; a refusal
   // that closes the connection must not also announce keep-alive.
   http_->set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.get_header_value("Connection") == "close")
+    if (res.get_header_value("Connection") == "close") {
       res.headers.erase("Keep-Alive");
+      answer_closes = true;
+    }
   });
   http_->set_exception_handler(
     [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
@@ -156,6 +248,8 @@ server::server(server_context ctx, const config& cfg)
       render_error(res, 500, "internal", "internal error; see the daemon's log");
     });
   http_->set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    if (precheck_silent)
+      return;
     spdlog::debug("event=http-request method={} path={} status={}", req.method,
                   loggable_path(req.path), res.status);
   });
@@ -250,33 +344,18 @@ void server::install_routes() {
 }
 
 caf::expected<uint16_t> server::bind(const std::string& host, uint16_t port) {
-  int bound = port == 0 ? http_->bind_to_any_port(host)
-                        : (http_->bind_to_port(host, port) ? port : -1);
-  if (bound <= 0)
-    return make_error(ec::unavailable, "cannot listen on " + host + ":" + std::to_string(port)
-                                         + ": " + std::strerror(errno));
-  widen_listen_backlog(static_cast<uint16_t>(bound), 1024); // the kernel caps it at somaxconn
-  return static_cast<uint16_t>(bound);
+  return gate_->bind(host, port);
 }
 
 void server::run() {
-  run_called_ = true;
-  if (stop_requested_)
-    return;
-  http_->listen_after_bind();
-  run_returned_ = true;
+  auto* gated = static_cast<gated_httplib*>(http_.get());
+  gated->start_idle_loop();
+  gate_->run();
+  gated->stop_idle_loop();
 }
 
 void server::stop() {
-  stop_requested_ = true;
-  // httplib ignores stop() until its listen loop has begun, so a stop that races with a
-  // starting run() would be lost and run() would never return. Both flags are seq_cst:
-  // either run() sees stop_requested_ and does not listen, or we see run_called_ and wait
-  // for the loop to start (a matter of microseconds) before stopping it.
-  if (run_called_)
-    while (!http_->is_running() && !run_returned_)
-      std::this_thread::yield();
-  http_->stop();
+  gate_->stop();
 }
 
 } // namespace tf::http

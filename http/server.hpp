@@ -23,6 +23,7 @@ class Server;
 namespace tf::http {
 
 class attempt_limiter;
+class request_gate;
 struct route_entry;
 
 struct server_context {
@@ -67,7 +68,8 @@ public:
   /// Serves until stop(); returns after every in-flight request has been answered.
   void run();
 
-  /// Stops accepting connections. Safe to call from any thread.
+  /// Stops accepting, closes every connection not being answered at once and lets the
+  /// requests in flight finish. Safe to call from any thread, before or during run().
   void stop();
 
   /// Every (method, pattern) the server routes, in installation order (the test that
@@ -79,17 +81,18 @@ private:
   server_context ctx_;
   bool owns_stale_ = false; // the stale scanner was spawned here and is stopped here
   std::unique_ptr<httplib::Server> http_;
+  /// Reads each request completely (deadlines, caps, framing) before a worker runs httplib.
+  std::unique_ptr<request_gate> gate_;
   std::vector<route_entry> routes_;
-  std::atomic<bool> run_called_{false};
-  std::atomic<bool> run_returned_{false};
-  std::atomic<bool> stop_requested_{false};
 };
 
-/// httplib 0.11 (Debian's, compiled into its shared library) listens with a backlog of 5: a
-/// burst of clients, such as webhook senders, overflows the accept queue and connections are
-/// reset after the client has sent its request. Linux lets listen() be called again on a
-/// listening socket to change its backlog; httplib does not expose its socket, so it is found
-/// among this process's descriptors by its bound address. Best effort: failing leaves 5.
+/// For a bare httplib::Server (the bench's anchor; the server above listens through its
+/// request gate, with a backlog of 1024): httplib 0.11 (Debian's, compiled into its shared
+/// library) listens with a backlog of 5: a burst of clients, such as webhook senders,
+/// overflows the accept queue and connections are reset after the client has sent its
+/// request. Linux lets listen() be called again on a listening socket to change its backlog;
+/// httplib does not expose its socket, so it is found among this process's descriptors by its
+/// bound address. Best effort: failing leaves 5.
 void widen_listen_backlog(uint16_t port, int backlog);
 
 } // namespace tf::http

@@ -1,0 +1,71 @@
+#include "http/buffered_stream.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace tf::http {
+
+namespace {
+/// Once the daemon stops, an answer still being written gets this long, so a client that
+/// does not read cannot hold the shutdown for the whole write deadline.
+constexpr std::chrono::milliseconds stop_grace{500};
+} // namespace
+
+ssize_t buffered_stream::read(char* ptr, size_t size) {
+  auto n = std::min(size, req_.bytes.size() - pos_);
+  std::memcpy(ptr, req_.bytes.data() + pos_, n);
+  pos_ += n;
+  return static_cast<ssize_t>(n);
+}
+
+ssize_t buffered_stream::write(const char* ptr, size_t size) {
+  using clock = std::chrono::steady_clock;
+  if (failed_)
+    return -1;
+  if (discard_ != nullptr && *discard_)
+    return static_cast<ssize_t>(size);
+  auto deadline = clock::now() + req_.write_timeout;
+  bool stop_seen = false;
+  size_t sent = 0;
+  while (sent < size) {
+    auto n = ::send(req_.fd, ptr + sent, size - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      failed_ = true;
+      return -1;
+    }
+    auto now = clock::now();
+    if (!stop_seen && req_.stopping != nullptr && *req_.stopping) {
+      stop_seen = true;
+      deadline = std::min(deadline, now + stop_grace);
+    }
+    if (now >= deadline) {
+      failed_ = true;
+      return -1;
+    }
+    pollfd p{req_.fd, POLLOUT, 0};
+    (void)::poll(&p, 1, 100); // short slices: a stop is noticed within 100 ms
+  }
+  return static_cast<ssize_t>(size);
+}
+
+void buffered_stream::get_remote_ip_and_port(std::string& ip, int& port) const {
+  ip = req_.remote_addr;
+  port = req_.remote_port;
+}
+
+void buffered_stream::get_local_ip_and_port(std::string& ip, int& port) const {
+  ip = req_.local_addr;
+  port = req_.local_port;
+}
+
+} // namespace tf::http

@@ -1,0 +1,36 @@
+// The httplib::Stream a worker answers a gated request on: it reads the request the gate
+// already holds in memory and writes to the client's socket under a write deadline.
+#pragma once
+
+#include "http/request_gate.hpp"
+
+#include <httplib.h>
+
+namespace tf::http {
+
+class buffered_stream final : public httplib::Stream {
+public:
+  /// While `*discard` is true, writes are dropped (a precheck that refuses nothing).
+  buffered_stream(const gated_request& req, const bool* discard) : req_{req}, discard_{discard} {}
+
+  bool is_readable() const override { return pos_ < req_.bytes.size(); }
+  bool is_writable() const override { return !failed_; }
+  ssize_t read(char* ptr, size_t size) override;
+  /// Blocks (polling the non-blocking socket) until everything is sent, the write deadline
+  /// passes, or shortly after the gate stops.
+  ssize_t write(const char* ptr, size_t size) override;
+  void get_remote_ip_and_port(std::string& ip, int& port) const override;
+  void get_local_ip_and_port(std::string& ip, int& port) const override;
+  socket_t socket() const override { return req_.fd; }
+
+  /// A write failed: the answer is incomplete and the connection must close.
+  bool failed() const { return failed_; }
+
+private:
+  const gated_request& req_;
+  const bool* discard_;
+  size_t pos_ = 0;
+  bool failed_ = false;
+};
+
+} // namespace tf::http

@@ -1,0 +1,521 @@
+#include "http/request_gate.hpp"
+
+#include "core/errors.hpp"
+#include "http/errors.hpp"
+#include "http/request_head.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace tf::http {
+
+namespace {
+
+using gate_clock = std::chrono::steady_clock;
+
+/// How long a refused connection is still read (and the bytes dropped) after its answer,
+/// so that closing with unread data does not reset the connection before the client has
+/// read the answer.
+constexpr std::chrono::milliseconds linger{1000};
+
+/// When the gate stops, a request partly read gets this long to arrive whole (and then be
+/// answered); idle connections close at once. Short, so SIGTERM exits within 2 s whatever
+/// the clients do.
+constexpr std::chrono::milliseconds stop_grace{500};
+
+enum class phase { head, body, idle, busy, draining };
+
+struct connection {
+  int fd = -1;
+  std::string buf;
+  std::string remote_addr, local_addr;
+  int remote_port = 0, local_port = 0;
+  phase state = phase::head;
+  gate_clock::time_point deadline;
+  size_t head_len = 0;
+  head_verdict verdict;
+  bool sent_continue = false;
+  bool prechecked = false; // the head passed the server's refusals made before any body
+  bool in_precheck = false;
+};
+
+void address_of(const sockaddr_storage& a, std::string& ip, int& port) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&a);
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    port = ntohs(in->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    port = ntohs(in6->sin6_port);
+  }
+  ip = text;
+}
+
+const char* reason(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+/// Best effort: a refusal is small and the socket's buffer is empty, so one send suffices.
+void send_refusal(int fd, int status, std::string_view code, std::string_view message) {
+  auto body = error_body(code, message);
+  auto text = "HTTP/1.1 " + std::to_string(status) + " " + reason(status)
+              + "\r\nContent-Type: application/json\r\nContent-Length: "
+              + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  (void)::send(fd, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+} // namespace
+
+struct request_gate::impl {
+  gate_limits lim;
+  request_server serve;
+  int listen_fd = -1;
+  int epoll_fd = -1;
+  int wake_fd = -1;
+  std::atomic<bool> stopping{false};
+  std::unordered_map<int, connection> conns;
+  std::unordered_map<std::string, size_t> per_client;
+  size_t busy = 0;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<gated_request> queue;               // complete requests for the workers
+  std::vector<std::pair<int, bool>> returned;    // (fd, keep alive) answered by a worker
+  bool workers_exit = false;
+
+  impl(gate_limits l, request_server s) : lim{l}, serve{std::move(s)} {
+    epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = wake_fd;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev);
+  }
+
+  ~impl() {
+    for (auto& [fd, c] : conns)
+      ::close(fd);
+    if (listen_fd >= 0)
+      ::close(listen_fd);
+    ::close(wake_fd);
+    ::close(epoll_fd);
+  }
+
+  void wake() {
+    uint64_t one = 1;
+    (void)!::write(wake_fd, &one, sizeof one);
+  }
+
+  void watch(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  void close_connection(int fd) {
+    auto it = conns.find(fd);
+    if (it == conns.end())
+      return;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+    ::close(fd);
+    auto pc = per_client.find(it->second.remote_addr);
+    if (pc != per_client.end() && --pc->second == 0)
+      per_client.erase(pc);
+    conns.erase(it);
+  }
+
+  /// Answers with the envelope, then drops what the client still sends until it closes or
+  /// the linger ends.
+  /// While stopping the connection is closed at once (and `c` is gone).
+  void refuse(connection& c, int status, std::string_view code, std::string_view message) {
+    send_refusal(c.fd, status, code, message);
+    if (stopping) {
+      close_connection(c.fd);
+      return;
+    }
+    ::shutdown(c.fd, SHUT_WR);
+    c.buf.clear();
+    c.buf.shrink_to_fit();
+    c.state = phase::draining;
+    c.deadline = gate_clock::now() + linger;
+  }
+
+  void accept_all() {
+    while (true) {
+      sockaddr_storage addr{};
+      socklen_t len = sizeof addr;
+      int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0)
+        return; // EAGAIN, or a transient error (EMFILE...): retried on the next readiness
+      connection c;
+      c.fd = fd;
+      address_of(addr, c.remote_addr, c.remote_port);
+      sockaddr_storage local{};
+      socklen_t llen = sizeof local;
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0)
+        address_of(local, c.local_addr, c.local_port);
+      auto& mine = per_client[c.remote_addr];
+      if (conns.size() >= lim.max_connections || mine >= lim.max_connections_per_client) {
+        if (mine == 0)
+          per_client.erase(c.remote_addr);
+        spdlog::warn("event=http-connection-refused remote={} open={} from_client={}",
+                     c.remote_addr, conns.size(), mine);
+        send_refusal(fd, 503, "unavailable", "too many open connections; retry later");
+        ::close(fd);
+        continue;
+      }
+      ++mine;
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      c.state = phase::head;
+      c.deadline = gate_clock::now() + lim.head_timeout;
+      conns.emplace(fd, std::move(c));
+      watch(fd);
+    }
+  }
+
+  void on_readable(connection& c) {
+    char chunk[16384];
+    if (c.state == phase::draining) {
+      while (true) {
+        auto n = ::recv(c.fd, chunk, sizeof chunk, 0);
+        if (n > 0)
+          continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+          return;
+        close_connection(c.fd);
+        return;
+      }
+    }
+    // Never buffer more than the request being read can still need.
+    size_t room = c.state == phase::body
+                    ? c.head_len + c.verdict.body_length - c.buf.size()
+                    : lim.max_head_bytes + 1 - std::min(c.buf.size(), lim.max_head_bytes);
+    auto n = ::recv(c.fd, chunk, std::min(room, sizeof chunk), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+      return;
+    if (n <= 0) {
+      close_connection(c.fd);
+      return;
+    }
+    c.buf.append(chunk, static_cast<size_t>(n));
+    advance(c);
+  }
+
+  /// Moves the connection on with what it has buffered: refuses, waits for more, or hands a
+  /// complete request to the workers.
+  void advance(connection& c) {
+    if (c.state == phase::idle || c.state == phase::head) {
+      if (c.buf.empty())
+        return;
+      if (c.state == phase::idle) {
+        c.state = phase::head;
+        c.deadline = gate_clock::now() + lim.head_timeout;
+      }
+      auto end = c.buf.find("\r\n\r\n");
+      if (end == std::string::npos || end + 4 > lim.max_head_bytes) {
+        if (c.buf.size() > lim.max_head_bytes || end != std::string::npos)
+          refuse(c, 431, "header_fields_too_large",
+                 "the request head is larger than " + std::to_string(lim.max_head_bytes)
+                   + " bytes");
+        return;
+      }
+      c.head_len = end + 4;
+      c.verdict = check_head(std::string_view{c.buf}.substr(0, c.head_len),
+                             head_limits{lim.max_header_count, lim.max_body_bytes});
+      if (c.verdict.status != 0) {
+        refuse(c, c.verdict.status, c.verdict.code, c.verdict.message);
+        return;
+      }
+      c.state = phase::body;
+      c.sent_continue = false;
+      c.prechecked = false;
+      c.deadline = gate_clock::now() + lim.body_timeout;
+    }
+    if (c.state != phase::body)
+      return;
+    if (c.buf.size() - c.head_len < c.verdict.body_length) {
+      if (!c.prechecked) {
+        // A refusal that needs no body (401, 403) is answered now, as httplib would,
+        // not after the client has sent a body that is then thrown away.
+        gated_request r = request_of(c, c.verdict.head);
+        r.precheck = true;
+        dispatch(c, std::move(r));
+        return;
+      }
+      if (c.verdict.expect_continue && !c.sent_continue) {
+        static constexpr std::string_view go = "HTTP/1.1 100 Continue\r\n\r\n";
+        (void)::send(c.fd, go.data(), go.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        c.sent_continue = true;
+      }
+      return;
+    }
+    gated_request r = request_of(c, std::move(c.verdict.head));
+    r.bytes.append(c.buf, c.head_len, c.verdict.body_length);
+    c.buf.erase(0, c.head_len + c.verdict.body_length);
+    dispatch(c, std::move(r));
+  }
+
+  gated_request request_of(const connection& c, std::string bytes) {
+    gated_request r;
+    r.fd = c.fd;
+    r.bytes = std::move(bytes);
+    r.remote_addr = c.remote_addr;
+    r.remote_port = c.remote_port;
+    r.local_addr = c.local_addr;
+    r.local_port = c.local_port;
+    r.close_after = c.verdict.close_after;
+    r.write_timeout = lim.write_timeout;
+    r.stopping = &stopping;
+    return r;
+  }
+
+  void dispatch(connection& c, gated_request r) {
+    c.state = phase::busy;
+    c.in_precheck = r.precheck;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
+    ++busy;
+    {
+      std::lock_guard<std::mutex> lock{mu};
+      queue.push_back(std::move(r));
+    }
+    cv.notify_one();
+  }
+
+  void take_returned() {
+    std::vector<std::pair<int, bool>> done;
+    {
+      std::lock_guard<std::mutex> lock{mu};
+      done.swap(returned);
+    }
+    for (auto [fd, keep] : done) {
+      --busy;
+      auto it = conns.find(fd);
+      if (it == conns.end())
+        continue;
+      auto& c = it->second;
+      if (stopping) {
+        close_connection(fd);
+        continue;
+      }
+      if (!keep) {
+        // Unread bytes at close() would reset the connection and could discard the answer
+        // before the client reads it: drop them until the client closes or the linger ends.
+        watch(fd);
+        ::shutdown(fd, SHUT_WR);
+        c.buf.clear();
+        c.state = phase::draining;
+        c.deadline = gate_clock::now() + linger;
+        continue;
+      }
+      watch(fd);
+      if (c.in_precheck) {
+        // The head passed its precheck: read the body (its deadline runs since the head).
+        c.in_precheck = false;
+        c.prechecked = true;
+        c.state = phase::body;
+        advance(c);
+        continue;
+      }
+      c.state = phase::idle;
+      c.head_len = 0;
+      c.deadline = gate_clock::now() + lim.idle_timeout;
+      advance(c); // a pipelined request already read is served next, in order
+    }
+  }
+
+  void expire(gate_clock::time_point now) {
+    std::vector<int> due;
+    for (auto& [fd, c] : conns)
+      if (c.state != phase::busy && c.deadline <= now)
+        due.push_back(fd);
+    for (int fd : due) {
+      auto& c = conns.at(fd);
+      if (stopping)
+        close_connection(fd);
+      else if ((c.state == phase::head || c.state == phase::body) && !c.buf.empty())
+        refuse(c, 408, "request_timeout", "the request was not sent in time");
+      else
+        close_connection(fd);
+    }
+  }
+
+  int wait_ms(gate_clock::time_point now) const {
+    auto next = now + std::chrono::seconds{1};
+    for (const auto& [fd, c] : conns)
+      if (c.state != phase::busy)
+        next = std::min(next, c.deadline);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
+    return static_cast<int>(std::max<int64_t>(ms + 1, 0));
+  }
+
+  /// Closes the listener and every connection without a request under way; a request
+  /// partly read gets stop_grace to arrive whole; complete ones are answered.
+  void shut() {
+    if (listen_fd >= 0) {
+      ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
+      ::close(listen_fd);
+      listen_fd = -1;
+    }
+    auto now = gate_clock::now();
+    std::vector<int> open;
+    for (auto& [fd, c] : conns) {
+      bool under_way = (c.state == phase::head && !c.buf.empty()) || c.state == phase::body;
+      if (under_way)
+        c.deadline = std::min(c.deadline, now + stop_grace);
+      else if (c.state != phase::busy)
+        open.push_back(fd);
+    }
+    for (int fd : open)
+      close_connection(fd);
+  }
+
+  void work() {
+    while (true) {
+      gated_request r;
+      {
+        std::unique_lock<std::mutex> lock{mu};
+        cv.wait(lock, [&] { return !queue.empty() || workers_exit; });
+        if (queue.empty())
+          return;
+        r = std::move(queue.front());
+        queue.pop_front();
+      }
+      bool keep = false;
+      try {
+        keep = serve(r);
+      } catch (const std::exception& e) {
+        spdlog::error("event=http-serve-failed what={}", e.what());
+      }
+      {
+        std::lock_guard<std::mutex> lock{mu};
+        returned.emplace_back(r.fd, keep);
+      }
+      wake();
+    }
+  }
+
+  void run() {
+    std::vector<std::thread> workers;
+    for (size_t i = 0; i < std::max<size_t>(lim.workers, 1); ++i)
+      workers.emplace_back([this] { work(); });
+    bool shut_down = false;
+    std::vector<epoll_event> events(256);
+    while (true) {
+      if (stopping && !shut_down) {
+        shut();
+        shut_down = true;
+      }
+      if (shut_down && busy == 0 && conns.empty())
+        break;
+      int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()),
+                           wait_ms(gate_clock::now()));
+      for (int i = 0; i < n; ++i) {
+        int fd = events[static_cast<size_t>(i)].data.fd;
+        if (fd == wake_fd) {
+          uint64_t count;
+          (void)!::read(wake_fd, &count, sizeof count);
+        } else if (fd == listen_fd) {
+          if (!stopping)
+            accept_all();
+        } else if (auto it = conns.find(fd); it != conns.end()) {
+          on_readable(it->second);
+        }
+      }
+      take_returned();
+      expire(gate_clock::now());
+    }
+    {
+      std::lock_guard<std::mutex> lock{mu};
+      workers_exit = true;
+    }
+    cv.notify_all();
+    for (auto& t : workers)
+      t.join();
+  }
+};
+
+request_gate::request_gate(gate_limits limits, request_server serve)
+  : impl_{std::make_unique<impl>(limits, std::move(serve))} {}
+
+request_gate::~request_gate() = default;
+
+caf::expected<uint16_t> request_gate::bind(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  auto service = std::to_string(port);
+  if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0)
+    return make_error(ec::unavailable,
+                      "cannot listen on " + host + ":" + service + ": " + ::gai_strerror(rc));
+  std::string failure = "no address";
+  for (auto* ai = found; ai != nullptr; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                      ai->ai_protocol);
+    if (fd < 0)
+      continue;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // The kernel caps the backlog at somaxconn; a burst of webhook senders needs more than 5.
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+      failure = std::strerror(errno);
+      ::close(fd);
+      continue;
+    }
+    ::freeaddrinfo(found);
+    sockaddr_storage bound{};
+    socklen_t len = sizeof bound;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    std::string ip;
+    int bound_port = 0;
+    address_of(bound, ip, bound_port);
+    impl_->listen_fd = fd;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    ::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    return static_cast<uint16_t>(bound_port);
+  }
+  ::freeaddrinfo(found);
+  return make_error(ec::unavailable, "cannot listen on " + host + ":" + service + ": " + failure);
+}
+
+void request_gate::run() {
+  impl_->run();
+}
+
+void request_gate::stop() {
+  impl_->stopping = true;
+  impl_->wake();
+}
+
+} // namespace tf::http
