@@ -8,6 +8,7 @@
 #include "http/request_gate.hpp"
 #include "net/json.hpp"
 #include "http/routes.hpp"
+#include "http/store_views.hpp"
 #include "store/password.hpp"
 #include "web/assets.hpp"
 
@@ -305,7 +306,7 @@ void server::install_routes() {
   auto& ctx = ctx_;
   route_table routes{*http_, routes_};
   routes.Get("/healthz", [&ctx](const httplib::Request&, httplib::Response& res) {
-    auto db = ask<atom::ok>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
+    auto db = ask<atom::ok>(*ctx.sys, store_overview_reader(ctx), ctx.request_timeout,
                             atom::ping_v);
     if (!db)
       spdlog::warn("event=healthz-db-failed error={}", error_message(db.error()));
