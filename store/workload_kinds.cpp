@@ -2,12 +2,15 @@
 
 namespace tf::store {
 
+// A new workload requires signed webhooks (issue 13): its webhook URL alone, which CI logs
+// and screenshots show, must not be enough to deploy. Unsigned senders are allowed by
+// setting webhook_require_signature false.
 caf::error insert_workload(database& db, const char* kind, const std::string& ref_id,
                            const std::string& name, const std::string& now) {
   return run(db,
              "INSERT INTO workloads(id, kind, ref_id, name, notification_secret, "
-             "webhook_secret, webhook_signing_secret, created_at, updated_at) "
-             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+             "webhook_secret, webhook_signing_secret, webhook_require_signature, created_at, "
+             "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)",
              new_id(), kind, ref_id, name, new_secret(), new_secret(), new_secret(), now);
 }
 

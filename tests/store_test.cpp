@@ -418,7 +418,7 @@ TEST_CASE_FIXTURE(store_fixture, "create_project stores the project, its stages 
   CHECK(w.name == "api");
   CHECK(w.app_id.empty());
   CHECK(w.notification_url.empty());
-  CHECK_FALSE(w.webhook_require_signature);
+  CHECK(w.webhook_require_signature); // a new workload requires signed webhooks
   CHECK(is_hex(w.webhook_secret, 64));
   CHECK(is_hex(w.webhook_signing_secret, 64));
   CHECK(is_hex(w.notification_secret, 64));

@@ -205,7 +205,7 @@ TEST_CASE_FIXTURE(workloads_fixture, "workloads are listed, filtered and read wi
   CHECK(str(first, "ref_id") == str(a, "id"));
   CHECK(first["app_id"].IsNull());
   CHECK(first["notification_url"].IsNull());
-  CHECK_FALSE(boolean(first, "webhook_require_signature"));
+  CHECK(boolean(first, "webhook_require_signature")); // new workloads require signatures
   CHECK(str(first, "webhook_url") == "/api/webhooks/" + secrets.webhook_secret);
   CHECK(boolean(first, "has_signing_secret"));
   CHECK(boolean(first, "has_notification_secret"));
@@ -318,7 +318,7 @@ TEST_CASE_FIXTURE(workloads_fixture, "a bad workload patch gets 400 or 413 and c
 
   auto after = check_ok(get(one));
   CHECK(str(after, "notification_url") == "https://hooks.example.com/ok");
-  CHECK_FALSE(boolean(after, "webhook_require_signature"));
+  CHECK(boolean(after, "webhook_require_signature")); // the default, unchanged
   CHECK(after["app_id"].IsNull());
 }
 
@@ -326,6 +326,8 @@ TEST_CASE_FIXTURE(workloads_fixture, "rotating secrets shows them once and retir
   auto p = make_project("web");
   auto wl = str(p, "workload_id");
   workloads.ids.push_back(wl);
+  // The webhooks below are unsigned: a new workload refuses them unless told otherwise.
+  check_ok(patch("/api/workloads/" + wl, R"({"webhook_require_signature":false})"));
   auto before = stored_workload(wl);
   auto old_url = "/api/webhooks/" + before.webhook_secret;
   CHECK(str(p, "webhook_url") == old_url);
