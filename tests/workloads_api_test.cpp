@@ -251,18 +251,30 @@ TEST_CASE_FIXTURE(workloads_fixture, "workloads are listed, filtered and read wi
 TEST_CASE_FIXTURE(workloads_fixture, "a workload's notification URL and signature requirement are changed") {
   auto wl = str(make_project("web"), "workload_id");
   const auto one = "/api/workloads/" + wl;
-  auto changed = check_ok(patch(one, R"({"notification_url":"https://hooks.example.com/tf?x=1",)"
-                                     R"("webhook_require_signature":true})"));
-  CHECK(str(changed, "notification_url") == "https://hooks.example.com/tf?x=1");
+  // Credentials and the query (an API key) are stored and used, never shown.
+  auto changed = check_ok(
+    patch(one, R"({"notification_url":"https://user:pa55@hooks.example.com/tf?apikey=s3cret",)"
+               R"("webhook_require_signature":true})"));
+  CHECK(str(changed, "notification_url") == "https://hooks.example.com/tf");
   CHECK(boolean(changed, "webhook_require_signature"));
   CHECK(audited("workload.update", wl));
-  auto read = check_ok(get(one));
-  CHECK(str(read, "notification_url") == "https://hooks.example.com/tf?x=1");
+  CHECK(stored_workload(wl).notification_url
+        == "https://user:pa55@hooks.example.com/tf?apikey=s3cret");
+  auto read_reply = get(one);
+  auto list_reply = get("/api/workloads");
+  for (const auto* body : {&read_reply.body, &list_reply.body}) {
+    CHECK(body->find("s3cret") == std::string::npos);
+    CHECK(body->find("pa55") == std::string::npos);
+    CHECK(body->find("apikey") == std::string::npos);
+  }
+  CHECK(list_reply.body.find("\"https://hooks.example.com/tf\"") != std::string::npos);
+  auto read = check_ok(read_reply);
+  CHECK(str(read, "notification_url") == "https://hooks.example.com/tf");
   CHECK(boolean(read, "webhook_require_signature"));
 
   // Only what the patch names changes; null clears; an empty patch changes nothing.
   changed = check_ok(patch(one, R"({"webhook_require_signature":false})"));
-  CHECK(str(changed, "notification_url") == "https://hooks.example.com/tf?x=1");
+  CHECK(str(changed, "notification_url") == "https://hooks.example.com/tf");
   CHECK_FALSE(boolean(changed, "webhook_require_signature"));
   changed = check_ok(patch(one, R"({"notification_url":null,"app_id":null})"));
   CHECK(changed["notification_url"].IsNull());
