@@ -241,9 +241,9 @@ std::chrono::milliseconds notification_backoff(const notifier_settings& s, int64
 }
 
 notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
-                                                 size_t answer_limit) {
+                                                 size_t answer_limit, net::target_policy targets) {
   return {
-    [answer_limit](atom::post, const notification_post& p) {
+    [answer_limit, targets](atom::post, const notification_post& p) {
       net::http_request req;
       req.method = "POST";
       req.url = p.url;
@@ -252,6 +252,9 @@ notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
       req.connect_timeout = std::chrono::milliseconds{p.connect_timeout_ms};
       req.timeout = std::chrono::milliseconds{p.timeout_ms};
       req.max_response_bytes = answer_limit;
+      req.address_check = [&targets](const sockaddr* a) {
+        return net::forbidden_target(a, targets);
+      };
       notification_post_result r;
       auto res = net::http_call(req);
       if (res) {
@@ -281,7 +284,8 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_setting
   // Linked: it goes when the notifier goes (after the POST it may be blocked in).
   // The argument also keeps CAF 0.17 from binding its empty argument tuple through a null
   // pointer, which UBSan reports for an actor function spawned with no arguments.
-  st.sender = self->spawn<caf::detached + caf::linked>(notify_sender, max_answer_bytes);
+  st.sender = self->spawn<caf::detached + caf::linked>(notify_sender, max_answer_bytes,
+                                                             st.settings.targets);
   return {
     [self](atom::notify, notification_event& ev) {
       auto& st = self->state;

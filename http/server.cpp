@@ -87,6 +87,7 @@ void widen_listen_backlog(uint16_t port, int backlog) {
 
 server::server(server_context ctx, const config& cfg)
   : ctx_{std::move(ctx)}, http_{std::make_unique<httplib::Server>()} {
+  ctx_.notify_targets = notify_target_policy(cfg);
   auto threads = static_cast<size_t>(cfg.http_threads);
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   auto limit = static_cast<size_t>(cfg.max_body_bytes);

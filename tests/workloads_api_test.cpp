@@ -279,9 +279,9 @@ TEST_CASE_FIXTURE(workloads_fixture, "a workload's notification URL and signatur
   changed = check_ok(patch(one, R"({"notification_url":null,"app_id":null})"));
   CHECK(changed["notification_url"].IsNull());
   CHECK(changed["app_id"].IsNull());
-  changed = check_ok(patch(one, R"({"notification_url":"http://10.0.0.5:9000/hook"})"));
-  CHECK(str(changed, "notification_url") == "http://10.0.0.5:9000/hook");
-  CHECK(str(check_ok(patch(one, "{}")), "notification_url") == "http://10.0.0.5:9000/hook");
+  changed = check_ok(patch(one, R"({"notification_url":"http://203.0.113.5:9000/hook"})"));
+  CHECK(str(changed, "notification_url") == "http://203.0.113.5:9000/hook");
+  CHECK(str(check_ok(patch(one, "{}")), "notification_url") == "http://203.0.113.5:9000/hook");
 
   check_error(patch("/api/workloads/no-such-workload", R"({"webhook_require_signature":true})"),
               404, "not_found");
