@@ -91,7 +91,7 @@ void pump(self_ptr self) {
                 std::move(p))
     .then([self, seq](const notification_post_result& r) { on_result(self, seq, r); },
           [self, seq](const caf::error& err) {
-            on_result(self, seq, notification_post_result{0, error_message(err)});
+            on_result(self, seq, notification_post_result{0, error_message(err), false});
           });
 }
 
@@ -109,7 +109,7 @@ void on_result(self_ptr self, uint64_t seq, const notification_post_result& r) {
     record(self, d, r.status, "", "delivered");
   } else {
     auto why = r.error.empty() ? "the receiver answered " + std::to_string(r.status) : r.error;
-    if (d.attempts < st.settings.max_attempts) {
+    if (d.attempts < st.settings.max_attempts && !r.refused) {
       auto wait = notification_backoff(st.settings, d.attempts);
       spdlog::debug("event=notification-retry workload={} notification={} delivery={} "
                     "attempt={} wait_ms={} error={}",
@@ -252,8 +252,11 @@ notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
       req.connect_timeout = std::chrono::milliseconds{p.connect_timeout_ms};
       req.timeout = std::chrono::milliseconds{p.timeout_ms};
       req.max_response_bytes = answer_limit;
-      req.address_check = [&targets](const sockaddr* a) {
-        return net::forbidden_target(a, targets);
+      bool refused = false, passed = false;
+      req.address_check = [&](const sockaddr* a) {
+        auto why = net::forbidden_target(a, targets);
+        (why.empty() ? passed : refused) = true;
+        return why;
       };
       notification_post_result r;
       auto res = net::http_call(req);
@@ -263,6 +266,7 @@ notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
       }
       // The message names the URL, which may carry credentials or a token: never keep those.
       r.error = error_message(res.error());
+      r.refused = refused && !passed;
       auto redacted = store::redact_url(p.url);
       for (auto at = r.error.find(p.url); at != std::string::npos && !p.url.empty();
            at = r.error.find(p.url, at + redacted.size()))
