@@ -91,7 +91,7 @@ void pump(self_ptr self) {
                 std::move(p))
     .then([self, seq](const notification_post_result& r) { on_result(self, seq, r); },
           [self, seq](const caf::error& err) {
-            on_result(self, seq, notification_post_result{0, error_message(err)});
+            on_result(self, seq, notification_post_result{0, error_message(err), false});
           });
 }
 
@@ -109,7 +109,7 @@ void on_result(self_ptr self, uint64_t seq, const notification_post_result& r) {
     record(self, d, r.status, "", "delivered");
   } else {
     auto why = r.error.empty() ? "the receiver answered " + std::to_string(r.status) : r.error;
-    if (d.attempts < st.settings.max_attempts) {
+    if (d.attempts < st.settings.max_attempts && !r.refused) {
       auto wait = notification_backoff(st.settings, d.attempts);
       spdlog::debug("event=notification-retry workload={} notification={} delivery={} "
                     "attempt={} wait_ms={} error={}",
@@ -241,9 +241,9 @@ std::chrono::milliseconds notification_backoff(const notifier_settings& s, int64
 }
 
 notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
-                                                 size_t answer_limit) {
+                                                 size_t answer_limit, net::target_policy targets) {
   return {
-    [answer_limit](atom::post, const notification_post& p) {
+    [answer_limit, targets](atom::post, const notification_post& p) {
       net::http_request req;
       req.method = "POST";
       req.url = p.url;
@@ -252,6 +252,12 @@ notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
       req.connect_timeout = std::chrono::milliseconds{p.connect_timeout_ms};
       req.timeout = std::chrono::milliseconds{p.timeout_ms};
       req.max_response_bytes = answer_limit;
+      bool refused = false, passed = false;
+      req.address_check = [&](const sockaddr* a) {
+        auto why = net::forbidden_target(a, targets);
+        (why.empty() ? passed : refused) = true;
+        return why;
+      };
       notification_post_result r;
       auto res = net::http_call(req);
       if (res) {
@@ -260,6 +266,7 @@ notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer,
       }
       // The message names the URL, which may carry credentials or a token: never keep those.
       r.error = error_message(res.error());
+      r.refused = refused && !passed;
       auto redacted = store::redact_url(p.url);
       for (auto at = r.error.find(p.url); at != std::string::npos && !p.url.empty();
            at = r.error.find(p.url, at + redacted.size()))
@@ -281,7 +288,8 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_setting
   // Linked: it goes when the notifier goes (after the POST it may be blocked in).
   // The argument also keeps CAF 0.17 from binding its empty argument tuple through a null
   // pointer, which UBSan reports for an actor function spawned with no arguments.
-  st.sender = self->spawn<caf::detached + caf::linked>(notify_sender, max_answer_bytes);
+  st.sender = self->spawn<caf::detached + caf::linked>(notify_sender, max_answer_bytes,
+                                                             st.settings.targets);
   return {
     [self](atom::notify, notification_event& ev) {
       auto& st = self->state;

@@ -9,6 +9,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/store_reader.hpp"
+#include "net/address_policy.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -38,6 +39,9 @@ struct notifier_settings {
   /// a deploy removes a container a moment before it deletes the row, and a reconcile in
   /// between would otherwise report a container the deployer removed on purpose.
   std::chrono::milliseconds missing_confirm{2000};
+  /// Which addresses a notification URL may reach (checked on the resolved address, which
+  /// the connection then uses): no loopback, link-local or private ones unless allowed.
+  net::target_policy targets;
 };
 
 struct notifier_state {
@@ -76,9 +80,10 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_setting
          notification_log_writer_actor writer, std::shared_ptr<notifier_store_readers> readers);
 
 /// The sender: one blocking POST at a time (spawned detached by the notifier).
-/// `answer_limit` caps how much of a receiver's answer is read.
+/// `answer_limit` caps how much of a receiver's answer is read; `targets` refuses the
+/// addresses a POST must not reach (the attempt fails with the reason, nothing connected).
 notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer self,
-                                                 size_t answer_limit);
+                                                 size_t answer_limit, net::target_policy targets);
 
 /// Whether `event` is one of spec section 5's.
 bool is_notification_event(const std::string& event);

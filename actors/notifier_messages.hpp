@@ -50,11 +50,13 @@ typename Inspector::result_type inspect(Inspector& f, notification_post& x) {
 struct notification_post_result {
   int64_t status = 0;
   std::string error;
+  /// Every address of the URL is one the notifier may not reach: no retry can succeed.
+  bool refused = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, notification_post_result& x) {
-  return f(caf::meta::type_name("notification_post_result"), x.status, x.error);
+  return f(caf::meta::type_name("notification_post_result"), x.status, x.error, x.refused);
 }
 
 /// The notifier's counters, for tests and logs.

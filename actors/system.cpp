@@ -77,11 +77,20 @@ void stop_store(caf::actor_system& sys, store_handles& handles) {
   handles.readers.reset();
 }
 
+net::target_policy notify_target_policy(const config& cfg) {
+  net::target_policy p;
+  p.allow_private = cfg.notify_private_targets == "allow";
+  p.own_host = cfg.listen_host;
+  p.own_port = cfg.listen_port;
+  return p;
+}
+
 notifier_settings notifier_settings_of(const config& cfg) {
   notifier_settings s;
   s.queue_max = static_cast<size_t>(cfg.notify_queue_max);
   s.max_attempts = cfg.notify_max_attempts;
   s.backoff = std::chrono::milliseconds{cfg.notify_backoff_ms};
+  s.targets = notify_target_policy(cfg);
   return s;
 }
 

@@ -40,6 +40,9 @@ void stop_store(caf::actor_system& sys, store_handles& handles);
 /// The notifier's settings from the daemon's configuration (notify.*).
 notifier_settings notifier_settings_of(const config& cfg);
 
+/// Where notification URLs may point, from notify.private_targets and the listen address.
+net::target_policy notify_target_policy(const config& cfg);
+
 /// Spawns the notifier (scheduled; its sender has its own thread). Start it after the store
 /// and hand it to the Docker host (reconciler_config::notifier) and the deployers.
 notifier_actor start_notifier(caf::actor_system& sys, notifier_settings settings,

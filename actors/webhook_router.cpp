@@ -4,11 +4,13 @@
 #include "actors/webhook_payload.hpp"
 #include "actors/webhook_signatures.hpp"
 #include "net/json.hpp"
+#include "store/webhooks.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <iterator>
 
 namespace tf {
 
@@ -20,26 +22,39 @@ using promise = caf::typed_response_promise<webhook_answer>;
 /// How long the router waits for the store.
 constexpr auto store_timeout = std::chrono::seconds{10};
 
-/// The headers a delivery keeps for its replay: what names it, never what signs it
-/// (X-Gitlab-Token is the signing secret itself).
+/// The headers a delivery keeps for its replay: what names it, never a secret (X-Gitlab-Token
+/// is the signing secret itself). A verified X-Tinyforge-Signature is kept (a MAC, not a
+/// secret): with the timestamp it is what the store deduplicates a signed delivery by. The
+/// ones the dedupe needs come first.
 constexpr const char* kept_header_names[]
-  = {"content-type",        "user-agent",          "x-github-event",
-     "x-gitea-event",       "x-gitlab-event",      "x-github-delivery",
-     "x-gitea-delivery",    "x-gitlab-event-uuid", "x-tinyforge-delivery",
-     "x-tinyforge-timestamp"};
+  = {"x-tinyforge-timestamp", "x-tinyforge-signature", "x-tinyforge-delivery",
+     "x-github-delivery",     "x-gitea-delivery",      "x-gitlab-event-uuid",
+     "x-github-event",        "x-gitea-event",         "x-gitlab-event",
+     "content-type",          "user-agent"};
 
-std::string kept_headers_json(const webhook_headers& h) {
+/// The first `count` of kept_header_names present in `h`, as a JSON object.
+std::string kept_headers_json(const webhook_headers& h, size_t count) {
   return net::make_json([&](net::json_writer& w) {
     w.StartObject();
-    for (const char* name : kept_header_names) {
-      auto i = h.find(name);
+    for (size_t n = 0; n < count && n < std::size(kept_header_names); ++n) {
+      auto i = h.find(kept_header_names[n]);
       if (i == h.end())
         continue;
-      w.Key(name);
-      net::write_string(w, i->second);
+      w.Key(kept_header_names[n]);
+      net::write_string(w, i->second.substr(0, 256));
     }
     w.EndObject();
   });
+}
+
+/// The kept headers, within what the store keeps whole: when a sender's long headers would
+/// not fit, only the ones that name and date the delivery are kept (the store would keep
+/// none, and a signed delivery could then not be recognised when it comes again).
+std::string kept_headers_json(const webhook_headers& h) {
+  auto all = kept_headers_json(h, std::size(kept_header_names));
+  if (all.size() <= store::max_delivery_headers)
+    return all;
+  return kept_headers_json(h, 6);
 }
 
 webhook_headers headers_from_json(const std::string& text) {
@@ -219,10 +234,15 @@ webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self
             rec.source_addr = req.source_addr;
             rec.delivery_id = webhook_delivery_id(req.headers);
             rec.event = webhook_event(req.headers);
+            auto verdict = verify_signature(req.headers, req.body, w.webhook_signing_secret,
+                                            unix_now());
+            // Only a verified MAC is kept, in its canonical spelling (the store compares it).
+            if (verdict.mac.empty())
+              req.headers.erase("x-tinyforge-signature");
+            else
+              req.headers["x-tinyforge-signature"] = "sha256=" + verdict.mac;
             rec.headers_json = kept_headers_json(req.headers);
             rec.body = std::move(req.body);
-            auto verdict = verify_signature(req.headers, rec.body, w.webhook_signing_secret,
-                                            unix_now());
             rec.signature = to_string(verdict.scheme);
             if (verdict.scheme != signature_scheme::none && !verdict.valid)
               return refuse(self, rp, std::move(rec),
@@ -255,6 +275,15 @@ webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self
             if (original.workload_id != r.workload_id) {
               rp.deliver(failure(ec::not_found, "this workload has no delivery \""
                                                   + r.delivery.substr(0, 80) + "\""));
+              return;
+            }
+            if (original.result == "rejected" && original.code == "unauthorized") {
+              // Its sender was never proven: a replay (which skips the signature) would
+              // deploy what a forger sent.
+              rp.deliver(failure(ec::conflict,
+                                 "the delivery was refused as unauthenticated; it cannot be "
+                                 "replayed",
+                                 "not_replayable"));
               return;
             }
             if (original.body_truncated) {

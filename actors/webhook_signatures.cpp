@@ -40,7 +40,7 @@ std::string sha256_value(const std::string& v) {
 }
 
 signature_verdict verdict(signature_scheme s, bool valid, std::string reason = {}) {
-  return {s, valid, valid ? std::string{} : std::move(reason)};
+  return {s, valid, valid ? std::string{} : std::move(reason), {}};
 }
 
 } // namespace
@@ -93,8 +93,12 @@ signature_verdict verify_signature(const webhook_headers& headers, std::string_v
     signed_text += '.';
     signed_text.append(body.data(), body.size());
     auto want = hmac_sha256_hex(secret, signed_text);
-    return verdict(s::tinyforge, !secret.empty() && equal_constant_time(sha256_value(*sig), want),
-                   "X-Tinyforge-Signature does not match");
+    auto v = verdict(s::tinyforge,
+                     !secret.empty() && equal_constant_time(sha256_value(*sig), want),
+                     "X-Tinyforge-Signature does not match");
+    if (v.valid)
+      v.mac = std::move(want);
+    return v;
   }
   if (const auto* sig = header(headers, "x-hub-signature-256")) {
     auto want = hmac_sha256_hex(secret, body);

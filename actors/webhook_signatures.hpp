@@ -22,6 +22,11 @@ struct signature_verdict {
   signature_scheme scheme = signature_scheme::none;
   bool valid = false;   // false for none as well: nothing was proven
   std::string reason;   // why an invalid signature is invalid (never contains a secret)
+  /// A valid Tinyforge signature's MAC, lowercase hex: with the timestamp it names the
+  /// delivery however its delivery id is changed, so a captured one is deployed once within
+  /// the window. The GitHub, Gitea and GitLab forms sign no timestamp: they have no window
+  /// and are deduplicated by their delivery id only.
+  std::string mac;
 };
 
 /// Checks the first signature header present, in this order:

@@ -302,6 +302,10 @@ const std::vector<key_desc>& key_table() {
                 "Attempts to post one notification, the first included"),
     integer_key("notify.backoff_ms", &config::notify_backoff_ms, 10, 3600000,
                 "Milliseconds before a notification's first retry; each further retry waits twice as long"),
+    enum_key("notify.private_targets", &config::notify_private_targets, {"refuse", "allow"},
+             "Whether a notification_url may reach loopback, link-local (169.254/16, fe80::/10) "
+             "and private (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) addresses, checked "
+             "after resolving the name; allow only for a receiver inside your network"),
     enum_key("log_level", &config::log_level, {"trace", "debug", "info", "warn", "error", "off"},
              "Log verbosity"),
   };

@@ -62,6 +62,9 @@ struct config {
   int64_t notify_max_attempts = 5;
   /// The wait before the first retry; it doubles with each further one.
   int64_t notify_backoff_ms = 1000;
+  /// "allow": notification URLs may reach loopback, link-local and private addresses (a
+  /// receiver inside the network); "refuse" (the default) keeps them from probing it.
+  std::string notify_private_targets = "refuse";
   std::string log_level = "info";
 };
 

@@ -2,6 +2,7 @@
 
 #include "core/errors.hpp"
 #include "http/json_fields.hpp"
+#include "store/notifications.hpp"
 
 #include <algorithm>
 #include <string>
@@ -236,7 +237,10 @@ namespace {
 
 void write_workload_fields(net::json_writer& w, const workload& x) {
   write_texts(w, {{"id", x.id}, {"kind", x.kind}, {"name", x.name}, {"ref_id", x.ref_id}});
-  write_optional_texts(w, {{"app_id", x.app_id}, {"notification_url", x.notification_url}});
+  // Credentials and the query string (an API key) are the receiver's secrets: no answer
+  // shows them, as the attempts list does not (one function for both).
+  write_optional_texts(w, {{"app_id", x.app_id},
+                           {"notification_url", store::redact_url(x.notification_url)}});
   w.Key("webhook_require_signature");
   w.Bool(x.webhook_require_signature);
   net::nullable(w, "webhook_url", webhook_path(x.webhook_secret));

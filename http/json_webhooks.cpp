@@ -2,6 +2,7 @@
 
 #include "http/errors.hpp"
 #include "http/json_fields.hpp"
+#include "store/webhooks.hpp"
 
 namespace tf::http {
 
@@ -34,7 +35,7 @@ void write_delivery(net::json_writer& w, const webhook_delivery& d) {
   write_optional_texts(w, {{"tag", d.tag}, {"stage", d.stage}, {"deployment_id", d.deployment_id},
                            {"error", d.error}, {"replay_of", d.replay_of}});
   w.Key("replayable");
-  w.Bool(!d.body_truncated);
+  w.Bool(store::replayable(d));
   w.Key("headers");
   w.RawValue(d.headers_json.data(), d.headers_json.size(), rapidjson::kObjectType);
   w.EndObject();

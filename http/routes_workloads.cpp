@@ -9,6 +9,8 @@
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
+#include "net/address_policy.hpp"
+#include "net/http_call.hpp"
 #include "store/workloads.hpp"
 
 #include <httplib.h>
@@ -52,6 +54,22 @@ void get_workload(const server_context& ctx, req_t req, res_t res) {
   reply(res, w, 200, write_workload);
 }
 
+/// A notification URL whose host resolves to an address the notifier would refuse
+/// (loopback in any spelling, link-local, private, this daemon's API) is refused when it is
+/// set, so the user learns it at once rather than from failed attempts. The sender checks
+/// again at every POST: a name may resolve otherwise later.
+caf::error check_notification_target(const server_context& ctx, const patch<workload>& p) {
+  if (!p.has("notification_url") || p.value.notification_url.empty())
+    return {};
+  auto target = net::url_host_port(p.value.notification_url);
+  if (!target)
+    return {}; // not a URL: the store's check names what is wrong
+  auto why = net::forbidden_host(target->first, target->second, ctx.notify_targets);
+  if (why.empty())
+    return {};
+  return make_error(ec::invalid_argument, "notification_url: " + why);
+}
+
 void update_workload(const server_context& ctx, req_t req, res_t res) {
   if (req.body.size() > max_patch_body)
     return render_error(res, make_error(ec::payload_too_large,
@@ -61,6 +79,8 @@ void update_workload(const server_context& ctx, req_t req, res_t res) {
   if (!change)
     return render_error(res, change.error());
   change->id = req.matches[1];
+  if (auto err = check_notification_target(ctx, *change))
+    return render_error(res, err);
   auto fields = change->fields;
   auto stored = ask<workload>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::update_v,
                               std::move(*change));

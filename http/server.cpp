@@ -174,6 +174,7 @@ void widen_listen_backlog(uint16_t port, int backlog) {
 
 server::server(server_context ctx, const config& cfg)
   : ctx_{std::move(ctx)}, http_{std::make_unique<gated_httplib>()} {
+  ctx_.notify_targets = notify_target_policy(cfg);
   auto limit = static_cast<size_t>(cfg.max_body_bytes);
   http_->set_payload_max_length(limit);
   // The gate closes an idle connection; the Keep-Alive header says when. (TCP_NODELAY is

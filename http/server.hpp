@@ -53,6 +53,8 @@ struct server_context {
   int login_attempts_per_minute = 10;
   /// Shared by the copies of this context; the server makes it when left null.
   std::shared_ptr<attempt_limiter> login_limiter;
+  /// Where a notification URL may point (the server sets it from its config).
+  net::target_policy notify_targets;
 };
 
 class server {

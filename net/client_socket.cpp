@@ -248,6 +248,12 @@ caf::expected<client_socket> client_socket::open(const client_target& target,
 
   std::string last_error = "no address";
   for (auto* ai = found; ai != nullptr; ai = ai->ai_next) {
+    if (target.address_check) {
+      if (auto why = target.address_check(ai->ai_addr); !why.empty()) {
+        last_error = std::move(why);
+        continue; // never connected to
+      }
+    }
     int fd = open_registered(ai->ai_family, cancel);
     if (fd < 0) {
       last_error = errno_text(errno);

@@ -8,6 +8,7 @@
 #include <caf/expected.hpp>
 
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+
+struct sockaddr;
 
 namespace tf::net {
 
@@ -48,6 +51,11 @@ struct client_target {
   uint16_t port = 0;
   std::string source_address; // "" = any; else the local address to connect from
   bool tls = false;           // tcp only: verified against `host` and the system CAs
+  /// When set, every resolved address is passed to it before a connection is tried: a
+  /// non-empty answer (why not) skips that address. The connection goes to an address it
+  /// passed, so what was checked is what is connected to (a second lookup could answer
+  /// otherwise); TLS and the Host header keep the name.
+  std::function<std::string(const sockaddr*)> address_check;
 };
 
 /// Errors of a connection: ec::unavailable (cannot connect, reset, cancelled, TLS failure),

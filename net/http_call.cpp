@@ -127,6 +127,7 @@ caf::expected<http_response> http_call(const http_request& req) {
   if (!url)
     return make_error(ec::unavailable, where + error_message(url.error()));
   url->target.source_address = req.source_address;
+  url->target.address_check = req.address_check;
 
   net::client_request out;
   out.method = req.method;
@@ -194,6 +195,13 @@ caf::expected<http_response> http_call(const http_request& req) {
   }
   res.status = *status;
   return res;
+}
+
+caf::expected<std::pair<std::string, uint16_t>> url_host_port(const std::string& url) {
+  auto u = parse_url(url);
+  if (!u)
+    return u.error();
+  return std::pair<std::string, uint16_t>{u->target.host, u->target.port};
 }
 
 } // namespace tf::net

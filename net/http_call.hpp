@@ -9,8 +9,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <utility>
+
+struct sockaddr;
 
 namespace tf::net {
 
@@ -26,6 +30,8 @@ struct http_request {
   /// closed slot can still be probed (the reset rule spares that source).
   std::string source_address;
   size_t max_response_bytes = 1 << 20;
+  /// See client_target::address_check: addresses it refuses are never connected to.
+  std::function<std::string(const sockaddr*)> address_check;
 };
 
 struct http_response {
@@ -37,5 +43,8 @@ struct http_response {
 /// Error: ec::unavailable (connect/timeout/transport), ec::payload_too_large (body cap).
 /// Any HTTP status is a response, not an error.
 caf::expected<http_response> http_call(const http_request& req);
+
+/// The host (a name or an IP literal, without brackets) and port an http[s] URL names.
+caf::expected<std::pair<std::string, uint16_t>> url_host_port(const std::string& url);
 
 } // namespace tf::net

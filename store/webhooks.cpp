@@ -62,6 +62,39 @@ caf::expected<std::optional<webhook_delivery>> accepted_before(database& db,
   return find_one(db, sql, read_delivery, workload_id, delivery_id);
 }
 
+/// The value of header `name` in a delivery's kept headers (`"name":"value"`, as the router
+/// writes them), "" when absent.
+std::string kept_header(const std::string& headers_json, const std::string& name) {
+  auto key = "\"" + name + "\":\"";
+  auto at = headers_json.find(key);
+  if (at == std::string::npos)
+    return {};
+  auto from = at + key.size();
+  auto to = headers_json.find('"', from);
+  return to == std::string::npos ? std::string{} : headers_json.substr(from, to - from);
+}
+
+/// The first delivery this workload accepted with the same Tinyforge timestamp and MAC as
+/// `d`, if any: a captured signed delivery sent again with a changed or no delivery id. Only
+/// rows inside the signature window can match (an older timestamp fails the check before the
+/// store is asked), and the log holds at most max_deliveries_per_workload of them.
+caf::expected<std::optional<webhook_delivery>> accepted_with_signature(database& db,
+                                                                        const webhook_delivery& d) {
+  if (d.signature != "tinyforge" || !d.replay_of.empty())
+    return std::optional<webhook_delivery>{};
+  auto ts = kept_header(d.headers_json, "x-tinyforge-timestamp");
+  auto mac = kept_header(d.headers_json, "x-tinyforge-signature");
+  if (ts.empty() || mac.empty())
+    return std::optional<webhook_delivery>{};
+  static const std::string sql = std::string{delivery_columns}
+                                 + "WHERE workload_id = ?1 AND signature = 'tinyforge' "
+                                   "AND result = 'accepted' AND instr(headers_json, ?2) > 0 "
+                                   "AND instr(headers_json, ?3) > 0 ORDER BY rowid LIMIT 1";
+  return find_one(db, sql, read_delivery, d.workload_id,
+                  "\"x-tinyforge-timestamp\":\"" + ts + "\"",
+                  "\"x-tinyforge-signature\":\"" + mac + "\"");
+}
+
 /// Checks what the router set and cuts what came from outside to what the log keeps.
 caf::error check_and_cap(webhook_delivery& d) {
   if (!known_result(d.result))
@@ -91,7 +124,10 @@ caf::error check_and_cap(webhook_delivery& d) {
 void mark_duplicate(webhook_delivery& d, const webhook_delivery& first) {
   d.result = "duplicate";
   d.deployment_id = first.deployment_id;
-  d.error = "delivery " + d.delivery_id + " was accepted before (" + first.id + ")";
+  d.error = !d.delivery_id.empty() && d.delivery_id == first.delivery_id
+              ? "delivery " + d.delivery_id + " was accepted before (" + first.id + ")"
+              : "a delivery with this signature and timestamp was accepted before (" + first.id
+                  + ")";
 }
 
 /// The stage a delivery asks for (by name or id; "" = the first in the project's order),
@@ -155,6 +191,10 @@ caf::error insert_delivery(database& db, webhook_delivery& d) {
 }
 
 } // namespace
+
+bool replayable(const webhook_delivery& d) {
+  return !d.body_truncated && !(d.result == "rejected" && d.code == "unauthorized");
+}
 
 caf::expected<workload> find_workload_by_webhook_secret(database& db, const std::string& secret) {
   auto none = [] { return make_error(ec::not_found, "no such webhook"); };
@@ -229,6 +269,11 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
                  : accepted_before(db, d.workload_id, d.delivery_id);
   if (!first)
     return first.error();
+  if (!*first) {
+    first = accepted_with_signature(db, d);
+    if (!first)
+      return first.error();
+  }
   std::string image;
   if (!*first && !c.event_image.empty()) {
     auto own = project_image(db, w->ref_id);

@@ -24,6 +24,11 @@ inline constexpr size_t max_delivery_headers = 4 * 1024;
 /// Each workload keeps its newest this many deliveries.
 inline constexpr int64_t max_deliveries_per_workload = 1000;
 
+/// Whether a recorded delivery may be replayed through the API: its body was kept whole,
+/// and it was not refused for its authenticity (a forged or unsigned delivery a replay would
+/// otherwise launder into a deploy: the replay skips the signature check).
+bool replayable(const webhook_delivery& d);
+
 /// The workload whose webhook secret this is: an index lookup, then the stored secret
 /// compared again in constant time. not_found for "" and for any other miss.
 caf::expected<workload> find_workload_by_webhook_secret(database& db, const std::string& secret);
@@ -35,7 +40,8 @@ caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d
 
 /// A trusted delivery for a project, settled in one transaction, so no delivery is ever
 /// accepted without its deploy and no delivery id is deployed twice:
-///   - a delivery id this workload accepted before: recorded as a duplicate naming the
+///   - a delivery id this workload accepted before, or (Tinyforge form) the timestamp and
+///     MAC of one it accepted before, whatever its delivery id: recorded as a duplicate naming the
 ///     first one's deployment, nothing queued;
 ///   - an event about another image than the project's: recorded as ignored;
 ///   - a stage the project does not have, or a tag that is not one: recorded as rejected

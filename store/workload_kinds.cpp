@@ -4,6 +4,9 @@
 
 namespace tf::store {
 
+// A new workload requires signed webhooks (issue 13): its webhook URL alone, which CI logs
+// and screenshots show, must not be enough to deploy. Unsigned senders are allowed by
+// setting webhook_require_signature false.
 caf::error insert_workload(database& db, const char* kind, const std::string& ref_id,
                            const std::string& name, const std::string& now) {
   auto s = new_sealed_secrets(db);
@@ -11,8 +14,9 @@ caf::error insert_workload(database& db, const char* kind, const std::string& re
     return s.error();
   return run(db,
              "INSERT INTO workloads(id, kind, ref_id, name, notification_secret, "
-             "webhook_secret, webhook_signing_secret, webhook_secret_lookup, created_at, "
-             "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+             "webhook_secret, webhook_signing_secret, webhook_secret_lookup, "
+             "webhook_require_signature, created_at, updated_at) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
              new_id(), kind, ref_id, name, s->notification, s->webhook, s->signing,
              s->webhook_lookup, now);
 }

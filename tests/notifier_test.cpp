@@ -19,6 +19,8 @@
 #include "http/ask.hpp"
 #include "http/server.hpp"
 #include "net.hpp"
+#include "net/address_policy.hpp"
+#include "net/json.hpp"
 #include "signing.hpp"
 #include "store/database.hpp"
 #include "store/secrets.hpp"
@@ -137,15 +139,34 @@ tf::notifier_settings fast_settings() {
   s.max_attempts = 3;
   s.timeout = 5s;
   s.connect_timeout = 2s;
+  // The receivers here listen on 127.0.0.1: loopback targets must be allowed
+  // (notify.private_targets "allow"); the refusal has its own tests.
+  s.targets.allow_private = true;
   return s;
 }
 
 struct notifier_fixture : deploy_api_fixture {
-  explicit notifier_fixture(tf::notifier_settings ns = fast_settings())
+  /// `private_targets`: the API server's notify.private_targets.
+  explicit notifier_fixture(tf::notifier_settings ns = fast_settings(),
+                            const std::string& private_targets = "refuse")
     : deploy_api_fixture{"notifier-test"} {
     notifier = tf::start_notifier(sys, ns, store);
     docker = start_test_docker_host(sys, store, notifier);
-    start(deploy_config(4));
+    auto cfg = deploy_config(4);
+    cfg.notify_private_targets = private_targets;
+    start(cfg);
+  }
+
+  /// PATCH /api/workloads/{id} with `notification_url`: status and body.
+  std::pair<int, std::string> patch_url(const tf::workload& w, const std::string& url) {
+    auto body = tf::net::make_json([&](tf::net::json_writer& jw) {
+      jw.StartObject();
+      tf::net::field(jw, "notification_url", url);
+      jw.EndObject();
+    });
+    auto res = client().Patch(("/api/workloads/" + w.id).c_str(), body, json_type);
+    REQUIRE(res);
+    return {res->status, res->body};
   }
 
   httplib::Client client() const {
@@ -659,3 +680,93 @@ TEST_CASE("notifier: a bad notification_url is refused when set, an empty one se
   CHECK(str(json_of(got[0].body), "workload_id") == other.id);
   CHECK(integer(f.notifications(w.id).second, "total") == 0);
 }
+
+// -- where a notification may go (issue 13, item 16) --------------------------------------------
+
+namespace {
+
+/// Every spelling of an address a notification must not reach by default.
+const std::vector<std::string> internal_hosts = {
+  "127.0.0.1",  "127.1",       "0x7f000001", "2130706433",  "017700000001",     "localhost",
+  "::1",        "::ffff:127.0.0.1", "0.0.0.0", "::",        "169.254.169.254",  "fe80::1",
+  "10.0.0.5",   "172.16.3.4",  "192.168.1.1", "100.64.0.1", "fc00::1",          "fd12::1",
+  "::ffff:169.254.169.254"};
+
+} // namespace
+
+TEST_CASE("notification targets: every spelling of loopback, link-local and private is refused "
+          "after resolving, and allowed with notify.private_targets") {
+  tf::net::target_policy strict;
+  tf::net::target_policy allowing;
+  allowing.allow_private = true;
+  for (const auto& host : internal_hosts) {
+    INFO("host: ", host);
+    CHECK_FALSE(tf::net::forbidden_host(host, 80, strict).empty());
+    CHECK(tf::net::forbidden_host(host, 80, allowing).empty());
+  }
+  for (const auto* host : {"203.0.113.5", "8.8.8.8", "2001:db8::1", "172.32.0.1", "100.128.0.1"}) {
+    INFO("host: ", host);
+    CHECK(tf::net::forbidden_host(host, 80, strict).empty());
+  }
+  CHECK(tf::net::forbidden_host("169.254.169.254", 80, strict).find("link-local")
+        != std::string::npos);
+  // The daemon's own API stays refused even when private targets are allowed.
+  allowing.own_host = "127.0.0.1";
+  allowing.own_port = 8080;
+  CHECK(tf::net::forbidden_host("127.1", 8080, allowing).find("own API") != std::string::npos);
+  CHECK(tf::net::forbidden_host("127.1", 8081, allowing).empty());
+  // A name that does not resolve is not refused here (its sends fail and are recorded).
+  CHECK(tf::net::forbidden_host("no-such-host.invalid", 80, strict).empty());
+}
+
+TEST_CASE("notification targets: the API refuses an internal URL with 400 unless "
+          "notify.private_targets is allow") {
+  {
+    notifier_fixture f;
+    auto [project_id, w] = f.make_project();
+    for (const auto& host : internal_hosts) {
+      auto spelled = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+      auto [status, body] = f.patch_url(w, "http://user:pw@" + spelled + ":9000/hook?k=1");
+      INFO("host: ", host, " body: ", body);
+      CHECK(status == 400);
+      auto doc = json_of(body);
+      REQUIRE(doc.HasMember("error"));
+      CHECK(str(doc["error"], "code") == "invalid_argument");
+      CHECK(str(doc["error"], "message").rfind("notification_url: ", 0) == 0);
+      CHECK(body.find("pw") == std::string::npos);
+    }
+    CHECK(f.workload(w.id).notification_url.empty()); // nothing was set
+    CHECK(f.patch_url(w, "http://203.0.113.5:9000/hook").first == 200);
+  }
+  notifier_fixture allowed{fast_settings(), "allow"};
+  auto [project_id, w] = allowed.make_project();
+  for (const auto& host : internal_hosts) {
+    auto spelled = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    auto [status, body] = allowed.patch_url(w, "http://" + spelled + ":9000/hook");
+    INFO("host: ", host, " body: ", body);
+    CHECK(status == 200);
+  }
+}
+
+TEST_CASE("notification targets: a send to a refused address fails with the reason and "
+          "connects nowhere") {
+  auto strict = fast_settings();
+  strict.targets.allow_private = false;
+  notifier_fixture f{strict};
+  receiver r; // on 127.0.0.1: a loopback target
+  auto [project_id, w] = f.make_project();
+  // Set past the API's check (a name may also resolve elsewhere after it was set).
+  REQUIRE(f.set_url(w, "http://127.1:" + r.url().substr(r.url().rfind(':') + 1)));
+  f.notify(event_of("deploy.failed", w.id, "d-ssrf"));
+  auto failed = f.wait_notifications(w.id, [](const rapidjson::Value& items) {
+    return count_of(items, "deploy.failed", "failed") == 1;
+  });
+  REQUIRE(failed.IsObject());
+  CHECK(failed["items"].Size() == 1); // not retried: no retry could reach it
+  for (const auto& a : failed["items"].GetArray()) {
+    CHECK(a["status"].IsNull());
+    CHECK(str(a, "error").find("loopback") != std::string::npos);
+  }
+  CHECK(r.all().empty()); // the attempts ran before they were recorded: none connected
+}
+

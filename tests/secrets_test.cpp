@@ -13,6 +13,7 @@
 #include "expect.hpp"
 #include "helpers.hpp"
 #include "process.hpp"
+#include "signing.hpp"
 #include "store/data_dir.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
@@ -402,10 +403,16 @@ TEST_CASE_FIXTURE(api_fixture, "the API shows the secrets once and a webhook dep
     for (const auto& form : forms_of(*secret))
       CHECK_MESSAGE(raw.find(form) == std::string::npos, "found in the file: " << *secret);
 
-  // The secret in the URL still routes the webhook to a deploy.
+  // The secret in the URL still routes the webhook to a deploy, and the signing secret
+  // read back from its sealed form still verifies (new workloads require a signature).
   httplib::Client c{"127.0.0.1", port};
   c.set_read_timeout(40, 0);
-  auto accepted = c.Post(url.c_str(), R"({"tag":"v1"})", "application/json");
+  const std::string body = R"({"tag":"v1"})";
+  auto ts = std::to_string(tf::test::unix_now());
+  httplib::Headers signed_headers{
+    {"X-Tinyforge-Timestamp", ts},
+    {"X-Tinyforge-Signature", "sha256=" + tf::test::hmac_hex(signing, ts + "." + body)}};
+  auto accepted = c.Post(url.c_str(), signed_headers, body, "application/json");
   REQUIRE(accepted);
   INFO("body: ", accepted->body);
   CHECK(accepted->status == 202);

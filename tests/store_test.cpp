@@ -428,7 +428,7 @@ TEST_CASE_FIXTURE(store_fixture, "create_project stores the project, its stages 
   CHECK(w.name == "api");
   CHECK(w.app_id.empty());
   CHECK(w.notification_url.empty());
-  CHECK_FALSE(w.webhook_require_signature);
+  CHECK(w.webhook_require_signature); // a new workload requires signed webhooks
   CHECK(is_hex(w.webhook_secret, 64));
   CHECK(is_hex(w.webhook_signing_secret, 64));
   CHECK(is_hex(w.notification_secret, 64));
@@ -1710,6 +1710,31 @@ TEST_CASE_FIXTURE(store_fixture,
     auto other = MUST(create_project(db, make_project("web")));
     CHECK(MUST(claim_webhook_deploy(db, make_claim(other, "v1", "", "gh-1"))).delivery.result
           == "accepted");
+  }
+  SUBCASE("a Tinyforge delivery with the timestamp and MAC of an accepted one is a duplicate, "
+          "whatever its delivery id") {
+    auto signed_claim = [&](std::string tag, std::string delivery_id, std::string mac) {
+      auto c = make_claim(p, std::move(tag), "production", std::move(delivery_id));
+      c.delivery.headers_json = R"({"x-tinyforge-timestamp":"1700000000",)"
+                                R"("x-tinyforge-signature":"sha256=)" + mac + R"("})";
+      return c;
+    };
+    auto first = MUST(claim_webhook_deploy(db, signed_claim("v4", "tf-1", "ab12")));
+    CHECK(first.delivery.result == "accepted");
+    for (const auto* id : {"tf-2", ""}) {
+      auto again = MUST(claim_webhook_deploy(db, signed_claim("v4", id, "ab12")));
+      CHECK(again.delivery.result == "duplicate");
+      CHECK(again.delivery.deployment_id == first.queued.id);
+      CHECK(again.queued.id.empty());
+    }
+    CHECK(deployments_of(db, p) == 2);
+    // Another MAC (another body or timestamp) is another delivery; so is a replay.
+    CHECK(MUST(claim_webhook_deploy(db, signed_claim("v5", "", "cd34"))).delivery.result
+          == "accepted");
+    auto replay = signed_claim("v6", "", "ab12");
+    replay.delivery.signature = "replay";
+    replay.delivery.replay_of = first.delivery.id;
+    CHECK(MUST(claim_webhook_deploy(db, replay)).delivery.result == "accepted");
   }
   SUBCASE("a stage the project lacks and a tag that is none are recorded refusals") {
     auto no_stage = MUST(claim_webhook_deploy(db, make_claim(p, "v2", "nope", "gh-2")));

@@ -23,6 +23,7 @@
 #include "signing.hpp"
 
 #include <caf/actor_system.hpp>
+#include <cctype>
 #include <caf/actor_system_config.hpp>
 #include <httplib.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -102,14 +103,21 @@ struct webhook_fixture : deploy_api_fixture {
     return bearer_client(port, token, {5s, 40s, 20s});
   }
 
-  /// A project with stages "production" (first) and "staging"; its workload row.
-  tf::workload make_project(const std::string& image = "tinyforge-test/web") {
+  /// A project with stages "production" (first) and "staging"; its workload row. A new
+  /// project requires signed webhooks; most tests here post unsigned ones, so they say so.
+  tf::workload make_project(const std::string& image = "tinyforge-test/web",
+                            bool allow_unsigned = true) {
     auto name = unique_name("wh", "p");
     auto body = R"({"name":")" + name + R"(","image":")" + image
                 + R"(","stages":[)"
                   R"({"name":"production","port":8080,"instances":1,"health_path":"/up"},)"
                   R"({"name":"staging","port":8080,"instances":1,"health_path":"/up"}]})";
-    return workload(str(create_project(body), "workload_id"));
+    auto w = workload(str(create_project(body), "workload_id"));
+    if (allow_unsigned) {
+      require_signature(w, false);
+      w.webhook_require_signature = false;
+    }
+    return w;
   }
 
   void require_signature(const tf::workload& w, bool on) {
@@ -457,6 +465,70 @@ TEST_CASE_FIXTURE(webhook_fixture, "an unsigned delivery is accepted unless the 
                 {{"X-Hub-Signature-256", "sha256=" + hmac_hex(w.webhook_signing_secret, body)}}));
 }
 
+TEST_CASE_FIXTURE(webhook_fixture, "a new project requires a signature") {
+  auto w = make_project("tinyforge-test/web", false);
+  CHECK(w.webhook_require_signature);
+  auto read = get_json("/api/workloads/" + w.id);
+  CHECK(read["webhook_require_signature"].GetBool());
+  refused(post(w.webhook_secret, R"({"tag":"v1"})"), 401, "unauthorized");
+  CHECK(integer(deployments(w.id), "total") == 0);
+  const std::string body = R"({"tag":"v2"})";
+  accepted(post(w.webhook_secret, body,
+                {{"X-Hub-Signature-256", "sha256=" + hmac_hex(w.webhook_signing_secret, body)}}));
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "a forged delivery is not replayable and deploys nothing") {
+  auto w = make_project(ghcr_image, false);
+  auto body = github_package_body("v6");
+  refused(post(w.webhook_secret, body,
+               {{"X-GitHub-Event", "package"},
+                {"X-GitHub-Delivery", "forged-1"},
+                {"X-Hub-Signature-256", "sha256=" + hmac_hex("not-the-secret", body)}}),
+          401, "unauthorized");
+  refused(post(w.webhook_secret, body, {{"X-GitHub-Event", "package"}}), 401, "unauthorized");
+  auto list = deliveries(w.id);
+  REQUIRE(integer(list, "total") == 2);
+  for (auto& item : list["items"].GetArray()) {
+    CHECK(str(item, "code") == "unauthorized");
+    CHECK_FALSE(item["replayable"].GetBool());
+    auto replay = to_answer(client().Post(
+      ("/api/workloads/" + w.id + "/deliveries/" + str(item, "id") + "/replay").c_str(), "",
+      json_type));
+    refused(replay, 409, "not_replayable");
+  }
+  CHECK(integer(deployments(w.id), "total") == 0);
+  CHECK(integer(deliveries(w.id), "total") == 2); // a refused replay records nothing
+}
+
+TEST_CASE_FIXTURE(webhook_fixture, "a captured Tinyforge delivery sent again with another or no delivery id deploys once") {
+  auto w = make_project("tinyforge-test/web", false);
+  const std::string body = R"({"tag":"v3"})";
+  auto ts = std::to_string(unix_now());
+  auto mac = hmac_hex(w.webhook_signing_secret, ts + "." + body);
+  auto with_id = [&](const std::string& id, const std::string& sig) {
+    httplib::Headers h{{"X-Tinyforge-Timestamp", ts}, {"X-Tinyforge-Signature", sig}};
+    if (!id.empty())
+      h.emplace("X-Tinyforge-Delivery", id);
+    return h;
+  };
+  auto first = accepted(post(w.webhook_secret, body, with_id("d-1", "sha256=" + mac)));
+  // Another id, no id, the MAC in upper case: each is the captured delivery again.
+  std::string upper = mac;
+  for (auto& c : upper)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const auto& again : {post(w.webhook_secret, body, with_id("d-2", "sha256=" + mac)),
+                            post(w.webhook_secret, body, with_id("", "sha256=" + mac)),
+                            post(w.webhook_secret, body, with_id("d-3", "SHA256=" + upper))}) {
+    INFO("body: ", again.body);
+    CHECK(again.status == 200);
+    CHECK(again.doc.HasMember("duplicate"));
+    CHECK(str(again.doc, "deployment_id") == first);
+  }
+  CHECK(integer(deployments(w.id), "total") == 1);
+  auto list = deliveries(w.id);
+  CHECK(str(list["items"][0], "result") == "duplicate");
+}
+
 TEST_CASE_FIXTURE(webhook_fixture, "an unknown secret is 404 with one body, whatever the path looks like") {
   auto w = make_project();
   auto real = post(w.webhook_secret, R"({"tag":"v1"})");
@@ -539,6 +611,7 @@ TEST_CASE_FIXTURE(webhook_fixture, "bad bodies: malformed 400, no tag 422, inval
   auto made = tf::http::ask<tf::stack>(sys, store.writer, 5s, tf::atom::create_v, st);
   REQUIRE_MESSAGE(made, tf::error_message(made.error()));
   auto sw = workload(made->workload_id);
+  require_signature(sw, false);
   refused(post(sw.webhook_secret, ""), 501, "not_implemented");
 }
 

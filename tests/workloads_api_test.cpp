@@ -205,7 +205,7 @@ TEST_CASE_FIXTURE(workloads_fixture, "workloads are listed, filtered and read wi
   CHECK(str(first, "ref_id") == str(a, "id"));
   CHECK(first["app_id"].IsNull());
   CHECK(first["notification_url"].IsNull());
-  CHECK_FALSE(boolean(first, "webhook_require_signature"));
+  CHECK(boolean(first, "webhook_require_signature")); // new workloads require signatures
   CHECK(str(first, "webhook_url") == "/api/webhooks/" + secrets.webhook_secret);
   CHECK(boolean(first, "has_signing_secret"));
   CHECK(boolean(first, "has_notification_secret"));
@@ -251,25 +251,37 @@ TEST_CASE_FIXTURE(workloads_fixture, "workloads are listed, filtered and read wi
 TEST_CASE_FIXTURE(workloads_fixture, "a workload's notification URL and signature requirement are changed") {
   auto wl = str(make_project("web"), "workload_id");
   const auto one = "/api/workloads/" + wl;
-  auto changed = check_ok(patch(one, R"({"notification_url":"https://hooks.example.com/tf?x=1",)"
-                                     R"("webhook_require_signature":true})"));
-  CHECK(str(changed, "notification_url") == "https://hooks.example.com/tf?x=1");
+  // Credentials and the query (an API key) are stored and used, never shown.
+  auto changed = check_ok(
+    patch(one, R"({"notification_url":"https://user:pa55@hooks.example.com/tf?apikey=s3cret",)"
+               R"("webhook_require_signature":true})"));
+  CHECK(str(changed, "notification_url") == "https://hooks.example.com/tf");
   CHECK(boolean(changed, "webhook_require_signature"));
   CHECK(audited("workload.update", wl));
-  auto read = check_ok(get(one));
-  CHECK(str(read, "notification_url") == "https://hooks.example.com/tf?x=1");
+  CHECK(stored_workload(wl).notification_url
+        == "https://user:pa55@hooks.example.com/tf?apikey=s3cret");
+  auto read_reply = get(one);
+  auto list_reply = get("/api/workloads");
+  for (const auto* body : {&read_reply.body, &list_reply.body}) {
+    CHECK(body->find("s3cret") == std::string::npos);
+    CHECK(body->find("pa55") == std::string::npos);
+    CHECK(body->find("apikey") == std::string::npos);
+  }
+  CHECK(list_reply.body.find("\"https://hooks.example.com/tf\"") != std::string::npos);
+  auto read = check_ok(read_reply);
+  CHECK(str(read, "notification_url") == "https://hooks.example.com/tf");
   CHECK(boolean(read, "webhook_require_signature"));
 
   // Only what the patch names changes; null clears; an empty patch changes nothing.
   changed = check_ok(patch(one, R"({"webhook_require_signature":false})"));
-  CHECK(str(changed, "notification_url") == "https://hooks.example.com/tf?x=1");
+  CHECK(str(changed, "notification_url") == "https://hooks.example.com/tf");
   CHECK_FALSE(boolean(changed, "webhook_require_signature"));
   changed = check_ok(patch(one, R"({"notification_url":null,"app_id":null})"));
   CHECK(changed["notification_url"].IsNull());
   CHECK(changed["app_id"].IsNull());
-  changed = check_ok(patch(one, R"({"notification_url":"http://10.0.0.5:9000/hook"})"));
-  CHECK(str(changed, "notification_url") == "http://10.0.0.5:9000/hook");
-  CHECK(str(check_ok(patch(one, "{}")), "notification_url") == "http://10.0.0.5:9000/hook");
+  changed = check_ok(patch(one, R"({"notification_url":"http://203.0.113.5:9000/hook"})"));
+  CHECK(str(changed, "notification_url") == "http://203.0.113.5:9000/hook");
+  CHECK(str(check_ok(patch(one, "{}")), "notification_url") == "http://203.0.113.5:9000/hook");
 
   check_error(patch("/api/workloads/no-such-workload", R"({"webhook_require_signature":true})"),
               404, "not_found");
@@ -318,7 +330,7 @@ TEST_CASE_FIXTURE(workloads_fixture, "a bad workload patch gets 400 or 413 and c
 
   auto after = check_ok(get(one));
   CHECK(str(after, "notification_url") == "https://hooks.example.com/ok");
-  CHECK_FALSE(boolean(after, "webhook_require_signature"));
+  CHECK(boolean(after, "webhook_require_signature")); // the default, unchanged
   CHECK(after["app_id"].IsNull());
 }
 
@@ -326,6 +338,8 @@ TEST_CASE_FIXTURE(workloads_fixture, "rotating secrets shows them once and retir
   auto p = make_project("web");
   auto wl = str(p, "workload_id");
   workloads.ids.push_back(wl);
+  // The webhooks below are unsigned: a new workload refuses them unless told otherwise.
+  check_ok(patch("/api/workloads/" + wl, R"({"webhook_require_signature":false})"));
   auto before = stored_workload(wl);
   auto old_url = "/api/webhooks/" + before.webhook_secret;
   CHECK(str(p, "webhook_url") == old_url);
