@@ -208,6 +208,14 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
         [self, publish, host, listed_at](std::vector<docker::container_summary>& listed) {
           auto& st = self->state;
           engine_answered(self, true, "");
+          if (!st.cfg.instance_id.empty())
+            listed.erase(std::remove_if(listed.begin(), listed.end(),
+                                        [&](const docker::container_summary& c) {
+                                          auto i = c.labels.find(docker::label::instance);
+                                          return i != c.labels.end()
+                                                 && i->second != st.cfg.instance_id;
+                                        }),
+                         listed.end());
           auto observed = observe(listed, host, tf::now_utc());
           missing_sweep sweep{host, {}, listed_at};
           for (const auto& c : listed)

@@ -8,6 +8,7 @@
 #include "actors/store_writer.hpp"
 #include "actors/webhook_router.hpp"
 #include "store/migrations.hpp"
+#include "store/settings.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -22,6 +23,10 @@ caf::expected<store_handles> start_store(caf::actor_system& sys, const store_opt
   auto applied = store::migrate(*db);
   if (!applied)
     return applied.error();
+  // Generated once and kept: written on the writer's connection before the writer starts.
+  auto instance_id = store::ensure_instance_id(*db);
+  if (!instance_id)
+    return instance_id.error();
   std::vector<store::database> reader_dbs;
   for (size_t i = 0; i < std::max<size_t>(opts.readers, 1); ++i) {
     auto rdb = store::database::open(opts.db_path, store::database::mode::read_only);
@@ -30,6 +35,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys, const store_opt
     reader_dbs.push_back(std::move(*rdb));
   }
   store_handles h;
+  h.instance_id = std::move(*instance_id);
   std::vector<store_reader_actor> readers;
   if (opts.detached) {
     h.writer = sys.spawn<caf::detached>(store_writer, std::move(*db));
@@ -132,6 +138,7 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   if (!provider)
     return make_error(ec::bad_config, "no proxy provider \"" + cfg.proxy_provider + "\"");
   deploy_settings settings;
+  settings.instance_id = store.instance_id;
   settings.proxy_domain = cfg.proxy_domain;
   settings.slot_port_low = cfg.slot_port_low;
   settings.slot_port_high = cfg.slot_port_high;

@@ -144,6 +144,7 @@ struct host_fixture {
     store = *s;
     tf::reconciler_config rc;
     rc.interval = std::chrono::hours{1}; // no tick during a test
+    rc.instance_id = store.instance_id;
     auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
     if (!d)
       tf::stop_store(sys, store); // a throwing constructor runs no destructor

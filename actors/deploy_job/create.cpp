@@ -64,6 +64,7 @@ docker::container_spec deploy_run::container_spec_for(int64_t slot) const {
   for (const auto& [k, v] : stg_.env)
     c.env.push_back(k + "=" + v);
   c.labels = {{docker::label::managed, "true"},
+              {docker::label::instance, settings_.instance_id},
               {docker::label::workload_id, proj_.workload_id},
               {docker::label::workload_kind, "project"},
               {docker::label::role, stg_.name},
