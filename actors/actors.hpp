@@ -239,9 +239,16 @@ using store_reader_actor = catalog_reader_actor::extend_with<
 // The reconciler writes through container_index_writer_actor, the webhook router through
 // delivery_log_writer_actor, the notifier through notification_log_writer_actor.
 
-/// What the PROJECT DEPLOYER and its deploy jobs write: the journal, routes, container rows.
+/// The deletes of a project or a stage, which the PROJECT DEPLOYER sends once it has
+/// removed their containers and routes.
+using project_removal_writer_actor = caf::typed_actor<
+  caf::replies_to<atom::erase, atom::project, std::string>::with<atom::ok>,
+  caf::replies_to<atom::erase, atom::stage, std::string>::with<atom::ok>>;
+
+/// What the PROJECT DEPLOYER and its deploy jobs write: the journal, routes, container rows,
+/// and the deletes of projects and stages.
 using deploy_store_writer_actor =
-  journal_writer_actor::extend_with<container_index_writer_actor>;
+  journal_writer_actor::extend_with<container_index_writer_actor, project_removal_writer_actor>;
 
 /// What they read: projects and workloads, the journal and routes, container rows.
 using deploy_store_reader_actor =
@@ -314,7 +321,12 @@ using project_deployer_actor = caf::typed_actor<
   // The grace period of a stage's warm colour is over (generation guards a newer deploy).
   caf::reacts_to<atom::expire, std::string, uint64_t>,
   // Boot: finishes or undoes deploys a previous run left, re-applies routes; replies the count.
-  caf::replies_to<atom::recover>::with<int64_t>>;
+  caf::replies_to<atom::recover>::with<int64_t>,
+  // Deletes a project: its containers, routes, then rows; a conflict while a deploy of it
+  // runs or waits.
+  caf::replies_to<atom::erase, atom::project, std::string>::with<atom::ok>,
+  // Deletes one stage (project id, stage id or name) the same way.
+  caf::replies_to<atom::erase, atom::stage, std::string, std::string>::with<atom::ok>>;
 
 /// The WEBHOOK ROUTER: turns deliveries to /api/webhooks/{secret} into deploys. Scheduled and
 /// never blocking: it asks the store and the deployer and answers when they have.

@@ -21,6 +21,7 @@ namespace tf {
 /// Everything a deploy needs from the daemon's configuration.
 struct deploy_settings {
   std::string host = "local";       // containers.host of the Docker host
+  std::string instance_id;          // the daemon's, labelled on every container it creates
   std::string proxy_domain;         // appended to the subdomain to make the route's host
   int64_t slot_port_low = 20000;
   int64_t slot_port_high = 20999;

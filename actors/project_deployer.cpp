@@ -164,6 +164,10 @@ void start_job(self_ptr self, job_mode mode, deployment dep, std::vector<std::st
 /// A deploy row exists: run it now, or queue it behind the stage's running job. Of the
 /// deploys that wait, only the newest request survives; the others end superseded.
 void enqueue(self_ptr self, deployment dep, uint64_t seq) {
+  if (self->state.deleting.count(dep.stage_id) != 0) {
+    supersede(self, dep); // its stage is being deleted
+    return;
+  }
   auto& slot = self->state.stages[dep.stage_id];
   slot.last_request = std::chrono::steady_clock::now();
   if (seq < slot.last_started_seq) {
@@ -224,6 +228,12 @@ project_deployer(project_deployer_actor::stateful_pointer<project_deployer_state
       on_warm_expired(self, stage_id, gen);
     },
     [self](atom::recover) -> caf::result<int64_t> { return recover_at_boot(self); },
+    [self](atom::erase, atom::project, const std::string& id) {
+      return request_removal(self, "project", id, id);
+    },
+    [self](atom::erase, atom::stage, const std::string& project_id, const std::string& stage) {
+      return request_removal(self, "stage", project_id, stage);
+    },
   };
 }
 

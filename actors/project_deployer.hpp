@@ -18,6 +18,7 @@
 #include <chrono>
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,8 @@ struct project_deployer_state {
   docker::cancel_token cancel;
   docker_actor docker; // for instance stop/start/restart
   std::map<std::string, stage_slot> stages;
+  /// Stages a delete is removing: no deploy of them starts (actors/project_deployer/removal.cpp).
+  std::set<std::string> deleting;
   uint64_t next_seq = 0;
   /// Displaced queued deploys, written as one batch while the previous batch is in flight
   /// (a burst displaces one per request: one write each would queue behind the store).

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 namespace tf {
 
@@ -70,6 +71,26 @@ void notify_changes(reconciler_actor::stateful_pointer<reconciler_state> self,
     ev.role = c.role;
     ev.at = at;
     self->send(notifier, atom::notify_v, std::move(ev));
+  }
+}
+
+/// Removes the containers this daemon made whose workload is gone: what a delete of a
+/// project or stage could not remove (the engine failed it, or the daemon stopped midway).
+/// One-way for the run: the removals go to the docker worker and are logged; the next run
+/// lists whatever is left.
+void remove_orphans(reconciler_actor::stateful_pointer<reconciler_state> self,
+                    const std::vector<std::string>& orphaned, const std::set<std::string>& own) {
+  for (const auto& id : orphaned) {
+    if (own.count(id) == 0)
+      continue; // another daemon's, or from before the instance label: never removed here
+    spdlog::info("event=orphan-remove host={} container={}", self->state.cfg.host, id);
+    self->request(self->state.docker, self->state.cfg.docker_timeout, atom::erase_v,
+                  atom::container_v, id)
+      .then([](atom::ok) {},
+            [self, id](caf::error& err) {
+              spdlog::warn("event=orphan-remove-failed host={} container={} error={}",
+                           self->state.cfg.host, id, error_message(err));
+            });
   }
 }
 
@@ -208,7 +229,22 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
         [self, publish, host, listed_at](std::vector<docker::container_summary>& listed) {
           auto& st = self->state;
           engine_answered(self, true, "");
+          if (!st.cfg.instance_id.empty())
+            listed.erase(std::remove_if(listed.begin(), listed.end(),
+                                        [&](const docker::container_summary& c) {
+                                          auto i = c.labels.find(docker::label::instance);
+                                          return i != c.labels.end()
+                                                 && i->second != st.cfg.instance_id;
+                                        }),
+                         listed.end());
           auto observed = observe(listed, host, tf::now_utc());
+          // Containers this daemon made (its instance label, not merely no label): only
+          // those are removed when their workload is gone.
+          std::set<std::string> own;
+          if (!st.cfg.instance_id.empty())
+            for (const auto& c : listed)
+              if (label_of(c, docker::label::instance) == st.cfg.instance_id)
+                own.insert(c.id);
           missing_sweep sweep{host, {}, listed_at};
           for (const auto& c : listed)
             sweep.seen_container_ids.push_back(c.id);
@@ -221,10 +257,11 @@ reconciler(reconciler_actor::stateful_pointer<reconciler_state> self, reconciler
           };
           self->request(st.writer, caf::infinite, atom::reconcile_v, std::move(observed))
             .then(
-              [self, publish, report, sweep, fail](reconcile_result& r) mutable {
+              [self, publish, report, sweep, fail, own](reconcile_result& r) mutable {
                 report->written = r.written;
                 report->rejected = r.rejected;
                 notify_changes(self, r.failed, "container.failed");
+                remove_orphans(self, r.orphaned, own);
                 // The sweep goes after the batch, in the same order at the one writer.
                 self->request(self->state.writer, caf::infinite, atom::mark_missing_v, sweep)
                   .then(

@@ -20,6 +20,10 @@ namespace tf {
 
 struct reconciler_config {
   std::string host = "local";
+  /// This daemon's instance id (store_handles::instance_id). A container labelled with
+  /// another instance is another daemon's on the same engine: never indexed here. Empty:
+  /// every managed container counts (tools that have no store of their own).
+  std::string instance_id;
   std::chrono::seconds interval{30};
   /// How long a Docker list may take before the run counts as failed.
   std::chrono::milliseconds docker_timeout{30000};

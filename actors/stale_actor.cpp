@@ -26,8 +26,9 @@ void compare_with_store(self_ptr self, std::shared_ptr<scan_step> s) {
   self->request(self->state.readers->next(), self->state.request_timeout, atom::get_v,
                 atom::stale_v)
     .then(
-      [s](tracked_resources& tracked) {
+      [s, instance_id = self->state.instance_id](tracked_resources& tracked) {
         stale_rules rules;
+        rules.instance_id = instance_id;
         rules.now_unix = static_cast<int64_t>(std::time(nullptr));
         s->done(find_stale(tracked, s->containers, s->images, rules));
       },
@@ -114,9 +115,11 @@ void remove_next(self_ptr self, std::shared_ptr<prune_job> job) {
 
 stale_actor::behavior_type
 stale_scanner(stale_actor::stateful_pointer<stale_scanner_state> self, docker_actor docker,
-              std::shared_ptr<store_readers> readers, std::chrono::milliseconds request_timeout) {
+              std::shared_ptr<store_readers> readers, std::string instance_id,
+              std::chrono::milliseconds request_timeout) {
   self->state.docker = std::move(docker);
   self->state.readers = std::move(readers);
+  self->state.instance_id = std::move(instance_id);
   self->state.request_timeout = request_timeout;
   return {
     [self](atom::get, atom::stale) -> caf::result<stale_report> {

@@ -30,6 +30,8 @@ struct stale_scanner_state {
   /// The docker worker of the local host; null when Docker is not connected.
   docker_actor docker;
   std::shared_ptr<store_readers> readers;
+  /// This daemon's instance id: only containers labelled with it are its own.
+  std::string instance_id;
   /// How long a listing or the store's snapshot may take.
   std::chrono::milliseconds request_timeout{5000};
 };
@@ -39,6 +41,7 @@ inline constexpr auto stale_removal_timeout = std::chrono::seconds{60};
 
 stale_actor::behavior_type
 stale_scanner(stale_actor::stateful_pointer<stale_scanner_state> self, docker_actor docker,
-              std::shared_ptr<store_readers> readers, std::chrono::milliseconds request_timeout);
+              std::shared_ptr<store_readers> readers, std::string instance_id,
+              std::chrono::milliseconds request_timeout);
 
 } // namespace tf

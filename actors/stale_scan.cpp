@@ -45,8 +45,12 @@ stale_report find_stale(const tracked_resources& tracked,
       continue;
     auto wl = c.labels.find(docker::label::workload_id);
     std::string workload_id = wl == c.labels.end() ? "" : wl->second;
+    auto known_workload = !workload_id.empty() && workloads.count(workload_id) != 0;
+    auto instance = c.labels.find(docker::label::instance);
+    if (instance == c.labels.end() ? !known_workload : instance->second != rules.instance_id)
+      continue; // another daemon's (or, unlabelled, nothing proves it is this one's)
     std::string reason;
-    if (workload_id.empty() || workloads.count(workload_id) == 0)
+    if (!known_workload)
       reason = "unknown_workload";
     else if (indexed.count(c.id) == 0 && !is_live_state(c.state)
              && c.created + rules.untracked_grace_s <= rules.now_unix)
@@ -59,6 +63,9 @@ stale_report find_stale(const tracked_resources& tracked,
   std::map<std::string, std::set<std::string>> kept;
   for (const auto& k : tracked.images)
     kept[k.repository].insert(k.tags.begin(), k.tags.end());
+  std::map<std::string, std::set<std::string>> deployed;
+  for (const auto& k : tracked.deployed)
+    deployed[k.repository].insert(k.tags.begin(), k.tags.end());
   for (const auto& img : images) {
     if (images_in_use.count(img.id) != 0)
       continue;
@@ -67,8 +74,11 @@ stale_report find_stale(const tracked_resources& tracked,
       std::string tag;
       if (!split_image_ref(ref, repository, tag))
         continue;
+      auto d = deployed.find(repository);
+      if (d == deployed.end() || d->second.count(tag) == 0)
+        continue; // this daemon never pulled it nor ran it
       auto k = kept.find(repository);
-      if (k == kept.end() || k->second.count(tag) != 0)
+      if (k != kept.end() && k->second.count(tag) != 0)
         continue;
       out.images.push_back(stale_image{img.id, ref, img.size, img.created});
     }

@@ -57,14 +57,18 @@ typename Inspector::result_type inspect(Inspector& f, stale_report& x) {
 
 struct stale_rules {
   int64_t now_unix = 0;
+  /// This daemon's instance id: a managed container labelled with another instance is
+  /// another daemon's and never stale here. One with no instance label (made before the
+  /// label existed) counts as this daemon's only when its workload id is one of its own.
+  std::string instance_id;
   /// A stopped container younger than this is not stale for want of an index row: a
   /// deploy may have created it and not recorded it yet.
   int64_t untracked_grace_s = 300;
 };
 
 /// Stale containers among `containers` (every container Docker has) and stale tags among
-/// `images`: a tag of a project's repository that no stage keeps (current, previous) and
-/// whose image no container uses.
+/// `images`: a tag a deploy of this daemon named (tracked.deployed) that no stage keeps
+/// (current, previous) and whose image no container uses.
 stale_report find_stale(const tracked_resources& tracked,
                         const std::vector<docker::container_summary>& containers,
                         const std::vector<docker::image_summary>& images,

@@ -9,6 +9,7 @@
 #include "actors/webhook_router.hpp"
 #include "store/migrations.hpp"
 #include "store/secrets.hpp"
+#include "store/settings.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -27,6 +28,10 @@ caf::expected<store_handles> start_store(caf::actor_system& sys, const store_opt
   auto secrets = store::unlock_secrets(*db, store::key_path_for(opts.db_path));
   if (!secrets)
     return secrets.error();
+  // Generated once and kept: written on the writer's connection before the writer starts.
+  auto instance_id = store::ensure_instance_id(*db);
+  if (!instance_id)
+    return instance_id.error();
   std::vector<store::database> reader_dbs;
   for (size_t i = 0; i < std::max<size_t>(opts.readers, 1); ++i) {
     auto rdb = store::database::open(opts.db_path, store::database::mode::read_only);
@@ -36,6 +41,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys, const store_opt
     reader_dbs.push_back(std::move(*rdb));
   }
   store_handles h;
+  h.instance_id = std::move(*instance_id);
   std::vector<store_reader_actor> readers;
   if (opts.detached) {
     h.writer = sys.spawn<caf::detached>(store_writer, std::move(*db));
@@ -147,6 +153,7 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   if (!provider)
     return make_error(ec::bad_config, "no proxy provider \"" + cfg.proxy_provider + "\"");
   deploy_settings settings;
+  settings.instance_id = store.instance_id;
   settings.proxy_domain = cfg.proxy_domain;
   settings.slot_port_low = cfg.slot_port_low;
   settings.slot_port_high = cfg.slot_port_high;

@@ -29,6 +29,8 @@ struct store_options {
 struct store_handles {
   store_writer_actor writer;
   std::shared_ptr<store_readers> readers;
+  /// This daemon's instance id (store::ensure_instance_id), the tinyforge.instance label.
+  std::string instance_id;
 };
 
 /// Opens and migrates the database, then spawns the writer and the readers.

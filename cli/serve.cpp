@@ -164,6 +164,7 @@ int serve(const config_sources& sources) {
   auto notifier = start_notifier(sys, notifier_settings_of(*cfg), *store);
 
   reconciler_config reconcile_cfg;
+  reconcile_cfg.instance_id = store->instance_id;
   reconcile_cfg.interval = std::chrono::seconds{cfg->reconcile_interval_s};
   reconcile_cfg.notifier = notifier;
   auto docker = start_docker_host(sys, cfg->docker_host, reconcile_cfg, store->writer);

@@ -68,12 +68,15 @@ struct tracked_resources {
   std::vector<std::string> workload_ids;
   std::vector<std::string> container_ids; // Docker ids the containers index points at
   std::vector<kept_image> images;
+  /// Tags a deploy of this daemon named, per repository: the only images it pulled or a
+  /// stage of it used, so the only ones its stale scan may call stale.
+  std::vector<kept_image> deployed;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tracked_resources& x) {
   return f(caf::meta::type_name("tracked_resources"), x.workload_ids, x.container_ids,
-           x.images);
+           x.images, x.deployed);
 }
 
 /// One count of a metric with up to two label values.

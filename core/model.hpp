@@ -200,11 +200,15 @@ struct reconcile_result {
   int64_t rejected = 0;
   /// Rows this batch moved into the failed state (they were in another state before).
   std::vector<container_change> failed;
+  /// Docker ids of observed containers whose workload label names no workload (deleted,
+  /// or forged): the reconciler removes those its own daemon made.
+  std::vector<std::string> orphaned;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, reconcile_result& x) {
-  return f(caf::meta::type_name("reconcile_result"), x.written, x.rejected, x.failed);
+  return f(caf::meta::type_name("reconcile_result"), x.written, x.rejected, x.failed,
+           x.orphaned);
 }
 
 /// One deploy of a workload (for a project: of one stage), with its log.

@@ -16,6 +16,9 @@ using label_map = std::map<std::string, std::string>;
 /// Docker labels on every managed container (spec section 2).
 namespace label {
 constexpr const char* managed = "tinyforge.managed";
+// The instance id of the daemon that created it (store::ensure_instance_id): a daemon's stale
+// scan and cleanups only touch its own containers, never another daemon's on the same engine.
+constexpr const char* instance = "tinyforge.instance";
 constexpr const char* workload_id = "tinyforge.workload.id";
 constexpr const char* workload_kind = "tinyforge.workload.kind";
 constexpr const char* role = "tinyforge.role";

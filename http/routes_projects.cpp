@@ -62,8 +62,21 @@ void update_project(const server_context& ctx, req_t req, res_t res) {
                          write_project);
 }
 
+/// How long a delete may take: each container's forced removal and each route's reload.
+constexpr auto removal_timeout = std::chrono::minutes{5};
+
+/// A project's delete goes to the deployer, which removes its containers and routes before
+/// its rows, or answers a conflict while a deploy of it runs. Without a deployer (a server
+/// with no Docker host: nothing of it was ever deployed) the writer deletes the rows.
 void delete_project(const server_context& ctx, req_t req, res_t res) {
-  reply_deleted(ctx, req, res, atom::project_v, "project.delete", "project");
+  if (!ctx.deployer)
+    return reply_deleted(ctx, req, res, atom::project_v, "project.delete", "project");
+  std::string id = req.matches[1];
+  auto done = ask<atom::ok>(*ctx.sys, ctx.deployer, removal_timeout, atom::erase_v,
+                            atom::project_v, id);
+  if (done)
+    audit(ctx, req, "project.delete", "project", id);
+  reply_no_content(res, done);
 }
 
 void create_stage(const server_context& ctx, req_t req, res_t res) {
@@ -90,8 +103,11 @@ void delete_stage(const server_context& ctx, req_t req, res_t res) {
   auto target = find_stage(ctx, req.matches[1], req.matches[2]);
   if (!target)
     return render_error(res, target.error());
-  auto done = ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::erase_v,
-                            atom::stage_v, target->id);
+  auto done = ctx.deployer ? ask<atom::ok>(*ctx.sys, ctx.deployer, removal_timeout,
+                                           atom::erase_v, atom::stage_v,
+                                           std::string{req.matches[1]}, target->id)
+                          : ask<atom::ok>(*ctx.sys, ctx.store.writer, ctx.request_timeout,
+                                          atom::erase_v, atom::stage_v, target->id);
   if (done)
     audit(ctx, req, "stage.delete", "stage", target->id);
   reply_no_content(res, done);

@@ -190,7 +190,7 @@ server::server(server_context ctx, const config& cfg)
     ctx_.login_limiter = std::make_shared<attempt_limiter>(ctx_.login_attempts_per_minute);
   if (!ctx_.stale && ctx_.sys != nullptr) {
     ctx_.stale = ctx_.sys->spawn(stale_scanner, ctx_.docker, ctx_.store.readers,
-                                 ctx_.request_timeout);
+                                 ctx_.store.instance_id, ctx_.request_timeout);
     owns_stale_ = true;
   }
   // Computed now, not on the first unknown-user login (which would then take longer).

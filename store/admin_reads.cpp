@@ -84,6 +84,18 @@ caf::expected<tracked_resources> read_tracked_resources(database& db) {
       return st->error();
     for (auto& [repository, tags] : kept)
       out.images.push_back(kept_image{repository, {tags.begin(), tags.end()}});
+    auto deployed = db.prepare("SELECT DISTINCT p.image, d.tag FROM deployments d "
+                               "JOIN workloads w ON w.id = d.workload_id AND w.kind = 'project' "
+                               "JOIN projects p ON p.id = w.ref_id WHERE d.tag != ''");
+    if (!deployed)
+      return deployed.error();
+    std::map<std::string, std::set<std::string>> by_repository;
+    while (deployed->step())
+      by_repository[deployed->text(0)].insert(deployed->text(1));
+    if (deployed->error())
+      return deployed->error();
+    for (auto& [repository, tags] : by_repository)
+      out.deployed.push_back(kept_image{repository, {tags.begin(), tags.end()}});
     return out;
   });
 }

@@ -295,6 +295,15 @@ caf::expected<reconcile_result> reconcile_containers(database& db,
       return failed_before.error();
     reconcile_result result;
     for (const auto& observed : xs) {
+      if (observed.compose_project.empty() && !observed.workload_id.empty()
+          && !observed.container_id.empty()) {
+        auto kind = cached(batch.kinds, observed.workload_id,
+                           [&] { return workload_kind(db, observed.workload_id); });
+        if (!kind)
+          return kind.error();
+        if (kind->empty())
+          result.orphaned.push_back(observed.container_id);
+      }
       auto written = index_one(batch, observed);
       if (!written)
         return written.error();

@@ -89,6 +89,25 @@ caf::expected<settings_map> write_settings(database& db, const settings_map& cha
   });
 }
 
+caf::expected<std::string> ensure_instance_id(database& db) {
+  // Random hex, stored as a JSON string like every settings value. INSERT OR IGNORE keeps
+  // the first id ever written, so a restart (or a second start racing) reads the same one.
+  if (auto err = run(db,
+                     "INSERT OR IGNORE INTO settings(key, value, updated_at) "
+                     "VALUES (?1, '\"' || lower(hex(randomblob(16))) || '\"', ?2)",
+                     std::string{instance_id_key}, now_utc()))
+    return err;
+  auto rows = select_all(db, "SELECT value FROM settings WHERE key = ?1",
+                         [](const statement& st) { return st.text(0); },
+                         std::string{instance_id_key});
+  if (!rows)
+    return rows.error();
+  if (rows->size() != 1 || (*rows)[0].size() < 4 || (*rows)[0].front() != '"'
+      || (*rows)[0].back() != '"')
+    return make_error(ec::database, "settings: the daemon's instance id is malformed");
+  return (*rows)[0].substr(1, (*rows)[0].size() - 2);
+}
+
 bool setting_is_true(const settings_map& values, const char* key) {
   auto i = values.find(key);
   if (i != values.end())

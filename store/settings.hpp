@@ -51,6 +51,16 @@ caf::expected<settings_map> read_settings(database& db);
 /// replies every setting as it is after the write.
 caf::expected<settings_map> write_settings(database& db, const settings_map& changes);
 
+/// The key of this daemon's instance id in the settings table. Not a known setting: the
+/// API neither shows nor changes it (read_settings skips it, write_settings refuses it).
+constexpr const char* instance_id_key = "daemon.instance_id";
+
+/// This daemon's instance id: read from the settings table, or generated and stored there
+/// the first time. Called once at start on the writer's connection (right after the
+/// migrations), so the writer's connection is the only one that ever writes it. Every
+/// container the daemon creates carries it as a label; stale scans only consider those.
+caf::expected<std::string> ensure_instance_id(database& db);
+
 /// Whether a boolean setting is "true" in `values` (its default when absent).
 bool setting_is_true(const settings_map& values, const char* key);
 

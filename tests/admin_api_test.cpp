@@ -348,7 +348,10 @@ TEST_CASE("find_stale: the rules on listed values") {
   tracked.workload_ids = {"w1"};
   tracked.container_ids = {"c-tracked"};
   tracked.images = {{"team/api", {"v2", "v1"}}};
-  auto managed = [](std::string id, std::string workload, std::string state, int64_t created) {
+  // What this daemon's deploys named: v0 and v1 of team/api (never v7, nor other/x).
+  tracked.deployed = {{"team/api", {"v0", "v1", "v2"}}, {"registry:5000/team/api", {"v1"}}};
+  auto managed = [](std::string id, std::string workload, std::string state, int64_t created,
+                    std::string instance = "me") {
     tf::docker::container_summary c;
     c.id = std::move(id);
     c.names = {"/" + c.id};
@@ -358,6 +361,8 @@ TEST_CASE("find_stale: the rules on listed values") {
     c.labels[tf::docker::label::managed] = "true";
     if (!workload.empty())
       c.labels[tf::docker::label::workload_id] = std::move(workload);
+    if (!instance.empty())
+      c.labels[tf::docker::label::instance] = std::move(instance);
     return c;
   };
   std::vector<tf::docker::container_summary> containers{
@@ -367,6 +372,12 @@ TEST_CASE("find_stale: the rules on listed values") {
     managed("c-running", "w1", "running", 0),        // untracked but running
     managed("c-old", "w1", "exited", 100),           // untracked, stopped, old
     managed("c-young", "w1", "exited", 950),         // untracked, stopped, within the grace
+    // Another daemon's on the same engine: never this one's to list, whatever its labels.
+    managed("c-other-unknown", "w-unknown", "running", 0, "other"),
+    managed("c-other-old", "w1", "exited", 100, "other"),
+    // Made before the instance label existed: this daemon's only when its workload is.
+    managed("c-legacy-old", "w1", "exited", 100, ""),
+    managed("c-legacy-unknown", "w-unknown", "exited", 100, ""),
   };
   tf::docker::container_summary foreign;
   foreign.id = "c-foreign"; // not Tinyforge's
@@ -384,16 +395,18 @@ TEST_CASE("find_stale: the rules on listed values") {
     image("sha256:used", {"team/api:v-1"}), // a container uses it
     image("sha256:b", {"<none>:<none>"}),
     image("sha256:c", {"registry:5000/team/api:v0"}), // another repository
+    image("sha256:d", {"team/api:v7"}), // never deployed here: another daemon pulled it
   };
   tf::stale_rules rules;
   rules.now_unix = 1000;
   rules.untracked_grace_s = 300;
+  rules.instance_id = "me";
   auto report = tf::find_stale(tracked, containers, images, rules);
   std::vector<std::string> ids;
   for (const auto& c : report.containers)
     ids.push_back(c.id + ":" + c.reason);
   CHECK(ids == std::vector<std::string>{"c-forged:unknown_workload", "c-nolabel:unknown_workload",
-                                        "c-old:untracked"});
+                                        "c-old:untracked", "c-legacy-old:untracked"});
   REQUIRE(report.images.size() == 1);
   CHECK(report.images[0].ref == "team/api:v0");
   CHECK(report.images[0].id == "sha256:a");
@@ -434,12 +447,24 @@ TEST_CASE_FIXTURE(admin_fixture, "stale: forged containers and unkept tags are l
   auto base_name = unique_name("tf-admin", "base");
   auto base = create_container(engine, base_name, "tinyforge-test/web:v1", {});
   containers.add(base);
-  for (const char* tag : {"old", "keep", "inuse"}) {
+  for (const char* tag : {"old", "keep", "inuse", "never"}) {
     images.add(repo + ":" + tag);
     commit(base, repo, tag);
   }
   auto user = create_container(engine, unique_name("tf-admin", "user"), repo + ":inuse", {});
   containers.add(user);
+
+  // A deploy of :old failed (this daemon pulled it; no stage keeps it). Nothing here ever
+  // named :never: another daemon's pull, not this one's to remove.
+  tf::deployment failed;
+  failed.workload_id = p.workload_id;
+  failed.stage_id = stage.id;
+  failed.tag = "old";
+  failed = call<tf::deployment>(store.writer, tf::atom::create_v, failed);
+  call<tf::deployment>(store.writer, tf::atom::update_v,
+                       tf::deployment_transition{failed.id, "running", ""});
+  call<tf::deployment>(store.writer, tf::atom::update_v,
+                       tf::deployment_transition{failed.id, "failed", "test"});
 
   // The stage deployed :keep (a succeeded deployment sets its current tag).
   tf::deployment d;
@@ -455,13 +480,24 @@ TEST_CASE_FIXTURE(admin_fixture, "stale: forged containers and unkept tags are l
   // tracks.
   auto forged = create_container(engine, unique_name("tf-admin", "forged"), "tinyforge-test/web:v1",
                                  {{tf::docker::label::managed, "true"},
+                                  {tf::docker::label::instance, store.instance_id},
                                   {tf::docker::label::workload_id, tf::new_id()},
                                   {tf::docker::label::workload_kind, "project"},
                                   {tf::docker::label::role, "production"}});
   containers.add(forged);
+  // Another daemon's on the same engine: its workload id means nothing here.
+  auto others = create_container(engine, unique_name("tf-admin", "other-daemon"),
+                                 "tinyforge-test/web:v1",
+                                 {{tf::docker::label::managed, "true"},
+                                  {tf::docker::label::instance, "another-" + run_id()},
+                                  {tf::docker::label::workload_id, tf::new_id()},
+                                  {tf::docker::label::workload_kind, "project"},
+                                  {tf::docker::label::role, "production"}});
+  containers.add(others);
   auto tracked = create_container(engine, unique_name("tf-admin", "tracked"),
                                   "tinyforge-test/web:v1",
                                   {{tf::docker::label::managed, "true"},
+                                   {tf::docker::label::instance, store.instance_id},
                                    {tf::docker::label::workload_id, p.workload_id},
                                    {tf::docker::label::workload_kind, "project"},
                                    {tf::docker::label::role, "production"}});
@@ -481,6 +517,7 @@ TEST_CASE_FIXTURE(admin_fixture, "stale: forged containers and unkept tags are l
   CHECK(contains(stale_containers, forged));
   CHECK_FALSE(contains(stale_containers, tracked));
   CHECK_FALSE(contains(stale_containers, base)); // not Tinyforge's
+  CHECK_FALSE(contains(stale_containers, others)); // another daemon's
   for (const auto& c : scan["containers"].GetArray())
     if (str(c, "id") == forged)
       CHECK(str(c, "reason") == "unknown_workload");
@@ -488,6 +525,7 @@ TEST_CASE_FIXTURE(admin_fixture, "stale: forged containers and unkept tags are l
   CHECK(contains(stale_refs, repo + ":old"));
   CHECK_FALSE(contains(stale_refs, repo + ":keep"));
   CHECK_FALSE(contains(stale_refs, repo + ":inuse"));
+  CHECK_FALSE(contains(stale_refs, repo + ":never")); // this daemon never pulled it
   for (const auto& i : scan["images"].GetArray())
     if (str(i, "ref") == repo + ":old") {
       CHECK(i["size"].GetInt64() > 0);
@@ -519,6 +557,14 @@ TEST_CASE_FIXTURE(admin_fixture, "stale: forged containers and unkept tags are l
   scan = check_json(get("/api/stale"), 200);
   CHECK_FALSE(contains(field_of(scan["containers"], "id"), forged));
   CHECK_FALSE(contains(field_of(scan["images"], "ref"), repo + ":old"));
+
+  // A bare prune takes everything this daemon finds stale, and nothing of another daemon's
+  // nor an image it never pulled.
+  pruned = check_json(post("/api/stale/prune", ""), 200);
+  CHECK_FALSE(contains(field_of(pruned["removed"]["containers"], "id"), others));
+  CHECK_FALSE(contains(field_of(pruned["removed"]["images"], "ref"), repo + ":never"));
+  CHECK(engine.inspect_container(others));
+  CHECK(engine.inspect_image(repo + ":never"));
 }
 
 TEST_CASE_FIXTURE(admin_fixture, "stale prune: a bad body is refused before anything is removed") {

@@ -59,6 +59,7 @@ inline tf::docker_host_handles start_test_docker_host(caf::actor_system& sys,
                                                       tf::notifier_actor notifier = {}) {
   tf::reconciler_config rc;
   rc.interval = std::chrono::hours{1};
+  rc.instance_id = store.instance_id;
   rc.notifier = notifier;
   return MUST(tf::start_docker_host(sys, engine_host, rc, store.writer));
 }

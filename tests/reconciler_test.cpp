@@ -144,6 +144,7 @@ struct host_fixture {
     store = *s;
     tf::reconciler_config rc;
     rc.interval = std::chrono::hours{1}; // no tick during a test
+    rc.instance_id = store.instance_id;
     auto d = tf::start_docker_host(sys, engine_host, rc, store.writer);
     if (!d)
       tf::stop_store(sys, store); // a throwing constructor runs no destructor
@@ -647,6 +648,35 @@ TEST_CASE("reconciler: a forged workload id is not indexed and counts as rejecte
   CHECK_FALSE(f.row(forged_workload + "/web"));
   CHECK_FALSE(f.indexed(id));
   CHECK(f.rows(st.workload_id).empty());
+}
+
+TEST_CASE("reconciler: its own container of a deleted workload is removed, another daemon's stays") {
+  container_guard guard;
+  host_fixture f;
+  auto gone_workload = "deleted-" + run_id();
+  // What a project delete could not remove: this daemon's label, a workload no longer here.
+  auto mine_labels = managed_labels(gone_workload, "project", "production");
+  mine_labels[label::instance] = f.store.instance_id;
+  auto mine = run_container(guard, "orphan-mine", mine_labels);
+  // The same, made by another daemon on this engine, and one from before the instance label.
+  auto others_labels = managed_labels(gone_workload, "project", "production");
+  others_labels[label::instance] = "another-daemon-" + run_id();
+  auto others = run_container(guard, "orphan-other", others_labels);
+  auto legacy = run_container(guard, "orphan-legacy",
+                              managed_labels(gone_workload, "project", "production"));
+
+  auto container_state = [](const std::string& id) {
+    auto d = make_client().inspect_container(id);
+    return d ? d->state : std::string{};
+  };
+  f.sync();
+  // The removal goes to the docker worker after the run: poll the engine, with a deadline.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  while (!container_state(mine).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  CHECK(container_state(mine).empty());
+  CHECK(container_state(others) == "running");
+  CHECK(container_state(legacy) == "running");
 }
 
 TEST_CASE("reconciler: a project row gets its Docker fields and keeps the deployer's") {

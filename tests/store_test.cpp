@@ -8,6 +8,7 @@
 #include "store/database.hpp"
 #include "store/deployments.hpp"
 #include "store/migrations.hpp"
+#include "store/settings.hpp"
 #include "core/model.hpp"
 #include "store/containers.hpp"
 #include "store/projects.hpp"
@@ -1932,4 +1933,22 @@ TEST_CASE_FIXTURE(store_fixture, "the delivery log keeps each workload's newest 
     CHECK(code_of(get_delivery(db, ids[i])) == "not_found");
   CHECK(MUST(get_delivery(db, ids[3])).error == "bad signature 3");
   CHECK(MUST(list_deliveries(db, other.workload_id, 10, 0)).total == 1); // untouched
+}
+
+// -- the daemon's instance id (issue 13, item 5) -----------------------------------------------
+
+TEST_CASE_FIXTURE(store_fixture, "the instance id is generated once, kept, and not a setting of the API") {
+  auto first = MUST(tf::store::ensure_instance_id(db));
+  CHECK(first.size() == 32);
+  CHECK(MUST(tf::store::ensure_instance_id(db)) == first);
+  {
+    // Another connection after a "restart" reads the same id.
+    auto again = open_rw(path);
+    CHECK(MUST(tf::store::ensure_instance_id(again)) == first);
+  }
+  auto settings = MUST(tf::store::read_settings(db));
+  CHECK(settings.count(tf::store::instance_id_key) == 0);
+  tf::settings_map change{{tf::store::instance_id_key, "\"forged\""}};
+  CHECK(tf::error_code(tf::store::write_settings(db, change).error()) == tf::ec::invalid_argument);
+  CHECK(MUST(tf::store::ensure_instance_id(db)) == first);
 }

@@ -522,3 +522,155 @@ TEST_CASE_FIXTURE(workloads_fixture, "an instance action the deployer does not k
   CHECK(tf::error_code(got.error()) == tf::ec::invalid_argument);
   CHECK(tf::error_message(got.error()) == "action must be stop, start or restart");
 }
+
+// -- deletes (issue 13, item 6) -------------------------------------------------------------
+
+namespace {
+
+/// POST …/deploy of `tag` to `stage`, then polls GET /api/deployments/{id} until it ends
+/// (a minute at most); the final status.
+std::string deploy_and_wait(workloads_fixture& f, const std::string& project_id,
+                            const std::string& stage, const std::string& tag) {
+  auto r = f.post("/api/projects/" + project_id + "/stages/" + stage + "/deploy",
+                  R"({"tag":")" + tag + R"("})");
+  INFO(r.body);
+  REQUIRE(r.status == 202);
+  auto id = str(json_of(r.body), "deployment_id");
+  REQUIRE_FALSE(id.empty());
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  std::string status;
+  while (std::chrono::steady_clock::now() < deadline) {
+    status = str(json_of(f.get("/api/deployments/" + id).body), "status");
+    if (status != "queued" && status != "running")
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  return status;
+}
+
+/// The engine's containers of `workload_id` in `stage_id` ("" for every stage).
+std::vector<tf::docker::container_summary> stage_containers(const std::string& workload_id,
+                                                            const std::string& stage_id) {
+  std::vector<tf::docker::container_summary> out;
+  for (auto& c : workload_containers(workload_id)) {
+    auto s = c.labels.find(tf::docker::label::stage_id);
+    if (stage_id.empty() || (s != c.labels.end() && s->second == stage_id))
+      out.push_back(std::move(c));
+  }
+  return out;
+}
+
+/// Polls (a minute at most) until the engine has no container of `workload_id` in
+/// `stage_id`; whether it got there.
+/// DELETE `path`, asked again while it answers 409 (a deploy that just ended has not told
+/// the deployer yet), a minute at most.
+http_reply delete_when_idle(workloads_fixture& f, const std::string& path) {
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  http_reply r;
+  do {
+    r = to_reply(f.client().Delete(path.c_str()));
+    if (r.status != 409)
+      break;
+    std::this_thread::sleep_for(50ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return r;
+}
+
+bool containers_gone(const std::string& workload_id, const std::string& stage_id) {
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (stage_containers(workload_id, stage_id).empty())
+      return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(workloads_fixture, "deleting a stage, then its project, removes their containers and routes") {
+  auto r = post("/api/projects",
+                R"({"name":"gone","image":"tinyforge-test/web","stages":[)"
+                R"({"name":"production","port":8080,"instances":1,"health_path":"/up"},)"
+                R"({"name":"staging","port":8080,"instances":1,"health_path":"/up"}]})");
+  INFO(r.body);
+  REQUIRE(r.status == 201);
+  auto p = json_of(r.body);
+  auto project_id = str(p, "id");
+  auto wl = str(p, "workload_id");
+  workloads.ids.push_back(wl); // removed at the end whatever happens
+  std::string production_id, staging_id;
+  for (const auto& s : p["stages"].GetArray())
+    (str(s, "name") == "production" ? production_id : staging_id) = str(s, "id");
+
+  REQUIRE(deploy_and_wait(*this, project_id, "production", "v1") == "succeeded");
+  REQUIRE(deploy_and_wait(*this, project_id, "staging", "v1") == "succeeded");
+  auto production = stage_containers(wl, production_id);
+  REQUIRE_FALSE(production.empty());
+  REQUIRE_FALSE(stage_containers(wl, staging_id).empty());
+  for (const auto& c : production) // every container it made says which daemon made it
+    CHECK(c.labels.at(tf::docker::label::instance) == store.instance_id);
+  auto route_of = [&](const std::string& stage_id) {
+    return tf::http::ask<tf::proxy_route>(sys, store.readers->next(), 5s, tf::atom::get_v,
+                                          tf::atom::route_v, stage_id);
+  };
+  REQUIRE(route_of(staging_id));
+
+  // A stage's delete takes its containers and route, and leaves the other stage's.
+  auto del = delete_when_idle(*this, "/api/projects/" + project_id + "/stages/staging");
+  INFO(del.body);
+  CHECK(del.status == 204);
+  CHECK(containers_gone(wl, staging_id));
+  CHECK(tf::error_code(route_of(staging_id).error()) == tf::ec::not_found);
+  for (const auto& c : production)
+    CHECK(container_state(c.id) == "running");
+  REQUIRE(route_of(production_id));
+
+  // The project's delete takes the rest.
+  del = delete_when_idle(*this, "/api/projects/" + project_id);
+  INFO(del.body);
+  CHECK(del.status == 204);
+  CHECK(containers_gone(wl, ""));
+  CHECK(tf::error_code(route_of(production_id).error()) == tf::ec::not_found);
+  CHECK(get("/api/projects/" + project_id).status == 404);
+}
+
+TEST_CASE_FIXTURE(workloads_fixture, "a project is not deleted while a deploy of it runs") {
+  auto p = make_project("busy");
+  auto project_id = str(p, "id");
+  auto wl = str(p, "workload_id");
+  workloads.ids.push_back(wl);
+  // The answer of the deploy comes once the deployer has started its job, so the delete
+  // that follows finds it running (a health check of :v1 takes longer than a read).
+  auto r = post("/api/projects/" + project_id + "/stages/production/deploy", R"({"tag":"v1"})");
+  INFO(r.body);
+  REQUIRE(r.status == 202);
+  auto deployment_id = str(json_of(r.body), "deployment_id");
+  REQUIRE_FALSE(deployment_id.empty());
+  check_error(to_reply(client().Delete(("/api/projects/" + project_id).c_str())), 409,
+              "conflict", "deploy");
+  check_error(to_reply(client().Delete(
+                ("/api/projects/" + project_id + "/stages/production").c_str())),
+              409, "conflict", "deploy");
+  CHECK(get("/api/projects/" + project_id).status == 200);
+  // Once the deploy ended, the delete goes through and takes what it made.
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto status = str(json_of(get("/api/deployments/" + deployment_id).body), "status");
+    if (status != "queued" && status != "running")
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  // The row says it ended a moment before the job has told the deployer: a 409 then
+  // means "ask again once it ends", so ask again (within the same deadline).
+  http_reply del;
+  do {
+    del = to_reply(client().Delete(("/api/projects/" + project_id).c_str()));
+    if (del.status != 409)
+      break;
+    std::this_thread::sleep_for(50ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  INFO(del.body);
+  CHECK(del.status == 204);
+  CHECK(containers_gone(wl, ""));
+}

@@ -71,6 +71,10 @@ docker::container_spec deploy_run::container_spec_for(int64_t slot) const {
               {docker::label::slot, std::to_string(slot)},
               {docker::label::deployment_id, spec_.dep.id},
               {docker::label::image_tag, spec_.dep.tag}};
+  // Which daemon made it: its stale scans and cleanups touch only its own (a job started
+  // with settings that name no instance id labels none).
+  if (!settings_.instance_id.empty())
+    c.labels[docker::label::instance] = settings_.instance_id;
   c.container_port = stg_.port;
   c.host_ip = "127.0.0.1";
   c.host_port = slot;

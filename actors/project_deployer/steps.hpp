@@ -48,6 +48,13 @@ caf::result<stage_deploy_claimed> request_deploy(self_ptr self, deploy_request r
 caf::result<stage_deploy_claimed> request_rollback(self_ptr self, deploy_request req);
 caf::result<container_row> request_instance_action(self_ptr self, const instance_action& act);
 
+// -- removal.cpp --
+
+/// Deletes a project (`what` "project", `id` its id) or one of its stages ("stage", its id
+/// or name): its containers, routes, then rows; a conflict while a deploy of it runs.
+caf::result<atom::ok> request_removal(self_ptr self, const std::string& what,
+                                      const std::string& project_id, const std::string& id);
+
 // -- boot.cpp --
 
 caf::result<int64_t> recover_at_boot(self_ptr self);
