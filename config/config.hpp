@@ -48,6 +48,11 @@ struct config {
   int64_t request_timeout_ms = 5000;
   int64_t max_body_bytes = 1048576;
   int64_t http_threads = 8;
+  /// Comma-separated names the Host header may carry, "name" (any port) or "name:port";
+  /// empty: the listen host and localhost, 127.0.0.1, [::1].
+  std::string http_public_names;
+  /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
+  std::string http_trusted_proxies;
   /// Notifications waiting to be posted (or to be retried); beyond it the oldest is dropped.
   int64_t notify_queue_max = 1000;
   /// Attempts per notification, the first included.

@@ -101,8 +101,7 @@ server::server(server_context ctx, const config& cfg)
   // body waits for the client's ACK of the headers, which a client delays by up to 40 ms:
   // every answer on a keep-alive connection took ~42 ms, even /healthz.
   http_->set_tcp_nodelay(true);
-  if (!ctx_.login_limiter)
-    ctx_.login_limiter = std::make_shared<attempt_limiter>(ctx_.login_attempts_per_minute);
+  prepare_access(ctx_, cfg);
   if (!ctx_.stale && ctx_.sys != nullptr) {
     ctx_.stale = ctx_.sys->spawn(stale_scanner, ctx_.docker, ctx_.store.readers,
                                  ctx_.request_timeout);

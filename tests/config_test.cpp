@@ -126,7 +126,8 @@ TEST_CASE("config: config_keys lists every key with its env var and a valid defa
                    "proxy.nginx_conf", "proxy.nginx_dir", "proxy.nginx_listen", "proxy.npm_url",
                    "proxy.npm_email", "proxy.npm_password", "rollback_grace_s",
                    "deploy.health_deadline_s", "deploy.drain_timeout_s", "deploy.stop_grace_s", "deploy.settle_ms",
-                   "request_timeout_ms", "max_body_bytes", "http_threads", "notify.queue_max",
+                   "request_timeout_ms", "max_body_bytes", "http_threads", "http.public_names", "http.trusted_proxies",
+    "notify.queue_max",
                    "notify.max_attempts", "notify.backoff_ms", "log_level"});
   tf::config_sources all_defaults;
   for (const auto& k : keys) {
