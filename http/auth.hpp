@@ -45,11 +45,12 @@ struct request_auth {
 /// request header can set it, so a client cannot claim to be someone.
 const request_auth* current_auth();
 
-/// What the guard decided: go on to routing, or the request was answered (401/403/503).
+/// What the guard decided: go on to routing, or the request was answered (401/403/421/503).
 enum class guard_result { pass, answered };
 
-/// Resolves the credential through a store reader, checks the same-origin rule for cookie
-/// requests that change state, and sets current_auth(). Answers 401 without credentials.
+/// Checks Host against the public names (421 on every path but /healthz), resolves the
+/// credential through a store reader, checks the same-origin rule for cookie requests that
+/// change state, and sets current_auth(). Answers 401 without credentials.
 guard_result guard_request(const server_context& ctx, const httplib::Request& req,
                            httplib::Response& res);
 
