@@ -56,6 +56,11 @@ struct config {
   int64_t http_max_connections_per_client = 256;
   int64_t http_max_header_count = 100;
   int64_t http_max_header_bytes = 32768;
+  /// Comma-separated names the Host header may carry, "name" (any port) or "name:port";
+  /// empty: the listen host and localhost, 127.0.0.1, [::1].
+  std::string http_public_names;
+  /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
+  std::string http_trusted_proxies;
   /// Notifications waiting to be posted (or to be retried); beyond it the oldest is dropped.
   int64_t notify_queue_max = 1000;
   /// Attempts per notification, the first included.

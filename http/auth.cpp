@@ -4,6 +4,7 @@
 #include "http/errors.hpp"
 #include "http/server.hpp"
 #include "net/text.hpp"
+#include "config/config.hpp"
 #include "core/clock.hpp"
 #include "store/password.hpp"
 
@@ -51,18 +52,46 @@ bool changes_state(const std::string& method) {
   return method != "GET" && method != "HEAD" && method != "OPTIONS";
 }
 
-/// "host:port" of an Origin or Referer URL ("" when it has no scheme://host).
+bool equal_ignoring_case(std::string_view a, std::string_view b);
+
+/// "host:port" of an Origin or Referer URL ("" when it is not http:// or https://
+/// followed by a host: a browser page of any other scheme is no origin of ours).
 std::string authority_of(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos || scheme_end == 0)
+  std::string_view rest;
+  for (std::string_view scheme : {"http://", "https://"})
+    if (url.size() > scheme.size() && equal_ignoring_case(url.substr(0, scheme.size()), scheme))
+      rest = url.substr(scheme.size());
+  if (rest.empty())
     return {};
-  auto rest = url.substr(scheme_end + 3);
   auto end = rest.find_first_of("/?#");
   rest = rest.substr(0, end);
   // userinfo@ never belongs to an origin; refuse rather than parse around it.
   if (rest.empty() || rest.find('@') != std::string_view::npos)
     return {};
   return std::string{rest};
+}
+
+/// Splits a comma-separated setting into trimmed, non-empty items.
+std::vector<std::string> comma_list(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    auto end = text.find(',');
+    auto item = net::trim_blanks(text.substr(0, end));
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    if (!item.empty())
+      out.emplace_back(item);
+  }
+  return out;
+}
+
+/// The host of a "host[:port]" authority, and its port ("" when none). IPv6 keeps its
+/// brackets ("[::1]").
+std::pair<std::string_view, std::string_view> split_authority(std::string_view a) {
+  auto colon = a.rfind(':');
+  if (colon == std::string_view::npos || (a.find(']') != std::string_view::npos
+                                          && colon < a.find(']')))
+    return {a, {}};
+  return {a.substr(0, colon), a.substr(colon + 1)};
 }
 
 bool equal_ignoring_case(std::string_view a, std::string_view b) {
@@ -92,6 +121,40 @@ const request_auth* current_auth() {
   return current_set ? &current : nullptr;
 }
 
+bool host_is_ours(const std::vector<std::string>& public_names, const httplib::Request& req) {
+  const auto& host = req.get_header_value("Host");
+  if (host.empty() || host.size() > 255)
+    return false;
+  auto [name, port] = split_authority(host);
+  for (const auto& allowed : public_names) {
+    auto [a_name, a_port] = split_authority(allowed);
+    if (equal_ignoring_case(a_name, name) && (a_port.empty() || a_port == port))
+      return true;
+  }
+  return false;
+}
+
+std::vector<std::string> default_public_names(const config& cfg) {
+  std::vector<std::string> names{"localhost", "127.0.0.1", "[::1]"};
+  const auto& h = cfg.listen_host;
+  // A wildcard listen address is no name a client uses.
+  if (!h.empty() && h != "0.0.0.0" && h != "::")
+    names.push_back(h.find(':') != std::string::npos ? "[" + h + "]" : h);
+  return names;
+}
+
+void prepare_access(server_context& ctx, const config& cfg) {
+  if (ctx.public_names.empty())
+    ctx.public_names = comma_list(cfg.http_public_names);
+  if (ctx.public_names.empty())
+    ctx.public_names = default_public_names(cfg);
+  if (ctx.trusted_proxies.empty())
+    ctx.trusted_proxies = comma_list(cfg.http_trusted_proxies);
+  if (!ctx.login_limiter)
+    ctx.login_limiter = std::make_shared<login_throttle>(
+      ctx.login_attempts_per_minute, ctx.login_failures_per_address, ctx.login_failures_global);
+}
+
 bool same_origin(const httplib::Request& req) {
   const auto& host = req.get_header_value("Host");
   if (host.empty())
@@ -108,10 +171,37 @@ std::string client_address(const httplib::Request& req) {
   return req.remote_addr;
 }
 
+std::string client_address(const server_context& ctx, const httplib::Request& req) {
+  auto trusted = [&](std::string_view a) {
+    return std::find(ctx.trusted_proxies.begin(), ctx.trusted_proxies.end(), a)
+           != ctx.trusted_proxies.end();
+  };
+  if (!trusted(req.remote_addr))
+    return req.remote_addr;
+  // Each proxy appends the peer it saw; walk from the right past our own proxies. Every
+  // X-Forwarded-For header counts, in order (a proxy may add a second header).
+  std::vector<std::string> hops;
+  auto count = req.get_header_value_count("X-Forwarded-For");
+  for (size_t i = 0; i < count && i < 16; ++i)
+    for (auto& hop : comma_list(req.get_header_value("X-Forwarded-For", i)))
+      hops.push_back(std::move(hop));
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it)
+    if (!trusted(*it))
+      return it->size() <= 64 ? *it : it->substr(0, 64);
+  return req.remote_addr;
+}
+
 guard_result guard_request(const server_context& ctx, const httplib::Request& req,
                            httplib::Response& res) {
   current_set = false;
   current = request_auth{};
+  // Every path but the health probe: a page whose name was rebound to our address sends
+  // its own name as Host. 421 Misdirected Request: this server is not that name.
+  if (req.path != "/healthz" && !host_is_ours(ctx.public_names, req)) {
+    refuse_and_close(res, 421, "misdirected_request",
+                     "the Host header is not a name of this server (see http_public_names)");
+    return guard_result::answered;
+  }
   // Everything under /api is closed, including paths no route matches (an unknown route
   // answers 401 before 404 and so tells a stranger nothing).
   if (req.path.rfind("/api", 0) != 0 || is_public_api_path(req.path))
@@ -158,7 +248,7 @@ guard_result guard_request(const server_context& ctx, const httplib::Request& re
   // browsers, same-site subdomains): a change made with it must come from our own origin.
   if (cred.kind == "session" && changes_state(req.method) && !same_origin(req)) {
     refuse_and_close(res, 403, "forbidden",
-                     "a cookie-authenticated change needs an Origin matching the Host");
+                     "a cookie-authenticated change needs an Origin of http(s):// and the Host");
     return guard_result::answered;
   }
   if (cred.kind == "token"
@@ -180,7 +270,7 @@ void audit(const server_context& ctx, const httplib::Request& req, std::string a
   e.target_kind = std::move(target_kind);
   e.target_id = std::move(target_id);
   e.detail_json = std::move(detail_json);
-  e.source_addr = client_address(req);
+  e.source_addr = client_address(ctx, req);
   if (ctx.store.writer)
     caf::anon_send(ctx.store.writer, atom::append_v, std::move(e));
 }
@@ -205,6 +295,52 @@ bool attempt_limiter::allow(const std::string& address) {
     it->second = window{now, 0};
   }
   return ++it->second.attempts <= per_minute_;
+}
+
+login_throttle::window& login_throttle::slot(std::map<std::string, window>& m,
+                                           const std::string& key, clock::time_point now) {
+  const auto minute = std::chrono::minutes{1};
+  auto it = m.find(key);
+  if (it == m.end()) {
+    if (m.size() >= max_keys_) {
+      for (auto i = m.begin(); i != m.end();)
+        i = now - i->second.start >= minute ? m.erase(i) : std::next(i);
+      if (m.size() >= max_keys_)
+        m.erase(std::min_element(m.begin(), m.end(), [](const auto& a, const auto& b) {
+          return a.second.start < b.second.start;
+        }));
+    }
+    it = m.emplace(key, window{now, 0}).first;
+  } else if (now - it->second.start >= minute) {
+    it->second = window{now, 0};
+  }
+  return it->second;
+}
+
+bool login_throttle::begin(const std::string& address, const std::string& username) {
+  auto now = clock::now();
+  std::lock_guard<std::mutex> lock{mutex_};
+  if (now - total_.start >= std::chrono::minutes{1})
+    total_ = window{now, 0};
+  // '\n' cannot be in an address, so the pair key is unambiguous.
+  auto& pair = slot(pairs_, address + "\n" + username, now);
+  auto& addr = slot(addresses_, address, now);
+  if (pair.failures >= per_pair_ || addr.failures >= per_address_ || total_.failures >= global_)
+    return false;
+  ++pair.failures;
+  ++addr.failures;
+  ++total_.failures;
+  return true;
+}
+
+void login_throttle::succeeded(const std::string& address, const std::string& username) {
+  std::lock_guard<std::mutex> lock{mutex_};
+  if (auto it = pairs_.find(address + "\n" + username); it != pairs_.end() && it->second.failures > 0)
+    --it->second.failures;
+  if (auto it = addresses_.find(address); it != addresses_.end())
+    it->second.failures = 0;
+  if (total_.failures > 0)
+    --total_.failures;
 }
 
 } // namespace tf::http

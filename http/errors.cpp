@@ -53,6 +53,38 @@ int64_t settled_status(std::string_view result) {
   return result == "accepted" ? 202 : 200;
 }
 
+/// `s` with each byte that does not start or continue a valid UTF-8 sequence replaced by
+/// U+FFFD. Messages quote what the client sent (a query parameter's value, which httplib
+/// percent-decodes to any bytes: ?limit=%FF%FE); RapidJSON's writer copies bytes as they are,
+/// so unchecked they would make the error body invalid UTF-8 and so invalid JSON.
+std::string valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    auto b = static_cast<unsigned char>(s[i]);
+    size_t len = b < 0x80 ? 1 : (b >= 0xC2 && b <= 0xDF) ? 2 : (b >= 0xE0 && b <= 0xEF) ? 3
+                                                         : (b >= 0xF0 && b <= 0xF4) ? 4 : 0;
+    bool ok = len != 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      auto c = static_cast<unsigned char>(s[i + k]);
+      ok = (c & 0xC0) == 0x80;
+      // Overlong forms, surrogates and code points above U+10FFFF (RFC 3629's table).
+      if (ok && k == 1)
+        ok = !(b == 0xE0 && c < 0xA0) && !(b == 0xED && c > 0x9F) && !(b == 0xF0 && c < 0x90)
+             && !(b == 0xF4 && c > 0x8F);
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 int64_t webhook_status(const webhook_answer& a) {
@@ -75,9 +107,9 @@ std::string error_body(std::string_view code, std::string_view message) {
     w.Key("error");
     w.StartObject();
     w.Key("code");
-    net::write_string(w, code);
+    net::write_string(w, valid_utf8(code));
     w.Key("message");
-    net::write_string(w, message);
+    net::write_string(w, valid_utf8(message));
     w.EndObject();
     w.EndObject();
   });

@@ -10,6 +10,7 @@
 #include "http/server.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "net/text.hpp"
 #include "store/password.hpp"
 #include "store/totp.hpp"
 
@@ -18,6 +19,7 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <optional>
 
 namespace tf::http {
@@ -70,16 +72,30 @@ int64_t unix_now() {
     .count();
 }
 
-bool over_limit(const server_context& ctx, req_t req, res_t res) {
-  if (ctx.login_limiter->allow(client_address(req)))
-    return false;
+void answer_limited(res_t res) {
   res.set_header("Retry-After", "60");
-  render_error(res, 429, "rate_limited", "too many attempts from this address; wait a minute");
-  return true;
+  render_error(res, 429, "rate_limited", "too many failed attempts; wait a minute");
+}
+
+/// A form post (text/plain, application/x-www-form-urlencoded, multipart) is a "simple"
+/// request a page on any site can send without a CORS preflight; a login so sent would
+/// log the victim's browser into the attacker's account (login CSRF). JSON needs a
+/// preflight, which we never grant.
+bool is_json_request(req_t req, res_t res) {
+  auto type = req.get_header_value("Content-Type");
+  auto semi = type.find(';');
+  auto media = net::trim_blanks(std::string_view{type}.substr(0, semi));
+  std::string lower{media};
+  for (auto& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "application/json")
+    return true;
+  render_error(res, 415, "unsupported_media_type", "send the body as Content-Type: application/json");
+  return false;
 }
 
 void login(const server_context& ctx, req_t req, res_t res) {
-  if (over_limit(ctx, req, res))
+  if (!is_json_request(req, res))
     return;
   auto body = parse_body(req);
   if (!body)
@@ -87,6 +103,11 @@ void login(const server_context& ctx, req_t req, res_t res) {
   auto given = credentials_of(*body);
   if (!given)
     return render_error(res, given.error());
+  // Counted as a failure before the password is checked, so concurrent guesses cannot
+  // overshoot a limit; given back below when the password was right.
+  auto source = client_address(ctx, req);
+  if (!ctx.login_limiter->begin(source, given->username))
+    return answer_limited(res);
   auto user = ask<user_record>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                                atom::get_v, atom::user_v, given->username);
   if (!user && error_code(user.error()) != ec::not_found)
@@ -97,27 +118,30 @@ void login(const server_context& ctx, req_t req, res_t res) {
                                                        : store::dummy_password_hash());
   bool ok = matches && static_cast<bool>(user);
   if (!ok) {
-    spdlog::info("event=login-failed source={}", client_address(req));
+    spdlog::info("event=login-failed source={}", source);
     return render_error(res, 401, "unauthorized", wrong_credentials);
   }
   if (!user->totp_secret.empty()) {
     // Only someone who knows the password learns that a second factor is needed.
-    if (!body->HasMember("code"))
+    if (!body->HasMember("code")) {
+      ctx.login_limiter->succeeded(source, given->username); // the password was right
       return render_error(res, 401, "totp_required", "this user needs a TOTP code (\"code\")");
+    }
     auto code = string_member(*body, "code", 16);
     if (!code || !store::verify_totp(user->totp_secret, *code, unix_now())) {
-      spdlog::info("event=login-failed source={} reason=totp", client_address(req));
+      spdlog::info("event=login-failed source={} reason=totp", source);
       return render_error(res, 401, "unauthorized", "wrong TOTP code");
     }
   }
+  ctx.login_limiter->succeeded(source, given->username);
   auto token = tf::new_secret();
-  new_session s{user->id, store::sha256_hex(token), client_address(req),
+  new_session s{user->id, store::sha256_hex(token), source,
                 tf::format_utc(std::chrono::system_clock::now() + ctx.session_ttl)};
   auto stored = ask<std::string>(*ctx.sys, ctx.store.writer, ctx.request_timeout, atom::create_v,
                                  std::move(s));
   if (!stored)
     return render_error(res, stored.error());
-  audit_entry e{user->username, "auth.login", "session", *stored, "{}", client_address(req)};
+  audit_entry e{user->username, "auth.login", "session", *stored, "{}", source};
   caf::anon_send(ctx.store.writer, atom::append_v, std::move(e));
   res.set_header("Set-Cookie", session_cookie(req, token));
   res.set_header("Cache-Control", "no-store");
@@ -153,8 +177,10 @@ void me(const server_context&, req_t, res_t res) {
 
 /// First run: creates the first admin with the setup token the daemon logged at start.
 void setup(const server_context& ctx, req_t req, res_t res) {
-  if (over_limit(ctx, req, res))
-    return;
+  // Guesses of the setup token count as failures of the username "" from this address.
+  auto source = client_address(ctx, req);
+  if (!ctx.login_limiter->begin(source, ""))
+    return answer_limited(res);
   auto users = ask<int64_t>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
                             atom::count_v, atom::user_v);
   if (!users)
@@ -184,7 +210,8 @@ void setup(const server_context& ctx, req_t req, res_t res) {
                                new_user{given->username, *pw_hash, true, true});
   if (!user)
     return render_error(res, user.error());
-  audit_entry e{"setup-token", "user.create", "user", user->id, "{}", client_address(req)};
+  ctx.login_limiter->succeeded(source, "");
+  audit_entry e{"setup-token", "user.create", "user", user->id, "{}", source};
   caf::anon_send(ctx.store.writer, atom::append_v, std::move(e));
   reply_json(res, 201, net::make_json([&](net::json_writer& w) {
                write_session_user(w, user->id, user->username);

@@ -186,8 +186,7 @@ server::server(server_context ctx, const config& cfg)
   gate_ = std::make_unique<request_gate>(limits_from(cfg), [gated](const gated_request& r) {
     return gated->answer(r);
   });
-  if (!ctx_.login_limiter)
-    ctx_.login_limiter = std::make_shared<attempt_limiter>(ctx_.login_attempts_per_minute);
+  prepare_access(ctx_, cfg);
   if (!ctx_.stale && ctx_.sys != nullptr) {
     ctx_.stale = ctx_.sys->spawn(stale_scanner, ctx_.docker, ctx_.store.readers,
                                  ctx_.store.instance_id, ctx_.request_timeout);

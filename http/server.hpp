@@ -22,7 +22,7 @@ class Server;
 
 namespace tf::http {
 
-class attempt_limiter;
+class login_throttle;
 class request_gate;
 struct route_entry;
 
@@ -49,12 +49,21 @@ struct server_context {
   std::string setup_token_hash;
   /// How long a login's session lasts (server side; the cookie has no Max-Age).
   std::chrono::seconds session_ttl{std::chrono::hours{12}};
-  /// Login (and setup) attempts allowed per client address and minute.
+  /// Failed logins (and setups) allowed per client address and username, per minute.
   int login_attempts_per_minute = 10;
+  /// Failed logins allowed per client address (any usernames), per minute.
+  int login_failures_per_address = 30;
+  /// Failed logins allowed from all addresses together, per minute.
+  int login_failures_global = 100;
   /// Shared by the copies of this context; the server makes it when left null.
-  std::shared_ptr<attempt_limiter> login_limiter;
+  std::shared_ptr<login_throttle> login_limiter;
   /// Where a notification URL may point (the server sets it from its config).
   net::target_policy notify_targets;
+  /// Names the Host header may carry (config http_public_names; the server fills the
+  /// defaults when empty).
+  std::vector<std::string> public_names;
+  /// Peers whose X-Forwarded-For is believed (config http_trusted_proxies).
+  std::vector<std::string> trusted_proxies;
 };
 
 class server {

@@ -5,6 +5,10 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
+#include <set>
+#include <string>
+#include <vector>
+
 namespace tf::net {
 
 namespace {
@@ -24,20 +28,39 @@ bool has_lone_surrogate(const char* s, rapidjson::SizeType n) {
 
 // A SAX pass that measures depth, run before building the DOM, so a hostile body of ten
 // thousand '[' cannot exhaust the stack of the DOM builder; it also refuses strings and keys
-// that decode to a lone surrogate.
+// that decode to a lone surrogate, and a key given twice in one object: the DOM would keep
+// both and FindMember answers the first, so {"image":"ok","image":"../x"} would pass a check
+// on one value while another reader (a proxy, a log, a later parser) sees the other.
 struct depth_guard : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, depth_guard> {
   int depth = 0;
   int max_depth;
   bool lone_surrogate = false;
+  std::string duplicate_key; // the first key seen twice in one object
+  std::vector<std::set<std::string>> keys; // the keys of each open object
   explicit depth_guard(int max) : max_depth{max} {}
   bool Default() { return true; }
   bool String(const char* s, rapidjson::SizeType n, bool) {
     lone_surrogate = has_lone_surrogate(s, n);
     return !lone_surrogate;
   }
-  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return String(s, n, copy); }
-  bool StartObject() { return ++depth <= max_depth; }
-  bool EndObject(rapidjson::SizeType) { --depth; return true; }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    if (!String(s, n, copy))
+      return false;
+    if (!keys.empty() && !keys.back().emplace(s, n).second) {
+      duplicate_key.assign(s, n);
+      return false;
+    }
+    return true;
+  }
+  bool StartObject() {
+    keys.emplace_back();
+    return ++depth <= max_depth;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    keys.pop_back();
+    --depth;
+    return true;
+  }
   bool StartArray() { return ++depth <= max_depth; }
   bool EndArray(rapidjson::SizeType) { --depth; return true; }
 };
@@ -63,6 +86,11 @@ caf::expected<rapidjson::Document> parse_object(std::string_view body, int max_d
         return make_error(ec::invalid_argument,
                           "malformed JSON at offset " + std::to_string(ok.Offset())
                             + ": a \\u escape of a lone surrogate, which is no character");
+      if (!guard.duplicate_key.empty())
+        return make_error(ec::invalid_argument,
+                          "\"" + guard.duplicate_key.substr(0, 64)
+                            + "\": a key given twice in one object (at offset "
+                            + std::to_string(ok.Offset()) + ")");
       return make_error(ec::invalid_argument,
                         std::string{"malformed JSON at offset "}
                           + std::to_string(ok.Offset()) + ": "

@@ -55,40 +55,96 @@ caf::error check_range(const std::string& field, int64_t v, int64_t lo, int64_t 
   return {};
 }
 
-// An image repository without its tag or digest: path components of [a-z0-9._-], the
-// first of which may be a registry host with a port ("registry:5000/team/api"). A ':' in
-// any other place would be a tag, which a deploy adds itself.
+namespace {
+
+bool is_lower_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+bool is_alnum(char c) {
+  return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+
+// path-component := [a-z0-9]+ (separator [a-z0-9]+)*, separator := [_.] | "__" | "-"+
+// (docker/distribution reference/regexp.go). So no leading or trailing separator, no "..",
+// no "." or "-" alone.
+bool is_path_component(std::string_view s) {
+  size_t i = 0;
+  while (true) {
+    auto run = i;
+    while (i < s.size() && is_lower_alnum(s[i]))
+      ++i;
+    if (i == run)
+      return false; // a separator must sit between alphanumerics
+    if (i == s.size())
+      return true;
+    if (s[i] == '.')
+      ++i;
+    else if (s[i] == '_')
+      i += (i + 1 < s.size() && s[i + 1] == '_') ? 2 : 1;
+    else if (s[i] == '-')
+      while (i < s.size() && s[i] == '-')
+        ++i;
+    else
+      return false;
+  }
+}
+
+// domain := domain-component ('.' domain-component)* [':' port], where a domain-component
+// is [a-zA-Z0-9] or [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]; the port is 1-5 digits <= 65535
+// (the grammar allows any digits; a port no socket can have is refused here).
+bool is_registry_domain(std::string_view s) {
+  auto colon = s.find(':');
+  if (colon != std::string_view::npos) {
+    auto port = s.substr(colon + 1);
+    if (port.empty() || port.size() > 5
+        || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })
+        || std::stoul(std::string{port}) > 65535 || std::stoul(std::string{port}) == 0)
+      return false;
+    s = s.substr(0, colon);
+  }
+  if (s.empty())
+    return false;
+  size_t start = 0;
+  while (true) {
+    auto dot = s.find('.', start);
+    auto label = s.substr(start, dot == std::string_view::npos ? std::string_view::npos
+                                                               : dot - start);
+    if (label.empty() || label.size() > 63 || !is_alnum(label.front()) || !is_alnum(label.back())
+        || !std::all_of(label.begin(), label.end(),
+                        [](char c) { return is_alnum(c) || c == '-'; }))
+      return false;
+    if (dot == std::string_view::npos)
+      return true;
+    start = dot + 1;
+  }
+}
+
+} // namespace
+
+// An image repository without its tag or digest, by the distribution reference grammar:
+// [domain '/'] path-component ('/' path-component)*, at most 255 characters. A ':' outside
+// the registry's port would be a tag, which a deploy adds itself; '@' (a digest) likewise.
+// Paths such as "../../etc/passwd", "-a", "a..b" or "." are no repository: an image name
+// reaches the engine's API URLs and the log, so it is held to the grammar the registry uses.
 bool is_image_repository(std::string_view s) {
   if (s.empty() || s.size() > 255)
     return false;
   size_t start = 0;
   bool first = true;
-  while (start <= s.size()) {
+  while (true) {
     auto end = s.find('/', start);
     auto last = end == std::string_view::npos;
     auto part = s.substr(start, last ? std::string_view::npos : end - start);
-    if (part.empty())
-      return false;
-    auto colon = part.find(':');
-    if (colon != std::string_view::npos) {
-      // Only a registry (a first component followed by more) may carry a numeric port.
-      auto port = part.substr(colon + 1);
-      if (!first || last || colon == 0 || port.empty()
-          || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return false;
-      part = part.substr(0, colon);
-    }
-    if (!std::all_of(part.begin(), part.end(), [](char c) {
-          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'
-                 || c == '_';
-        }))
+    // Only a first component followed by more may name a registry (a host, a port).
+    bool ok = is_path_component(part) || (first && !last && is_registry_domain(part));
+    if (!ok)
       return false;
     if (last)
       return true;
     start = end + 1;
     first = false;
   }
-  return false;
 }
 
 std::string image_repository_key(std::string_view image) {

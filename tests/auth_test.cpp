@@ -11,6 +11,7 @@
 #include "api_fixture.hpp"
 #include "api_server.hpp"
 #include "json_checks.hpp"
+#include "net.hpp"
 #include "config/config.hpp"
 #include "helpers.hpp"
 #include "http/ask.hpp"
@@ -31,8 +32,13 @@
 
 #include <signal.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -178,13 +184,17 @@ struct auth_fixture : store_fixture {
   uint16_t port = 0;
   std::string admin_id;
 
-  explicit auth_fixture(bool with_admin = true, std::string setup_hash = "") : store_fixture{1} {
+  explicit auth_fixture(bool with_admin = true, std::string setup_hash = "",
+                        std::function<void(tf::http::server_context&)> tune = {})
+    : store_fixture{1} {
     if (with_admin)
       admin_id = add_user("admin", admin_password);
     tf::config cfg;
     cfg.http_threads = 4;
     auto ctx = server_context(5s);
     ctx.setup_token_hash = std::move(setup_hash);
+    if (tune)
+      tune(ctx);
     port = server.start(ctx, cfg);
   }
 
@@ -768,4 +778,226 @@ TEST_CASE_FIXTURE(auth_fixture, "a user with TOTP needs the code to log in") {
   CHECK(status_of(login("admin", admin_password)) == 200);
   CHECK(wait_audit("auth.totp_enable").entry.actor == "admin");
   CHECK(wait_audit("auth.totp_disable").entry.actor == "admin");
+}
+
+namespace {
+
+/// One request over a socket bound to `source` (another loopback address: 127.0.0.2 and
+/// up reach the server as other clients), with `head` the request line and headers.
+raw_response raw_from(const std::string& source, uint16_t port, const std::string& request) {
+  socket_fd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  REQUIRE(fd);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  REQUIRE(::inet_pton(AF_INET, source.c_str(), &from.sin_addr) == 1);
+  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
+  auto conn = connect_socket(std::move(fd), port);
+  REQUIRE(conn);
+  REQUIRE(send_all(conn.get(), request));
+  std::string buf;
+  auto res = read_response(conn.get(), buf);
+  REQUIRE(res);
+  return *res;
+}
+
+std::string login_request(uint16_t port, const std::string& user, const std::string& password,
+                          const std::string& extra_headers = "",
+                          const std::string& type = "application/json") {
+  auto body = R"({"username":")" + user + R"(","password":")" + password + "\"}";
+  return "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port)
+         + "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size())
+         + "\r\nConnection: close\r\n" + extra_headers + "\r\n" + body;
+}
+
+bool valid_utf8_json(const std::string& body) {
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  return !d.HasParseError() && d.IsObject();
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(auth_fixture,
+                  "failed logins lock neither another user at the address nor the user elsewhere") {
+  add_user("bob", "bob's long password");
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(raw_from("127.0.0.1", port, login_request(port, "admin", "wrong")).status == 401);
+  // admin is under attack from 127.0.0.1: even the right password waits there.
+  CHECK(raw_from("127.0.0.1", port, login_request(port, "admin", admin_password)).status == 429);
+  // bob, behind the same address (a proxy, a NAT), logs in.
+  auto bob = raw_from("127.0.0.1", port, login_request(port, "bob", "bob's long password"));
+  CHECK(bob.status == 200);
+  CHECK(bob.header("Set-Cookie").rfind("tf_session=", 0) == 0);
+  // admin from elsewhere is not locked out by the attacker's failures.
+  CHECK(raw_from("127.0.0.2", port, login_request(port, "admin", admin_password)).status == 200);
+}
+
+struct ceiling_fixture : auth_fixture {
+  ceiling_fixture()
+    : auth_fixture(true, "", [](tf::http::server_context& ctx) {
+        ctx.login_failures_global = 5;
+      }) {}
+};
+
+TEST_CASE_FIXTURE(ceiling_fixture, "a global ceiling holds across many source addresses") {
+  for (int i = 2; i < 7; ++i) {
+    auto source = "127.0.0." + std::to_string(i);
+    CHECK(raw_from(source, port, login_request(port, "admin", "wrong")).status == 401);
+  }
+  auto over = raw_from("127.0.0.7", port, login_request(port, "admin", "wrong"));
+  CHECK(over.status == 429);
+  CHECK(over.header("Retry-After") == "60");
+  CHECK(raw_from("127.0.0.8", port, login_request(port, "nobody", "wrong")).status == 429);
+}
+
+struct proxy_fixture : auth_fixture {
+  proxy_fixture()
+    : auth_fixture(true, "", [](tf::http::server_context& ctx) {
+        ctx.login_attempts_per_minute = 2;
+        ctx.trusted_proxies = {"127.0.0.3"};
+      }) {}
+};
+
+TEST_CASE_FIXTURE(proxy_fixture, "X-Forwarded-For is believed only from a trusted proxy") {
+  auto xff = [](const std::string& a) { return "X-Forwarded-For: " + a + "\r\n"; };
+  // An untrusted peer's header is ignored: its failures count against its own address.
+  for (int i = 0; i < 2; ++i)
+    REQUIRE(raw_from("127.0.0.2", port, login_request(port, "admin", "wrong", xff("10.0.0.1")))
+              .status
+            == 401);
+  CHECK(raw_from("127.0.0.2", port,
+                 login_request(port, "admin", admin_password, xff("10.0.0.9")))
+          .status
+        == 429);
+  // Through the trusted proxy each client counts on its own: 10.0.0.1 is limited, 10.0.0.2
+  // (same proxy socket) is not; a forged entry left of the real one changes nothing.
+  for (int i = 0; i < 2; ++i)
+    REQUIRE(raw_from("127.0.0.3", port, login_request(port, "admin", "wrong", xff("10.0.0.1")))
+              .status
+            == 401);
+  CHECK(raw_from("127.0.0.3", port,
+                 login_request(port, "admin", admin_password, xff("10.0.0.2, 10.0.0.1")))
+          .status
+        == 429);
+  auto ok = raw_from("127.0.0.3", port,
+                     login_request(port, "admin", admin_password, xff("10.0.0.1, 10.0.0.2")));
+  CHECK(ok.status == 200);
+  auto row = wait_audit("auth.login");
+  CHECK(row.entry.source_addr == "10.0.0.2");
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "a login must be JSON: a cross-site form post is refused") {
+  for (auto type : {"text/plain", "application/x-www-form-urlencoded", ""}) {
+    auto r = raw_from("127.0.0.1", port, login_request(port, "admin", admin_password, "", type));
+    CHECK(r.status == 415);
+    CHECK(r.header("Set-Cookie").empty());
+  }
+  // httplib refuses a multipart body it cannot split before the route runs (400).
+  auto multipart = raw_from("127.0.0.1", port,
+                            login_request(port, "admin", admin_password, "",
+                                          "multipart/form-data; boundary=x"));
+  CHECK(multipart.status >= 400);
+  CHECK(multipart.header("Set-Cookie").empty());
+  CHECK(raw_from("127.0.0.1", port,
+                 login_request(port, "admin", admin_password, "",
+                               "Application/JSON; charset=utf-8"))
+          .status
+        == 200);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "Origin is compared with scheme, host and port") {
+  auto cookie = admin_cookie();
+  auto body = R"({"name":"ci"})";
+  auto hostport = "127.0.0.1:" + std::to_string(port);
+  for (auto bad : {"foo://" + hostport, "file://" + hostport, "javascript://" + hostport,
+                   "http://" + hostport + ".evil.example", "http://localhost:" + std::to_string(port)})
+    CHECK_MESSAGE(status_of(with_cookie("POST", "/api/tokens", cookie, bad, body)) == 403, bad);
+  CHECK(status_of(with_cookie("POST", "/api/tokens", cookie, "https://" + hostport, body)) == 201);
+  CHECK(status_of(with_cookie("POST", "/api/tokens", cookie, "HTTP://" + hostport, body)) == 201);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "a Host that is not a name of this server gets 421") {
+  auto get = [&](const std::string& host) {
+    return raw_from("127.0.0.1", port,
+                    "GET /api/auth/me HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+  };
+  auto p = std::to_string(port);
+  for (auto bad : {"evil.example:" + p, std::string{"evil.example"}, "127.0.0.1.nip.io:" + p, std::string{}}) {
+    auto r = get(bad);
+    CHECK_MESSAGE(r.status == 421, bad);
+    CHECK(valid_utf8_json(r.body));
+  }
+  // The loopback names pass the Host check (and reach the credential check).
+  for (auto good : {"127.0.0.1:" + p, "localhost:" + p, "LOCALHOST:" + p, "[::1]:" + p})
+    CHECK_MESSAGE(get(good).status == 401, good);
+  // The health probe answers whatever name it is asked by.
+  CHECK(raw_from("127.0.0.1", port,
+                 "GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+          .status
+        == 200);
+}
+
+TEST_CASE("public names: configured names replace the loopback defaults") {
+  tf::config cfg;
+  cfg.listen_host = "10.1.2.3";
+  auto names = tf::http::default_public_names(cfg);
+  CHECK(std::find(names.begin(), names.end(), "10.1.2.3") != names.end());
+  httplib::Request req;
+  req.headers.emplace("Host", "forge.example.com:8443");
+  CHECK_FALSE(tf::http::host_is_ours(names, req));
+  CHECK(tf::http::host_is_ours({"forge.example.com"}, req));
+  CHECK(tf::http::host_is_ours({"Forge.Example.com:8443"}, req));
+  CHECK_FALSE(tf::http::host_is_ours({"forge.example.com:443"}, req));
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "invalid UTF-8 in a query is never echoed raw") {
+  auto cookie = admin_cookie();
+  for (auto path : {"/api/projects?limit=%FF%FE", "/api/projects?offset=%C0%AF",
+                    "/api/tokens?limit=%ED%A0%80x"}) {
+    auto r = raw_from("127.0.0.1", port,
+                      std::string{"GET "} + path + " HTTP/1.1\r\nHost: 127.0.0.1:"
+                        + std::to_string(port) + "\r\nCookie: " + cookie
+                        + "\r\nConnection: close\r\n\r\n");
+    CHECK_MESSAGE(r.status == 400, path);
+    CHECK_MESSAGE(valid_utf8_json(r.body), r.body);
+  }
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "a key given twice in a body is refused, naming the key") {
+  auto cookie = admin_cookie();
+  auto r = with_cookie("POST", "/api/projects", cookie, origin(),
+                       R"({"name":"dup","image":"busybox","image":"../../etc/passwd",)"
+                       R"("stages":[{"name":"production","port":8080}]})");
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(error_message_of(r).find("\"image\"") != std::string::npos);
+  // Nested objects are checked too; the same key in two objects is fine.
+  auto nested = with_cookie("POST", "/api/projects", cookie, origin(),
+                            R"({"name":"dup","image":"busybox",)"
+                            R"("stages":[{"name":"production","port":8080,"port":8081}]})");
+  REQUIRE(nested);
+  CHECK(nested->status == 400);
+  CHECK(error_message_of(nested).find("\"port\"") != std::string::npos);
+  auto body = std::string{R"({"username":"admin","username":"x","password":"y"})"};
+  auto twice = raw_from("127.0.0.1", port,
+                        "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port)
+                          + "\r\nContent-Type: application/json\r\nContent-Length: "
+                          + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  CHECK(twice.status == 400);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "image references follow the distribution grammar") {
+  auto cookie = admin_cookie();
+  auto create = [&](const std::string& name, const std::string& image) {
+    return status_of(with_cookie("POST", "/api/projects", cookie, origin(),
+                                 R"({"name":")" + name + R"(","image":")" + image
+                                   + R"(","stages":[{"name":"production","port":8080}]})"));
+  };
+  int n = 0;
+  for (auto bad : {"../../etc/passwd", "-a", "a..b", ".", "registry:99999999999/a",
+                   "registry:0/a", "a/", "/a", "a//b", "a/B", "a_", "a/-b", "a:tag"})
+    CHECK_MESSAGE(create("bad" + std::to_string(n++), bad) == 400, std::string{bad});
+  for (auto good : {"ghcr.io/acme/web", "localhost:5000/a/b", "a/b_c.d-e", "busybox",
+                    "registry.example.com:65535/team/api", "a__b/c--d"})
+    CHECK_MESSAGE(create("good" + std::to_string(n++), good) == 201, std::string{good});
 }

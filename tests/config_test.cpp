@@ -129,7 +129,8 @@ TEST_CASE("config: config_keys lists every key with its env var and a valid defa
                    "request_timeout_ms", "max_body_bytes", "http_threads", "http_head_timeout_ms",
                    "http_body_timeout_ms", "http_idle_timeout_ms", "http_max_connections",
                    "http_max_connections_per_client", "http_max_header_count",
-                   "http_max_header_bytes", "notify.queue_max",
+                   "http_max_header_bytes", "http_public_names", "http_trusted_proxies",
+                   "notify.queue_max",
                    "notify.max_attempts", "notify.backoff_ms", "notify.private_targets",
                    "log_level"});
   tf::config_sources all_defaults;

@@ -80,7 +80,7 @@ socket_fd connect_from(const char* source, uint16_t port) {
 /// Milliseconds for a fresh connection's GET /healthz to be answered 200.
 long long timed_healthz(uint16_t port) {
   auto t0 = std::chrono::steady_clock::now();
-  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   std::string buf;
   auto res = read_response(fd.get(), buf);
   REQUIRE(res);
@@ -98,7 +98,7 @@ public:
     for (int i = 0; i < count; ++i) {
       auto source = "127.0.0." + std::to_string(2 + i / 50);
       fds_.push_back(connect_from(source.c_str(), port));
-      send_all(fds_.back().get(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: ");
+      send_all(fds_.back().get(), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ");
     }
     trickle_ = std::thread{[this] {
       while (!stop_) {
@@ -156,7 +156,7 @@ TEST_CASE("gate: connections beyond the per-client cap get 503 while other clien
 
 TEST_CASE_FIXTURE(gate_fixture, "gate: a head still incomplete at its deadline gets 408 and is closed") {
   // Trickling bytes (the attack of item 1) does not extend the deadline: it covers the head.
-  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: ");
+  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ");
   std::string buf;
   auto deadline = std::chrono::steady_clock::now() + io_bound;
   while (buf.empty() && std::chrono::steady_clock::now() < deadline) {
@@ -169,7 +169,7 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: a head still incomplete at its deadline g
 }
 
 TEST_CASE_FIXTURE(gate_fixture, "gate: an idle keep-alive connection is closed after the idle time") {
-  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   std::string buf;
   auto res = read_response(fd.get(), buf);
   REQUIRE(res);
@@ -181,7 +181,7 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: an idle keep-alive connection is closed a
 // --- item 3: header count and size ------------------------------------------------------
 
 TEST_CASE_FIXTURE(gate_fixture, "gate: 1,000,000 headers get 431 without being buffered") {
-  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
   // 12 MB of headers, sent while the answer is read: the gate answers after its cap and
   // drops the rest.
   std::thread flood{[&] {
@@ -200,7 +200,7 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: 1,000,000 headers get 431 without being b
 }
 
 TEST_CASE_FIXTURE(gate_fixture, "gate: more header lines than the cap get 431") {
-  std::string head = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  std::string head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   for (int i = 0; i < 100; ++i)
     head += "X-" + std::to_string(i) + ": y\r\n";
   check_refusal(exchange(head + "\r\n"), 431, "header_fields_too_large");
@@ -210,14 +210,14 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: more header lines than the cap get 431") 
 
 TEST_CASE_FIXTURE(gate_fixture, "gate: ambiguous framing gets 400") {
   const char* cases[] = {
-    "POST /api/projects HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
-    "POST /api/projects HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 3\r\n\r\n{}",
+    "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2, 3\r\n\r\n{}",
     "GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n",
-    "POST /api/projects HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
-    "GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: 1\r\n  folded\r\n\r\n",
-    "POST /api/projects HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
-    "POST /api/projects HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
-    "POST /api/projects HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: 1\r\n  folded\r\n\r\n",
+    "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+    "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+    "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
     "Content-Length: 2\r\n\r\n{}",
   };
   for (const char* request : cases) {
@@ -227,9 +227,9 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: ambiguous framing gets 400") {
 }
 
 TEST_CASE_FIXTURE(gate_fixture, "gate: three pipelined GETs are answered in order") {
-  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                                   "GET /no-such-route HTTP/1.1\r\nHost: x\r\n\r\n"
-                                   "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                   "GET /no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                   "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   std::string buf;
   for (int expected : {200, 404, 200}) {
     auto res = read_response(fd.get(), buf);
@@ -241,7 +241,7 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: three pipelined GETs are answered in orde
 // --- item 15: a POST without a body ---------------------------------------------------
 
 TEST_CASE_FIXTURE(gate_fixture, "gate: a POST with no body and no Content-Length is an empty body") {
-  auto head = "POST /api/stale/prune HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token
+  auto head = "POST /api/stale/prune HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
               + "\r\n";
   auto without = exchange(head + "\r\n");
   auto with = exchange(head + "Content-Length: 0\r\n\r\n");
@@ -253,7 +253,7 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: a POST with no body and no Content-Length
 // A client that writes the head and then the body (httplib's own client does) is answered
 // once the body is there; the head alone is checked first, for refusals that need no body.
 TEST_CASE_FIXTURE(gate_fixture, "gate: a body sent after its head is read and answered") {
-  auto fd = connect_and_send(port, "POST /api/no-such-route HTTP/1.1\r\nHost: x\r\n"
+  auto fd = connect_and_send(port, "POST /api/no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                    "Authorization: Bearer " + token + "\r\n"
                                    "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n");
   std::string buf;

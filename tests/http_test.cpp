@@ -429,3 +429,32 @@ TEST_CASE("render_error: client errors keep their message, internal ones are hid
   auto doc = parse_json(body);
   CHECK(doc["error"]["message"].GetStringLength() == 6);
 }
+
+TEST_CASE("error_body: bytes that are no UTF-8 never reach the envelope") {
+  for (std::string_view bad :
+       {std::string_view{"limit: \xFF\xFE"}, std::string_view{"\xC0\xAF overlong"},
+        std::string_view{"\xED\xA0\x80 surrogate"}, std::string_view{"cut \xE2\x82"},
+        std::string_view{"\xF4\x90\x80\x80 too high"}}) {
+    auto body = tf::http::error_body("invalid_argument", bad);
+    rapidjson::Document d;
+    d.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+    CHECK_MESSAGE(!d.HasParseError(), body);
+    CHECK(body.find("\xEF\xBF\xBD") != std::string::npos); // U+FFFD stands in
+  }
+  // Valid multi-byte text passes unchanged.
+  auto body = tf::http::error_body("x", "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  CHECK(body.find("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") != std::string::npos);
+}
+
+TEST_CASE("parse_object: a key given twice in one object is refused, naming the key") {
+  auto top = tf::net::parse_object(R"({"a":1,"b":2,"a":3})");
+  REQUIRE_FALSE(top);
+  CHECK(tf::error_message(top.error()).find("\"a\"") != std::string::npos);
+  auto nested = tf::net::parse_object(R"({"x":[{"k":1},{"k":2,"k":3}]})");
+  REQUIRE_FALSE(nested);
+  CHECK(tf::error_message(nested.error()).find("\"k\"") != std::string::npos);
+  // The same key in sibling or nested objects is no duplicate.
+  CHECK(tf::net::parse_object(R"({"k":{"k":1},"x":[{"k":1},{"k":2}]})"));
+  // Escapes that decode to the same key are the same key.
+  CHECK_FALSE(tf::net::parse_object(R"({"a":1,"\u0061":2})"));
+}

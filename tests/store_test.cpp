@@ -1952,3 +1952,18 @@ TEST_CASE_FIXTURE(store_fixture, "the instance id is generated once, kept, and n
   CHECK(tf::error_code(tf::store::write_settings(db, change).error()) == tf::ec::invalid_argument);
   CHECK(MUST(tf::store::ensure_instance_id(db)) == first);
 }
+
+TEST_CASE("is_image_repository follows the distribution reference grammar") {
+  using tf::store::is_image_repository;
+  for (auto good : {"busybox", "ghcr.io/acme/web", "localhost:5000/a/b", "a/b_c.d-e", "a__b/c--d",
+                    "registry.example.com:65535/team/api", "Registry.Example.com/team/api",
+                    "127.0.0.1:5000/x", "a1.b2/c3"})
+    CHECK_MESSAGE(is_image_repository(good), std::string{good});
+  for (auto bad : {"", "../../etc/passwd", "-a", "a-", "a..b", ".", "..", "a.", "_a", "a___b",
+                   "registry:99999999999/a", "registry:65536/a", "registry:0/a", "registry:/a",
+                   ":5000/a", "a/", "/a", "a//b", "a/B", "a:tag", "a@sha256:00", "a/b:5000",
+                   "-reg.io/a", "reg-.io/a", "a b", "a/%2e%2e"})
+    CHECK_MESSAGE(!is_image_repository(bad), std::string{bad});
+  CHECK_FALSE(is_image_repository(std::string(256, 'a')));
+  CHECK(is_image_repository(std::string(255, 'a')));
+}
