@@ -657,7 +657,9 @@ TEST_CASE("reconciler: its own container of a deleted workload is removed, anoth
   // What a project delete could not remove: this daemon's label, a workload no longer here.
   auto mine_labels = managed_labels(gone_workload, "project", "production");
   mine_labels[label::instance] = f.store.instance_id;
-  auto mine = run_container(guard, "orphan-mine", mine_labels);
+  // Created, not started: the reconciler may remove it as soon as the engine reports it,
+  // before a start could reach it.
+  auto mine = run_container(guard, "orphan-mine", mine_labels, false);
   // The same, made by another daemon on this engine, and one from before the instance label.
   auto others_labels = managed_labels(gone_workload, "project", "production");
   others_labels[label::instance] = "another-daemon-" + run_id();
