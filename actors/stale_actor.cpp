@@ -115,7 +115,7 @@ void remove_next(self_ptr self, std::shared_ptr<prune_job> job) {
 
 stale_actor::behavior_type
 stale_scanner(stale_actor::stateful_pointer<stale_scanner_state> self, docker_actor docker,
-              std::shared_ptr<store_readers> readers, std::string instance_id,
+              std::shared_ptr<overview_store_readers> readers, std::string instance_id,
               std::chrono::milliseconds request_timeout) {
   self->state.docker = std::move(docker);
   self->state.readers = std::move(readers);

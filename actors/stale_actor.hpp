@@ -29,7 +29,8 @@ struct stale_scanner_state {
   static inline const char* name = "stale-scanner";
   /// The docker worker of the local host; null when Docker is not connected.
   docker_actor docker;
-  std::shared_ptr<store_readers> readers;
+  /// The store, through what the scan reads: the facts of what it tracks.
+  std::shared_ptr<overview_store_readers> readers;
   /// This daemon's instance id: only containers labelled with it are its own.
   std::string instance_id;
   /// How long a listing or the store's snapshot may take.
@@ -41,7 +42,7 @@ inline constexpr auto stale_removal_timeout = std::chrono::seconds{60};
 
 stale_actor::behavior_type
 stale_scanner(stale_actor::stateful_pointer<stale_scanner_state> self, docker_actor docker,
-              std::shared_ptr<store_readers> readers, std::string instance_id,
+              std::shared_ptr<overview_store_readers> readers, std::string instance_id,
               std::chrono::milliseconds request_timeout);
 
 } // namespace tf

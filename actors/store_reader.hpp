@@ -27,5 +27,6 @@ using store_readers = reader_pool<store_reader_actor>;
 using deploy_store_readers = reader_pool<deploy_store_reader_actor>;
 using webhook_store_readers = reader_pool<webhook_store_reader_actor>;
 using notifier_store_readers = reader_pool<notifier_store_reader_actor>;
+using overview_store_readers = reader_pool<store_overview_reader_actor>;
 
 } // namespace tf

@@ -3,6 +3,7 @@
 #include "http/ask.hpp"
 #include "http/errors.hpp"
 #include "http/server.hpp"
+#include "http/store_views.hpp"
 #include "net/text.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
@@ -230,7 +231,7 @@ guard_result guard_request(const server_context& ctx, const httplib::Request& re
     return guard_result::answered;
   }
   cred.token_hash = store::sha256_hex(value);
-  auto who = ask<identity>(*ctx.sys, ctx.store.readers->next(), ctx.request_timeout,
+  auto who = ask<identity>(*ctx.sys, auth_reader(ctx), ctx.request_timeout,
                            atom::resolve_v, cred);
   if (!who) {
     if (error_code(who.error()) == ec::not_found) {
@@ -254,7 +255,7 @@ guard_result guard_request(const server_context& ctx, const httplib::Request& re
   if (cred.kind == "token"
       && (who->last_used_at.empty()
           || who->last_used_at < tf::format_utc(std::chrono::system_clock::now() - touch_gap)))
-    caf::anon_send(ctx.store.writer, atom::touch_v, atom::token_v, who->credential_id);
+    caf::anon_send(auth_writer(ctx), atom::touch_v, atom::token_v, who->credential_id);
   current.who = std::move(*who);
   current.token_hash = std::move(cred.token_hash);
   current_set = true;
@@ -272,7 +273,7 @@ void audit(const server_context& ctx, const httplib::Request& req, std::string a
   e.detail_json = std::move(detail_json);
   e.source_addr = client_address(ctx, req);
   if (ctx.store.writer)
-    caf::anon_send(ctx.store.writer, atom::append_v, std::move(e));
+    caf::anon_send(auth_writer(ctx), atom::append_v, std::move(e));
 }
 
 bool attempt_limiter::allow(const std::string& address) {

@@ -7,6 +7,7 @@
 #include "http/route_helpers.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
+#include "http/store_views.hpp"
 
 #include <httplib.h>
 
@@ -19,7 +20,7 @@ void list_notifications(const server_context& ctx, req_t req, res_t res) {
   if (!q)
     return render_error(res, q.error());
   std::string workload_id{req.matches[1]};
-  auto p = ask<page<notification_attempt>>(*ctx.sys, ctx.store.readers->next(),
+  auto p = ask<page<notification_attempt>>(*ctx.sys, notification_log_reader(ctx),
                                            ctx.request_timeout, atom::list_v,
                                            atom::notification_v, workload_id, q->limit,
                                            q->offset);

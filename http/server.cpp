@@ -188,7 +188,8 @@ server::server(server_context ctx, const config& cfg)
   });
   prepare_access(ctx_, cfg);
   if (!ctx_.stale && ctx_.sys != nullptr) {
-    ctx_.stale = ctx_.sys->spawn(stale_scanner, ctx_.docker, ctx_.store.readers,
+    ctx_.stale = ctx_.sys->spawn(stale_scanner, ctx_.docker,
+                                 narrowed<store_overview_reader_actor>(ctx_.store.readers),
                                  ctx_.store.instance_id, ctx_.request_timeout);
     owns_stale_ = true;
   }
