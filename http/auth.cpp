@@ -231,7 +231,7 @@ guard_result guard_request(const server_context& ctx, const httplib::Request& re
     return guard_result::answered;
   }
   cred.token_hash = store::sha256_hex(value);
-  auto who = ask<identity>(*ctx.sys, auth_reader(ctx), ctx.request_timeout,
+  auto who = ask<identity>(*ctx.sys, read_through<auth_reader_actor>(ctx), ctx.request_timeout,
                            atom::resolve_v, cred);
   if (!who) {
     if (error_code(who.error()) == ec::not_found) {
@@ -255,7 +255,7 @@ guard_result guard_request(const server_context& ctx, const httplib::Request& re
   if (cred.kind == "token"
       && (who->last_used_at.empty()
           || who->last_used_at < tf::format_utc(std::chrono::system_clock::now() - touch_gap)))
-    caf::anon_send(auth_writer(ctx), atom::touch_v, atom::token_v, who->credential_id);
+    caf::anon_send(write_through<auth_writer_actor>(ctx), atom::touch_v, atom::token_v, who->credential_id);
   current.who = std::move(*who);
   current.token_hash = std::move(cred.token_hash);
   current_set = true;
@@ -273,29 +273,7 @@ void audit(const server_context& ctx, const httplib::Request& req, std::string a
   e.detail_json = std::move(detail_json);
   e.source_addr = client_address(ctx, req);
   if (ctx.store.writer)
-    caf::anon_send(auth_writer(ctx), atom::append_v, std::move(e));
-}
-
-bool attempt_limiter::allow(const std::string& address) {
-  auto now = clock::now();
-  const auto minute = std::chrono::minutes{1};
-  std::lock_guard<std::mutex> lock{mutex_};
-  auto it = windows_.find(address);
-  if (it == windows_.end()) {
-    if (windows_.size() >= max_addresses_) {
-      for (auto i = windows_.begin(); i != windows_.end();)
-        i = now - i->second.start >= minute ? windows_.erase(i) : std::next(i);
-      if (windows_.size() >= max_addresses_)
-        windows_.erase(std::min_element(windows_.begin(), windows_.end(),
-                                        [](const auto& a, const auto& b) {
-                                          return a.second.start < b.second.start;
-                                        }));
-    }
-    it = windows_.emplace(address, window{now, 0}).first;
-  } else if (now - it->second.start >= minute) {
-    it->second = window{now, 0};
-  }
-  return ++it->second.attempts <= per_minute_;
+    caf::anon_send(write_through<auth_writer_actor>(ctx), atom::append_v, std::move(e));
 }
 
 login_throttle::window& login_throttle::slot(std::map<std::string, window>& m,

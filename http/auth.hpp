@@ -84,27 +84,6 @@ std::string client_address(const server_context& ctx, const httplib::Request& re
 void audit(const server_context& ctx, const httplib::Request& req, std::string action,
            std::string target_kind, std::string target_id, std::string detail_json = "{}");
 
-/// Attempts per client address in a fixed one-minute window. Bounded: when full, expired
-/// windows are dropped first, then the oldest.
-class attempt_limiter {
-public:
-  explicit attempt_limiter(int per_minute, size_t max_addresses = 4096)
-    : per_minute_{per_minute}, max_addresses_{max_addresses} {}
-  /// Counts an attempt; false when the address is over its limit.
-  bool allow(const std::string& address);
-
-private:
-  using clock = std::chrono::steady_clock;
-  struct window {
-    clock::time_point start;
-    int attempts = 0;
-  };
-  int per_minute_;
-  size_t max_addresses_;
-  std::mutex mutex_;
-  std::map<std::string, window> windows_;
-};
-
 /// Failed logins counted in fixed one-minute windows, three ways: per (address, username),
 /// per address, and in total. A login is refused (429) before its password is checked when
 ///  - its (address, username) pair has `per_pair` failures: guessing one user's password

@@ -13,7 +13,7 @@ caf::expected<page_query> workload_list_query(const server_context& ctx,
   auto q = parse_page(req);
   if (!q)
     return q.error();
-  auto w = ask<workload>(*ctx.sys, catalog_reader(ctx), ctx.request_timeout, atom::get_v,
+  auto w = ask<workload>(*ctx.sys, read_through<catalog_reader_actor>(ctx), ctx.request_timeout, atom::get_v,
                          atom::workload_v, std::string{req.matches[1]});
   if (!w)
     return w.error();

@@ -20,7 +20,7 @@ namespace {
 
 /// False when the apps routes are off or the settings cannot be read, and it has answered.
 bool apps_enabled(const server_context& ctx, res_t res) {
-  auto values = ask<settings_map>(*ctx.sys, settings_reader(ctx), ctx.request_timeout,
+  auto values = ask<settings_map>(*ctx.sys, read_through<settings_reader_actor>(ctx), ctx.request_timeout,
                                   atom::get_v, atom::settings_v);
   if (!values) {
     render_error(res, values.error());

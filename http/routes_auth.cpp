@@ -109,7 +109,7 @@ void login(const server_context& ctx, req_t req, res_t res) {
   auto source = client_address(ctx, req);
   if (!ctx.login_limiter->begin(source, given->username))
     return answer_limited(res);
-  auto user = ask<user_record>(*ctx.sys, auth_reader(ctx), ctx.request_timeout,
+  auto user = ask<user_record>(*ctx.sys, read_through<auth_reader_actor>(ctx), ctx.request_timeout,
                                atom::get_v, atom::user_v, given->username);
   if (!user && error_code(user.error()) != ec::not_found)
     return render_error(res, user.error());
@@ -138,12 +138,12 @@ void login(const server_context& ctx, req_t req, res_t res) {
   auto token = tf::new_secret();
   new_session s{user->id, store::sha256_hex(token), source,
                 tf::format_utc(std::chrono::system_clock::now() + ctx.session_ttl)};
-  auto stored = ask<std::string>(*ctx.sys, auth_writer(ctx), ctx.request_timeout, atom::create_v,
+  auto stored = ask<std::string>(*ctx.sys, write_through<auth_writer_actor>(ctx), ctx.request_timeout, atom::create_v,
                                  std::move(s));
   if (!stored)
     return render_error(res, stored.error());
   audit_entry e{user->username, "auth.login", "session", *stored, "{}", source};
-  caf::anon_send(auth_writer(ctx), atom::append_v, std::move(e));
+  caf::anon_send(write_through<auth_writer_actor>(ctx), atom::append_v, std::move(e));
   res.set_header("Set-Cookie", session_cookie(req, token));
   res.set_header("Cache-Control", "no-store");
   reply_json(res, 200, net::make_json([&](net::json_writer& w) {
@@ -156,7 +156,7 @@ void login(const server_context& ctx, req_t req, res_t res) {
 void logout(const server_context& ctx, req_t req, res_t res) {
   const auto* auth = current_auth();
   if (auth && auth->who.via == "session") {
-    auto done = ask<atom::ok>(*ctx.sys, auth_writer(ctx), ctx.request_timeout, atom::erase_v,
+    auto done = ask<atom::ok>(*ctx.sys, write_through<auth_writer_actor>(ctx), ctx.request_timeout, atom::erase_v,
                               atom::session_v, auth->token_hash);
     if (!done)
       return render_error(res, done.error());
@@ -182,7 +182,7 @@ void setup(const server_context& ctx, req_t req, res_t res) {
   auto source = client_address(ctx, req);
   if (!ctx.login_limiter->begin(source, ""))
     return answer_limited(res);
-  auto users = ask<int64_t>(*ctx.sys, auth_reader(ctx), ctx.request_timeout,
+  auto users = ask<int64_t>(*ctx.sys, read_through<auth_reader_actor>(ctx), ctx.request_timeout,
                             atom::count_v, atom::user_v);
   if (!users)
     return render_error(res, users.error());
@@ -207,13 +207,13 @@ void setup(const server_context& ctx, req_t req, res_t res) {
   if (!pw_hash)
     return render_error(res, pw_hash.error());
   // only_if_none: two setups racing create one admin; the other gets 409.
-  auto user = ask<user_record>(*ctx.sys, auth_writer(ctx), ctx.request_timeout, atom::create_v,
+  auto user = ask<user_record>(*ctx.sys, write_through<auth_writer_actor>(ctx), ctx.request_timeout, atom::create_v,
                                new_user{given->username, *pw_hash, true, true});
   if (!user)
     return render_error(res, user.error());
   ctx.login_limiter->succeeded(source, "");
   audit_entry e{"setup-token", "user.create", "user", user->id, "{}", source};
-  caf::anon_send(auth_writer(ctx), atom::append_v, std::move(e));
+  caf::anon_send(write_through<auth_writer_actor>(ctx), atom::append_v, std::move(e));
   reply_json(res, 201, net::make_json([&](net::json_writer& w) {
                write_session_user(w, user->id, user->username);
              }));
@@ -226,7 +226,7 @@ caf::error check_password_again(const server_context& ctx, const request_auth& a
   auto password = string_member(body, "password", store::max_password_bytes);
   if (!password)
     return password.error();
-  auto user = ask<user_record>(*ctx.sys, auth_reader(ctx), ctx.request_timeout,
+  auto user = ask<user_record>(*ctx.sys, read_through<auth_reader_actor>(ctx), ctx.request_timeout,
                                atom::get_v, atom::user_v, auth.who.username);
   if (!user)
     return user.error();
@@ -260,7 +260,7 @@ void change_totp(const server_context& ctx, req_t req, res_t res, const request_
                  const rapidjson::Document& body, const std::string& secret, const char* action) {
   if (auto err = check_password_again(ctx, auth, body))
     return render_error(res, 403, "forbidden", error_message(err));
-  auto done = ask<atom::ok>(*ctx.sys, auth_writer(ctx), ctx.request_timeout, atom::update_v,
+  auto done = ask<atom::ok>(*ctx.sys, write_through<auth_writer_actor>(ctx), ctx.request_timeout, atom::update_v,
                             totp_setting{auth.who.user_id, secret});
   if (done)
     audit(ctx, req, action, "user", auth.who.user_id);
@@ -312,7 +312,7 @@ void create_token(const server_context& ctx, req_t req, res_t res) {
   if (!name)
     return render_error(res, name.error());
   auto value = tf::new_secret();
-  auto stored = ask<api_token_info>(*ctx.sys, auth_writer(ctx), ctx.request_timeout,
+  auto stored = ask<api_token_info>(*ctx.sys, write_through<auth_writer_actor>(ctx), ctx.request_timeout,
                                     atom::create_v,
                                     new_api_token{call->auth->who.user_id, *name,
                                                   store::sha256_hex(value)});
@@ -332,7 +332,7 @@ void list_tokens(const server_context& ctx, req_t req, res_t res) {
   auto q = parse_page(req);
   if (!q)
     return render_error(res, q.error());
-  auto tokens = ask<page<api_token_info>>(*ctx.sys, auth_reader(ctx),
+  auto tokens = ask<page<api_token_info>>(*ctx.sys, read_through<auth_reader_actor>(ctx),
                                           ctx.request_timeout, atom::list_v, atom::token_v,
                                           auth->who.user_id, q->limit, q->offset);
   reply(res, tokens, 200, [](net::json_writer& w, const page<api_token_info>& x) {
@@ -345,7 +345,7 @@ void revoke_token(const server_context& ctx, req_t req, res_t res) {
   if (!auth)
     return;
   std::string id = req.matches[1];
-  auto done = ask<atom::ok>(*ctx.sys, auth_writer(ctx), ctx.request_timeout, atom::erase_v,
+  auto done = ask<atom::ok>(*ctx.sys, write_through<auth_writer_actor>(ctx), ctx.request_timeout, atom::erase_v,
                             atom::token_v, token_revocation{auth->who.user_id, id});
   if (done)
     audit(ctx, req, "token.revoke", "api_token", id);

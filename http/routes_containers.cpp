@@ -54,7 +54,7 @@ void list_containers(const server_context& ctx, req_t req, res_t res) {
   auto f = container_filter_of(req);
   if (!f)
     return render_error(res, f.error());
-  auto p = ask<page<container_row>>(*ctx.sys, container_index_reader(ctx), ctx.request_timeout,
+  auto p = ask<page<container_row>>(*ctx.sys, read_through<container_index_reader_actor>(ctx), ctx.request_timeout,
                                     atom::list_v, atom::container_v, std::move(*f));
   reply(res, p, 200, [](net::json_writer& w, const page<container_row>& x) {
     write_page(w, x, write_container);
@@ -76,7 +76,7 @@ void container_logs(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, make_error(ec::invalid_argument,
                                         "tail: must be from 1 to " + std::to_string(max_log_tail)
                                           + ", got " + std::to_string(*tail)));
-  auto row = ask<container_row>(*ctx.sys, container_index_reader(ctx), ctx.request_timeout,
+  auto row = ask<container_row>(*ctx.sys, read_through<container_index_reader_actor>(ctx), ctx.request_timeout,
                                 atom::get_v, atom::container_v, std::string{req.matches[1]});
   if (!row)
     return render_error(res, row.error());

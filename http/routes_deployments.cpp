@@ -16,7 +16,7 @@ void list_deployments(const server_context& ctx, req_t req, res_t res) {
   auto q = parse_page(req);
   if (!q)
     return render_error(res, q.error());
-  auto p = ask<page<deployment>>(*ctx.sys, journal_reader(ctx), ctx.request_timeout,
+  auto p = ask<page<deployment>>(*ctx.sys, read_through<journal_reader_actor>(ctx), ctx.request_timeout,
                                  atom::list_v, atom::deployment_v,
                                  query_text(req, "workload_id"), q->limit, q->offset);
   reply(res, p, 200, [](net::json_writer& w, const page<deployment>& x) {
@@ -30,7 +30,7 @@ void get_deployment(const server_context& ctx, req_t req, res_t res) {
   auto after = query_count(req, "after", 0);
   if (!after)
     return render_error(res, after.error());
-  auto d = ask<deployment>(*ctx.sys, journal_reader(ctx), ctx.request_timeout,
+  auto d = ask<deployment>(*ctx.sys, read_through<journal_reader_actor>(ctx), ctx.request_timeout,
                            atom::get_v, atom::deployment_v, std::string{req.matches[1]});
   auto from = static_cast<size_t>(*after);
   reply(res, d, 200, [from](net::json_writer& w, const deployment& x) { write_deployment(w, x, true, from); });

@@ -92,7 +92,7 @@ void counts_with_zeros(prom_text& t, const std::string& name, const char* label,
 
 void get_metrics(const server_context& ctx, std::chrono::steady_clock::time_point started,
                  req_t, res_t res) {
-  auto m = ask<store_metrics>(*ctx.sys, store_overview_reader(ctx), ctx.request_timeout,
+  auto m = ask<store_metrics>(*ctx.sys, read_through<store_overview_reader_actor>(ctx), ctx.request_timeout,
                               atom::get_v, atom::metrics_v);
   if (!m)
     return render_error(res, m.error());

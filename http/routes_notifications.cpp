@@ -20,7 +20,7 @@ void list_notifications(const server_context& ctx, req_t req, res_t res) {
   if (!q)
     return render_error(res, q.error());
   std::string workload_id{req.matches[1]};
-  auto p = ask<page<notification_attempt>>(*ctx.sys, notification_log_reader(ctx),
+  auto p = ask<page<notification_attempt>>(*ctx.sys, read_through<notification_log_reader_actor>(ctx),
                                            ctx.request_timeout, atom::list_v,
                                            atom::notification_v, workload_id, q->limit,
                                            q->offset);

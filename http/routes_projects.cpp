@@ -29,7 +29,7 @@ caf::expected<stage> stage_of(const project& p, const std::string& name_or_id) {
 /// is never changed through this one's URL.
 caf::expected<stage> find_stage(const server_context& ctx, const std::string& project_id,
                                 const std::string& name_or_id) {
-  auto p = ask<project>(*ctx.sys, catalog_reader(ctx), ctx.request_timeout,
+  auto p = ask<project>(*ctx.sys, read_through<catalog_reader_actor>(ctx), ctx.request_timeout,
                         atom::get_v, atom::project_v, project_id);
   if (!p)
     return p.error();
@@ -107,7 +107,7 @@ void delete_stage(const server_context& ctx, req_t req, res_t res) {
   auto done = ctx.deployer ? ask<atom::ok>(*ctx.sys, ctx.deployer, removal_timeout,
                                            atom::erase_v, atom::stage_v,
                                            std::string{req.matches[1]}, target->id)
-                          : ask<atom::ok>(*ctx.sys, catalog_writer(ctx), ctx.request_timeout,
+                          : ask<atom::ok>(*ctx.sys, write_through<catalog_writer_actor>(ctx), ctx.request_timeout,
                                           atom::erase_v, atom::stage_v, target->id);
   if (done)
     audit(ctx, req, "stage.delete", "stage", target->id);

@@ -33,7 +33,7 @@ void list_proxies(const server_context& ctx, const httplib::Request& req, httpli
   auto q = parse_page(req);
   if (!q)
     return render_error(res, q.error());
-  auto p = ask<page<proxy_listing>>(*ctx.sys, journal_reader(ctx), ctx.request_timeout,
+  auto p = ask<page<proxy_listing>>(*ctx.sys, read_through<journal_reader_actor>(ctx), ctx.request_timeout,
                                     atom::list_v, atom::proxy_v, q->limit, q->offset);
   if (!p)
     return render_error(res, p.error());

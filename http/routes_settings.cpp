@@ -49,7 +49,7 @@ std::string changed_settings(const settings_map& before, const settings_map& cha
 }
 
 caf::expected<settings_map> read_settings(const server_context& ctx) {
-  return ask<settings_map>(*ctx.sys, settings_reader(ctx), ctx.request_timeout,
+  return ask<settings_map>(*ctx.sys, read_through<settings_reader_actor>(ctx), ctx.request_timeout,
                            atom::get_v, atom::settings_v);
 }
 
@@ -74,7 +74,7 @@ void patch_settings(const server_context& ctx, req_t req, res_t res) {
   auto before = read_settings(ctx);
   if (!before)
     return render_error(res, before.error());
-  auto after = ask<settings_map>(*ctx.sys, settings_writer(ctx), ctx.request_timeout,
+  auto after = ask<settings_map>(*ctx.sys, write_through<settings_writer_actor>(ctx), ctx.request_timeout,
                                  atom::update_v, atom::settings_v, changes);
   if (after) {
     auto detail = changed_settings(*before, changes);

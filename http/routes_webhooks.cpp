@@ -88,7 +88,7 @@ void list_deliveries(const server_context& ctx, req_t req, res_t res) {
   if (!q)
     return render_error(res, q.error());
   std::string workload_id{req.matches[1]};
-  auto p = ask<page<webhook_delivery>>(*ctx.sys, delivery_log_reader(ctx), ctx.request_timeout,
+  auto p = ask<page<webhook_delivery>>(*ctx.sys, read_through<delivery_log_reader_actor>(ctx), ctx.request_timeout,
                                        atom::list_v, atom::delivery_v, workload_id, q->limit,
                                        q->offset);
   reply(res, p, 200, [](net::json_writer& w, const page<webhook_delivery>& x) {

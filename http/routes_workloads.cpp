@@ -40,7 +40,7 @@ void list_workloads(const server_context& ctx, req_t req, res_t res) {
   if (!app_id)
     return render_error(res, app_id.error());
   workload_filter f{std::move(*kind), std::move(*app_id), q->limit, q->offset};
-  auto p = ask<page<workload>>(*ctx.sys, catalog_reader(ctx), ctx.request_timeout,
+  auto p = ask<page<workload>>(*ctx.sys, read_through<catalog_reader_actor>(ctx), ctx.request_timeout,
                                atom::list_v, atom::workload_v, std::move(f));
   no_store(res); // webhook URLs
   reply(res, p, 200, [](net::json_writer& w, const page<workload>& x) {
@@ -49,7 +49,7 @@ void list_workloads(const server_context& ctx, req_t req, res_t res) {
 }
 
 void get_workload(const server_context& ctx, req_t req, res_t res) {
-  auto w = ask<workload>(*ctx.sys, catalog_reader(ctx), ctx.request_timeout, atom::get_v,
+  auto w = ask<workload>(*ctx.sys, read_through<catalog_reader_actor>(ctx), ctx.request_timeout, atom::get_v,
                          atom::workload_v, std::string{req.matches[1]});
   no_store(res);
   reply(res, w, 200, write_workload);
@@ -83,7 +83,7 @@ void update_workload(const server_context& ctx, req_t req, res_t res) {
   if (auto err = check_notification_target(ctx, *change))
     return render_error(res, err);
   auto fields = change->fields;
-  auto stored = ask<workload>(*ctx.sys, catalog_writer(ctx), ctx.request_timeout, atom::update_v,
+  auto stored = ask<workload>(*ctx.sys, write_through<catalog_writer_actor>(ctx), ctx.request_timeout, atom::update_v,
                               std::move(*change));
   if (stored)
     audit(ctx, req, "workload.update", "workload", stored->id, fields_audit_detail(fields));
@@ -99,7 +99,7 @@ void list_workload_containers(const server_context& ctx, req_t req, res_t res) {
   f.workload_id = req.matches[1];
   f.limit = q->limit;
   f.offset = q->offset;
-  auto p = ask<page<container_row>>(*ctx.sys, container_index_reader(ctx), ctx.request_timeout,
+  auto p = ask<page<container_row>>(*ctx.sys, read_through<container_index_reader_actor>(ctx), ctx.request_timeout,
                                     atom::list_v, atom::container_v, std::move(f));
   reply(res, p, 200, [](net::json_writer& jw, const page<container_row>& x) {
     write_page(jw, x, write_container);
@@ -113,7 +113,7 @@ void rotate_secrets(const server_context& ctx, req_t req, res_t res) {
   auto body = parse_body(req, true);
   if (!body)
     return render_error(res, body.error());
-  auto stored = ask<workload>(*ctx.sys, catalog_writer(ctx), ctx.request_timeout, atom::rotate_v,
+  auto stored = ask<workload>(*ctx.sys, write_through<catalog_writer_actor>(ctx), ctx.request_timeout, atom::rotate_v,
                               std::string{req.matches[1]});
   if (stored)
     audit(ctx, req, "workload.rotate_secrets", "workload", stored->id);

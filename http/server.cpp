@@ -307,7 +307,7 @@ void server::install_routes() {
   auto& ctx = ctx_;
   route_table routes{*http_, routes_};
   routes.Get("/healthz", [&ctx](const httplib::Request&, httplib::Response& res) {
-    auto db = ask<atom::ok>(*ctx.sys, store_overview_reader(ctx), ctx.request_timeout,
+    auto db = ask<atom::ok>(*ctx.sys, read_through<store_overview_reader_actor>(ctx), ctx.request_timeout,
                             atom::ping_v);
     if (!db)
       spdlog::warn("event=healthz-db-failed error={}", error_message(db.error()));

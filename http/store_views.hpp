@@ -8,38 +8,16 @@
 
 namespace tf::http {
 
-inline catalog_reader_actor catalog_reader(const server_context& ctx) {
+/// The store's next reader through `Narrow` (catalog_reader_actor, auth_reader_actor ...).
+template <class Narrow>
+Narrow read_through(const server_context& ctx) {
   return ctx.store.readers->next();
 }
-inline catalog_writer_actor catalog_writer(const server_context& ctx) {
+
+/// The one store writer through `Narrow` (catalog_writer_actor, auth_writer_actor ...).
+template <class Narrow>
+Narrow write_through(const server_context& ctx) {
   return ctx.store.writer;
-}
-inline journal_reader_actor journal_reader(const server_context& ctx) {
-  return ctx.store.readers->next();
-}
-inline container_index_reader_actor container_index_reader(const server_context& ctx) {
-  return ctx.store.readers->next();
-}
-inline auth_reader_actor auth_reader(const server_context& ctx) {
-  return ctx.store.readers->next();
-}
-inline auth_writer_actor auth_writer(const server_context& ctx) {
-  return ctx.store.writer;
-}
-inline delivery_log_reader_actor delivery_log_reader(const server_context& ctx) {
-  return ctx.store.readers->next();
-}
-inline notification_log_reader_actor notification_log_reader(const server_context& ctx) {
-  return ctx.store.readers->next();
-}
-inline settings_reader_actor settings_reader(const server_context& ctx) {
-  return ctx.store.readers->next();
-}
-inline settings_writer_actor settings_writer(const server_context& ctx) {
-  return ctx.store.writer;
-}
-inline store_overview_reader_actor store_overview_reader(const server_context& ctx) {
-  return ctx.store.readers->next();
 }
 
 } // namespace tf::http

@@ -573,15 +573,16 @@ TEST_CASE_FIXTURE(auth_fixture, "login attempts are rate limited per address") {
   CHECK(limited->get_header_value("Set-Cookie").empty());
 }
 
-TEST_CASE("the attempt limiter stays bounded and forgets the oldest address") {
-  tf::http::attempt_limiter limiter{2, 3};
-  CHECK(limiter.allow("a"));
-  CHECK(limiter.allow("a"));
-  CHECK_FALSE(limiter.allow("a"));
-  CHECK(limiter.allow("b"));
-  CHECK(limiter.allow("c"));
-  CHECK(limiter.allow("d")); // evicts "a", the oldest window
-  CHECK(limiter.allow("a"));
+TEST_CASE("the login throttle stays bounded and forgets the oldest window") {
+  // Two failures per (address, username), room for three windows of each kind.
+  tf::http::login_throttle throttle{2, 100, 1000, 3};
+  CHECK(throttle.begin("a", "admin"));
+  CHECK(throttle.begin("a", "admin"));
+  CHECK_FALSE(throttle.begin("a", "admin"));
+  CHECK(throttle.begin("b", "admin"));
+  CHECK(throttle.begin("c", "admin"));
+  CHECK(throttle.begin("d", "admin")); // evicts ("a", admin), the oldest window
+  CHECK(throttle.begin("a", "admin"));
 }
 
 TEST_CASE_FIXTURE(auth_fixture, "every mutation of the API writes an audit row") {

@@ -3,6 +3,7 @@
 // fixture derives from it, starts the docker host it needs, then calls start().
 #pragma once
 
+#include "actors/docker_worker.hpp"
 #include "actors/notifier.hpp"
 #include "actors/system.hpp"
 #include "api_fixture.hpp"
@@ -64,6 +65,20 @@ struct deploy_api_fixture : deploy_ground, store_fixture {
   void start(const tf::config& cfg) {
     using namespace std::chrono_literals;
     start(cfg, server_context(10s));
+  }
+
+  /// start() with only the host's docker worker (container logs, removals), no reconciler:
+  /// one would mark missing the rows a test writes with made-up container ids.
+  void start_with_docker_worker() {
+    using namespace std::chrono_literals;
+    auto ep = tf::docker::endpoint::parse(engine_host);
+    REQUIRE(ep);
+    docker.cancel = tf::docker::make_cancel_token();
+    docker.worker = sys.spawn<caf::detached>(tf::docker_worker, *ep, docker.cancel,
+                                             tf::docker::client_options{});
+    auto ctx = server_context(10s);
+    ctx.docker = docker.worker;
+    start(deploy_config(4), ctx);
   }
 
   /// POST /api/projects with `body`: a 201 whose workload's containers go when the test

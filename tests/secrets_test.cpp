@@ -365,16 +365,7 @@ namespace {
 /// The real API server over the store, with the host's docker worker and the deployers, as
 /// the workloads API tests run it.
 struct api_fixture : deploy_api_fixture {
-  api_fixture() : deploy_api_fixture{"secrets-test"} {
-    auto ep = tf::docker::endpoint::parse(engine_host);
-    REQUIRE(ep);
-    docker.cancel = tf::docker::make_cancel_token();
-    docker.worker = sys.spawn<caf::detached>(tf::docker_worker, *ep, docker.cancel,
-                                             tf::docker::client_options{});
-    auto ctx = server_context(10s);
-    ctx.docker = docker.worker;
-    start(deploy_config(4), ctx);
-  }
+  api_fixture() : deploy_api_fixture{"secrets-test"} { start_with_docker_worker(); }
 };
 
 } // namespace

@@ -38,18 +38,7 @@ namespace {
 constexpr const char* json_type = "application/json";
 
 struct workloads_fixture : deploy_api_fixture {
-  workloads_fixture() : deploy_api_fixture{"workloads-test"} {
-    // Only the docker worker of the host: a reconciler would mark the rows the tests write
-    // missing (their container ids are made up).
-    auto ep = tf::docker::endpoint::parse(engine_host);
-    REQUIRE(ep);
-    docker.cancel = tf::docker::make_cancel_token();
-    docker.worker = sys.spawn<caf::detached>(tf::docker_worker, *ep, docker.cancel,
-                                             tf::docker::client_options{});
-    auto ctx = server_context(10s);
-    ctx.docker = docker.worker;
-    start(deploy_config(4), ctx);
-  }
+  workloads_fixture() : deploy_api_fixture{"workloads-test"} { start_with_docker_worker(); }
 
   httplib::Client client() const {
     return bearer_client(port, token, {5s, 40s, 20s});
