@@ -478,29 +478,25 @@ TEST_CASE_FIXTURE(admin_fixture, "stale: forged containers and unkept tags are l
 
   // A managed container with a forged workload id, and one of the project that the index
   // tracks.
+  // The labels of a project container of `instance` on `workload_id`, role production.
+  auto labels_of = [](const std::string& instance, const std::string& workload_id) {
+    return tf::docker::label_map{{tf::docker::label::managed, "true"},
+                                 {tf::docker::label::instance, instance},
+                                 {tf::docker::label::workload_id, workload_id},
+                                 {tf::docker::label::workload_kind, "project"},
+                                 {tf::docker::label::role, "production"}};
+  };
   auto forged = create_container(engine, unique_name("tf-admin", "forged"), "tinyforge-test/web:v1",
-                                 {{tf::docker::label::managed, "true"},
-                                  {tf::docker::label::instance, store.instance_id},
-                                  {tf::docker::label::workload_id, tf::new_id()},
-                                  {tf::docker::label::workload_kind, "project"},
-                                  {tf::docker::label::role, "production"}});
+                                 labels_of(store.instance_id, tf::new_id()));
   containers.add(forged);
   // Another daemon's on the same engine: its workload id means nothing here.
   auto others = create_container(engine, unique_name("tf-admin", "other-daemon"),
                                  "tinyforge-test/web:v1",
-                                 {{tf::docker::label::managed, "true"},
-                                  {tf::docker::label::instance, "another-" + run_id()},
-                                  {tf::docker::label::workload_id, tf::new_id()},
-                                  {tf::docker::label::workload_kind, "project"},
-                                  {tf::docker::label::role, "production"}});
+                                 labels_of("another-" + run_id(), tf::new_id()));
   containers.add(others);
   auto tracked = create_container(engine, unique_name("tf-admin", "tracked"),
                                   "tinyforge-test/web:v1",
-                                  {{tf::docker::label::managed, "true"},
-                                   {tf::docker::label::instance, store.instance_id},
-                                   {tf::docker::label::workload_id, p.workload_id},
-                                   {tf::docker::label::workload_kind, "project"},
-                                   {tf::docker::label::role, "production"}});
+                                  labels_of(store.instance_id, p.workload_id));
   containers.add(tracked);
   tf::container_row row;
   row.id = tf::new_id();

@@ -692,6 +692,11 @@ const std::vector<std::string> internal_hosts = {
   "10.0.0.5",   "172.16.3.4",  "192.168.1.1", "100.64.0.1", "fc00::1",          "fd12::1",
   "::ffff:169.254.169.254"};
 
+/// `host` as a URL's authority takes it: an IPv6 literal in brackets.
+std::string url_host(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
 } // namespace
 
 TEST_CASE("notification targets: every spelling of loopback, link-local and private is refused "
@@ -725,8 +730,7 @@ TEST_CASE("notification targets: the API refuses an internal URL with 400 unless
     notifier_fixture f;
     auto [project_id, w] = f.make_project();
     for (const auto& host : internal_hosts) {
-      auto spelled = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-      auto [status, body] = f.patch_url(w, "http://user:pw@" + spelled + ":9000/hook?k=1");
+      auto [status, body] = f.patch_url(w, "http://user:pw@" + url_host(host) + ":9000/hook?k=1");
       INFO("host: ", host, " body: ", body);
       CHECK(status == 400);
       auto doc = json_of(body);
@@ -741,8 +745,7 @@ TEST_CASE("notification targets: the API refuses an internal URL with 400 unless
   notifier_fixture allowed{fast_settings(), "allow"};
   auto [project_id, w] = allowed.make_project();
   for (const auto& host : internal_hosts) {
-    auto spelled = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    auto [status, body] = allowed.patch_url(w, "http://" + spelled + ":9000/hook");
+    auto [status, body] = allowed.patch_url(w, "http://" + url_host(host) + ":9000/hook");
     INFO("host: ", host, " body: ", body);
     CHECK(status == 200);
   }
