@@ -2,6 +2,8 @@
 // spec section 5 as its source reports it, one POST, and how that POST went.
 #pragma once
 
+#include "core/clock.hpp"
+
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
@@ -29,6 +31,15 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, notification_event& x) {
   return f(caf::meta::type_name("notification_event"), x.event, x.workload_id, x.deployment_id,
            x.stage_id, x.tag, x.error, x.container_row_id, x.container_id, x.role, x.at);
+}
+
+/// An event of `workload_id` that happens now; the sender fills in what applies.
+inline notification_event notification_now(std::string event, std::string workload_id) {
+  notification_event ev;
+  ev.event = std::move(event);
+  ev.workload_id = std::move(workload_id);
+  ev.at = now_utc();
+  return ev;
 }
 
 /// One signed POST, ready to send.

@@ -53,14 +53,11 @@ void notify(self_ptr self, const char* event, const deployment& dep, const std::
   const auto& notifier = self->state.notifier;
   if (!notifier || dep.id.empty() || dep.workload_id.empty())
     return;
-  notification_event ev;
-  ev.event = event;
-  ev.workload_id = dep.workload_id;
+  auto ev = notification_now(event, dep.workload_id);
   ev.deployment_id = dep.id;
   ev.stage_id = dep.stage_id;
   ev.tag = dep.tag;
   ev.error = error;
-  ev.at = tf::now_utc();
   self->send(notifier, atom::notify_v, std::move(ev));
 }
 

@@ -61,15 +61,11 @@ void notify_changes(reconciler_actor::stateful_pointer<reconciler_state> self,
   const auto& notifier = self->state.cfg.notifier;
   if (!notifier)
     return;
-  auto at = tf::now_utc();
   for (const auto& c : changes) {
-    notification_event ev;
-    ev.event = event;
-    ev.workload_id = c.workload_id;
+    auto ev = notification_now(event, c.workload_id);
     ev.container_row_id = c.row_id;
     ev.container_id = c.container_id;
     ev.role = c.role;
-    ev.at = at;
     self->send(notifier, atom::notify_v, std::move(ev));
   }
 }

@@ -187,16 +187,10 @@ TEST_CASE("daemon: an idle keep-alive connection does not hold up the exit") {
   child_process d{serve_args(tmp.file("data"))};
   auto port = d.require_port();
 
-  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-  std::string buf;
-  auto res = read_response(fd.get(), buf);
-  REQUIRE(res);
-  CHECK(res->status == 200);
-  // HTTP/1.1 without "Connection: close": the server keeps the connection open.
-  CHECK(res->header("Connection") != "close");
+  auto idle = healthz_kept_alive(port);
 
   stop_cleanly(d, SIGTERM, "SIGTERM (idle keep-alive connection open)");
-  CHECK(closed_by_peer(fd.get()));
+  CHECK(closed_by_peer(idle.fd.get()));
 }
 
 // --- configuration ---------------------------------------------------------------------

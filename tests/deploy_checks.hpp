@@ -143,12 +143,77 @@ inline std::string unfinished_deployments(const deploy_env& env, const project_i
   return s;
 }
 
+/// After a deploy has ended: nothing of the workload is left unfinished, and the API and
+/// Docker agree on its containers.
+inline void check_settled(deploy_env& env, const project_ids& p) {
+  CHECK(unfinished_deployments(env, p).empty());
+  check_api_agrees_with_docker(env, p);
+}
+
 /// The error object of an API error reply: {"error":{"code":…,"message":…}}.
 inline std::pair<std::string, std::string> api_error_of(const http_reply& r) {
   auto doc = json_of(r.body);
   if (!doc.IsObject() || !doc.HasMember("error"))
     return {};
   return {str(doc["error"], "code"), str(doc["error"], "message")};
+}
+
+/// The deployment once it is in `phase` or has finished (polled for at most a minute); its
+/// last view, or nothing when the API never answered.
+inline std::optional<deployment_view> wait_phase(const deploy_env& env, const std::string& id,
+                                                 const std::string& phase) {
+  std::optional<deployment_view> seen;
+  poll_until(std::chrono::seconds{60}, [&] {
+    seen = env.deployment(id);
+    return seen && (seen->phase == phase || seen->finished());
+  }, std::chrono::milliseconds{20});
+  return seen;
+}
+
+/// A deploy of `tag` asked for (202 with an id) and followed until it is in `phase`, or the
+/// test fails (with the deployment and the daemon's log): its id and what the API showed.
+struct deploy_in_phase {
+  std::string id;
+  deployment_view seen;
+};
+inline deploy_in_phase deploy_until_phase(deploy_env& env, const project_ids& p,
+                                          const std::string& tag, const std::string& phase) {
+  auto [reply, id] = env.deploy(p, tag);
+  REQUIRE(reply.status == 202);
+  REQUIRE_FALSE(id.empty());
+  auto seen = wait_phase(env, id, phase);
+  INFO((seen ? seen->describe() : std::string{"no answer"}));
+  INFO(env.logs());
+  REQUIRE(seen);
+  REQUIRE_MESSAGE(seen->phase == phase, "the deploy did not reach ", phase);
+  return {id, *seen};
+}
+
+/// The deployment once it has finished after a restart (within `limit`), or the test fails
+/// with the daemon's log. Reports how long the end took after the restart, and the log.
+inline std::optional<deployment_view> require_finished_after_restart(deploy_env& env,
+                                                                     const std::string& id,
+                                                                     std::chrono::seconds limit) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto d = env.wait_finished(id, limit);
+  REQUIRE_MESSAGE(d, "GET /api/deployments/", id, " never answered after the restart; ",
+                  env.logs());
+  MESSAGE("after the restart the deploy ended ", d->status, " in ", ms_since(t0), " ms: ",
+          d->error, "; log:\n", d->log_text());
+  return d;
+}
+
+/// The one container row of a one-instance stage, or fails the test.
+inline container_row require_single_row(deploy_env& env, const project_ids& p) {
+  auto rows = env.containers(p.workload_id);
+  INFO(env.logs(30));
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  auto row = rows->front();
+  INFO("row ", row.id, " container ", row.container_id, " port ", row.port);
+  REQUIRE_FALSE(row.id.empty());
+  REQUIRE_FALSE(row.container_id.empty());
+  return row;
 }
 
 } // namespace tf::test

@@ -300,17 +300,6 @@ std::pair<int, std::string> wait_docker(const deploy_env& env, const std::string
   return last;
 }
 
-/// Polls the deployment until it is in `phase` (or finished); the last view.
-std::optional<deployment_view> wait_phase(const deploy_env& env, const std::string& id,
-                                          const std::string& phase) {
-  std::optional<deployment_view> seen;
-  poll_until(60s, [&] {
-    seen = env.deployment(id);
-    return seen && (seen->phase == phase || seen->finished());
-  }, 20ms);
-  return seen;
-}
-
 /// `PRAGMA integrity_check` of the database file by the sqlite3 shell.
 std::string integrity_check(const std::string& db_path) {
   auto r = run_command({"sqlite3", db_path, "PRAGMA integrity_check;"});
@@ -348,16 +337,9 @@ TEST_CASE("fault (caddy): the Docker engine unreachable mid-deploy fails the dep
   REQUIRE(healthz(env) == std::make_pair(200, std::string{"ok"}));
 
   site_watch site{env.proxy_port(), p.subdomain, {"v1"}};
-  auto [reply, id] = env.deploy(p, "broken");
-  REQUIRE(reply.status == 202);
-  auto seen = wait_phase(env, id, "health");
-  {
-    INFO((seen ? seen->describe() : std::string{"no answer"}));
-    INFO(env.logs());
-    REQUIRE(seen);
-    REQUIRE(seen->phase == "health");
-    REQUIRE(seen->status == "running");
-  }
+  auto started = deploy_until_phase(env, p, "broken", "health");
+  const auto& id = started.id;
+  REQUIRE(started.seen.status == "running");
 
   relay.cut();
   auto t0 = steady::now();
@@ -433,8 +415,7 @@ TEST_CASE("fault (caddy): the Docker engine unreachable mid-deploy fails the dep
   check_serves(env, p, "v2");
   check_no_container_of(env, p, "v1", 20s);
   check_no_container_of(env, p, "broken");
-  check_api_agrees_with_docker(env, p); // v2 only, in both
-  CHECK(unfinished_deployments(env, p).empty());
+  check_settled(env, p); // v2 only, in both
 }
 
 // -- b) the data dir is full ---------------------------------------------------------------
@@ -533,8 +514,7 @@ TEST_CASE("fault: a full data dir gives clear API errors, no corrupt database, a
   INFO("POST /api/projects after the filler went -> ", again.status, " ", again.body);
   CHECK(again.status == 201);
   require_deploy(env, p, "v2");
-  check_api_agrees_with_docker(env, p);
-  CHECK(unfinished_deployments(env, p).empty());
+  check_settled(env, p);
 
   auto status = env.stop_daemon();
   INFO(env.logs());
@@ -553,14 +533,7 @@ TEST_CASE("fault (caddy): SIGTERM while the new colour waits for health exits 0,
   require_deploy(env, p, "v1");
   site_watch site{env.proxy_port(), p.subdomain, {"v1"}};
 
-  auto [reply, id] = env.deploy(p, "broken");
-  REQUIRE(reply.status == 202);
-  auto seen = wait_phase(env, id, "health");
-  {
-    INFO((seen ? seen->describe() : std::string{"no answer"}));
-    REQUIRE(seen);
-    REQUIRE(seen->phase == "health");
-  }
+  auto id = deploy_until_phase(env, p, "broken", "health").id;
   auto t0 = steady::now();
   auto status = env.stop_daemon();
   MESSAGE("SIGTERM in the health phase to exit: ", ms_since(t0), " ms, ",
@@ -579,8 +552,7 @@ TEST_CASE("fault (caddy): SIGTERM while the new colour waits for health exits 0,
   CHECK(d->error.find("stopped during the deploy") != std::string::npos);
   check_no_container_of(env, p, "broken", 20s);
   check_serves(env, p, "v1");
-  CHECK(unfinished_deployments(env, p).empty());
-  check_api_agrees_with_docker(env, p);
+  check_settled(env, p);
   site.stop();
   MESSAGE("through the proxy: ", site.requests(), " requests");
   CHECK_MESSAGE(site.failures().empty(), "failed requests:\n", site.failures());
@@ -595,21 +567,12 @@ TEST_CASE("fault (caddy): SIGTERM while the old colour drains exits 0, and the r
   deploy_env env{opts};
   auto p = require_project(env, "api");
   require_deploy(env, p, "v1");
-  auto rows = env.containers(p.workload_id);
-  REQUIRE(rows);
-  REQUIRE(rows->size() == 1);
-  auto idle = std::make_unique<socket_fd>(connect_to(static_cast<uint16_t>(rows->front().port)));
+  auto row = require_single_row(env, p);
+  auto idle = std::make_unique<socket_fd>(connect_to(static_cast<uint16_t>(row.port)));
   REQUIRE(*idle);
   site_watch site{env.proxy_port(), p.subdomain, {"v1", "v2"}};
 
-  auto [reply, id] = env.deploy(p, "v2");
-  REQUIRE(reply.status == 202);
-  auto seen = wait_phase(env, id, "drain");
-  {
-    INFO((seen ? seen->describe() : std::string{"no answer"}));
-    REQUIRE(seen);
-    REQUIRE(seen->phase == "drain");
-  }
+  auto id = deploy_until_phase(env, p, "v2", "drain").id;
   auto t0 = steady::now();
   auto status = env.stop_daemon();
   MESSAGE("SIGTERM in the drain phase to exit: ", ms_since(t0), " ms, ",
@@ -628,8 +591,7 @@ TEST_CASE("fault (caddy): SIGTERM while the old colour drains exits 0, and the r
   CHECK(d->status == "succeeded");
   check_serves(env, p, "v2");
   check_no_container_of(env, p, "v1", 20s);
-  CHECK(unfinished_deployments(env, p).empty());
-  check_api_agrees_with_docker(env, p);
+  check_settled(env, p);
   site.stop();
   MESSAGE("through the proxy: ", site.requests(), " requests");
   CHECK_MESSAGE(site.failures().empty(), "failed requests:\n", site.failures());
@@ -643,10 +605,7 @@ TEST_CASE("fault: a deploy over a stopped old container logs no stop error") {
   deploy_env env{with(proxy_kind::none, 0)};
   auto p = require_project(env, "api");
   require_deploy(env, p, "v1");
-  auto rows = env.containers(p.workload_id);
-  REQUIRE(rows);
-  REQUIRE(rows->size() == 1);
-  auto row = rows->front();
+  auto row = require_single_row(env, p);
   auto stop = env.api().post("/api/instances/" + p.id + "/" + p.stage + "/" + row.id + "/stop");
   INFO("stop -> ", stop.status, " ", stop.body);
   REQUIRE(stop.status == 200);

@@ -196,12 +196,7 @@ TEST_CASE("instances: an action through another project's URL is 404 and changes
   auto b = require_project(env, "web");
   require_deploy(env, a, "v1");
 
-  auto rows = env.containers(a.workload_id);
-  REQUIRE(rows);
-  REQUIRE(rows->size() == 1);
-  auto row = rows->front();
-  INFO("row ", row.id, " container ", row.container_id);
-  REQUIRE_FALSE(row.id.empty());
+  auto row = require_single_row(env, a);
   REQUIRE(container_state(row.container_id) == "running");
 
   auto path = [&](const project_ids& p, const std::string& stage, const std::string& action) {
@@ -286,29 +281,10 @@ TEST_CASE("restart (caddy): a deploy killed in its health phase ends failed afte
   deploy_env env{with(proxy_kind::caddy, 0, /*health_deadline_s=*/30)};
   auto p = require_api_on_v1(env);
 
-  auto [reply, id] = env.deploy(p, "broken");
-  REQUIRE(reply.status == 202);
-  REQUIRE_FALSE(id.empty());
-  std::optional<deployment_view> seen;
-  auto in_health = poll_until(
-    25s,
-    [&] {
-      seen = env.deployment(id);
-      return seen && seen->phase == "health";
-    },
-    20ms);
-  auto seen_text = seen ? seen->describe() : std::string{"no answer"};
-  INFO(seen_text);
-  INFO(env.logs());
-  REQUIRE(in_health);
+  auto id = deploy_until_phase(env, p, "broken", "health").id;
 
   env.crash_and_restart();
-  auto t0 = steady::now();
-  auto d = env.wait_finished(id, 60s);
-  REQUIRE_MESSAGE(d, "GET /api/deployments/", id, " never answered after the restart; ",
-                  env.logs());
-  MESSAGE("after the restart the deploy ended ", d->status, " in ", ms_since(t0), " ms: ",
-          d->error);
+  auto d = require_finished_after_restart(env, id, 60s);
   INFO(env.logs());
   INFO(d->describe());
   CHECK(d->status == "failed");

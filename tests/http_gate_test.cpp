@@ -169,13 +169,8 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: a head still incomplete at its deadline g
 }
 
 TEST_CASE_FIXTURE(gate_fixture, "gate: an idle keep-alive connection is closed after the idle time") {
-  auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  std::string buf;
-  auto res = read_response(fd.get(), buf);
-  REQUIRE(res);
-  CHECK(res->status == 200);
-  CHECK(res->header("Connection") != "close");
-  CHECK(next_event(fd.get(), buf) == read_result::eof);
+  auto idle = healthz_kept_alive(port);
+  CHECK(next_event(idle.fd.get(), idle.buf) == read_result::eof);
 }
 
 // --- item 3: header count and size ------------------------------------------------------

@@ -242,6 +242,23 @@ inline std::optional<raw_response> read_response(int fd, std::string& buf) {
   return res;
 }
 
+/// A keep-alive connection that has had one answer: GET /healthz without "Connection:
+/// close", answered 200 and left open (or the test fails). The socket and what was read
+/// past the answer, for what the test does next with the connection.
+struct kept_alive {
+  socket_fd fd;
+  std::string buf;
+};
+inline kept_alive healthz_kept_alive(uint16_t port) {
+  kept_alive k{connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), {}};
+  auto res = read_response(k.fd.get(), k.buf);
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  // HTTP/1.1 without "Connection: close": the server keeps the connection open.
+  CHECK(res->header("Connection") != "close");
+  return k;
+}
+
 // --- JSON bodies -----------------------------------------------------------------------
 
 /// The body as a JSON document; fails the test when it does not parse.
