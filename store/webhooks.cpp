@@ -62,18 +62,6 @@ caf::expected<std::optional<webhook_delivery>> accepted_before(database& db,
   return find_one(db, sql, read_delivery, workload_id, delivery_id);
 }
 
-/// The value of header `name` in a delivery's kept headers (`"name":"value"`, as the router
-/// writes them), "" when absent.
-std::string kept_header(const std::string& headers_json, const std::string& name) {
-  auto key = "\"" + name + "\":\"";
-  auto at = headers_json.find(key);
-  if (at == std::string::npos)
-    return {};
-  auto from = at + key.size();
-  auto to = headers_json.find('"', from);
-  return to == std::string::npos ? std::string{} : headers_json.substr(from, to - from);
-}
-
 /// The first delivery this workload accepted with the same Tinyforge timestamp and MAC as
 /// `d`, if any: a captured signed delivery sent again with a changed or no delivery id. Only
 /// rows inside the signature window can match (an older timestamp fails the check before the
@@ -82,17 +70,18 @@ caf::expected<std::optional<webhook_delivery>> accepted_with_signature(database&
                                                                         const webhook_delivery& d) {
   if (d.signature != "tinyforge" || !d.replay_of.empty())
     return std::optional<webhook_delivery>{};
-  auto ts = kept_header(d.headers_json, "x-tinyforge-timestamp");
-  auto mac = kept_header(d.headers_json, "x-tinyforge-signature");
-  if (ts.empty() || mac.empty())
-    return std::optional<webhook_delivery>{};
-  static const std::string sql = std::string{delivery_columns}
-                                 + "WHERE workload_id = ?1 AND signature = 'tinyforge' "
-                                   "AND result = 'accepted' AND instr(headers_json, ?2) > 0 "
-                                   "AND instr(headers_json, ?3) > 0 ORDER BY rowid LIMIT 1";
-  return find_one(db, sql, read_delivery, d.workload_id,
-                  "\"x-tinyforge-timestamp\":\"" + ts + "\"",
-                  "\"x-tinyforge-signature\":\"" + mac + "\"");
+  // SQLite reads both headers from the kept JSON of the stored row and of `d` alike; a row
+  // without them compares NULL and never matches.
+  static const std::string sql
+    = std::string{delivery_columns}
+      + "WHERE workload_id = ?1 AND signature = 'tinyforge' AND result = 'accepted' "
+        "AND json_valid(?2) AND json_valid(headers_json) "
+        "AND json_extract(headers_json, '$.\"x-tinyforge-timestamp\"') "
+        "    = json_extract(?2, '$.\"x-tinyforge-timestamp\"') "
+        "AND json_extract(headers_json, '$.\"x-tinyforge-signature\"') "
+        "    = json_extract(?2, '$.\"x-tinyforge-signature\"') "
+        "ORDER BY rowid LIMIT 1";
+  return find_one(db, sql, read_delivery, d.workload_id, d.headers_json);
 }
 
 /// Checks what the router set and cuts what came from outside to what the log keeps.
