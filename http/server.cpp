@@ -193,7 +193,8 @@ server::server(server_context ctx, const config& cfg)
                                  ctx_.store.instance_id, ctx_.request_timeout);
     owns_stale_ = true;
   }
-  // Computed now, not on the first unknown-user login (which would then take longer).
+  // Made now (random bytes, no scrypt): the first unknown-user login costs one scrypt like
+  // every later one, and the port is not held back by it.
   (void)store::dummy_password_hash();
   // Auth is decided here, before routing, for every path: a route is closed the moment it
   // exists, whoever installs it.

@@ -139,12 +139,20 @@ bool verify_password(std::string_view password, std::string_view stored) {
 }
 
 const std::string& dummy_password_hash() {
-  // Function-local static: computed once, thread-safe, on the first unknown-user login.
+  // Random salt and random "hash" bytes under the cost hash_password uses: verifying against
+  // it runs one scrypt of the same N, r, p as a real user's (the timing an unknown user must
+  // pay), yet making it costs no scrypt, so neither the start-up nor the first unknown-user
+  // login pays one extra. No password derives to 32 random bytes but by a 2^-256 chance.
   static const std::string hash = [] {
-    std::array<unsigned char, 32> random{};
-    RAND_bytes(random.data(), static_cast<int>(random.size()));
-    auto h = hash_password(to_hex(random.data(), random.size()));
-    return h ? *h : std::string{};
+    std::array<unsigned char, salt_bytes> salt{};
+    std::array<unsigned char, hash_bytes> random{};
+    // Should RAND_bytes fail, the zeros stay: still a full scrypt to verify, still no
+    // password known to match.
+    (void)RAND_bytes(salt.data(), static_cast<int>(salt.size()));
+    (void)RAND_bytes(random.data(), static_cast<int>(random.size()));
+    return "scrypt$" + std::to_string(cost_n) + "$" + std::to_string(cost_r) + "$"
+           + std::to_string(cost_p) + "$" + to_hex(salt.data(), salt.size()) + "$"
+           + to_hex(random.data(), random.size());
   }();
   return hash;
 }

@@ -26,8 +26,9 @@ caf::expected<std::string> hash_password(std::string_view password);
 /// are compared in constant time (CRYPTO_memcmp).
 bool verify_password(std::string_view password, std::string_view stored);
 
-/// A valid hash of a password nobody knows, computed once: verified against for an
-/// unknown user, so a login takes the same time whether or not the user exists.
+/// A well-formed hash at hash_password()'s cost that no password matches (random bytes, no
+/// scrypt run to make it): verified against for an unknown user, so a login takes the same
+/// one scrypt whether or not the user exists, and building it costs the start-up nothing.
 const std::string& dummy_password_hash();
 
 /// SHA-256 as 64 hex characters: how session and API tokens are stored.

@@ -686,6 +686,52 @@ TEST_CASE("admin create from the CLI, the first admin from the environment, and 
   CHECK(d.stderr_text().find(env_password) == std::string::npos);
 }
 
+TEST_CASE("the unknown-user hash costs what a real one costs and no password matches it") {
+  const auto& dummy = tf::store::dummy_password_hash();
+  auto real = tf::store::hash_password(admin_password);
+  REQUIRE(real);
+  // The cost (scrypt$N$r$p$) is what an unknown user's login pays: it must be a real user's.
+  auto cost_of = [](const std::string& h) {
+    size_t at = 0;
+    for (int i = 0; i < 4 && at != std::string::npos; ++i)
+      at = h.find('$', at + 1);
+    return at == std::string::npos ? std::string{} : h.substr(0, at + 1);
+  };
+  CHECK_FALSE(cost_of(dummy).empty());
+  CHECK(cost_of(dummy) == cost_of(*real));
+  CHECK(dummy.size() == real->size()); // the same salt and hash lengths
+  CHECK(&dummy == &tf::store::dummy_password_hash()); // made once
+  for (const auto* guess : {"", "password", admin_password})
+    CHECK_FALSE(tf::store::verify_password(guess, dummy));
+}
+
+// The daemon makes the unknown-user hash without scrypt (issue 14: it cost the start-up
+// 165-380 ms): the first request it serves may be an unknown user's login, which must answer
+// as a wrong password does, and the real user's first login then works.
+TEST_CASE("a fresh daemon's first login, of an unknown user, answers like a wrong password") {
+  temp_dir data;
+  child_process d{{"serve", "--listen", "127.0.0.1:0", "--data_dir", data.path().string(),
+                   "--docker_host", "unix:///nonexistent.sock"},
+                  {{"TINYFORGE_ADMIN_PASSWORD", admin_password}}};
+  auto port = d.require_port();
+  httplib::Client c{"127.0.0.1", port};
+  c.set_read_timeout(20, 0);
+  auto login = [&](const std::string& user, const std::string& password) {
+    return c.Post("/api/auth/login",
+                  R"({"username":")" + user + R"(","password":")" + password + "\"}", json);
+  };
+  auto unknown = login("nobody", admin_password);
+  auto wrong = login("admin", "not the password at all");
+  CHECK(status_of(unknown) == 401);
+  CHECK(status_of(wrong) == 401);
+  CHECK(error_message_of(unknown) == error_message_of(wrong));
+  CHECK(unknown->get_header_value("Set-Cookie").empty());
+  auto ok = login("admin", admin_password);
+  CHECK(status_of(ok) == 200);
+  CHECK_FALSE(ok->get_header_value("Set-Cookie").empty());
+  expect_clean_stop(d, SIGTERM);
+}
+
 TEST_CASE("with no user and no TINYFORGE_ADMIN_PASSWORD the daemon logs a setup token") {
   temp_dir data;
   child_process d{{"serve", "--listen", "127.0.0.1:0", "--data_dir", data.path().string(),
