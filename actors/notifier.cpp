@@ -13,6 +13,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
+#include <vector>
 
 namespace tf {
 
@@ -47,6 +50,33 @@ void record(self_ptr self, const notifier_state::delivery& d, int64_t status,
   self->send(self->state.writer, atom::append_v, std::move(a));
 }
 
+/// Counts a drop from a full queue. Only the first of a burst is logged here: a burst of
+/// thousands (a mass event) would otherwise log thousands of lines; end_drop_burst() logs
+/// how many followed it.
+void note_drop(self_ptr self, const std::string& workload_id, const std::string& event,
+               const std::string& delivery_id) {
+  auto& st = self->state;
+  ++st.stats.dropped;
+  if (st.drops_in_burst++ > 0)
+    return;
+  spdlog::warn("event=notification-dropped workload={} notification={} delivery={} "
+               "reason=queue-full queue_max={} (further drops are counted until the queue has "
+               "room)",
+               workload_id, event, delivery_id, st.settings.queue_max);
+}
+
+/// The queues have room again: one line for the drops of the burst after its first.
+void end_drop_burst(self_ptr self) {
+  auto& st = self->state;
+  if (st.drops_in_burst == 0 || st.held.size() >= st.settings.queue_max
+      || st.unconfirmed.size() >= st.settings.queue_max)
+    return;
+  if (st.drops_in_burst > 1)
+    spdlog::warn("event=notifications-dropped count={} reason=queue-full queue_max={}",
+                 st.drops_in_burst, st.settings.queue_max);
+  st.drops_in_burst = 0;
+}
+
 /// Drops the oldest held deliveries while there are more than the queue may hold.
 void enforce_bound(self_ptr self) {
   auto& st = self->state;
@@ -56,10 +86,7 @@ void enforce_bound(self_ptr self) {
     auto d = std::move(oldest->second);
     st.held.erase(oldest);
     st.ready.erase(seq);
-    ++st.stats.dropped;
-    spdlog::warn("event=notification-dropped workload={} notification={} delivery={} "
-                 "reason=queue-full queue_max={}",
-                 d.workload_id, d.event, d.id, st.settings.queue_max);
+    note_drop(self, d.workload_id, d.event, d.id);
     record(self, d, 0, "dropped: the notification queue was full", "dropped");
   }
 }
@@ -78,6 +105,7 @@ void pump(self_ptr self) {
     return pump(self);
   st.in_flight.emplace(seq, std::move(it->second));
   st.held.erase(it);
+  end_drop_burst(self);
   auto& d = st.in_flight->second;
   ++d.attempts;
   notification_post p;
@@ -187,6 +215,83 @@ void resolve(self_ptr self, uint64_t seq, notification_event ev) {
       });
 }
 
+/// A container event covers `rows`; with exactly one, the single-container fields name it
+/// too (what a receiver of one container's event reads).
+void cover(notification_event& ev, std::vector<container_change> rows) {
+  ev.containers = std::move(rows);
+  if (ev.containers.size() == 1) {
+    ev.container_row_id = ev.containers.front().row_id;
+    ev.container_id = ev.containers.front().container_id;
+    ev.role = ev.containers.front().role;
+  } else {
+    ev.container_row_id.clear();
+    ev.container_id.clear();
+    ev.role.clear();
+  }
+}
+
+/// Reads `rows` back (all at once) and hands `done` those still missing with the same
+/// container, in their order: a deploy removes a container a moment before it deletes the
+/// row, and a row whose container came back meanwhile is no news.
+void still_missing(self_ptr self, std::vector<container_change> rows,
+                   std::function<void(std::vector<container_change>)> done) {
+  struct pending {
+    std::vector<container_change> rows;
+    std::vector<bool> kept;
+    size_t left = 0;
+    std::function<void(std::vector<container_change>)> done;
+    void answered() {
+      if (--left > 0)
+        return;
+      std::vector<container_change> out;
+      for (size_t i = 0; i < rows.size(); ++i)
+        if (kept[i])
+          out.push_back(std::move(rows[i]));
+      done(std::move(out));
+    }
+  };
+  if (rows.empty())
+    return done({});
+  auto p = std::make_shared<pending>();
+  p->left = rows.size();
+  p->kept.assign(rows.size(), false);
+  p->rows = std::move(rows);
+  p->done = std::move(done);
+  auto reader = self->state.readers->next();
+  for (size_t i = 0; i < p->rows.size(); ++i)
+    self->request(reader, store_timeout, atom::get_v, atom::container_v, p->rows[i].row_id)
+      .then(
+        [p, i](const container_row& row) {
+          p->kept[i] = row.state == "missing" && row.container_id == p->rows[i].container_id;
+          p->answered();
+        },
+        [p](const caf::error&) { p->answered(); }); // gone: the deployer removed it on purpose
+}
+
+/// A held-back container.missing is due: if its workload wants notifications (one lookup,
+/// before any row is read), the rows still missing become one event.
+void confirm_missing(self_ptr self, uint64_t seq, notification_event ev) {
+  self->request(self->state.readers->next(), store_timeout, atom::get_v, atom::workload_v,
+                ev.workload_id)
+    .then(
+      [self, seq, ev](workload& w) mutable {
+        if (w.notification_url.empty())
+          return; // nobody listens: the rows are not even read
+        auto rows = std::move(ev.containers);
+        still_missing(self, std::move(rows),
+                      [self, seq, ev, w](std::vector<container_change> kept) mutable {
+                        if (kept.empty())
+                          return;
+                        cover(ev, std::move(kept));
+                        enqueue(self, seq, ev, w, "");
+                      });
+      },
+      [ev](const caf::error& err) {
+        spdlog::debug("event=notification-skipped workload={} notification={} error={}",
+                      ev.workload_id, ev.event, error_message(err));
+      });
+}
+
 } // namespace
 
 bool is_notification_event(const std::string& event) {
@@ -212,6 +317,19 @@ std::string notification_body(const notification_event& ev, const workload& w,
     optional("error", ev.error);
     optional("container_id", ev.container_id);
     optional("role", ev.role);
+    if (!ev.containers.empty()) {
+      net::field(jw, "count", static_cast<int64_t>(ev.containers.size()));
+      jw.Key("containers");
+      jw.StartArray();
+      auto listed = std::min(ev.containers.size(), max_listed_containers);
+      for (size_t i = 0; i < listed; ++i) {
+        jw.StartObject();
+        net::field(jw, "container_id", ev.containers[i].container_id);
+        net::field(jw, "role", ev.containers[i].role);
+        jw.EndObject();
+      }
+      jw.EndArray();
+    }
     net::field(jw, "at", ev.at.empty() ? tf::now_utc() : ev.at);
     jw.EndObject();
   });
@@ -300,13 +418,13 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_setting
       }
       if (ev.at.empty())
         ev.at = tf::now_utc();
+      if (ev.containers.empty() && !ev.container_row_id.empty())
+        ev.containers.push_back(
+          container_change{ev.container_row_id, ev.workload_id, ev.role, ev.container_id, ""});
       if (ev.event == "container.missing" && st.settings.missing_confirm.count() > 0
-          && !ev.container_row_id.empty()) {
+          && !ev.containers.empty()) {
         if (st.unconfirmed.size() >= st.settings.queue_max) {
-          ++st.stats.dropped;
-          spdlog::warn("event=notification-dropped workload={} notification={} "
-                       "reason=queue-full",
-                       ev.workload_id, ev.event);
+          note_drop(self, ev.workload_id, ev.event, "-");
           return;
         }
         auto seq = ++st.next_seq;
@@ -332,14 +450,8 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, notifier_setting
         return;
       auto ev = std::move(it->second);
       st.unconfirmed.erase(it);
-      self->request(st.readers->next(), store_timeout, atom::get_v, atom::container_v,
-                    ev.container_row_id)
-        .then(
-          [self, seq, ev](const container_row& row) {
-            if (row.state == "missing" && row.container_id == ev.container_id)
-              resolve(self, seq, ev);
-          },
-          [](const caf::error&) {}); // the row is gone: the deployer removed it on purpose
+      end_drop_burst(self);
+      confirm_missing(self, seq, std::move(ev));
     },
     [self](atom::status) {
       auto s = self->state.stats;

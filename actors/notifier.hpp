@@ -73,6 +73,9 @@ struct notifier_state {
   std::map<uint64_t, notification_event> unconfirmed;
   uint64_t next_seq = 0;
   notifier_stats stats;
+  /// Drops since the queue was last below its bound: the first is logged at once, the rest
+  /// are counted and logged as one line when the queue has room again.
+  int64_t drops_in_burst = 0;
 };
 
 notifier_actor::behavior_type
@@ -89,7 +92,10 @@ notify_sender_actor::behavior_type notify_sender(notify_sender_actor::pointer se
 bool is_notification_event(const std::string& event);
 
 /// The JSON body: event, workload_id, workload_name, kind, at, and those of deployment_id,
-/// stage, tag, error, container_id, role that apply.
+/// stage, tag, error, container_id, role that apply. A container event also has `count`
+/// (the containers it covers) and `containers` ([{container_id, role}], the first
+/// max_listed_containers of them); container_id and role when it covers exactly one.
+inline constexpr size_t max_listed_containers = 100;
 std::string notification_body(const notification_event& ev, const workload& w,
                               const std::string& stage_name);
 

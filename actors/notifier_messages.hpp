@@ -3,17 +3,21 @@
 #pragma once
 
 #include "core/clock.hpp"
+#include "core/model.hpp"
 
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace tf {
 
 /// deploy.started | deploy.succeeded | deploy.failed | container.missing | container.failed
-/// for one workload. Fields that do not apply stay empty.
+/// for one workload. Fields that do not apply stay empty. A container event covers every
+/// container of the workload one reconcile run moved into that state (`containers`): a sweep
+/// that finds 9,000 containers gone is one event per workload, not 9,000.
 struct notification_event {
   std::string event;
   std::string workload_id;
@@ -21,16 +25,20 @@ struct notification_event {
   std::string stage_id; // the notifier turns it into the stage's name
   std::string tag;
   std::string error;
-  std::string container_row_id; // container events: the index row
+  std::string container_row_id; // a container event of one container: the index row
   std::string container_id;
   std::string role;
   std::string at; // when it happened (store/clock.hpp format)
+  /// A container event: the rows it covers (row_id, container_id, role). Empty for an event
+  /// of one container given by the three fields above.
+  std::vector<container_change> containers;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, notification_event& x) {
   return f(caf::meta::type_name("notification_event"), x.event, x.workload_id, x.deployment_id,
-           x.stage_id, x.tag, x.error, x.container_row_id, x.container_id, x.role, x.at);
+           x.stage_id, x.tag, x.error, x.container_row_id, x.container_id, x.role, x.at,
+           x.containers);
 }
 
 /// An event of `workload_id` that happens now; the sender fills in what applies.

@@ -55,17 +55,33 @@ void engine_answered(reconciler_actor::stateful_pointer<reconciler_state> self, 
   st.docker_ok = ok;
 }
 
-/// Tells the notifier about rows a run moved into `event`'s state (one-way).
+/// Tells the notifier about rows a run moved into `event`'s state (one-way): one event per
+/// workload covering all of its rows, so a sweep that finds thousands of containers gone
+/// sends one event per workload (what its receiver wants to hear: "N containers missing"),
+/// not thousands that overflow the notifier's queue. Logs one line for the run.
 void notify_changes(reconciler_actor::stateful_pointer<reconciler_state> self,
                     const std::vector<container_change>& changes, const char* event) {
+  if (changes.empty())
+    return;
+  std::map<std::string, std::vector<container_change>> by_workload;
+  for (const auto& c : changes)
+    by_workload[c.workload_id].push_back(c);
+  // One line per run however many rows: a first boot over 10,000 rows whose containers are
+  // gone says so once.
+  spdlog::info("event=containers-{} host={} count={} workloads={}",
+               std::string{event}.substr(std::string{"container."}.size()), self->state.cfg.host,
+               changes.size(), by_workload.size());
   const auto& notifier = self->state.cfg.notifier;
   if (!notifier)
     return;
-  for (const auto& c : changes) {
-    auto ev = notification_now(event, c.workload_id);
-    ev.container_row_id = c.row_id;
-    ev.container_id = c.container_id;
-    ev.role = c.role;
+  for (auto& [workload_id, rows] : by_workload) {
+    auto ev = notification_now(event, workload_id);
+    if (rows.size() == 1) {
+      ev.container_row_id = rows.front().row_id;
+      ev.container_id = rows.front().container_id;
+      ev.role = rows.front().role;
+    }
+    ev.containers = std::move(rows);
     self->send(notifier, atom::notify_v, std::move(ev));
   }
 }
