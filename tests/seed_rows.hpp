@@ -20,6 +20,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tf::test {
@@ -28,6 +29,8 @@ namespace tf::test {
 struct seeded_rows {
   std::vector<tf::project> projects;
   long rows = 0;
+  /// Each row's (workload id, container id), in the order written.
+  std::vector<std::pair<std::string, std::string>> containers;
 };
 
 /// Writes `rows` container rows (state running, host "local") over `workloads` new projects
@@ -80,6 +83,7 @@ inline caf::expected<seeded_rows> seed_rows(const std::string& dir, long rows, l
     c.container_id = tf::new_id() + tf::new_id();
     c.state = "running";
     c.port = 8080;
+    out.containers.emplace_back(c.workload_id, c.container_id);
     if (auto row = tf::store::upsert_container(*db, std::move(c)); !row)
       return row.error();
     ++out.rows;
