@@ -7,7 +7,9 @@
 // removed when the test ends.
 #include <doctest/doctest.h>
 
+#include "core/clock.hpp"
 #include "core/errors.hpp"
+#include "core/ids.hpp"
 #include "actors/notifier.hpp"
 #include "actors/system.hpp"
 #include "api_client.hpp"
@@ -35,6 +37,8 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <httplib.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
@@ -249,6 +253,59 @@ struct notifier_fixture : deploy_api_fixture {
   }
 
   void notify(tf::notification_event ev) { caf::anon_send(notifier, tf::atom::notify_v, std::move(ev)); }
+};
+
+/// The lines spdlog's default logger writes while it lives, instead of stderr. Made before the
+/// fixture starts any thread and gone after it stopped them all (the default logger must not
+/// be replaced while another thread logs through it).
+class log_capture {
+public:
+  log_capture() : previous_{spdlog::default_logger()} {
+    auto logger = std::make_shared<spdlog::logger>("capture", sink_);
+    logger->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(logger);
+  }
+  log_capture(const log_capture&) = delete;
+  log_capture& operator=(const log_capture&) = delete;
+  ~log_capture() { spdlog::set_default_logger(previous_); }
+
+  /// The lines so far that contain `text`.
+  std::vector<std::string> lines_with(const std::string& text) { return sink_->lines_with(text); }
+
+  /// Waits (at most `limit`) until a line contains `text`; whether one does.
+  bool wait_for(const std::string& text, std::chrono::milliseconds limit = 60s) {
+    return sink_->wait_for(text, limit);
+  }
+
+private:
+  struct sink : spdlog::sinks::base_sink<std::mutex> {
+    std::vector<std::string> lines;
+    std::condition_variable cv;
+    std::vector<std::string> lines_with(const std::string& text) {
+      std::lock_guard<std::mutex> lock{mutex_};
+      std::vector<std::string> out;
+      for (const auto& l : lines)
+        if (l.find(text) != std::string::npos)
+          out.push_back(l);
+      return out;
+    }
+    bool wait_for(const std::string& text, std::chrono::milliseconds limit) {
+      std::unique_lock<std::mutex> lock{mutex_};
+      return cv.wait_for(lock, limit, [&] {
+        return std::any_of(lines.begin(), lines.end(),
+                           [&](const std::string& l) { return l.find(text) != std::string::npos; });
+      });
+    }
+
+  protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override { // under mutex_
+      lines.emplace_back(msg.payload.data(), msg.payload.size());
+      cv.notify_all();
+    }
+    void flush_() override {}
+  };
+  std::shared_ptr<sink> sink_ = std::make_shared<sink>();
+  std::shared_ptr<spdlog::logger> previous_;
 };
 
 /// An event of `workload_id` as a deployer would report it.
@@ -650,6 +707,132 @@ TEST_CASE("notifier: a full queue drops the oldest event and records the drop") 
   REQUIRE(bodies.size() == 3);
   CHECK(str(json_of(bodies[1].body), "deployment_id") == "d2"); // the newest two survived
   CHECK(str(json_of(bodies[2].body), "deployment_id") == "d3");
+}
+
+TEST_CASE("notifier: a burst of drops logs its first drop and then one line with the count") {
+  log_capture logs;
+  {
+    auto small = fast_settings();
+    small.queue_max = 2;
+    small.timeout = 120s;
+    notifier_fixture f{small};
+    receiver stuck{[](size_t) { return 200; }, /*hold=*/true};
+    auto [project_id, w] = f.make_project();
+    REQUIRE(f.set_url(w, stuck.url()));
+
+    auto ev = event_of("deploy.started", w.id, "first");
+    f.notify(ev);
+    REQUIRE(stuck.wait_for(1).size() == 1); // in flight, held by the receiver
+    for (int i = 0; i < 50; ++i) {
+      ev.deployment_id = "d" + std::to_string(i);
+      f.notify(ev);
+    }
+    poll_until(30s, [&] { return f.stats().dropped == 48; });
+    CHECK(f.stats().dropped == 48); // two of the fifty fit
+    CHECK(logs.lines_with("event=notification-dropped").size() == 1);
+    CHECK(logs.lines_with("event=notifications-dropped").empty()); // the burst goes on
+    stuck.release(); // the queue drains: the burst is over
+    CHECK(logs.wait_for("event=notifications-dropped"));
+    auto summary = logs.lines_with("event=notifications-dropped");
+    REQUIRE(summary.size() == 1);
+    CHECK(summary[0].find("count=48 ") != std::string::npos);
+    CHECK(logs.lines_with("event=notification-dropped").size() == 1);
+  }
+}
+
+namespace {
+
+/// A Docker host of its own, named `host`, on the test engine, posting to `notifier`: its
+/// reconciler sweeps only rows on `host`, so a test's rows are swept by its first run, all
+/// at once, whatever other tests do on the shared engine meanwhile.
+struct own_docker_host {
+  caf::actor_system& sys;
+  tf::docker_host_handles handles;
+  own_docker_host(caf::actor_system& s, const tf::store_handles& store, const std::string& host,
+                  tf::notifier_actor notifier)
+    : sys{s} {
+    tf::reconciler_config rc;
+    rc.host = host;
+    rc.interval = std::chrono::hours{1};
+    rc.instance_id = store.instance_id;
+    rc.notifier = std::move(notifier);
+    handles = MUST(tf::start_docker_host(sys, engine_host, rc, store.writer));
+  }
+  own_docker_host(const own_docker_host&) = delete;
+  own_docker_host& operator=(const own_docker_host&) = delete;
+  ~own_docker_host() { tf::stop_docker_host(sys, handles); }
+};
+
+} // namespace
+
+// Issue 14: a first boot over 10,000 rows whose containers were gone logged ~9,000
+// notification-dropped warnings (one container.missing per row overflowed the queue).
+TEST_CASE("notifier: a sweep that finds many containers gone sends one container.missing per "
+          "workload and logs one line") {
+  log_capture logs;
+  {
+    auto s = fast_settings();
+    s.queue_max = 5; // far fewer than the rows: one event per row would overflow it
+    notifier_fixture f{s};
+    receiver r;
+    auto [project_id, w] = f.make_project();
+    REQUIRE(f.set_url(w, r.url()));
+    auto [quiet_project, quiet] = f.make_project(); // no notification_url
+    auto host = unique_name("nt", "host");
+    std::string written_at; // the newest row's updated_at
+    auto seed = [&](const tf::workload& wl, int n) {
+      for (int i = 0; i < n; ++i) {
+        tf::container_row c;
+        c.workload_id = wl.id;
+        c.role = "production";
+        c.host = host;
+        c.image_tag = "v1";
+        c.image_ref = "tinyforge-test/web:v1";
+        c.container_id = "gone-" + tf::new_id(); // no such container on the engine
+        c.state = "running";
+        c.port = 8080;
+        auto row = tf::http::ask<tf::container_row>(f.sys, f.store.writer, 10s, tf::atom::upsert_v, c);
+        REQUIRE(row);
+        written_at = row->updated_at;
+      }
+    };
+    seed(w, 60);
+    seed(quiet, 40);
+    // A sweep leaves rows written in the millisecond of its list or later (a deploy's, newer
+    // than the list): the clock moves past the last row before the host starts.
+    while (tf::now_utc() <= written_at)
+      std::this_thread::yield();
+    own_docker_host swept{f.sys, f.store, host, f.notifier}; // its boot run sweeps all 100
+
+    auto got = r.wait_for(1);
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].event == "container.missing");
+    auto doc = json_of(got[0].body);
+    CHECK(str(doc, "workload_id") == w.id);
+    CHECK(integer(doc, "count") == 60);
+    REQUIRE(doc.HasMember("containers"));
+    REQUIRE(doc["containers"].IsArray());
+    CHECK(doc["containers"].Size() == 60);
+    CHECK(str(doc["containers"][0], "container_id").rfind("gone-", 0) == 0);
+    CHECK(str(doc["containers"][0], "role") == "production");
+    CHECK_FALSE(doc.HasMember("container_id")); // one container's fields: only for one
+    CHECK(got[0].signature
+          == "sha256=" + hmac_hex(w.notification_secret, got[0].timestamp + "." + got[0].body));
+
+    auto listed = f.wait_notifications(w.id, [](const rapidjson::Value& items) {
+      return count_of(items, "container.missing", "delivered") == 1;
+    });
+    REQUIRE(listed.IsObject());
+    CHECK(integer(listed, "total") == 1);
+    CHECK(integer(f.notifications(quiet.id).second, "total") == 0);
+    auto lines = logs.lines_with("event=containers-missing host=" + host + " ");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find("count=100 workloads=2") != std::string::npos);
+    CHECK(logs.lines_with("notification-dropped").empty());
+    CHECK(logs.lines_with("notifications-dropped").empty());
+    CHECK(f.stats().dropped == 0);
+    CHECK(r.all().size() == 1);
+  }
 }
 
 TEST_CASE("notifier: a bad notification_url is refused when set, an empty one sends nothing") {
