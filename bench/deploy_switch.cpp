@@ -136,6 +136,8 @@ double log_ms(const std::string& line) {
 /// The step a deploy's log line ends (the deploy job logs one line as each step is done).
 std::string step_of(const std::string& line) {
   auto starts = [&](const char* p) { return line.rfind(p, 0) == 0; };
+  if (starts("deploying "))
+    return "job start: first log line";
   if (starts("image ") || starts("pulling ") || starts("pull: "))
     return "pull (image present?)";
   if (starts("removing "))
@@ -187,6 +189,14 @@ std::vector<std::pair<std::string, double>> deploy_steps(const std::string& log,
   return out;
 }
 
+/// "min/median" of a step's times, in ms.
+std::string ms_of(const std::vector<double>& v) {
+  auto s = tf::bench::spread_of(v);
+  char b[64];
+  std::snprintf(b, sizeof b, "%.0f/%.0f", s.min, s.median);
+  return b;
+}
+
 /// The phase table: Tinyforge's steps beside the CLI's, min/median ms of each.
 std::string phase_table(const timings& a, const timings& b) {
   auto cell = [](const step_times& s, size_t i, std::string& name) {
@@ -195,7 +205,7 @@ std::string phase_table(const timings& a, const timings& b) {
       return std::string{};
     }
     name = s.order[i];
-    return tf::bench::show(tf::bench::spread_of(s.ms.at(name)), "", 0);
+    return ms_of(s.ms.at(name));
   };
   std::string t = "| Tinyforge step (daemon log) | min/median ms | docker CLI by hand | "
                   "min/median ms |\n|---|---|---|---|\n";
@@ -204,8 +214,9 @@ std::string phase_table(const timings& a, const timings& b) {
     auto ca = cell(a.steps, i, na), cb = cell(b.steps, i, nb);
     t += "| " + na + " | " + ca + " | " + nb + " | " + cb + " |\n";
   }
-  t += "| **POST to done** | " + tf::bench::show(tf::bench::spread_of(a.done), "", 0)
-       + " | **run to rm done** | " + tf::bench::show(tf::bench::spread_of(b.done), "", 0)
+  t += "| **POST to new tag served** | " + ms_of(a.serving) + " | **run to new tag served** | "
+       + ms_of(b.serving) + " |\n";
+  t += "| **POST to done** | " + ms_of(a.done) + " | **run to rm done** | " + ms_of(b.done)
        + " |\n";
   return t;
 }

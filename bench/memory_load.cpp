@@ -413,7 +413,8 @@ void load_row(const std::string& seeded, int seconds) {
   });
   clients.emplace_back([&] { // webhooks
     for (int i = 0; !stop; ++i) {
-      std::string body = std::string{"{\"tag\":\""} + (i % 2 ? "v1" : "v2") + "\"}";
+      std::string body = std::string{"{\"tag\":\""} + (i % 2 ? "v1" : "v2")
+                         + "\",\"bench_delivery\":" + std::to_string(i) + "}";
       auto ts = std::to_string(unix_now());
       httplib::Client c{"127.0.0.1", api.port()};
       auto res = c.Post(("/api/webhooks/" + hook.secret).c_str(),
@@ -446,14 +447,22 @@ void load_row(const std::string& seeded, int seconds) {
   stop = true;
   for (auto& t : clients)
     t.join();
-  auto deps = json_of(api.get("/api/deployments?limit=1").body);
+  auto deps = json_of(api.get("/api/deployments?limit=500").body);
+  std::map<std::string, int> statuses; // of the newest 500
+  if (deps.IsObject() && deps.HasMember("items") && deps["items"].IsArray())
+    for (const auto& it : deps["items"].GetArray())
+      ++statuses[str(it, "status")];
+  std::string by_status;
+  for (const auto& [st, n] : statuses)
+    by_status += " " + std::to_string(n) + " " + st;
   std::fprintf(stderr,
                "memory_load: load %d s: RSS start (after 10 s) %s MB, end %s MB, peak %s MB; "
                "%ld requests, %ld unexpected answers, %d UI polls, deployments %lld, fake engine "
-               "requests %ld\n",
+               "requests %ld; the newest 500 deployments:%s\n",
                seconds, mb(static_cast<double>(start)).c_str(), mb(static_cast<double>(end)).c_str(),
                mb(static_cast<double>(peak)).c_str(), requests.load(), failed.load(), ui.polls(),
-               static_cast<long long>(integer(deps, "total")), d.engine.requests());
+               static_cast<long long>(integer(deps, "total")), d.engine.requests(),
+               by_status.c_str());
   for (const auto& [what, n] : failures)
     std::fprintf(stderr, "    %dx %s\n", n, what.c_str());
   double growth = start > 0 ? 100.0 * static_cast<double>(end - start) / static_cast<double>(start) : 0;
