@@ -470,7 +470,7 @@ void load_row(const std::string& seeded, int seconds) {
   std::snprintf(fig, sizeof fig, "%s -> %s MB (%+.1f%%)", mb(static_cast<double>(start)).c_str(),
                 mb(static_cast<double>(end)).c_str(), growth);
   tf::bench::print_row("RSS growth over " + std::to_string(seconds)
-                         + " s of mixed load (reads, writes, webhooks; fake engine; 1 run)",
+                         + " s of mixed load (reads, writes, webhooks; fake engine; RSS at 10 s -> end; 1 run)",
                        fig, "-", 0, "growth <= 10%", growth <= 10.0);
 }
 
