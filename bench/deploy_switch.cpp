@@ -14,10 +14,19 @@
 //                  then `docker stop` + `docker rm` of the old one ("done"). These are the
 //                  steps of a blue-green switch done with the docker CLI; what the daemon adds
 //                  on top (journal, closing and draining slots, checks) is the ratio.
-//   ratio          median serving (a) / median serving (b); target <= 1.2.
+//   ratio          median serving (a) / median serving (b); target <= 1.0 (issue 14: the
+//                  daemon skips the process start-ups the CLI pays, so it should win).
+//   phases         where the time of (a) goes: the daemon's log lines of each deploy
+//                  (event=deploy-start, event=deploy-log for each step, event=deploy-end, with
+//                  millisecond timestamps; the API's deployment has only the current phase and
+//                  untimed log lines) give the time of each step; beside them the CLI's steps
+//                  of (b). Printed as a markdown table to $BENCH_PHASES_FILE when set (bench/run
+//                  shows it under "where deploy time goes"), else on stderr.
 //   (c) under load 8 keep-alive clients sending GET /version through Caddy without pause
 //                  (tests/load.hpp) while D deploys run one after the other; target 0 failed.
-// Figures only: nothing here asserts on time.
+// Figures only: nothing here asserts on time. Rows (bench/table.hpp) on stdout: serving and
+// done, min/median of the N deploys beside the by-hand anchor, and (c)'s failed requests;
+// the detail on stderr.
 //
 // Build and run (needs Docker, caddy, iptables, root, and the test images: tests/images/build):
 //   cmake --build build --target deploy_switch tinyforge && build/bench/deploy_switch [N] [D]
@@ -27,11 +36,16 @@
 // removed at the end.
 #include "deploy_harness.hpp"
 #include "load.hpp"
+#include "table.hpp"
 #include "core/errors.hpp"
 #include "proxy/provider.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -74,17 +88,147 @@ struct manual_containers {
   }
 };
 
+/// The time of each named step over several deploys, the steps in the order first seen.
+struct step_times {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<double>> ms;
+  /// One deploy's steps (a step seen twice in one deploy counts once, summed).
+  void add(const std::vector<std::pair<std::string, double>>& deploy) {
+    std::map<std::string, double> sum;
+    for (const auto& [step, t] : deploy) {
+      if (!ms.count(step))
+        order.push_back(step);
+      if (!sum.count(step))
+        ms[step]; // keeps the order even when a later deploy lacks the step
+      sum[step] += t;
+    }
+    for (const auto& [step, t] : sum)
+      ms[step].push_back(t);
+  }
+};
+
 struct timings {
   std::vector<double> serving, done;
   int failed = 0;
+  step_times steps;
 };
+
+double wall_ms() {
+  return static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+}
+
+/// The wall time (ms since the epoch) of a daemon log line ("2026-12-04T22:30:01.123Z info
+/// ..."), -1 when it has none.
+double log_ms(const std::string& line) {
+  std::tm tm{};
+  int ms = 0;
+  if (std::sscanf(line.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms)
+      != 7)
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(::timegm(&tm)) * 1000 + ms;
+}
+
+/// The step a deploy's log line ends (the deploy job logs one line as each step is done).
+std::string step_of(const std::string& line) {
+  auto starts = [&](const char* p) { return line.rfind(p, 0) == 0; };
+  if (starts("deploying "))
+    return "job start: first log line";
+  if (starts("image ") || starts("pulling ") || starts("pull: "))
+    return "pull (image present?)";
+  if (starts("removing "))
+    return "create: remove leftovers";
+  if (starts("started "))
+    return "create + start container";
+  if (starts("waiting for GET"))
+    return "health: checks begin";
+  if (starts("healthy: "))
+    return "health: until GET /up 200";
+  if (starts("switched to slots"))
+    return "switch: slots opened to the proxy";
+  if (starts("the proxy"))
+    return "switch: proxy serves the new colour";
+  if (starts("old colour drained") || line.find("still open") != std::string::npos)
+    return "drain the old colour";
+  if (starts("removed ") || starts("kept "))
+    return "stop + remove the old colour";
+  return line.substr(0, 32);
+}
+
+/// One deploy's steps read off the daemon's log: from the POST (`posted`, wall ms) to
+/// event=deploy-start, then each event=deploy-log line, then event=deploy-end.
+std::vector<std::pair<std::string, double>> deploy_steps(const std::string& log,
+                                                         const std::string& id, double posted) {
+  std::vector<std::pair<std::string, double>> out;
+  std::istringstream in{log};
+  std::string line;
+  double prev = posted;
+  const std::string key = "deployment=" + id + " ";
+  while (std::getline(in, line)) {
+    if (line.find(key) == std::string::npos)
+      continue;
+    auto t = log_ms(line);
+    if (t < 0)
+      continue;
+    std::string step;
+    if (line.find("event=deploy-start") != std::string::npos)
+      step = "queue: POST to job start";
+    else if (line.find("event=deploy-end") != std::string::npos)
+      step = "finish: status recorded";
+    else if (auto at = line.find(" line="); at != std::string::npos)
+      step = step_of(line.substr(at + 6));
+    else
+      continue;
+    out.emplace_back(step, t - prev);
+    prev = t;
+  }
+  return out;
+}
+
+/// "min/median" of a step's times, in ms.
+std::string ms_of(const std::vector<double>& v) {
+  auto s = tf::bench::spread_of(v);
+  char b[64];
+  std::snprintf(b, sizeof b, "%.0f/%.0f", s.min, s.median);
+  return b;
+}
+
+/// The phase table: Tinyforge's steps beside the CLI's, min/median ms of each.
+std::string phase_table(const timings& a, const timings& b) {
+  auto cell = [](const step_times& s, size_t i, std::string& name) {
+    if (i >= s.order.size()) {
+      name = "";
+      return std::string{};
+    }
+    name = s.order[i];
+    return ms_of(s.ms.at(name));
+  };
+  std::string t = "| Tinyforge step (daemon log) | min/median ms | docker CLI by hand | "
+                  "min/median ms |\n|---|---|---|---|\n";
+  for (size_t i = 0; i < std::max(a.steps.order.size(), b.steps.order.size()); ++i) {
+    std::string na, nb;
+    auto ca = cell(a.steps, i, na), cb = cell(b.steps, i, nb);
+    t += "| " + na + " | " + ca + " | " + nb + " | " + cb + " |\n";
+  }
+  t += "| **POST to new tag served** | " + ms_of(a.serving) + " | **run to new tag served** | "
+       + ms_of(b.serving) + " |\n";
+  t += "| **POST to done** | " + ms_of(a.done) + " | **run to rm done** | " + ms_of(b.done)
+       + " |\n";
+  return t;
+}
 
 /// (a): N deploys through the daemon.
 timings tinyforge_deploys(deploy_env& env, const project_ids& p, int n) {
   timings t;
+  std::vector<std::pair<std::string, double>> posted; // deployment id, wall ms of the POST
   for (int i = 0; i < n; ++i) {
     std::string tag = i % 2 == 0 ? "v2" : "v1";
     auto t0 = steady::now();
+    auto posted_at = wall_ms();
     auto [reply, id] = env.deploy(p, tag);
     if (reply.status != 202 || id.empty()) {
       std::fprintf(stderr, "deploy %s refused: %d %s %s\n", tag.c_str(), reply.status,
@@ -110,7 +254,11 @@ timings tinyforge_deploys(deploy_env& env, const project_ids& p, int n) {
     }
     t.serving.push_back(ms_between(t0, t_serving));
     t.done.push_back(ms_between(t0, t_done));
+    posted.emplace_back(id, posted_at);
   }
+  auto log = env.daemon().process().log();
+  for (const auto& [id, at] : posted)
+    t.steps.add(deploy_steps(log, id, at));
   return t;
 }
 
@@ -169,14 +317,20 @@ timings manual_deploys(deploy_env& env, const slot_range& ports, int n) {
     int next_port = port == ports.low() ? ports.low() + 1 : ports.low();
     auto t0 = steady::now();
     auto id = start(tag, next_port);
+    auto t_started = steady::now();
     if (id.empty() || !serving(tag)) {
       ++t.failed;
       break;
     }
     auto t_serving = steady::now();
     run_command({"docker", "stop", "-t", "2", old});
+    auto t_stopped = steady::now();
     run_command({"docker", "rm", old});
     auto t_done = steady::now();
+    t.steps.add({{"docker run -d (create + start)", ms_between(t0, t_started)},
+                 {"until Caddy serves the new tag", ms_between(t_started, t_serving)},
+                 {"docker stop -t 2 (old)", ms_between(t_serving, t_stopped)},
+                 {"docker rm (old)", ms_between(t_stopped, t_done)}});
     if (direct_get(static_cast<uint16_t>(next_port), "/version").body != tag)
       ++t.failed;
     t.serving.push_back(ms_between(t0, t_serving));
@@ -203,21 +357,42 @@ int run(int n, int d) {
     return 1;
   }
 
-  std::printf("deploy_switch: %d deploys per median, %d under load; Caddy, stage behind "
+  std::fprintf(stderr, "deploy_switch: %d deploys per median, %d under load; Caddy, stage behind "
               "slots %s\n",
               n, d, env.slots().flag().c_str());
   auto a = tinyforge_deploys(env, *p, n);
   slot_range manual_ports{2};
   auto b = manual_deploys(env, manual_ports, n);
-  std::printf("(a) tinyforge  serving median %.0f ms [%s]  done median %.0f ms [%s]  failed %d\n",
+  std::fprintf(stderr, "(a) tinyforge  serving median %.0f ms [%s]  done median %.0f ms [%s]  failed %d\n",
               median(a.serving), list(a.serving).c_str(), median(a.done), list(a.done).c_str(),
               a.failed);
-  std::printf("(b) by hand    serving median %.0f ms [%s]  done median %.0f ms [%s]  failed %d\n",
+  std::fprintf(stderr, "(b) by hand    serving median %.0f ms [%s]  done median %.0f ms [%s]  failed %d\n",
               median(b.serving), list(b.serving).c_str(), median(b.done), list(b.done).c_str(),
               b.failed);
   if (median(b.serving) > 0)
-    std::printf("ratio serving (a)/(b) %.2f (target <= 1.2); done %.2f\n",
-                median(a.serving) / median(b.serving), median(a.done) / median(b.done));
+    std::fprintf(stderr, "ratio serving (a)/(b) %.2f (target <= 1.0); done %.2f\n",
+                 median(a.serving) / median(b.serving), median(a.done) / median(b.done));
+  {
+    using namespace tf::bench;
+    auto as = spread_of(a.serving), bs = spread_of(b.serving), ad = spread_of(a.done),
+         bd = spread_of(b.done);
+    double rs = bs.median > 0 && !a.serving.empty() ? as.median / bs.median : 0;
+    double rd = bd.median > 0 && !a.done.empty() ? ad.median / bd.median : 0;
+    auto failures = a.failed + b.failed > 0 ? " (" + std::to_string(a.failed) + " of Tinyforge's, "
+                                                + std::to_string(b.failed) + " by hand failed)"
+                                            : std::string{};
+    print_row("deploy behind Caddy: POST to the new tag served" + failures, show(as, "ms", 0),
+              "docker CLI by hand: " + show(bs, "ms", 0), rs, "<= 1.0x anchor",
+              rs > 0 && rs <= 1.0);
+    print_row("deploy behind Caddy: POST to done (old colour drained and removed)",
+              show(ad, "ms", 0), "docker CLI by hand, to rm: " + show(bd, "ms", 0), rd,
+              "<= 1.0x anchor", rd > 0 && rd <= 1.0);
+    auto table = phase_table(a, b);
+    if (const char* file = std::getenv("BENCH_PHASES_FILE"))
+      std::ofstream{file} << table;
+    else
+      std::fprintf(stderr, "%s", table.c_str());
+  }
 
   int deploy_failures = 0;
   load_counts counts;
@@ -234,10 +409,19 @@ int run(int n, int d) {
     }
     counts = load.stop();
   }
-  std::printf("(c) %d deploys under load in %.1f s (%d failed deploys): failed requests %lld "
+  std::fprintf(stderr, "(c) %d deploys under load in %.1f s (%d failed deploys): failed requests %lld "
               "(target 0); %s\n",
               d, ms_between(t0, steady::now()) / 1000, deploy_failures,
               static_cast<long long>(counts.failed()), counts.describe().c_str());
+  if (d > 0)
+    tf::bench::print_row("failed requests over " + std::to_string(d)
+                           + " deploys under load (8 keep-alive clients through Caddy; 1 run"
+                           + (deploy_failures ? ", " + std::to_string(deploy_failures)
+                                                  + " deploys failed"
+                                              : std::string{})
+                           + ")",
+                         std::to_string(counts.failed()), "-", 0, "0",
+                         counts.failed() == 0 && deploy_failures == 0);
   return 0;
 }
 

@@ -2,24 +2,29 @@
 // real Docker, tinyforge-test/web):
 //
 //   (a) latency   200 concurrent senders, each posting K signed deliveries (Tinyforge's
-//                 signature, a fresh X-Tinyforge-Delivery each, one connection per request)
-//                 to one project's webhook: p50 / p99 / max of the time to the 202.
+//                 signature, a fresh X-Tinyforge-Delivery each, one connection per request,
+//                 tags v1 and v2 alternating) to one project's webhook: p50 / p99 / max of
+//                 the time to the answer: 202 (a deploy queued), or 200 when the tag is the
+//                 one the stage's queued or running deploy already brings (it joins that one).
 //   (b) burst     1,000 deliveries for one stage of another project within about a second:
 //                 999 of tag v1 from 50 senders at once, then one of v2 once they have all
 //                 been answered. Printed: how many deploys ran (target <= 2), how many ended
-//                 superseded, how many deliveries were lost (not 202, or no deployment row:
-//                 target 0), and which tag the stage ends on (target v2: the newest wins).
+//                 superseded, how many deliveries were lost (neither 202 nor 200: target 0), and which tag the stage ends on (target v2: the newest wins).
 //   anchor       first, in the same run: the same 200 senders against a bare cpp-httplib server
 //                 in this process (the daemon's 8 HTTP threads) that answers 202 at once, so
 //                 (a) reads against what HTTP and the client alone cost on this machine.
-// Figures only: nothing here asserts on time.
+// Figures only: nothing here asserts on time. Rows (bench/table.hpp) on stdout, min/median of
+// R runs (each: the anchor, (a), (b)); the detail of each run on stderr. Targets (issue 14):
+// p99 <= 2x the anchor's, deliveries/s >= 0.5x the anchor's, the burst <= 2 deploys, 0 lost.
 //
 // Build and run (needs Docker and the test images: tests/images/build):
-//   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K] [T] [S]
+//   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K] [T] [S] [R]
 // (K deliveries per sender, default 5; T the daemon's http_threads, default its own 8; S its
-// deploy.settle_ms, default its own 500: 0 shows what the burst does without settling).
+// deploy.settle_ms, default its own 500: 0 shows what the burst does without settling; R runs,
+// default 3).
 // Everything it creates (temp dir, the daemon, the projects' containers) is removed at the end.
 #include "deploy_harness.hpp"
+#include "table.hpp"
 #include "actors/webhook_signatures.hpp"
 #include "http/server.hpp"
 #include "store/database.hpp"
@@ -94,20 +99,35 @@ int64_t unix_now() {
 /// httplib::Error), for the report.
 std::mutex other_mutex;
 std::map<int, int> other_statuses;
+std::map<int, std::string> other_bodies; // the first body of each, for the report
 
 std::string others() {
   std::lock_guard<std::mutex> lock{other_mutex};
   std::string s;
   for (auto [status, n] : other_statuses)
-    s += " " + std::to_string(n) + "x" + std::to_string(status);
+    s += " " + std::to_string(n) + "x" + std::to_string(status)
+         + (other_bodies[status].empty() ? "" : " (" + other_bodies[status].substr(0, 160) + ")");
   other_statuses.clear();
+  other_bodies.clear();
   return s.empty() ? " none" : s;
+}
+
+/// Deliveries answered 200: a tag the stage's queued or running deploy already brings
+/// ("unchanged", the delivery joins that deploy).
+std::atomic<long> coalesced{0};
+
+/// Whether a delivery got its answer: 202 (a deploy queued) or 200 (it joins the queued or
+/// running deploy of the same tag).
+bool answered(int status) {
+  return status == 202 || status == 200;
 }
 
 /// One signed delivery on its own connection; the status (negative when no answer).
 int send_one(uint16_t port, const webhook_target& t, const std::string& tag,
              const std::string& delivery) {
-  std::string body = "{\"tag\":\"" + tag + "\"}";
+  // The delivery id in the body too: the daemon deduplicates a signed delivery by its
+  // timestamp and MAC, so without it deliveries of one tag within a second are one.
+  std::string body = "{\"tag\":\"" + tag + "\",\"bench_delivery\":\"" + delivery + "\"}";
   auto ts = std::to_string(unix_now());
   httplib::Headers h{{"X-Tinyforge-Timestamp", ts},
                      {"X-Tinyforge-Delivery", delivery},
@@ -118,9 +138,12 @@ int send_one(uint16_t port, const webhook_target& t, const std::string& tag,
   c.set_read_timeout(60s);
   auto res = c.Post(("/api/webhooks/" + t.secret).c_str(), h, body, "application/json");
   int status = res ? res->status : -static_cast<int>(res.error()); // no answer: -httplib::Error
-  if (status != 202) {
+  if (status == 200)
+    ++coalesced;
+  if (!answered(status)) {
     std::lock_guard<std::mutex> lock{other_mutex};
-    ++other_statuses[status];
+    if (++other_statuses[status] == 1 && res)
+      other_bodies[status] = res->body;
   }
   return status;
 }
@@ -183,7 +206,7 @@ std::pair<std::vector<double>, double> under_senders(int senders, int per_sender
       auto sent = steady::now();
       auto status = send(s, i);
       auto took = std::chrono::duration<double, std::milli>(steady::now() - sent).count();
-      if (status != 202)
+      if (!answered(status))
         continue;
       std::lock_guard<std::mutex> lock{m};
       ms.push_back(took);
@@ -195,7 +218,14 @@ std::pair<std::vector<double>, double> under_senders(int senders, int per_sender
 /// The anchor, measured in the same run: a bare cpp-httplib server in this process with the
 /// daemon's HTTP thread count, answering 202 to the same signed POST (one connection per
 /// request, same body), so the daemon's figures can be read against what HTTP alone costs.
-void anchor(int per_sender, int http_threads) {
+/// p99 of the 202 latency (ms) and deliveries answered 202 per second.
+struct latency_figures {
+  double p99 = 0;
+  double per_s = 0;
+  long unanswered = 0; // neither 202 nor 200
+};
+
+latency_figures anchor(int per_sender, int http_threads) {
   httplib::Server srv;
   srv.new_task_queue = [http_threads] {
     return new httplib::ThreadPool(static_cast<size_t>(http_threads)); // as the daemon's
@@ -217,32 +247,45 @@ void anchor(int per_sender, int http_threads) {
   });
   srv.stop();
   serving.join();
-  std::printf("(anchor) bare httplib, %d threads, 202 at once: %d senders x %d, %zu answered "
+  std::fprintf(stderr, "(anchor) bare httplib, %d threads, 202 at once: %d senders x %d, %zu answered "
               "202; %.1f s, %.0f requests/s\n",
               http_threads, latency_senders, per_sender, ms.size(), wall, static_cast<double>(ms.size()) / wall);
-  std::printf("    202 latency ms: p50 %.1f  p99 %.1f  max %.1f; other answers:%s\n",
+  std::fprintf(stderr, "    202 latency ms: p50 %.1f  p99 %.1f  max %.1f; other answers:%s\n",
               pct(ms, 50), pct(ms, 99), pct(ms, 100), others().c_str());
+  return {pct(ms, 99), static_cast<double>(ms.size()) / wall,
+          latency_senders * per_sender - static_cast<long>(ms.size())};
 }
 
-void latency(deploy_env& env, int per_sender) {
+latency_figures latency(deploy_env& env, int per_sender) {
   auto t = make_target(env, "lat");
   auto port = env.api().port();
   auto [ms, wall] = under_senders(latency_senders, per_sender, [&](int s, int i) {
-    return send_one(port, t, "v1", "lat-" + std::to_string(s) + "-" + std::to_string(i));
+    // Tags alternate, so most deliveries queue a deploy (202) rather than join one (200).
+    return send_one(port, t, (s + i) % 2 ? "v2" : "v1",
+                    "lat-" + std::to_string(s) + "-" + std::to_string(i));
   });
-  std::printf("(a) latency: %d senders x %d deliveries, %zu answered 202, %d not; %.1f s, "
+  std::fprintf(stderr, "(a) latency: %d senders x %d deliveries, %zu answered 202 or 200 (%ld 200), %d not; %.1f s, "
               "%.0f deliveries/s\n",
-              latency_senders, per_sender, ms.size(),
+              latency_senders, per_sender, ms.size(), coalesced.exchange(0),
               latency_senders * per_sender - static_cast<int>(ms.size()), wall,
               static_cast<double>(ms.size()) / wall);
-  std::printf("    202 latency ms: p50 %.1f  p99 %.1f  max %.1f; other answers:%s\n",
+  std::fprintf(stderr, "    202 latency ms: p50 %.1f  p99 %.1f  max %.1f; other answers:%s\n",
               pct(ms, 50), pct(ms, 99), pct(ms, 100), others().c_str());
   auto deps = settled_deployments(env, t.ids.workload_id, 300s);
   auto ran = std::count_if(deps.begin(), deps.end(), [](const auto& d) { return !d.started_at.empty(); });
-  std::printf("    deployments %zu, of which ran %ld\n", deps.size(), static_cast<long>(ran));
+  std::fprintf(stderr, "    deployments %zu, of which ran %ld\n", deps.size(), static_cast<long>(ran));
+  return {pct(ms, 99), static_cast<double>(ms.size()) / wall,
+          latency_senders * per_sender - static_cast<long>(ms.size())};
 }
 
-void burst(deploy_env& env) {
+/// How many deploys a burst ran and how many deliveries it lost.
+struct burst_figures {
+  long ran = 0;
+  long lost = 0;
+  bool newest_won = false;
+};
+
+burst_figures burst(deploy_env& env) {
   constexpr int senders = 50;
   constexpr int each = 20; // 1,000 in all: 999 of v1, then the last of v2
   auto t = make_target(env, "burst");
@@ -253,11 +296,11 @@ void burst(deploy_env& env) {
       if (s == senders - 1 && i == each - 1)
         break; // the 1,000th goes last, below
       auto status = send_one(port, t, "v1", "burst-" + std::to_string(s) + "-" + std::to_string(i));
-      (status == 202 ? accepted : refused)++;
+      (answered(status) ? accepted : refused)++;
     }
   });
   auto last = send_one(port, t, "v2", "burst-last");
-  (last == 202 ? accepted : refused)++;
+  (answered(last) ? accepted : refused)++;
   auto window = std::chrono::duration<double, std::milli>(steady::now() - t0).count();
   auto deps = settled_deployments(env, t.ids.workload_id, 300s);
   long ran = 0, superseded = 0, failed = 0;
@@ -270,13 +313,70 @@ void burst(deploy_env& env) {
   std::string final_tag;
   if (project.IsObject() && project["stages"].IsArray() && project["stages"].Size() > 0)
     final_tag = str(project["stages"][0], "current_tag");
-  long lost = static_cast<long>(1000 - accepted.load())
-              + std::max<long>(0, accepted.load() - static_cast<long>(deps.size()));
-  std::printf("(b) burst: 1000 deliveries sent in %.0f ms: %d answered 202, %d not:%s\n",
-              window, accepted.load(), refused.load(), others().c_str());
-  std::printf("    deployments %zu: ran %ld (target <= 2), superseded %ld, failed %ld; lost %ld "
+  // Lost: no 202/200 answer. (Since deliveries of a tag already on its way are answered 200
+  // and join that deploy, the deployment rows no longer count the deliveries.)
+  long lost = static_cast<long>(1000 - accepted.load());
+  std::fprintf(stderr, "(b) burst: 1000 deliveries sent in %.0f ms: %d answered 202 or 200 (%ld "
+                       "200: joined a deploy of the same tag), %d not:%s\n",
+              window, accepted.load(), coalesced.exchange(0), refused.load(), others().c_str());
+  std::fprintf(stderr, "    deployments %zu: ran %ld (target <= 2), superseded %ld, failed %ld; lost %ld "
               "(target 0); the stage ends on %s, the newest tag sent v2\n",
               deps.size(), ran, superseded, failed, lost, final_tag.c_str());
+  return {ran, lost, final_tag == "v2"};
+}
+
+
+/// "min/median" of counts.
+std::string counts(tf::bench::spread s) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.0f/%.0f", s.min, s.median);
+  return b;
+}
+
+/// Prints the rows (bench/table.hpp) of N runs.
+void print_rows(const std::vector<latency_figures>& anchors,
+                const std::vector<latency_figures>& daemon, const std::vector<burst_figures>& bursts) {
+  using namespace tf::bench;
+  std::vector<double> ap, ad, au, tp, td, tu;
+  for (const auto& a : anchors) {
+    ap.push_back(a.p99);
+    ad.push_back(a.per_s);
+    au.push_back(static_cast<double>(a.unanswered));
+  }
+  for (const auto& t : daemon) {
+    tp.push_back(t.p99);
+    td.push_back(t.per_s);
+    tu.push_back(static_cast<double>(t.unanswered));
+  }
+  auto a99 = spread_of(ap), t99 = spread_of(tp), aps = spread_of(ad), tps = spread_of(td);
+  double r99 = a99.median > 0 ? t99.median / a99.median : 0;
+  double rps = aps.median > 0 ? tps.median / aps.median : 0;
+  print_row("webhook answer latency p99 (202, or 200 when it joins a deploy), 200 senders",
+            show(t99, "ms"),
+            "bare httplib: " + show(a99, "ms"), r99, "<= 2x anchor", r99 > 0 && r99 <= 2.0);
+  print_row("webhook deliveries/s, 200 senders", show(tps, "/s", 0),
+            "bare httplib: " + show(aps, "/s", 0), rps, ">= 0.5x anchor", rps >= 0.5);
+  auto tun = spread_of(tu);
+  print_row("webhook deliveries of those 1,000 with no 202/200 (503, no answer)", counts(tun),
+            "bare httplib: " + counts(spread_of(au)), 0, "0",
+            *std::max_element(tu.begin(), tu.end()) == 0);
+  std::vector<double> ran, lost;
+  bool newest = true;
+  for (const auto& b : bursts) {
+    ran.push_back(static_cast<double>(b.ran));
+    lost.push_back(static_cast<double>(b.lost));
+    newest = newest && b.newest_won;
+  }
+  auto r = spread_of(ran), l = spread_of(lost);
+  double max_ran = ran.empty() ? 0 : *std::max_element(ran.begin(), ran.end());
+  double max_lost = lost.empty() ? 0 : *std::max_element(lost.begin(), lost.end());
+  print_row(std::string{"burst of 1,000 deliveries to one stage: deploys run"}
+              + (newest ? "" : " (the newest tag did not win in every run)"),
+            counts(r) + " (max " + std::to_string(static_cast<long>(max_ran)) + ")", "-", 0,
+            "<= 2", max_ran <= 2 && newest);
+  print_row("burst of 1,000 deliveries: deliveries lost",
+            counts(l) + " (max " + std::to_string(static_cast<long>(max_lost)) + ")", "-", 0,
+            "0", max_lost == 0);
 }
 
 } // namespace
@@ -285,22 +385,29 @@ int main(int argc, char** argv) {
   int per_sender = argc > 1 ? std::atoi(argv[1]) : 5;
   int http_threads = argc > 2 ? std::atoi(argv[2]) : 8; // the daemon's default
   int settle_ms = argc > 3 ? std::atoi(argv[3]) : 500;  // the daemon's default
+  int runs = argc > 4 ? std::atoi(argv[4]) : 3;
   if (per_sender < 1 || http_threads < 1 || http_threads > 256 || settle_ms < 0
-      || settle_ms > 60000) {
+      || settle_ms > 60000 || runs < 1 || runs > 50) {
     std::fprintf(stderr, "usage: webhook_burst [deliveries per sender] [http_threads 1..256] "
-                         "[deploy.settle_ms 0..60000]\n");
+                         "[deploy.settle_ms 0..60000] [runs 1..50]\n");
     return 2;
   }
   try {
-    std::printf("http_threads %d (daemon and anchor), deploy.settle_ms %d\n", http_threads,
-                settle_ms);
-    anchor(per_sender, http_threads);
+    std::fprintf(stderr, "http_threads %d (daemon and anchor), deploy.settle_ms %d, %d runs\n",
+                 http_threads, settle_ms, runs);
     auto opts = with(proxy_kind::none, 0, 30);
     opts.extra_flags = {"--http_threads", std::to_string(http_threads), "--deploy.settle_ms",
                         std::to_string(settle_ms)};
     deploy_env env{opts};
-    latency(env, per_sender);
-    burst(env);
+    std::vector<latency_figures> anchors, daemon;
+    std::vector<burst_figures> bursts;
+    for (int i = 0; i < runs; ++i) {
+      std::fprintf(stderr, "-- run %d of %d\n", i + 1, runs);
+      anchors.push_back(anchor(per_sender, http_threads));
+      daemon.push_back(latency(env, per_sender));
+      bursts.push_back(burst(env));
+    }
+    print_rows(anchors, daemon, bursts);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "webhook_burst: %s\n", e.what());
     return 1;

@@ -468,6 +468,10 @@ public:
     auto c = client();
     return to_reply(c.Patch(path.c_str(), json, "application/json"));
   }
+  http_reply del(const std::string& path) const {
+    auto c = client();
+    return to_reply(c.Delete(path.c_str()));
+  }
 
 private:
   static constexpr client_timeouts timeouts{std::chrono::seconds{5}, std::chrono::seconds{30},
