@@ -921,6 +921,51 @@ TEST_CASE_FIXTURE(store_fixture, "reconcile_containers writes a batch in one tra
   }
 }
 
+TEST_CASE_FIXTURE(store_fixture,
+                  "reconcile_containers reports the rows it moves into failed, and only those") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto st = MUST(create_stack(db, make_stack("shop")));
+  auto row = [&](const std::string& id, const std::string& container_id,
+                 const std::string& state) {
+    auto c = make_container(p.workload_id, container_id, state);
+    c.id = id;
+    return MUST(upsert_container(db, c));
+  };
+  row("p-running", "c-running", "running");
+  row("p-failed", "c-failed", "failed");
+  row("p-by-container", "c-by-container", "running");
+  row("p-untouched-failed", "c-untouched", "failed");
+
+  auto result = MUST(reconcile_containers(
+    db, {observe("p-running", p.workload_id, "c-running", "failed"),
+         observe("p-failed", p.workload_id, "c-failed", "failed"),       // failed before
+         observe("", p.workload_id, "c-by-container", "failed"),         // by container id
+         observe("shop-new", st.workload_id, "c-new", "failed"),          // created failed
+         observe("forged", "no-such-workload", "c-forged", "failed")}));  // rejected
+  CHECK(result.written == 4);
+  CHECK(result.rejected == 1);
+  std::vector<std::string> failed;
+  for (const auto& c : result.failed) {
+    CHECK(c.state == "failed");
+    failed.push_back(c.row_id + " " + c.workload_id + " " + c.role + " " + c.container_id);
+  }
+  // In the order the rows were created, as the index of failed rows keeps them.
+  CHECK(failed
+        == std::vector<std::string>{"p-running " + p.workload_id + " web c-running",
+                                    "p-by-container " + p.workload_id + " web c-by-container",
+                                    "shop-new " + st.workload_id + " web c-new"});
+
+  // Failed before and after: no news; a row that recovers and fails again is news again.
+  CHECK(MUST(reconcile_containers(db, {observe("p-running", p.workload_id, "c-running",
+                                               "failed")}))
+          .failed.empty());
+  MUST(reconcile_containers(db, {observe("p-running", p.workload_id, "c-running", "running")}));
+  auto again = MUST(reconcile_containers(
+    db, {observe("p-running", p.workload_id, "c-running", "failed")}));
+  REQUIRE(again.failed.size() == 1);
+  CHECK(again.failed[0].row_id == "p-running");
+}
+
 // -- 8. mark_missing --------------------------------------------------------------------------
 
 TEST_CASE_FIXTURE(store_fixture, "mark_missing marks unseen containers of one host, once") {
