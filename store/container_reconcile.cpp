@@ -24,19 +24,39 @@ namespace {
 
 // -- the statements -------------------------------------------------------------
 
-/// A project row, by its row id within the labelled workload: the primary key. Project rows
-/// are only updated: the project deployer is their authoritative writer, and inventing rows
-/// here would race with deploys of several instances (seed).
+// A tick mostly finds each container as it was: only when it was last seen changes. Such a
+// row is "touched": an UPDATE of the two timestamps alone, which no index holds, so SQLite
+// rewrites the row and no index entry. A row whose Docker fields changed is written in full
+// (and its indexes with it). Parameters, in every statement below: ?1 container id, ?2 image,
+// ?3 state, ?4 port, ?5 last seen, ?6 now, ?7 workload id, ?8 row id.
+
+/// A row, by its row id within the labelled workload (the primary key), when Docker's fields
+/// are as stored: a project, stack or site row alike.
+constexpr std::string_view touch_row_by_id_sql =
+  "UPDATE containers SET last_seen_at = ?5, updated_at = ?6 WHERE id = ?8 AND workload_id = ?7 "
+  "AND container_id = ?1 AND image_ref = ?2 AND state = ?3 AND port = ?4";
+
+/// A project row, by its row id within the labelled workload, in full. Project rows are only
+/// updated: the project deployer is their authoritative writer, and inventing rows here
+/// would race with deploys of several instances (seed).
 constexpr std::string_view update_project_row_by_id_sql =
   "UPDATE containers SET container_id = ?1, image_ref = ?2, state = ?3, port = ?4, "
   "last_seen_at = ?5, updated_at = ?6 WHERE id = ?8 AND workload_id = ?7";
 
-/// A project row, by its container id within the labelled workload (a container whose
-/// labels name no row). A container id names one container, so the search finds its rows.
-constexpr std::string_view update_project_row_by_container_sql =
+/// The project rows of a container id within the labelled workload whose Docker fields are
+/// as stored (the reconciler matches project containers by their container id). A container
+/// id names one container, so the search finds its rows.
+constexpr std::string_view touch_project_rows_by_container_sql =
   "UPDATE containers INDEXED BY idx_containers_container_id "
-  "SET container_id = ?1, image_ref = ?2, state = ?3, port = ?4, last_seen_at = ?5, "
-  "updated_at = ?6 WHERE container_id = ?1 AND workload_id = ?7";
+  "SET last_seen_at = ?5, updated_at = ?6 WHERE container_id = ?1 AND workload_id = ?7 "
+  "AND image_ref = ?2 AND state = ?3 AND port = ?4";
+
+/// The other rows of that container id, in full (those touched above are now as observed).
+constexpr std::string_view update_project_rows_by_container_sql =
+  "UPDATE containers INDEXED BY idx_containers_container_id "
+  "SET image_ref = ?2, state = ?3, port = ?4, last_seen_at = ?5, updated_at = ?6 "
+  "WHERE container_id = ?1 AND workload_id = ?7 "
+  "AND (image_ref != ?2 OR state != ?3 OR port != ?4)";
 
 /// A stack or site row, by its row id. What Docker runs may create it, but a conflict only
 /// ever touches Docker-derived fields, so deployer-owned ones survive every tick, and never
@@ -77,7 +97,9 @@ struct reconcile_batch {
 
   database& db;
   std::string now = now_utc();
+  statement touch_by_id;
   statement by_id;
+  statement touch_by_container;
   statement by_container;
   statement upsert;
   std::map<std::string, std::string> kinds;  // workload id -> kind ("" when none)
@@ -86,8 +108,10 @@ struct reconcile_batch {
 };
 
 caf::error prepare_batch(reconcile_batch& b) {
-  for (auto [into, sql] : {std::pair{&b.by_id, update_project_row_by_id_sql},
-                           std::pair{&b.by_container, update_project_row_by_container_sql},
+  for (auto [into, sql] : {std::pair{&b.touch_by_id, touch_row_by_id_sql},
+                           std::pair{&b.by_id, update_project_row_by_id_sql},
+                           std::pair{&b.touch_by_container, touch_project_rows_by_container_sql},
+                           std::pair{&b.by_container, update_project_rows_by_container_sql},
                            std::pair{&b.upsert, upsert_docker_fields_sql}}) {
     auto st = b.db.prepare(sql);
     if (!st)
@@ -137,26 +161,56 @@ caf::expected<const observed_container*> resolve(reconcile_batch& b,
   return &b.resolved;
 }
 
-/// Binds the statement that writes `o` (a workload of `kind`), or nothing when there is
-/// no row to match: a project container needs an id or a container id (an empty one would
-/// match every row not started yet), a stack or site container an id.
-statement* bind_write(reconcile_batch& b, const observed_container& o, const std::string& kind) {
+/// Runs a bound statement: how many rows it changed.
+caf::expected<int64_t> run_bound(statement& st) {
+  auto err = st.run();
+  auto changed = st.changes();
+  st.reset();
+  if (err)
+    return err;
+  return changed;
+}
+
+/// Binds one observation's Docker fields to ?1-?7 of `st` (and its row id to ?8 if it has one)
+/// and runs it: how many rows it changed.
+caf::expected<int64_t> run_with(reconcile_batch& b, statement& st, const observed_container& o,
+                                bool with_id) {
   const auto& last_seen = o.last_seen_at.empty() ? b.now : o.last_seen_at;
-  if (kind == "project") {
-    if (o.id.empty() && o.container_id.empty())
-      return nullptr;
-    auto& st = o.id.empty() ? b.by_container : b.by_id;
-    bind_all(st, o.container_id, o.image_ref, o.state, o.port, last_seen, b.now, o.workload_id);
-    if (!o.id.empty())
-      bind_from(st, 8, o.id);
-    return &st;
+  bind_all(st, o.container_id, o.image_ref, o.state, o.port, last_seen, b.now, o.workload_id);
+  if (with_id)
+    bind_from(st, 8, o.id);
+  return run_bound(st);
+}
+
+/// Writes `o` (a workload of `kind`): how many rows it changed (0: nothing to match). A project
+/// container needs an id or a container id (an empty one would match every row not started
+/// yet), a stack or site container an id.
+caf::expected<int64_t> write(reconcile_batch& b, const observed_container& o,
+                             const std::string& kind) {
+  auto project = kind == "project";
+  if (project && o.id.empty()) {
+    if (o.container_id.empty())
+      return 0;
+    auto touched = run_with(b, b.touch_by_container, o, false);
+    if (!touched)
+      return touched;
+    auto updated = run_with(b, b.by_container, o, false);
+    if (!updated)
+      return updated;
+    return *touched + *updated;
   }
   if (o.id.empty())
-    return nullptr;
+    return 0;
+  auto touched = run_with(b, b.touch_by_id, o, true);
+  if (!touched || *touched > 0)
+    return touched;
+  if (project)
+    return run_with(b, b.by_id, o, true);
   static const std::string local_host = "local";
+  const auto& last_seen = o.last_seen_at.empty() ? b.now : o.last_seen_at;
   bind_all(b.upsert, o.id, o.workload_id, kind, o.role, o.host.empty() ? local_host : o.host,
            o.container_id, o.image_ref, o.state, o.port, last_seen, b.now);
-  return &b.upsert;
+  return run_bound(b.upsert);
 }
 
 /// Indexes one observed container: true when a row was written, false when it was
@@ -172,15 +226,10 @@ caf::expected<bool> index_one(reconcile_batch& b, const observed_container& obse
     return kind.error();
   if ((*kind)->empty()) // a label naming no workload is forged (or stale): never index it
     return false;
-  auto* st = bind_write(b, **o, **kind);
-  if (st == nullptr)
-    return false;
-  auto err = st->run();
-  auto written = st->changes() > 0;
-  st->reset();
-  if (err)
-    return err;
-  return written;
+  auto changed = write(b, **o, **kind);
+  if (!changed)
+    return changed.error();
+  return *changed > 0;
 }
 
 // -- failed rows --------------------------------------------------------------------
@@ -269,8 +318,10 @@ caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep) {
 
 std::vector<std::pair<std::string_view, std::string_view>> reconcile_statements() {
   return {
+    {"row touched by id", touch_row_by_id_sql},
     {"project row by id", update_project_row_by_id_sql},
-    {"project row by container id", update_project_row_by_container_sql},
+    {"project rows touched by container id", touch_project_rows_by_container_sql},
+    {"project rows by container id", update_project_rows_by_container_sql},
     {"stack or site row upsert", upsert_docker_fields_sql},
     {"failed rows", failed_rowids_sql},
     {"failed row's change", change_of_rowid_sql},

@@ -922,6 +922,47 @@ TEST_CASE_FIXTURE(store_fixture, "reconcile_containers writes a batch in one tra
 }
 
 TEST_CASE_FIXTURE(store_fixture,
+                  "reconcile_containers: a container seen again as it was moves only its "
+                  "last_seen_at") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto st = MUST(create_stack(db, make_stack("shop")));
+  auto by_id = make_container(p.workload_id, "c-1");
+  by_id.image_ref = "img:v1";
+  by_id.port = 8080;
+  by_id.last_seen_at = "2024-01-01T00:00:00.000Z";
+  by_id = MUST(upsert_container(db, by_id));
+  auto by_container = by_id;
+  by_container.id.clear();
+  by_container.container_id = "c-2";
+  by_container = MUST(upsert_container(db, by_container));
+  auto stack_row = by_id;
+  stack_row.id = "shop-web";
+  stack_row.workload_id = st.workload_id;
+  stack_row.container_id = "c-3";
+  stack_row = MUST(upsert_container(db, stack_row));
+
+  auto seen = [](const container_row& r, const std::string& id) {
+    auto o = observe(id, r.workload_id, r.container_id, r.state);
+    o.image_ref = r.image_ref;
+    o.port = r.port;
+    o.last_seen_at = "2030-01-01T00:00:00.000Z";
+    return o;
+  };
+  auto result = MUST(reconcile_containers(db, {seen(by_id, by_id.id), seen(by_container, ""),
+                                               seen(stack_row, stack_row.id)}));
+  CHECK(result.written == 3);
+  CHECK(result.rejected == 0);
+  for (const auto& before : {by_id, by_container, stack_row}) {
+    auto after = MUST(get_container(db, before.id));
+    CHECK(after.last_seen_at == "2030-01-01T00:00:00.000Z");
+    auto expected = before;
+    expected.last_seen_at = after.last_seen_at;
+    CHECK(fields_of(after) == fields_of(expected));
+  }
+  CHECK(rows(db, "containers") == 3);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
                   "reconcile_containers reports the rows it moves into failed, and only those") {
   auto p = MUST(create_project(db, make_project("api")));
   auto st = MUST(create_stack(db, make_stack("shop")));
