@@ -114,14 +114,14 @@ std::vector<workload_ref> make_workloads(database& db, int projects, int stacks)
   return out;
 }
 
-/// `many_rows` container rows spread over `workloads`; `mixed` gives them several states,
-/// two hosts and some not started yet (no container id), else all run on one host. Then
-/// ANALYZE, so the planner weighs the indexes by what the table holds.
-void fill_and_analyze(database& db, const std::vector<workload_ref>& workloads, bool mixed) {
+/// Container rows [from, to) spread over `workloads`; `mixed` gives them several states, two
+/// hosts and some not started yet (no container id), else all run on one host.
+void insert_rows(database& db, const std::vector<workload_ref>& workloads, int64_t from,
+                 int64_t to, bool mixed) {
   static const char* const states[] = {"running", "running", "running", "stopped",
                                        "failed",  "missing", "created", "restarting"};
   MUST_OK(db.exec("BEGIN"));
-  for (int64_t i = 0; i < many_rows; ++i) {
+  for (int64_t i = from; i < to; ++i) {
     const auto& w = workloads[static_cast<size_t>(i) % workloads.size()];
     auto n = std::to_string(i);
     std::string host = mixed && i % 10 == 0 ? "remote" : "local";
@@ -134,8 +134,24 @@ void fill_and_analyze(database& db, const std::vector<workload_ref>& workloads, 
             "2026-01-01T00:00:00.000Z");
   }
   MUST_OK(db.exec("COMMIT"));
+}
+
+/// `many_rows` rows (insert_rows), then ANALYZE, so the planner weighs the indexes by what
+/// the table holds.
+void fill_and_analyze(database& db, const std::vector<workload_ref>& workloads, bool mixed) {
+  insert_rows(db, workloads, 0, many_rows, mixed);
   MUST_OK(db.exec("ANALYZE"));
   REQUIRE(sql_int(db, "SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'containers'") > 0);
+}
+
+/// The row count the container index's statistics were taken at; -1 when there are none.
+int64_t analyzed_rows(database& db) {
+  if (sql_int(db, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'sqlite_stat1'") == 0)
+    return -1;
+  if (sql_int(db, "SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'containers'") == 0)
+    return -1;
+  return sql_int(db, "SELECT CAST(stat AS INTEGER) FROM sqlite_stat1 WHERE tbl = 'containers' "
+                     "AND idx = 'sqlite_autoindex_containers_1'");
 }
 
 } // namespace
@@ -155,5 +171,26 @@ TEST_CASE_FIXTURE(plan_fixture, "the reconcile's and the sweep's statements sear
                                 "with 10,000 rows over 100 workloads, states and hosts mixed, "
                                 "after ANALYZE") {
   fill_and_analyze(db, make_workloads(db, 50, 50), true);
+  require_indexed_plans();
+}
+
+TEST_CASE_FIXTURE(plan_fixture, "optimize takes the container index's statistics when it has "
+                                "none, and again once it grew tenfold") {
+  auto workloads = make_workloads(db, 1, 0);
+  MUST_OK(store::optimize(db));
+  CHECK(analyzed_rows(db) == -1); // no rows: nothing to learn
+
+  insert_rows(db, workloads, 0, 100, true);
+  MUST_OK(store::optimize(db));
+  CHECK(analyzed_rows(db) == 100);
+
+  insert_rows(db, workloads, 100, 900, true); // grown 9-fold: the statistics still serve
+  MUST_OK(store::optimize(db));
+  CHECK(analyzed_rows(db) == 100);
+
+  insert_rows(db, workloads, 900, 1000, true);
+  MUST_OK(store::optimize(db));
+  // ANALYZE reads a sample (analysis_limit): past it, the row count is an estimate.
+  CHECK(analyzed_rows(db) >= 500);
   require_indexed_plans();
 }
