@@ -45,15 +45,20 @@ constexpr std::string_view update_project_row_by_id_sql =
 
 /// The project rows of a container id within the labelled workload whose Docker fields are
 /// as stored (the reconciler matches project containers by their container id). A container
-/// id names one container, so the search finds its rows.
+/// id names one container, so the search finds its rows. OR IGNORE: SQLite cannot know that
+/// this UPDATE changes one row, and one that may change several and may fail half-way (a NOT
+/// NULL column set) keeps a statement journal, a savepoint per run; with IGNORE a NULL would
+/// skip the row instead, so there is no half-way, and no journal. Nothing bound is NULL, and
+/// the columns set are in no UNIQUE or CHECK constraint, so the outcome is the same.
 constexpr std::string_view touch_project_rows_by_container_sql =
-  "UPDATE containers INDEXED BY idx_containers_container_id "
+  "UPDATE OR IGNORE containers INDEXED BY idx_containers_container_id "
   "SET last_seen_at = ?5, updated_at = ?6 WHERE container_id = ?1 AND workload_id = ?7 "
   "AND image_ref = ?2 AND state = ?3 AND port = ?4";
 
-/// The other rows of that container id, in full (those touched above are now as observed).
+/// The other rows of that container id, in full (those touched above are now as observed);
+/// OR IGNORE as above.
 constexpr std::string_view update_project_rows_by_container_sql =
-  "UPDATE containers INDEXED BY idx_containers_container_id "
+  "UPDATE OR IGNORE containers INDEXED BY idx_containers_container_id "
   "SET image_ref = ?2, state = ?3, port = ?4, last_seen_at = ?5, updated_at = ?6 "
   "WHERE container_id = ?1 AND workload_id = ?7 "
   "AND (image_ref != ?2 OR state != ?3 OR port != ?4)";
