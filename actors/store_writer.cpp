@@ -18,6 +18,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <memory>
+#include <optional>
+
 namespace tf {
 
 namespace {
@@ -94,7 +98,27 @@ auto journal_writes(store::database& d) {
     });
 }
 
-auto container_index_writes(store::database& d) {
+/// Refreshes the planner's statistics (store::optimize) after a reconcile batch that wrote
+/// many rows: the statistics taken at start may describe a far smaller index. At most once
+/// per interval, since a daemon with 10,000 containers writes that many on every tick.
+struct optimize_after_large_batches {
+  static constexpr int64_t large = 1000;
+  static constexpr std::chrono::minutes interval{10};
+  std::optional<std::chrono::steady_clock::time_point> last;
+
+  void after(store::database& d, int64_t written) {
+    auto now = std::chrono::steady_clock::now();
+    if (written <= large || (last && now - *last < interval))
+      return;
+    last = now;
+    if (auto err = store::optimize(d))
+      spdlog::warn("event=optimize-failed after=reconcile error={}", error_message(err));
+  }
+};
+
+template <class Self>
+auto container_index_writes(Self* self, store::database& d) {
+  auto optimizer = std::make_shared<optimize_after_large_batches>();
   return behavior_part<container_index_writer_actor>(
     [&d](atom::upsert, container_row& c) {
       return reply(store::upsert_container(d, std::move(c)));
@@ -102,8 +126,17 @@ auto container_index_writes(store::database& d) {
     [&d](atom::erase, atom::container, const std::string& id) {
       return reply(store::delete_container(d, id));
     },
-    [&d](atom::reconcile, const std::vector<observed_container>& xs) {
-      return reply(store::reconcile_containers(d, xs));
+    [self, &d, optimizer](atom::reconcile, const std::vector<observed_container>& xs) {
+      // The reply goes first: the reconciler reports and notifies while ANALYZE runs.
+      auto rp = self->template make_response_promise<reconcile_result>();
+      auto result = store::reconcile_containers(d, xs);
+      auto written = result ? result->written : 0;
+      if (result)
+        rp.deliver(std::move(*result));
+      else
+        rp.deliver(std::move(result.error()));
+      optimizer->after(d, written);
+      return rp;
     },
     [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::sweep_missing(d, s)); });
 }
@@ -164,8 +197,13 @@ store_writer_actor::behavior_type
 store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, store::database db) {
   self->state.db = std::move(db);
   auto& d = self->state.db;
+  // The connection comes migrated: statistics for what the database holds now, before the
+  // first statement is planned (the plans of the hot statements do not depend on them; the
+  // others' may).
+  if (auto err = store::optimize(d))
+    spdlog::warn("event=optimize-failed after=start error={}", error_message(err));
   return combine_parts<store_writer_actor>(catalog_writes(d), journal_writes(d),
-                                           container_index_writes(d), auth_writes(d),
+                                           container_index_writes(self, d), auth_writes(d),
                                            delivery_log_writes(d), notification_log_writes(d),
                                            settings_writes(d));
 }

@@ -5,7 +5,7 @@
 namespace tf::store {
 
 caf::expected<std::string> workload_kind(database& db, const std::string& workload_id) {
-  auto kind = find_one(db, "SELECT kind FROM workloads WHERE id = ?1", text_of_first_column, workload_id);
+  auto kind = find_one(db, workload_kind_sql, text_of_first_column, workload_id);
   if (!kind)
     return kind.error();
   return kind->value_or(std::string{});
@@ -13,10 +13,7 @@ caf::expected<std::string> workload_kind(database& db, const std::string& worklo
 
 caf::expected<std::string> stack_workload_by_compose_project(database& db,
                                                              const std::string& name) {
-  auto id = find_one(db,
-                     "SELECT w.id FROM stacks s JOIN workloads w ON w.kind = 'stack' "
-                     "AND w.ref_id = s.id WHERE s.compose_project_name = ?1",
-                     text_of_first_column, name);
+  auto id = find_one(db, stack_workload_by_compose_project_sql, text_of_first_column, name);
   if (!id)
     return id.error();
   return id->value_or(std::string{});

@@ -1,65 +1,136 @@
-// The reconciler's writes to the container index: what Docker reports (reconcile_containers)
-// and the sweep of rows whose container Docker no longer lists (sweep_missing). Declared in
-// store/containers.hpp; the deployers' writes and the reads live in store/containers.cpp.
-#include "store/containers.hpp"
+// The reconciler's writes to the container index (store/container_reconcile.hpp); the
+// deployers' writes and the reads live in store/containers.cpp.
+//
+// A batch holds every container of a host and runs on every tick, so each statement reaches
+// its rows through one index and costs what it touches, never the workload or the table.
+// Where two indexes could serve, INDEXED BY names the one meant: SQLite then uses it or
+// refuses to prepare the statement, so a plan cannot drift onto another index or a scan when
+// ANALYZE's statistics change (the clause's documented purpose: an error, not a slow plan,
+// when the schema no longer fits the statement). tests/query_plan_test.cpp checks them all.
+#include "store/container_reconcile.hpp"
 
 #include "core/clock.hpp"
 #include "store/container_lookups.hpp"
 #include "store/env_json.hpp"
 #include "store/query.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <map>
-#include <optional>
-#include <set>
 
 namespace tf::store {
 
-// -- the reconciler's writes ----------------------------------------------------
-
 namespace {
 
-/// One reconcile batch: its time, its two prepared statements, and the lookups it has made.
+// -- the statements -------------------------------------------------------------
+
+// A tick mostly finds each container as it was: only when it was last seen changes. Such a
+// row is "touched": an UPDATE of the two timestamps alone, which no index holds, so SQLite
+// rewrites the row and no index entry. A row whose Docker fields changed is written in full
+// (and its indexes with it). Parameters, in every statement below: ?1 container id, ?2 image,
+// ?3 state, ?4 port, ?5 last seen, ?6 now, ?7 workload id, ?8 row id.
+
+/// A row, by its row id within the labelled workload (the primary key), when Docker's fields
+/// are as stored: a project, stack or site row alike.
+constexpr std::string_view touch_row_by_id_sql =
+  "UPDATE containers SET last_seen_at = ?5, updated_at = ?6 WHERE id = ?8 AND workload_id = ?7 "
+  "AND container_id = ?1 AND image_ref = ?2 AND state = ?3 AND port = ?4";
+
+/// A project row, by its row id within the labelled workload, in full. Project rows are only
+/// updated: the project deployer is their authoritative writer, and inventing rows here
+/// would race with deploys of several instances (seed).
+constexpr std::string_view update_project_row_by_id_sql =
+  "UPDATE containers SET container_id = ?1, image_ref = ?2, state = ?3, port = ?4, "
+  "last_seen_at = ?5, updated_at = ?6 WHERE id = ?8 AND workload_id = ?7";
+
+/// The project rows of a container id within the labelled workload whose Docker fields are
+/// as stored (the reconciler matches project containers by their container id). A container
+/// id names one container, so the search finds its rows. OR IGNORE: SQLite cannot know that
+/// this UPDATE changes one row, and one that may change several and may fail half-way (a NOT
+/// NULL column set) keeps a statement journal, a savepoint per run; with IGNORE a NULL would
+/// skip the row instead, so there is no half-way, and no journal. Nothing bound is NULL, and
+/// the columns set are in no UNIQUE or CHECK constraint, so the outcome is the same.
+constexpr std::string_view touch_project_rows_by_container_sql =
+  "UPDATE OR IGNORE containers INDEXED BY idx_containers_container_id "
+  "SET last_seen_at = ?5, updated_at = ?6 WHERE container_id = ?1 AND workload_id = ?7 "
+  "AND image_ref = ?2 AND state = ?3 AND port = ?4";
+
+/// The other rows of that container id, in full (those touched above are now as observed);
+/// OR IGNORE as above.
+constexpr std::string_view update_project_rows_by_container_sql =
+  "UPDATE OR IGNORE containers INDEXED BY idx_containers_container_id "
+  "SET image_ref = ?2, state = ?3, port = ?4, last_seen_at = ?5, updated_at = ?6 "
+  "WHERE container_id = ?1 AND workload_id = ?7 "
+  "AND (image_ref != ?2 OR state != ?3 OR port != ?4)";
+
+/// A stack or site row, by its row id. What Docker runs may create it, but a conflict only
+/// ever touches Docker-derived fields, so deployer-owned ones survive every tick, and never
+/// a row of another workload.
+constexpr std::string_view upsert_docker_fields_sql =
+  "INSERT INTO containers(id, workload_id, workload_kind, role, host, container_id, "
+  "image_ref, state, port, last_seen_at, created_at, updated_at) "
+  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) "
+  "ON CONFLICT(id) DO UPDATE SET container_id = excluded.container_id, "
+  "image_ref = excluded.image_ref, state = excluded.state, port = excluded.port, "
+  "last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at "
+  "WHERE containers.workload_id = excluded.workload_id";
+
+/// The rows in the failed state, by rowid: read from the state index alone (it holds the
+/// rowid), before and after a batch, so what costs is the failed rows, not the table.
+constexpr std::string_view failed_rowids_sql =
+  "SELECT rowid FROM containers INDEXED BY idx_containers_state WHERE state = 'failed' "
+  "ORDER BY rowid";
+
+/// A row that a batch moved into the failed state, for its notification.
+constexpr std::string_view change_of_rowid_sql =
+  "SELECT id, workload_id, role, container_id FROM containers WHERE rowid = ?1";
+
+/// The rows of one host whose container Docker no longer lists, from the index of live rows
+/// (migration 9): rows already missing or never started are not in it.
+constexpr std::string_view sweep_missing_sql =
+  "UPDATE containers INDEXED BY idx_containers_live SET state = 'missing', updated_at = ?1 "
+  "WHERE host = ?2 AND container_id != '' AND state != 'missing' "
+  "AND (?4 = '' OR updated_at < ?4) "
+  "AND container_id NOT IN (SELECT value FROM json_each(?3)) "
+  "RETURNING id, workload_id, role, container_id";
+
+// -- one batch ----------------------------------------------------------------------
+
+/// One reconcile batch: its time, its prepared statements, and the lookups it has made.
 struct reconcile_batch {
   explicit reconcile_batch(database& on) : db{on} {}
 
   database& db;
   std::string now = now_utc();
-  /// Project rows are only updated: the project deployer is their authoritative writer,
-  /// and inventing rows here would race with deploys of several instances (seed).
-  statement update_project_row;
-  /// Stack and site rows may be created by what Docker runs, but a conflict only ever
-  /// touches Docker-derived fields, so deployer-owned ones survive every tick.
-  statement upsert_docker_fields;
+  statement touch_by_id;
+  statement by_id;
+  statement touch_by_container;
+  statement by_container;
+  statement upsert;
   std::map<std::string, std::string> kinds;  // workload id -> kind ("" when none)
   std::map<std::string, std::string> stacks; // compose project -> workload id ("" when none)
+  observed_container resolved; // a compose container as indexed (see resolve)
 };
 
 caf::error prepare_batch(reconcile_batch& b) {
-  auto update = b.db.prepare(
-    "UPDATE containers SET container_id = ?1, image_ref = ?2, state = ?3, port = ?4, "
-    "last_seen_at = ?5, updated_at = ?6 "
-    "WHERE workload_id = ?7 AND ((?8 != '' AND id = ?8) OR (?8 = '' AND container_id = ?1))");
-  if (!update)
-    return update.error();
-  auto upsert = b.db.prepare(
-    "INSERT INTO containers(id, workload_id, workload_kind, role, host, container_id, "
-    "image_ref, state, port, last_seen_at, created_at, updated_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) "
-    "ON CONFLICT(id) DO UPDATE SET container_id = excluded.container_id, "
-    "image_ref = excluded.image_ref, state = excluded.state, port = excluded.port, "
-    "last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at "
-    "WHERE containers.workload_id = excluded.workload_id");
-  if (!upsert)
-    return upsert.error();
-  b.update_project_row = std::move(*update);
-  b.upsert_docker_fields = std::move(*upsert);
+  for (auto [into, sql] : {std::pair{&b.touch_by_id, touch_row_by_id_sql},
+                           std::pair{&b.by_id, update_project_row_by_id_sql},
+                           std::pair{&b.touch_by_container, touch_project_rows_by_container_sql},
+                           std::pair{&b.by_container, update_project_rows_by_container_sql},
+                           std::pair{&b.upsert, upsert_docker_fields_sql}}) {
+    auto st = b.db.prepare(sql);
+    if (!st)
+      return st.error();
+    *into = std::move(*st);
+  }
   return {};
 }
 
-/// `key`'s entry of a batch cache, looked up once per batch.
+/// `key`'s entry of a batch cache, looked up once per batch. The entry stays where it is
+/// (a map's nodes do not move), so the pointer lives as long as the batch.
 template <class Lookup>
-caf::expected<std::string> cached(std::map<std::string, std::string>& cache,
-                                  const std::string& key, Lookup lookup) {
+caf::expected<const std::string*> cached(std::map<std::string, std::string>& cache,
+                                         const std::string& key, Lookup lookup) {
   auto i = cache.find(key);
   if (i == cache.end()) {
     auto found = lookup();
@@ -67,47 +138,84 @@ caf::expected<std::string> cached(std::map<std::string, std::string>& cache,
       return found.error();
     i = cache.emplace(key, std::move(*found)).first;
   }
-  return i->second;
+  return &i->second;
+}
+
+caf::expected<const std::string*> kind_of(reconcile_batch& b, const std::string& workload_id) {
+  return cached(b.kinds, workload_id, [&] { return workload_kind(b.db, workload_id); });
 }
 
 /// The container as indexed: a compose container's workload is its stack's (and its row
-/// named after its role when it has none). Nothing when it is to be rejected: the compose
+/// named after its role when it has none). Null when it is to be rejected: the compose
 /// project decides the stack, so a label naming another workload is forged.
-caf::expected<std::optional<observed_container>> resolve(reconcile_batch& b,
-                                                         const observed_container& o) {
+caf::expected<const observed_container*> resolve(reconcile_batch& b,
+                                                 const observed_container& o) {
   if (o.compose_project.empty())
-    return std::optional<observed_container>{o};
+    return &o;
   auto stack = cached(b.stacks, o.compose_project,
                       [&] { return stack_workload_by_compose_project(b.db, o.compose_project); });
   if (!stack)
     return stack.error();
-  if (stack->empty() || (!o.workload_id.empty() && o.workload_id != *stack))
-    return std::optional<observed_container>{};
-  auto resolved = o;
-  resolved.workload_id = *stack;
-  if (resolved.id.empty())
-    resolved.id = resolved.workload_id + "/" + resolved.role;
-  return std::optional<observed_container>{std::move(resolved)};
+  const auto& workload_id = **stack;
+  if (workload_id.empty() || (!o.workload_id.empty() && o.workload_id != workload_id))
+    return nullptr;
+  b.resolved = o;
+  b.resolved.workload_id = workload_id;
+  if (b.resolved.id.empty())
+    b.resolved.id = workload_id + "/" + b.resolved.role;
+  return &b.resolved;
 }
 
-/// Binds the statement that writes `o` (a workload of `kind`), or nothing when there is
-/// no row to match: a project container needs an id or a container id (an empty one would
-/// match every row not started yet), a stack or site container an id.
-statement* bind_write(reconcile_batch& b, const observed_container& o, const std::string& kind) {
-  auto last_seen = o.last_seen_at.empty() ? b.now : o.last_seen_at;
-  if (kind == "project") {
-    if (o.id.empty() && o.container_id.empty())
-      return nullptr;
-    bind_all(b.update_project_row, o.container_id, o.image_ref, o.state, o.port, last_seen,
-             b.now, o.workload_id, o.id);
-    return &b.update_project_row;
+/// Runs a bound statement: how many rows it changed.
+caf::expected<int64_t> run_bound(statement& st) {
+  auto err = st.run();
+  auto changed = st.changes();
+  st.reset();
+  if (err)
+    return err;
+  return changed;
+}
+
+/// Binds one observation's Docker fields to ?1-?7 of `st` (and its row id to ?8 if it has one)
+/// and runs it: how many rows it changed.
+caf::expected<int64_t> run_with(reconcile_batch& b, statement& st, const observed_container& o,
+                                bool with_id) {
+  const auto& last_seen = o.last_seen_at.empty() ? b.now : o.last_seen_at;
+  bind_all(st, o.container_id, o.image_ref, o.state, o.port, last_seen, b.now, o.workload_id);
+  if (with_id)
+    bind_from(st, 8, o.id);
+  return run_bound(st);
+}
+
+/// Writes `o` (a workload of `kind`): how many rows it changed (0: nothing to match). A project
+/// container needs an id or a container id (an empty one would match every row not started
+/// yet), a stack or site container an id.
+caf::expected<int64_t> write(reconcile_batch& b, const observed_container& o,
+                             const std::string& kind) {
+  auto project = kind == "project";
+  if (project && o.id.empty()) {
+    if (o.container_id.empty())
+      return 0;
+    auto touched = run_with(b, b.touch_by_container, o, false);
+    if (!touched)
+      return touched;
+    auto updated = run_with(b, b.by_container, o, false);
+    if (!updated)
+      return updated;
+    return *touched + *updated;
   }
   if (o.id.empty())
-    return nullptr;
-  bind_all(b.upsert_docker_fields, o.id, o.workload_id, kind, o.role,
-           o.host.empty() ? std::string{"local"} : o.host, o.container_id, o.image_ref,
-           o.state, o.port, last_seen, b.now);
-  return &b.upsert_docker_fields;
+    return 0;
+  auto touched = run_with(b, b.touch_by_id, o, true);
+  if (!touched || *touched > 0)
+    return touched;
+  if (project)
+    return run_with(b, b.by_id, o, true);
+  static const std::string local_host = "local";
+  const auto& last_seen = o.last_seen_at.empty() ? b.now : o.last_seen_at;
+  bind_all(b.upsert, o.id, o.workload_id, kind, o.role, o.host.empty() ? local_host : o.host,
+           o.container_id, o.image_ref, o.state, o.port, last_seen, b.now);
+  return run_bound(b.upsert);
 }
 
 /// Indexes one observed container: true when a row was written, false when it was
@@ -116,49 +224,48 @@ caf::expected<bool> index_one(reconcile_batch& b, const observed_container& obse
   auto o = resolve(b, observed);
   if (!o)
     return o.error();
-  if (!*o)
+  if (*o == nullptr)
     return false;
-  auto kind = cached(b.kinds, (*o)->workload_id,
-                     [&] { return workload_kind(b.db, (*o)->workload_id); });
+  auto kind = kind_of(b, (*o)->workload_id);
   if (!kind)
     return kind.error();
-  if (kind->empty()) // a label naming no workload is forged (or stale): never index it
+  if ((*kind)->empty()) // a label naming no workload is forged (or stale): never index it
     return false;
-  auto* st = bind_write(b, **o, *kind);
-  if (st == nullptr)
-    return false;
-  if (auto err = st->run())
-    return err;
-  auto written = st->changes() > 0;
-  st->reset();
-  return written;
+  auto changed = write(b, **o, **kind);
+  if (!changed)
+    return changed.error();
+  return *changed > 0;
 }
 
-caf::expected<std::set<std::string>> failed_container_ids(database& db) {
-  auto ids = select_all(db, "SELECT id FROM containers WHERE state = 'failed'", text_of_first_column);
-  if (!ids)
-    return ids.error();
-  return std::set<std::string>{ids->begin(), ids->end()};
+// -- failed rows --------------------------------------------------------------------
+
+caf::expected<std::vector<int64_t>> failed_rowids(database& db) {
+  return select_all(db, failed_rowids_sql, integer_of_first_column);
 }
 
 const auto read_change = columns(&container_change::row_id, &container_change::workload_id,
                                  &container_change::role, &container_change::container_id);
 
-/// The rows in the failed state now that were not before: news (a container.failed
-/// notification); those that stay failed are not.
+/// The rows in the failed state now that were not before (both sorted): news (a
+/// container.failed notification); those that stay failed are not.
 caf::expected<std::vector<container_change>>
-newly_failed(database& db, const std::set<std::string>& failed_before) {
-  auto failed = select_all(
-    db, "SELECT id, workload_id, role, container_id FROM containers WHERE state = 'failed'",
-    read_change);
-  if (!failed)
-    return failed.error();
+newly_failed(database& db, const std::vector<int64_t>& failed_before) {
+  auto failed_after = failed_rowids(db);
+  if (!failed_after)
+    return failed_after.error();
+  std::vector<int64_t> news;
+  std::set_difference(failed_after->begin(), failed_after->end(), failed_before.begin(),
+                      failed_before.end(), std::back_inserter(news));
   std::vector<container_change> out;
-  for (auto& c : *failed)
-    if (failed_before.count(c.row_id) == 0) {
-      c.state = "failed";
-      out.push_back(std::move(c));
+  for (auto rowid : news) {
+    auto change = find_one(db, change_of_rowid_sql, read_change, rowid);
+    if (!change)
+      return change.error();
+    if (*change) {
+      (*change)->state = "failed";
+      out.push_back(std::move(**change));
     }
+  }
   return out;
 }
 
@@ -170,18 +277,17 @@ caf::expected<reconcile_result> reconcile_containers(database& db,
     reconcile_batch batch{db};
     if (auto err = prepare_batch(batch))
       return err;
-    auto failed_before = failed_container_ids(db);
+    auto failed_before = failed_rowids(db);
     if (!failed_before)
       return failed_before.error();
     reconcile_result result;
     for (const auto& observed : xs) {
       if (observed.compose_project.empty() && !observed.workload_id.empty()
           && !observed.container_id.empty()) {
-        auto kind = cached(batch.kinds, observed.workload_id,
-                           [&] { return workload_kind(db, observed.workload_id); });
+        auto kind = kind_of(batch, observed.workload_id);
         if (!kind)
           return kind.error();
-        if (kind->empty())
+        if ((*kind)->empty())
           result.orphaned.push_back(observed.container_id);
       }
       auto written = index_one(batch, observed);
@@ -199,13 +305,7 @@ caf::expected<reconcile_result> reconcile_containers(database& db,
 
 caf::expected<std::vector<container_change>> sweep_missing(database& db,
                                                            const missing_sweep& sweep) {
-  auto rows = select_all(db,
-                         "UPDATE containers SET state = 'missing', updated_at = ?1 "
-                         "WHERE host = ?2 AND container_id != '' AND state != 'missing' "
-                         "AND (?4 = '' OR updated_at < ?4) "
-                         "AND container_id NOT IN (SELECT value FROM json_each(?3)) "
-                         "RETURNING id, workload_id, role, container_id",
-                         read_change, now_utc(), sweep.host,
+  auto rows = select_all(db, sweep_missing_sql, read_change, now_utc(), sweep.host,
                          encode_string_array(sweep.seen_container_ids), sweep.listed_at);
   if (!rows)
     return rows.error();
@@ -219,6 +319,21 @@ caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep) {
   if (!rows)
     return rows.error();
   return static_cast<int64_t>(rows->size());
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> reconcile_statements() {
+  return {
+    {"row touched by id", touch_row_by_id_sql},
+    {"project row by id", update_project_row_by_id_sql},
+    {"project rows touched by container id", touch_project_rows_by_container_sql},
+    {"project rows by container id", update_project_rows_by_container_sql},
+    {"stack or site row upsert", upsert_docker_fields_sql},
+    {"failed rows", failed_rowids_sql},
+    {"failed row's change", change_of_rowid_sql},
+    {"missing sweep", sweep_missing_sql},
+    {"workload kind", workload_kind_sql},
+    {"stack of a compose project", stack_workload_by_compose_project_sql},
+  };
 }
 
 } // namespace tf::store

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/model.hpp"
+#include "store/container_reconcile.hpp" // the reconciler's writes
 #include "store/database.hpp"
 
 #include <caf/error.hpp>
@@ -23,13 +24,6 @@ caf::error validate_container(const container_row& c);
 caf::expected<container_row> upsert_container(database& db, container_row c);
 /// The deployer removed the container: its row leaves the index (a missing id is fine).
 caf::error delete_container(database& db, const std::string& id);
-caf::expected<reconcile_result> reconcile_containers(database& db,
-                                                     const std::vector<observed_container>& xs);
-/// Marks rows whose container Docker no longer lists as missing; replies those rows.
-caf::expected<std::vector<container_change>> sweep_missing(database& db,
-                                                           const missing_sweep& sweep);
-/// sweep_missing, counted.
-caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep);
 
 caf::expected<container_row> get_container(database& db, const std::string& id);
 caf::expected<page<container_row>> list_containers(database& db, const container_filter& f);

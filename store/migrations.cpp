@@ -14,6 +14,7 @@ const std::vector<migration>& migrations() {
     steps::m0005_delivery_results,
     steps::m0006_delivery_codes,
     steps::m0008_sealed_secrets,
+    steps::m0009_reconcile_indexes,
   };
   return all;
 }

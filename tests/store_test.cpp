@@ -921,6 +921,92 @@ TEST_CASE_FIXTURE(store_fixture, "reconcile_containers writes a batch in one tra
   }
 }
 
+TEST_CASE_FIXTURE(store_fixture,
+                  "reconcile_containers: a container seen again as it was moves only its "
+                  "last_seen_at") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto st = MUST(create_stack(db, make_stack("shop")));
+  auto by_id = make_container(p.workload_id, "c-1");
+  by_id.image_ref = "img:v1";
+  by_id.port = 8080;
+  by_id.last_seen_at = "2024-01-01T00:00:00.000Z";
+  by_id = MUST(upsert_container(db, by_id));
+  auto by_container = by_id;
+  by_container.id.clear();
+  by_container.container_id = "c-2";
+  by_container = MUST(upsert_container(db, by_container));
+  auto stack_row = by_id;
+  stack_row.id = "shop-web";
+  stack_row.workload_id = st.workload_id;
+  stack_row.container_id = "c-3";
+  stack_row = MUST(upsert_container(db, stack_row));
+
+  auto seen = [](const container_row& r, const std::string& id) {
+    auto o = observe(id, r.workload_id, r.container_id, r.state);
+    o.image_ref = r.image_ref;
+    o.port = r.port;
+    o.last_seen_at = "2030-01-01T00:00:00.000Z";
+    return o;
+  };
+  auto result = MUST(reconcile_containers(db, {seen(by_id, by_id.id), seen(by_container, ""),
+                                               seen(stack_row, stack_row.id)}));
+  CHECK(result.written == 3);
+  CHECK(result.rejected == 0);
+  for (const auto& before : {by_id, by_container, stack_row}) {
+    auto after = MUST(get_container(db, before.id));
+    CHECK(after.last_seen_at == "2030-01-01T00:00:00.000Z");
+    auto expected = before;
+    expected.last_seen_at = after.last_seen_at;
+    CHECK(fields_of(after) == fields_of(expected));
+  }
+  CHECK(rows(db, "containers") == 3);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "reconcile_containers reports the rows it moves into failed, and only those") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto st = MUST(create_stack(db, make_stack("shop")));
+  auto row = [&](const std::string& id, const std::string& container_id,
+                 const std::string& state) {
+    auto c = make_container(p.workload_id, container_id, state);
+    c.id = id;
+    return MUST(upsert_container(db, c));
+  };
+  row("p-running", "c-running", "running");
+  row("p-failed", "c-failed", "failed");
+  row("p-by-container", "c-by-container", "running");
+  row("p-untouched-failed", "c-untouched", "failed");
+
+  auto result = MUST(reconcile_containers(
+    db, {observe("p-running", p.workload_id, "c-running", "failed"),
+         observe("p-failed", p.workload_id, "c-failed", "failed"),       // failed before
+         observe("", p.workload_id, "c-by-container", "failed"),         // by container id
+         observe("shop-new", st.workload_id, "c-new", "failed"),          // created failed
+         observe("forged", "no-such-workload", "c-forged", "failed")}));  // rejected
+  CHECK(result.written == 4);
+  CHECK(result.rejected == 1);
+  std::vector<std::string> failed;
+  for (const auto& c : result.failed) {
+    CHECK(c.state == "failed");
+    failed.push_back(c.row_id + " " + c.workload_id + " " + c.role + " " + c.container_id);
+  }
+  // In the order the rows were created, as the index of failed rows keeps them.
+  CHECK(failed
+        == std::vector<std::string>{"p-running " + p.workload_id + " web c-running",
+                                    "p-by-container " + p.workload_id + " web c-by-container",
+                                    "shop-new " + st.workload_id + " web c-new"});
+
+  // Failed before and after: no news; a row that recovers and fails again is news again.
+  CHECK(MUST(reconcile_containers(db, {observe("p-running", p.workload_id, "c-running",
+                                               "failed")}))
+          .failed.empty());
+  MUST(reconcile_containers(db, {observe("p-running", p.workload_id, "c-running", "running")}));
+  auto again = MUST(reconcile_containers(
+    db, {observe("p-running", p.workload_id, "c-running", "failed")}));
+  REQUIRE(again.failed.size() == 1);
+  CHECK(again.failed[0].row_id == "p-running");
+}
+
 // -- 8. mark_missing --------------------------------------------------------------------------
 
 TEST_CASE_FIXTURE(store_fixture, "mark_missing marks unseen containers of one host, once") {
