@@ -14,6 +14,7 @@ const std::vector<migration>& migrations() {
     steps::m0005_delivery_results,
     steps::m0006_delivery_codes,
     steps::m0008_sealed_secrets,
+    steps::m0010_list_indexes,
   };
   return all;
 }
