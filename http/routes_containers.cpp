@@ -114,7 +114,7 @@ public:
 
 private:
   static constexpr size_t max_entries = 64;
-  static constexpr size_t max_bytes = 32u << 20;
+  static constexpr size_t max_bytes = 8u << 20; // the whole index of 10,000 rows is ~3 MB
   struct entry {
     const store::change_versions* from = nullptr;
     std::string etag;
