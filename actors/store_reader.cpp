@@ -92,23 +92,24 @@ auto container_index_reads(store::database& d) {
         out.not_modified = true;
         return out;
       }
-      rapidjson::StringBuffer buf;
-      // About 280 bytes a row: one allocation for most pages.
-      buf.Reserve(static_cast<size_t>(std::clamp<int64_t>(f.limit, 1, 1000)) * 300 + 64);
-      net::json_writer w{buf};
-      w.StartObject();
-      w.Key("items");
-      w.StartArray();
-      auto walk = store::walk_containers(d, f, at, *totals, [&w](const container_view& c) {
-        net::write_container_fields(w, c);
+      auto& body = out.body;
+      // About 450 bytes a row: one allocation for most pages.
+      body.reserve(static_cast<size_t>(std::clamp<int64_t>(f.limit, 1, 1000)) * 480 + 64);
+      body += "{\"items\":[";
+      bool first = true;
+      auto walk = store::walk_containers(d, f, at, *totals, [&](const container_view& c) {
+        if (!first)
+          body += ',';
+        first = false;
+        net::append_container_json(body, c);
       });
       if (!walk)
         return std::move(walk.error());
-      w.EndArray();
-      net::field(w, "total", walk->total);
-      net::nullable(w, "next_after", walk->next_after);
-      w.EndObject();
-      out.body.assign(buf.GetString(), buf.GetSize());
+      body += "],\"total\":";
+      net::append_json_int(body, walk->total);
+      body += ",\"next_after\":";
+      net::append_json_nullable(body, walk->next_after);
+      body += '}';
       return out;
     });
 }

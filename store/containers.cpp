@@ -271,8 +271,9 @@ void bind_items(statement& st, const container_filter& f, int64_t limit, int64_t
            workload ? std::string_view{""} : std::string_view{f.app_id});
 }
 
-/// Steps through the rows of a list in order, from one statement or merged from several
-/// (each already in order): `each(statement&)` sees every row, the cursor of the last is kept.
+/// Steps through the rows of a list in (created_at, id) order, from one statement or merged
+/// from several (one per workload of an app, each already in order): next() is the
+/// statement whose current row comes next, advance() moves past that row.
 class row_walk {
 public:
   explicit row_walk(std::vector<statement> sources) : sources_{std::move(sources)} {

@@ -18,6 +18,7 @@
 #include "helpers.hpp"
 #include "http/ask.hpp"
 #include "json_checks.hpp"
+#include "net/container_json.hpp"
 
 #include <httplib.h>
 #include <rapidjson/document.h>
@@ -323,4 +324,41 @@ TEST_CASE_FIXTURE(list_fixture, "a token the guard resolved before is refused fr
   CHECK(revoked->status == 204);
   CHECK(poller.Get("/api/containers")->status == 401);
   CHECK(client().Get("/api/containers")->status == 200); // another token is unaffected
+}
+
+TEST_CASE("a list row is the JSON RapidJSON writes, escapes included") {
+  // The list appends its rows itself (net/container_json.hpp); every byte must be what a
+  // RapidJSON writer gives for the same values.
+  const std::string odd = std::string{"q\"b\\s/n\nt\tr\rf\fb\b c\x01\x1f\x7f"} + "\xc3\xa9";
+  tf::container_view c;
+  c.id = odd;
+  c.workload_id = "w";
+  c.workload_kind = "project";
+  c.role = odd;
+  c.subdomain = odd;
+  c.state = "running";
+  c.host = "local";
+  c.port = -42;
+  c.created_at = "2026-01-02T03:04:05.678Z";
+  c.updated_at = odd;
+  std::string appended;
+  tf::net::append_container_json(appended, c);
+  auto written = tf::net::make_json([&](tf::net::json_writer& w) {
+    w.StartObject();
+    for (auto [key, value] : {std::pair{"id", c.id}, {"workload_id", c.workload_id},
+                              {"workload_kind", c.workload_kind}, {"role", c.role}})
+      tf::net::field(w, key, value);
+    for (auto [key, value] : {std::pair{"stage_id", c.stage_id}, {"subdomain", c.subdomain},
+                              {"image_tag", c.image_tag}, {"container_id", c.container_id}})
+      tf::net::nullable(w, key, value);
+    tf::net::field(w, "state", c.state);
+    tf::net::nullable(w, "image_ref", c.image_ref);
+    tf::net::field(w, "host", c.host);
+    tf::net::field(w, "port", c.port);
+    tf::net::nullable(w, "last_seen_at", c.last_seen_at);
+    tf::net::field(w, "created_at", c.created_at);
+    tf::net::field(w, "updated_at", c.updated_at);
+    w.EndObject();
+  });
+  CHECK(appended == written);
 }
