@@ -142,7 +142,9 @@ using container_index_reader_actor = caf::typed_actor<
   // One container row, by id.
   caf::replies_to<atom::get, atom::container, std::string>::with<container_row>,
   // A page of container rows matching a filter.
-  caf::replies_to<atom::list, atom::container, container_filter>::with<page<container_row>>>;
+  caf::replies_to<atom::list, atom::container, container_filter>::with<page<container_row>>,
+  // GET /api/containers: the page as its JSON body, or not_modified for this If-None-Match.
+  caf::replies_to<atom::list, atom::container, container_filter, std::string>::with<list_body>>;
 
 /// AUTH writes: users, sessions, API tokens and the audit log.
 using auth_writer_actor = caf::typed_actor<

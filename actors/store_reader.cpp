@@ -3,6 +3,7 @@
 #include "actors/behavior_parts.hpp"
 #include "actors/reply.hpp"
 #include "core/errors.hpp"
+#include "net/container_json.hpp"
 #include "store/admin_reads.hpp"
 #include "store/apps.hpp"
 #include "store/deployments.hpp"
@@ -16,6 +17,9 @@
 #include "store/settings.hpp"
 #include "store/users.hpp"
 #include "store/webhooks.hpp"
+
+#include <algorithm>
+#include <memory>
 
 namespace tf {
 
@@ -69,12 +73,44 @@ auto journal_reads(store::database& d) {
 }
 
 auto container_index_reads(store::database& d) {
+  // This reader's totals, kept while the index version stays (the reader's own thread).
+  auto totals = std::make_shared<store::container_totals>();
   return behavior_part<container_index_reader_actor>(
     [&d](atom::get, atom::container, const std::string& id) {
       return reply(store::get_container(d, id));
     },
     [&d](atom::list, atom::container, const container_filter& f) {
       return reply(store::list_containers(d, f));
+    },
+    [&d, totals](atom::list, atom::container, const container_filter& f,
+                 const std::string& if_none_match) -> caf::result<list_body> {
+      // The version before the rows: the page is never older than its tag.
+      auto at = store::current_index_version(d);
+      list_body out;
+      out.etag = store::etag_of(at);
+      if (!if_none_match.empty() && store::if_none_match_hits(if_none_match, out.etag)) {
+        out.not_modified = true;
+        return out;
+      }
+      auto& body = out.body;
+      // About 450 bytes a row: one allocation for most pages.
+      body.reserve(static_cast<size_t>(std::clamp<int64_t>(f.limit, 1, 1000)) * 480 + 64);
+      body += "{\"items\":[";
+      bool first = true;
+      auto walk = store::walk_containers(d, f, at, *totals, [&](const container_view& c) {
+        if (!first)
+          body += ',';
+        first = false;
+        net::append_container_json(body, c);
+      });
+      if (!walk)
+        return std::move(walk.error());
+      body += "],\"total\":";
+      net::append_json_int(body, walk->total);
+      body += ",\"next_after\":";
+      net::append_json_nullable(body, walk->next_after);
+      body += '}';
+      return out;
     });
 }
 

@@ -12,6 +12,8 @@
 #include "store/settings.hpp"
 
 #include <caf/all.hpp>
+#include "store/index_version.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace tf {
@@ -42,6 +44,7 @@ caf::expected<store_handles> start_store(caf::actor_system& sys, const store_opt
   }
   store_handles h;
   h.instance_id = std::move(*instance_id);
+  h.versions = &store::versions_of(*db);
   std::vector<store_reader_actor> readers;
   if (opts.detached) {
     h.writer = sys.spawn<caf::detached>(store_writer, std::move(*db));

@@ -15,6 +15,10 @@
 #include <memory>
 #include <string>
 
+namespace tf::store {
+class change_versions;
+}
+
 namespace tf {
 
 struct store_options {
@@ -31,6 +35,9 @@ struct store_handles {
   std::shared_ptr<store_readers> readers;
   /// This daemon's instance id (store::ensure_instance_id), the tinyforge.instance label.
   std::string instance_id;
+  /// The database's change versions (store/index_version.hpp): the HTTP guard's
+  /// credential cache and the containers list's 304 read them. Null when not started.
+  const store::change_versions* versions = nullptr;
 };
 
 /// Opens and migrates the database, then spawns the writer and the readers.

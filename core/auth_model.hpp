@@ -127,12 +127,14 @@ struct identity {
   std::string credential_id;
   /// For a token: when it was last used ("" never), so the guard touches it rarely.
   std::string last_used_at;
+  /// For a session: when it ends ("" for a token), so the guard's cache never outlives it.
+  std::string expires_at;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, identity& x) {
   return f(caf::meta::type_name("identity"), x.user_id, x.username, x.via, x.credential_id,
-           x.last_used_at);
+           x.last_used_at, x.expires_at);
 }
 
 /// One audit_log row: who did what to which target, from where.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tf {
@@ -142,6 +143,14 @@ struct container_row {
   std::string last_seen_at;
   std::string created_at;
   std::string updated_at;
+};
+
+/// A container row's fields the API shows, viewed where they are (a statement's columns,
+/// a container_row) for as long as the owner lives: a list is written with no row copies.
+struct container_view {
+  std::string_view id, workload_id, workload_kind, role, stage_id, subdomain, image_tag,
+    container_id, state, image_ref, host, last_seen_at, created_at, updated_at;
+  int64_t port = 0;
 };
 
 template <class Inspector>
@@ -379,12 +388,30 @@ struct container_filter {
   std::string app_id;
   int64_t limit = 100;
   int64_t offset = 0;
+  /// Keyset paging (core/list_cursor.hpp): only the rows after this (created_at, id) in list
+  /// order; both empty from the start.
+  std::string after_created_at;
+  std::string after_id;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, container_filter& x) {
   return f(caf::meta::type_name("container_filter"), x.workload_id, x.stage_id, x.kind, x.state,
-           x.app_id, x.limit, x.offset);
+           x.app_id, x.limit, x.offset, x.after_created_at, x.after_id);
+}
+
+/// A list answered as the HTTP body itself, written by the store reader straight from its
+/// statements; `etag` names the index version it was read at. When the caller's tag is
+/// that version, `not_modified` and no body.
+struct list_body {
+  std::string etag;
+  std::string body;
+  bool not_modified = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_body& x) {
+  return f(caf::meta::type_name("list_body"), x.etag, x.body, x.not_modified);
 }
 
 /// Which workloads a list request wants; empty strings match everything.

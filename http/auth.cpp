@@ -7,6 +7,7 @@
 #include "net/text.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
+#include "store/index_version.hpp"
 #include "store/password.hpp"
 
 #include <caf/send.hpp>
@@ -15,6 +16,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 
 namespace tf::http {
 
@@ -106,6 +110,60 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
 /// A token seen unused for this long gets its last_used_at written (one write a minute at
 /// most per token, not one per request).
 constexpr auto touch_gap = std::chrono::seconds{60};
+
+/// The identities the guard resolved, by credential kind and hash, so a client sending the
+/// same credential again costs no store read. An entry holds while the credentials of its
+/// database (users, sessions, api_tokens) are unchanged since before it was read
+/// (store/index_version.hpp): a revocation, a logout or a deleted user is a commit there,
+/// so it is honoured from that commit on; a session's entry also ends at its expiry. Keys
+/// are SHA-256 hashes of the secrets, never the secrets: looking one up leaks no timing
+/// about a token. Bounded: full, it starts over.
+class credential_cache {
+public:
+  std::optional<identity> find(const store::change_versions* from, const std::string& key) {
+    std::lock_guard<std::mutex> lock{mutex_};
+    auto it = entries_.find(key);
+    if (it == entries_.end())
+      return std::nullopt;
+    const auto& e = it->second;
+    if (e.from != from || e.at != from->credentials()
+        || (!e.who.expires_at.empty() && e.who.expires_at <= now_utc())) {
+      entries_.erase(it);
+      return std::nullopt;
+    }
+    return e.who;
+  }
+
+  void keep(const store::change_versions* from, store::index_version at, const std::string& key,
+            const identity& who) {
+    std::lock_guard<std::mutex> lock{mutex_};
+    if (entries_.size() >= 4096)
+      entries_.clear();
+    entries_[key] = entry{from, at, who};
+  }
+
+  /// A touch of the token was sent: the entry shows it used now, so the next requests do
+  /// not send another before the touch's commit retires the entry.
+  void touched(const std::string& key, const std::string& now) {
+    std::lock_guard<std::mutex> lock{mutex_};
+    if (auto it = entries_.find(key); it != entries_.end())
+      it->second.who.last_used_at = now;
+  }
+
+private:
+  struct entry {
+    const store::change_versions* from;
+    store::index_version at;
+    identity who;
+  };
+  std::mutex mutex_;
+  std::unordered_map<std::string, entry> entries_;
+};
+
+credential_cache& resolved_credentials() {
+  static credential_cache cache;
+  return cache;
+}
 
 } // namespace
 
@@ -231,8 +289,20 @@ guard_result guard_request(const server_context& ctx, const httplib::Request& re
     return guard_result::answered;
   }
   cred.token_hash = store::sha256_hex(value);
-  auto who = ask<identity>(*ctx.sys, read_through<auth_reader_actor>(ctx), ctx.request_timeout,
-                           atom::resolve_v, cred);
+  auto cache_key = cred.kind + ":" + cred.token_hash;
+  const auto* versions = ctx.store.versions;
+  auto cached = versions ? resolved_credentials().find(versions, cache_key) : std::nullopt;
+  caf::expected<identity> who{make_error(ec::internal, "unresolved")};
+  if (cached) {
+    who = std::move(*cached);
+  } else {
+    // The version before the read: an entry is never older than the version it holds for.
+    auto at = versions ? versions->credentials() : store::index_version{};
+    who = ask<identity>(*ctx.sys, read_through<auth_reader_actor>(ctx), ctx.request_timeout,
+                        atom::resolve_v, cred);
+    if (who && versions)
+      resolved_credentials().keep(versions, at, cache_key, *who);
+  }
   if (!who) {
     if (error_code(who.error()) == ec::not_found) {
       refuse_and_close(res, 401, "unauthorized",
@@ -254,8 +324,10 @@ guard_result guard_request(const server_context& ctx, const httplib::Request& re
   }
   if (cred.kind == "token"
       && (who->last_used_at.empty()
-          || who->last_used_at < tf::format_utc(std::chrono::system_clock::now() - touch_gap)))
+          || who->last_used_at < tf::format_utc(std::chrono::system_clock::now() - touch_gap))) {
     caf::anon_send(write_through<auth_writer_actor>(ctx), atom::touch_v, atom::token_v, who->credential_id);
+    resolved_credentials().touched(cache_key, now_utc());
+  }
   current.who = std::move(*who);
   current.token_hash = std::move(cred.token_hash);
   current_set = true;

@@ -2,6 +2,7 @@
 
 #include "core/errors.hpp"
 #include "http/json_fields.hpp"
+#include "net/container_json.hpp"
 #include "store/notifications.hpp"
 
 #include <algorithm>
@@ -214,19 +215,11 @@ void write_deployment(net::json_writer& w, const deployment& d, bool log, size_t
 }
 
 void write_container(net::json_writer& w, const container_row& c) {
-  w.StartObject();
-  write_texts(w, {{"id", c.id}, {"workload_id", c.workload_id},
-                  {"workload_kind", c.workload_kind}, {"role", c.role}});
-  write_optional_texts(w, {{"stage_id", c.stage_id}, {"subdomain", c.subdomain},
-                           {"image_tag", c.image_tag}, {"container_id", c.container_id}});
-  net::field(w, "state", c.state);
-  net::nullable(w, "image_ref", c.image_ref);
-  net::field(w, "host", c.host);
-  net::field(w, "port", c.port);
-  net::nullable(w, "last_seen_at", c.last_seen_at);
-  net::field(w, "created_at", c.created_at);
-  net::field(w, "updated_at", c.updated_at);
-  w.EndObject();
+  // The list is written by the store reader from the same shape (net/container_json.hpp).
+  net::write_container_fields(w, container_view{c.id, c.workload_id, c.workload_kind, c.role, c.stage_id,
+                                  c.subdomain, c.image_tag, c.container_id, c.state,
+                                  c.image_ref, c.host, c.last_seen_at, c.created_at,
+                                  c.updated_at, c.port});
 }
 
 std::string webhook_path(const std::string& webhook_secret) {

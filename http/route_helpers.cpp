@@ -27,18 +27,31 @@ caf::expected<int64_t> query_count(const httplib::Request& req, const char* name
   return static_cast<int64_t>(std::stoll(text));
 }
 
-caf::expected<page_query> parse_page(const httplib::Request& req) {
+caf::expected<page_query> parse_page(const httplib::Request& req, int64_t max_limit) {
   auto limit = query_count(req, "limit", default_page_limit);
   if (!limit)
     return limit.error();
-  if (*limit < 1 || *limit > max_page_limit)
+  if (*limit < 1 || *limit > max_limit)
     return make_error(ec::invalid_argument, "limit: must be from 1 to "
-                                              + std::to_string(max_page_limit) + ", got "
+                                              + std::to_string(max_limit) + ", got "
                                               + std::to_string(*limit));
   auto offset = query_count(req, "offset", 0);
   if (!offset)
     return offset.error();
   return page_query{*limit, *offset};
+}
+
+caf::expected<std::optional<list_cursor>> query_cursor(const httplib::Request& req,
+                                                       const char* name) {
+  auto text = query_text(req, name);
+  if (text.empty())
+    return std::optional<list_cursor>{};
+  auto cursor = decode_cursor(text);
+  if (!cursor)
+    return make_error(ec::invalid_argument,
+                      std::string{name} + ": not a cursor of this list (give the next_after "
+                                          "of the previous page)");
+  return cursor;
 }
 
 std::string query_text(const httplib::Request& req, const char* name) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "http/errors.hpp"
+#include "core/list_cursor.hpp"
 #include "net/json.hpp"
 
 #include <caf/error.hpp>
@@ -11,6 +12,7 @@
 #include <rapidjson/document.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,8 +43,14 @@ caf::error invalid(std::string message);
 caf::expected<int64_t> query_count(const httplib::Request& req, const char* name,
                                    int64_t fallback);
 
-/// `?limit=&offset=`: limit 1 to 500 (default 50), offset 0 or more.
-caf::expected<page_query> parse_page(const httplib::Request& req);
+/// `?limit=&offset=`: limit 1 to `max_limit` (default 50), offset 0 or more.
+caf::expected<page_query> parse_page(const httplib::Request& req,
+                                     int64_t max_limit = max_page_limit);
+
+/// `?name=` as a keyset cursor (core/list_cursor.hpp): nothing when absent or empty, an
+/// error when it is not a cursor this server wrote.
+caf::expected<std::optional<list_cursor>> query_cursor(const httplib::Request& req,
+                                                       const char* name);
 
 /// `?name=` or "" when absent.
 std::string query_text(const httplib::Request& req, const char* name);

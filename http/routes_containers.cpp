@@ -10,9 +10,16 @@
 #include "http/server.hpp"
 #include "http/store_views.hpp"
 #include "store/containers.hpp"
+#include "store/index_version.hpp"
 #include "store/workloads.hpp"
 
 #include <httplib.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 
 namespace tf::http {
 
@@ -24,12 +31,20 @@ constexpr int64_t max_log_tail = 10000;
 /// The filters of GET /api/containers, each checked: an id filter is a bounded printable
 /// string, kind and state are among the values the index holds. Absent or empty: no filter.
 caf::expected<container_filter> container_filter_of(req_t req) {
-  auto q = parse_page(req);
+  // A UI reads the whole index in one request: the containers take larger pages.
+  auto q = parse_page(req, store::max_container_page);
   if (!q)
     return q.error();
   container_filter f;
   f.limit = q->limit;
   f.offset = q->offset;
+  auto after = query_cursor(req, "after");
+  if (!after)
+    return after.error();
+  if (*after) {
+    f.after_created_at = std::move((*after)->created_at);
+    f.after_id = std::move((*after)->id);
+  }
   for (auto [name, out] : {std::pair{"workload_id", &f.workload_id},
                            std::pair{"stage_id", &f.stage_id}, std::pair{"app_id", &f.app_id}}) {
     auto id = query_id(req, name);
@@ -50,15 +65,130 @@ caf::expected<container_filter> container_filter_of(req_t req) {
   return f;
 }
 
+/// The bodies of the containers index last answered, by query, each with the tag of the
+/// index version it was read at. While the store's published version (store/
+/// index_version.hpp) is still that one, the same query is answered with the same bytes and
+/// no read: a UI polling the index costs what serving a file does. Any commit to the index
+/// (a deploy, the reconciler's tick writing last_seen_at) retires every entry at once.
+/// Bounded in entries and bytes; a request with `Cache-Control: no-cache` reads through.
+class index_bodies {
+public:
+  struct hit {
+    std::string etag;
+    std::shared_ptr<const std::string> body;
+  };
+
+  std::optional<hit> find(const store::change_versions* from, const std::string& query,
+                          const std::string& etag) {
+    std::lock_guard<std::mutex> lock{mutex_};
+    auto it = entries_.find(query);
+    if (it == entries_.end() || it->second.from != from || it->second.etag != etag)
+      return std::nullopt;
+    return hit{it->second.etag, it->second.body};
+  }
+
+  void keep(const store::change_versions* from, const std::string& query, std::string etag,
+            std::shared_ptr<const std::string> body) {
+    std::lock_guard<std::mutex> lock{mutex_};
+    if (body->size() > max_bytes / 4)
+      return;
+    // Entries of an older version are worth nothing now.
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (it->second.etag != etag || it->second.from != from) {
+        bytes_ -= it->second.body->size();
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (entries_.size() >= max_entries || bytes_ + body->size() > max_bytes) {
+      entries_.clear();
+      bytes_ = 0;
+    }
+    bytes_ += body->size();
+    auto& e = entries_[query];
+    if (e.body)
+      bytes_ -= e.body->size();
+    e = entry{from, std::move(etag), std::move(body)};
+  }
+
+private:
+  static constexpr size_t max_entries = 64;
+  static constexpr size_t max_bytes = 8u << 20; // the whole index of 10,000 rows is ~3 MB
+  struct entry {
+    const store::change_versions* from = nullptr;
+    std::string etag;
+    std::shared_ptr<const std::string> body;
+  };
+  std::mutex mutex_;
+  std::map<std::string, entry> entries_;
+  size_t bytes_ = 0;
+};
+
+index_bodies& recent_bodies() {
+  static index_bodies bodies;
+  return bodies;
+}
+
+/// A filter as a cache key (every field, validated already).
+std::string query_key(const container_filter& f) {
+  std::string k;
+  for (const auto* v : {&f.workload_id, &f.stage_id, &f.kind, &f.state, &f.app_id,
+                        &f.after_created_at, &f.after_id})
+    k.append(*v).append(1, '\n');
+  return k + std::to_string(f.limit) + "/" + std::to_string(f.offset);
+}
+
+/// 200 with the body, tagged.
+void answer_list(res_t res, const std::string& etag, std::string body) {
+  res.set_header("ETag", etag);
+  // Cached by the client, but asked again every time (If-None-Match): the index is live.
+  res.set_header("Cache-Control", "private, no-cache");
+  reply_json(res, 200, std::move(body));
+}
+
+/// 304: the client's copy is current.
+void answer_unchanged(res_t res, const std::string& etag) {
+  res.set_header("ETag", etag);
+  res.set_header("Cache-Control", "private, no-cache");
+  reply_empty(res, 304);
+}
+
+/// The reader answers the body itself, written from its statements, tagged with the index
+/// version: a poller that sends the tag back gets 304 and no body while nothing in the
+/// index changed, and the same query again gets the same bytes without a read.
 void list_containers(const server_context& ctx, req_t req, res_t res) {
   auto f = container_filter_of(req);
   if (!f)
     return render_error(res, f.error());
-  auto p = ask<page<container_row>>(*ctx.sys, read_through<container_index_reader_actor>(ctx), ctx.request_timeout,
-                                    atom::list_v, atom::container_v, std::move(*f));
-  reply(res, p, 200, [](net::json_writer& w, const page<container_row>& x) {
-    write_page(w, x, write_container);
-  });
+  auto if_none_match = req.get_header_value("If-None-Match");
+  if (if_none_match.size() > 1024) // no tag of ours is that long: compare nothing
+    if_none_match.clear();
+  const auto* versions = ctx.store.versions;
+  auto key = query_key(*f);
+  auto bypass = req.get_header_value("Cache-Control") == "no-cache";
+  if (versions) {
+    // The published version, read before anything: nothing older is answered under it.
+    auto etag = store::etag_of(versions->containers());
+    if (!if_none_match.empty() && store::if_none_match_hits(if_none_match, etag))
+      return answer_unchanged(res, etag);
+    if (!bypass)
+      if (auto hit = recent_bodies().find(versions, key, etag))
+        return answer_list(res, hit->etag, *hit->body);
+  }
+  auto p = ask<list_body>(*ctx.sys, read_through<container_index_reader_actor>(ctx),
+                          ctx.request_timeout, atom::list_v, atom::container_v, std::move(*f),
+                          std::move(if_none_match));
+  if (!p)
+    return render_error(res, p.error());
+  if (p->not_modified)
+    return answer_unchanged(res, p->etag);
+  if (versions) {
+    auto body = std::make_shared<const std::string>(std::move(p->body));
+    recent_bodies().keep(versions, key, p->etag, body);
+    return answer_list(res, p->etag, *body);
+  }
+  answer_list(res, p->etag, std::move(p->body));
 }
 
 void get_container(const server_context& ctx, req_t req, res_t res) {

@@ -1,6 +1,7 @@
 #include "store/database.hpp"
 
 #include "core/errors.hpp"
+#include "store/index_version.hpp"
 
 #include <sqlite3.h>
 
@@ -165,6 +166,13 @@ std::string statement::text(int column) const {
   return std::string{reinterpret_cast<const char*>(p), static_cast<size_t>(n)};
 }
 
+std::string_view statement::text_view(int column) const {
+  auto* p = sqlite3_column_text(stmt_, column);
+  if (p == nullptr)
+    return {};
+  return {reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
 int64_t statement::integer(int column) const {
   return sqlite3_column_int64(stmt_, column);
 }
@@ -255,6 +263,8 @@ caf::expected<database> database::open(const std::string& path, mode m) {
       return err;
     if (auto err = db.exec("PRAGMA synchronous=NORMAL"))
       return err;
+    // The list's ETag counts this connection's commits to the containers index.
+    watch_index_changes(raw);
   }
   if (auto err = db.exec("PRAGMA foreign_keys=ON"))
     return err;

@@ -50,6 +50,8 @@ public:
   const caf::error& error() const { return error_; }
 
   std::string text(int column) const;
+  /// The column's text without a copy: valid until the next step(), reset() or release.
+  std::string_view text_view(int column) const;
   int64_t integer(int column) const;
   double real(int column) const;
   bool is_null(int column) const;

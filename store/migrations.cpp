@@ -15,6 +15,7 @@ const std::vector<migration>& migrations() {
     steps::m0006_delivery_codes,
     steps::m0008_sealed_secrets,
     steps::m0009_reconcile_indexes,
+    steps::m0010_list_indexes,
   };
   return all;
 }

@@ -36,6 +36,7 @@ extern const migration m0005_delivery_results;
 extern const migration m0006_delivery_codes;
 extern const migration m0008_sealed_secrets;
 extern const migration m0009_reconcile_indexes;
+extern const migration m0010_list_indexes;
 } // namespace steps
 
 } // namespace tf::store

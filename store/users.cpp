@@ -191,16 +191,16 @@ caf::expected<identity> resolve_credential(database& db, const credential& c) {
     return make_error(ec::invalid_argument, "unknown credential kind");
   auto read_identity = [&](const statement& st) {
     identity id;
-    read_row(st, id.user_id, id.username, id.credential_id, id.last_used_at);
+    read_row(st, id.user_id, id.username, id.credential_id, id.last_used_at, id.expires_at);
     id.via = c.kind;
     return id;
   };
   return found_or(
     find_one(db,
-             session ? "SELECT u.id, u.username, s.id, '' FROM sessions s "
+             session ? "SELECT u.id, u.username, s.id, '', s.expires_at FROM sessions s "
                        "JOIN users u ON u.id = s.user_id "
                        "WHERE s.token_hash = ?1 AND s.expires_at > ?2"
-                     : "SELECT u.id, u.username, t.id, t.last_used_at FROM api_tokens t "
+                     : "SELECT u.id, u.username, t.id, t.last_used_at, '' FROM api_tokens t "
                        "JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1 "
                        "AND t.revoked_at = '' AND ?2 <> ''",
              read_identity, c.token_hash, now_utc()),

@@ -150,9 +150,11 @@ TEST_CASE_FIXTURE(api_fixture, "limit and offset that are not counts get 400") {
                             "offset=-5", "offset=1.5", "limit=99999999999999999999"}) {
     CAPTURE(query);
     for (std::string path : {"/api/projects", "/api/deployments", "/api/containers"})
-      check_error(get(path + "?" + query), 400, "invalid_argument",
-                  query.substr(0, query.find('=')));
+      if (query != "limit=501" || path != "/api/containers") // containers take 5000
+        check_error(get(path + "?" + query), 400, "invalid_argument",
+                    query.substr(0, query.find('=')));
   }
+  check_error(get("/api/containers?limit=5001"), 400, "invalid_argument", "limit");
   check_error(get("/api/deployments/x?after=-1"), 400, "invalid_argument", "after");
 }
 

@@ -494,6 +494,8 @@ TEST_CASE_FIXTURE(workloads_fixture, "every list answers a page and refuses a ba
                               "offset=-5", "offset=1.5", "offset=", "limit=1e2",
                               "limit=99999999999999999999", "limit=%2B5"}) {
       CAPTURE(query);
+      if (path == "/api/containers" && query == "limit=501")
+        query = "limit=5001"; // the containers index takes pages of up to 5000
       check_error(get(path + "?" + query), 400, "invalid_argument",
                   query.substr(0, query.find('=')));
     }
