@@ -1,6 +1,7 @@
 // tinyforge: the command line. It only parses arguments and hands them to a verb.
 #include "core/errors.hpp"
 #include "cli/commands.hpp"
+#include "cli/heap.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -10,6 +11,7 @@
 #include <string>
 
 int main(int argc, char** argv) {
+  tf::keep_heap_small();
   CLI::App app{"Tinyforge: deploys what CI builds onto this Docker host", "tinyforge"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tinyforge " TINYFORGE_VERSION);
