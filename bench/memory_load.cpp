@@ -14,7 +14,10 @@
 //           index, projects, deployments), 1 writer (create and delete a project), 1 webhook
 //           sender (a signed delivery every 500 ms, tags alternating, so deploys run through
 //           the fake engine), the UI client as above. RSS after a 10 s warm-up ("start") and
-//           at the end; target: growth <= 10%. One run (S = 600 by default).
+//           at the end; target: growth <= 10%. One run (S = 600 by default). The row also
+//           gives the growth over the second half: a bounded cache has filled by then, a
+//           leak has not stopped. Each minute's line on stderr splits the RSS into the main
+//           malloc arena, other anonymous memory (thread arenas, large blocks) and files.
 //
 // Usage: memory_load [N] [S] [ui|load|all]   (default 3, 600, all)
 #include "deploy_harness.hpp"
