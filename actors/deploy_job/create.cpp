@@ -50,7 +50,12 @@ caf::error deploy_run::create_container(int64_t slot) {
     fault_point("created-1");
   auto row = *saved;
   row.state = "running";
-  ask<container_row>(handles_.writer, atom::upsert_v, row);
+  // Not awaited: nothing waits on this row's state (the reconciler corrects it either way,
+  // and a crash before it lands leaves the "created" row a crash after the start leaves), and
+  // the writer may be busy with the reconcile the start's engine event set off -- up to
+  // ~150 ms on the way to serving. The writer's mailbox keeps it before this job's later
+  // writes (one sender, one queue), so the deployment ends after the row says running.
+  caf::anon_send(handles_.writer, atom::upsert_v, std::move(row));
   log("started " + id->substr(0, 12) + " (" + image_ref_ + ") on 127.0.0.1:"
       + std::to_string(slot));
   return {};

@@ -96,7 +96,9 @@ caf::error deploy_run::verify_through_proxy(const std::vector<int64_t>& target) 
     } else {
       last = error_message(res.error());
     }
-    std::this_thread::sleep_for(50ms);
+    // A loopback request through the proxy costs well under a millisecond; a 50 ms pause
+    // added ~25 ms on average to every deploy's end (at most 1,500 checks in the deadline).
+    std::this_thread::sleep_for(10ms);
   }
   std::string missing;
   for (const auto& w : wanted)
