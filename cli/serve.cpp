@@ -19,7 +19,6 @@
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
-#include <malloc.h>
 #include <pthread.h>
 #include <thread>
 
@@ -108,21 +107,6 @@ void warn_about_ephemeral_ports(const config& cfg) {
 } // namespace
 
 int serve(const config_sources& sources) {
-  // Memory that a burst of work freed goes back to the system (bench/memory_load, 10 min of
-  // mixed load: RSS grew 45 -> 57 MB in steps, in the malloc arenas, not in live data), unless
-  // the MALLOC_* environment says otherwise:
-  // - at most 2 arenas (glibc's default is 8 per core): the ~20 threads (HTTP, store,
-  //   detached actors, deploy jobs) each took one as they first ran, each keeping its freed
-  //   chunks; on two cores two arenas do not contend (list reads under wrk: no change);
-  // - a fixed mmap threshold of 128 KiB: glibc raises it (up to 32 MiB) each time a large
-  //   block is freed, after which large blocks -- a response of the whole index is MBs --
-  //   come from the arenas and their high-water mark stays resident. Fixed, every large
-  //   block is its own mapping, unmapped when freed.
-  // Together: 30.5 -> 30.8 MB over the same 10 minutes (2 arenas alone: 37.6 -> 47.1 MB).
-  if (!std::getenv("MALLOC_ARENA_MAX"))
-    ::mallopt(M_ARENA_MAX, 2);
-  if (!std::getenv("MALLOC_MMAP_THRESHOLD_"))
-    ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   auto signals = block_stop_signals();
   auto cfg = load_config(sources);
   if (!cfg) {
