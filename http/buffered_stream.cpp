@@ -13,6 +13,10 @@ namespace {
 /// Once the daemon stops, an answer still being written gets this long, so a client that
 /// does not read cannot hold the shutdown for the whole write deadline.
 constexpr std::chrono::milliseconds stop_grace{500};
+/// A first write up to this size is held back (an answer's head is well below it).
+constexpr size_t max_held = 16384;
+/// A body up to this size is appended to the held head and sent with it in one send.
+constexpr size_t max_joined = 262144;
 } // namespace
 
 ssize_t buffered_stream::read(char* ptr, size_t size) {
@@ -23,11 +27,39 @@ ssize_t buffered_stream::read(char* ptr, size_t size) {
 }
 
 ssize_t buffered_stream::write(const char* ptr, size_t size) {
-  using clock = std::chrono::steady_clock;
   if (failed_)
     return -1;
   if (discard_ != nullptr && *discard_)
     return static_cast<ssize_t>(size);
+  if (!wrote_) {
+    wrote_ = true;
+    if (size <= max_held) {
+      held_.assign(ptr, size);
+      return static_cast<ssize_t>(size);
+    }
+  } else if (!held_.empty()) {
+    bool ok;
+    if (size <= max_joined) {
+      held_.append(ptr, size);
+      ok = send_all(held_.data(), held_.size());
+    } else {
+      ok = send_all(held_.data(), held_.size()) && send_all(ptr, size);
+    }
+    held_.clear();
+    return ok ? static_cast<ssize_t>(size) : -1;
+  }
+  return send_all(ptr, size) ? static_cast<ssize_t>(size) : -1;
+}
+
+void buffered_stream::flush() {
+  if (held_.empty() || failed_ || (discard_ != nullptr && *discard_))
+    return;
+  (void)send_all(held_.data(), held_.size());
+  held_.clear();
+}
+
+bool buffered_stream::send_all(const char* ptr, size_t size) {
+  using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + req_.write_timeout;
   bool stop_seen = false;
   size_t sent = 0;
@@ -41,7 +73,7 @@ ssize_t buffered_stream::write(const char* ptr, size_t size) {
       continue;
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
       failed_ = true;
-      return -1;
+      return false;
     }
     auto now = clock::now();
     if (!stop_seen && req_.stopping != nullptr && *req_.stopping) {
@@ -50,12 +82,12 @@ ssize_t buffered_stream::write(const char* ptr, size_t size) {
     }
     if (now >= deadline) {
       failed_ = true;
-      return -1;
+      return false;
     }
     pollfd p{req_.fd, POLLOUT, 0};
     (void)::poll(&p, 1, 100); // short slices: a stop is noticed within 100 ms
   }
-  return static_cast<ssize_t>(size);
+  return true;
 }
 
 void buffered_stream::get_remote_ip_and_port(std::string& ip, int& port) const {

@@ -1,5 +1,8 @@
 // The httplib::Stream a worker answers a gated request on: it reads the request the gate
 // already holds in memory and writes to the client's socket under a write deadline.
+// httplib writes an answer's head and body with two calls; the head is held back and sent
+// with the body in one send (one segment, one wake-up of the client, half the syscalls),
+// or by flush() when the answer has no body.
 #pragma once
 
 #include "http/request_gate.hpp"
@@ -19,6 +22,8 @@ public:
   /// Blocks (polling the non-blocking socket) until everything is sent, the write deadline
   /// passes, or shortly after the gate stops.
   ssize_t write(const char* ptr, size_t size) override;
+  /// Sends what write() held back; call once the answer is complete.
+  void flush();
   void get_remote_ip_and_port(std::string& ip, int& port) const override;
   void get_local_ip_and_port(std::string& ip, int& port) const override;
   socket_t socket() const override { return req_.fd; }
@@ -27,6 +32,11 @@ public:
   bool failed() const { return failed_; }
 
 private:
+  /// Sends all of [ptr, ptr+size) or marks the stream failed.
+  bool send_all(const char* ptr, size_t size);
+
+  std::string held_; // the first write (the head), until the next write or flush()
+  bool wrote_ = false;
   const gated_request& req_;
   const bool* discard_;
   size_t pos_ = 0;

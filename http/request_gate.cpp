@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -39,6 +40,17 @@ constexpr std::chrono::milliseconds linger{1000};
 /// answered); idle connections close at once. Short, so SIGTERM exits within 2 s whatever
 /// the clients do.
 constexpr std::chrono::milliseconds stop_grace{500};
+
+/// How long a worker that answered a keep-alive request waits for the connection's next
+/// one before giving the connection back to the gate (see may_wait_for_next). Short: a
+/// quick client's next request comes within it, and the worker is held no longer than this.
+constexpr int next_request_wait = 1; // ms
+
+/// Whether bytes (or the client's close) arrive on `fd` within `ms`.
+bool next_bytes_within(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, ms) > 0;
+}
 
 enum class phase { head, body, idle, busy, draining };
 
@@ -91,6 +103,15 @@ void send_refusal(int fd, int status, std::string_view code, std::string_view me
 
 } // namespace
 
+/// True on the worker threads. A worker that queues its connection's next (pipelined)
+/// request takes it itself from the queue, so waking another worker would only cost a
+/// context switch.
+static thread_local bool on_worker = false;
+
+/// The gate's state (connections, per-client counts, the queue) is guarded by `mu`: the
+/// gate thread reads sockets and queues complete requests, and a worker that has answered a
+/// request puts its connection back itself (into the epoll set, and its pipelined bytes
+/// through the same `advance`), without a round trip through the gate thread.
 struct request_gate::impl {
   gate_limits lim;
   request_server serve;
@@ -105,8 +126,11 @@ struct request_gate::impl {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<gated_request> queue;               // complete requests for the workers
-  std::vector<std::pair<int, bool>> returned;    // (fd, keep alive) answered by a worker
+  size_t idle_workers = 0;                       // waiting on `cv`
   bool workers_exit = false;
+  /// When the gate thread's epoll_wait returns at the latest: a worker that sets an earlier
+  /// deadline wakes it, so that deadline is not overslept.
+  gate_clock::time_point gate_wakes_at = gate_clock::time_point::max();
 
   impl(gate_limits l, request_server s) : lim{l}, serve{std::move(s)} {
     epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
@@ -202,6 +226,10 @@ struct request_gate::impl {
   }
 
   void on_readable(connection& c) {
+    // A readiness reported before a worker put the connection back and queued its
+    // pipelined request: the connection is the worker's now.
+    if (c.state == phase::busy)
+      return;
     char chunk[16384];
     if (c.state == phase::draining) {
       while (true) {
@@ -302,53 +330,64 @@ struct request_gate::impl {
     c.in_precheck = r.precheck;
     ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
     ++busy;
-    {
-      std::lock_guard<std::mutex> lock{mu};
-      queue.push_back(std::move(r));
-    }
-    cv.notify_one();
+    queue.push_back(std::move(r));
+    if (!on_worker && idle_workers > 0)
+      cv.notify_one();
   }
 
-  void take_returned() {
-    std::vector<std::pair<int, bool>> done;
-    {
-      std::lock_guard<std::mutex> lock{mu};
-      done.swap(returned);
+  /// Takes back a connection whose request a worker has answered (called by that worker,
+  /// under `mu`): closes it, drains it, or watches it for its next request. `readable`: the
+  /// worker saw the next request's bytes arrive, so they are read now, by the same
+  /// on_readable/advance the gate uses (same limits and deadlines), and a complete request
+  /// is queued for this worker without a trip through epoll.
+  void give_back(int fd, bool keep, bool readable) {
+    --busy;
+    auto it = conns.find(fd);
+    if (it == conns.end())
+      return;
+    auto& c = it->second;
+    if (stopping) {
+      close_connection(fd);
+      if (busy == 0)
+        wake(); // the gate may be waiting for the last answer to end
+      return;
     }
-    for (auto [fd, keep] : done) {
-      --busy;
-      auto it = conns.find(fd);
-      if (it == conns.end())
-        continue;
-      auto& c = it->second;
-      if (stopping) {
-        close_connection(fd);
-        continue;
-      }
-      if (!keep) {
-        // Unread bytes at close() would reset the connection and could discard the answer
-        // before the client reads it: drop them until the client closes or the linger ends.
-        watch(fd);
-        ::shutdown(fd, SHUT_WR);
-        c.buf.clear();
-        c.state = phase::draining;
-        c.deadline = gate_clock::now() + linger;
-        continue;
-      }
-      watch(fd);
-      if (c.in_precheck) {
-        // The head passed its precheck: read the body (its deadline runs since the head).
-        c.in_precheck = false;
-        c.prechecked = true;
-        c.state = phase::body;
-        advance(c);
-        continue;
-      }
+    if (!keep) {
+      // Unread bytes at close() would reset the connection and could discard the answer
+      // before the client reads it: drop them until the client closes or the linger ends.
+      ::shutdown(fd, SHUT_WR);
+      c.buf.clear();
+      c.state = phase::draining;
+      c.deadline = gate_clock::now() + linger;
+    } else if (c.in_precheck) {
+      // The head passed its precheck: read the body (its deadline runs since the head).
+      c.in_precheck = false;
+      c.prechecked = true;
+      c.state = phase::body;
+      advance(c);
+    } else {
       c.state = phase::idle;
       c.head_len = 0;
       c.deadline = gate_clock::now() + lim.idle_timeout;
-      advance(c); // a pipelined request already read is served next, in order
+      if (readable)
+        on_readable(c); // may close the connection (the client closed it)
+      else
+        advance(c); // a pipelined request already read is served next, in order
     }
+    if (conns.count(fd) == 0 || c.state == phase::busy)
+      return; // closed, or its next request is queued (and out of the epoll set)
+    watch(fd);
+    if (c.deadline < gate_wakes_at)
+      wake();
+  }
+
+  /// Whether a worker that answered a keep-alive request should wait a moment for the
+  /// connection's next one (under `mu`): only when no request waits for a worker and another
+  /// worker is idle to take one that comes meanwhile. A client that sends its next request
+  /// as soon as it reads the answer (a polling UI, a load tool) is then served by the same
+  /// worker: no epoll_ctl, no gate wake-up, no hand-off.
+  bool may_wait_for_next(const gated_request& r, bool keep) const {
+    return keep && !r.precheck && !stopping && queue.empty() && idle_workers > 0;
   }
 
   void expire(gate_clock::time_point now) {
@@ -398,27 +437,35 @@ struct request_gate::impl {
   }
 
   void work() {
+    on_worker = true;
+    std::unique_lock<std::mutex> lock{mu};
     while (true) {
-      gated_request r;
-      {
-        std::unique_lock<std::mutex> lock{mu};
-        cv.wait(lock, [&] { return !queue.empty() || workers_exit; });
-        if (queue.empty())
-          return;
-        r = std::move(queue.front());
+      ++idle_workers;
+      cv.wait(lock, [&] { return !queue.empty() || workers_exit; });
+      --idle_workers;
+      if (queue.empty())
+        return;
+      // Serve until the queue is empty: the request this worker's connection queued
+      // (pipelined) is taken here, without waking anyone.
+      while (!queue.empty()) {
+        gated_request r = std::move(queue.front());
         queue.pop_front();
+        lock.unlock();
+        bool keep = false;
+        try {
+          keep = serve(r);
+        } catch (const std::exception& e) {
+          spdlog::error("event=http-serve-failed what={}", e.what());
+        }
+        lock.lock();
+        bool readable = false;
+        if (may_wait_for_next(r, keep)) {
+          lock.unlock();
+          readable = next_bytes_within(r.fd, next_request_wait);
+          lock.lock();
+        }
+        give_back(r.fd, keep, readable);
       }
-      bool keep = false;
-      try {
-        keep = serve(r);
-      } catch (const std::exception& e) {
-        spdlog::error("event=http-serve-failed what={}", e.what());
-      }
-      {
-        std::lock_guard<std::mutex> lock{mu};
-        returned.emplace_back(r.fd, keep);
-      }
-      wake();
     }
   }
 
@@ -428,6 +475,7 @@ struct request_gate::impl {
       workers.emplace_back([this] { work(); });
     bool shut_down = false;
     std::vector<epoll_event> events(256);
+    std::unique_lock<std::mutex> lock{mu};
     while (true) {
       if (stopping && !shut_down) {
         shut();
@@ -435,8 +483,13 @@ struct request_gate::impl {
       }
       if (shut_down && busy == 0 && conns.empty())
         break;
-      int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()),
-                           wait_ms(gate_clock::now()));
+      auto now = gate_clock::now();
+      int timeout = wait_ms(now);
+      gate_wakes_at = now + std::chrono::milliseconds{timeout};
+      lock.unlock();
+      int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), timeout);
+      lock.lock();
+      gate_wakes_at = gate_clock::time_point::min(); // awake: deadlines are seen below
       for (int i = 0; i < n; ++i) {
         int fd = events[static_cast<size_t>(i)].data.fd;
         if (fd == wake_fd) {
@@ -449,13 +502,10 @@ struct request_gate::impl {
           on_readable(it->second);
         }
       }
-      take_returned();
       expire(gate_clock::now());
     }
-    {
-      std::lock_guard<std::mutex> lock{mu};
-      workers_exit = true;
-    }
+    workers_exit = true;
+    lock.unlock();
     cv.notify_all();
     for (auto& t : workers)
       t.join();

@@ -84,6 +84,7 @@ public:
     precheck_silent = false;
     bool closed = false;
     bool ok = process_request(strm, false, closed, nullptr);
+    strm.flush(); // an answer without a body: its head is still held
     prechecking = false;
     if (r.precheck) {
       // Silent: nothing was written and the request goes on (whatever its Connection

@@ -233,6 +233,48 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: three pipelined GETs are answered in orde
   }
 }
 
+// A worker that answered a keep-alive request may read the connection's next request
+// itself (when it comes at once): that request gets the same deadline and limits as one the
+// gate reads. Each request is sent right after the previous answer, as a quick client does.
+TEST_CASE_FIXTURE(gate_fixture, "gate: a keep-alive connection's next request gets the same deadline and limits") {
+  SUBCASE("requests sent as soon as each answer arrives are all answered, in order") {
+    auto kept = healthz_kept_alive(port);
+    for (const char* path : {"/healthz", "/no-such-route", "/healthz"}) {
+      CAPTURE(path);
+      REQUIRE(send_all(kept.fd.get(),
+                       std::string{"GET "} + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+      auto res = read_response(kept.fd.get(), kept.buf);
+      REQUIRE(res);
+      CHECK(res->status == (std::string_view{path} == "/healthz" ? 200 : 404));
+    }
+  }
+  SUBCASE("a next head left incomplete gets 408") {
+    auto kept = healthz_kept_alive(port);
+    REQUIRE(send_all(kept.fd.get(), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: "));
+    auto res = read_response(kept.fd.get(), kept.buf);
+    REQUIRE(res);
+    check_refusal(*res, 408, "request_timeout");
+  }
+  SUBCASE("a next head with more header lines than the cap gets 431") {
+    auto kept = healthz_kept_alive(port);
+    std::string head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (int i = 0; i < 100; ++i)
+      head += "X-" + std::to_string(i) + ": y\r\n";
+    REQUIRE(send_all(kept.fd.get(), head + "\r\n"));
+    auto res = read_response(kept.fd.get(), kept.buf);
+    REQUIRE(res);
+    check_refusal(*res, 431, "header_fields_too_large");
+  }
+  SUBCASE("a next request with ambiguous framing gets 400") {
+    auto kept = healthz_kept_alive(port);
+    REQUIRE(send_all(kept.fd.get(), "POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                    "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}"));
+    auto res = read_response(kept.fd.get(), kept.buf);
+    REQUIRE(res);
+    check_refusal(*res, 400, "invalid_argument");
+  }
+}
+
 // --- item 15: a POST without a body ---------------------------------------------------
 
 TEST_CASE_FIXTURE(gate_fixture, "gate: a POST with no body and no Content-Length is an empty body") {
