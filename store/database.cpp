@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
 #include <string_view>
 #include <unistd.h>
 #include <unordered_map>
@@ -242,6 +243,11 @@ caf::error create_private(const std::string& path) {
 } // namespace
 
 caf::expected<database> database::open(const std::string& path, mode m) {
+  // Before the library initialises (the first open): without memory statistics, which no
+  // one reads, every allocation skips a process-wide mutex that the writer and the readers
+  // would otherwise share. Refused (SQLITE_MISUSE, ignored) when SQLite is already set up.
+  static std::once_flag no_memstatus;
+  std::call_once(no_memstatus, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   if (m == mode::read_write)
     if (auto err = create_private(path))
       return err;

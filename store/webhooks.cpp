@@ -71,11 +71,16 @@ caf::expected<std::optional<webhook_delivery>> accepted_with_signature(database&
   if (d.signature != "tinyforge" || !d.replay_of.empty())
     return std::optional<webhook_delivery>{};
   // SQLite reads both headers from the kept JSON of the stored row and of `d` alike; a row
-  // without them compares NULL and never matches.
+  // without them compares NULL and never matches. Every accepted signed row of the workload
+  // is visited (no index holds the MAC), so a row that does not contain the MAC's text is
+  // passed over first by a plain substring search: parsing each row's JSON cost ~1 ms per
+  // delivery with a full log (bench/webhook_burst). The JSON comparison still decides.
   static const std::string sql
     = std::string{delivery_columns}
       + "WHERE workload_id = ?1 AND signature = 'tinyforge' AND result = 'accepted' "
-        "AND json_valid(?2) AND json_valid(headers_json) "
+        "AND json_valid(?2) "
+        "AND instr(headers_json, json_extract(?2, '$.\"x-tinyforge-signature\"')) > 0 "
+        "AND json_valid(headers_json) "
         "AND json_extract(headers_json, '$.\"x-tinyforge-timestamp\"') "
         "    = json_extract(?2, '$.\"x-tinyforge-timestamp\"') "
         "AND json_extract(headers_json, '$.\"x-tinyforge-signature\"') "

@@ -529,6 +529,32 @@ TEST_CASE_FIXTURE(webhook_fixture, "a captured Tinyforge delivery sent again wit
   CHECK(str(list["items"][0], "result") == "duplicate");
 }
 
+TEST_CASE_FIXTURE(webhook_fixture, "signed deliveries of one second with other bodies each deploy, even one whose MAC another row's headers spell") {
+  // The signature dedupe first looks for the MAC's text in a row's kept headers, then
+  // compares the signature header itself: a row that carries the text elsewhere (here as its
+  // delivery id) is not the same delivery.
+  auto w = make_project("tinyforge-test/web", false);
+  auto ts = std::to_string(unix_now());
+  const std::string first_body = R"({"tag":"v3"})", second_body = R"({"tag":"v4"})";
+  auto second_mac = hmac_hex(w.webhook_signing_secret, ts + "." + second_body);
+  auto signed_headers = [&](const std::string& body, const std::string& id) {
+    httplib::Headers h{{"X-Tinyforge-Timestamp", ts},
+                       {"X-Tinyforge-Signature",
+                        "sha256=" + hmac_hex(w.webhook_signing_secret, ts + "." + body)}};
+    if (!id.empty())
+      h.emplace("X-Tinyforge-Delivery", id);
+    return h;
+  };
+  auto first = accepted(post(w.webhook_secret, first_body, signed_headers(first_body, second_mac)));
+  auto second = accepted(post(w.webhook_secret, second_body, signed_headers(second_body, "")));
+  CHECK(first != second);
+  CHECK(integer(deployments(w.id), "total") == 2);
+  auto list = deliveries(w.id);
+  REQUIRE(integer(list, "total") == 2);
+  for (const auto& item : list["items"].GetArray())
+    CHECK(str(item, "result") == "accepted");
+}
+
 TEST_CASE_FIXTURE(webhook_fixture, "an unknown secret is 404 with one body, whatever the path looks like") {
   auto w = make_project();
   auto real = post(w.webhook_secret, R"({"tag":"v1"})");
