@@ -8,6 +8,7 @@
 #include "store/notifications.hpp"
 #include "store/routes.hpp"
 #include "store/settings.hpp"
+#include "store/statistics.hpp"
 #include "store/users.hpp"
 #include "store/webhooks.hpp"
 #include "store/containers.hpp"

@@ -146,10 +146,6 @@ private:
   caf::error error_;
 };
 
-/// Keeps the query planner's statistics (sqlite_stat1) fit for the tables as they are: run on
-/// the writer's connection at start (after migrate) and after a write of many rows. ANALYZE
-/// reads a bounded sample (analysis_limit), so this costs milliseconds at any size.
-caf::error optimize(database& db);
 
 /// Maps an SQLite result code (with the connection's message) onto our error values:
 /// constraint violations become ec::conflict, a full disk ec::unavailable (a message fit

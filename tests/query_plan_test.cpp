@@ -8,6 +8,7 @@
 #include "store/container_reconcile.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
+#include "store/statistics.hpp"
 #include "store/projects.hpp"
 #include "store/secrets.hpp"
 #include "store/stacks.hpp"
