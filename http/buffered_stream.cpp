@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,8 +16,6 @@ namespace {
 constexpr std::chrono::milliseconds stop_grace{500};
 /// A first write up to this size is held back (an answer's head is well below it).
 constexpr size_t max_held = 16384;
-/// A body up to this size is appended to the held head and sent with it in one send.
-constexpr size_t max_joined = 262144;
 } // namespace
 
 ssize_t buffered_stream::read(char* ptr, size_t size) {
@@ -38,35 +37,47 @@ ssize_t buffered_stream::write(const char* ptr, size_t size) {
       return static_cast<ssize_t>(size);
     }
   } else if (!held_.empty()) {
-    bool ok;
-    if (size <= max_joined) {
-      held_.append(ptr, size);
-      ok = send_all(held_.data(), held_.size());
-    } else {
-      ok = send_all(held_.data(), held_.size()) && send_all(ptr, size);
-    }
+    // The head and the body leave in one gathered send, neither copied.
+    bool ok = send_all(held_.data(), held_.size(), ptr, size);
     held_.clear();
     return ok ? static_cast<ssize_t>(size) : -1;
   }
-  return send_all(ptr, size) ? static_cast<ssize_t>(size) : -1;
+  return send_all(ptr, size, nullptr, 0) ? static_cast<ssize_t>(size) : -1;
 }
 
 void buffered_stream::flush() {
   if (held_.empty() || failed_ || (discard_ != nullptr && *discard_))
     return;
-  (void)send_all(held_.data(), held_.size());
+  (void)send_all(held_.data(), held_.size(), nullptr, 0);
   held_.clear();
 }
 
-bool buffered_stream::send_all(const char* ptr, size_t size) {
+bool buffered_stream::send_all(const char* first, size_t first_size, const char* second,
+                               size_t second_size) {
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + req_.write_timeout;
   bool stop_seen = false;
-  size_t sent = 0;
-  while (sent < size) {
-    auto n = ::send(req_.fd, ptr + sent, size - sent, MSG_NOSIGNAL);
+  iovec parts[2] = {{const_cast<char*>(first), first_size},
+                    {const_cast<char*>(second), second_size}};
+  iovec* next = parts;
+  size_t left = second_size > 0 ? 2 : 1;
+  while (left > 0) {
+    msghdr msg{};
+    msg.msg_iov = next;
+    msg.msg_iovlen = left;
+    auto n = ::sendmsg(req_.fd, &msg, MSG_NOSIGNAL);
     if (n > 0) {
-      sent += static_cast<size_t>(n);
+      // Step over what went out: whole parts, then into the part it stopped in.
+      auto sent = static_cast<size_t>(n);
+      while (left > 0 && sent >= next->iov_len) {
+        sent -= next->iov_len;
+        ++next;
+        --left;
+      }
+      if (left > 0) {
+        next->iov_base = static_cast<char*>(next->iov_base) + sent;
+        next->iov_len -= sent;
+      }
       continue;
     }
     if (n < 0 && errno == EINTR)

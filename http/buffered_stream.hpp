@@ -1,8 +1,8 @@
 // The httplib::Stream a worker answers a gated request on: it reads the request the gate
 // already holds in memory and writes to the client's socket under a write deadline.
 // httplib writes an answer's head and body with two calls; the head is held back and sent
-// with the body in one send (one segment, one wake-up of the client, half the syscalls),
-// or by flush() when the answer has no body.
+// with the body in one gathered send (one segment, one wake-up of the client, half the
+// syscalls, no copy), or by flush() when the answer has no body.
 #pragma once
 
 #include "http/request_gate.hpp"
@@ -32,8 +32,9 @@ public:
   bool failed() const { return failed_; }
 
 private:
-  /// Sends all of [ptr, ptr+size) or marks the stream failed.
-  bool send_all(const char* ptr, size_t size);
+  /// Sends all of `first` then all of `second` (may be empty) in gathered sends, or marks
+  /// the stream failed.
+  bool send_all(const char* first, size_t first_size, const char* second, size_t second_size);
 
   std::string held_; // the first write (the head), until the next write or flush()
   bool wrote_ = false;

@@ -139,12 +139,20 @@ std::string query_key(const container_filter& f) {
   return k + std::to_string(f.limit) + "/" + std::to_string(f.offset);
 }
 
-/// 200 with the body, tagged.
-void answer_list(res_t res, const std::string& etag, std::string body) {
+/// 200 with the body, tagged. The body is written from the shared bytes themselves: the
+/// whole index is ~450 KB at 1,000 rows, and a copy per answer (a fresh mapping above
+/// glibc's mmap threshold, faulted in page by page) cost more than sending it.
+void answer_list(res_t res, const std::string& etag, std::shared_ptr<const std::string> body) {
   res.set_header("ETag", etag);
   // Cached by the client, but asked again every time (If-None-Match): the index is live.
   res.set_header("Cache-Control", "private, no-cache");
-  reply_json(res, 200, std::move(body));
+  res.status = 200;
+  auto size = body->size();
+  res.set_content_provider(
+    size, "application/json",
+    [body = std::move(body)](size_t offset, size_t length, httplib::DataSink& sink) {
+      return sink.write(body->data() + offset, length);
+    });
 }
 
 /// 304: the client's copy is current.
@@ -174,7 +182,7 @@ void list_containers(const server_context& ctx, req_t req, res_t res) {
       return answer_unchanged(res, etag);
     if (!bypass)
       if (auto hit = recent_bodies().find(versions, key, etag))
-        return answer_list(res, hit->etag, *hit->body);
+        return answer_list(res, hit->etag, std::move(hit->body));
   }
   auto p = ask<list_body>(*ctx.sys, read_through<container_index_reader_actor>(ctx),
                           ctx.request_timeout, atom::list_v, atom::container_v, std::move(*f),
@@ -183,12 +191,10 @@ void list_containers(const server_context& ctx, req_t req, res_t res) {
     return render_error(res, p.error());
   if (p->not_modified)
     return answer_unchanged(res, p->etag);
-  if (versions) {
-    auto body = std::make_shared<const std::string>(std::move(p->body));
+  auto body = std::make_shared<const std::string>(std::move(p->body));
+  if (versions)
     recent_bodies().keep(versions, key, p->etag, body);
-    return answer_list(res, p->etag, *body);
-  }
-  answer_list(res, p->etag, std::move(p->body));
+  answer_list(res, p->etag, std::move(body));
 }
 
 void get_container(const server_context& ctx, req_t req, res_t res) {

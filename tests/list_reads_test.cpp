@@ -362,3 +362,24 @@ TEST_CASE("a list row is the JSON RapidJSON writes, escapes included") {
   });
   CHECK(appended == written);
 }
+
+TEST_CASE("a string is escaped as RapidJSON does wherever its special byte sits") {
+  // append_json_string skips eight plain bytes at a time: every byte that needs escaping,
+  // and its neighbours that do not, at every offset of a word and across word boundaries.
+  std::vector<unsigned char> bytes{' ', '!', '#', '[', ']', 0x7f, 0x80, 0xc3, 0xff, '"', '\\'};
+  for (unsigned char c = 0; c < 0x20; ++c)
+    bytes.push_back(c);
+  for (auto b : bytes) {
+    for (size_t at = 0; at < 20; ++at) {
+      std::string s(20, 'a');
+      s[at] = static_cast<char>(b);
+      std::string appended;
+      tf::net::append_json_string(appended, s);
+      auto written = tf::net::make_json([&](tf::net::json_writer& w) {
+        w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+      });
+      INFO("byte ", static_cast<int>(b), " at ", at);
+      CHECK(appended == written);
+    }
+  }
+}
