@@ -60,12 +60,12 @@ void install_project_routes(route_table& http, const server_context& ctx);
 /// /api/deployments.
 void install_deployment_routes(route_table& http, const server_context& ctx);
 
-/// /api/containers (the index, one row, its logs) and the instance actions under
-/// /api/instances.
+/// /api/containers (the index, one row, its logs), one workload's rows of the index
+/// (/api/workloads/{id}/containers) and the instance actions under /api/instances.
 void install_container_routes(route_table& http, const server_context& ctx);
 
-/// /api/workloads: list, read, change (app, notification URL, signature requirement),
-/// their containers, and rotating their secrets.
+/// /api/workloads: list, read, change (app, notification URL, signature requirement) and
+/// rotating their secrets (their containers are with the index's routes).
 void install_workload_routes(route_table& http, const server_context& ctx);
 
 /// POST /api/webhooks/{secret} (no session: the secret and the signature authenticate), and

@@ -1,5 +1,5 @@
-// /api/containers (the containers index, from the store readers; a container's logs, from
-// the docker worker) and /api/instances (stop, start or restart one container of a stage,
+// /api/containers (the containers index, from the store readers, also per workload under
+// /api/workloads/{id}/containers; a container's logs, from the docker worker) and /api/instances (stop, start or restart one container of a stage,
 // through the project deployer).
 #include "http/ask.hpp"
 #include "http/auth.hpp"
@@ -165,10 +165,15 @@ void answer_unchanged(res_t res, const std::string& etag) {
 /// The reader answers the body itself, written from its statements, tagged with the index
 /// version: a poller that sends the tag back gets 304 and no body while nothing in the
 /// index changed, and the same query again gets the same bytes without a read.
-void list_containers(const server_context& ctx, req_t req, res_t res) {
+/// `workload_id`: the workload of the URL (/api/workloads/{id}/containers), which takes the
+/// place of the query's filter; empty for /api/containers.
+void answer_index(const server_context& ctx, req_t req, res_t res,
+                  const std::string& workload_id) {
   auto f = container_filter_of(req);
   if (!f)
     return render_error(res, f.error());
+  if (!workload_id.empty())
+    f->workload_id = workload_id;
   auto if_none_match = req.get_header_value("If-None-Match");
   if (if_none_match.size() > 1024) // no tag of ours is that long: compare nothing
     if_none_match.clear();
@@ -195,6 +200,21 @@ void list_containers(const server_context& ctx, req_t req, res_t res) {
   if (versions)
     recent_bodies().keep(versions, key, p->etag, body);
   answer_list(res, p->etag, std::move(body));
+}
+
+void list_containers(const server_context& ctx, req_t req, res_t res) {
+  answer_index(ctx, req, res, {});
+}
+
+/// One workload's rows of the index, with everything the index offers (keyset pages,
+/// limit up to 5000, ETag); a workload that does not exist is a 404, not an empty page.
+void list_workload_containers(const server_context& ctx, req_t req, res_t res) {
+  std::string id = req.matches[1];
+  auto w = ask<workload>(*ctx.sys, read_through<catalog_reader_actor>(ctx), ctx.request_timeout,
+                         atom::get_v, atom::workload_v, id);
+  if (!w)
+    return render_error(res, w.error());
+  answer_index(ctx, req, res, id);
 }
 
 void get_container(const server_context& ctx, req_t req, res_t res) {
@@ -255,6 +275,7 @@ void instance_action_route(const server_context& ctx, req_t req, res_t res) {
 void install_container_routes(route_table& http, const server_context& ctx) {
   http.Get("/api/containers", bind_context(ctx, list_containers));
   http.Get(R"(/api/containers/([^/]+))", bind_context(ctx, get_container));
+  http.Get(R"(/api/workloads/([^/]+)/containers)", bind_context(ctx, list_workload_containers));
   http.Get(R"(/api/containers/([^/]+)/logs)", bind_context(ctx, container_logs));
   http.Post(R"(/api/instances/([^/]+)/([^/]+)/([^/]+)/(stop|start|restart))",
             bind_context(ctx, instance_action_route));

@@ -91,21 +91,6 @@ void update_workload(const server_context& ctx, req_t req, res_t res) {
   reply(res, stored, 200, write_workload);
 }
 
-void list_workload_containers(const server_context& ctx, req_t req, res_t res) {
-  auto q = workload_list_query(ctx, req);
-  if (!q)
-    return render_error(res, q.error());
-  container_filter f;
-  f.workload_id = req.matches[1];
-  f.limit = q->limit;
-  f.offset = q->offset;
-  auto p = ask<page<container_row>>(*ctx.sys, read_through<container_index_reader_actor>(ctx), ctx.request_timeout,
-                                    atom::list_v, atom::container_v, std::move(f));
-  reply(res, p, 200, [](net::json_writer& jw, const page<container_row>& x) {
-    write_page(jw, x, write_container);
-  });
-}
-
 /// New webhook, signing and notification secrets in one transaction: the old webhook URL
 /// stops working at once. The answer is the only place the new secrets are shown.
 void rotate_secrets(const server_context& ctx, req_t req, res_t res) {
@@ -129,7 +114,6 @@ void install_workload_routes(route_table& http, const server_context& ctx) {
   http.Get("/api/workloads", bind(list_workloads));
   http.Get(one, bind(get_workload));
   http.Patch(one, bind(update_workload));
-  http.Get(one + "/containers", bind(list_workload_containers));
   http.Post(one + "/rotate-secrets", bind(rotate_secrets));
 }
 
