@@ -159,6 +159,8 @@ caf::expected<const observed_container*> resolve(reconcile_batch& b,
   const auto& workload_id = **stack;
   if (workload_id.empty() || (!o.workload_id.empty() && o.workload_id != workload_id))
     return nullptr;
+  if (o.workload_id == workload_id && !o.id.empty())
+    return &o; // labelled in full already: no copy
   b.resolved = o;
   b.resolved.workload_id = workload_id;
   if (b.resolved.id.empty())
@@ -180,10 +182,12 @@ caf::expected<int64_t> run_bound(statement& st) {
 /// and runs it: how many rows it changed.
 caf::expected<int64_t> run_with(reconcile_batch& b, statement& st, const observed_container& o,
                                 bool with_id) {
+  // Borrowed: the observation and the batch outlive the run, and every run binds anew.
   const auto& last_seen = o.last_seen_at.empty() ? b.now : o.last_seen_at;
-  bind_all(st, o.container_id, o.image_ref, o.state, o.port, last_seen, b.now, o.workload_id);
+  bind_all(st, borrowed{o.container_id}, borrowed{o.image_ref}, borrowed{o.state}, o.port,
+           borrowed{last_seen}, borrowed{b.now}, borrowed{o.workload_id});
   if (with_id)
-    bind_from(st, 8, o.id);
+    bind_from(st, 8, borrowed{o.id});
   return run_bound(st);
 }
 

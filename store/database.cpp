@@ -112,6 +112,14 @@ statement& statement::bind(int index, std::string_view value) {
   return *this;
 }
 
+statement& statement::bind_borrowed(int index, std::string_view value) {
+  auto rc = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                              SQLITE_STATIC);
+  if (rc != SQLITE_OK)
+    fail(rc, "bind");
+  return *this;
+}
+
 statement& statement::bind(int index, int64_t value) {
   auto rc = sqlite3_bind_int64(stmt_, index, value);
   if (rc != SQLITE_OK)

@@ -38,6 +38,10 @@ public:
   statement& bind(int index, double value);
   /// Binds NULL when the string is empty: used for nullable foreign keys.
   statement& bind_or_null(int index, std::string_view value);
+  /// Binds text that SQLite reads in place, without its own copy: the bytes must stay as
+  /// they are until the statement is bound again or finalized (a batch binding fields of
+  /// rows it holds, run once per row).
+  statement& bind_borrowed(int index, std::string_view value);
 
   /// Advances to the next row: true when a row is ready, false when done.
   /// Errors are kept and reported by error() / run().

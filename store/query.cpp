@@ -11,6 +11,10 @@ void bind_value(statement& st, int index, std::string_view value) {
   st.bind(index, value);
 }
 
+void bind_value(statement& st, int index, borrowed value) {
+  st.bind_borrowed(index, value.text);
+}
+
 void bind_value(statement& st, int index, const std::string& value) {
   st.bind(index, value);
 }

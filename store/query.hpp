@@ -34,7 +34,14 @@ struct nullable {
 };
 
 /// A statement's value for one parameter. An env map is stored as its JSON text.
+/// Text SQLite reads in place (statement::bind_borrowed): the caller keeps it alive until
+/// the statement is bound again.
+struct borrowed {
+  std::string_view text;
+};
+
 void bind_value(statement& st, int index, std::string_view value);
+void bind_value(statement& st, int index, borrowed value);
 void bind_value(statement& st, int index, const std::string& value);
 void bind_value(statement& st, int index, const char* value);
 void bind_value(statement& st, int index, int64_t value);
