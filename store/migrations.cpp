@@ -16,6 +16,7 @@ const std::vector<migration>& migrations() {
     steps::m0008_sealed_secrets,
     steps::m0009_reconcile_indexes,
     steps::m0010_list_indexes,
+    steps::m0011_delivery_signed_key,
   };
   return all;
 }

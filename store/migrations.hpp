@@ -37,6 +37,7 @@ extern const migration m0006_delivery_codes;
 extern const migration m0008_sealed_secrets;
 extern const migration m0009_reconcile_indexes;
 extern const migration m0010_list_indexes;
+extern const migration m0011_delivery_signed_key;
 } // namespace steps
 
 } // namespace tf::store

@@ -52,6 +52,18 @@ bool known_result(const std::string& r) {
 }
 
 /// The first delivery this workload accepted under `delivery_id`, if any.
+/// The signed key of a kept-headers JSON document (the SQL expression over `param`):
+/// "<timestamp> <MAC>" when it holds both as text, else ''. One expression for the row
+/// written and the row searched, so the two always agree.
+std::string signed_key_of(std::string_view param) {
+  std::string p{param};
+  return "(CASE WHEN json_valid(" + p + ") AND json_type(" + p
+         + ", '$.\"x-tinyforge-timestamp\"') = 'text' AND json_type(" + p
+         + ", '$.\"x-tinyforge-signature\"') = 'text' THEN json_extract(" + p
+         + ", '$.\"x-tinyforge-timestamp\"') || ' ' || json_extract(" + p
+         + ", '$.\"x-tinyforge-signature\"') ELSE '' END)";
+}
+
 caf::expected<std::optional<webhook_delivery>> accepted_before(database& db,
                                                                 const std::string& workload_id,
                                                                 const std::string& delivery_id) {
@@ -70,22 +82,14 @@ caf::expected<std::optional<webhook_delivery>> accepted_with_signature(database&
                                                                         const webhook_delivery& d) {
   if (d.signature != "tinyforge" || !d.replay_of.empty())
     return std::optional<webhook_delivery>{};
-  // SQLite reads both headers from the kept JSON of the stored row and of `d` alike; a row
-  // without them compares NULL and never matches. Every accepted signed row of the workload
-  // is visited (no index holds the MAC), so a row that does not contain the MAC's text is
-  // passed over first by a plain substring search: parsing each row's JSON cost ~1 ms per
-  // delivery with a full log (bench/webhook_burst). The JSON comparison still decides.
+  // The row's signed_key (migration 11) is "<timestamp> <MAC>" of its kept headers, the
+  // key of `d` the same expression of its own: one search of the partial index.
   static const std::string sql
     = std::string{delivery_columns}
-      + "WHERE workload_id = ?1 AND signature = 'tinyforge' AND result = 'accepted' "
-        "AND json_valid(?2) "
-        "AND instr(headers_json, json_extract(?2, '$.\"x-tinyforge-signature\"')) > 0 "
-        "AND json_valid(headers_json) "
-        "AND json_extract(headers_json, '$.\"x-tinyforge-timestamp\"') "
-        "    = json_extract(?2, '$.\"x-tinyforge-timestamp\"') "
-        "AND json_extract(headers_json, '$.\"x-tinyforge-signature\"') "
-        "    = json_extract(?2, '$.\"x-tinyforge-signature\"') "
-        "ORDER BY rowid LIMIT 1";
+      + "INDEXED BY idx_webhook_deliveries_signed "
+        "WHERE workload_id = ?1 AND signed_key != '' AND signed_key = "
+      + std::string{signed_key_of("?2")}
+      + " AND signature = 'tinyforge' AND result = 'accepted' ORDER BY rowid LIMIT 1";
   return find_one(db, sql, read_delivery, d.workload_id, d.headers_json);
 }
 
@@ -158,8 +162,9 @@ caf::error insert_delivery(database& db, webhook_delivery& d) {
         db,
         "INSERT INTO webhook_deliveries(id, workload_id, received_at, source_addr, delivery_id, "
         "event, signature, result, code, tag, stage, deployment_id, error, replay_of, body, "
-        "body_truncated, headers_json) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        "body_truncated, headers_json, signed_key) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+        "CASE WHEN ?7 = 'tinyforge' THEN " + std::string{signed_key_of("?17")} + " ELSE '' END)",
         d.id, d.workload_id, d.received_at, d.source_addr, d.delivery_id, d.event, d.signature,
         d.result, d.code, d.tag, d.stage, d.deployment_id, d.error, d.replay_of, d.body,
         d.body_truncated, d.headers_json))

@@ -341,8 +341,47 @@ TEST_CASE("migrations 5 and 6 keep the delivery log of a version 4 database") {
   d.error = "ping";
   CHECK(MUST(record_delivery(db, d)).result == "ignored");
   CHECK(MUST(list_deliveries(db, p.workload_id, 10, 0)).total == 7);
+  // Three of step 5, and step 11's signed key.
   CHECK(sql_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' "
-                    "AND tbl_name = 'webhook_deliveries' AND name LIKE 'idx_%'") == 3);
+                    "AND tbl_name = 'webhook_deliveries' AND name LIKE 'idx_%'") == 4);
+}
+
+TEST_CASE("migration 11 gives the signed deliveries already kept their signed key") {
+  tf::test::temp_dir dir;
+  auto db = open_rw(dir.file("tinyforge.db"));
+  REQUIRE(MUST(schema_version(db)) == 0);
+  for (const auto& step : migrations()) {
+    if (step.version > 10)
+      break;
+    REQUIRE_FALSE(db.exec(step.sql));
+    sql_run(db, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)",
+            step.version, std::string{step.name}, "2026-01-01T00:00:00.000Z");
+  }
+  REQUIRE_FALSE(db.exec("PRAGMA foreign_keys=OFF")); // rows of a log, no workload needed here
+  const std::string insert_v10
+    = "INSERT INTO webhook_deliveries(id, workload_id, received_at, signature, result, "
+      "headers_json) VALUES (?1, 'w1', '2026-01-01T00:00:00.000Z', ?2, 'accepted', ?3)";
+  sql_run(db, insert_v10, std::string{"signed"}, std::string{"tinyforge"},
+          std::string{R"({"x-tinyforge-timestamp":"1767225600","x-tinyforge-signature":"sha256=ab12"})"});
+  sql_run(db, insert_v10, std::string{"github"}, std::string{"github"},
+          std::string{R"({"x-tinyforge-timestamp":"1767225600","x-tinyforge-signature":"sha256=ab12"})"});
+  sql_run(db, insert_v10, std::string{"no-mac"}, std::string{"tinyforge"},
+          std::string{R"({"x-tinyforge-timestamp":"1767225600"})"});
+  sql_run(db, insert_v10, std::string{"not-json"}, std::string{"tinyforge"},
+          std::string{"{not json"});
+  sql_run(db, insert_v10, std::string{"number"}, std::string{"tinyforge"},
+          std::string{R"({"x-tinyforge-timestamp":1767225600,"x-tinyforge-signature":"sha256=ab12"})"});
+  REQUIRE_FALSE(db.exec("PRAGMA foreign_keys=ON"));
+  CHECK(MUST(migrate(db)) == 1); // step 11
+  auto key_of = [&](const char* id) {
+    return sql_text(db, "SELECT signed_key FROM webhook_deliveries WHERE id = ?1",
+                    std::string{id});
+  };
+  CHECK(key_of("signed") == "1767225600 sha256=ab12");
+  for (auto id : {"github", "no-mac", "not-json", "number"}) {
+    CAPTURE(id);
+    CHECK(key_of(id).empty());
+  }
 }
 
 TEST_CASE("migrate refuses a database written by a newer binary") {
