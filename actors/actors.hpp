@@ -183,8 +183,11 @@ using auth_reader_actor = caf::typed_actor<
 using delivery_log_writer_actor = caf::typed_actor<
   // Records a webhook delivery (a repeated delivery id becomes a duplicate); prunes the log.
   caf::replies_to<atom::create, webhook_delivery>::with<webhook_delivery>,
-  // A trusted delivery for a project: dedupe, stage, queued deploy and record, one transaction.
-  caf::replies_to<atom::create, webhook_deploy_claim>::with<webhook_deploy_claimed>>;
+  // A trusted delivery for a project: dedupe, stage, queued deploy and record, one transaction
+  // (claims that wait together commit together; the answer comes after the commit).
+  caf::replies_to<atom::create, webhook_deploy_claim>::with<webhook_deploy_claimed>,
+  // Commits the claims gathered since the last flush (the writer sends it to itself).
+  caf::reacts_to<atom::flush>>;
 
 /// WEBHOOK DELIVERY LOG reads, and the secret a delivery is addressed to.
 using delivery_log_reader_actor = caf::typed_actor<

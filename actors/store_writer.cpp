@@ -165,13 +165,39 @@ auto auth_writes(store::database& d) {
     [&d](atom::update, const totp_setting& t) { return reply(store::set_totp(d, t)); });
 }
 
-auto delivery_log_writes(store::database& d) {
+/// Group commit of webhook claims. A claim waits in the state and the first one sends the
+/// writer a flush; the mailbox is FIFO, so every claim queued before that flush joins the
+/// batch. One commit (and its WAL write) then serves a whole burst: alone, a claim spent
+/// more in its commit than in its statements (bench/webhook_burst). A claim that arrives
+/// alone waits for nothing but its own flush, the next message.
+template <class Self>
+auto delivery_log_writes(Self* self, store::database& d) {
   return behavior_part<delivery_log_writer_actor>(
     [&d](atom::create, webhook_delivery& x) {
       return reply(store::record_delivery(d, std::move(x)));
     },
-    [&d](atom::create, webhook_deploy_claim& c) {
-      return reply(store::claim_webhook_deploy(d, std::move(c)));
+    [self](atom::create, webhook_deploy_claim& c) {
+      auto& claims = self->state.claims;
+      auto rp = self->template make_response_promise<webhook_deploy_claimed>();
+      claims.push_back(pending_claim{std::move(c), rp});
+      if (claims.size() == 1)
+        self->send(caf::actor_cast<delivery_log_writer_actor>(self), atom::flush_v);
+      return rp;
+    },
+    [self, &d](atom::flush) {
+      auto batch = std::move(self->state.claims);
+      self->state.claims.clear();
+      std::vector<webhook_deploy_claim> cs;
+      cs.reserve(batch.size());
+      for (auto& p : batch)
+        cs.push_back(std::move(p.claim));
+      auto answers = store::claim_webhook_deploys(d, std::move(cs));
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (answers[i])
+          batch[i].answer.deliver(std::move(*answers[i]));
+        else
+          batch[i].answer.deliver(std::move(answers[i].error()));
+      }
     });
 }
 
@@ -205,7 +231,7 @@ store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, stor
     spdlog::warn("event=optimize-failed after=start error={}", error_message(err));
   return combine_parts<store_writer_actor>(catalog_writes(d), journal_writes(d),
                                            container_index_writes(self, d), auth_writes(d),
-                                           delivery_log_writes(d), notification_log_writes(d),
+                                           delivery_log_writes(self, d), notification_log_writes(d),
                                            settings_writes(d));
 }
 

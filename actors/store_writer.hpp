@@ -8,12 +8,24 @@
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <vector>
 
 namespace tf {
+
+/// A webhook claim waiting for the writer's next group commit, with its answer.
+struct pending_claim {
+  webhook_deploy_claim claim;
+  caf::typed_response_promise<webhook_deploy_claimed> answer;
+};
 
 struct store_writer_state {
   static inline const char* name = "store-writer";
   store::database db;
+  /// Claims received since the last flush: those waiting in the mailbox together commit
+  /// in one transaction when the flush the first of them sent arrives.
+  std::vector<pending_claim> claims;
 };
 
 /// Takes ownership of the migrated read-write connection. Spawn it detached in the daemon:

@@ -277,6 +277,10 @@ caf::expected<database> database::open(const std::string& path, mode m) {
       return err;
     if (auto err = db.exec("PRAGMA synchronous=NORMAL"))
       return err;
+    // Savepoints (each claim of a batch of webhook claims has one) keep their undo
+    // journal in memory, not in a temporary file opened and written per statement.
+    if (auto err = db.exec("PRAGMA temp_store=MEMORY"))
+      return err;
     // The list's ETag counts this connection's commits to the containers index.
     watch_index_changes(raw);
   }
@@ -321,27 +325,47 @@ int64_t database::last_insert_rowid() const {
 // -- transaction --------------------------------------------------------------
 
 caf::expected<transaction> transaction::begin(database& db) {
+  if (in_transaction(db)) {
+    if (auto err = db.exec("SAVEPOINT tf_tx"))
+      return err;
+    return transaction{&db, true};
+  }
   // IMMEDIATE takes the write lock now, so a transaction never fails half-way on BUSY.
   if (auto err = db.exec("BEGIN IMMEDIATE"))
     return err;
-  return transaction{&db};
+  return transaction{&db, false};
 }
 
-transaction::transaction(transaction&& other) noexcept : db_{std::exchange(other.db_, nullptr)} {
+transaction::transaction(transaction&& other) noexcept
+  : db_{std::exchange(other.db_, nullptr)}, nested_{other.nested_} {
 }
 
 transaction::~transaction() {
-  if (db_ != nullptr)
+  if (db_ == nullptr)
+    return;
+  if (!nested_) {
     db_->exec("ROLLBACK");
+    return;
+  }
+  // An error that ended the outer transaction (a full disk, an I/O error) took the
+  // savepoint with it: there is nothing left to undo, and the outer owner sees it ended.
+  if (in_transaction(*db_)) {
+    db_->exec("ROLLBACK TO tf_tx");
+    db_->exec("RELEASE tf_tx");
+  }
 }
 
 caf::error transaction::commit() {
   if (db_ == nullptr)
     return make_error(ec::internal, "commit of a finished transaction");
-  if (auto err = db_->exec("COMMIT"))
+  if (auto err = db_->exec(nested_ ? "RELEASE tf_tx" : "COMMIT"))
     return err;
   db_ = nullptr;
   return {};
+}
+
+bool in_transaction(const database& db) {
+  return db.handle() != nullptr && sqlite3_get_autocommit(db.handle()) == 0;
 }
 
 // -- optimize -----------------------------------------------------------------

@@ -119,6 +119,9 @@ private:
 };
 
 /// BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless commit() succeeded.
+/// Inside a transaction already open on the connection (the writer committing a batch of
+/// webhook claims as one, store/webhooks.hpp), it is a SAVEPOINT instead: commit() releases
+/// it into the outer transaction, and destruction undoes only its own statements.
 class transaction {
 public:
   static caf::expected<transaction> begin(database& db);
@@ -129,9 +132,13 @@ public:
   caf::error commit();
 
 private:
-  explicit transaction(database* db) : db_{db} {}
+  transaction(database* db, bool nested) : db_{db}, nested_{nested} {}
   database* db_ = nullptr;
+  bool nested_ = false;
 };
+
+/// Whether a transaction is open on the connection.
+bool in_transaction(const database& db);
 
 /// Makes the statements run while it lives see one snapshot of the database (a SAVEPOINT,
 /// which also nests inside the writer's transaction), so a list's items and its total, or a

@@ -12,6 +12,8 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
+#include <iterator>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -151,9 +153,36 @@ caf::expected<std::string> project_image(database& db, const std::string& projec
   return one(db, "SELECT image FROM projects WHERE id = ?1", "project", project_id, text_of_first_column);
 }
 
-/// Inserts a checked delivery (giving it an id and a time if it has none) and prunes the
-/// workload's log to its newest rows. The caller holds the transaction.
-caf::error insert_delivery(database& db, webhook_delivery& d) {
+/// Bounded: the workload keeps its newest max_deliveries_per_workload rows. The oldest row
+/// to keep is found by walking the (workload_id, received_at) index, and only what lies
+/// behind it is deleted, so a full log costs one short index walk rather than a sort of the
+/// whole log. The caller holds the transaction.
+caf::error prune_deliveries(database& db, const std::string& workload_id) {
+  auto cut = find_one(db,
+                      "SELECT received_at, rowid FROM webhook_deliveries WHERE workload_id = ?1 "
+                      "ORDER BY received_at DESC, rowid DESC LIMIT 1 OFFSET ?2",
+                      [](const statement& st) {
+                        return std::pair<std::string, int64_t>{st.text(0), st.integer(1)};
+                      },
+                      workload_id, max_deliveries_per_workload);
+  if (!cut)
+    return cut.error();
+  if (!*cut)
+    return {}; // fewer rows than the bound: nothing to prune
+  return run(db,
+             "DELETE FROM webhook_deliveries WHERE workload_id = ?1 "
+             "AND (received_at < ?2 OR (received_at = ?2 AND rowid <= ?3))",
+             workload_id, (*cut)->first, (*cut)->second);
+}
+
+/// Whether insert_delivery prunes the log itself, or leaves it to a caller that prunes
+/// once for many inserts (the batch of claims).
+enum class pruning { now, by_caller };
+
+/// Inserts a checked delivery (giving it an id and a time if it has none) and, unless the
+/// caller will, prunes the workload's log to its newest rows. The caller holds the
+/// transaction.
+caf::error insert_delivery(database& db, webhook_delivery& d, pruning when = pruning::now) {
   if (d.id.empty())
     d.id = new_id();
   if (d.received_at.empty())
@@ -169,24 +198,9 @@ caf::error insert_delivery(database& db, webhook_delivery& d) {
         d.result, d.code, d.tag, d.stage, d.deployment_id, d.error, d.replay_of, d.body,
         d.body_truncated, d.headers_json))
     return parent_gone(err, "workload", d.workload_id);
-  // Bounded: the workload keeps its newest rows. The oldest row to keep is found by walking
-  // the (workload_id, received_at) index, and only what lies behind it is deleted, so a
-  // full log costs one short index walk per delivery rather than a sort of the whole log.
-  auto cut = find_one(db,
-                      "SELECT received_at, rowid FROM webhook_deliveries WHERE workload_id = ?1 "
-                      "ORDER BY received_at DESC, rowid DESC LIMIT 1 OFFSET ?2",
-                      [](const statement& st) {
-                        return std::pair<std::string, int64_t>{st.text(0), st.integer(1)};
-                      },
-                      d.workload_id, max_deliveries_per_workload);
-  if (!cut)
-    return cut.error();
-  if (!*cut)
-    return {}; // fewer rows than the bound: nothing to prune
-  return run(db,
-             "DELETE FROM webhook_deliveries WHERE workload_id = ?1 "
-             "AND (received_at < ?2 OR (received_at = ?2 AND rowid <= ?3))",
-             d.workload_id, (*cut)->first, (*cut)->second);
+  if (when == pruning::by_caller)
+    return {};
+  return prune_deliveries(db, d.workload_id);
 }
 
 } // namespace
@@ -239,7 +253,23 @@ caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d
   });
 }
 
-caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook_deploy_claim c) {
+namespace {
+
+/// What a claim reads of its workload: its kind and the project it is (no secrets: the
+/// router has checked the signature, and unsealing them would be wasted work here).
+struct claimed_workload {
+  std::string id, kind, ref_id;
+};
+
+caf::expected<claimed_workload> get_claimed_workload(database& db, const std::string& id) {
+  return one(db, "SELECT id, kind, ref_id FROM workloads WHERE id = ?1", "workload", id,
+             [](const statement& st) {
+               return claimed_workload{st.text(0), st.text(1), st.text(2)};
+             });
+}
+
+caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_claim c,
+                                                pruning when) {
   webhook_deploy_claimed out;
   auto& d = c.delivery;
   d.result = "accepted";
@@ -249,7 +279,7 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
   auto tx = transaction::begin(db);
   if (!tx)
     return tx.error();
-  auto w = get_workload(db, d.workload_id);
+  auto w = get_claimed_workload(db, d.workload_id);
   if (!w)
     return w.error();
   if (w->kind != "project")
@@ -328,12 +358,60 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
       }
     }
   }
-  if (auto err = insert_delivery(db, d))
+  if (auto err = insert_delivery(db, d, when))
     return err;
   if (auto err = tx->commit())
     return err;
   d.body.clear(); // the caller has it; the answer need not carry it back
   out.delivery = std::move(d);
+  return out;
+}
+
+} // namespace
+
+caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook_deploy_claim c) {
+  return claim_one(db, std::move(c), pruning::now);
+}
+
+std::vector<caf::expected<webhook_deploy_claimed>>
+claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs) {
+  std::vector<caf::expected<webhook_deploy_claimed>> out;
+  out.reserve(cs.size());
+  auto fail_all = [&](const caf::error& err) {
+    for (auto& x : out)
+      x = err;
+  };
+  auto tx = transaction::begin(db);
+  if (!tx) {
+    out.resize(cs.size(), tx.error());
+    return out;
+  }
+  std::vector<std::string> workloads; // the logs to prune, once each, before the commit
+  for (auto& c : cs) {
+    auto workload_id = c.delivery.workload_id;
+    out.push_back(claim_one(db, std::move(c), pruning::by_caller));
+    if (out.back() && std::find(workloads.begin(), workloads.end(), workload_id) == workloads.end())
+      workloads.push_back(std::move(workload_id));
+    // An error SQLite ends the whole transaction with (a full disk, an I/O error) took
+    // the claims before it along: they answer its error, and the rest start again.
+    if (!in_transaction(db)) {
+      auto err = out.back() ? make_error(ec::database, "the transaction ended unexpectedly")
+                            : out.back().error();
+      fail_all(err);
+      std::vector<webhook_deploy_claim> rest(std::make_move_iterator(cs.begin() + out.size()),
+                                             std::make_move_iterator(cs.end()));
+      auto tail = claim_webhook_deploys(db, std::move(rest));
+      std::move(tail.begin(), tail.end(), std::back_inserter(out));
+      return out;
+    }
+  }
+  for (const auto& id : workloads)
+    if (auto err = prune_deliveries(db, id)) {
+      fail_all(err);
+      return out; // the transaction rolls back: nothing of the batch is kept
+    }
+  if (auto err = tx->commit())
+    fail_all(err);
   return out;
 }
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tf {
 
@@ -55,6 +56,13 @@ caf::expected<webhook_delivery> record_delivery(database& db, webhook_delivery d
 ///     accepted with it.
 /// ec::not_found when the workload is gone, ec::invalid_argument when it is not a project.
 caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook_deploy_claim c);
+
+/// Claims in one committed transaction (group commit: a burst of deliveries pays for one
+/// commit, not one each), each settled as claim_webhook_deploy settles it alone and inside
+/// its own savepoint, so one that fails leaves the others whole. The answers are in the
+/// order of `cs`; when the commit fails, every claim answers its error (none was kept).
+std::vector<caf::expected<webhook_deploy_claimed>>
+claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs);
 
 /// One delivery with its kept body.
 caf::expected<webhook_delivery> get_delivery(database& db, const std::string& id);

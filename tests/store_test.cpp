@@ -2060,6 +2060,79 @@ TEST_CASE_FIXTURE(store_fixture, "the delivery log keeps each workload's newest 
   CHECK(MUST(list_deliveries(db, other.workload_id, 10, 0)).total == 1); // untouched
 }
 
+TEST_CASE_FIXTURE(store_fixture,
+                  "claims committed as one batch settle each as alone, and one failing spares the rest") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto other = MUST(create_project(db, make_project("web")));
+  auto gone = make_claim(p, "v9", "", "gh-gone");
+  gone.delivery.workload_id = "no-such-workload";
+  std::vector<webhook_deploy_claim> batch{
+    make_claim(p, "v1", "", "gh-1"),      // queues v1
+    gone,                                 // not_found: its savepoint alone is undone
+    make_claim(p, "v1", "", "gh-1"),      // the same delivery id: sees the first, in the batch
+    make_claim(p, "v1", "", "gh-2"),      // the tag already on its way: unchanged
+    make_claim(other, "v1", "", "gh-1"),  // another workload: its own delivery ids
+    make_claim(p, "v2", "nope", "gh-3")}; // no such stage: rejected, recorded
+  auto got = claim_webhook_deploys(db, batch);
+  REQUIRE(got.size() == batch.size());
+  REQUIRE(got[0]);
+  CHECK(got[0]->delivery.result == "accepted");
+  CHECK(code_of(got[1]) == "not_found");
+  REQUIRE(got[2]);
+  CHECK(got[2]->delivery.result == "duplicate");
+  CHECK(got[2]->delivery.deployment_id == got[0]->delivery.deployment_id);
+  REQUIRE(got[3]);
+  CHECK(got[3]->delivery.result == "unchanged");
+  REQUIRE(got[4]);
+  CHECK(got[4]->delivery.result == "accepted");
+  REQUIRE(got[5]);
+  CHECK(got[5]->delivery.result == "rejected");
+  CHECK(got[5]->delivery.code == "no_stage");
+  // Committed: every answered delivery is in the log, the failed one nowhere.
+  CHECK(MUST(list_deliveries(db, p.workload_id, 10, 0)).total == 4);
+  CHECK(MUST(list_deliveries(db, other.workload_id, 10, 0)).total == 1);
+  CHECK(deployments_of(db, p) == 1);
+  CHECK(MUST(get_deployment(db, got[0]->queued.id)).status == "queued");
+  CHECK_FALSE(tf::store::in_transaction(db));
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a batch of claims keeps the delivery log bounded") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto keep = max_deliveries_per_workload;
+  std::vector<webhook_deploy_claim> batch;
+  for (int64_t i = 0; i < keep + 5; ++i)
+    batch.push_back(make_claim(p, "v" + std::to_string(i % 2 + 1), "", "gh-" + std::to_string(i)));
+  auto got = claim_webhook_deploys(db, batch);
+  for (const auto& x : got)
+    REQUIRE(x);
+  auto page = MUST(list_deliveries(db, p.workload_id, 1, 0));
+  CHECK(page.total == keep);
+  CHECK(page.items.at(0).id == got.back()->delivery.id); // the newest kept
+  CHECK(code_of(get_delivery(db, got.front()->delivery.id)) == "not_found");
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a transaction inside another undoes only its own statements") {
+  auto outer = MUST(tf::store::transaction::begin(db));
+  MUST(create_project(db, make_project("kept")));
+  {
+    auto inner = MUST(tf::store::transaction::begin(db));
+    MUST(create_project(db, make_project("undone")));
+  } // not committed: rolled back to its savepoint
+  {
+    auto inner = MUST(tf::store::transaction::begin(db));
+    MUST(create_project(db, make_project("released")));
+    CHECK_FALSE(inner.commit());
+  }
+  CHECK(tf::store::in_transaction(db)); // the outer one is still open
+  CHECK_FALSE(outer.commit());
+  CHECK_FALSE(tf::store::in_transaction(db));
+  std::vector<std::string> names;
+  for (const auto& x : MUST(list_projects(db, 10, 0)).items)
+    names.push_back(x.name);
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"kept", "released"});
+}
+
 // -- the daemon's instance id (issue 13, item 5) -----------------------------------------------
 
 TEST_CASE_FIXTURE(store_fixture, "the instance id is generated once, kept, and not a setting of the API") {
