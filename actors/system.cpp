@@ -176,7 +176,8 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
                          narrowed<deploy_store_reader_actor>(store.readers), h.proxy,
                          docker.worker, *ep, h.cancel, std::move(notifier));
   h.webhooks = sys.spawn(webhook_router, store.writer,
-                         narrowed<webhook_store_reader_actor>(store.readers), h.projects);
+                         narrowed<webhook_store_reader_actor>(store.readers), h.projects,
+                         store.versions);
   caf::scoped_actor self{sys};
   caf::error err;
   self->request(h.projects, std::chrono::minutes{2}, atom::recover_v)

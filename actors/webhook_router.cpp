@@ -4,9 +4,11 @@
 #include "actors/webhook_payload.hpp"
 #include "actors/webhook_signatures.hpp"
 #include "net/json.hpp"
+#include "store/password.hpp"
 #include "store/webhooks.hpp"
 
 #include <caf/all.hpp>
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -211,47 +213,92 @@ int64_t unix_now() {
     .count();
 }
 
+/// Most secrets a router keeps resolved; past it, the cache starts again.
+constexpr size_t max_resolved = 256;
+
+/// The workload `secret` resolved to before, if nothing about workloads changed since.
+const workload* resolved_before(self_ptr self, const std::string& key,
+                                const std::string& secret) {
+  auto& st = self->state;
+  if (st.versions == nullptr)
+    return nullptr;
+  auto i = st.resolved.find(key);
+  if (i == st.resolved.end())
+    return nullptr;
+  if (i->second.at != st.versions->workloads()) {
+    st.resolved.erase(i);
+    return nullptr;
+  }
+  const auto& w = i->second.w;
+  // The digest matched; the secret itself is compared once more in constant time.
+  if (w.webhook_secret.size() != secret.size()
+      || CRYPTO_memcmp(w.webhook_secret.data(), secret.data(), secret.size()) != 0)
+    return nullptr;
+  return &w;
+}
+
+void remember(self_ptr self, std::string key, store::index_version at, const workload& w) {
+  auto& st = self->state;
+  if (st.versions == nullptr)
+    return;
+  if (st.resolved.size() >= max_resolved)
+    st.resolved.clear();
+  st.resolved[std::move(key)] = resolved_webhook{at, w};
+}
+
+/// A delivery whose secret named workload `w`: the signature decides whether its sender
+/// is trusted; a trusted one goes on to its project.
+void route_delivery(self_ptr self, promise rp, webhook_request& req, const workload& w) {
+  webhook_delivery rec;
+  rec.workload_id = w.id;
+  rec.source_addr = req.source_addr;
+  rec.delivery_id = webhook_delivery_id(req.headers);
+  rec.event = webhook_event(req.headers);
+  auto verdict = verify_signature(req.headers, req.body, w.webhook_signing_secret, unix_now());
+  // Only a verified MAC is kept, in its canonical spelling (the store compares it).
+  if (verdict.mac.empty())
+    req.headers.erase("x-tinyforge-signature");
+  else
+    req.headers["x-tinyforge-signature"] = "sha256=" + verdict.mac;
+  rec.headers_json = kept_headers_json(req.headers);
+  rec.body = std::move(req.body);
+  rec.signature = to_string(verdict.scheme);
+  if (verdict.scheme != signature_scheme::none && !verdict.valid)
+    return refuse(self, rp, std::move(rec), refused_for("unauthorized", verdict.reason));
+  if (verdict.scheme == signature_scheme::none && w.webhook_require_signature)
+    return refuse(self, rp, std::move(rec),
+                  refused_for("unauthorized", "this webhook requires a signed request"));
+  route_to_project(self, rp, std::move(rec), w, req.headers);
+}
+
 } // namespace
 
 webhook_router_actor::behavior_type
 webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self,
                delivery_log_writer_actor writer, std::shared_ptr<webhook_store_readers> readers,
-               project_deployer_actor deployer) {
+               project_deployer_actor deployer, const store::change_versions* versions) {
+  self->state.versions = versions;
   self->state.writer = std::move(writer);
   self->state.readers = std::move(readers);
   self->state.deployer = std::move(deployer);
   return {
     [self](atom::webhook, webhook_request& req) -> caf::result<webhook_answer> {
       auto rp = self->make_response_promise<webhook_answer>();
+      auto key = store::sha256_hex(req.secret);
+      if (const auto* w = resolved_before(self, key, req.secret)) {
+        route_delivery(self, rp, req, *w);
+        return rp;
+      }
+      // The version before the read: an entry is never newer than what it holds.
+      auto at = self->state.versions ? self->state.versions->workloads() : store::index_version{};
       auto fingerprint = secret_fingerprint(req.secret);
       auto source = req.source_addr;
       self->request(self->state.readers->next(), store_timeout, atom::get_v, atom::webhook_v,
                     req.secret)
         .then(
-          [self, rp, req](workload& w) mutable {
-            webhook_delivery rec;
-            rec.workload_id = w.id;
-            rec.source_addr = req.source_addr;
-            rec.delivery_id = webhook_delivery_id(req.headers);
-            rec.event = webhook_event(req.headers);
-            auto verdict = verify_signature(req.headers, req.body, w.webhook_signing_secret,
-                                            unix_now());
-            // Only a verified MAC is kept, in its canonical spelling (the store compares it).
-            if (verdict.mac.empty())
-              req.headers.erase("x-tinyforge-signature");
-            else
-              req.headers["x-tinyforge-signature"] = "sha256=" + verdict.mac;
-            rec.headers_json = kept_headers_json(req.headers);
-            rec.body = std::move(req.body);
-            rec.signature = to_string(verdict.scheme);
-            if (verdict.scheme != signature_scheme::none && !verdict.valid)
-              return refuse(self, rp, std::move(rec),
-                            refused_for("unauthorized", verdict.reason));
-            if (verdict.scheme == signature_scheme::none && w.webhook_require_signature)
-              return refuse(self, rp, std::move(rec),
-                            refused_for("unauthorized",
-                                        "this webhook requires a signed request"));
-            route_to_project(self, rp, std::move(rec), w, req.headers);
+          [self, rp, req, key, at](workload& w) mutable {
+            remember(self, std::move(key), at, w);
+            route_delivery(self, rp, req, w);
           },
           [rp, fingerprint, source](caf::error& err) mutable {
             if (error_code(err) == ec::not_found) {

@@ -9,24 +9,42 @@
 
 #include "actors/actors.hpp"
 #include "actors/store_reader.hpp"
+#include "store/index_version.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <memory>
+#include <string>
+#include <unordered_map>
 
 namespace tf {
+
+/// What a webhook secret resolved to, and the workloads version it was read at.
+struct resolved_webhook {
+  store::index_version at;
+  workload w;
+};
 
 struct webhook_router_state {
   static inline const char* name = "webhook-router";
   delivery_log_writer_actor writer;
   std::shared_ptr<webhook_store_readers> readers;
   project_deployer_actor deployer;
+  /// The store's change versions; null: every delivery asks the store for its workload.
+  const store::change_versions* versions = nullptr;
+  /// Secrets resolved before, by their SHA-256 (a lookup compares digests, not secrets),
+  /// each good while the workloads table has not changed since it was read (a rotation, a
+  /// new signing setting or a deleted workload changes it): a burst of deliveries to one
+  /// hook asks the store once. Bounded; unknown secrets are never kept.
+  std::unordered_map<std::string, resolved_webhook> resolved;
 };
 
+/// `versions` may be null (no cache).
 webhook_router_actor::behavior_type
 webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self,
                delivery_log_writer_actor writer, std::shared_ptr<webhook_store_readers> readers,
-               project_deployer_actor deployer);
+               project_deployer_actor deployer,
+               const store::change_versions* versions = nullptr);
 
 } // namespace tf

@@ -22,7 +22,10 @@ uint64_t change_versions::random_epoch() {
 struct change_hooks {
   static void on_row_change(void* data, int, const char*, const char* table, sqlite3_int64) {
     auto* v = static_cast<change_versions*>(data);
-    if (std::strcmp(table, "containers") == 0 || std::strcmp(table, "workloads") == 0)
+    if (std::strcmp(table, "workloads") == 0) {
+      v->containers_dirty_.store(true, std::memory_order_relaxed);
+      v->workloads_dirty_.store(true, std::memory_order_relaxed);
+    } else if (std::strcmp(table, "containers") == 0)
       v->containers_dirty_.store(true, std::memory_order_relaxed);
     else if (std::strcmp(table, "api_tokens") == 0 || std::strcmp(table, "sessions") == 0
              || std::strcmp(table, "users") == 0)
@@ -35,6 +38,8 @@ struct change_hooks {
       v->containers_.fetch_add(1, std::memory_order_release);
     if (v->credentials_dirty_.load(std::memory_order_relaxed))
       v->credentials_.fetch_add(1, std::memory_order_release);
+    if (v->workloads_dirty_.load(std::memory_order_relaxed))
+      v->workloads_.fetch_add(1, std::memory_order_release);
     return 0; // never vetoes the commit
   }
 
@@ -42,6 +47,7 @@ struct change_hooks {
     auto* v = static_cast<change_versions*>(data);
     v->containers_dirty_.store(false, std::memory_order_relaxed);
     v->credentials_dirty_.store(false, std::memory_order_relaxed);
+    v->workloads_dirty_.store(false, std::memory_order_relaxed);
   }
 
   /// Runs after a commit is in the WAL and visible to new readers.
@@ -51,6 +57,8 @@ struct change_hooks {
       v->containers_.fetch_add(1, std::memory_order_release);
     if (v->credentials_dirty_.exchange(false, std::memory_order_relaxed))
       v->credentials_.fetch_add(1, std::memory_order_release);
+    if (v->workloads_dirty_.exchange(false, std::memory_order_relaxed))
+      v->workloads_.fetch_add(1, std::memory_order_release);
     // A WAL hook replaces SQLite's auto-checkpoint (which is one): do what it does, a
     // passive checkpoint once the WAL holds 1000 pages.
     if (pages >= 1000)

@@ -41,16 +41,21 @@ public:
   index_version credentials() const {
     return {epoch_, credentials_.load(std::memory_order_acquire)};
   }
+  /// The workloads table alone: its secrets and webhook settings (the webhook router keeps
+  /// what a secret resolved to while this holds).
+  index_version workloads() const { return {epoch_, workloads_.load(std::memory_order_acquire)}; }
 
 private:
   friend struct change_hooks;
   const uint64_t epoch_ = random_epoch();
   std::atomic<uint64_t> containers_{0};
   std::atomic<uint64_t> credentials_{0};
+  std::atomic<uint64_t> workloads_{0};
   /// Set by the update hook during a write transaction; only one connection writes a file
   /// at a time, so one flag per file serves every connection.
   std::atomic<bool> containers_dirty_{false};
   std::atomic<bool> credentials_dirty_{false};
+  std::atomic<bool> workloads_dirty_{false};
   static uint64_t random_epoch();
 };
 
