@@ -66,6 +66,9 @@ struct connection {
   bool sent_continue = false;
   bool prechecked = false; // the head passed the server's refusals made before any body
   bool in_precheck = false;
+  /// Counted in its client's open connections: every connection until it is answered for
+  /// the last time; one only lingering for the client's close (draining) no longer is.
+  bool counted = true;
 };
 
 void address_of(const sockaddr_storage& a, std::string& ip, int& port) {
@@ -168,10 +171,31 @@ struct request_gate::impl {
       return;
     ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
     ::close(fd);
-    auto pc = per_client.find(it->second.remote_addr);
+    release_client_slot(it->second);
+    conns.erase(it);
+  }
+
+  void release_client_slot(connection& c) {
+    if (!c.counted)
+      return;
+    c.counted = false;
+    auto pc = per_client.find(c.remote_addr);
     if (pc != per_client.end() && --pc->second == 0)
       per_client.erase(pc);
-    conns.erase(it);
+  }
+
+  /// The connection has had its last answer: its write side is shut and what the client
+  /// still sends is dropped until it closes or the linger ends. It leaves its client's
+  /// count now (it still counts in the total): a client that opens its next connection as
+  /// soon as it reads an answer must not find the last one still held against it
+  /// (bench/webhook_burst: 200 connection-per-request senders got 503s at the cap of 256).
+  void start_draining(connection& c) {
+    ::shutdown(c.fd, SHUT_WR);
+    c.buf.clear();
+    c.buf.shrink_to_fit();
+    c.state = phase::draining;
+    c.deadline = gate_clock::now() + linger;
+    release_client_slot(c);
   }
 
   /// Answers with the envelope, then drops what the client still sends until it closes or
@@ -183,11 +207,7 @@ struct request_gate::impl {
       close_connection(c.fd);
       return;
     }
-    ::shutdown(c.fd, SHUT_WR);
-    c.buf.clear();
-    c.buf.shrink_to_fit();
-    c.state = phase::draining;
-    c.deadline = gate_clock::now() + linger;
+    start_draining(c);
   }
 
   void accept_all() {
@@ -355,10 +375,7 @@ struct request_gate::impl {
     if (!keep) {
       // Unread bytes at close() would reset the connection and could discard the answer
       // before the client reads it: drop them until the client closes or the linger ends.
-      ::shutdown(fd, SHUT_WR);
-      c.buf.clear();
-      c.state = phase::draining;
-      c.deadline = gate_clock::now() + linger;
+      start_draining(c);
     } else if (c.in_precheck) {
       // The head passed its precheck: read the body (its deadline runs since the head).
       c.in_precheck = false;

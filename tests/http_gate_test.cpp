@@ -154,6 +154,27 @@ TEST_CASE("gate: connections beyond the per-client cap get 503 while other clien
   expect_clean_stop(d, SIGTERM, 2000ms);
 }
 
+TEST_CASE("gate: answered connections a client has not closed yet do not count against its cap") {
+  // A connection-per-request sender (a CI's webhook calls) opens its next connection as
+  // soon as it reads an answer, before the server has seen it close the last one.
+  temp_dir tmp;
+  child_process d{{"serve", "--listen", "127.0.0.1:0", "--data_dir", tmp.file("data"),
+                   "--http_max_connections_per_client", "5"}};
+  auto port = d.require_port();
+  std::vector<socket_fd> answered; // read to their answer, never closed by this side
+  for (int i = 0; i < 8; ++i) {
+    answered.push_back(connect_from("127.0.0.9", port));
+    REQUIRE(send_all(answered.back().get(),
+                     "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+    std::string buf;
+    auto res = read_response(answered.back().get(), buf);
+    REQUIRE(res);
+    CAPTURE(i);
+    CHECK(res->status == 200);
+  }
+  expect_clean_stop(d, SIGTERM, 2000ms);
+}
+
 TEST_CASE_FIXTURE(gate_fixture, "gate: a head still incomplete at its deadline gets 408 and is closed") {
   // Trickling bytes (the attack of item 1) does not extend the deadline: it covers the head.
   auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ");
