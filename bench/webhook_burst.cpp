@@ -11,7 +11,7 @@
 //                 been answered. Printed: how many deploys ran (target <= 2), how many ended
 //                 superseded, how many deliveries were lost (neither 202 nor 200: target 0), and which tag the stage ends on (target v2: the newest wins).
 //   anchor       first, in the same run: the same 200 senders against a bare cpp-httplib server
-//                 in this process (the daemon's 8 HTTP threads) that answers 202 at once, so
+//                 in this process (as many threads as the daemon's HTTP workers) that answers 202 at once, so
 //                 (a) reads against what HTTP and the client alone cost on this machine;
 //                 and the same server doing the least durable work a delivery needs before
 //                 its answer (signature checked, one committed SQLite transaction with the
@@ -23,7 +23,7 @@
 //
 // Build and run (needs Docker and the test images: tests/images/build):
 //   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K] [T] [S] [R]
-// (K deliveries per sender, default 5; T the daemon's http_threads, default its own 8; S its
+// (K deliveries per sender, default 5; T the daemon's http_threads, default its own 32; S its
 // deploy.settle_ms, default its own 500: 0 shows what the burst does without settling; R runs,
 // default 3).
 // Everything it creates (temp dir, the daemon, the projects' containers) is removed at the end.
@@ -498,7 +498,7 @@ void print_rows(const std::vector<latency_figures>& anchors,
 
 int main(int argc, char** argv) {
   int per_sender = argc > 1 ? std::atoi(argv[1]) : 5;
-  int http_threads = argc > 2 ? std::atoi(argv[2]) : 8; // the daemon's default
+  int http_threads = argc > 2 ? std::atoi(argv[2]) : 32; // the daemon's default
   int settle_ms = argc > 3 ? std::atoi(argv[3]) : 500;  // the daemon's default
   int runs = argc > 4 ? std::atoi(argv[4]) : 3;
   if (per_sender < 1 || http_threads < 1 || http_threads > 256 || settle_ms < 0

@@ -110,7 +110,7 @@ TEST_CASE("config: no file, env or flags gives the defaults") {
   CHECK(cfg->rollback_grace_s == 300);
   CHECK(cfg->request_timeout_ms == 5000);
   CHECK(cfg->max_body_bytes == 1048576);
-  CHECK(cfg->http_threads == 8);
+  CHECK(cfg->http_threads == 32);
   CHECK(cfg->log_level == "info");
 }
 
@@ -193,7 +193,7 @@ TEST_CASE("config: precedence is default < file < environment < flag") {
   CHECK(cfg->data_dir == "/srv/env");           // env over file
   CHECK(cfg->reconcile_interval_s == 240);      // flag over env over file
   CHECK(cfg->proxy_provider == "npm");          // flag over env over file
-  CHECK(cfg->http_threads == 8);                // default
+  CHECK(cfg->http_threads == 32);                // default
   CHECK(cfg->docker_host == "unix:///var/run/docker.sock");
 }
 
