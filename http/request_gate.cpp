@@ -118,6 +118,7 @@ static thread_local bool on_worker = false;
 struct request_gate::impl {
   gate_limits lim;
   request_server serve;
+  worker_setup setup;
   int listen_fd = -1;
   int epoll_fd = -1;
   int wake_fd = -1;
@@ -135,7 +136,8 @@ struct request_gate::impl {
   /// deadline wakes it, so that deadline is not overslept.
   gate_clock::time_point gate_wakes_at = gate_clock::time_point::max();
 
-  impl(gate_limits l, request_server s) : lim{l}, serve{std::move(s)} {
+  impl(gate_limits l, request_server s, worker_setup w)
+    : lim{l}, serve{std::move(s)}, setup{std::move(w)} {
     epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
     wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event ev{};
@@ -455,6 +457,7 @@ struct request_gate::impl {
 
   void work() {
     on_worker = true;
+    auto kept = setup ? setup() : nullptr;
     std::unique_lock<std::mutex> lock{mu};
     while (true) {
       ++idle_workers;
@@ -529,8 +532,8 @@ struct request_gate::impl {
   }
 };
 
-request_gate::request_gate(gate_limits limits, request_server serve)
-  : impl_{std::make_unique<impl>(limits, std::move(serve))} {}
+request_gate::request_gate(gate_limits limits, request_server serve, worker_setup setup)
+  : impl_{std::make_unique<impl>(limits, std::move(serve), std::move(setup))} {}
 
 request_gate::~request_gate() = default;
 

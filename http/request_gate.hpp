@@ -50,9 +50,13 @@ struct gated_request {
 /// connection may carry another request.
 using request_server = std::function<bool(const gated_request&)>;
 
+/// Made on each worker thread before it serves its first request and destroyed on that
+/// thread when it stops: what a worker keeps for all its requests (the server's actor).
+using worker_setup = std::function<std::shared_ptr<void>()>;
+
 class request_gate {
 public:
-  request_gate(gate_limits limits, request_server serve);
+  request_gate(gate_limits limits, request_server serve, worker_setup setup = {});
   ~request_gate();
   request_gate(const request_gate&) = delete;
   request_gate& operator=(const request_gate&) = delete;

@@ -184,9 +184,15 @@ server::server(server_context ctx, const config& cfg)
   http_->set_keep_alive_timeout(std::max<int64_t>(1, cfg.http_idle_timeout_ms / 1000));
   // Workers never wait for a client: the gate hands them complete requests only.
   auto* gated = static_cast<gated_httplib*>(http_.get());
-  gate_ = std::make_unique<request_gate>(limits_from(cfg), [gated](const gated_request& r) {
-    return gated->answer(r);
-  });
+  // Each worker asks the actors through one scoped actor of its own (http/ask.hpp).
+  auto* sys = ctx_.sys;
+  gate_ = std::make_unique<request_gate>(
+    limits_from(cfg), [gated](const gated_request& r) { return gated->answer(r); },
+    [sys]() -> std::shared_ptr<void> {
+      if (sys == nullptr)
+        return nullptr;
+      return std::make_shared<worker_asker>(*sys);
+    });
   prepare_access(ctx_, cfg);
   if (!ctx_.stale && ctx_.sys != nullptr) {
     ctx_.stale = ctx_.sys->spawn(stale_scanner, ctx_.docker,
