@@ -325,7 +325,7 @@ int64_t database::last_insert_rowid() const {
 // -- transaction --------------------------------------------------------------
 
 caf::expected<transaction> transaction::begin(database& db) {
-  if (in_transaction(db)) {
+  if (transaction_open(db)) {
     if (auto err = db.exec("SAVEPOINT tf_tx"))
       return err;
     return transaction{&db, true};
@@ -344,12 +344,14 @@ transaction::~transaction() {
   if (db_ == nullptr)
     return;
   if (!nested_) {
-    db_->exec("ROLLBACK");
+    // An error SQLite ended the transaction with left nothing to roll back.
+    if (transaction_open(*db_))
+      db_->exec("ROLLBACK");
     return;
   }
   // An error that ended the outer transaction (a full disk, an I/O error) took the
   // savepoint with it: there is nothing left to undo, and the outer owner sees it ended.
-  if (in_transaction(*db_)) {
+  if (transaction_open(*db_)) {
     db_->exec("ROLLBACK TO tf_tx");
     db_->exec("RELEASE tf_tx");
   }
@@ -364,7 +366,7 @@ caf::error transaction::commit() {
   return {};
 }
 
-bool in_transaction(const database& db) {
+bool transaction_open(const database& db) {
   return db.handle() != nullptr && sqlite3_get_autocommit(db.handle()) == 0;
 }
 

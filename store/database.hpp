@@ -138,7 +138,7 @@ private:
 };
 
 /// Whether a transaction is open on the connection.
-bool in_transaction(const database& db);
+bool transaction_open(const database& db);
 
 /// Makes the statements run while it lives see one snapshot of the database (a SAVEPOINT,
 /// which also nests inside the writer's transaction), so a list's items and its total, or a

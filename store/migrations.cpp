@@ -17,6 +17,7 @@ const std::vector<migration>& migrations() {
     steps::m0009_reconcile_indexes,
     steps::m0010_list_indexes,
     steps::m0011_delivery_signed_key,
+    steps::m0012_drop_delivery_received_index,
   };
   return all;
 }

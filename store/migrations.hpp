@@ -38,6 +38,7 @@ extern const migration m0008_sealed_secrets;
 extern const migration m0009_reconcile_indexes;
 extern const migration m0010_list_indexes;
 extern const migration m0011_delivery_signed_key;
+extern const migration m0012_drop_delivery_received_index;
 } // namespace steps
 
 } // namespace tf::store

@@ -377,41 +377,46 @@ std::vector<caf::expected<webhook_deploy_claimed>>
 claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs) {
   std::vector<caf::expected<webhook_deploy_claimed>> out;
   out.reserve(cs.size());
-  auto fail_all = [&](const caf::error& err) {
-    for (auto& x : out)
-      x = err;
-  };
-  auto tx = transaction::begin(db);
-  if (!tx) {
-    out.resize(cs.size(), tx.error());
-    return out;
-  }
-  std::vector<std::string> workloads; // the logs to prune, once each, before the commit
-  for (auto& c : cs) {
-    auto workload_id = c.delivery.workload_id;
-    out.push_back(claim_one(db, std::move(c), pruning::by_caller));
-    if (out.back() && std::find(workloads.begin(), workloads.end(), workload_id) == workloads.end())
-      workloads.push_back(std::move(workload_id));
-    // An error SQLite ends the whole transaction with (a full disk, an I/O error) took
-    // the claims before it along: they answer its error, and the rest start again.
-    if (!in_transaction(db)) {
-      auto err = out.back() ? make_error(ec::database, "the transaction ended unexpectedly")
-                            : out.back().error();
-      fail_all(err);
-      std::vector<webhook_deploy_claim> rest(std::make_move_iterator(cs.begin() + out.size()),
-                                             std::make_move_iterator(cs.end()));
-      auto tail = claim_webhook_deploys(db, std::move(rest));
-      std::move(tail.begin(), tail.end(), std::back_inserter(out));
+  // Each pass settles the claims from `first` on in one transaction. An error SQLite ends
+  // the whole transaction with (a full disk, an I/O error) takes the claims of that pass
+  // along: they answer its error, and the next pass starts a new transaction after them.
+  for (size_t first = 0; first < cs.size();) {
+    auto fail_pass = [&](const caf::error& err) {
+      for (size_t i = first; i < out.size(); ++i)
+        out[i] = err;
+    };
+    auto tx = transaction::begin(db);
+    if (!tx) {
+      out.resize(cs.size(), tx.error());
       return out;
     }
-  }
-  for (const auto& id : workloads)
-    if (auto err = prune_deliveries(db, id)) {
-      fail_all(err);
-      return out; // the transaction rolls back: nothing of the batch is kept
+    std::vector<std::string> workloads; // the logs to prune, once each, before the commit
+    bool ended = false;
+    while (out.size() < cs.size()) {
+      auto& c = cs[out.size()];
+      auto workload_id = c.delivery.workload_id;
+      out.push_back(claim_one(db, std::move(c), pruning::by_caller));
+      if (out.back()
+          && std::find(workloads.begin(), workloads.end(), workload_id) == workloads.end())
+        workloads.push_back(std::move(workload_id));
+      if (!transaction_open(db)) {
+        fail_pass(out.back() ? make_error(ec::database, "the transaction ended unexpectedly")
+                             : out.back().error());
+        ended = true;
+        break;
+      }
     }
-  if (auto err = tx->commit())
-    fail_all(err);
+    if (!ended) {
+      for (const auto& id : workloads)
+        if (auto err = prune_deliveries(db, id)) {
+          fail_pass(err);
+          return out; // the transaction rolls back: nothing of the pass is kept
+        }
+      if (auto err = tx->commit())
+        fail_pass(err);
+    }
+    first = out.size();
+  }
   return out;
 }
 

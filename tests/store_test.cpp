@@ -341,9 +341,9 @@ TEST_CASE("migrations 5 and 6 keep the delivery log of a version 4 database") {
   d.error = "ping";
   CHECK(MUST(record_delivery(db, d)).result == "ignored");
   CHECK(MUST(list_deliveries(db, p.workload_id, 10, 0)).total == 7);
-  // Three of step 5, and step 11's signed key.
+  // Three of step 5 less the one step 12 drops, and step 11's signed key.
   CHECK(sql_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' "
-                    "AND tbl_name = 'webhook_deliveries' AND name LIKE 'idx_%'") == 4);
+                    "AND tbl_name = 'webhook_deliveries' AND name LIKE 'idx_%'") == 3);
 }
 
 TEST_CASE("migration 11 gives the signed deliveries already kept their signed key") {
@@ -372,7 +372,16 @@ TEST_CASE("migration 11 gives the signed deliveries already kept their signed ke
   sql_run(db, insert_v10, std::string{"number"}, std::string{"tinyforge"},
           std::string{R"({"x-tinyforge-timestamp":1767225600,"x-tinyforge-signature":"sha256=ab12"})"});
   REQUIRE_FALSE(db.exec("PRAGMA foreign_keys=ON"));
-  CHECK(MUST(migrate(db)) == 1); // step 11
+  auto index_count = [&](const char* name) {
+    return sql_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                   std::string{name});
+  };
+  REQUIRE(index_count("idx_webhook_deliveries_received") == 1);
+  CHECK(MUST(migrate(db)) == 2); // steps 11 and 12
+  // Step 12 drops the index no query searched; the workload's indexes stay.
+  CHECK(index_count("idx_webhook_deliveries_received") == 0);
+  CHECK(index_count("idx_webhook_deliveries_workload") == 1);
+  CHECK(index_count("idx_webhook_deliveries_dedupe") == 1);
   auto key_of = [&](const char* id) {
     return sql_text(db, "SELECT signed_key FROM webhook_deliveries WHERE id = ?1",
                     std::string{id});
@@ -2093,7 +2102,7 @@ TEST_CASE_FIXTURE(store_fixture,
   CHECK(MUST(list_deliveries(db, other.workload_id, 10, 0)).total == 1);
   CHECK(deployments_of(db, p) == 1);
   CHECK(MUST(get_deployment(db, got[0]->queued.id)).status == "queued");
-  CHECK_FALSE(tf::store::in_transaction(db));
+  CHECK_FALSE(tf::store::transaction_open(db));
 }
 
 TEST_CASE_FIXTURE(store_fixture, "a batch of claims keeps the delivery log bounded") {
@@ -2123,9 +2132,9 @@ TEST_CASE_FIXTURE(store_fixture, "a transaction inside another undoes only its o
     MUST(create_project(db, make_project("released")));
     CHECK_FALSE(inner.commit());
   }
-  CHECK(tf::store::in_transaction(db)); // the outer one is still open
+  CHECK(tf::store::transaction_open(db)); // the outer one is still open
   CHECK_FALSE(outer.commit());
-  CHECK_FALSE(tf::store::in_transaction(db));
+  CHECK_FALSE(tf::store::transaction_open(db));
   std::vector<std::string> names;
   for (const auto& x : MUST(list_projects(db, 10, 0)).items)
     names.push_back(x.name);
