@@ -149,6 +149,10 @@ std::string step_of(const std::string& line) {
     return "health: checks begin";
   if (starts("healthy: "))
     return "health: until GET /up 200";
+  if (starts("opened slots "))
+    return "switch: slots opened (iptables)";
+  if (starts("the route of "))
+    return "switch: route recorded and sent to the proxy";
   if (starts("switched to slots"))
     return "switch: slots opened to the proxy";
   if (starts("the proxy"))

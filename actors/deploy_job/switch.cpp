@@ -47,6 +47,7 @@ caf::error deploy_run::switch_to(const std::vector<int64_t>& target) {
     return err;
   if (auto err = ask_ok(handles_.proxy, atom::open_v, target))
     return err;
+  log("opened slots " + ports_text(target) + " to the proxy");
   route_.serving = target;
   auto saved = ask<proxy_route>(handles_.writer, atom::update_v, route_);
   if (!saved)
@@ -58,6 +59,7 @@ caf::error deploy_run::switch_to(const std::vector<int64_t>& target) {
     route_ = *moved;
     ask<proxy_route>(handles_.writer, atom::update_v, route_);
   }
+  log("the route of " + route_.host + " names slots " + ports_text(target) + " as serving");
   fault_point("switched");
   return verify_through_proxy(target);
 }
