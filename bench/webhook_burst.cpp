@@ -516,6 +516,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "http_threads %d (daemon and anchor), deploy.settle_ms %d, %d runs\n",
                  http_threads, settle_ms, runs);
     auto opts = with(proxy_kind::none, 0, 30);
+    // The daemon logs at its default level, as a user's does: the harness's debug level
+    // (for tests that read the log) adds an access line per request.
+    opts.log_level = "info";
     opts.extra_flags = {"--http_threads", std::to_string(http_threads), "--deploy.settle_ms",
                         std::to_string(settle_ms)};
     deploy_env env{opts};

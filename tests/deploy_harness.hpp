@@ -877,6 +877,7 @@ struct env_options {
   int health_deadline_s = 15;
   int drain_timeout_s = 5; // how long a deploy waits for the old colour's connections
   std::string data_dir;     // empty: "data" in the env's temp dir
+  std::string log_level = "debug"; // tests read the debug lines; a bench may want the default
   std::vector<std::string> extra_flags;
 };
 
@@ -943,7 +944,7 @@ public:
                                "--reconcile_interval_s",
                                "1",
                                "--log_level",
-                               "debug"};
+                               opts_.log_level};
     std::vector<std::string> p{"--proxy.provider", "none"};
     if (caddy_)
       p = caddy_->daemon_flags();
