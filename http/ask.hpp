@@ -17,7 +17,6 @@
 #include <caf/scoped_actor.hpp>
 
 #include <chrono>
-#include <memory>
 #include <optional>
 
 namespace tf::http {
@@ -47,17 +46,14 @@ namespace detail {
 
 template <class R, class Handle, class... Ts>
 caf::expected<R> ask_through(caf::scoped_actor& self, const Handle& handle,
-                             std::chrono::milliseconds timeout, bool& timed_out, Ts&&... xs) {
+                             std::chrono::milliseconds timeout, Ts&&... xs) {
   caf::expected<R> result{make_error(ec::internal, "no answer")};
   auto answer = self->request(handle, caf::infinite, std::forward<Ts>(xs)...);
   caf::blocking_actor::accept_one_cond one;
   self->varargs_receive(
     one, answer.id(), [&](R& value) { result = std::move(value); },
     [&](caf::error& err) { result = std::move(err); },
-    caf::after(timeout) >> [&] {
-      timed_out = true;
-      result = caf::make_error(caf::sec::request_timeout);
-    });
+    caf::after(timeout) >> [&] { result = caf::make_error(caf::sec::request_timeout); });
   return result;
 }
 
@@ -68,16 +64,15 @@ caf::expected<R> ask(caf::actor_system& sys, const Handle& handle,
                      std::chrono::milliseconds timeout, Ts&&... xs) {
   if (!handle)
     return make_error(ec::unavailable, "a component of the daemon is not running");
-  bool timed_out = false;
   if (auto* self = worker_asker::current(sys)) {
-    auto result = detail::ask_through<R>(*self, handle, timeout, timed_out,
-                                         std::forward<Ts>(xs)...);
-    if (timed_out)
+    auto result = detail::ask_through<R>(*self, handle, timeout, std::forward<Ts>(xs)...);
+    // (An actor that answers a timeout error of its own costs a needless renewal, no more.)
+    if (!result && result.error() == caf::sec::request_timeout)
       worker_asker::renew_current();
     return result;
   }
   caf::scoped_actor self{sys};
-  return detail::ask_through<R>(self, handle, timeout, timed_out, std::forward<Ts>(xs)...);
+  return detail::ask_through<R>(self, handle, timeout, std::forward<Ts>(xs)...);
 }
 
 } // namespace tf::http

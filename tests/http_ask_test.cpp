@@ -51,12 +51,17 @@ void on_thread(F body) {
   t.join();
 }
 
-} // namespace
-
-TEST_CASE("ask: a worker's one actor gets each request its own answer, many times over") {
+/// An actor system with a doubler in it, stopped at the end.
+struct ask_fixture {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
-  auto actor = sys.spawn(doubler, std::make_shared<held_promises::element_type>());
+  caf::actor actor = sys.spawn(doubler, std::make_shared<held_promises::element_type>());
+  ~ask_fixture() { caf::anon_send_exit(actor, caf::exit_reason::user_shutdown); }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(ask_fixture, "ask: a worker's one actor gets each request its own answer, many times over") {
   on_thread([&] {
     tf::http::worker_asker asker{sys};
     auto* first = tf::http::worker_asker::current(sys);
@@ -68,13 +73,9 @@ TEST_CASE("ask: a worker's one actor gets each request its own answer, many time
     }
     CHECK(tf::http::worker_asker::current(sys) == first);
   });
-  caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("ask: a timeout is the daemon's timeout error, and its late answer is not kept") {
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto actor = sys.spawn(doubler, std::make_shared<held_promises::element_type>());
+TEST_CASE_FIXTURE(ask_fixture, "ask: a timeout is the daemon's timeout error, and its late answer is not kept") {
   on_thread([&] {
     tf::http::worker_asker asker{sys};
     auto late = tf::http::ask<int>(sys, actor, 50ms, -1);
@@ -91,13 +92,9 @@ TEST_CASE("ask: a timeout is the daemon's timeout error, and its late answer is 
     CHECK_MESSAGE((*self)->mailbox().empty(),
                   "the late answer stays in the reused actor's mailbox for good");
   });
-  caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("ask: a thread with no asker, or one for another actor system, asks all the same") {
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto actor = sys.spawn(doubler, std::make_shared<held_promises::element_type>());
+TEST_CASE_FIXTURE(ask_fixture, "ask: a thread with no asker, or one for another actor system, asks all the same") {
   on_thread([&] {
     CHECK(tf::http::worker_asker::current(sys) == nullptr);
     auto got = tf::http::ask<int>(sys, actor, 5s, 4);
@@ -118,5 +115,4 @@ TEST_CASE("ask: a thread with no asker, or one for another actor system, asks al
   auto missing = tf::http::ask<int>(sys, none, 1s, 1);
   REQUIRE_FALSE(missing);
   CHECK(tf::error_code(missing.error()) == tf::ec::unavailable);
-  caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
 }
