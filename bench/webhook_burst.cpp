@@ -23,8 +23,11 @@
 //
 // Build and run (needs Docker and the test images: tests/images/build):
 //   cmake --build build --target webhook_burst tinyforge && build/bench/webhook_burst [K] [T] [S] [R]
-// (K deliveries per sender, default 20: at 5, the anchor's whole run lasted 0.1-0.2 s and
-// its figure moved by half between runs; T the daemon's http_threads, default its own 32; S its
+// (K deliveries per sender, default 100: at 5, the anchor's whole run lasted 0.1-0.2 s and
+// its figure moved by half between runs; at 20 Tinyforge's run lasted ~1.6 s, of which the
+// first ~100 ms (each worker's first request) and the first deploy's container start on the
+// same two cores (~0.5 s at ~2/3 of the rate after it: the per-100 ms counts in the detail)
+// were half, so it measured a start-up more than a rate; T the daemon's http_threads, default its own 32; S its
 // deploy.settle_ms, default its own 500: 0 shows what the burst does without settling; R runs,
 // default 3).
 // Everything it creates (temp dir, the daemon, the projects' containers) is removed at the end.
@@ -206,24 +209,51 @@ steady::time_point all_at_once(int senders, Send send) {
 
 constexpr int latency_senders = 200;
 
-/// The 202 latencies (ms) of `senders` threads each sending `per_sender` times at once, and
-/// the wall time (s); `send(s, i)` is one request and its status.
-template <class Send>
-std::pair<std::vector<double>, double> under_senders(int senders, int per_sender, Send send) {
-  std::mutex m;
+/// What `senders` threads each sending `per_sender` times at once saw: the 202 latencies
+/// (ms), the wall time (s), and how many answers came in each 100 ms of it (a rate that
+/// starts slow or dips shows, e.g. while the first deploy starts a container on the same
+/// cores, instead of hiding in the average).
+struct sent_figures {
   std::vector<double> ms;
+  double wall = 0;
+  std::vector<int> per_tenth;
+};
+
+template <class Send>
+sent_figures under_senders(int senders, int per_sender, Send send) {
+  std::mutex m;
+  sent_figures out;
+  std::vector<steady::time_point> answered_at;
+  answered_at.reserve(static_cast<size_t>(senders) * static_cast<size_t>(per_sender));
   auto t0 = all_at_once(senders, [&](int s) {
     for (int i = 0; i < per_sender; ++i) {
       auto sent = steady::now();
       auto status = send(s, i);
-      auto took = std::chrono::duration<double, std::milli>(steady::now() - sent).count();
+      auto now = steady::now();
       if (!answered(status))
         continue;
       std::lock_guard<std::mutex> lock{m};
-      ms.push_back(took);
+      out.ms.push_back(std::chrono::duration<double, std::milli>(now - sent).count());
+      answered_at.push_back(now);
     }
   });
-  return {std::move(ms), std::chrono::duration<double>(steady::now() - t0).count()};
+  out.wall = std::chrono::duration<double>(steady::now() - t0).count();
+  for (auto at : answered_at) {
+    auto tenth = static_cast<size_t>(std::max<int64_t>(
+      0, std::chrono::duration_cast<std::chrono::milliseconds>(at - t0).count() / 100));
+    if (out.per_tenth.size() <= tenth)
+      out.per_tenth.resize(tenth + 1);
+    ++out.per_tenth[tenth];
+  }
+  return out;
+}
+
+/// The detail lines of a run: its rate, then its answers per 100 ms.
+void print_rate(const char* what, const sent_figures& f) {
+  std::string tenths;
+  for (auto n : f.per_tenth)
+    tenths += " " + std::to_string(n);
+  std::fprintf(stderr, "    answered per 100 ms (%s):%s\n", what, tenths.c_str());
 }
 
 /// The anchor, measured in the same run: a bare cpp-httplib server in this process with the
@@ -334,12 +364,14 @@ latency_figures anchor(int per_sender, int http_threads, anchor_kind kind,
   tf::http::widen_listen_backlog(static_cast<uint16_t>(port), 1024);
   std::thread serving{[&] { srv.listen_after_bind(); }};
   poll_until(10s, [&] { return srv.is_running(); }, 1ms);
-  auto [ms, wall] = under_senders(latency_senders, per_sender, [&](int s, int i) {
+  auto sent = under_senders(latency_senders, per_sender, [&](int s, int i) {
     return send_one(static_cast<uint16_t>(port), t, "v1",
                     "anchor-" + std::to_string(s) + "-" + std::to_string(i));
   });
   srv.stop();
   serving.join();
+  const auto& ms = sent.ms;
+  auto wall = sent.wall;
   std::fprintf(stderr, "(anchor) %s, %d threads: %d senders x %d, %zu answered "
               "202; %.1f s, %.0f requests/s\n",
               kind == anchor_kind::bare ? "bare httplib, 202 at once"
@@ -349,6 +381,7 @@ latency_figures anchor(int per_sender, int http_threads, anchor_kind kind,
               static_cast<double>(ms.size()) / wall);
   std::fprintf(stderr, "    202 latency ms: p50 %.1f  p99 %.1f  max %.1f; other answers:%s\n",
               pct(ms, 50), pct(ms, 99), pct(ms, 100), others().c_str());
+  print_rate("anchor", sent);
   return {pct(ms, 99), static_cast<double>(ms.size()) / wall,
           latency_senders * per_sender - static_cast<long>(ms.size())};
 }
@@ -356,11 +389,13 @@ latency_figures anchor(int per_sender, int http_threads, anchor_kind kind,
 latency_figures latency(deploy_env& env, int per_sender) {
   auto t = make_target(env, "lat");
   auto port = env.api().port();
-  auto [ms, wall] = under_senders(latency_senders, per_sender, [&](int s, int i) {
+  auto sent = under_senders(latency_senders, per_sender, [&](int s, int i) {
     // Tags alternate, so most deliveries queue a deploy (202) rather than join one (200).
     return send_one(port, t, (s + i) % 2 ? "v2" : "v1",
                     "lat-" + std::to_string(s) + "-" + std::to_string(i));
   });
+  const auto& ms = sent.ms;
+  auto wall = sent.wall;
   std::fprintf(stderr, "(a) latency: %d senders x %d deliveries, %zu answered 202 or 200 (%ld 200), %d not; %.1f s, "
               "%.0f deliveries/s\n",
               latency_senders, per_sender, ms.size(), coalesced.exchange(0),
@@ -368,6 +403,7 @@ latency_figures latency(deploy_env& env, int per_sender) {
               static_cast<double>(ms.size()) / wall);
   std::fprintf(stderr, "    202 latency ms: p50 %.1f  p99 %.1f  max %.1f; other answers:%s\n",
               pct(ms, 50), pct(ms, 99), pct(ms, 100), others().c_str());
+  print_rate("Tinyforge", sent);
   auto deps = settled_deployments(env, t.ids.workload_id, 300s);
   auto ran = std::count_if(deps.begin(), deps.end(), [](const auto& d) { return !d.started_at.empty(); });
   std::fprintf(stderr, "    deployments %zu, of which ran %ld\n", deps.size(), static_cast<long>(ran));
@@ -502,7 +538,7 @@ void print_rows(const std::vector<latency_figures>& anchors,
 } // namespace
 
 int main(int argc, char** argv) {
-  int per_sender = argc > 1 ? std::atoi(argv[1]) : 20;
+  int per_sender = argc > 1 ? std::atoi(argv[1]) : 100;
   int http_threads = argc > 2 ? std::atoi(argv[2]) : 32; // the daemon's default
   int settle_ms = argc > 3 ? std::atoi(argv[3]) : 500;  // the daemon's default
   int runs = argc > 4 ? std::atoi(argv[4]) : 3;
