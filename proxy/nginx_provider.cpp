@@ -5,7 +5,7 @@
 // max_fails=1 a slot refused once stays skipped for 10 s and switches answer 502).
 #include "core/errors.hpp"
 #include "proxy/providers.hpp"
-#include "proxy/run_command.hpp"
+#include "core/run_command.hpp"
 
 #include <cerrno>
 #include <cstring>

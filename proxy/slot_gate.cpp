@@ -1,7 +1,7 @@
 #include "proxy/slot_gate.hpp"
 
 #include "core/errors.hpp"
-#include "proxy/run_command.hpp"
+#include "core/run_command.hpp"
 #include "proxy/tcp_table.hpp"
 
 #include <fstream>

@@ -8,7 +8,7 @@
 #include "core/errors.hpp"
 #include "net/http_call.hpp"
 #include "proxy/provider.hpp"
-#include "proxy/run_command.hpp"
+#include "core/run_command.hpp"
 #include "proxy/slot_gate.hpp"
 #include "proxy/tcp_table.hpp"
 
@@ -220,15 +220,15 @@ TEST_CASE("http_call: a body over the cap is payload_too_large, a dead port unav
 // --- run_command -----------------------------------------------------------------------
 
 TEST_CASE("run_command: argv without a shell, output captured, exit code, missing program") {
-  auto res = MUST(proxy::run_command({"sh", "-c", "echo out; echo err >&2; exit 3"}));
+  auto res = MUST(tf::run_command({"sh", "-c", "echo out; echo err >&2; exit 3"}));
   CHECK(res.exit_code == 3);
   CHECK(contains(res.output, "out"));
   CHECK(contains(res.output, "err"));
   // A shell metacharacter in an argument stays a plain argument.
-  auto literal = MUST(proxy::run_command({"echo", "$(id); rm -rf /nonexistent"}));
+  auto literal = MUST(tf::run_command({"echo", "$(id); rm -rf /nonexistent"}));
   CHECK(literal.output == "$(id); rm -rf /nonexistent\n");
-  CHECK(code_of(proxy::run_command({"/nonexistent/program"})) == "unavailable");
-  CHECK(code_of(proxy::run_command({"sleep", "10"}, 200ms)) == "unavailable");
+  CHECK(code_of(tf::run_command({"/nonexistent/program"})) == "unavailable");
+  CHECK(code_of(tf::run_command({"sleep", "10"}, 200ms)) == "unavailable");
 }
 
 // --- /proc/net/tcp parsing -------------------------------------------------------------
@@ -270,7 +270,7 @@ namespace {
 
 /// The INPUT rules that carry the slot comment of `port`.
 int rules_for(uint16_t port) {
-  auto res = MUST(proxy::run_command({"iptables", "-w", "-S", "INPUT"}));
+  auto res = MUST(tf::run_command({"iptables", "-w", "-S", "INPUT"}));
   REQUIRE(res.exit_code == 0);
   int n = 0;
   std::istringstream lines{res.output};
@@ -369,8 +369,8 @@ TEST_CASE("slot gate: open removes duplicate rules, bad ports are refused") {
                                     "comment", "--comment", "tinyforge-slot:" + p, "-j",
                                     "REJECT", "--reject-with", "tcp-reset"};
   };
-  REQUIRE(MUST(proxy::run_command(args("-I"))).exit_code == 0);
-  REQUIRE(MUST(proxy::run_command(args("-I"))).exit_code == 0);
+  REQUIRE(MUST(tf::run_command(args("-I"))).exit_code == 0);
+  REQUIRE(MUST(tf::run_command(args("-I"))).exit_code == 0);
   CHECK(rules_for(port) == 2);
   proxy::slot_gate gate{"iptables"};
   MUST_OK(gate.open({port}));

@@ -1,4 +1,4 @@
-#include "proxy/run_command.hpp"
+#include "core/run_command.hpp"
 
 #include "core/errors.hpp"
 
@@ -14,7 +14,7 @@
 
 extern char** environ;
 
-namespace tf::proxy {
+namespace tf {
 
 namespace {
 
@@ -34,6 +34,37 @@ int exit_code_of(int st) {
   return -1;
 }
 
+/// Hands complete lines of the output to a callback as they arrive.
+class line_feed {
+public:
+  explicit line_feed(const std::function<void(std::string_view)>& on_line) : on_line_{on_line} {}
+  void add(const char* data, size_t n) {
+    if (!on_line_)
+      return;
+    for (size_t i = 0; i < n; ++i) {
+      if (data[i] == '\n') {
+        flush();
+        continue;
+      }
+      if (data[i] != '\r' && pending_.size() < max_line)
+        pending_ += data[i];
+    }
+  }
+  void finish() {
+    if (on_line_ && !pending_.empty())
+      flush();
+  }
+
+private:
+  static constexpr size_t max_line = 4096;
+  void flush() {
+    on_line_(pending_);
+    pending_.clear();
+  }
+  const std::function<void(std::string_view)>& on_line_;
+  std::string pending_;
+};
+
 /// Reaps a child that was just sent SIGKILL.
 void reap(pid_t pid) {
   int st = 0;
@@ -46,6 +77,16 @@ void reap(pid_t pid) {
 caf::expected<command_result> run_command(const std::vector<std::string>& argv,
                                           std::chrono::milliseconds timeout,
                                           size_t max_output) {
+  command_options options;
+  options.timeout = timeout;
+  options.max_output = max_output;
+  return run_command(argv, options);
+}
+
+caf::expected<command_result> run_command(const std::vector<std::string>& argv,
+                                          const command_options& options) {
+  auto timeout = options.timeout;
+  auto max_output = options.max_output;
   if (argv.empty() || argv[0].empty())
     return make_error(ec::invalid_argument, "run_command: no program given");
   std::vector<char*> args;
@@ -65,6 +106,8 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, write_end.fd, 1);
   posix_spawn_file_actions_adddup2(&actions, write_end.fd, 2);
+  if (!options.cwd.empty())
+    posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // The daemon may block or ignore signals on its threads; the child starts with defaults.
@@ -75,7 +118,12 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+  std::vector<char*> env_ptrs;
+  for (const auto& e : options.env)
+    env_ptrs.push_back(const_cast<char*>(e.c_str()));
+  env_ptrs.push_back(nullptr);
+  char** env = options.replace_env ? env_ptrs.data() : environ;
+  int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), env);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0)
@@ -85,6 +133,7 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
   write_end.fd = -1;
 
   command_result result;
+  line_feed lines{options.on_line};
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -109,7 +158,9 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
       break; // every writer closed: the program (and its children) finished writing
     auto room = max_output - std::min(max_output, result.output.size());
     result.output.append(buf, std::min(room, static_cast<size_t>(n)));
+    lines.add(buf, static_cast<size_t>(n));
   }
+  lines.finish();
   // The output ended; the program may still run (it closed its descriptors): the same
   // deadline bounds the wait for its exit.
   for (;;) {
@@ -146,4 +197,4 @@ std::string one_line(const std::string& output) {
   return s;
 }
 
-} // namespace tf::proxy
+} // namespace tf

@@ -1,0 +1,183 @@
+// The compose program and a stack's files, against the real compose binary of the host
+// (Debian 12: docker-compose 1.29; `config` reads files only and needs no engine).
+#include "expect.hpp"
+#include "helpers.hpp"
+#include "core/run_command.hpp"
+#include "docker/compose.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <map>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+using namespace tf;
+using namespace tf::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A directory of its own under the temp dir, removed at the end.
+struct scratch_dir {
+  fs::path path;
+  scratch_dir() {
+    auto tmpl = (fs::temp_directory_path() / "tf-compose-test-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+docker::compose_runner host_compose() {
+  docker::compose_runner c;
+  c.tool = docker::detect_compose();
+  REQUIRE_MESSAGE(c.tool.found(), "no docker compose on this host: .ci/setup installs it");
+  c.timeout = 60s;
+  return c;
+}
+
+size_t count_of(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (auto at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + needle.size()))
+    ++n;
+  return n;
+}
+
+int mode_of(const fs::path& p) {
+  struct stat st {};
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return static_cast<int>(st.st_mode & 0777);
+}
+
+} // namespace
+
+TEST_CASE("run_command: lines arrive as they are written, in the given directory and environment") {
+  scratch_dir d;
+  std::vector<std::string> lines;
+  command_options o;
+  o.cwd = d.path.string();
+  o.replace_env = true;
+  o.env = {"ONLY=this", "PATH=/usr/bin:/bin"};
+  o.on_line = [&](std::string_view l) { lines.emplace_back(l); };
+  ::setenv("TF_COMPOSE_TEST_LEAK", "leaked", 1);
+  auto r = MUST(run_command({"sh", "-c", "pwd; echo \"$ONLY\"; echo \"[$TF_COMPOSE_TEST_LEAK]\"; "
+                                         "printf 'no newline'"},
+                            o));
+  CHECK(r.exit_code == 0);
+  REQUIRE(lines.size() == 4);
+  CHECK(fs::equivalent(lines[0], d.path));
+  CHECK(lines[1] == "this");
+  CHECK(lines[2] == "[]"); // the daemon's environment did not reach the program
+  CHECK(lines[3] == "no newline");
+}
+
+TEST_CASE("compose: the host's compose is found, and a missing one is reported as none") {
+  auto tool = docker::detect_compose();
+  REQUIRE(tool.found());
+  CHECK((tool.flavor == "v1" || tool.flavor == "v2"));
+  CHECK(!tool.version.empty());
+  CHECK(std::isdigit(static_cast<unsigned char>(tool.version.front())));
+  auto none = docker::detect_compose("/nonexistent/docker", "/nonexistent/docker-compose");
+  CHECK(!none.found());
+  CHECK(none.flavor.empty());
+  docker::compose_runner runner;
+  runner.tool = none;
+  docker::compose_project p{"tf-x", "/tmp", false};
+  CHECK(code_of(runner.run(p, {"config"}, {})) == "unavailable");
+}
+
+TEST_CASE("compose: argv names the engine, project, directory and files, never through a shell") {
+  docker::compose_runner v1;
+  v1.tool.command = {"docker-compose"};
+  v1.tool.flavor = "v1";
+  v1.docker_host = "unix:///run/x.sock";
+  docker::compose_project p{"tf-abc", "/data/stacks/abc", true};
+  CHECK(v1.argv(p, {"up", "-d"})
+        == std::vector<std::string>{"docker-compose", "--host", "unix:///run/x.sock",
+                                    "--project-name", "tf-abc", "--project-directory",
+                                    "/data/stacks/abc", "--file", "/data/stacks/abc/compose.yml",
+                                    "--file", "/data/stacks/abc/override.yml", "up", "-d"});
+  docker::compose_runner v2;
+  v2.tool.command = {"docker", "compose"};
+  v2.tool.flavor = "v2";
+  v2.docker_host = "unix:///run/x.sock";
+  p.with_override = false;
+  CHECK(v2.argv(p, {"down"})
+        == std::vector<std::string>{"docker", "--host", "unix:///run/x.sock", "compose",
+                                    "--project-name", "tf-abc", "--project-directory",
+                                    "/data/stacks/abc", "--file", "/data/stacks/abc/compose.yml",
+                                    "down"});
+}
+
+TEST_CASE("compose: a stack's files are private, and the override labels every service") {
+  auto compose = host_compose();
+  scratch_dir d;
+  auto dir = (d.path / "stack").string();
+  REQUIRE(!docker::write_private_file(dir, docker::compose_file_name,
+                                      "version: \"3.8\"\n"
+                                      "services:\n"
+                                      "  web:\n"
+                                      "    image: busybox\n"
+                                      "    environment:\n"
+                                      "      GREETING: \"${GREETING}\"\n"
+                                      "      LEAK: \"${TF_COMPOSE_TEST_LEAK:-absent}\"\n"
+                                      "  db.primary:\n"
+                                      "    image: busybox\n"));
+  CHECK(mode_of(dir) == 0700);
+  CHECK(mode_of(fs::path{dir} / docker::compose_file_name) == 0600);
+  CHECK(!fs::exists(fs::path{dir} / ".compose.yml.tmp"));
+
+  ::setenv("TF_COMPOSE_TEST_LEAK", "the daemon's secret", 1);
+  // A value with shell and YAML syntax in it stays one literal value.
+  std::map<std::string, std::string> env{{"GREETING", "$(touch /tmp/tf-pwned); \"hi\" # x"}};
+  docker::compose_project p{"tf-composetest", dir, true};
+  auto services = MUST(docker::compose_services(compose, p, env));
+  CHECK(services == std::vector<std::string>{"db.primary", "web"});
+
+  std::map<std::string, std::string> labels{{"tinyforge.managed", "true"},
+                                            {"tinyforge.workload.id", "w-1"},
+                                            {"tinyforge.note", "quote \" and \\ and \n"}};
+  auto override_yaml = docker::label_override(services, labels, "tinyforge.role");
+  REQUIRE(!docker::write_private_file(dir, docker::override_file_name, override_yaml));
+  auto merged = MUST(compose.run(p, {"config"}, env));
+  INFO(merged.output);
+  REQUIRE(merged.exit_code == 0);
+  // Both services carry every label; the values survive quoting.
+  CHECK(count_of(merged.output, "tinyforge.workload.id: w-1") == 2);
+  CHECK(count_of(merged.output, "tinyforge.managed: 'true'") + count_of(merged.output, "tinyforge.managed: \"true\"") == 2);
+  // Each service's role is its own name.
+  CHECK(contains(merged.output, "tinyforge.role: db.primary"));
+  CHECK(contains(merged.output, "tinyforge.role: web"));
+  CHECK(contains(merged.output, "$(touch /tmp/tf-pwned)"));
+  CHECK(contains(merged.output, "LEAK: absent"));
+  CHECK(!contains(merged.output, "the daemon's secret"));
+  CHECK(!fs::exists("/tmp/tf-pwned"));
+}
+
+TEST_CASE("compose: a file that does not parse is invalid_argument with compose's own message") {
+  auto compose = host_compose();
+  scratch_dir d;
+  auto dir = d.path.string();
+  docker::compose_project p{"tf-composetest", dir, false};
+
+  REQUIRE(!docker::write_private_file(dir, docker::compose_file_name, "services:\n  web: [\n"));
+  auto broken = docker::compose_services(compose, p, {});
+  CHECK(code_of(broken) == "invalid_argument");
+  CHECK(contains(message_of(broken), "does not parse"));
+  CHECK(contains(message_of(broken), "line 3")); // compose's parser names the place
+
+  REQUIRE(!docker::write_private_file(dir, docker::compose_file_name,
+                                      "services:\n  web:\n    image: busybox\n    bogus_key: 1\n"));
+  auto unknown = docker::compose_services(compose, p, {});
+  CHECK(code_of(unknown) == "invalid_argument");
+  CHECK(contains(message_of(unknown), "bogus_key"));
+}
