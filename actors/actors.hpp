@@ -333,6 +333,32 @@ using project_deployer_actor = caf::typed_actor<
   // Deletes one stage (project id, stage id or name) the same way.
   caf::replies_to<atom::erase, atom::stage, std::string, std::string>::with<atom::ok>>;
 
+/// What the STACK DEPLOYER writes: stacks, their deploys' journal and log.
+using stack_store_writer_actor = journal_writer_actor::extend_with<catalog_writer_actor>;
+
+/// What it reads: stacks and workloads, the journal.
+using stack_store_reader_actor = catalog_reader_actor::extend_with<journal_reader_actor>;
+
+/// The STACK DEPLOYER: compose stacks, one compose run per stack at a time; a deploy
+/// waiting behind a run is replaced by a newer one. Compose runs on threads of their own.
+using stack_deployer_actor = caf::typed_actor<
+  // Checks the compose file with compose itself, then stores the new stack; replies it.
+  caf::replies_to<atom::create, stack>::with<stack>,
+  // Checks a changed compose file or environment the same way, then stores the change.
+  caf::replies_to<atom::update, patch<stack>>::with<stack>,
+  // Queues a deploy of a stack (files written, compose up); replies the queued row.
+  caf::replies_to<atom::deploy, stack_request>::with<deployment>,
+  // stop | start | restart | down | down-volumes; replies compose's output once it ran.
+  caf::replies_to<atom::compose, stack_request>::with<std::string>,
+  // Deletes a stack: compose down (volumes kept), its directory, then its rows.
+  caf::replies_to<atom::erase, atom::stack, std::string>::with<atom::ok>,
+  // A compose run ended: start the stack's waiting deploy, if any.
+  caf::reacts_to<atom::done, stack_outcome>,
+  // Boot: runs again the stack deploys a previous run left; replies how many.
+  caf::replies_to<atom::recover>::with<int64_t>,
+  // Which compose the host has ("v1 1.29.2"), found on first use; "" when none.
+  caf::replies_to<atom::status>::with<std::string>>;
+
 /// The WEBHOOK ROUTER: turns deliveries to /api/webhooks/{secret} into deploys. Scheduled and
 /// never blocking: it asks the store and the deployer and answers when they have.
 using webhook_router_actor = caf::typed_actor<

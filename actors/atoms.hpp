@@ -52,6 +52,8 @@ using retry = caf::atom_constant<caf::atom("retry")>;
 using post = caf::atom_constant<caf::atom("post")>;
 using confirm = caf::atom_constant<caf::atom("confirm")>;
 using queue = caf::atom_constant<caf::atom("queue")>;
+using validate = caf::atom_constant<caf::atom("validate")>;
+using compose = caf::atom_constant<caf::atom("compose")>;
 
 // Kinds of rows, to tell apart messages that carry only an id.
 using project = caf::atom_constant<caf::atom("project")>;
@@ -120,6 +122,8 @@ constexpr auto retry_v = retry::value;
 constexpr auto post_v = post::value;
 constexpr auto confirm_v = confirm::value;
 constexpr auto queue_v = queue::value;
+constexpr auto validate_v = validate::value;
+constexpr auto compose_v = compose::value;
 constexpr auto project_v = project::value;
 constexpr auto stage_v = stage::value;
 constexpr auto stack_v = stack::value;

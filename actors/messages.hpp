@@ -59,6 +59,36 @@ typename Inspector::result_type inspect(Inspector& f, deploy_outcome& x) {
            x.error, x.warm_container_ids);
 }
 
+/// What a caller asks a stack deployer for: a deploy (compose up), or one of stop, start,
+/// restart, down (containers removed, volumes kept) and down-volumes (volumes too).
+struct stack_request {
+  std::string stack_id;
+  std::string action = "deploy";
+  std::string trigger = "api";
+  std::string triggered_by;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stack_request& x) {
+  return f(caf::meta::type_name("stack_request"), x.stack_id, x.action, x.trigger,
+           x.triggered_by);
+}
+
+/// How a stack's compose run ended, for its deployer: the deployment it finished (empty for
+/// stop, start, restart, down) and its status.
+struct stack_outcome {
+  std::string stack_id;
+  std::string deployment_id;
+  std::string status; // succeeded | failed
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stack_outcome& x) {
+  return f(caf::meta::type_name("stack_outcome"), x.stack_id, x.deployment_id, x.status,
+           x.error);
+}
+
 /// Queued deploys that a newer request for their stage displaced, ended together.
 struct deployment_supersession {
   std::vector<std::string> ids;

@@ -4,6 +4,9 @@
 #include "core/errors.hpp"
 #include "actors/event_watcher.hpp"
 #include "actors/project_deployer.hpp"
+#include "actors/stack_deployer.hpp"
+
+#include <filesystem>
 #include "actors/proxy_actor.hpp"
 #include "actors/store_writer.hpp"
 #include "actors/webhook_router.hpp"
@@ -15,6 +18,8 @@
 #include "store/index_version.hpp"
 
 #include <spdlog/spdlog.h>
+
+#include <filesystem>
 
 namespace tf {
 
@@ -175,6 +180,12 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   h.projects = sys.spawn(project_deployer, std::move(settings), store.writer,
                          narrowed<deploy_store_reader_actor>(store.readers), h.proxy,
                          docker.worker, *ep, h.cancel, std::move(notifier));
+  stack_settings stacks;
+  stacks.data_dir = std::filesystem::absolute(cfg.data_dir).lexically_normal().string();
+  stacks.docker_host = cfg.docker_host;
+  stacks.instance_id = store.instance_id;
+  h.stacks = sys.spawn(stack_deployer, std::move(stacks), store.writer,
+                       narrowed<stack_store_reader_actor>(store.readers));
   h.webhooks = sys.spawn(webhook_router, store.writer,
                          narrowed<webhook_store_reader_actor>(store.readers), h.projects,
                          store.versions);
@@ -184,6 +195,10 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
     .receive([](int64_t) {}, [&](caf::error& e) { err = std::move(e); });
   if (err)
     spdlog::warn("event=deploy-recovery-failed error={}", error_message(err));
+  self->request(h.stacks, std::chrono::minutes{2}, atom::recover_v)
+    .receive([](int64_t) {}, [&](caf::error& e) {
+      spdlog::warn("event=stack-recovery-failed error={}", error_message(e));
+    });
   return h;
 }
 
@@ -193,6 +208,7 @@ void stop_deployers(caf::actor_system& sys, deployer_handles& handles) {
   caf::scoped_actor self{sys};
   stop_and_wait(self, handles.webhooks); // it hands deploys to the deployer: stop it first
   stop_and_wait(self, handles.projects);
+  stop_and_wait(self, handles.stacks);
   stop_and_wait(self, handles.proxy);
   handles = deployer_handles{};
 }

@@ -86,6 +86,8 @@ struct deployer_handles {
   docker::cancel_token cancel;
   proxy_actor proxy;
   project_deployer_actor projects;
+  /// Compose stacks: checks, deploys, stop/start/restart/down, removal.
+  stack_deployer_actor stacks;
   /// Turns /api/webhooks/{secret} deliveries into deploys of `projects`.
   webhook_router_actor webhooks;
 };

@@ -189,6 +189,7 @@ int serve(const config_sources& sources) {
   ctx.store = *store;
   ctx.reconciler = docker->reconciler;
   ctx.deployer = deployers->projects;
+  ctx.stacks = deployers->stacks;
   ctx.webhooks = deployers->webhooks;
   ctx.docker = docker->worker;
   ctx.proxy = deployers->proxy;

@@ -188,6 +188,16 @@ void write_project(net::json_writer& w, const project& p) {
   w.EndObject();
 }
 
+void write_stack(net::json_writer& w, const stack& s) {
+  w.StartObject();
+  write_texts(w, {{"id", s.id}, {"name", s.name}, {"workload_id", s.workload_id},
+                  {"compose", s.compose}, {"compose_project_name", s.compose_project_name}});
+  w.Key("env");
+  write_env(w, s.env);
+  write_texts(w, {{"created_at", s.created_at}, {"updated_at", s.updated_at}});
+  w.EndObject();
+}
+
 void write_deployment(net::json_writer& w, const deployment& d, bool log, size_t log_from) {
   w.StartObject();
   net::field(w, "id", d.id);
@@ -303,6 +313,29 @@ caf::expected<project> project_from_json(const rapidjson::Value& body) {
       p.stages.push_back(std::move(*s));
     }
   }
+  return p;
+}
+
+caf::expected<stack> stack_from_json(const rapidjson::Value& body) {
+  field_reader r{body, ""};
+  stack s;
+  r.string("name", s.name);
+  r.string("compose", s.compose);
+  r.env("env", s.env);
+  if (r.error())
+    return std::move(r.error());
+  return s;
+}
+
+caf::expected<patch<stack>> stack_patch_from_json(const rapidjson::Value& body) {
+  field_reader r{body, ""};
+  patch<stack> p;
+  r.string("name", p.value.name);
+  r.string("compose", p.value.compose);
+  r.env("env", p.value.env);
+  if (r.error())
+    return std::move(r.error());
+  p.fields = std::move(r.present());
   return p;
 }
 

@@ -25,6 +25,9 @@ void write_stage(net::json_writer& w, const stage& s);
 
 void write_project(net::json_writer& w, const project& p);
 
+/// A stack: its compose text and environment, and the compose project its containers carry.
+void write_stack(net::json_writer& w, const stack& s);
+
 /// A deploy; with `log` its log lines from index `log_from` on, and "log_total" (the count
 /// of every line) so a client following a running deploy knows where to ask next.
 void write_deployment(net::json_writer& w, const deployment& d, bool log, size_t log_from = 0);
@@ -64,6 +67,12 @@ void write_page(net::json_writer& w, const page<T>& p, WriteItem write_item) {
 }
 
 // -- JSON to rows -------------------------------------------------------------------------
+
+/// POST /api/stacks: name, compose (the YAML text) and env (an object of strings).
+caf::expected<stack> stack_from_json(const rapidjson::Value& body);
+
+/// PATCH /api/stacks/{id}: the fields present among name, compose and env.
+caf::expected<patch<stack>> stack_patch_from_json(const rapidjson::Value& body);
 
 /// POST /api/projects: name, image and stages (each read as by stage_from_json).
 caf::expected<project> project_from_json(const rapidjson::Value& body);

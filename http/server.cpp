@@ -340,6 +340,7 @@ void server::install_routes() {
   });
   install_auth_routes(routes, ctx);
   install_project_routes(routes, ctx);
+  install_stack_routes(routes, ctx);
   install_deployment_routes(routes, ctx);
   install_container_routes(routes, ctx);
   install_workload_routes(routes, ctx);

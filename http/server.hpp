@@ -34,6 +34,8 @@ struct server_context {
   /// Deploys, rollbacks and instance actions. May be null (not started yet): those routes
   /// then answer 503.
   project_deployer_actor deployer;
+  /// Compose stacks (checks, deploys, actions, removal). May be null: those answer 503.
+  stack_deployer_actor stacks;
   /// Deliveries to /api/webhooks/{secret} and their replays. May be null: those answer 503.
   webhook_router_actor webhooks;
   /// The docker worker of the local host: container logs, the stale scan and prune. May be

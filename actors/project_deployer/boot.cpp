@@ -59,6 +59,8 @@ void restart_unfinished(self_ptr self, count_promise rp, const std::vector<proxy
   auto& st = self->state;
   int64_t n = 0;
   for (auto& d : unfinished) {
+    if (d.stage_id.empty())
+      continue; // a stack's or a site's: their deployers recover them
     ++n;
     if (d.status == "running") {
       auto& slot = st.stages[d.stage_id];

@@ -1,0 +1,318 @@
+#include "actors/stack_job.hpp"
+
+#include "core/errors.hpp"
+#include "core/ids.hpp"
+#include "docker/types.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <system_error>
+
+namespace tf {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// How long a job waits for the store.
+constexpr auto store_ask_timeout = std::chrono::seconds{60};
+
+/// At most this many lines of compose's output go into a deploy's log.
+constexpr size_t max_logged_lines = 2000;
+
+std::string stacks_root(const stack_settings& s) {
+  return s.data_dir + "/stacks";
+}
+
+caf::error ensure_stacks_root(const stack_settings& s) {
+  auto root = stacks_root(s);
+  if (::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST)
+    return make_error(ec::internal, "cannot create " + root + ": " + std::strerror(errno));
+  return {};
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    auto line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    if (!line.empty())
+      out.push_back(std::move(line));
+    start = end + 1;
+  }
+  return out;
+}
+
+/// The last few lines of compose's output, on one line, for an error message.
+std::string tail_of(const std::string& output) {
+  auto lines = lines_of(output);
+  std::string out;
+  auto first = lines.size() > 5 ? lines.size() - 5 : 0;
+  for (auto i = first; i < lines.size(); ++i)
+    out += (out.empty() ? "" : " | ") + lines[i];
+  return one_line(out);
+}
+
+docker::compose_project project_of(const stack_settings& s, const stack& st,
+                                   bool with_override) {
+  return {st.compose_project_name, stack_directory(s, st.id), with_override};
+}
+
+/// Writes the compose file, asks compose for its services and writes the override that
+/// labels them: the files `up` runs with.
+caf::expected<std::vector<std::string>>
+write_stack_files(compose_probe& probe, const stack_settings& s, const stack& st) {
+  if (auto err = ensure_stacks_root(s))
+    return err;
+  auto dir = stack_directory(s, st.id);
+  if (auto err = docker::write_private_file(dir, docker::compose_file_name, st.compose))
+    return err;
+  auto services = docker::compose_services(probe.runner(), project_of(s, st, false), st.env);
+  if (!services)
+    return services.error();
+  if (auto err = docker::write_private_file(
+        dir, docker::override_file_name,
+        docker::label_override(*services, stack_labels(s, st), docker::label::role)))
+    return err;
+  return services;
+}
+
+} // namespace
+
+const docker::compose_tool& compose_probe::tool() {
+  std::call_once(once_, [this] {
+    tool_ = docker::detect_compose(settings_.docker_cli, settings_.v1_binary);
+    if (tool_.found())
+      spdlog::info("event=compose-found flavor={} version={}", tool_.flavor, tool_.version);
+    else
+      spdlog::warn("event=compose-missing reason=\"neither docker compose nor {} runs\"",
+                   settings_.v1_binary);
+  });
+  return tool_;
+}
+
+docker::compose_runner compose_probe::runner() {
+  docker::compose_runner r;
+  r.tool = tool();
+  r.docker_host = settings_.docker_host;
+  r.timeout = settings_.compose_timeout;
+  return r;
+}
+
+std::string stack_directory(const stack_settings& s, const std::string& stack_id) {
+  return stacks_root(s) + "/" + stack_id;
+}
+
+std::map<std::string, std::string> stack_labels(const stack_settings& s, const stack& st) {
+  std::map<std::string, std::string> labels{{docker::label::managed, "true"},
+                                            {docker::label::workload_id, st.workload_id},
+                                            {docker::label::workload_kind, "stack"}};
+  if (!s.instance_id.empty())
+    labels[docker::label::instance] = s.instance_id;
+  return labels;
+}
+
+caf::expected<std::vector<std::string>> check_stack(compose_probe& probe,
+                                                    const stack_settings& s, const stack& st) {
+  if (auto err = ensure_stacks_root(s))
+    return err;
+  // A scratch copy: the stack's own files stay what its last deploy ran.
+  stack scratch = st;
+  scratch.id = ".check-" + new_id();
+  scratch.compose_project_name = "tf-check";
+  auto dir = stack_directory(s, scratch.id);
+  auto services = [&]() -> caf::expected<std::vector<std::string>> {
+    if (auto err = docker::write_private_file(dir, docker::compose_file_name, st.compose))
+      return err;
+    return docker::compose_services(probe.runner(), project_of(s, scratch, false), st.env);
+  }();
+  std::error_code ec_ignored;
+  std::filesystem::remove_all(dir, ec_ignored);
+  return services;
+}
+
+compose_task_actor::behavior_type compose_task(compose_task_actor::pointer self,
+                                               compose_work work) {
+  return {
+    [self, work](atom::run) -> caf::result<std::vector<std::string>> {
+      auto result = work();
+      self->quit();
+      if (!result)
+        return std::move(result.error());
+      return std::move(*result);
+    },
+  };
+}
+
+caf::expected<std::vector<std::string>>
+run_stack_action(compose_probe& probe, const stack_settings& s, const stack& st,
+                 const std::string& action) {
+  std::vector<std::string> args;
+  if (action == "stop" || action == "start" || action == "restart")
+    args = {action};
+  else if (action == "down")
+    args = {"down", "--remove-orphans"};
+  else if (action == "down-volumes")
+    args = {"down", "--remove-orphans", "--volumes"};
+  else
+    return make_error(ec::invalid_argument, "no stack action \"" + action.substr(0, 40) + "\"");
+  auto dir = stack_directory(s, st.id);
+  std::error_code ec_ignored;
+  if (!std::filesystem::exists(dir + "/" + docker::override_file_name, ec_ignored))
+    return make_error(ec::conflict, "stack \"" + st.name + "\" has not been deployed yet");
+  auto r = probe.runner().run(project_of(s, st, true), args, st.env);
+  if (!r)
+    return r.error();
+  if (r->exit_code != 0)
+    return make_error(ec::unavailable, "compose " + action + " failed (exit "
+                                         + std::to_string(r->exit_code)
+                                         + "): " + tail_of(r->output));
+  return lines_of(r->output);
+}
+
+caf::expected<std::vector<std::string>> remove_stack_files(compose_probe& probe,
+                                                           const stack_settings& s,
+                                                           const stack& st) {
+  auto dir = stack_directory(s, st.id);
+  std::error_code ec_ignored;
+  std::vector<std::string> out;
+  if (std::filesystem::exists(dir + "/" + docker::override_file_name, ec_ignored)) {
+    auto down = run_stack_action(probe, s, st, "down");
+    if (!down)
+      return down.error(); // the files stay: a retry can still find its containers
+    out = std::move(*down);
+  }
+  std::filesystem::remove_all(dir, ec_ignored);
+  if (ec_ignored)
+    return make_error(ec::internal, "cannot remove " + dir + ": " + ec_ignored.message());
+  return out;
+}
+
+namespace {
+
+/// One deploy, its state and its steps.
+class stack_run {
+public:
+  stack_run(caf::blocking_actor* self, stack_job_spec spec, stack_settings settings,
+            std::shared_ptr<compose_probe> probe, stack_store_writer_actor writer,
+            std::shared_ptr<stack_store_readers> readers)
+    : self_{self},
+      spec_{std::move(spec)},
+      settings_{std::move(settings)},
+      probe_{std::move(probe)},
+      writer_{std::move(writer)},
+      readers_{std::move(readers)} {}
+
+  stack_outcome run() {
+    stack_outcome out;
+    out.stack_id = spec_.stack_id;
+    out.deployment_id = spec_.dep.id;
+    auto err = deploy();
+    out.status = err ? "failed" : "succeeded";
+    if (err) {
+      out.error = error_message(err);
+      log("failed: " + out.error);
+    }
+    auto ended = ask<deployment>(writer_, atom::update_v,
+                                 deployment_transition{spec_.dep.id, out.status, out.error});
+    if (!ended)
+      spdlog::error("event=stack-deploy-unrecorded deployment={} error={}", spec_.dep.id,
+                    error_message(ended.error()));
+    return out;
+  }
+
+private:
+  caf::error deploy() {
+    auto started = ask<deployment>(writer_, atom::update_v,
+                                   deployment_transition{spec_.dep.id, "running", ""});
+    if (!started)
+      return started.error();
+    auto st = ask<stack>(readers_->next(), atom::get_v, atom::stack_v, spec_.stack_id);
+    if (!st)
+      return st.error();
+    const auto& tool = probe_->tool();
+    if (!tool.found())
+      return make_error(ec::unavailable,
+                        "no docker compose on this host (neither the v2 plugin nor "
+                          + settings_.v1_binary + ")");
+    log("deploying stack " + st->name + " as compose project " + st->compose_project_name
+        + " (compose " + tool.flavor + " " + tool.version + ")");
+    if (auto err = step("files"))
+      return err;
+    auto services = write_stack_files(*probe_, settings_, *st);
+    if (!services)
+      return services.error();
+    std::string names;
+    for (const auto& s : *services)
+      names += (names.empty() ? "" : ", ") + s;
+    log("services: " + names);
+    if (auto err = step("up"))
+      return err;
+    auto up = probe_->runner().run(project_of(settings_, *st, true),
+                                   {"up", "-d", "--remove-orphans"}, st->env,
+                                   [this](std::string_view line) { log(std::string{line}); });
+    if (!up)
+      return up.error();
+    if (up->exit_code != 0)
+      return make_error(ec::unavailable, "compose up failed (exit "
+                                           + std::to_string(up->exit_code)
+                                           + "): " + tail_of(up->output));
+    log("compose up finished");
+    return {};
+  }
+
+  caf::error step(const char* phase) {
+    auto r = ask<atom::ok>(writer_, atom::step_v, deployment_phase{spec_.dep.id, phase});
+    return r ? caf::error{} : r.error();
+  }
+
+  /// One line of the deploy's log; one-way, in order (one sender, one mailbox).
+  void log(std::string line) {
+    if (logged_ == max_logged_lines)
+      line = "(the rest of compose's output is not kept)";
+    else if (logged_ > max_logged_lines)
+      return;
+    ++logged_;
+    if (line.size() > 2000)
+      line.resize(2000);
+    self_->send(writer_, atom::append_v, deployment_log_line{spec_.dep.id, std::move(line)});
+  }
+
+  template <class R, class Handle, class... Ts>
+  caf::expected<R> ask(const Handle& handle, Ts&&... xs) {
+    caf::expected<R> result{make_error(ec::unavailable, "the store did not answer")};
+    self_->request(handle, store_ask_timeout, std::forward<Ts>(xs)...)
+      .receive([&](R& r) { result = std::move(r); },
+               [&](caf::error& e) { result = std::move(e); });
+    return result;
+  }
+
+  caf::blocking_actor* self_;
+  stack_job_spec spec_;
+  stack_settings settings_;
+  std::shared_ptr<compose_probe> probe_;
+  stack_store_writer_actor writer_;
+  std::shared_ptr<stack_store_readers> readers_;
+  size_t logged_ = 0;
+};
+
+} // namespace
+
+void stack_job(caf::blocking_actor* self, stack_job_spec spec, stack_settings settings,
+               std::shared_ptr<compose_probe> probe, stack_store_writer_actor writer,
+               std::shared_ptr<stack_store_readers> readers, stack_deployer_actor deployer) {
+  stack_run job{self,          std::move(spec),    std::move(settings),
+                std::move(probe), std::move(writer), std::move(readers)};
+  auto outcome = job.run();
+  self->send(deployer, atom::done_v, std::move(outcome));
+}
+
+} // namespace tf

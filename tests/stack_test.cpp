@@ -1,0 +1,265 @@
+// Compose stacks through the API of a real daemon, with the real compose binary and engine
+// (issue 15): a stack comes up with every container indexed under its service's name,
+// stop/start/down show in the index, an edit that drops a service removes its container,
+// and a compose file compose refuses changes nothing.
+#include "deploy_harness.hpp"
+#include "expect.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+
+using namespace tf::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Two services of the test image; `worker` sees the stack's GREETING as its own.
+std::string two_services() {
+  return "services:\n"
+         "  web:\n"
+         "    image: tinyforge-test/web:v1\n"
+         "  worker:\n"
+         "    image: tinyforge-test/web:v1\n"
+         "    environment:\n"
+         "      GREETING: \"${GREETING}\"\n";
+}
+
+std::string web_only() {
+  return "services:\n"
+         "  web:\n"
+         "    image: tinyforge-test/web:v1\n";
+}
+
+struct stack_ids {
+  std::string id, workload_id, compose_project;
+};
+
+/// A stack created through the API (and removed through it at the end of the test).
+class test_stack {
+public:
+  test_stack(deploy_env& env, const std::string& compose, const std::string& env_json = "{}")
+    : env_{env} {
+    auto name = deploy_env::unique_subdomain("stack");
+    auto r = env.api().post("/api/stacks", "{\"name\":" + quote(name) + ",\"compose\":"
+                                             + quote(compose) + ",\"env\":" + env_json + "}");
+    INFO(r.body);
+    REQUIRE(r.status == 201);
+    auto doc = json_of(r.body);
+    ids.id = str(doc, "id");
+    ids.workload_id = str(doc, "workload_id");
+    ids.compose_project = str(doc, "compose_project_name");
+    REQUIRE(!ids.workload_id.empty());
+  }
+  ~test_stack() {
+    env_.api().del("/api/stacks/" + ids.id); // compose down: containers and network
+    remove_workload_containers(ids.workload_id);
+  }
+  test_stack(const test_stack&) = delete;
+  test_stack& operator=(const test_stack&) = delete;
+
+  /// Deploys and waits for the deploy's end; its view.
+  deployment_view deploy() {
+    auto r = env_.api().post("/api/stacks/" + ids.id + "/deploy");
+    INFO(r.body);
+    REQUIRE(r.status == 202);
+    auto id = str(json_of(r.body), "deployment_id");
+    auto done = poll_until(120s, [&]() -> std::optional<deployment_view> {
+      auto d = env_.api().get("/api/deployments/" + id);
+      if (d.status != 200)
+        return {};
+      auto v = parse_deployment(json_of(d.body));
+      if (v && v->finished())
+        return v;
+      return {};
+    }, 100ms);
+    INFO(env_.logs());
+    REQUIRE(done);
+    return *done;
+  }
+
+  http_reply action(const std::string& verb, const std::string& body = "{}") {
+    return env_.api().post("/api/stacks/" + ids.id + "/" + verb, body);
+  }
+
+  /// role -> state of the stack's rows in the index, once `want` says they are as expected.
+  std::map<std::string, std::string> rows_when(
+    const std::function<bool(const std::map<std::string, std::string>&)>& want) {
+    std::map<std::string, std::string> last;
+    poll_until(30s, [&] {
+      last.clear();
+      auto r = env_.api().get("/api/containers?workload_id=" + ids.workload_id);
+      if (r.status != 200)
+        return false;
+      auto doc = json_of(r.body);
+      for (const auto& it : doc["items"].GetArray())
+        last[str(it, "role")] = str(it, "state");
+      return want(last);
+    }, 100ms);
+    return last;
+  }
+
+  stack_ids ids;
+
+private:
+  deploy_env& env_;
+};
+
+bool all_in(const std::map<std::string, std::string>& rows, const std::set<std::string>& roles,
+            const std::string& state) {
+  if (rows.size() != roles.size())
+    return false;
+  for (const auto& [role, st] : rows)
+    if (roles.count(role) == 0 || st != state)
+      return false;
+  return true;
+}
+
+std::string docker_out(const std::vector<std::string>& argv) {
+  auto r = run_command(argv);
+  return r.output;
+}
+
+} // namespace
+
+TEST_CASE("stacks: two services come up labelled and indexed by service, and stop, start, an edit and down show in the index") {
+  deploy_env env{with(proxy_kind::none)};
+  // Shell and YAML syntax in a value stays one literal value in the container.
+  const std::string greeting = "$(touch /tmp/tf-stack-pwned); \"hi\" 'there' # x";
+  test_stack s{env, two_services(), "{\"GREETING\":" + quote(greeting) + "}"};
+
+  auto d = s.deploy();
+  INFO(env.logs());
+  REQUIRE(d.status == "succeeded");
+  // compose's own output is in the deploy's log.
+  bool creating = false;
+  for (const auto& l : d.log)
+    creating = creating || contains(l, "Creating") || contains(l, "Created")
+               || contains(l, "Started");
+  CHECK(creating);
+
+  auto rows = s.rows_when([](const auto& r) { return all_in(r, {"web", "worker"}, "running"); });
+  CHECK(all_in(rows, {"web", "worker"}, "running"));
+
+  // What Docker runs carries the labels, each container its service's role.
+  auto ids = docker_out({"docker", "ps", "-q", "--filter",
+                         "label=tinyforge.workload.id=" + s.ids.workload_id});
+  std::set<std::string> roles;
+  std::string worker_id;
+  for (size_t at = 0; at < ids.size();) {
+    auto end = ids.find('\n', at);
+    auto id = ids.substr(at, end - at);
+    at = end == std::string::npos ? ids.size() : end + 1;
+    if (id.empty())
+      continue;
+    auto labels = docker_out({"docker", "inspect", "-f",
+                              "{{index .Config.Labels \"tinyforge.role\"}} "
+                              "{{index .Config.Labels \"tinyforge.workload.kind\"}} "
+                              "{{index .Config.Labels \"tinyforge.managed\"}} "
+                              "{{index .Config.Labels \"com.docker.compose.project\"}}",
+                              id});
+    auto role = labels.substr(0, labels.find(' '));
+    roles.insert(role);
+    CHECK(contains(labels, " stack true " + s.ids.compose_project));
+    if (role == "worker")
+      worker_id = id;
+  }
+  CHECK(roles == std::set<std::string>{"web", "worker"});
+  REQUIRE(!worker_id.empty());
+  CHECK(contains(docker_out({"docker", "inspect", "-f", "{{json .Config.Env}}", worker_id}),
+                 "GREETING=$(touch /tmp/tf-stack-pwned); \\\"hi\\\" 'there' # x"));
+  CHECK(!std::filesystem::exists("/tmp/tf-stack-pwned"));
+
+  // The stack's files are private to the daemon.
+  auto dir = env.tmp().file("data") + "/stacks/" + s.ids.id;
+  CHECK((std::filesystem::status(dir).permissions() & std::filesystem::perms::all)
+        == std::filesystem::perms::owner_all);
+
+  auto stopped = s.action("stop");
+  INFO(stopped.body);
+  REQUIRE(stopped.status == 200);
+  rows = s.rows_when([](const auto& r) { return all_in(r, {"web", "worker"}, "stopped"); });
+  CHECK(all_in(rows, {"web", "worker"}, "stopped"));
+
+  REQUIRE(s.action("start").status == 200);
+  rows = s.rows_when([](const auto& r) { return all_in(r, {"web", "worker"}, "running"); });
+  CHECK(all_in(rows, {"web", "worker"}, "running"));
+
+  // An edit that drops a service: its container goes at the next deploy.
+  auto edited = env.api().patch("/api/stacks/" + s.ids.id,
+                                "{\"compose\":" + quote(web_only()) + "}");
+  INFO(edited.body);
+  REQUIRE(edited.status == 200);
+  REQUIRE(s.deploy().status == "succeeded");
+  rows = s.rows_when([](const auto& r) {
+    auto w = r.find("worker");
+    return r.count("web") && r.at("web") == "running" && (w == r.end() || w->second == "missing");
+  });
+  CHECK(rows["web"] == "running");
+  CHECK((rows.count("worker") == 0 || rows["worker"] == "missing"));
+  CHECK(docker_out({"docker", "ps", "-aq", "--filter",
+                    "label=tinyforge.workload.id=" + s.ids.workload_id, "--filter",
+                    "label=tinyforge.role=worker"})
+          .empty());
+
+  REQUIRE(s.action("down").status == 200);
+  rows = s.rows_when([](const auto& r) {
+    for (const auto& [role, st] : r)
+      if (st != "missing")
+        return false;
+    return true;
+  });
+  for (const auto& [role, st] : rows)
+    CHECK(st == "missing");
+  CHECK(docker_out({"docker", "ps", "-aq", "--filter",
+                    "label=tinyforge.workload.id=" + s.ids.workload_id})
+          .empty());
+}
+
+TEST_CASE("stacks: a compose file compose refuses is a 400 with its message, and nothing changes") {
+  deploy_env env{with(proxy_kind::none)};
+  auto name = deploy_env::unique_subdomain("badstack");
+  auto broken = env.api().post("/api/stacks", "{\"name\":" + quote(name)
+                                                + ",\"compose\":\"services:\\n  web: [\\n\"}");
+  CHECK(broken.status == 400);
+  CHECK(contains(broken.body, "does not parse"));
+  auto unknown = env.api().post(
+    "/api/stacks", "{\"name\":" + quote(name)
+                     + ",\"compose\":\"services:\\n  web:\\n    image: x\\n    bogus_key: 1\\n\"}");
+  CHECK(unknown.status == 400);
+  CHECK(contains(unknown.body, "bogus_key"));
+  auto list = env.api().get("/api/stacks?limit=500");
+  REQUIRE(list.status == 200);
+  CHECK(!contains(list.body, name));
+
+  test_stack s{env, web_only()};
+  auto before = env.api().get("/api/stacks/" + s.ids.id);
+  REQUIRE(before.status == 200);
+  auto patched = env.api().patch("/api/stacks/" + s.ids.id, "{\"compose\":\"services: [\"}");
+  CHECK(patched.status == 400);
+  CHECK(contains(patched.body, "does not parse"));
+  auto after = env.api().get("/api/stacks/" + s.ids.id);
+  CHECK(str(json_of(after.body), "compose") == str(json_of(before.body), "compose"));
+  CHECK(str(json_of(after.body), "updated_at") == str(json_of(before.body), "updated_at"));
+
+  // Actions on a stack never deployed have no files to run: a conflict, not a crash.
+  CHECK(s.action("stop").status == 409);
+  CHECK(s.action("nonsense").status == 404); // no such route
+  CHECK(s.action("down", "{\"volumes\":\"yes\"}").status == 400);
+  CHECK(env.api().post("/api/stacks/no-such-stack/deploy").status == 404);
+}
+
+TEST_CASE("stacks: a deploy compose cannot finish fails with compose's own words in its log") {
+  deploy_env env{with(proxy_kind::none)};
+  test_stack s{env, "services:\n  web:\n    image: tinyforge-test/web:no-such-tag\n"};
+  auto d = s.deploy();
+  CHECK(d.status == "failed");
+  CHECK(contains(d.error, "compose up failed"));
+  bool named = false;
+  for (const auto& l : d.log)
+    named = named || contains(l, "no-such-tag");
+  CHECK(named);
+}
