@@ -4,7 +4,9 @@
 // kill from outside could only hit a step by chance. Unset, a point costs one comparison.
 // Points: running, pull, create, created-1 (the first new container started), health, switch
 // (journaled, nothing opened yet), switched (the new colour open and recorded as serving),
-// drain, cleanup, retired (the old colour removed, the deploy not yet recorded succeeded).
+// drain, cleanup, retired (the old colour removed, the deploy not yet recorded succeeded);
+// for a stack, stack-up (the phase up journaled, compose not started) and stack-upped
+// (compose up finished, the deploy not yet recorded succeeded).
 #pragma once
 
 namespace tf {

@@ -1,5 +1,6 @@
 #include "actors/stack_job.hpp"
 
+#include "actors/fault_point.hpp"
 #include "core/errors.hpp"
 #include "core/ids.hpp"
 #include "docker/types.hpp"
@@ -104,6 +105,8 @@ docker::compose_runner compose_probe::runner() {
   r.tool = tool();
   r.docker_host = settings_.docker_host;
   r.timeout = settings_.compose_timeout;
+  if (auto cancel = settings_.cancel)
+    r.cancelled = [cancel] { return cancel->cancelled(); };
   return r;
 }
 
@@ -216,6 +219,8 @@ public:
     out.stack_id = spec_.stack_id;
     out.deployment_id = spec_.dep.id;
     auto err = deploy();
+    if (cancelled())
+      return out; // no status: the journal keeps it running, and the next start runs it again
     out.status = err ? "failed" : "succeeded";
     if (err) {
       out.error = error_message(err);
@@ -229,12 +234,21 @@ public:
     return out;
   }
 
+  bool cancelled() const { return settings_.cancel && settings_.cancel->cancelled(); }
+
 private:
   caf::error deploy() {
-    auto started = ask<deployment>(writer_, atom::update_v,
-                                   deployment_transition{spec_.dep.id, "running", ""});
-    if (!started)
-      return started.error();
+    if (spec_.dep.status == "running") {
+      // Left running by a daemon that stopped: compose up is idempotent, so it runs again.
+      log("the daemon restarted during this deploy (phase "
+          + (spec_.dep.phase.empty() ? std::string{"start"} : spec_.dep.phase)
+          + "): running it again");
+    } else {
+      auto started = ask<deployment>(writer_, atom::update_v,
+                                     deployment_transition{spec_.dep.id, "running", ""});
+      if (!started)
+        return started.error();
+    }
     auto st = ask<stack>(readers_->next(), atom::get_v, atom::stack_v, spec_.stack_id);
     if (!st)
       return st.error();
@@ -256,6 +270,7 @@ private:
     log("services: " + names);
     if (auto err = step("up"))
       return err;
+    fault_point("stack-up");
     auto up = probe_->runner().run(project_of(settings_, *st, true),
                                    {"up", "-d", "--remove-orphans"}, st->env,
                                    [this](std::string_view line) { log(std::string{line}); });
@@ -266,6 +281,7 @@ private:
                                            + std::to_string(up->exit_code)
                                            + "): " + tail_of(up->output));
     log("compose up finished");
+    fault_point("stack-upped");
     return {};
   }
 
@@ -312,7 +328,8 @@ void stack_job(caf::blocking_actor* self, stack_job_spec spec, stack_settings se
   stack_run job{self,          std::move(spec),    std::move(settings),
                 std::move(probe), std::move(writer), std::move(readers)};
   auto outcome = job.run();
-  self->send(deployer, atom::done_v, std::move(outcome));
+  if (!job.cancelled())
+    self->send(deployer, atom::done_v, std::move(outcome));
 }
 
 } // namespace tf

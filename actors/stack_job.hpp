@@ -8,6 +8,7 @@
 #include "actors/actors.hpp"
 #include "actors/reader_pool.hpp"
 #include "docker/compose.hpp"
+#include "docker/transport.hpp"
 
 #include <caf/blocking_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -29,6 +30,9 @@ struct stack_settings {
   std::string docker_host; // the engine compose talks to (--host)
   std::string instance_id; // labelled on every container, as projects' are
   std::chrono::milliseconds compose_timeout = std::chrono::minutes{10};
+  /// Set first at shutdown: the compose run in flight is killed, and its deploy stays
+  /// running in the journal for the next start to run again.
+  docker::cancel_token cancel;
   std::string docker_cli = "docker";         // the v2 plugin is looked for through it
   std::string v1_binary = "docker-compose"; // then this
 };

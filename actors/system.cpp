@@ -184,6 +184,7 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   stacks.data_dir = std::filesystem::absolute(cfg.data_dir).lexically_normal().string();
   stacks.docker_host = cfg.docker_host;
   stacks.instance_id = store.instance_id;
+  stacks.cancel = h.cancel;
   h.stacks = sys.spawn(stack_deployer, std::move(stacks), store.writer,
                        narrowed<stack_store_reader_actor>(store.readers));
   h.webhooks = sys.spawn(webhook_router, store.writer,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 extern char** environ;
@@ -64,6 +65,13 @@ private:
   const std::function<void(std::string_view)>& on_line_;
   std::string pending_;
 };
+
+/// How often a run with a cancel check looks at it.
+constexpr std::chrono::milliseconds cancel_check_interval{100};
+
+bool was_cancelled(const command_options& o) {
+  return o.cancelled && o.cancelled();
+}
 
 /// Reaps a child that was just sent SIGKILL.
 void reap(pid_t pid) {
@@ -144,6 +152,14 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
       return make_error(ec::unavailable, argv[0] + " did not finish within "
                                            + std::to_string(timeout.count()) + " ms");
     }
+    if (was_cancelled(options)) {
+      ::kill(pid, SIGKILL);
+      reap(pid);
+      return make_error(ec::unavailable, argv[0] + " was stopped: the daemon is shutting down");
+    }
+    // With a cancel check, the wait is cut into slices so a shutdown is seen within one.
+    if (options.cancelled)
+      left = std::min(left, cancel_check_interval);
     pollfd p{read_end.fd, POLLIN, 0};
     auto ready = ::poll(&p, 1, static_cast<int>(left.count()));
     if (ready < 0 && errno == EINTR)
@@ -173,7 +189,7 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
     if (r < 0 && errno != EINTR)
       return make_error(ec::internal, "run_command: waitpid for " + argv[0] + ": "
                                         + std::strerror(errno));
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (std::chrono::steady_clock::now() >= deadline || was_cancelled(options)) {
       ::kill(pid, SIGKILL);
       reap(pid);
       return make_error(ec::unavailable, argv[0] + " did not finish within "

@@ -32,6 +32,9 @@ struct command_options {
   /// never the daemon's own variables (TINYFORGE_ADMIN_PASSWORD).
   std::vector<std::string> env;
   bool replace_env = false;
+  /// Asked every 100 ms while the program runs: true kills it (a shutdown), and the run
+  /// answers unavailable.
+  std::function<bool()> cancelled;
   /// Each line of output as it arrives (without its newline, cut at 4 KiB), for a log
   /// followed live; a last line without a newline comes at the end.
   std::function<void(std::string_view)> on_line;

@@ -114,6 +114,7 @@ compose_runner::run(const compose_project& p, const std::vector<std::string>& ar
   o.timeout = timeout;
   o.cwd = p.directory;
   o.on_line = on_line;
+  o.cancelled = cancelled;
   o.replace_env = true;
   auto inherit = [&](const char* name, const char* fallback) {
     const char* v = std::getenv(name);

@@ -42,6 +42,8 @@ struct compose_runner {
   compose_tool tool;
   std::string docker_host; // unix:///var/run/docker.sock or tcp://…; passed as --host
   std::chrono::milliseconds timeout = std::chrono::minutes{10};
+  /// True once the daemon shuts down: a compose run in flight is then killed.
+  std::function<bool()> cancelled;
 
   /// The argument vector of `compose -p NAME --project-directory DIR -f compose.yml
   /// [-f override.yml] ARGS…`.

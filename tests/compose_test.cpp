@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <map>
@@ -78,6 +79,20 @@ TEST_CASE("run_command: lines arrive as they are written, in the given directory
   CHECK(lines[1] == "this");
   CHECK(lines[2] == "[]"); // the daemon's environment did not reach the program
   CHECK(lines[3] == "no newline");
+}
+
+TEST_CASE("run_command: a cancelled run kills the program and says why") {
+  std::atomic<bool> stop{false};
+  command_options o;
+  o.timeout = 60s;
+  o.cancelled = [&] { return stop.load(); };
+  o.on_line = [&](std::string_view l) {
+    if (l == "started")
+      stop = true; // the shutdown comes while the program runs
+  };
+  auto r = run_command({"sh", "-c", "echo started; exec sleep 60"}, o);
+  CHECK(code_of(r) == "unavailable");
+  CHECK(contains(message_of(r), "shutting down"));
 }
 
 TEST_CASE("compose: the host's compose is found, and a missing one is reported as none") {

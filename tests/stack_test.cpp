@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -262,4 +263,34 @@ TEST_CASE("stacks: a deploy compose cannot finish fails with compose's own words
   for (const auto& l : d.log)
     named = named || contains(l, "no-such-tag");
   CHECK(named);
+}
+
+TEST_CASE("stacks: a daemon killed before or after compose up finishes the deploy at its next start") {
+  for (const char* point : {"stack-up", "stack-upped"}) {
+    CAPTURE(point);
+    deploy_env env{with(proxy_kind::none)};
+    test_stack s{env, two_services(), "{\"GREETING\":\"hi\"}"};
+    env.stop_daemon();
+    env.start_daemon({{"TINYFORGE_FAULT_KILL_AT", point}});
+    auto r = env.api().post("/api/stacks/" + s.ids.id + "/deploy");
+    REQUIRE(r.status == 202);
+    auto id = str(json_of(r.body), "deployment_id");
+    auto& proc = env.daemon().process();
+    REQUIRE(poll_until(60s, [&] { return !proc.running(); }, 20ms));
+    env.start_daemon(); // no fault point: the journal's running deploy runs again
+    auto done = poll_until(120s, [&]() -> std::optional<deployment_view> {
+      auto d = env.api().get("/api/deployments/" + id);
+      auto v = d.status == 200 ? parse_deployment(json_of(d.body)) : std::nullopt;
+      return v && v->finished() ? v : std::nullopt;
+    }, 100ms);
+    INFO(env.logs());
+    REQUIRE(done);
+    CHECK(done->status == "succeeded");
+    auto rows = s.rows_when([](const auto& r) { return all_in(r, {"web", "worker"}, "running"); });
+    CHECK(all_in(rows, {"web", "worker"}, "running"));
+    // One container per service: the second run found the first run's, it did not add more.
+    auto ids = docker_out({"docker", "ps", "-aq", "--filter",
+                           "label=tinyforge.workload.id=" + s.ids.workload_id});
+    CHECK(std::count(ids.begin(), ids.end(), '\n') == 2);
+  }
 }
