@@ -352,11 +352,15 @@ using stack_deployer_actor = caf::typed_actor<
   caf::replies_to<atom::compose, stack_request>::with<std::string>,
   // Deletes a stack: compose down (volumes kept), its directory, then its rows.
   caf::replies_to<atom::erase, atom::stack, std::string>::with<atom::ok>,
+  // Runs or queues a deploy (stack id, row) a webhook claim already recorded (one-way).
+  caf::reacts_to<atom::queue, std::string, deployment>,
   // A compose run ended: start the stack's waiting deploy, if any.
   caf::reacts_to<atom::done, stack_outcome>,
   // Boot: runs again the stack deploys a previous run left; replies how many.
   caf::replies_to<atom::recover>::with<int64_t>,
-  // Which compose the host has ("v1 1.29.2"), found on first use; "" when none.
+  // Looks for the host's compose (sent to itself a moment after start, off start-up's path).
+  caf::reacts_to<atom::ping>,
+  // Which compose the host has: "v1 1.29.2", "none", or "unknown" before the first look.
   caf::replies_to<atom::status>::with<std::string>>;
 
 /// The WEBHOOK ROUTER: turns deliveries to /api/webhooks/{secret} into deploys. Scheduled and

@@ -258,6 +258,25 @@ caf::result<int64_t> recover(self_ptr self) {
   return rp;
 }
 
+/// Finds the host's compose on a thread of its own, once; /healthz shows the answer.
+void look_for_compose(self_ptr self) {
+  auto& st = self->state;
+  if (st.looking || st.compose != "unknown")
+    return;
+  st.looking = true;
+  auto probe = st.probe;
+  run_task(self, [probe]() -> caf::expected<std::vector<std::string>> {
+    const auto& t = probe->tool();
+    return std::vector<std::string>{t.found() ? t.flavor + " " + t.version : "none"};
+  })
+    .then(
+      [self](std::vector<std::string>& v) {
+        self->state.looking = false;
+        self->state.compose = v.empty() ? "none" : v.front();
+      },
+      [self](caf::error&) { self->state.looking = false; });
+}
+
 } // namespace
 
 stack_deployer_actor::behavior_type
@@ -268,31 +287,27 @@ stack_deployer(stack_deployer_actor::stateful_pointer<stack_deployer_state> self
   self->state.settings = std::move(settings);
   self->state.writer = std::move(writer);
   self->state.readers = std::move(readers);
+  // Looking runs compose's binary (half a second for the v1 one): not on start-up's path.
+  self->delayed_send(self, std::chrono::seconds{2}, atom::ping_v);
   return {
     [self](atom::create, stack& s) { return create_stack(self, std::move(s)); },
     [self](atom::update, patch<stack>& p) { return update_stack(self, std::move(p)); },
     [self](atom::deploy, stack_request& r) { return deploy_stack(self, std::move(r)); },
     [self](atom::compose, stack_request& r) { return run_action(self, std::move(r)); },
     [self](atom::erase, atom::stack, const std::string& id) { return erase_stack(self, id); },
+    [self](atom::queue, const std::string& stack_id, deployment& d) {
+      enqueue(self, stack_id, std::move(d));
+    },
     [self](atom::done, stack_outcome& o) {
       spdlog::info("event=stack-deploy-{} stack={} deployment={}{}{}", o.status, o.stack_id,
                    o.deployment_id, o.error.empty() ? "" : " error=", o.error);
       next_of(self, o.stack_id);
     },
     [self](atom::recover) { return recover(self); },
-    [self](atom::status) -> caf::result<std::string> {
-      auto rp = self->make_response_promise<std::string>();
-      auto probe = self->state.probe;
-      run_task(self, [probe]() -> caf::expected<std::vector<std::string>> {
-        const auto& t = probe->tool();
-        return std::vector<std::string>{t.found() ? t.flavor + " " + t.version : ""};
-      })
-        .then(
-          [rp](std::vector<std::string>& v) mutable {
-            rp.deliver(v.empty() ? std::string{} : v.front());
-          },
-          deliver_error(rp));
-      return rp;
+    [self](atom::ping) { look_for_compose(self); },
+    [self](atom::status) -> std::string {
+      look_for_compose(self);
+      return self->state.compose;
     },
   };
 }

@@ -32,6 +32,9 @@ struct stack_deployer_state {
   stack_store_writer_actor writer;
   std::shared_ptr<stack_store_readers> readers;
   std::map<std::string, stack_slot> stacks;
+  /// What /healthz shows of compose: "unknown" until the first look ends.
+  std::string compose = "unknown";
+  bool looking = false;
 };
 
 stack_deployer_actor::behavior_type

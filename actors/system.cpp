@@ -189,7 +189,7 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
                        narrowed<stack_store_reader_actor>(store.readers));
   h.webhooks = sys.spawn(webhook_router, store.writer,
                          narrowed<webhook_store_reader_actor>(store.readers), h.projects,
-                         store.versions);
+                         store.versions, h.stacks);
   caf::scoped_actor self{sys};
   caf::error err;
   self->request(h.projects, std::chrono::minutes{2}, atom::recover_v)

@@ -235,6 +235,29 @@ std::string webhook_delivery_id(const webhook_headers& h) {
   return {};
 }
 
+payload_reading read_stack_payload(const webhook_headers& headers, std::string_view body) {
+  auto event = webhook_event(headers);
+  const bool github = !event.empty() && header(headers, "x-gitea-event") == nullptr
+                      && header(headers, "x-gitlab-event") == nullptr;
+  if (github && event == "ping")
+    return ignore("ping: GitHub checks that the hook answers");
+  payload_reading r;
+  r.target.event = event;
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return r; // a plain trigger: redeploy
+  auto doc = net::parse_object(body);
+  if (!doc)
+    return refuse("invalid_argument", error_message(doc.error()));
+  // A sender's push (any event but a ping) redeploys; only Tinyforge's body names a tag.
+  if (!event.empty() || !doc->HasMember("tag"))
+    return r;
+  const auto& tag = (*doc)["tag"];
+  if (!tag.IsString())
+    return refuse("invalid_argument", "tag: must be a string");
+  r.target.tag = text(tag);
+  return r;
+}
+
 payload_reading read_project_payload(const webhook_headers& headers, std::string_view body) {
   auto event = webhook_event(headers);
   const bool gitea = header(headers, "x-gitea-event") != nullptr;

@@ -45,6 +45,12 @@ struct payload_reading {
 
 payload_reading read_project_payload(const webhook_headers& headers, std::string_view body);
 
+/// What a body asks a stack for: an empty body, a sender's push (any event but GitHub's
+/// ping, which is ignored) or Tinyforge's body without a tag redeploy it; Tinyforge's
+/// {"tag":"v2"} sets its TAG variable first. Malformed JSON or a tag that is no string is
+/// refused.
+payload_reading read_stack_payload(const webhook_headers& headers, std::string_view body);
+
 /// The sender's event name from X-GitHub-Event, X-Gitea-Event or X-Gitlab-Event ("" if none).
 std::string webhook_event(const webhook_headers& headers);
 

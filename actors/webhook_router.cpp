@@ -139,9 +139,10 @@ void ignore(self_ptr self, promise rp, webhook_delivery rec,
 }
 
 /// How the store settled a claim becomes the answer: the queued deploy (handed to the
-/// deployer one-way, after the claim committed), a repeat, an unchanged tag or another
-/// image's event, or the refusal.
-void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
+/// project deployer, or the stack deployer for `stack_id`, one-way, after the claim
+/// committed), a repeat, an unchanged tag or another image's event, or the refusal.
+void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got,
+                  const std::string& stack_id = {}) {
   auto& d = got.delivery;
   if (d.result == "rejected") {
     spdlog::info("event=webhook-refused workload={} code={} reason={}", d.workload_id,
@@ -172,18 +173,18 @@ void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got) {
   spdlog::info("event=webhook-accepted workload={} delivery={} deployment={} tag={}",
                d.workload_id, d.id, d.deployment_id, d.tag);
   // The row is committed: were the deployer to stop now, boot recovery would queue it.
-  self->send(self->state.deployer, atom::queue_v, std::move(got.queued));
+  if (stack_id.empty())
+    self->send(self->state.deployer, atom::queue_v, std::move(got.queued));
+  else
+    self->send(self->state.stacks, atom::queue_v, stack_id, std::move(got.queued));
   rp.deliver(a);
 }
 
 /// What every delivery goes through once its sender is trusted (a verified or an allowed
 /// unsigned delivery, or a replay): the workload kind and the tag are read here; the claim
 /// of the delivery id, the stage and the queued deploy are one transaction in the store.
-void route_to_project(self_ptr self, promise rp, webhook_delivery rec, const workload& w, const webhook_headers& headers) {
-  if (w.kind != "project")
-    return refuse(self, rp, std::move(rec),
-                  refused_for("not_implemented",
-                              "webhooks of a " + w.kind + " are not supported yet"));
+void route_to_project(self_ptr self, promise rp, webhook_delivery rec,
+                      const webhook_headers& headers) {
   auto reading = read_project_payload(headers, rec.body);
   if (rec.event.empty()) // a replay: the event of the recorded headers
     rec.event = webhook_event(headers);
@@ -205,6 +206,42 @@ void route_to_project(self_ptr self, promise rp, webhook_delivery rec, const wor
   self->request(self->state.writer, store_timeout, atom::create_v, std::move(claim))
     .then([self, rp](webhook_deploy_claimed& got) mutable { answer_claim(self, rp, got); },
           [rp](caf::error& err) mutable { rp.deliver(lookup_failed(err)); });
+}
+
+/// A stack's trusted delivery: redeploy it (a tag first becomes its TAG variable); the
+/// claim of the delivery id, the variable and the queued deploy are one store transaction.
+void route_to_stack(self_ptr self, promise rp, webhook_delivery rec, const workload& w,
+                    const webhook_headers& headers) {
+  auto reading = read_stack_payload(headers, rec.body);
+  if (rec.event.empty())
+    rec.event = webhook_event(headers);
+  if (reading.ignored())
+    return ignore(self, rp, std::move(rec), reading.message);
+  if (reading.refused())
+    return refuse(self, rp, std::move(rec),
+                  failure(ec::invalid_argument, reading.message, reading.code));
+  if (!self->state.stacks)
+    return refuse(self, rp, std::move(rec),
+                  failure(ec::unavailable, "the stack deployer is not running"));
+  rec.tag = reading.target.tag;
+  webhook_deploy_claim claim;
+  claim.delivery = std::move(rec);
+  self->request(self->state.writer, store_timeout, atom::create_v, std::move(claim))
+    .then([self, rp, stack_id = w.ref_id](webhook_deploy_claimed& got) mutable {
+            answer_claim(self, rp, got, stack_id);
+          },
+          [rp](caf::error& err) mutable { rp.deliver(lookup_failed(err)); });
+}
+
+/// A trusted delivery goes to what its workload is.
+void route_trusted(self_ptr self, promise rp, webhook_delivery rec, const workload& w,
+                   const webhook_headers& headers) {
+  if (w.kind == "project")
+    return route_to_project(self, rp, std::move(rec), headers);
+  if (w.kind == "stack")
+    return route_to_stack(self, rp, std::move(rec), w, headers);
+  refuse(self, rp, std::move(rec),
+         refused_for("not_implemented", "webhooks of a " + w.kind + " are not supported yet"));
 }
 
 int64_t unix_now() {
@@ -268,7 +305,7 @@ void route_delivery(self_ptr self, promise rp, webhook_request& req, const workl
   if (verdict.scheme == signature_scheme::none && w.webhook_require_signature)
     return refuse(self, rp, std::move(rec),
                   refused_for("unauthorized", "this webhook requires a signed request"));
-  route_to_project(self, rp, std::move(rec), w, req.headers);
+  route_trusted(self, rp, std::move(rec), w, req.headers);
 }
 
 } // namespace
@@ -276,8 +313,10 @@ void route_delivery(self_ptr self, promise rp, webhook_request& req, const workl
 webhook_router_actor::behavior_type
 webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self,
                delivery_log_writer_actor writer, std::shared_ptr<webhook_store_readers> readers,
-               project_deployer_actor deployer, const store::change_versions* versions) {
+               project_deployer_actor deployer, const store::change_versions* versions,
+               stack_deployer_actor stacks) {
   self->state.versions = versions;
+  self->state.stacks = std::move(stacks);
   self->state.writer = std::move(writer);
   self->state.readers = std::move(readers);
   self->state.deployer = std::move(deployer);
@@ -351,7 +390,7 @@ webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self
                   rec.headers_json = original.headers_json;
                   rec.body = original.body;
                   auto headers = headers_from_json(original.headers_json);
-                  route_to_project(self, rp, std::move(rec), w, headers);
+                  route_trusted(self, rp, std::move(rec), w, headers);
                 },
                 [rp](caf::error& err) mutable {
                   rp.deliver(lookup_failed(err));

@@ -31,6 +31,8 @@ struct webhook_router_state {
   delivery_log_writer_actor writer;
   std::shared_ptr<webhook_store_readers> readers;
   project_deployer_actor deployer;
+  /// Deploys of stacks; null: a stack's delivery is refused as unavailable.
+  stack_deployer_actor stacks;
   /// The store's change versions; null: every delivery asks the store for its workload.
   const store::change_versions* versions = nullptr;
   /// Secrets resolved before, by their SHA-256 (a lookup compares digests, not secrets),
@@ -45,6 +47,7 @@ webhook_router_actor::behavior_type
 webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self,
                delivery_log_writer_actor writer, std::shared_ptr<webhook_store_readers> readers,
                project_deployer_actor deployer,
-               const store::change_versions* versions = nullptr);
+               const store::change_versions* versions = nullptr,
+               stack_deployer_actor stacks = stack_deployer_actor{});
 
 } // namespace tf

@@ -102,11 +102,12 @@ caf::expected<app> app_from_json(const rapidjson::Value& body) {
   return std::move(a->value);
 }
 
-void write_health(net::json_writer& w, bool db_ok, bool docker_ok) {
+void write_health(net::json_writer& w, bool db_ok, bool docker_ok, const std::string& compose) {
   w.StartObject();
   net::field(w, "status", db_ok ? "ok" : "degraded");
   net::field(w, "db", db_ok ? "ok" : "unavailable");
   net::field(w, "docker", docker_ok ? "ok" : "unavailable");
+  net::field(w, "compose", compose);
   w.EndObject();
 }
 

@@ -24,7 +24,7 @@ caf::expected<patch<app>> app_patch_from_json(const rapidjson::Value& body);
 caf::expected<app> app_from_json(const rapidjson::Value& body);
 
 /// GET /healthz: {"status":"ok"|"degraded","db","docker"}, each part "ok" or "unavailable".
-void write_health(net::json_writer& w, bool db_ok, bool docker_ok);
+void write_health(net::json_writer& w, bool db_ok, bool docker_ok, const std::string& compose);
 
 /// {"key": value, …}: the values are canonical JSON texts the store checked.
 void write_settings(net::json_writer& w, const settings_map& values);

@@ -323,10 +323,13 @@ void server::install_routes() {
     // status code, and "docker" says whether the engine answered the last call.
     auto docker = ask<std::string>(*ctx.sys, ctx.reconciler, ctx.request_timeout, atom::status_v);
     auto docker_ok = docker && *docker == "ok";
+    // Which compose stacks run with ("v1 1.29.2", "none", "unknown" before the first look).
+    auto compose = ask<std::string>(*ctx.sys, ctx.stacks, ctx.request_timeout, atom::status_v);
     res.status = db ? 200 : 503;
-    res.set_content(
-      net::make_json([&](net::json_writer& w) { write_health(w, bool{db}, docker_ok); }),
-      json_type);
+    res.set_content(net::make_json([&](net::json_writer& w) {
+                      write_health(w, bool{db}, docker_ok, compose ? *compose : "unknown");
+                    }),
+                    json_type);
   });
   routes.Get("/", [](const httplib::Request&, httplib::Response& res) {
     const auto* index = web::find_asset("index.html");

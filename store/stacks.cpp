@@ -1,5 +1,7 @@
 #include "store/stacks.hpp"
 
+#include "core/clock.hpp"
+#include "store/env_json.hpp"
 #include "store/query.hpp"
 #include "store/validate.hpp"
 #include "store/workload_kinds.hpp"
@@ -73,6 +75,18 @@ caf::error delete_stack(database& db, const std::string& id) {
 caf::expected<stack> get_stack(database& db, const std::string& id) {
   static const auto sql = concat(stack_select, "WHERE s.id = ?1");
   return one(db, sql, "stack", id, read_stack);
+}
+
+caf::error set_stack_variable(database& db, const std::string& stack_id, const std::string& name,
+                              const std::string& value) {
+  auto env = one(db, "SELECT env_json FROM stacks WHERE id = ?1", "stack", stack_id,
+                 text_of_first_column);
+  if (!env)
+    return env.error();
+  auto vars = decode_env(*env);
+  vars[name] = value;
+  return run(db, "UPDATE stacks SET env_json = ?1, updated_at = ?2 WHERE id = ?3",
+             encode_env(vars), now_utc(), stack_id);
 }
 
 caf::expected<page<stack>> list_stacks(database& db, int64_t limit, int64_t offset) {

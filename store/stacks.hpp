@@ -18,6 +18,11 @@ caf::expected<stack> create_stack(database& db, stack s);
 caf::expected<stack> update_stack(database& db, const patch<stack>& p);
 caf::error delete_stack(database& db, const std::string& id);
 
+/// Sets one of a stack's variables (a webhook's tag sets TAG), inside the caller's
+/// transaction.
+caf::error set_stack_variable(database& db, const std::string& stack_id, const std::string& name,
+                              const std::string& value);
+
 caf::expected<stack> get_stack(database& db, const std::string& id);
 caf::expected<page<stack>> list_stacks(database& db, int64_t limit, int64_t offset);
 

@@ -1,5 +1,7 @@
 #include "store/webhooks.hpp"
 
+#include "store/stacks.hpp"
+
 #include "core/errors.hpp"
 #include "core/clock.hpp"
 #include "store/deployments.hpp"
@@ -282,8 +284,9 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
   auto w = get_claimed_workload(db, d.workload_id);
   if (!w)
     return w.error();
-  if (w->kind != "project")
-    return make_error(ec::invalid_argument, "workload " + w->id + " is not a project");
+  if (w->kind != "project" && w->kind != "stack")
+    return make_error(ec::invalid_argument,
+                      "workload " + w->id + " is neither a project nor a stack");
   auto refuse = [&](const char* code, std::string why) {
     d.result = "rejected";
     d.code = code;
@@ -304,7 +307,7 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
       return first.error();
   }
   std::string image;
-  if (!*first && !c.event_image.empty()) {
+  if (!*first && !c.event_image.empty() && w->kind == "project") {
     auto own = project_image(db, w->ref_id);
     if (!own)
       return own.error();
@@ -312,6 +315,28 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
   }
   if (*first) {
     mark_duplicate(d, **first);
+  } else if (w->kind == "stack") {
+    // A stack has no stage and no tag of its own: a delivery redeploys it, and a tag
+    // becomes its TAG variable first (the compose file names its image with ${TAG}).
+    if (!d.tag.empty() && !is_image_tag(d.tag)) {
+      refuse("invalid_argument", "tag: \"" + d.tag.substr(0, 80) + "\" is not an image tag");
+    } else {
+      if (!d.tag.empty())
+        if (auto err = set_stack_variable(db, w->ref_id, "TAG", d.tag))
+          return err;
+      d.id = new_id();
+      deployment dep;
+      dep.workload_id = w->id;
+      dep.tag = d.tag;
+      dep.trigger = "webhook";
+      dep.triggered_by = d.replay_of.empty() ? "webhook delivery " + d.id
+                                             : "replay of webhook delivery " + d.replay_of;
+      auto queued = insert_queued_deployment(db, std::move(dep));
+      if (!queued)
+        return queued.error();
+      d.deployment_id = queued->id;
+      out.queued = std::move(*queued);
+    }
   } else if (!c.event_image.empty()
              && image_repository_key(c.event_image) != image_repository_key(image)) {
     // An organisation's or a repository's hook sends every package's events: only this

@@ -4,6 +4,7 @@
 // and a compose file compose refuses changes nothing.
 #include "deploy_harness.hpp"
 #include "expect.hpp"
+#include "actors/webhook_signatures.hpp"
 
 #include <doctest/doctest.h>
 
@@ -144,6 +145,15 @@ TEST_CASE("stacks: two services come up labelled and indexed by service, and sto
 
   auto rows = s.rows_when([](const auto& r) { return all_in(r, {"web", "worker"}, "running"); });
   CHECK(all_in(rows, {"web", "worker"}, "running"));
+
+  // /healthz names the compose it ran (looked for a moment after start).
+  std::string compose;
+  poll_until(30s, [&] {
+    auto h = env.api().get("/healthz");
+    compose = h.status == 200 ? str(json_of(h.body), "compose") : "";
+    return !compose.empty() && compose != "unknown";
+  }, 100ms);
+  CHECK((compose.rfind("v1 ", 0) == 0 || compose.rfind("v2 ", 0) == 0));
 
   // What Docker runs carries the labels, each container its service's role.
   auto ids = docker_out({"docker", "ps", "-q", "--filter",
@@ -293,4 +303,67 @@ TEST_CASE("stacks: a daemon killed before or after compose up finishes the deplo
                            "label=tinyforge.workload.id=" + s.ids.workload_id});
     CHECK(std::count(ids.begin(), ids.end(), '\n') == 2);
   }
+}
+
+TEST_CASE("stacks: a signed webhook redeploys the stack, and its tag becomes the TAG the compose file uses") {
+  deploy_env env{with(proxy_kind::none)};
+  test_stack s{env, "services:\n  web:\n    image: tinyforge-test/web:${TAG}\n",
+               "{\"TAG\":\"v1\"}"};
+  REQUIRE(s.deploy().status == "succeeded");
+  auto image_of_web = [&] {
+    auto ids = docker_out({"docker", "ps", "-q", "--filter",
+                           "label=tinyforge.workload.id=" + s.ids.workload_id});
+    auto id = ids.substr(0, ids.find('\n'));
+    auto image = docker_out({"docker", "inspect", "-f", "{{.Config.Image}}", id});
+    return image.substr(0, image.find('\n'));
+  };
+  CHECK(image_of_web() == "tinyforge-test/web:v1");
+
+  // The URL and signing secret as a user gets them: from a rotation's answer.
+  auto rotated = env.api().post("/api/workloads/" + s.ids.workload_id + "/rotate-secrets");
+  REQUIRE(rotated.status == 200);
+  auto doc = json_of(rotated.body);
+  auto url = str(doc, "webhook_url");
+  auto signing = str(doc, "webhook_signing_secret");
+  REQUIRE(!url.empty());
+  REQUIRE(!signing.empty());
+  auto send = [&](const std::string& body, const std::string& delivery, bool sign = true) {
+    auto ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+    httplib::Headers h{{"X-Tinyforge-Delivery", delivery}};
+    if (sign) {
+      h.emplace("X-Tinyforge-Timestamp", ts);
+      h.emplace("X-Tinyforge-Signature", "sha256=" + tf::hmac_sha256_hex(signing, ts + "." + body));
+    }
+    httplib::Client c{"127.0.0.1", env.api().port()};
+    c.set_read_timeout(std::chrono::seconds{30});
+    return to_reply(c.Post(url.c_str(), h, body, "application/json"));
+  };
+
+  CHECK(send(R"({"tag":"v2"})", "d-unsigned", false).status == 401);
+  CHECK(send(R"({"tag":"not a tag"})", "d-bad").status == 400);
+  auto accepted = send(R"({"tag":"v2"})", "d-1");
+  INFO(accepted.body);
+  REQUIRE(accepted.status == 202);
+  auto deployment_id = str(json_of(accepted.body), "deployment_id");
+  // The same delivery again deploys nothing more.
+  auto again = send(R"({"tag":"v2"})", "d-1");
+  CHECK(again.status == 200);
+  CHECK(contains(again.body, "\"duplicate\":true"));
+
+  auto done = poll_until(120s, [&]() -> std::optional<deployment_view> {
+    auto d = env.api().get("/api/deployments/" + deployment_id);
+    auto v = d.status == 200 ? parse_deployment(json_of(d.body)) : std::nullopt;
+    return v && v->finished() ? v : std::nullopt;
+  }, 100ms);
+  INFO(env.logs());
+  REQUIRE(done);
+  CHECK(done->status == "succeeded");
+  CHECK(done->tag == "v2");
+  CHECK(image_of_web() == "tinyforge-test/web:v2");
+  CHECK(contains(env.api().get("/api/stacks/" + s.ids.id).body, "\"TAG\":\"v2\""));
+  // The delivery log names the deploy.
+  auto log = env.api().get("/api/workloads/" + s.ids.workload_id + "/deliveries");
+  CHECK(contains(log.body, deployment_id));
 }

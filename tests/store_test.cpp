@@ -1893,17 +1893,39 @@ TEST_CASE_FIXTURE(store_fixture,
     CHECK(MUST(claim_webhook_deploy(db, c)).queued.triggered_by
           == "replay of webhook delivery " + got.delivery.id);
   }
-  SUBCASE("a workload that is gone or not a project writes nothing") {
+  SUBCASE("a workload that is gone or neither a project nor a stack writes nothing") {
     auto before = dump(db);
     auto gone = make_claim(p, "v1");
     gone.delivery.workload_id = "no-such-workload";
     CHECK(code_of(claim_webhook_deploy(db, gone)) == "not_found");
-    auto s = MUST(create_stack(db, make_stack("shop")));
+    auto made = MUST(create_site(db, make_site("docs")));
     before = dump(db);
-    auto stack_claim = make_claim(p, "v1");
-    stack_claim.delivery.workload_id = s.workload_id;
-    CHECK(code_of(claim_webhook_deploy(db, stack_claim)) == "invalid_argument");
+    auto site_claim = make_claim(p, "v1");
+    site_claim.delivery.workload_id = made.workload_id;
+    CHECK(code_of(claim_webhook_deploy(db, site_claim)) == "invalid_argument");
     CHECK(dump(db) == before);
+  }
+  SUBCASE("a stack's claim queues a redeploy, its tag set as TAG in the same transaction") {
+    auto s = MUST(create_stack(db, make_stack("shop")));
+    auto claim = make_claim(p, "v7", "", "st-1");
+    claim.delivery.workload_id = s.workload_id;
+    auto got_stack = MUST(claim_webhook_deploy(db, claim));
+    CHECK(got_stack.delivery.result == "accepted");
+    CHECK(got_stack.queued.workload_id == s.workload_id);
+    CHECK(got_stack.queued.stage_id.empty());
+    CHECK(got_stack.queued.tag == "v7");
+    CHECK(got_stack.queued.status == "queued");
+    CHECK(got_stack.delivery.deployment_id == got_stack.queued.id);
+    CHECK(MUST(get_stack(db, s.id)).env.at("TAG") == "v7");
+    // The same delivery again is a duplicate of that deploy, nothing more.
+    auto again = MUST(claim_webhook_deploy(db, claim));
+    CHECK(again.delivery.result == "duplicate");
+    CHECK(again.queued.id.empty());
+    // A bad tag is refused and changes nothing of the stack.
+    auto bad = make_claim(p, "not a tag", "", "st-2");
+    bad.delivery.workload_id = s.workload_id;
+    CHECK(MUST(claim_webhook_deploy(db, bad)).delivery.result == "rejected");
+    CHECK(MUST(get_stack(db, s.id)).env.at("TAG") == "v7");
   }
 }
 

@@ -633,7 +633,8 @@ TEST_CASE_FIXTURE(webhook_fixture, "bad bodies: malformed 400, no tag 422, inval
   refused(post(w.webhook_secret, R"({"tag":"has space"})"), 400, "invalid_argument");
   refused(post(w.webhook_secret, R"({"tag":"v1","stage":"nope"})"), 422, "no_stage");
   CHECK(integer(deployments(w.id), "total") == 0);
-  // A stack's webhook is not wired to a deployer yet.
+  // A stack's delivery is read as a stack's (a malformed body is refused before anything
+  // is claimed; tests/stack_test.cpp deploys through one). A site's webhook is not wired yet.
   tf::stack st;
   st.name = unique_name("wh", "s");
   st.compose = "services:\n  web:\n    image: tinyforge-test/web:v1\n";
@@ -641,7 +642,15 @@ TEST_CASE_FIXTURE(webhook_fixture, "bad bodies: malformed 400, no tag 422, inval
   REQUIRE_MESSAGE(made, tf::error_message(made.error()));
   auto sw = workload(made->workload_id);
   require_signature(sw, false);
-  refused(post(sw.webhook_secret, ""), 501, "not_implemented");
+  refused(post(sw.webhook_secret, R"({"tag":)"), 400, "invalid_argument");
+  tf::site si;
+  si.name = unique_name("wh", "site");
+  si.subdomain = si.name;
+  auto site_made = tf::http::ask<tf::site>(sys, store.writer, 5s, tf::atom::create_v, si);
+  REQUIRE_MESSAGE(site_made, tf::error_message(site_made.error()));
+  auto siw = workload(site_made->workload_id);
+  require_signature(siw, false);
+  refused(post(siw.webhook_secret, ""), 501, "not_implemented");
 }
 
 TEST_CASE_FIXTURE(webhook_fixture, "a body over the limit is 413 before it is read") {
