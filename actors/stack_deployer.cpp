@@ -108,12 +108,7 @@ caf::result<stack> update_stack(self_ptr self, patch<stack> p) {
   self->request(self->state.readers->next(), store_timeout, atom::get_v, atom::stack_v, p.id)
     .then(
       [self, rp, p, store_it](stack& current) mutable {
-        if (p.has("compose"))
-          current.compose = p.value.compose;
-        if (p.has("env"))
-          current.env = p.value.env;
-        if (p.has("name"))
-          current.name = p.value.name;
+        store::apply_stack_patch(current, p);
         after_check(self, rp, std::move(current), std::move(store_it));
       },
       deliver_error(rp));

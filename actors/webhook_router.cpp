@@ -180,22 +180,36 @@ void answer_claim(self_ptr self, promise rp, webhook_deploy_claimed& got,
   rp.deliver(a);
 }
 
+/// A trusted delivery whose reading settles it (ignored, refused) or whose deployer
+/// (`deployer_up`, named `who`) is not running is recorded and answered here: true. Else
+/// false, and the caller claims its deploy. A replay gets the event of its recorded headers.
+bool answered_by_reading(self_ptr self, promise rp, webhook_delivery& rec,
+                         const webhook_headers& headers, const payload_reading& reading,
+                         bool deployer_up, const char* who) {
+  if (rec.event.empty())
+    rec.event = webhook_event(headers);
+  if (reading.ignored())
+    ignore(self, rp, std::move(rec), reading.message);
+  else if (reading.refused())
+    refuse(self, rp, std::move(rec),
+           failure(ec::invalid_argument, reading.message, reading.code));
+  else if (!deployer_up)
+    refuse(self, rp, std::move(rec),
+           failure(ec::unavailable, std::string{who} + " is not running"));
+  else
+    return false;
+  return true;
+}
+
 /// What every delivery goes through once its sender is trusted (a verified or an allowed
 /// unsigned delivery, or a replay): the workload kind and the tag are read here; the claim
 /// of the delivery id, the stage and the queued deploy are one transaction in the store.
 void route_to_project(self_ptr self, promise rp, webhook_delivery rec,
                       const webhook_headers& headers) {
   auto reading = read_project_payload(headers, rec.body);
-  if (rec.event.empty()) // a replay: the event of the recorded headers
-    rec.event = webhook_event(headers);
-  if (reading.ignored())
-    return ignore(self, rp, std::move(rec), reading.message);
-  if (reading.refused())
-    return refuse(self, rp, std::move(rec),
-                  failure(ec::invalid_argument, reading.message, reading.code));
-  if (!self->state.deployer)
-    return refuse(self, rp, std::move(rec),
-                  failure(ec::unavailable, "the deployer is not running"));
+  if (answered_by_reading(self, rp, rec, headers, reading, bool{self->state.deployer},
+                          "the deployer"))
+    return;
   rec.tag = reading.target.tag;
   rec.event = reading.target.event;
   webhook_deploy_claim claim;
@@ -213,16 +227,9 @@ void route_to_project(self_ptr self, promise rp, webhook_delivery rec,
 void route_to_stack(self_ptr self, promise rp, webhook_delivery rec, const workload& w,
                     const webhook_headers& headers) {
   auto reading = read_stack_payload(headers, rec.body);
-  if (rec.event.empty())
-    rec.event = webhook_event(headers);
-  if (reading.ignored())
-    return ignore(self, rp, std::move(rec), reading.message);
-  if (reading.refused())
-    return refuse(self, rp, std::move(rec),
-                  failure(ec::invalid_argument, reading.message, reading.code));
-  if (!self->state.stacks)
-    return refuse(self, rp, std::move(rec),
-                  failure(ec::unavailable, "the stack deployer is not running"));
+  if (answered_by_reading(self, rp, rec, headers, reading, bool{self->state.stacks},
+                          "the stack deployer"))
+    return;
   rec.tag = reading.target.tag;
   webhook_deploy_claim claim;
   claim.delivery = std::move(rec);

@@ -38,15 +38,6 @@ caf::error insert_stack(database& db, stack& s, const std::string& now) {
              s.id, s.name, s.compose, s.env, s.compose_project_name, now);
 }
 
-void apply_stack_patch(stack& s, const patch<stack>& p) {
-  if (p.has("name"))
-    s.name = p.value.name;
-  if (p.has("compose"))
-    s.compose = p.value.compose;
-  if (p.has("env"))
-    s.env = p.value.env;
-}
-
 caf::error update_stack_row(database& db, const stack& s, const std::string& now) {
   return run(db,
              "UPDATE stacks SET name = ?1, compose = ?2, env_json = ?3, updated_at = ?4 "
@@ -59,6 +50,15 @@ const workload_kind<stack> stack_kind{"stack", "stacks", {"name", "compose", "en
                                       apply_stack_patch, update_stack_row};
 
 } // namespace
+
+void apply_stack_patch(stack& s, const patch<stack>& p) {
+  if (p.has("name"))
+    s.name = p.value.name;
+  if (p.has("compose"))
+    s.compose = p.value.compose;
+  if (p.has("env"))
+    s.env = p.value.env;
+}
 
 caf::expected<stack> create_stack(database& db, stack s) {
   return create_of_kind(db, std::move(s), stack_kind);

@@ -14,6 +14,10 @@ namespace tf::store {
 
 caf::error validate_stack(const stack& s);
 
+/// The fields `p` names, set on `s` (what update_stack stores; the stack deployer checks
+/// the result with compose first).
+void apply_stack_patch(stack& s, const patch<stack>& p);
+
 caf::expected<stack> create_stack(database& db, stack s);
 caf::expected<stack> update_stack(database& db, const patch<stack>& p);
 caf::error delete_stack(database& db, const std::string& id);

@@ -270,6 +270,27 @@ caf::expected<claimed_workload> get_claimed_workload(database& db, const std::st
              });
 }
 
+/// The deploy an accepted delivery `d` queues (of a stage, or of a whole stack when
+/// `stage_id` is empty), named by the delivery it came from; `d` and `out` name it back.
+caf::error queue_webhook_deploy(database& db, const std::string& workload_id,
+                                const std::string& stage_id, webhook_delivery& d,
+                                webhook_deploy_claimed& out) {
+  d.id = new_id(); // named by the deploy's triggered_by before the row exists
+  deployment dep;
+  dep.workload_id = workload_id;
+  dep.stage_id = stage_id;
+  dep.tag = d.tag;
+  dep.trigger = "webhook";
+  dep.triggered_by = d.replay_of.empty() ? "webhook delivery " + d.id
+                                         : "replay of webhook delivery " + d.replay_of;
+  auto queued = insert_queued_deployment(db, std::move(dep));
+  if (!queued)
+    return queued.error();
+  d.deployment_id = queued->id;
+  out.queued = std::move(*queued);
+  return {};
+}
+
 caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_claim c,
                                                 pruning when) {
   webhook_deploy_claimed out;
@@ -324,18 +345,8 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
       if (!d.tag.empty())
         if (auto err = set_stack_variable(db, w->ref_id, "TAG", d.tag))
           return err;
-      d.id = new_id();
-      deployment dep;
-      dep.workload_id = w->id;
-      dep.tag = d.tag;
-      dep.trigger = "webhook";
-      dep.triggered_by = d.replay_of.empty() ? "webhook delivery " + d.id
-                                             : "replay of webhook delivery " + d.replay_of;
-      auto queued = insert_queued_deployment(db, std::move(dep));
-      if (!queued)
-        return queued.error();
-      d.deployment_id = queued->id;
-      out.queued = std::move(*queued);
+      if (auto err = queue_webhook_deploy(db, w->id, "", d, out))
+        return err;
     }
   } else if (!c.event_image.empty()
              && image_repository_key(c.event_image) != image_repository_key(image)) {
@@ -367,19 +378,8 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
         settle("unchanged", (*same)->reason);
         d.deployment_id = (*same)->deployment_id;
       } else {
-        d.id = new_id(); // named by the deploy's triggered_by before the row exists
-        deployment dep;
-        dep.workload_id = w->id;
-        dep.stage_id = (*s)->id;
-        dep.tag = d.tag;
-        dep.trigger = "webhook";
-        dep.triggered_by = d.replay_of.empty() ? "webhook delivery " + d.id
-                                               : "replay of webhook delivery " + d.replay_of;
-        auto queued = insert_queued_deployment(db, std::move(dep));
-        if (!queued)
-          return queued.error();
-        d.deployment_id = queued->id;
-        out.queued = std::move(*queued);
+        if (auto err = queue_webhook_deploy(db, w->id, (*s)->id, d, out))
+          return err;
       }
     }
   }

@@ -69,17 +69,10 @@ public:
     INFO(r.body);
     REQUIRE(r.status == 202);
     auto id = str(json_of(r.body), "deployment_id");
-    auto done = poll_until(120s, [&]() -> std::optional<deployment_view> {
-      auto d = env_.api().get("/api/deployments/" + id);
-      if (d.status != 200)
-        return {};
-      auto v = parse_deployment(json_of(d.body));
-      if (v && v->finished())
-        return v;
-      return {};
-    }, 100ms);
+    auto done = env_.wait_finished(id, 120s);
     INFO(env_.logs());
     REQUIRE(done);
+    REQUIRE(done->finished());
     return *done;
   }
 
@@ -288,13 +281,10 @@ TEST_CASE("stacks: a daemon killed before or after compose up finishes the deplo
     auto& proc = env.daemon().process();
     REQUIRE(poll_until(60s, [&] { return !proc.running(); }, 20ms));
     env.start_daemon(); // no fault point: the journal's running deploy runs again
-    auto done = poll_until(120s, [&]() -> std::optional<deployment_view> {
-      auto d = env.api().get("/api/deployments/" + id);
-      auto v = d.status == 200 ? parse_deployment(json_of(d.body)) : std::nullopt;
-      return v && v->finished() ? v : std::nullopt;
-    }, 100ms);
+    auto done = env.wait_finished(id, 120s);
     INFO(env.logs());
     REQUIRE(done);
+    REQUIRE(done->finished());
     CHECK(done->status == "succeeded");
     auto rows = s.rows_when([](const auto& r) { return all_in(r, {"web", "worker"}, "running"); });
     CHECK(all_in(rows, {"web", "worker"}, "running"));
@@ -352,13 +342,10 @@ TEST_CASE("stacks: a signed webhook redeploys the stack, and its tag becomes the
   CHECK(again.status == 200);
   CHECK(contains(again.body, "\"duplicate\":true"));
 
-  auto done = poll_until(120s, [&]() -> std::optional<deployment_view> {
-    auto d = env.api().get("/api/deployments/" + deployment_id);
-    auto v = d.status == 200 ? parse_deployment(json_of(d.body)) : std::nullopt;
-    return v && v->finished() ? v : std::nullopt;
-  }, 100ms);
+  auto done = env.wait_finished(deployment_id, 120s);
   INFO(env.logs());
   REQUIRE(done);
+  REQUIRE(done->finished());
   CHECK(done->status == "succeeded");
   CHECK(done->tag == "v2");
   CHECK(image_of_web() == "tinyforge-test/web:v2");
