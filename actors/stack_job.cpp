@@ -3,6 +3,7 @@
 #include "actors/fault_point.hpp"
 #include "core/errors.hpp"
 #include "core/ids.hpp"
+#include "docker/compose_policy.hpp"
 #include "docker/types.hpp"
 
 #include <spdlog/spdlog.h>
@@ -67,6 +68,17 @@ docker::compose_project project_of(const stack_settings& s, const stack& st,
   return {st.compose_project_name, stack_directory(s, st.id), with_override};
 }
 
+/// compose's configuration of `st` (its files written in its directory), its services once
+/// the stack policy (docker/compose_policy.hpp) allowed them.
+caf::expected<std::vector<std::string>> checked_services_of(compose_probe& probe,
+                                                            const stack_settings& s,
+                                                            const stack& st) {
+  auto config = docker::compose_config(probe.runner(), project_of(s, st, false), st.env);
+  if (!config)
+    return config.error();
+  return docker::checked_services(*config, s.data_dir, stack_directory(s, st.id));
+}
+
 /// Writes the compose file, asks compose for its services and writes the override that
 /// labels them: the files `up` runs with.
 caf::expected<std::vector<std::string>>
@@ -76,7 +88,7 @@ write_stack_files(compose_probe& probe, const stack_settings& s, const stack& st
   auto dir = stack_directory(s, st.id);
   if (auto err = docker::write_private_file(dir, docker::compose_file_name, st.compose))
     return err;
-  auto services = docker::compose_services(probe.runner(), project_of(s, st, false), st.env);
+  auto services = checked_services_of(probe, s, st);
   if (!services)
     return services.error();
   if (auto err = docker::write_private_file(
@@ -135,7 +147,7 @@ caf::expected<std::vector<std::string>> check_stack(compose_probe& probe,
   auto services = [&]() -> caf::expected<std::vector<std::string>> {
     if (auto err = docker::write_private_file(dir, docker::compose_file_name, st.compose))
       return err;
-    return docker::compose_services(probe.runner(), project_of(s, scratch, false), st.env);
+    return checked_services_of(probe, s, scratch);
   }();
   std::error_code ec_ignored;
   std::filesystem::remove_all(dir, ec_ignored);

@@ -16,6 +16,8 @@ target_include_directories(tf_caf SYSTEM INTERFACE ${CAF_INCLUDE_DIR})
 target_link_libraries(tf_caf INTERFACE ${CAF_CORE_LIBRARY} Threads::Threads)
 
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# libyaml: compose's normalized configuration, read for the stack policy (docker/compose_policy).
+pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
 add_library(tf_httplib INTERFACE)
 target_link_libraries(tf_httplib INTERFACE PkgConfig::HTTPLIB Threads::Threads)
 

@@ -106,6 +106,14 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
   if (::pipe2(fds, O_CLOEXEC) != 0)
     return make_error(ec::unavailable, std::string{"run_command: pipe2: "} + std::strerror(errno));
   fd_owner read_end{fds[0]}, write_end{fds[1]};
+  fd_owner err_read, err_write;
+  if (options.stderr_apart) {
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+      return make_error(ec::unavailable,
+                        std::string{"run_command: pipe2: "} + std::strerror(errno));
+    err_read.fd = fds[0];
+    err_write.fd = fds[1];
+  }
 
   // posix_spawn rather than fork+exec: safe in a multithreaded process (no code of ours
   // runs between fork and exec) and the PATH lookup happens in the library.
@@ -113,7 +121,8 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, write_end.fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, write_end.fd, 2);
+  posix_spawn_file_actions_adddup2(&actions, options.stderr_apart ? err_write.fd : write_end.fd,
+                                   2);
   if (!options.cwd.empty())
     posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   posix_spawnattr_t attr;
@@ -139,6 +148,10 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
                       "cannot run " + argv[0] + ": " + std::strerror(rc));
   ::close(write_end.fd);
   write_end.fd = -1;
+  if (err_write.fd >= 0) {
+    ::close(err_write.fd);
+    err_write.fd = -1;
+  }
 
   command_result result;
   line_feed lines{options.on_line};
@@ -160,13 +173,27 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
     // With a cancel check, the wait is cut into slices so a shutdown is seen within one.
     if (options.cancelled)
       left = std::min(left, cancel_check_interval);
-    pollfd p{read_end.fd, POLLIN, 0};
-    auto ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    pollfd p[2] = {{read_end.fd, POLLIN, 0}, {err_read.fd, POLLIN, 0}};
+    auto ready = ::poll(p, err_read.fd >= 0 ? 2 : 1, static_cast<int>(left.count()));
     if (ready < 0 && errno == EINTR)
       continue;
     if (ready <= 0)
       continue; // the deadline check above decides
     char buf[4096];
+    if (err_read.fd >= 0 && p[1].revents != 0) {
+      auto n = ::read(err_read.fd, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        ::close(err_read.fd); // stderr ended; stdout's end is what ends the loop
+        err_read.fd = -1;
+      } else {
+        auto room = max_output - std::min(max_output, result.error_output.size());
+        result.error_output.append(buf, std::min(room, static_cast<size_t>(n)));
+      }
+    }
+    if (p[0].revents == 0)
+      continue;
     auto n = ::read(read_end.fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR)
       continue;
@@ -175,6 +202,18 @@ caf::expected<command_result> run_command(const std::vector<std::string>& argv,
     auto room = max_output - std::min(max_output, result.output.size());
     result.output.append(buf, std::min(room, static_cast<size_t>(n)));
     lines.add(buf, static_cast<size_t>(n));
+  }
+  // What stderr still holds once stdout ended (its writers are gone or going).
+  while (err_read.fd >= 0) {
+    pollfd p{err_read.fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0)
+      break;
+    char buf[4096];
+    auto n = ::read(err_read.fd, buf, sizeof(buf));
+    if (n <= 0)
+      break;
+    auto room = max_output - std::min(max_output, result.error_output.size());
+    result.error_output.append(buf, std::min(room, static_cast<size_t>(n)));
   }
   lines.finish();
   // The output ended; the program may still run (it closed its descriptors): the same

@@ -17,14 +17,20 @@ namespace tf {
 struct command_result {
   /// The exit status (0-255), or 128 + signal when the program died of a signal.
   int exit_code = 0;
-  /// stdout and stderr as they interleaved, cut at the output cap.
+  /// stdout and stderr as they interleaved, cut at the output cap (stdout alone with
+  /// command_options::stderr_apart).
   std::string output;
+  /// stderr, with command_options::stderr_apart only; cut at the output cap.
+  std::string error_output;
 };
 
 struct command_options {
   std::chrono::milliseconds timeout = std::chrono::seconds{30};
   /// What the result keeps of the output; the rest is read and dropped.
   size_t max_output = 64 * 1024;
+  /// stderr into command_result::error_output rather than into the output: for a program
+  /// whose stdout is a document (compose config) and whose stderr has warnings.
+  bool stderr_apart = false;
   /// The program's working directory; empty: the daemon's.
   std::string cwd;
   /// The program's whole environment ("NAME=value" each); empty: the daemon's. A program

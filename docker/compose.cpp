@@ -1,6 +1,7 @@
 #include "docker/compose.hpp"
 
 #include "core/errors.hpp"
+#include "docker/compose_policy.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -25,16 +26,6 @@ std::string version_in(const std::string& output) {
   auto end = output.find_first_of(" ,\n\r", at);
   return output.substr(at, end == std::string::npos ? std::string::npos : end - at)
     .substr(0, 64);
-}
-
-bool is_service_name(std::string_view s) {
-  if (s.empty() || s.size() > 255)
-    return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-          || c == '.' || c == '_' || c == '-'))
-      return false;
-  return true;
 }
 
 /// A YAML double-quoted scalar: every character that is not printable ASCII escaped.
@@ -106,7 +97,8 @@ std::vector<std::string> compose_runner::argv(const compose_project& p,
 caf::expected<command_result>
 compose_runner::run(const compose_project& p, const std::vector<std::string>& args,
                     const std::map<std::string, std::string>& env,
-                    const std::function<void(std::string_view)>& on_line) const {
+                    const std::function<void(std::string_view)>& on_line,
+                    bool stderr_apart) const {
   if (!tool.found())
     return make_error(ec::unavailable,
                       "no docker compose on this host (neither the v2 plugin nor docker-compose)");
@@ -114,6 +106,7 @@ compose_runner::run(const compose_project& p, const std::vector<std::string>& ar
   o.timeout = timeout;
   o.cwd = p.directory;
   o.on_line = on_line;
+  o.stderr_apart = stderr_apart;
   o.cancelled = cancelled;
   o.replace_env = true;
   auto inherit = [&](const char* name, const char* fallback) {
@@ -180,33 +173,26 @@ std::string label_override(const std::vector<std::string>& services,
   return y;
 }
 
-caf::expected<std::vector<std::string>>
-compose_services(const compose_runner& compose, compose_project p,
-                 const std::map<std::string, std::string>& env) {
+caf::expected<std::string> compose_config(const compose_runner& compose, compose_project p,
+                                          const std::map<std::string, std::string>& env) {
   p.with_override = false;
-  auto r = compose.run(p, {"config", "--services"}, env);
+  auto r = compose.run(p, {"config"}, env, {}, true);
   if (!r)
     return r.error();
   if (r->exit_code != 0)
     return make_error(ec::invalid_argument,
-                      "the compose file does not parse: " + one_line(r->output));
-  std::vector<std::string> services;
-  size_t start = 0;
-  while (start < r->output.size()) {
-    auto end = r->output.find('\n', start);
-    if (end == std::string::npos)
-      end = r->output.size();
-    auto line = std::string_view{r->output}.substr(start, end - start);
-    // stderr shares the output: a warning ("WARNING: The X variable is not set") has spaces
-    // and is no service name.
-    if (is_service_name(line))
-      services.emplace_back(line);
-    start = end + 1;
-  }
-  if (services.empty())
-    return make_error(ec::invalid_argument, "the compose file defines no service");
-  std::sort(services.begin(), services.end()); // the override reads the same every time
-  return services;
+                      "the compose file does not parse: "
+                        + one_line(r->error_output.empty() ? r->output : r->error_output));
+  return std::move(r->output);
+}
+
+caf::expected<std::vector<std::string>>
+compose_services(const compose_runner& compose, compose_project p,
+                 const std::map<std::string, std::string>& env) {
+  auto config = compose_config(compose, std::move(p), env);
+  if (!config)
+    return config.error();
+  return config_services(*config);
 }
 
 } // namespace tf::docker

@@ -58,7 +58,8 @@ struct compose_runner {
                                     const std::vector<std::string>& args,
                                     const std::map<std::string, std::string>& env,
                                     const std::function<void(std::string_view)>& on_line
-                                    = {}) const;
+                                    = {},
+                                    bool stderr_apart = false) const;
 };
 
 /// The names of a stack's files inside its directory.
@@ -77,8 +78,13 @@ std::string label_override(const std::vector<std::string>& services,
                            const std::map<std::string, std::string>& labels,
                            const std::string& role_label = {});
 
-/// The service names (sorted) of a compose file whose override is not written yet (`config
-/// --services`); invalid_argument with compose's own message when the file does not parse.
+/// compose's normalized configuration of a stack whose override is not written yet
+/// (`config`: variables interpolated, relative paths made absolute; its warnings apart);
+/// invalid_argument with compose's own message when the file does not parse.
+caf::expected<std::string> compose_config(const compose_runner& compose, compose_project p,
+                                          const std::map<std::string, std::string>& env);
+
+/// The service names (sorted) of that configuration.
 caf::expected<std::vector<std::string>>
 compose_services(const compose_runner& compose, compose_project p,
                  const std::map<std::string, std::string>& env);

@@ -4,6 +4,7 @@
 #include "helpers.hpp"
 #include "core/run_command.hpp"
 #include "docker/compose.hpp"
+#include "docker/compose_policy.hpp"
 
 #include <doctest/doctest.h>
 
@@ -195,4 +196,84 @@ TEST_CASE("compose: a file that does not parse is invalid_argument with compose'
   auto unknown = docker::compose_services(compose, p, {});
   CHECK(code_of(unknown) == "invalid_argument");
   CHECK(contains(message_of(unknown), "bogus_key"));
+}
+
+TEST_CASE("compose policy: what a service may not ask for is refused, read after compose resolved it") {
+  auto compose = host_compose();
+  scratch_dir d;
+  auto data_dir = d.path.string();
+  auto dir = (d.path / "stacks" / "s1").string();
+  std::filesystem::create_directories(d.path / "stacks");
+  docker::compose_project p{"tf-policytest", dir, false};
+  // The verdict on one service's extra lines (and any top-level YAML after them).
+  auto verdict = [&](const std::string& lines, std::map<std::string, std::string> env = {},
+                     const std::string& tail = {}) {
+    REQUIRE(!docker::write_private_file(dir, docker::compose_file_name,
+                                        "version: \"3.8\"\nservices:\n  web:\n    image: busybox\n"
+                                          + lines + tail));
+    auto config = docker::compose_config(compose, p, env);
+    REQUIRE_MESSAGE(config, message_of(config));
+    auto got = docker::checked_services(*config, data_dir, dir);
+    return got ? std::string{"allowed"} : message_of(got);
+  };
+  CHECK(verdict("") == "allowed");
+  CHECK(contains(verdict("    privileged: true\n"), "privileged: true"));
+  // Interpolated first: a variable cannot hide it.
+  CHECK(contains(verdict("    privileged: ${PRIV}\n", {{"PRIV", "true"}}), "privileged"));
+  CHECK(contains(verdict("    pid: host\n"), "pid: host"));
+  CHECK(contains(verdict("    network_mode: host\n"), "network_mode: host"));
+  CHECK(contains(verdict("    devices:\n      - /dev/sda:/dev/sda\n"), "devices"));
+  CHECK(contains(verdict("    cap_add:\n      - SYS_ADMIN\n"), "SYS_ADMIN"));
+  CHECK(contains(verdict("    cap_add:\n      - CAP_SYS_MODULE\n"), "SYS_MODULE"));
+  CHECK(verdict("    cap_add:\n      - NET_ADMIN\n") == "allowed");
+  CHECK(contains(verdict("    security_opt:\n      - seccomp:unconfined\n"), "unconfined"));
+  CHECK(contains(verdict("    volumes:\n      - /:/host\n"), "host's root"));
+  CHECK(contains(verdict("    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n"),
+                 "Docker socket"));
+  CHECK(contains(verdict("    volumes:\n      - /etc:/host-etc:ro\n"), "/etc"));
+  CHECK(contains(verdict("    volumes:\n      - type: bind\n        source: /proc\n        target: /p\n"),
+                 "/proc"));
+  // Tinyforge's data directory (its database and key), and any directory holding it.
+  CHECK(contains(verdict("    volumes:\n      - ../..:/tf\n"), "data directory"));
+  CHECK(contains(verdict("    volumes:\n      - " + d.path.parent_path().string() + ":/up\n"),
+                 "data directory"));
+  // A symlink to the root is the root.
+  std::filesystem::create_directory_symlink("/", d.path / "rootlink");
+  CHECK(contains(verdict("    volumes:\n      - " + (d.path / "rootlink").string() + ":/r\n"),
+                 "host's root"));
+  // The stack's own directory, named volumes and other host paths are fine.
+  CHECK(verdict("    volumes:\n      - ./data:/data\n      - cache:/cache\n",
+                {}, "volumes:\n  cache: {}\n") == "allowed");
+  CHECK(verdict("    volumes:\n      - /srv/tf-policy-test:/srv\n") == "allowed");
+  // A local volume bound to a host path is a bind mount by another name.
+  CHECK(contains(verdict("    volumes:\n      - root:/r\n", {},
+                         "volumes:\n  root:\n    driver_opts:\n      type: none\n"
+                         "      o: bind\n      device: /\n"),
+                 "host's root"));
+  // A YAML merge key resolved by compose.
+  REQUIRE(!docker::write_private_file(dir, docker::compose_file_name,
+                                      "version: \"3.8\"\n"
+                                      "x-base: &base\n  privileged: true\n"
+                                      "services:\n  web:\n    <<: *base\n    image: busybox\n"));
+  auto merged = docker::compose_config(compose, p, {});
+  REQUIRE(merged);
+  CHECK(contains(message_of(docker::checked_services(*merged, data_dir, dir)), "privileged"));
+}
+
+TEST_CASE("compose policy: text that is no compose document is refused, not trusted") {
+  CHECK(code_of(docker::checked_services("services: [", "/data", "/data/stacks/x"))
+        == "invalid_argument");
+  CHECK(code_of(docker::checked_services("just a string", "/data", "/data/stacks/x"))
+        == "invalid_argument");
+  CHECK(code_of(docker::checked_services("services: {}", "/data", "/data/stacks/x"))
+        == "invalid_argument");
+  CHECK(code_of(docker::checked_services(std::string(9 * 1024 * 1024, 'a'), "/data", "/d"))
+        == "invalid_argument");
+  // An alias-heavy document loads as references (no expansion) and is read once.
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'k'; ++c)
+    bomb += std::string{c} + ": &" + c + " [*" + static_cast<char>(c - 1) + ", *"
+            + static_cast<char>(c - 1) + ", *" + static_cast<char>(c - 1) + "]\n";
+  bomb += "services:\n  web:\n    image: x\n    volumes: *k\n";
+  CHECK(code_of(docker::checked_services(bomb, "/data", "/data/stacks/x")) == "ok");
 }

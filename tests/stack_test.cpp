@@ -235,6 +235,19 @@ TEST_CASE("stacks: a compose file compose refuses is a 400 with its message, and
                      + ",\"compose\":\"services:\\n  web:\\n    image: x\\n    bogus_key: 1\\n\"}");
   CHECK(unknown.status == 400);
   CHECK(contains(unknown.body, "bogus_key"));
+  // The stack policy: what would reach past the container is refused for every user.
+  auto privileged = env.api().post(
+    "/api/stacks", "{\"name\":" + quote(name)
+                     + ",\"compose\":\"services:\\n  web:\\n    image: x\\n    privileged: true\\n\"}");
+  CHECK(privileged.status == 400);
+  CHECK(contains(privileged.body, "privileged"));
+  auto docker_socket = env.api().post(
+    "/api/stacks",
+    "{\"name\":" + quote(name)
+      + ",\"compose\":\"services:\\n  web:\\n    image: x\\n    volumes:\\n      - "
+        "/var/run/docker.sock:/var/run/docker.sock\\n\"}");
+  CHECK(docker_socket.status == 400);
+  CHECK(contains(docker_socket.body, "Docker socket"));
   auto list = env.api().get("/api/stacks?limit=500");
   REQUIRE(list.status == 200);
   CHECK(!contains(list.body, name));

@@ -16,6 +16,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort(); // an ignored event says why in the delivery log
   if (r.refused() && (r.message.empty() || (r.code != "invalid_argument" && r.code != "no_tag")))
     std::abort(); // a refusal is the sender's to fix: a bad body or no tag, and says how
+  // A stack's reading: a redeploy (with a tag or none), an ignored ping, or a bad body.
+  auto st = tf::read_stack_payload(in.headers, in.body);
+  if (st.ignored() && st.message.empty())
+    std::abort();
+  if (st.refused() && (st.message.empty() || st.code != "invalid_argument"))
+    std::abort();
+  if (!st.ignored() && !st.refused() && !st.target.stage.empty())
+    std::abort(); // a stack has no stage
   tf::webhook_event(in.headers);
   tf::webhook_delivery_id(in.headers);
   return 0;
