@@ -333,6 +333,25 @@ using project_deployer_actor = caf::typed_actor<
   // Deletes one stage (project id, stage id or name) the same way.
   caf::replies_to<atom::erase, atom::stage, std::string, std::string>::with<atom::ok>>;
 
+/// What the SITE DEPLOYER writes: its deploys' journal and log, the serving container's row
+/// and route, and the site's current release.
+using site_store_writer_actor = deploy_store_writer_actor::extend_with<catalog_writer_actor>;
+
+/// The SITE DEPLOYER: static sites. An upload is unpacked (refused with a 400 naming the
+/// entry) before its deploy is queued; one deploy per site at a time, a newer waiting one
+/// replaces the older. Unpacking and deploys run on threads of their own.
+using site_deployer_actor = caf::typed_actor<
+  // Unpacks the archive into a new release, then queues its deploy; replies the queued row.
+  caf::replies_to<atom::deploy, site_request>::with<deployment>,
+  // Queues a switch back to the release before the current one; replies the queued row.
+  caf::replies_to<atom::rollback, site_request>::with<deployment>,
+  // Deletes a site: its container, route, files, then rows; a conflict while it deploys.
+  caf::replies_to<atom::erase, atom::site, std::string>::with<atom::ok>,
+  // A deploy ended: start the site's waiting deploy, if any.
+  caf::reacts_to<atom::done, site_outcome>,
+  // Boot: runs again the site deploys a previous run left; replies how many.
+  caf::replies_to<atom::recover>::with<int64_t>>;
+
 /// What the STACK DEPLOYER writes: stacks, their deploys' journal and log.
 using stack_store_writer_actor = journal_writer_actor::extend_with<catalog_writer_actor>;
 

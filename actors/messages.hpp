@@ -89,6 +89,35 @@ typename Inspector::result_type inspect(Inspector& f, stack_outcome& x) {
            x.error);
 }
 
+/// What a caller asks a site deployer for: a deploy of an uploaded archive (a new release),
+/// or a rollback to the release before the current one (no archive).
+struct site_request {
+  std::string site_id;
+  std::string archive; // the .tar.gz body as uploaded; empty for a rollback
+  std::string trigger = "api";
+  std::string triggered_by;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, site_request& x) {
+  return f(caf::meta::type_name("site_request"), x.site_id, x.archive, x.trigger,
+           x.triggered_by);
+}
+
+/// How a site's deploy ended, for its deployer.
+struct site_outcome {
+  std::string site_id;
+  std::string deployment_id;
+  std::string status; // succeeded | failed
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, site_outcome& x) {
+  return f(caf::meta::type_name("site_outcome"), x.site_id, x.deployment_id, x.status,
+           x.error);
+}
+
 /// Queued deploys that a newer request for their stage displaced, ended together.
 struct deployment_supersession {
   std::vector<std::string> ids;

@@ -4,6 +4,7 @@
 #include "core/errors.hpp"
 #include "actors/event_watcher.hpp"
 #include "actors/project_deployer.hpp"
+#include "actors/site_deployer.hpp"
 #include "actors/stack_deployer.hpp"
 
 #include <filesystem>
@@ -150,6 +151,36 @@ void stop_docker_host(caf::actor_system& sys, docker_host_handles& handles) {
   handles = docker_host_handles{};
 }
 
+namespace {
+
+/// What sites need of the configuration; the command's words split at spaces (no shell).
+site_settings site_settings_of(const config& cfg, const store_handles& store,
+                               docker::cancel_token cancel) {
+  site_settings s;
+  s.data_dir = std::filesystem::absolute(cfg.data_dir).lexically_normal().string();
+  s.instance_id = store.instance_id;
+  s.image = cfg.sites_image;
+  for (size_t at = 0; at < cfg.sites_command.size();) {
+    auto end = cfg.sites_command.find(' ', at);
+    if (end == std::string::npos)
+      end = cfg.sites_command.size();
+    if (end > at)
+      s.command.push_back(cfg.sites_command.substr(at, end - at));
+    at = end + 1;
+  }
+  s.port = cfg.sites_port;
+  s.proxy_domain = cfg.proxy_domain;
+  s.slot_port_low = cfg.slot_port_low;
+  s.slot_port_high = cfg.slot_port_high;
+  s.limits.max_bytes = cfg.sites_max_unpacked_bytes;
+  s.limits.max_files = cfg.sites_max_files;
+  s.health_deadline = std::chrono::seconds{cfg.deploy_health_deadline_s};
+  s.cancel = std::move(cancel);
+  return s;
+}
+
+} // namespace
+
 caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const config& cfg,
                                                 const store_handles& store,
                                                 const docker_host_handles& docker,
@@ -187,9 +218,13 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   stacks.cancel = h.cancel;
   h.stacks = sys.spawn(stack_deployer, std::move(stacks), store.writer,
                        narrowed<stack_store_reader_actor>(store.readers));
+  h.sites = sys.spawn(site_deployer, site_settings_of(cfg, store, h.cancel),
+                      site_handles{store.writer,
+                                   narrowed<deploy_store_reader_actor>(store.readers), h.proxy},
+                      *ep);
   h.webhooks = sys.spawn(webhook_router, store.writer,
                          narrowed<webhook_store_reader_actor>(store.readers), h.projects,
-                         store.versions, h.stacks);
+                         store.versions, h.stacks, h.sites);
   caf::scoped_actor self{sys};
   caf::error err;
   self->request(h.projects, std::chrono::minutes{2}, atom::recover_v)
@@ -199,6 +234,10 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   self->request(h.stacks, std::chrono::minutes{2}, atom::recover_v)
     .receive([](int64_t) {}, [&](caf::error& e) {
       spdlog::warn("event=stack-recovery-failed error={}", error_message(e));
+    });
+  self->request(h.sites, std::chrono::minutes{2}, atom::recover_v)
+    .receive([](int64_t) {}, [&](caf::error& e) {
+      spdlog::warn("event=site-recovery-failed error={}", error_message(e));
     });
   return h;
 }
@@ -210,6 +249,7 @@ void stop_deployers(caf::actor_system& sys, deployer_handles& handles) {
   stop_and_wait(self, handles.webhooks); // it hands deploys to the deployer: stop it first
   stop_and_wait(self, handles.projects);
   stop_and_wait(self, handles.stacks);
+  stop_and_wait(self, handles.sites);
   stop_and_wait(self, handles.proxy);
   handles = deployer_handles{};
 }

@@ -88,6 +88,8 @@ struct deployer_handles {
   project_deployer_actor projects;
   /// Compose stacks: checks, deploys, stop/start/restart/down, removal.
   stack_deployer_actor stacks;
+  /// Static sites: uploads unpacked, releases switched, rollbacks, removal.
+  site_deployer_actor sites;
   /// Turns /api/webhooks/{secret} deliveries into deploys of `projects`.
   webhook_router_actor webhooks;
 };

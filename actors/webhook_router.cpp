@@ -240,6 +240,37 @@ void route_to_stack(self_ptr self, promise rp, webhook_delivery rec, const workl
           [rp](caf::error& err) mutable { rp.deliver(lookup_failed(err)); });
 }
 
+/// A site's trusted delivery: its body is the site as a .tar.gz. The site deployer unpacks
+/// it (a refused archive is the sender's 400, naming the entry) and queues its deploy; the
+/// delivery is recorded without the archive (the log keeps what names a delivery, not
+/// megabytes of it), so a site delivery is neither deduplicated nor replayed.
+void route_to_site(self_ptr self, promise rp, webhook_delivery rec, const workload& w) {
+  if (!self->state.sites)
+    return refuse(self, rp, std::move(rec),
+                  failure(ec::unavailable, "the site deployer is not running"));
+  site_request r;
+  r.site_id = w.ref_id;
+  r.archive = std::move(rec.body);
+  r.trigger = "webhook";
+  r.triggered_by = "webhook";
+  rec.body = "(a site archive of " + std::to_string(r.archive.size()) + " bytes)";
+  self->request(self->state.sites, std::chrono::minutes{10}, atom::deploy_v, std::move(r))
+    .then(
+      [self, rp, rec](deployment& d) mutable {
+        spdlog::info("event=webhook-accepted workload={} deployment={} release={}",
+                     rec.workload_id, d.id, d.tag);
+        rec.deployment_id = d.id;
+        rec.tag = d.tag;
+        webhook_answer a;
+        a.result = "accepted";
+        a.deployment_id = d.id;
+        record_and_answer(self, rp, std::move(rec), std::move(a));
+      },
+      [self, rp, rec](caf::error& err) mutable {
+        refuse(self, rp, std::move(rec), failure(error_code(err), error_message(err)));
+      });
+}
+
 /// A trusted delivery goes to what its workload is.
 void route_trusted(self_ptr self, promise rp, webhook_delivery rec, const workload& w,
                    const webhook_headers& headers) {
@@ -247,8 +278,10 @@ void route_trusted(self_ptr self, promise rp, webhook_delivery rec, const worklo
     return route_to_project(self, rp, std::move(rec), headers);
   if (w.kind == "stack")
     return route_to_stack(self, rp, std::move(rec), w, headers);
+  if (w.kind == "site")
+    return route_to_site(self, rp, std::move(rec), w);
   refuse(self, rp, std::move(rec),
-         refused_for("not_implemented", "webhooks of a " + w.kind + " are not supported yet"));
+         refused_for("not_implemented", "webhooks of a " + w.kind + " are not supported"));
 }
 
 int64_t unix_now() {
@@ -321,9 +354,10 @@ webhook_router_actor::behavior_type
 webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self,
                delivery_log_writer_actor writer, std::shared_ptr<webhook_store_readers> readers,
                project_deployer_actor deployer, const store::change_versions* versions,
-               stack_deployer_actor stacks) {
+               stack_deployer_actor stacks, site_deployer_actor sites) {
   self->state.versions = versions;
   self->state.stacks = std::move(stacks);
+  self->state.sites = std::move(sites);
   self->state.writer = std::move(writer);
   self->state.readers = std::move(readers);
   self->state.deployer = std::move(deployer);

@@ -33,6 +33,8 @@ struct webhook_router_state {
   project_deployer_actor deployer;
   /// Deploys of stacks; null: a stack's delivery is refused as unavailable.
   stack_deployer_actor stacks;
+  /// Deploys of sites; null: a site's delivery is refused as unavailable.
+  site_deployer_actor sites;
   /// The store's change versions; null: every delivery asks the store for its workload.
   const store::change_versions* versions = nullptr;
   /// Secrets resolved before, by their SHA-256 (a lookup compares digests, not secrets),
@@ -48,6 +50,7 @@ webhook_router(webhook_router_actor::stateful_pointer<webhook_router_state> self
                delivery_log_writer_actor writer, std::shared_ptr<webhook_store_readers> readers,
                project_deployer_actor deployer,
                const store::change_versions* versions = nullptr,
-               stack_deployer_actor stacks = stack_deployer_actor{});
+               stack_deployer_actor stacks = stack_deployer_actor{},
+               site_deployer_actor sites = site_deployer_actor{});
 
 } // namespace tf

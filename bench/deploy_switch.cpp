@@ -288,7 +288,7 @@ timings manual_deploys(deploy_env& env, const slot_range& ports, int n) {
   auto provider = tf::proxy::make_provider(cfg);
   tf::proxy_route route;
   route.id = "byhand" + std::to_string(ports.low());
-  route.stage_id = route.id;
+  route.owner_id = route.id;
   route.host = "byhand";
   route.slots = {ports.low(), ports.low() + 1};
   route.health_path = "/up";

@@ -190,6 +190,7 @@ int serve(const config_sources& sources) {
   ctx.reconciler = docker->reconciler;
   ctx.deployer = deployers->projects;
   ctx.stacks = deployers->stacks;
+  ctx.sites = deployers->sites;
   ctx.webhooks = deployers->webhooks;
   ctx.docker = docker->worker;
   ctx.proxy = deployers->proxy;

@@ -18,6 +18,8 @@ target_link_libraries(tf_caf INTERFACE ${CAF_CORE_LIBRARY} Threads::Threads)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 # libyaml: compose's normalized configuration, read for the stack policy (docker/compose_policy).
 pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
+# libarchive: static sites' .tar.gz uploads, unpacked entry by entry (core/site_archive).
+pkg_check_modules(ARCHIVE REQUIRED IMPORTED_TARGET libarchive)
 add_library(tf_httplib INTERFACE)
 target_link_libraries(tf_httplib INTERFACE PkgConfig::HTTPLIB Threads::Threads)
 

@@ -12,6 +12,13 @@
 
 namespace tf {
 
+/// busybox's nc as a super-server (each -l raises its listen backlog by one: 64 keeps a
+/// burst from being dropped) that runs busybox httpd in inetd mode per connection, so each
+/// request resolves /site/current afresh (httpd alone resolves it once, at start).
+inline constexpr const char* default_sites_command
+  = "/bin/busybox nc -llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll -p 8080 "
+    "-e /bin/busybox httpd -i -h /site/current";
+
 struct config {
   std::string listen = "127.0.0.1:8080";
   /// `listen` split up; an IPv6 host is stored without its brackets, ready for bind().
@@ -47,6 +54,16 @@ struct config {
   int64_t deploy_settle_ms = 500;
   int64_t request_timeout_ms = 5000;
   int64_t max_body_bytes = 1048576;
+  /// Static sites: the image and command of the container that serves a site (its
+  /// directory is mounted at /site; the command must serve /site/current and resolve that
+  /// link per request, so a release switch is an atomic rename), the port it listens on,
+  /// and the bounds of an upload and of what it unpacks to.
+  std::string sites_image = "busybox:stable";
+  std::string sites_command = default_sites_command;
+  int64_t sites_port = 8080;
+  int64_t sites_upload_limit_bytes = 104857600;
+  int64_t sites_max_unpacked_bytes = 536870912;
+  int64_t sites_max_files = 20000;
   /// Workers wait on the actors (a webhook for its claim to commit), not on the CPU: their
   /// number caps the requests in flight, and each idle one costs ~20 KB (bench/webhook_burst:
   /// 8 -> 32 took deliveries/s from ~2,000 to ~2,500 and p99 from ~210 to ~140 ms).

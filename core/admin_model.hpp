@@ -38,17 +38,21 @@ struct proxy_listing {
   int64_t npm_proxy_id = 0;
   std::vector<int64_t> slots;
   std::vector<int64_t> serving;
-  std::string stage_id;
+  std::string owner_id;      // the stage's id, or the site's or stack's workload id
+  std::string owner_kind;    // stage | site | stack
+  std::string stage_id;      // empty for a site or stack
   std::string stage_name;
-  std::string project_id;
-  std::string project_name;
+  std::string project_id;    // empty for a site or stack
+  std::string workload_id;   // the project's, site's or stack's
+  std::string workload_name; // its name
   std::string updated_at;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, proxy_listing& x) {
   return f(caf::meta::type_name("proxy_listing"), x.id, x.host, x.health_path, x.npm_proxy_id,
-           x.slots, x.serving, x.stage_id, x.stage_name, x.project_id, x.project_name,
+           x.slots, x.serving, x.owner_id, x.owner_kind, x.stage_id, x.stage_name,
+           x.project_id, x.workload_id, x.workload_name,
            x.updated_at);
 }
 

@@ -263,7 +263,8 @@ typename Inspector::result_type inspect(Inspector& f, deployment_phase& x) {
 /// colour b (n = instances). Which colour serves is decided by which slot ports are open.
 struct proxy_route {
   std::string id;
-  std::string stage_id;
+  std::string owner_id;           // the stage's id, or the site's or stack's workload id
+  std::string owner_kind = "stage"; // stage | site | stack
   std::string host;               // the host name the route matches
   std::vector<int64_t> slots;     // loopback host ports, 2 per instance
   std::string health_path = "/";  // the proxy's active health check
@@ -275,14 +276,15 @@ struct proxy_route {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, proxy_route& x) {
-  return f(caf::meta::type_name("proxy_route"), x.id, x.stage_id, x.host, x.slots,
+  return f(caf::meta::type_name("proxy_route"), x.id, x.owner_id, x.owner_kind, x.host, x.slots,
            x.health_path, x.npm_proxy_id, x.serving, x.created_at, x.updated_at);
 }
 
 /// Asks the store writer for a stage's route with `slot_count` slots, allocated from
 /// [port_low, port_high] where missing (ports never shared between routes).
 struct route_claim {
-  std::string stage_id;
+  std::string owner_id;             // the stage's id, or the site's or stack's workload id
+  std::string owner_kind = "stage"; // stage | site | stack
   std::string host;
   std::string health_path;
   int64_t slot_count = 2;
@@ -292,7 +294,7 @@ struct route_claim {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, route_claim& x) {
-  return f(caf::meta::type_name("route_claim"), x.stage_id, x.host, x.health_path,
+  return f(caf::meta::type_name("route_claim"), x.owner_id, x.owner_kind, x.host, x.health_path,
            x.slot_count, x.port_low, x.port_high);
 }
 

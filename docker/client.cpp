@@ -53,6 +53,10 @@ std::string create_body(const container_spec& spec) {
   w.StartObject();
   w.Key("Image");
   net::write_string(w, spec.image);
+  if (!spec.entrypoint.empty()) {
+    w.Key("Entrypoint");
+    write_strings(w, spec.entrypoint);
+  }
   if (!spec.cmd.empty()) {
     w.Key("Cmd");
     write_strings(w, spec.cmd);
@@ -85,6 +89,10 @@ std::string create_body(const container_spec& spec) {
     w.EndObject();
     w.EndArray();
     w.EndObject();
+  }
+  if (!spec.binds.empty()) {
+    w.Key("Binds");
+    write_strings(w, spec.binds);
   }
   if (spec.memory_bytes > 0) {
     w.Key("Memory");

@@ -136,7 +136,9 @@ typename Inspector::result_type inspect(Inspector& f, version_info& x) {
 struct container_spec {
   std::string name;
   std::string image;
+  std::vector<std::string> entrypoint; // empty: the image's own
   std::vector<std::string> cmd; // empty: the image's own
+  std::vector<std::string> binds; // "host-path:container-path[:ro]"
   std::vector<std::string> env; // KEY=value
   label_map labels;
   int64_t container_port = 0; // published on host_ip:host_port/tcp when > 0

@@ -30,7 +30,9 @@ void write_ports(net::json_writer& w, const char* key, const std::vector<int64_t
 void write_proxy(net::json_writer& w, const proxy_listing& x) {
   w.StartObject();
   write_texts(w, {{"id", x.id}, {"host", x.host}, {"health_path", x.health_path},
-                  {"project_id", x.project_id}, {"project", x.project_name},
+                  {"kind", x.owner_kind}, {"workload_id", x.workload_id},
+                  {"name", x.workload_name}, {"project_id", x.project_id},
+                  {"project", x.project_id.empty() ? "" : x.workload_name},
                   {"stage_id", x.stage_id}, {"stage", x.stage_name}});
   write_ports(w, "slots", x.slots);
   write_ports(w, "serving", x.serving);

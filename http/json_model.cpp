@@ -198,6 +198,17 @@ void write_stack(net::json_writer& w, const stack& s) {
   w.EndObject();
 }
 
+void write_site(net::json_writer& w, const site& s) {
+  w.StartObject();
+  write_texts(w, {{"id", s.id}, {"name", s.name}, {"workload_id", s.workload_id}});
+  net::nullable(w, "subdomain", s.subdomain);
+  w.Key("keep_releases");
+  w.Int64(s.keep_releases);
+  net::nullable(w, "current_release", s.current_release);
+  write_texts(w, {{"created_at", s.created_at}, {"updated_at", s.updated_at}});
+  w.EndObject();
+}
+
 void write_deployment(net::json_writer& w, const deployment& d, bool log, size_t log_from) {
   w.StartObject();
   net::field(w, "id", d.id);
@@ -333,6 +344,29 @@ caf::expected<patch<stack>> stack_patch_from_json(const rapidjson::Value& body) 
   r.string("name", p.value.name);
   r.string("compose", p.value.compose);
   r.env("env", p.value.env);
+  if (r.error())
+    return std::move(r.error());
+  p.fields = std::move(r.present());
+  return p;
+}
+
+caf::expected<site> site_from_json(const rapidjson::Value& body) {
+  field_reader r{body, ""};
+  site s;
+  r.string("name", s.name);
+  r.string("subdomain", s.subdomain);
+  r.integer("keep_releases", s.keep_releases);
+  if (r.error())
+    return std::move(r.error());
+  return s;
+}
+
+caf::expected<patch<site>> site_patch_from_json(const rapidjson::Value& body) {
+  field_reader r{body, ""};
+  patch<site> p;
+  r.string("name", p.value.name);
+  r.string("subdomain", p.value.subdomain);
+  r.integer("keep_releases", p.value.keep_releases);
   if (r.error())
     return std::move(r.error());
   p.fields = std::move(r.present());

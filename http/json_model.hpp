@@ -68,6 +68,15 @@ void write_page(net::json_writer& w, const page<T>& p, WriteItem write_item) {
 
 // -- JSON to rows -------------------------------------------------------------------------
 
+/// A static site: its subdomain, how many releases it keeps, the one it serves.
+void write_site(net::json_writer& w, const site& s);
+
+/// POST /api/sites: name, and optionally subdomain and keep_releases.
+caf::expected<site> site_from_json(const rapidjson::Value& body);
+
+/// PATCH /api/sites/{id}: the fields present among name, subdomain and keep_releases.
+caf::expected<patch<site>> site_patch_from_json(const rapidjson::Value& body);
+
 /// POST /api/stacks: name, compose (the YAML text) and env (an object of strings).
 caf::expected<stack> stack_from_json(const rapidjson::Value& body);
 

@@ -299,7 +299,8 @@ struct request_gate::impl {
       }
       c.head_len = end + 4;
       c.verdict = check_head(std::string_view{c.buf}.substr(0, c.head_len),
-                             head_limits{lim.max_header_count, lim.max_body_bytes});
+                             head_limits{lim.max_header_count, lim.max_body_bytes,
+                                         lim.max_upload_bytes});
       if (c.verdict.status != 0) {
         refuse(c, c.verdict.status, c.verdict.code, c.verdict.message);
         return;

@@ -28,6 +28,7 @@ struct gate_limits {
   size_t max_header_count = 100;
   size_t max_head_bytes = 32768;
   uint64_t max_body_bytes = 1048576;
+  uint64_t max_upload_bytes = 0; // a site upload's body (http/request_head.hpp: is_upload)
   size_t workers = 8;
 };
 

@@ -47,12 +47,47 @@ head_verdict bad(std::string message) {
 
 } // namespace
 
+bool is_upload(std::string_view method, std::string_view target, std::string_view content_type) {
+  if (method != "POST")
+    return false;
+  target = target.substr(0, target.find('?'));
+  auto starts = [&](std::string_view p) { return target.substr(0, p.size()) == p; };
+  auto rest_is_one_segment = [&](std::string_view p, std::string_view suffix) {
+    if (!starts(p) || target.size() <= p.size() + suffix.size())
+      return false;
+    if (target.substr(target.size() - suffix.size()) != suffix)
+      return false;
+    auto middle = target.substr(p.size(), target.size() - p.size() - suffix.size());
+    return middle.find('/') == std::string_view::npos;
+  };
+  if (rest_is_one_segment("/api/sites/", "/deploy"))
+    return true;
+  if (!rest_is_one_segment("/api/webhooks/", ""))
+    return false;
+  auto type = trim(content_type.substr(0, content_type.find(';')));
+  for (std::string_view archive : {"application/gzip", "application/x-gzip", "application/x-tar",
+                                   "application/octet-stream"})
+    if (iequals(type, archive))
+      return true;
+  return false;
+}
+
+uint64_t body_limit_of(const head_limits& limits, std::string_view method,
+                       std::string_view target, std::string_view content_type) {
+  if (limits.max_upload_bytes > limits.max_body_bytes && is_upload(method, target, content_type))
+    return limits.max_upload_bytes;
+  return limits.max_body_bytes;
+}
+
 head_verdict check_head(std::string_view head, const head_limits& limits) {
   auto line_end = head.find("\r\n");
   auto request_line = head.substr(0, line_end);
   if (request_line.empty() || request_line.front() == ' ')
     return bad("malformed request line");
   auto method = request_line.substr(0, request_line.find(' '));
+  auto target = request_line.substr(std::min(request_line.size(), method.size() + 1));
+  target = target.substr(0, target.find(' '));
+  std::string_view content_type;
 
   size_t count = 0;
   bool has_length = false;
@@ -80,6 +115,8 @@ head_verdict check_head(std::string_view head, const head_limits& limits) {
       return bad("a header line without a valid name before its colon");
     auto name = line.substr(0, colon);
     auto value = trim(line.substr(colon + 1));
+    if (iequals(name, "Content-Type"))
+      content_type = value;
     if (iequals(name, "Content-Length")) {
       // A list ("5, 5") is allowed by RFC 9110 only when every member is the same.
       while (true) {
@@ -116,7 +153,7 @@ head_verdict check_head(std::string_view head, const head_limits& limits) {
       return bad("both Transfer-Encoding and Content-Length");
     v.close_after = true; // httplib's pre-routing check answers 411
   } else if (has_length) {
-    if (length > limits.max_body_bytes)
+    if (length > body_limit_of(limits, method, target, content_type))
       v.close_after = true; // answered 413 before the body is read
     else
       v.body_length = length;

@@ -14,7 +14,18 @@ namespace tf::http {
 struct head_limits {
   size_t max_header_count = 100;
   uint64_t max_body_bytes = 1048576;
+  /// The limit of an upload's body (see is_upload); 0: uploads get max_body_bytes too.
+  uint64_t max_upload_bytes = 0;
 };
+
+/// Whether a request carries an upload, whose body may be up to the upload limit rather
+/// than the JSON one: a site's deploy (POST /api/sites/{id}/deploy), or a webhook delivery
+/// whose Content-Type is an archive's (application/gzip, x-gzip, x-tar, octet-stream).
+bool is_upload(std::string_view method, std::string_view target, std::string_view content_type);
+
+/// The body limit of a request: the upload limit for an upload, else the JSON one.
+uint64_t body_limit_of(const head_limits& limits, std::string_view method,
+                       std::string_view target, std::string_view content_type);
 
 struct head_verdict {
   /// 0: pass the request on; otherwise the gate answers this status (400 or 431) and closes.

@@ -60,6 +60,9 @@ void install_project_routes(route_table& http, const server_context& ctx);
 /// /api/stacks: compose stacks, their deploys and stop/start/restart/down.
 void install_stack_routes(route_table& http, const server_context& ctx);
 
+/// /api/sites: static sites, their uploads' deploys and rollbacks.
+void install_site_routes(route_table& http, const server_context& ctx);
+
 /// /api/deployments.
 void install_deployment_routes(route_table& http, const server_context& ctx);
 

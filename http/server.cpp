@@ -6,6 +6,7 @@
 #include "http/errors.hpp"
 #include "http/json_admin.hpp"
 #include "http/request_gate.hpp"
+#include "http/request_head.hpp"
 #include "net/json.hpp"
 #include "http/routes.hpp"
 #include "http/store_views.hpp"
@@ -113,6 +114,7 @@ gate_limits limits_from(const config& cfg) {
   l.max_header_count = static_cast<size_t>(cfg.http_max_header_count);
   l.max_head_bytes = static_cast<size_t>(cfg.http_max_header_bytes);
   l.max_body_bytes = static_cast<uint64_t>(cfg.max_body_bytes);
+  l.max_upload_bytes = static_cast<uint64_t>(cfg.sites_upload_limit_bytes);
   l.workers = static_cast<size_t>(cfg.http_threads);
   return l;
 }
@@ -120,7 +122,9 @@ gate_limits limits_from(const config& cfg) {
 /// A request with a Content-Length above the limit gets 413 before its body is read, and a
 /// chunked body (whose size httplib 0.11 would not bound) gets 411.
 httplib::Server::HandlerResponse check_body_size(const httplib::Request& req,
-                                                 httplib::Response& res, size_t limit) {
+                                                 httplib::Response& res,
+                                                 const head_limits& limits) {
+  auto limit = body_limit_of(limits, req.method, req.target, req.get_header_value("Content-Type"));
   using handled = httplib::Server::HandlerResponse;
   if (req.has_header("Transfer-Encoding")) {
     refuse_and_close(res, 411, "length_required", "send the body with a Content-Length header");
@@ -176,8 +180,10 @@ void widen_listen_backlog(uint16_t port, int backlog) {
 server::server(server_context ctx, const config& cfg)
   : ctx_{std::move(ctx)}, http_{std::make_unique<gated_httplib>()} {
   ctx_.notify_targets = notify_target_policy(cfg);
-  auto limit = static_cast<size_t>(cfg.max_body_bytes);
-  http_->set_payload_max_length(limit);
+  head_limits limit{0, static_cast<uint64_t>(cfg.max_body_bytes),
+                    static_cast<uint64_t>(cfg.sites_upload_limit_bytes)};
+  http_->set_payload_max_length(
+    static_cast<size_t>(std::max(limit.max_body_bytes, limit.max_upload_bytes)));
   // The gate closes an idle connection; the Keep-Alive header says when. (TCP_NODELAY is
   // set by the gate on every connection: httplib writes headers and body with separate
   // sends, and with Nagle the body waited up to 40 ms for the client's delayed ACK.)
@@ -344,6 +350,7 @@ void server::install_routes() {
   install_auth_routes(routes, ctx);
   install_project_routes(routes, ctx);
   install_stack_routes(routes, ctx);
+  install_site_routes(routes, ctx);
   install_deployment_routes(routes, ctx);
   install_container_routes(routes, ctx);
   install_workload_routes(routes, ctx);

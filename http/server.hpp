@@ -36,6 +36,8 @@ struct server_context {
   project_deployer_actor deployer;
   /// Compose stacks (checks, deploys, actions, removal). May be null: those answer 503.
   stack_deployer_actor stacks;
+  /// Static sites (uploads, deploys, rollbacks, removal). May be null: those answer 503.
+  site_deployer_actor sites;
   /// Deliveries to /api/webhooks/{secret} and their replays. May be null: those answer 503.
   webhook_router_actor webhooks;
   /// The docker worker of the local host: container logs, the stale scan and prune. May be

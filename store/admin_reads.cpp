@@ -24,8 +24,10 @@ caf::expected<std::vector<labelled_count>> counts(database& db, std::string_view
   });
 }
 
-const auto read_listing = columns(&proxy_listing::stage_id, &proxy_listing::stage_name,
-                                  &proxy_listing::project_id, &proxy_listing::project_name);
+const auto read_listing = columns(&proxy_listing::owner_id, &proxy_listing::owner_kind,
+                                  &proxy_listing::stage_id, &proxy_listing::stage_name,
+                                  &proxy_listing::project_id, &proxy_listing::workload_id,
+                                  &proxy_listing::workload_name);
 
 } // namespace
 
@@ -34,8 +36,15 @@ caf::expected<page<proxy_listing>> list_proxies(database& db, int64_t limit, int
   if (snapshot.error())
     return snapshot.error();
   auto out = paged(db,
-                   {"SELECT r.stage_id, s.name, p.id, p.name FROM proxy_routes r "
-                    "JOIN stages s ON s.id = r.stage_id JOIN projects p ON p.id = s.project_id "
+                   {"SELECT r.owner_id, r.owner_kind, COALESCE(s.id, ''), COALESCE(s.name, ''), "
+                    "COALESCE(s.project_id, ''), w.id, "
+                    " COALESCE(p.name, st.name, ss.name, '') FROM proxy_routes r "
+                    "LEFT JOIN stages s ON r.owner_kind = 'stage' AND s.id = r.owner_id "
+                    "JOIN workloads w ON (r.owner_kind = 'stage' AND w.kind = 'project' "
+                    "AND w.ref_id = s.project_id) OR (r.owner_kind != 'stage' AND w.id = r.owner_id) "
+                    "LEFT JOIN projects p ON w.kind = 'project' AND p.id = w.ref_id "
+                    "LEFT JOIN stacks st ON w.kind = 'stack' AND st.id = w.ref_id "
+                    "LEFT JOIN static_sites ss ON w.kind = 'site' AND ss.id = w.ref_id "
                     "ORDER BY r.host, r.id LIMIT ?1 OFFSET ?2",
                     "SELECT COUNT(*) FROM proxy_routes"},
                    limit, offset, read_listing);
@@ -43,7 +52,7 @@ caf::expected<page<proxy_listing>> list_proxies(database& db, int64_t limit, int
     return out;
   // The route itself (slots, serving) through the routes module, which owns its encoding.
   for (auto& x : out->items) {
-    auto r = get_route(db, x.stage_id);
+    auto r = get_route(db, x.owner_id);
     if (!r)
       return r.error();
     x.id = r->id;

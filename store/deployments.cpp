@@ -270,13 +270,15 @@ caf::expected<page<deployment>> list_deployments(database& db, const std::string
 }
 
 caf::error record_deployment_phase(database& db, const deployment_phase& p) {
-  // A project's steps, then a stack's (its files written, compose up).
+  // A project's steps, then a stack's (its files written, compose up), then a site's
+  // (its serving container made sure of; its switch is "switch").
   static const std::set<std::string> phases{"pull",    "create", "health", "switch", "drain",
-                                            "cleanup", "undo",   "files",  "up"};
+                                            "cleanup", "undo",   "files",  "up",
+                                            "serve"};
   if (phases.count(p.phase) == 0)
     return invalid("phase", "\"" + p.phase.substr(0, 80)
                               + "\" is not one of pull, create, health, switch, drain, "
-                                "cleanup, undo, files, up");
+                                "cleanup, undo, files, up, serve");
   return in_transaction(db, [&]() -> caf::error {
     auto status = one(db, "SELECT status FROM deployments WHERE id = ?1", "deployment", p.id,
                       text_of_first_column);

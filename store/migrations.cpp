@@ -18,6 +18,7 @@ const std::vector<migration>& migrations() {
     steps::m0010_list_indexes,
     steps::m0011_delivery_signed_key,
     steps::m0012_drop_delivery_received_index,
+    steps::m0013_route_owners,
   };
   return all;
 }

@@ -96,13 +96,14 @@ caf::error validate_claim(const route_claim& c) {
 // -- reads --------------------------------------------------------------------
 
 constexpr std::string_view route_columns
-  = "SELECT id, stage_id, host, health_path, npm_proxy_id, serving, created_at, updated_at "
+  = "SELECT id, owner_id, host, health_path, npm_proxy_id, serving, created_at, updated_at, "
+    "owner_kind "
     "FROM proxy_routes ";
 
 caf::expected<proxy_route> read_route(const statement& st) {
   proxy_route r;
   r.id = st.text(0);
-  r.stage_id = st.text(1);
+  r.owner_id = st.text(1);
   r.host = st.text(2);
   r.health_path = st.text(3);
   r.npm_proxy_id = st.integer(4);
@@ -112,6 +113,7 @@ caf::expected<proxy_route> read_route(const statement& st) {
   r.serving = std::move(*serving);
   r.created_at = st.text(6);
   r.updated_at = st.text(7);
+  r.owner_kind = st.text(8);
   return r;
 }
 
@@ -173,7 +175,7 @@ namespace {
 caf::expected<std::pair<std::string, int64_t>> upsert_route_row(database& db,
                                                                 const route_claim& claim,
                                                                 const std::string& now) {
-  auto existing = get_route(db, claim.stage_id);
+  auto existing = get_route(db, claim.owner_id);
   if (existing) {
     if (auto err = run(db,
                        "UPDATE proxy_routes SET host = ?1, health_path = ?2, updated_at = ?3 "
@@ -186,9 +188,10 @@ caf::expected<std::pair<std::string, int64_t>> upsert_route_row(database& db,
     return existing.error();
   auto route_id = new_id();
   if (auto err = run(db,
-                     "INSERT INTO proxy_routes(id, stage_id, host, health_path, "
-                     "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                     route_id, claim.stage_id, claim.host, claim.health_path, now))
+                     "INSERT INTO proxy_routes(id, owner_id, owner_kind, host, health_path, "
+                     "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                     route_id, claim.owner_id, claim.owner_kind, claim.host, claim.health_path,
+                     now))
     return err;
   return std::pair{route_id, int64_t{0}};
 }
@@ -209,15 +212,34 @@ caf::error grow_slots(database& db, const route_claim& claim, const std::string&
   return run(db, "UPDATE proxy_routes SET updated_at = ?1 WHERE id = ?2", now, route_id);
 }
 
+/// The claim's owner exists: a stage, or the workload of a site or stack (a route of a
+/// deleted owner would hold its ports forever: nothing deletes it).
+caf::error check_owner(database& db, const route_claim& claim) {
+  if (claim.owner_kind == "stage") {
+    auto s = get_stage(db, claim.owner_id);
+    return s ? caf::error{} : s.error();
+  }
+  if (claim.owner_kind != "site" && claim.owner_kind != "stack")
+    return invalid("owner_kind", "must be stage, site or stack, got \"" + claim.owner_kind + "\"");
+  auto found = find_one(db, "SELECT id FROM workloads WHERE id = ?1 AND kind = ?2",
+                        [](const statement& st) { return st.text(0); }, claim.owner_id,
+                        claim.owner_kind);
+  if (!found)
+    return found.error();
+  if (!*found)
+    return make_error(ec::not_found, "no " + claim.owner_kind + " with workload id \""
+                                       + claim.owner_id + "\"");
+  return {};
+}
+
 } // namespace
 
 caf::expected<proxy_route> claim_route(database& db, const route_claim& claim) {
   if (auto err = validate_claim(claim))
     return err;
   return in_transaction(db, [&]() -> caf::expected<proxy_route> {
-    auto s = get_stage(db, claim.stage_id);
-    if (!s)
-      return s.error();
+    if (auto err = check_owner(db, claim))
+      return err;
     auto now = now_utc();
     auto route = upsert_route_row(db, claim, now);
     if (!route)
@@ -251,14 +273,14 @@ caf::expected<proxy_route> update_route(database& db, const proxy_route& route) 
   });
 }
 
-caf::error delete_route(database& db, const std::string& stage_id) {
+caf::error delete_route(database& db, const std::string& owner_id) {
   // The route's slots cascade (foreign keys are on for every connection).
-  return run(db, "DELETE FROM proxy_routes WHERE stage_id = ?1", stage_id);
+  return run(db, "DELETE FROM proxy_routes WHERE owner_id = ?1", owner_id);
 }
 
-caf::expected<proxy_route> get_route(database& db, const std::string& stage_id) {
-  return find_route(db, "WHERE stage_id = ?1", stage_id,
-                    "stage \"" + stage_id + "\" has no proxy route");
+caf::expected<proxy_route> get_route(database& db, const std::string& owner_id) {
+  return find_route(db, "WHERE owner_id = ?1", owner_id,
+                    "\"" + owner_id + "\" has no proxy route");
 }
 
 caf::expected<std::vector<proxy_route>> list_routes(database& db) {

@@ -1,5 +1,6 @@
-// Proxy routes: one per stage, with the loopback slot ports it owns. Ports are allocated
-// here, by the store writer, so two stages can never be handed the same port.
+// Proxy routes: one per stage, site or stack (its owner), with the loopback slot ports it
+// owns. Ports are allocated here, by the store writer, so two owners can never be handed the
+// same port.
 #pragma once
 
 #include "store/database.hpp"
@@ -12,7 +13,7 @@
 
 namespace tf::store {
 
-/// The stage's route, created when missing; grown to claim.slot_count slots (lowest free
+/// The owner's route, created when missing; grown to claim.slot_count slots (lowest free
 /// ports of [port_low, port_high]; ec::unavailable when the range is exhausted); its host
 /// and health path updated to the claim's. Slots it already has keep their ports and order.
 caf::expected<proxy_route> claim_route(database& db, const route_claim& claim);
@@ -20,10 +21,10 @@ caf::expected<proxy_route> claim_route(database& db, const route_claim& claim);
 /// Records route.serving and route.npm_proxy_id for the route with route.id.
 caf::expected<proxy_route> update_route(database& db, const proxy_route& route);
 
-/// Deletes the stage's route; a stage without one is not an error.
-caf::error delete_route(database& db, const std::string& stage_id);
+/// Deletes the owner's route; an owner without one is not an error.
+caf::error delete_route(database& db, const std::string& owner_id);
 
-caf::expected<proxy_route> get_route(database& db, const std::string& stage_id);
+caf::expected<proxy_route> get_route(database& db, const std::string& owner_id);
 caf::expected<std::vector<proxy_route>> list_routes(database& db);
 
 } // namespace tf::store

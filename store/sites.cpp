@@ -1,5 +1,6 @@
 #include "store/sites.hpp"
 
+#include "store/deployments.hpp"
 #include "store/query.hpp"
 #include "store/validate.hpp"
 #include "store/workload_kinds.hpp"
@@ -12,6 +13,8 @@ caf::error validate_site(const site& s) {
   if (!s.subdomain.empty())
     if (auto err = check_name("subdomain", s.subdomain))
       return err;
+  if (!s.current_release.empty() && !is_image_tag(s.current_release))
+    return invalid("current_release", "is not a release name");
   return check_range("keep_releases", s.keep_releases, 1, 100);
 }
 
@@ -40,16 +43,18 @@ void apply_site_patch(site& s, const patch<site>& p) {
     s.subdomain = p.value.subdomain;
   if (p.has("keep_releases"))
     s.keep_releases = p.value.keep_releases;
+  if (p.has("current_release")) // the site deployer's, after a switch; not the API's
+    s.current_release = p.value.current_release;
 }
 
 caf::error update_site_row(database& db, const site& s, const std::string& now) {
   return run(db,
              "UPDATE static_sites SET name = ?1, subdomain = ?2, keep_releases = ?3, "
-             "updated_at = ?4 WHERE id = ?5",
-             s.name, s.subdomain, s.keep_releases, now, s.id);
+             "current_release = ?4, updated_at = ?5 WHERE id = ?6",
+             s.name, s.subdomain, s.keep_releases, s.current_release, now, s.id);
 }
 
-const workload_kind<site> site_kind{"site", "static_sites", {"name", "subdomain", "keep_releases"},
+const workload_kind<site> site_kind{"site", "static_sites", {"name", "subdomain", "keep_releases", "current_release"},
                                     validate_site, get_site, insert_site,
                                     apply_site_patch, update_site_row};
 

@@ -314,7 +314,7 @@ TEST_CASE_FIXTURE(admin_fixture, "proxies list the routes with their stage, proj
 
   auto p = make_project("web", "tinyforge-test/web");
   tf::route_claim claim;
-  claim.stage_id = p.stages.at(0).id;
+  claim.owner_id = p.stages.at(0).id;
   claim.host = "web.example.test";
   claim.health_path = "/up";
   claim.slot_count = 2;

@@ -464,6 +464,12 @@ public:
     auto c = client();
     return to_reply(c.Post(path.c_str(), json, "application/json"));
   }
+  /// POST of a body that is not JSON (a site's .tar.gz), with its content type.
+  http_reply post_body(const std::string& path, const std::string& body,
+                       const std::string& content_type) const {
+    auto c = client();
+    return to_reply(c.Post(path.c_str(), body, content_type.c_str()));
+  }
   http_reply patch(const std::string& path, const std::string& json) const {
     auto c = client();
     return to_reply(c.Patch(path.c_str(), json, "application/json"));
@@ -997,6 +1003,9 @@ public:
   static std::string unique_subdomain(const std::string& what) {
     return unique_name("t", what);
   }
+
+  /// A workload whose containers the destructor removes (one a test created itself).
+  void track_workload(const std::string& workload_id) { workloads_.push_back(workload_id); }
 
   // -- API steps --------------------------------------------------------------------------
 

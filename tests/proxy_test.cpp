@@ -157,7 +157,7 @@ proxy_route make_route(const std::string& id, const std::string& host,
                        std::vector<int64_t> slots) {
   proxy_route r;
   r.id = id;
-  r.stage_id = "stage-" + id;
+  r.owner_id = "stage-" + id;
   r.host = host;
   r.slots = std::move(slots);
   r.health_path = "/up";

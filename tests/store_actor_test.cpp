@@ -237,7 +237,7 @@ TEST_CASE_FIXTURE(det_fixture, "a deploy's journal goes through the writer and r
 TEST_CASE_FIXTURE(det_fixture, "a route claimed through the writer is read back through a reader") {
   auto p = create_project("api", {make_stage("prod"), make_stage("staging")});
   // stage, host, health path, slot count, port range
-  tf::route_claim claim{p.stages[0].id, "api.example.com", "/up", 2, 21000, 21001};
+  tf::route_claim claim{p.stages[0].id, "stage", "api.example.com", "/up", 2, 21000, 21001};
   auto claimed = call<tf::proxy_route>(store.writer, tf::atom::route_v, claim);
   REQUIRE_MESSAGE(claimed, sys.render(claimed.error()));
   CHECK(claimed->slots == std::vector<int64_t>{21000, 21001});
@@ -249,7 +249,7 @@ TEST_CASE_FIXTURE(det_fixture, "a route claimed through the writer is read back 
   CHECK(got->slots == claimed->slots);
 
   // The range is used up: the other stage's claim fails as a value, the writer goes on.
-  claim.stage_id = p.stages[1].id;
+  claim.owner_id = p.stages[1].id;
   auto refused = call<tf::proxy_route>(store.writer, tf::atom::route_v, claim);
   REQUIRE_FALSE(refused);
   CHECK(tf::error_code(refused.error()) == tf::ec::unavailable);

@@ -34,7 +34,7 @@ using ports = std::vector<int64_t>;
 /// Every route and slot row as text: equal before and after means nothing was written.
 std::string route_rows(database& db) {
   std::string out;
-  auto routes = sql_prepared(db, "SELECT id || '|' || stage_id || '|' || host || '|' || "
+  auto routes = sql_prepared(db, "SELECT id || '|' || owner_id || '|' || host || '|' || "
                                  "health_path || '|' || npm_proxy_id || '|' || serving || '|' "
                                  "|| updated_at FROM proxy_routes ORDER BY id");
   while (routes.step())
@@ -79,7 +79,7 @@ struct routes_fixture {
 
 route_claim claim_for(const stage& s, int64_t slots, int64_t low = 20000, int64_t high = 20009) {
   route_claim c;
-  c.stage_id = s.id;
+  c.owner_id = s.id;
   c.host = s.name + ".example.com";
   c.health_path = "/up";
   c.slot_count = slots;
@@ -108,7 +108,7 @@ TEST_CASE_FIXTURE(routes_fixture, "a stage's route is created with the lowest fr
   auto p = create("api");
   auto r = MUST(claim_route(db, claim_for(p.stages[0], 2)));
   CHECK(is_hex(r.id, 24));
-  CHECK(r.stage_id == p.stages[0].id);
+  CHECK(r.owner_id == p.stages[0].id);
   CHECK(r.host == "staging.example.com");
   CHECK(r.health_path == "/up");
   CHECK(r.slots == ports{20000, 20001});
@@ -142,7 +142,7 @@ TEST_CASE_FIXTURE(routes_fixture, "a stage's route is created with the lowest fr
     REQUIRE(listed.size() == 2);
     CHECK(listed[0].slots.size() == 2);
     CHECK(listed[1].slots.size() == 2);
-    CHECK(listed[0].stage_id != listed[1].stage_id);
+    CHECK(listed[0].owner_id != listed[1].owner_id);
   }
   SUBCASE("growing keeps the slots it has, in order, and never shrinks") {
     MUST(claim_route(db, claim_for(p.stages[1], 2))); // takes 20002-20003
@@ -170,7 +170,7 @@ TEST_CASE_FIXTURE(routes_fixture, "an exhausted port range is unavailable and wr
     auto refused = claim_route(db, claim_for(p.stages[2], 1, 20000, 20004));
     CHECK(code_of(refused) == "unavailable");
     CHECK(message_of(refused) == "no free slot port in 20000-20004");
-    CHECK(sql_int(db, "SELECT COUNT(*) FROM proxy_routes WHERE stage_id = ?1",
+    CHECK(sql_int(db, "SELECT COUNT(*) FROM proxy_routes WHERE owner_id = ?1",
                    p.stages[2].id) == 0);
   }
   SUBCASE("growing an existing route by more than is left") {
@@ -228,7 +228,7 @@ TEST_CASE_FIXTURE(routes_fixture, "a claim with bad input is refused and writes 
   refused(claim_for(p.stages[1], 2, 65000, 70000), "port");
 
   auto unknown = claim_for(p.stages[1], 2);
-  unknown.stage_id = "no-such-stage";
+  unknown.owner_id = "no-such-stage";
   CHECK(code_of(claim_route(db, unknown)) == "not_found");
   CHECK(route_rows(db) == before);
 
@@ -393,7 +393,7 @@ TEST_CASE("migration 0002 keeps a version 1 database's rows and gives them no ph
   MUST_OK(record_deployment_phase(db, {"d2", "pull"}));
   CHECK(MUST(get_deployment(db, "d2")).phase == "pull");
   route_claim c;
-  c.stage_id = "s1";
+  c.owner_id = "s1";
   c.host = "api.example.com";
   c.health_path = "/";
   CHECK(MUST(claim_route(db, c)).slots == ports{20000, 20001});

@@ -73,7 +73,7 @@ caf::error deploy_run::find_workload_of_stage() {
 /// and has the proxy apply it.
 caf::error deploy_run::claim_route() {
   route_claim claim;
-  claim.stage_id = stg_.id;
+  claim.owner_id = stg_.id;
   claim.host = stg_.subdomain.empty() ? proj_.name + "-" + stg_.name : stg_.subdomain;
   if (!settings_.proxy_domain.empty())
     claim.host += "." + settings_.proxy_domain;

@@ -45,11 +45,13 @@ void reapply_routes(self_ptr self, const std::vector<proxy_route>& routes) {
 void rearm_warm_colours(self_ptr self, const std::vector<proxy_route>& routes) {
   auto& st = self->state;
   for (const auto& r : routes) {
-    auto& slot = st.stages[r.stage_id];
+    if (r.owner_kind != "stage")
+      continue; // a site's or stack's route: not a stage's colours
+    auto& slot = st.stages[r.owner_id];
     if (r.serving.empty() || slot.busy)
       continue;
     slot.warm = {std::string{all_not_serving}};
-    schedule_warm_expiry(self, r.stage_id);
+    schedule_warm_expiry(self, r.owner_id);
   }
 }
 
