@@ -182,7 +182,7 @@ std::vector<observed_container> observe(const std::vector<docker::container_summ
     // Stack and site rows are one per (workload, role); a compose container's row id is
     // set by the store once it has found the stack through the compose project.
     if (o.compose_project.empty())
-      o.id = o.workload_id + "/" + o.role;
+      o.id = workload_row_id(o.workload_id, o.role);
     out.push_back(std::move(o));
   }
   return out;

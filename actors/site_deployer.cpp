@@ -31,9 +31,22 @@ auto deliver_error(caf::typed_response_promise<T> rp) {
   return [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
 }
 
+/// Tells the notifier (one-way: a deploy never waits on a notification).
+void notify(self_ptr self, const char* event, const deployment& d, const std::string& error) {
+  if (!self->state.notifier || d.id.empty() || d.workload_id.empty())
+    return;
+  auto ev = notification_now(event, d.workload_id);
+  ev.deployment_id = d.id;
+  ev.tag = d.tag;
+  ev.error = error;
+  self->send(self->state.notifier, atom::notify_v, std::move(ev));
+}
+
 void start_job(self_ptr self, const std::string& site_id, deployment d) {
   auto& st = self->state;
   st.sites[site_id].busy = true;
+  st.sites[site_id].running = d;
+  notify(self, "deploy.started", d, "");
   spdlog::info("event=site-deploy-started site={} deployment={} release={}", site_id, d.id,
                d.tag);
   self->spawn<caf::detached>(site_job, site_job_spec{std::move(d), site_id}, st.settings,
@@ -247,7 +260,9 @@ caf::result<int64_t> recover(self_ptr self) {
 
 site_deployer_actor::behavior_type
 site_deployer(site_deployer_actor::stateful_pointer<site_deployer_state> self,
-              site_settings settings, site_handles handles, docker::endpoint engine) {
+              site_settings settings, site_handles handles, docker::endpoint engine,
+              notifier_actor notifier) {
+  self->state.notifier = std::move(notifier);
   self->state.settings = std::move(settings);
   self->state.handles = std::move(handles);
   self->state.engine = std::move(engine);
@@ -258,6 +273,10 @@ site_deployer(site_deployer_actor::stateful_pointer<site_deployer_state> self,
     [self](atom::done, site_outcome& o) {
       spdlog::info("event=site-deploy-{} site={} deployment={}{}{}", o.status, o.site_id,
                    o.deployment_id, o.error.empty() ? "" : " error=", o.error);
+      auto i = self->state.sites.find(o.site_id);
+      if (i != self->state.sites.end() && i->second.running.id == o.deployment_id)
+        notify(self, o.status == "succeeded" ? "deploy.succeeded" : "deploy.failed",
+               i->second.running, o.error);
       next_of(self, o.site_id);
     },
     [self](atom::recover) { return recover(self); },

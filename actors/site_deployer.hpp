@@ -25,16 +25,19 @@ struct site_deployer_state {
   struct site_slot {
     bool busy = false;                 // a deploy or removal of it is under way
     std::optional<deployment> waiting; // the deploy that runs next
+    deployment running;                // the deploy under way (for its notification)
   };
 
   site_settings settings;
   site_handles handles;
   docker::endpoint engine;
+  notifier_actor notifier; // deploy.started, .succeeded, .failed; null: none
   std::map<std::string, site_slot> sites;
 };
 
 site_deployer_actor::behavior_type
 site_deployer(site_deployer_actor::stateful_pointer<site_deployer_state> self,
-              site_settings settings, site_handles handles, docker::endpoint engine);
+              site_settings settings, site_handles handles, docker::endpoint engine,
+              notifier_actor notifier = notifier_actor{});
 
 } // namespace tf

@@ -31,10 +31,23 @@ auto deliver_error(caf::typed_response_promise<T> rp) {
   return [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
 }
 
+/// Tells the notifier (one-way: a deploy never waits on a notification).
+void notify(self_ptr self, const char* event, const deployment& d, const std::string& error) {
+  if (!self->state.notifier || d.id.empty() || d.workload_id.empty())
+    return;
+  auto ev = notification_now(event, d.workload_id);
+  ev.deployment_id = d.id;
+  ev.tag = d.tag;
+  ev.error = error;
+  self->send(self->state.notifier, atom::notify_v, std::move(ev));
+}
+
 /// The deploy job of one stack starts now.
 void start_job(self_ptr self, const std::string& stack_id, deployment d) {
   auto& st = self->state;
   st.stacks[stack_id].busy = true;
+  st.stacks[stack_id].running = d;
+  notify(self, "deploy.started", d, "");
   spdlog::info("event=stack-deploy-started stack={} deployment={}", stack_id, d.id);
   self->spawn<caf::detached>(stack_job, stack_job_spec{std::move(d), stack_id}, st.settings,
                              st.probe, st.writer, st.readers,
@@ -277,7 +290,8 @@ void look_for_compose(self_ptr self) {
 stack_deployer_actor::behavior_type
 stack_deployer(stack_deployer_actor::stateful_pointer<stack_deployer_state> self,
                stack_settings settings, stack_store_writer_actor writer,
-               std::shared_ptr<stack_store_readers> readers) {
+               std::shared_ptr<stack_store_readers> readers, notifier_actor notifier) {
+  self->state.notifier = std::move(notifier);
   self->state.probe = std::make_shared<compose_probe>(settings);
   self->state.settings = std::move(settings);
   self->state.writer = std::move(writer);
@@ -296,6 +310,10 @@ stack_deployer(stack_deployer_actor::stateful_pointer<stack_deployer_state> self
     [self](atom::done, stack_outcome& o) {
       spdlog::info("event=stack-deploy-{} stack={} deployment={}{}{}", o.status, o.stack_id,
                    o.deployment_id, o.error.empty() ? "" : " error=", o.error);
+      auto i = self->state.stacks.find(o.stack_id);
+      if (i != self->state.stacks.end() && i->second.running.id == o.deployment_id)
+        notify(self, o.status == "succeeded" ? "deploy.succeeded" : "deploy.failed",
+               i->second.running, o.error);
       next_of(self, o.stack_id);
     },
     [self](atom::recover) { return recover(self); },

@@ -25,12 +25,14 @@ struct stack_deployer_state {
   struct stack_slot {
     bool busy = false;                 // a compose run of it is under way
     std::optional<deployment> waiting; // the deploy that runs next
+    deployment running;                // the deploy under way (for its notification)
   };
 
   stack_settings settings;
   std::shared_ptr<compose_probe> probe;
   stack_store_writer_actor writer;
   std::shared_ptr<stack_store_readers> readers;
+  notifier_actor notifier; // deploy.started, .succeeded, .failed; null: none
   std::map<std::string, stack_slot> stacks;
   /// What /healthz shows of compose: "unknown" until the first look ends.
   std::string compose = "unknown";
@@ -40,6 +42,7 @@ struct stack_deployer_state {
 stack_deployer_actor::behavior_type
 stack_deployer(stack_deployer_actor::stateful_pointer<stack_deployer_state> self,
                stack_settings settings, stack_store_writer_actor writer,
-               std::shared_ptr<stack_store_readers> readers);
+               std::shared_ptr<stack_store_readers> readers,
+               notifier_actor notifier = notifier_actor{});
 
 } // namespace tf

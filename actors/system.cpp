@@ -210,18 +210,18 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   h.proxy = sys.spawn<caf::detached>(proxy_service, std::move(provider), cfg.proxy_slot_gate);
   h.projects = sys.spawn(project_deployer, std::move(settings), store.writer,
                          narrowed<deploy_store_reader_actor>(store.readers), h.proxy,
-                         docker.worker, *ep, h.cancel, std::move(notifier));
+                         docker.worker, *ep, h.cancel, notifier);
   stack_settings stacks;
   stacks.data_dir = std::filesystem::absolute(cfg.data_dir).lexically_normal().string();
   stacks.docker_host = cfg.docker_host;
   stacks.instance_id = store.instance_id;
   stacks.cancel = h.cancel;
   h.stacks = sys.spawn(stack_deployer, std::move(stacks), store.writer,
-                       narrowed<stack_store_reader_actor>(store.readers));
+                       narrowed<stack_store_reader_actor>(store.readers), notifier);
   h.sites = sys.spawn(site_deployer, site_settings_of(cfg, store, h.cancel),
                       site_handles{store.writer,
                                    narrowed<deploy_store_reader_actor>(store.readers), h.proxy},
-                      *ep);
+                      *ep, notifier);
   h.webhooks = sys.spawn(webhook_router, store.writer,
                          narrowed<webhook_store_reader_actor>(store.readers), h.projects,
                          store.versions, h.stacks, h.sites);

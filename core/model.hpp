@@ -122,6 +122,13 @@ typename Inspector::result_type inspect(Inspector& f, workload& x) {
            x.webhook_signing_secret, x.webhook_require_signature, x.created_at, x.updated_at);
 }
 
+/// The index row id of a stack's or site's container: one row per (workload, role), kept
+/// across the containers that hold it. ':' never appears in a compose service name and
+/// needs no escaping in a URL path segment (a '/' did: /api/containers/{id} could not name it).
+inline std::string workload_row_id(const std::string& workload_id, const std::string& role) {
+  return workload_id + ":" + role;
+}
+
 /// A row of the containers index.
 struct container_row {
   std::string id;

@@ -270,6 +270,49 @@ void instance_action_route(const server_context& ctx, req_t req, res_t res) {
   reply(res, row, 200, write_container);
 }
 
+/// How long a stopped container has before SIGKILL, for stack and site containers (a
+/// project's go through its deployer with the configured grace).
+constexpr int64_t workload_stop_grace_s = 10;
+
+/// stop | start | restart of one container of a stack or site. The row must belong to the
+/// URL's workload, or the answer is the unknown row's 404: one workload's URL never acts on
+/// another's container (the seed's cross-project hijack). A project's rows go through
+/// /api/instances, whose deployer serializes them with its deploys.
+void workload_container_action(const server_context& ctx, req_t req, res_t res) {
+  std::string workload_id = req.matches[1];
+  std::string row_id = req.matches[2];
+  std::string action = req.matches[3];
+  auto row = ask<container_row>(*ctx.sys, read_through<container_index_reader_actor>(ctx),
+                                ctx.request_timeout, atom::get_v, atom::container_v, row_id);
+  if (!row && error_code(row.error()) != ec::not_found)
+    return render_error(res, row.error());
+  if (!row || row->workload_id != workload_id)
+    return render_error(res, make_error(ec::not_found, "workload \"" + workload_id.substr(0, 64)
+                                                         + "\" has no container \""
+                                                         + row_id.substr(0, 64) + "\""));
+  if (row->workload_kind == "project")
+    return render_error(res, make_error(ec::conflict,
+                                        "a project's container is stopped, started or restarted "
+                                        "through /api/instances/{project}/{stage}/{row}"));
+  if (row->container_id.empty())
+    return render_error(res, make_error(ec::conflict, "container \"" + row->id
+                                                        + "\" has no Docker container yet"));
+  auto timeout = ctx.request_timeout + std::chrono::seconds{2 * workload_stop_grace_s};
+  caf::expected<atom::ok> done{atom::ok_v};
+  if (action == "stop")
+    done = ask<atom::ok>(*ctx.sys, ctx.docker, timeout, atom::stop_v, row->container_id,
+                         workload_stop_grace_s);
+  else if (action == "start")
+    done = ask<atom::ok>(*ctx.sys, ctx.docker, timeout, atom::start_v, row->container_id);
+  else
+    done = ask<atom::ok>(*ctx.sys, ctx.docker, timeout, atom::restart_v, row->container_id,
+                         workload_stop_grace_s);
+  if (!done)
+    return render_error(res, done.error());
+  audit(ctx, req, row->workload_kind + "." + action, "container", row->id);
+  reply(res, row, 200, write_container);
+}
+
 } // namespace
 
 void install_container_routes(route_table& http, const server_context& ctx) {
@@ -279,6 +322,8 @@ void install_container_routes(route_table& http, const server_context& ctx) {
   http.Get(R"(/api/containers/([^/]+)/logs)", bind_context(ctx, container_logs));
   http.Post(R"(/api/instances/([^/]+)/([^/]+)/([^/]+)/(stop|start|restart))",
             bind_context(ctx, instance_action_route));
+  http.Post(R"(/api/workloads/([^/]+)/containers/([^/]+)/(stop|start|restart))",
+            bind_context(ctx, workload_container_action));
 }
 
 } // namespace tf::http

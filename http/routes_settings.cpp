@@ -53,8 +53,17 @@ caf::expected<settings_map> read_settings(const server_context& ctx) {
                            atom::get_v, atom::settings_v);
 }
 
+/// The settings, and (read-only, not a setting: PATCH refuses it) which compose the host's
+/// stacks run with, as /healthz says it.
 void get_settings(const server_context& ctx, req_t, res_t res) {
-  reply(res, read_settings(ctx), 200, write_settings);
+  auto settings = read_settings(ctx);
+  if (settings) {
+    auto compose = ask<std::string>(*ctx.sys, ctx.stacks, ctx.request_timeout, atom::status_v);
+    (*settings)["compose"] = net::make_json([&](net::json_writer& w) {
+      net::write_string(w, compose ? *compose : std::string{"unknown"});
+    });
+  }
+  reply(res, std::move(settings), 200, write_settings);
 }
 
 void patch_settings(const server_context& ctx, req_t req, res_t res) {

@@ -164,7 +164,7 @@ caf::expected<const observed_container*> resolve(reconcile_batch& b,
   b.resolved = o;
   b.resolved.workload_id = workload_id;
   if (b.resolved.id.empty())
-    b.resolved.id = workload_id + "/" + b.resolved.role;
+    b.resolved.id = workload_row_id(workload_id, b.resolved.role);
   return &b.resolved;
 }
 

@@ -19,6 +19,7 @@ const std::vector<migration>& migrations() {
     steps::m0011_delivery_signed_key,
     steps::m0012_drop_delivery_received_index,
     steps::m0013_route_owners,
+    steps::m0014_workload_row_ids,
   };
   return all;
 }

@@ -473,7 +473,7 @@ TEST_CASE_FIXTURE(db_fixture, "reconcile reports rows it moves into failed, the 
   auto created = tf::store::create_stack(db, st);
   REQUIRE(created);
   tf::observed_container o;
-  o.id = created->workload_id + "/web";
+  o.id = tf::workload_row_id(created->workload_id, "web");
   o.workload_id = created->workload_id;
   o.role = "web";
   o.container_id = "c-1";

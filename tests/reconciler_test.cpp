@@ -284,7 +284,7 @@ struct host_fixture {
 tf::container_row check_running_stack_row(host_fixture& f, const tf::stack& st,
                                           const std::string& role,
                                           const std::string& container_id) {
-  auto r = f.row(st.workload_id + "/" + role);
+  auto r = f.row(tf::workload_row_id(st.workload_id, role));
   REQUIRE(r);
   CHECK(r->workload_id == st.workload_id);
   CHECK(r->workload_kind == "stack");
@@ -520,7 +520,7 @@ TEST_CASE("observe: one observation per (workload, role) for stacks and sites") 
     };
     auto o = observe_one(listed);
     CHECK(o.container_id == "old-running");
-    CHECK(o.id == "w1/web");
+    CHECK(o.id == "w1:web");
     CHECK(o.state == "running");
   }
   SUBCASE("among equals (both running, both exited) the newest wins") {
@@ -533,7 +533,7 @@ TEST_CASE("observe: one observation per (workload, role) for stacks and sites") 
       };
       auto o = observe_one(listed);
       CHECK(o.container_id == "newest");
-      CHECK(o.id == "w1/web");
+      CHECK(o.id == "w1:web");
       CHECK(o.workload_kind == "site");
     }
   }
@@ -546,11 +546,11 @@ TEST_CASE("observe: one observation per (workload, role) for stacks and sites") 
     auto out = tf::observe(listed, "local", "now");
     REQUIRE(out.size() == 3);
     REQUIRE(find_observed(out, "w1-web"));
-    CHECK(find_observed(out, "w1-web")->id == "w1/web");
+    CHECK(find_observed(out, "w1-web")->id == "w1:web");
     REQUIRE(find_observed(out, "w1-db"));
-    CHECK(find_observed(out, "w1-db")->id == "w1/db");
+    CHECK(find_observed(out, "w1-db")->id == "w1:db");
     REQUIRE(find_observed(out, "w2-web"));
-    CHECK(find_observed(out, "w2-web")->id == "w2/web");
+    CHECK(find_observed(out, "w2-web")->id == "w2:web");
   }
 }
 
@@ -645,7 +645,7 @@ TEST_CASE("reconciler: a forged workload id is not indexed and counts as rejecte
   CHECK(report.listed >= 1);
   CHECK(report.rejected >= 1);
   CHECK(f.rows(forged_workload).empty());
-  CHECK_FALSE(f.row(forged_workload + "/web"));
+  CHECK_FALSE(f.row(tf::workload_row_id(forged_workload, "web")));
   CHECK_FALSE(f.indexed(id));
   CHECK(f.rows(st.workload_id).empty());
 }
@@ -744,7 +744,7 @@ TEST_CASE("reconciler: a project container with no row is not invented") {
   CHECK(report.rejected >= 1);
   CHECK(f.rows(p.workload_id).empty());
   CHECK_FALSE(f.indexed(id));
-  CHECK_FALSE(f.row(p.workload_id + "/web"));
+  CHECK_FALSE(f.row(tf::workload_row_id(p.workload_id, "web")));
 }
 
 TEST_CASE("reconciler: a stack container gets its row and docker stop/start/rm by hand reach "
@@ -753,7 +753,7 @@ TEST_CASE("reconciler: a stack container gets its row and docker stop/start/rm b
   host_fixture f;
   auto st = f.create_stack(unique_name("s"));
   auto id = run_container(guard, "stack", managed_labels(st.workload_id, "stack", "web"));
-  auto row_id = st.workload_id + "/web";
+  auto row_id = tf::workload_row_id(st.workload_id, "web");
 
   f.sync();
   auto indexed = check_running_stack_row(f, st, "web", id);
@@ -806,7 +806,7 @@ TEST_CASE("reconciler: a forged compose container of the same service does not m
   auto st = f.create_stack(unique_name("s"));
   auto other = f.create_stack(unique_name("o"));
   auto compose = compose_labels(st.compose_project_name, "db");
-  auto row_id = st.workload_id + "/db";
+  auto row_id = tf::workload_row_id(st.workload_id, "db");
   auto real = run_container(guard, "compose-real", compose);
   f.sync();
   auto r = f.row(row_id);

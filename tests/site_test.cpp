@@ -6,6 +6,10 @@
 #include "expect.hpp"
 #include "load.hpp"
 #include "actors/webhook_signatures.hpp"
+#include "net.hpp"
+
+#include <condition_variable>
+#include <mutex>
 
 #include <doctest/doctest.h>
 
@@ -352,6 +356,35 @@ TEST_CASE("sites: a site deployed through its webhook, with the archive as the b
   CHECK(bad.status == 400);
   CHECK(contains(bad.body, "../evil"));
   CHECK(s.served() == "w1");
+}
+
+TEST_CASE("sites: a deploy posts deploy.started and deploy.succeeded to the site's notification_url") {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::string> events;
+  loopback_server hook{[&](httplib::Server& srv) {
+    srv.Post(".*", [&](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock{m};
+      events.push_back(req.get_header_value("X-Tinyforge-Event") + " "
+                       + str(json_of(req.body), "kind"));
+      cv.notify_all();
+      res.status = 200;
+    });
+  }};
+  auto opts = site_env(proxy_kind::none);
+  opts.extra_flags.insert(opts.extra_flags.end(), {"--notify.private_targets", "allow"});
+  deploy_env env{opts};
+  test_site s{env};
+  auto set = env.api().patch("/api/workloads/" + s.workload_id,
+                             "{\"notification_url\":\"http://127.0.0.1:" + std::to_string(hook.port())
+                               + "/hook\"}");
+  REQUIRE(set.status == 200);
+  REQUIRE(s.deploy(release_archive(env.tmp(), "n1")).status == "succeeded");
+  std::unique_lock<std::mutex> lock{m};
+  cv.wait_for(lock, 30s, [&] { return events.size() >= 2; });
+  REQUIRE(events.size() >= 2);
+  CHECK(events[0] == "deploy.started site");
+  CHECK(events[1] == "deploy.succeeded site");
 }
 
 TEST_CASE("sites: API errors: bad names and fields 400, unknown site 404, and nothing is created") {

@@ -308,6 +308,46 @@ TEST_CASE("stacks: a daemon killed before or after compose up finishes the deplo
   }
 }
 
+TEST_CASE("stacks: one container stops, starts and restarts through its workload, and another workload's URL cannot reach it") {
+  deploy_env env{with(proxy_kind::none)};
+  test_stack s{env, two_services(), "{\"GREETING\":\"hi\"}"};
+  test_stack other{env, web_only()};
+  REQUIRE(s.deploy().status == "succeeded");
+  s.rows_when([](const auto& r) { return all_in(r, {"web", "worker"}, "running"); });
+  std::string web_row;
+  auto rows = json_of(env.api().get("/api/containers?workload_id=" + s.ids.workload_id).body);
+  for (const auto& it : rows["items"].GetArray())
+    if (str(it, "role") == "web")
+      web_row = str(it, "id");
+  REQUIRE(!web_row.empty());
+  auto action = [&](const std::string& workload, const std::string& verb) {
+    return env.api().post("/api/workloads/" + workload + "/containers/" + web_row + "/" + verb);
+  };
+
+  // Another stack's URL naming this row: the same 404 as a row that does not exist.
+  auto hijack = action(other.ids.workload_id, "stop");
+  CHECK(hijack.status == 404);
+  CHECK(action(s.ids.workload_id + "x", "stop").status == 404);
+  CHECK(s.rows_when([](const auto& r) { return all_in(r, {"web", "worker"}, "running"); })
+          .at("web") == "running");
+
+  auto stop = action(s.ids.workload_id, "stop");
+  INFO(stop.body);
+  REQUIRE(stop.status == 200);
+  auto stopped = s.rows_when([](const auto& r) { return r.count("web") && r.at("web") == "stopped"; });
+  CHECK(stopped.at("web") == "stopped");
+  CHECK(stopped.at("worker") == "running"); // only the one container
+  REQUIRE(action(s.ids.workload_id, "start").status == 200);
+  CHECK(s.rows_when([](const auto& r) { return all_in(r, {"web", "worker"}, "running"); })
+          .at("web") == "running");
+  CHECK(action(s.ids.workload_id, "restart").status == 200);
+  // Per-service logs: the row of a service is named <workload id>:<service>.
+  CHECK(web_row == s.ids.workload_id + ":web");
+  auto logs = env.api().get("/api/containers/" + web_row + "/logs?tail=20");
+  CHECK(logs.status == 200);
+  CHECK(action(s.ids.workload_id, "pause").status == 404); // no such action: no route
+}
+
 TEST_CASE("stacks: a signed webhook redeploys the stack, and its tag becomes the TAG the compose file uses") {
   deploy_env env{with(proxy_kind::none)};
   test_stack s{env, "services:\n  web:\n    image: tinyforge-test/web:${TAG}\n",
