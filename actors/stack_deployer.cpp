@@ -6,6 +6,8 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace tf {
 
 namespace {
@@ -96,7 +98,17 @@ void after_check(self_ptr self, caf::typed_response_promise<stack> rp, stack can
   auto probe = self->state.probe;
   auto settings = self->state.settings;
   run_task(self, [probe, settings, candidate] { return check_stack(*probe, settings, candidate); })
-    .then([store_it](std::vector<std::string>&) mutable { store_it(); }, deliver_error(rp));
+    .then(
+      [rp, store_it, route = candidate.route_service](std::vector<std::string>& services) mutable {
+        // The routed service must be one the compose file has (names are compose's).
+        if (!route.empty() && std::find(services.begin(), services.end(), route) == services.end()) {
+          rp.deliver(make_error(ec::invalid_argument, "route_service \"" + route.substr(0, 64)
+                                                        + "\" is not a service of the compose file"));
+          return;
+        }
+        store_it();
+      },
+      deliver_error(rp));
 }
 
 caf::result<stack> create_stack(self_ptr self, stack s) {
@@ -114,7 +126,7 @@ caf::result<stack> update_stack(self_ptr self, patch<stack> p) {
     self->request(self->state.writer, store_timeout, atom::update_v, std::move(p))
       .then([rp](stack& stored) mutable { rp.deliver(std::move(stored)); }, deliver_error(rp));
   };
-  if (!p.has("compose") && !p.has("env")) {
+  if (!p.has("compose") && !p.has("env") && !p.has("route_service")) {
     store_it();
     return rp;
   }

@@ -10,6 +10,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
@@ -82,7 +83,8 @@ caf::expected<std::vector<std::string>> checked_services_of(compose_probe& probe
 /// Writes the compose file, asks compose for its services and writes the override that
 /// labels them: the files `up` runs with.
 caf::expected<std::vector<std::string>>
-write_stack_files(compose_probe& probe, const stack_settings& s, const stack& st) {
+write_stack_files(compose_probe& probe, const stack_settings& s, const stack& st,
+                  int64_t route_slot) {
   if (auto err = ensure_stacks_root(s))
     return err;
   auto dir = stack_directory(s, st.id);
@@ -91,9 +93,17 @@ write_stack_files(compose_probe& probe, const stack_settings& s, const stack& st
   auto services = checked_services_of(probe, s, st);
   if (!services)
     return services.error();
+  std::map<std::string, std::string> published;
+  if (route_slot > 0) {
+    if (std::find(services->begin(), services->end(), st.route_service) == services->end())
+      return make_error(ec::invalid_argument, "route_service \"" + st.route_service
+                                                + "\" is not a service of the compose file");
+    published[st.route_service] = "127.0.0.1:" + std::to_string(route_slot) + ":"
+                                  + std::to_string(st.route_port);
+  }
   if (auto err = docker::write_private_file(
         dir, docker::override_file_name,
-        docker::label_override(*services, stack_labels(s, st), docker::label::role)))
+        docker::label_override(*services, stack_labels(s, st), docker::label::role, published)))
     return err;
   return services;
 }
@@ -224,7 +234,8 @@ public:
       settings_{std::move(settings)},
       probe_{std::move(probe)},
       writer_{std::move(writer)},
-      readers_{std::move(readers)} {}
+      readers_{std::move(readers)},
+      proxy_{settings_.proxy} {}
 
   stack_outcome run() {
     stack_outcome out;
@@ -273,7 +284,10 @@ private:
         + " (compose " + tool.flavor + " " + tool.version + ")");
     if (auto err = step("files"))
       return err;
-    auto services = write_stack_files(*probe_, settings_, *st);
+    auto slot = claim_route(*st);
+    if (!slot)
+      return slot.error();
+    auto services = write_stack_files(*probe_, settings_, *st, *slot);
     if (!services)
       return services.error();
     std::string names;
@@ -294,8 +308,65 @@ private:
                                            + "): " + tail_of(up->output));
     log("compose up finished");
     fault_point("stack-upped");
+    return route_to(*st, *slot);
+  }
+
+  // -- the stack's proxy route (one service and port, when it names one) ------------------
+
+  /// The stack's slot port (claimed once, kept across deploys), or 0 when it routes nothing.
+  caf::expected<int64_t> claim_route(const stack& st) {
+    if (st.route_service.empty() || !handles_proxy())
+      return int64_t{0};
+    route_claim claim;
+    claim.owner_id = st.workload_id;
+    claim.owner_kind = "stack";
+    claim.host = st.subdomain.empty() ? st.name : st.subdomain;
+    if (!settings_.proxy_domain.empty())
+      claim.host += "." + settings_.proxy_domain;
+    claim.health_path = "/";
+    claim.slot_count = 1;
+    claim.port_low = settings_.slot_port_low;
+    claim.port_high = settings_.slot_port_high;
+    auto route = ask<proxy_route>(writer_, atom::route_v, claim);
+    if (!route)
+      return route.error();
+    route_ = std::move(*route);
+    return route_.slots.at(0);
+  }
+
+  /// After compose up: the proxy routes the stack's host to its service's published port;
+  /// a stack that no longer names a service loses the route it had.
+  caf::error route_to(const stack& st, int64_t slot) {
+    if (!handles_proxy())
+      return {};
+    if (slot == 0) {
+      auto old = ask<proxy_route>(readers_->next(), atom::get_v, atom::route_v, st.workload_id);
+      if (!old)
+        return error_code(old.error()) == ec::not_found ? caf::error{} : old.error();
+      if (auto err = ask<atom::ok>(proxy_, atom::erase_v, *old); !err)
+        return err.error();
+      log("the proxy no longer routes " + old->host);
+      auto gone = ask<atom::ok>(writer_, atom::erase_v, atom::route_v, st.workload_id);
+      return gone ? caf::error{} : gone.error();
+    }
+    if (auto opened = ask<atom::ok>(proxy_, atom::open_v, std::vector<int64_t>{slot}); !opened)
+      return opened.error();
+    if (route_.serving != std::vector<int64_t>{slot}) {
+      route_.serving = {slot};
+      auto saved = ask<proxy_route>(writer_, atom::update_v, route_);
+      if (!saved)
+        return saved.error();
+      route_ = std::move(*saved);
+    }
+    auto applied = ask<proxy_route>(proxy_, atom::apply_v, route_);
+    if (!applied)
+      return applied.error();
+    log("the proxy routes " + route_.host + " to " + st.route_service + " on 127.0.0.1:"
+        + std::to_string(slot));
     return {};
   }
+
+  bool handles_proxy() const { return static_cast<bool>(proxy_); }
 
   caf::error step(const char* phase) {
     auto r = ask<atom::ok>(writer_, atom::step_v, deployment_phase{spec_.dep.id, phase});
@@ -330,6 +401,8 @@ private:
   stack_store_writer_actor writer_;
   std::shared_ptr<stack_store_readers> readers_;
   size_t logged_ = 0;
+  proxy_actor proxy_;
+  proxy_route route_;
 };
 
 } // namespace

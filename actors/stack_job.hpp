@@ -35,6 +35,12 @@ struct stack_settings {
   docker::cancel_token cancel;
   std::string docker_cli = "docker";         // the v2 plugin is looked for through it
   std::string v1_binary = "docker-compose"; // then this
+  /// A stack's route (its route_service): the proxy, the slot ports, the host's domain.
+  /// A null proxy: stacks get no route.
+  proxy_actor proxy;
+  std::string proxy_domain;
+  int64_t slot_port_low = 20000;
+  int64_t slot_port_high = 20999;
 };
 
 /// The host's compose, found once on first use (a process start each: never at boot, whose

@@ -216,6 +216,10 @@ caf::expected<deployer_handles> start_deployers(caf::actor_system& sys, const co
   stacks.docker_host = cfg.docker_host;
   stacks.instance_id = store.instance_id;
   stacks.cancel = h.cancel;
+  stacks.proxy = h.proxy;
+  stacks.proxy_domain = cfg.proxy_domain;
+  stacks.slot_port_low = cfg.slot_port_low;
+  stacks.slot_port_high = cfg.slot_port_high;
   h.stacks = sys.spawn(stack_deployer, std::move(stacks), store.writer,
                        narrowed<stack_store_reader_actor>(store.readers), notifier);
   h.sites = sys.spawn(site_deployer, site_settings_of(cfg, store, h.cancel),

@@ -71,6 +71,11 @@ struct stack {
   env_map env;
   std::string compose_project_name;
   std::string workload_id;
+  /// The one service the proxy routes to the stack's host name, and the port it listens on
+  /// inside its container; empty and 0: the stack has no route.
+  std::string route_service;
+  int64_t route_port = 0;
+  std::string subdomain; // the route's host (proxy.domain appended); empty: the name
   std::string created_at;
   std::string updated_at;
 };
@@ -78,7 +83,8 @@ struct stack {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stack& x) {
   return f(caf::meta::type_name("stack"), x.id, x.name, x.compose, x.env,
-           x.compose_project_name, x.workload_id, x.created_at, x.updated_at);
+           x.compose_project_name, x.workload_id, x.route_service, x.route_port, x.subdomain,
+           x.created_at, x.updated_at);
 }
 
 /// A directory of files served by a container.

@@ -158,7 +158,8 @@ caf::error write_private_file(const std::string& dir, const std::string& name,
 
 std::string label_override(const std::vector<std::string>& services,
                            const std::map<std::string, std::string>& labels,
-                           const std::string& role_label) {
+                           const std::string& role_label,
+                           const std::map<std::string, std::string>& published) {
   // No "version": a file without one merges with any main file (v1 since 1.27, and v2).
   std::string y = "# Written by Tinyforge at each deploy: the labels that make these\n"
                   "# containers its own. Edits are overwritten.\nservices:\n";
@@ -169,6 +170,9 @@ std::string label_override(const std::vector<std::string>& services,
         y += "      " + yaml_quoted(k) + ": " + yaml_quoted(v) + "\n";
     if (!role_label.empty())
       y += "      " + yaml_quoted(role_label) + ": " + yaml_quoted(s) + "\n";
+    auto port = published.find(s);
+    if (port != published.end())
+      y += "    ports:\n      - " + yaml_quoted(port->second) + "\n";
   }
   return y;
 }

@@ -74,9 +74,12 @@ caf::error write_private_file(const std::string& dir, const std::string& name,
 /// The override that gives every service the labels, and `role_label` (when not empty) set
 /// to the service's own name, as YAML (names and values quoted, so no service name can be
 /// read as YAML syntax).
+/// `published` adds ports to services (service -> "127.0.0.1:<host port>:<port>"): how the
+/// proxy reaches a stack's routed service.
 std::string label_override(const std::vector<std::string>& services,
                            const std::map<std::string, std::string>& labels,
-                           const std::string& role_label = {});
+                           const std::string& role_label = {},
+                           const std::map<std::string, std::string>& published = {});
 
 /// compose's normalized configuration of a stack whose override is not written yet
 /// (`config`: variables interpolated, relative paths made absolute; its warnings apart);

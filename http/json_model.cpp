@@ -194,6 +194,13 @@ void write_stack(net::json_writer& w, const stack& s) {
                   {"compose", s.compose}, {"compose_project_name", s.compose_project_name}});
   w.Key("env");
   write_env(w, s.env);
+  net::nullable(w, "route_service", s.route_service);
+  w.Key("route_port");
+  if (s.route_port > 0)
+    w.Int64(s.route_port);
+  else
+    w.Null();
+  net::nullable(w, "subdomain", s.subdomain);
   write_texts(w, {{"created_at", s.created_at}, {"updated_at", s.updated_at}});
   w.EndObject();
 }
@@ -333,6 +340,9 @@ caf::expected<stack> stack_from_json(const rapidjson::Value& body) {
   r.string("name", s.name);
   r.string("compose", s.compose);
   r.env("env", s.env);
+  r.string("route_service", s.route_service);
+  r.integer("route_port", s.route_port);
+  r.string("subdomain", s.subdomain);
   if (r.error())
     return std::move(r.error());
   return s;
@@ -344,6 +354,9 @@ caf::expected<patch<stack>> stack_patch_from_json(const rapidjson::Value& body) 
   r.string("name", p.value.name);
   r.string("compose", p.value.compose);
   r.env("env", p.value.env);
+  r.string("route_service", p.value.route_service);
+  r.integer("route_port", p.value.route_port);
+  r.string("subdomain", p.value.subdomain);
   if (r.error())
     return std::move(r.error());
   p.fields = std::move(r.present());

@@ -20,6 +20,7 @@ const std::vector<migration>& migrations() {
     steps::m0012_drop_delivery_received_index,
     steps::m0013_route_owners,
     steps::m0014_workload_row_ids,
+    steps::m0015_stack_routes,
   };
   return all;
 }

@@ -41,6 +41,7 @@ extern const migration m0011_delivery_signed_key;
 extern const migration m0012_drop_delivery_received_index;
 extern const migration m0013_route_owners;
 extern const migration m0014_workload_row_ids;
+extern const migration m0015_stack_routes;
 } // namespace steps
 
 } // namespace tf::store

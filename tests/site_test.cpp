@@ -258,6 +258,13 @@ TEST_CASE("sites: each hostile archive is refused with a 400 naming the entry, a
   fs::create_symlink("../../../..", up_link.dir() / "up");
   refused("relative symlink out", up_link.pack(), "up");
 
+  // A hard link whose target leaves the release (GNU tar rewrites only the link's target).
+  site_files hard{env.tmp()};
+  hard.add("a", "x");
+  fs::create_hard_link(hard.dir() / "a", hard.dir() / "b");
+  refused("hard link out", hard.pack({"-P", "--transform", "s,^a$,../../etc/passwd,RSh"}, {"a", "b"}),
+          "b");
+
   site_files device{env.tmp()};
   if (run_command({"mknod", (device.dir() / "null").string(), "c", "1", "3"}).exit_code == 0)
     refused("device file", device.pack(), "null");
@@ -385,6 +392,28 @@ TEST_CASE("sites: a deploy posts deploy.started and deploy.succeeded to the site
   REQUIRE(events.size() >= 2);
   CHECK(events[0] == "deploy.started site");
   CHECK(events[1] == "deploy.succeeded site");
+}
+
+TEST_CASE("sites: a site's container whose rows vanished behind the daemon's back is removed as an orphan") {
+  deploy_env env{site_env(proxy_kind::none)};
+  test_site s{env};
+  REQUIRE(s.deploy(release_archive(env.tmp(), "s1")).status == "succeeded");
+  auto listed = run_command({"docker", "ps", "-q", "--no-trunc", "--filter",
+                             "label=tinyforge.workload.id=" + s.workload_id});
+  auto id = listed.output.substr(0, listed.output.find('\n'));
+  REQUIRE(id.size() == 64);
+  // The site's rows go while the daemon is down (a restored backup, a hand-edited database):
+  // its container is this daemon's (instance label) and names a workload that is gone.
+  env.stop_daemon();
+  auto db = env.tmp().file("data") + "/tinyforge.db";
+  auto del = run_command({"sqlite3", db, "PRAGMA foreign_keys=ON; DELETE FROM workloads WHERE id = '"
+                                           + s.workload_id + "'; DELETE FROM static_sites WHERE id = '"
+                                           + s.id + "';"});
+  REQUIRE_MESSAGE(del.exit_code == 0, del.output);
+  env.start_daemon();
+  INFO(env.logs());
+  CHECK(poll_until(30s, [&] { return run_command({"docker", "inspect", id}).exit_code != 0; }));
+  CHECK(contains(env.daemon().process().log_tail(200), "event=orphan-remove"));
 }
 
 TEST_CASE("sites: API errors: bad names and fields 400, unknown site 404, and nothing is created") {

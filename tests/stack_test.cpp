@@ -348,6 +348,39 @@ TEST_CASE("stacks: one container stops, starts and restarts through its workload
   CHECK(action(s.ids.workload_id, "pause").status == 404); // no such action: no route
 }
 
+TEST_CASE("stacks: a stack's route_service is reachable through Caddy at its subdomain, and goes when unset") {
+  deploy_env env{with(proxy_kind::caddy)};
+  auto sub = deploy_env::unique_subdomain("routed");
+  // Refused before anything is stored: a service the file lacks, a port without a service.
+  CHECK(env.api().post("/api/stacks", "{\"name\":" + quote(sub) + ",\"compose\":" + quote(web_only())
+                                        + ",\"route_service\":\"nope\",\"route_port\":8080}")
+          .status
+        == 400);
+  CHECK(env.api().post("/api/stacks", "{\"name\":" + quote(sub) + ",\"compose\":" + quote(web_only())
+                                        + ",\"route_port\":8080}")
+          .status
+        == 400);
+  CHECK(json_of(env.api().get("/api/stacks").body)["items"].Size() == 0);
+
+  test_stack s{env, web_only()};
+  auto set = env.api().patch("/api/stacks/" + s.ids.id,
+                             "{\"route_service\":\"web\",\"route_port\":8080,\"subdomain\":"
+                               + quote(sub) + "}");
+  INFO(set.body);
+  REQUIRE(set.status == 200);
+  REQUIRE(s.deploy().status == "succeeded");
+  CHECK(poll_until(20s, [&] { return proxy_get(env.proxy_port(), sub, "/version").body == "v1"; }));
+  auto proxies = env.api().get("/api/proxies");
+  CHECK(contains(proxies.body, "\"kind\":\"stack\""));
+
+  // No route_service: the next deploy takes the route away.
+  REQUIRE(env.api().patch("/api/stacks/" + s.ids.id, R"({"route_service":"","route_port":0})").status
+          == 200);
+  REQUIRE(s.deploy().status == "succeeded");
+  CHECK(proxy_get(env.proxy_port(), sub, "/version").body != "v1");
+  CHECK(!contains(env.api().get("/api/proxies").body, "\"kind\":\"stack\""));
+}
+
 TEST_CASE("stacks: a signed webhook redeploys the stack, and its tag becomes the TAG the compose file uses") {
   deploy_env env{with(proxy_kind::none)};
   test_stack s{env, "services:\n  web:\n    image: tinyforge-test/web:${TAG}\n",
