@@ -9,11 +9,14 @@
 //   (b) by hand    the anchor, measured in the same run, behind the same Caddy: a second route
 //                  (host "byhand", the same route shape Tinyforge gives a stage: two fixed slot
 //                  ports, active health check) is installed once before; per switch `docker
-//                  run -d -p 127.0.0.1:<free slot>:8080 --label ... tinyforge-test/web:<tag>`,
-//                  poll GET /version through Caddy until it answers the new tag ("serving"),
+//                  run -d -p 127.0.0.1:<free slot>:8080 --label ... tinyforge-test/web:<tag>`
+//                  while GET /version is polled through Caddy from the start (as (a) is from
+//                  its POST) until it answers the new tag ("serving"),
 //                  then `docker stop` + `docker rm` of the old one ("done"). These are the
 //                  steps of a blue-green switch done with the docker CLI; what the daemon adds
 //                  on top (journal, closing and draining slots, checks) is the ratio.
+//                  (a) and (b) take turns, deploy by deploy, so the machine's other load at
+//                  the time falls on both.
 //   ratio          median serving (a) / median serving (b); target <= 1.0 (issue 14: the
 //                  daemon skips the process start-ups the CLI pays, so it should win).
 //   phases         where the time of (a) goes: the daemon's log lines of each deploy
@@ -41,6 +44,7 @@
 #include "proxy/provider.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -51,6 +55,7 @@
 #include <cstdlib>
 #include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace tf::test;
@@ -226,25 +231,26 @@ std::string phase_table(const timings& a, const timings& b) {
   return t;
 }
 
-/// (a): N deploys through the daemon.
-timings tinyforge_deploys(deploy_env& env, const project_ids& p, int n) {
-  timings t;
-  std::vector<std::pair<std::string, double>> posted; // deployment id, wall ms of the POST
-  for (int i = 0; i < n; ++i) {
+/// (a): deploys through the daemon, one per call of one(); tags alternate v2, v1, ...
+class tinyforge_side {
+public:
+  tinyforge_side(deploy_env& env, const project_ids& p) : env_{env}, p_{p} {}
+
+  void one(int i) {
     std::string tag = i % 2 == 0 ? "v2" : "v1";
     auto t0 = steady::now();
     auto posted_at = wall_ms();
-    auto [reply, id] = env.deploy(p, tag);
+    auto [reply, id] = env_.deploy(p_, tag);
     if (reply.status != 202 || id.empty()) {
       std::fprintf(stderr, "deploy %s refused: %d %s %s\n", tag.c_str(), reply.status,
                    reply.error.c_str(), reply.body.c_str());
-      ++t.failed;
-      continue;
+      ++t_.failed;
+      return;
     }
     bool serving = poll_until(
       60s,
       [&] {
-        auto r = env.version(p);
+        auto r = env_.version(p_);
         return r.status == 200 && r.body == tag;
       },
       10ms);
@@ -255,7 +261,7 @@ timings tinyforge_deploys(deploy_env& env, const project_ids& p, int n) {
     poll_until(
       90s,
       [&] {
-        if (auto v = env.deployment(id))
+        if (auto v = env_.deployment(id))
           d = v;
         return d && d->finished();
       },
@@ -264,40 +270,106 @@ timings tinyforge_deploys(deploy_env& env, const project_ids& p, int n) {
     if (!serving || !d || d->status != "succeeded") {
       std::fprintf(stderr, "deploy %s: serving=%d %s\n", tag.c_str(), serving,
                    d ? d->describe().c_str() : "no answer");
-      ++t.failed;
-      continue;
+      ++t_.failed;
+      return;
     }
-    t.serving.push_back(ms_between(t0, t_serving));
-    t.done.push_back(ms_between(t0, t_done));
-    posted.emplace_back(id, posted_at);
+    t_.serving.push_back(ms_between(t0, t_serving));
+    t_.done.push_back(ms_between(t0, t_done));
+    posted_.emplace_back(id, posted_at);
   }
-  auto log = env.daemon().process().log();
-  for (const auto& [id, at] : posted)
-    t.steps.add(deploy_steps(log, id, at));
-  return t;
-}
 
-/// (b): the same N switches by hand, with two ports of `ports` taking turns.
-timings manual_deploys(deploy_env& env, const slot_range& ports, int n) {
-  timings t;
-  // The by-hand route, through Tinyforge's own Caddy provider so its shape is the same.
-  tf::config cfg;
-  cfg.proxy_provider = "caddy";
-  cfg.caddy_admin = "http://127.0.0.1:" + std::to_string(env.caddy_admin_port());
-  cfg.caddy_listen = "127.0.0.1:" + std::to_string(env.proxy_port());
-  auto provider = tf::proxy::make_provider(cfg);
-  tf::proxy_route route;
-  route.id = "byhand" + std::to_string(ports.low());
-  route.owner_id = route.id;
-  route.host = "byhand";
-  route.slots = {ports.low(), ports.low() + 1};
-  route.health_path = "/up";
-  if (auto applied = provider->apply(route); !applied) {
-    std::fprintf(stderr, "by-hand route: %s\n", tf::error_message(applied.error()).c_str());
-    return t;
+  /// The timings, with each deploy's steps read off the daemon's log.
+  timings finish() {
+    auto log = env_.daemon().process().log();
+    for (const auto& [id, at] : posted_)
+      t_.steps.add(deploy_steps(log, id, at));
+    return t_;
   }
-  manual_containers made;
-  auto start = [&](const std::string& tag, int port) -> std::string {
+
+private:
+  deploy_env& env_;
+  const project_ids& p_;
+  timings t_;
+  std::vector<std::pair<std::string, double>> posted_; // deployment id, wall ms of the POST
+};
+
+/// (b): the same switches by hand, one per call of one(), with two ports of `ports` taking
+/// turns behind a route of the same shape as the stage's.
+class by_hand_side {
+public:
+  by_hand_side(deploy_env& env, const slot_range& ports) : env_{env}, ports_{ports} {
+    // The by-hand route, through Tinyforge's own Caddy provider so its shape is the same.
+    tf::config cfg;
+    cfg.proxy_provider = "caddy";
+    cfg.caddy_admin = "http://127.0.0.1:" + std::to_string(env.caddy_admin_port());
+    cfg.caddy_listen = "127.0.0.1:" + std::to_string(env.proxy_port());
+    provider_ = tf::proxy::make_provider(cfg);
+    route_.id = "byhand" + std::to_string(ports.low());
+    route_.owner_id = route_.id;
+    route_.host = "byhand";
+    route_.slots = {ports.low(), ports.low() + 1};
+    route_.health_path = "/up";
+    if (auto applied = provider_->apply(route_); !applied) {
+      std::fprintf(stderr, "by-hand route: %s\n", tf::error_message(applied.error()).c_str());
+      return;
+    }
+    port_ = ports.low();
+    old_ = start("v1", port_);
+    ready_ = !old_.empty() && poll_until(
+      30s, [&] { return direct_get(static_cast<uint16_t>(port_), "/up").status == 200; }, 10ms);
+  }
+  ~by_hand_side() { provider_->remove(route_); }
+
+  void one(int i) {
+    if (!ready_) {
+      ++t_.failed;
+      return;
+    }
+    std::string tag = i % 2 == 0 ? "v2" : "v1";
+    int next_port = port_ == ports_.low() ? ports_.low() + 1 : ports_.low();
+    // Polled from the start, as the daemon's side is polled from its POST: a client waiting
+    // for the new version loads the machine the same way on both sides.
+    std::atomic<bool> serving{false};
+    steady::time_point t_serving{};
+    auto t0 = steady::now();
+    std::thread poller{[&] {
+      serving = poll_until(
+        30s,
+        [&] {
+          auto r = proxy_get(env_.proxy_port(), "byhand", "/version");
+          return r.status == 200 && r.body == tag;
+        },
+        10ms);
+      t_serving = steady::now();
+    }};
+    auto id = start(tag, next_port);
+    auto t_started = steady::now();
+    poller.join();
+    if (id.empty() || !serving) {
+      ++t_.failed;
+      ready_ = false;
+      return;
+    }
+    run_command({"docker", "stop", "-t", "2", old_});
+    auto t_stopped = steady::now();
+    run_command({"docker", "rm", old_});
+    auto t_done = steady::now();
+    t_.steps.add({{"docker run -d (create + start)", ms_between(t0, t_started)},
+                  {"until Caddy serves the new tag", ms_between(t_started, t_serving)},
+                  {"docker stop -t 2 (old)", ms_between(t_serving, t_stopped)},
+                  {"docker rm (old)", ms_between(t_stopped, t_done)}});
+    if (direct_get(static_cast<uint16_t>(next_port), "/version").body != tag)
+      ++t_.failed;
+    t_.serving.push_back(ms_between(t0, t_serving));
+    t_.done.push_back(ms_between(t0, t_done));
+    old_ = id;
+    port_ = next_port;
+  }
+
+  timings finish() { return t_; }
+
+private:
+  std::string start(const std::string& tag, int port) {
     auto r = run_command({"docker", "run", "-d", "-p",
                           "127.0.0.1:" + std::to_string(port) + ":8080", "--label",
                           "tinyforge.test=true", "--label", run_label(), "--name",
@@ -307,55 +379,20 @@ timings manual_deploys(deploy_env& env, const slot_range& ports, int n) {
       return {};
     }
     auto id = r.output.substr(0, r.output.find('\n'));
-    made.ids.push_back(id);
+    made_.ids.push_back(id);
     return id;
-  };
-  auto up = [](int port) {
-    return poll_until(
-      30s, [&] { return direct_get(static_cast<uint16_t>(port), "/up").status == 200; }, 10ms);
-  };
-  auto serving = [&](const std::string& tag) {
-    return poll_until(
-      30s,
-      [&] {
-        auto r = proxy_get(env.proxy_port(), "byhand", "/version");
-        return r.status == 200 && r.body == tag;
-      },
-      10ms);
-  };
-  int port = ports.low();
-  std::string old = start("v1", port);
-  if (old.empty() || !up(port))
-    return t;
-  for (int i = 0; i < n; ++i) {
-    std::string tag = i % 2 == 0 ? "v2" : "v1";
-    int next_port = port == ports.low() ? ports.low() + 1 : ports.low();
-    auto t0 = steady::now();
-    auto id = start(tag, next_port);
-    auto t_started = steady::now();
-    if (id.empty() || !serving(tag)) {
-      ++t.failed;
-      break;
-    }
-    auto t_serving = steady::now();
-    run_command({"docker", "stop", "-t", "2", old});
-    auto t_stopped = steady::now();
-    run_command({"docker", "rm", old});
-    auto t_done = steady::now();
-    t.steps.add({{"docker run -d (create + start)", ms_between(t0, t_started)},
-                 {"until Caddy serves the new tag", ms_between(t_started, t_serving)},
-                 {"docker stop -t 2 (old)", ms_between(t_serving, t_stopped)},
-                 {"docker rm (old)", ms_between(t_stopped, t_done)}});
-    if (direct_get(static_cast<uint16_t>(next_port), "/version").body != tag)
-      ++t.failed;
-    t.serving.push_back(ms_between(t0, t_serving));
-    t.done.push_back(ms_between(t0, t_done));
-    old = id;
-    port = next_port;
   }
-  provider->remove(route);
-  return t;
-}
+
+  deploy_env& env_;
+  const slot_range& ports_;
+  std::unique_ptr<tf::proxy::provider> provider_;
+  tf::proxy_route route_;
+  manual_containers made_;
+  timings t_;
+  std::string old_;
+  int port_ = 0;
+  bool ready_ = false;
+};
 
 int run(int n, int d) {
   deploy_env env{with(proxy_kind::caddy, /*rollback_grace_s=*/0)};
@@ -375,9 +412,19 @@ int run(int n, int d) {
   std::fprintf(stderr, "deploy_switch: %d deploys per median, %d under load; Caddy, stage behind "
               "slots %s\n",
               n, d, env.slots().flag().c_str());
-  auto a = tinyforge_deploys(env, *p, n);
+  // The two sides take turns, so whatever else the machine does at the time falls on both.
   slot_range manual_ports{2};
-  auto b = manual_deploys(env, manual_ports, n);
+  timings a, b;
+  {
+    tinyforge_side daemon_side{env, *p};
+    by_hand_side hand_side{env, manual_ports};
+    for (int i = 0; i < n; ++i) {
+      daemon_side.one(i);
+      hand_side.one(i);
+    }
+    a = daemon_side.finish();
+    b = hand_side.finish();
+  }
   std::fprintf(stderr, "(a) tinyforge  serving median %.0f ms [%s]  done median %.0f ms [%s]  failed %d\n",
               median(a.serving), list(a.serving).c_str(), median(a.done), list(a.done).c_str(),
               a.failed);
@@ -396,10 +443,11 @@ int run(int n, int d) {
     auto failures = a.failed + b.failed > 0 ? " (" + std::to_string(a.failed) + " of Tinyforge's, "
                                                 + std::to_string(b.failed) + " by hand failed)"
                                             : std::string{};
-    print_row("deploy behind Caddy: POST to the new tag served" + failures, show(as, "ms", 0),
+    auto of_n = " (" + std::to_string(n) + " deploys, taking turns with the anchor's)";
+    print_row("deploy behind Caddy: POST to the new tag served" + of_n + failures, show(as, "ms", 0),
               "docker CLI by hand: " + show(bs, "ms", 0), rs, "<= 1.0x anchor",
               rs > 0 && rs <= 1.0);
-    print_row("deploy behind Caddy: POST to done (old colour drained and removed)",
+    print_row("deploy behind Caddy: POST to done (old colour drained and removed)" + of_n,
               show(ad, "ms", 0), "docker CLI by hand, to rm: " + show(bd, "ms", 0), rd,
               "<= 1.0x anchor", rd > 0 && rd <= 1.0);
     auto table = phase_table(a, b);

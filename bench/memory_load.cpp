@@ -120,7 +120,7 @@ private:
     if (path.size() > 2 && path[1] == 'v' && std::isdigit(static_cast<unsigned char>(path[2])))
       path = path.substr(path.find('/', 1)); // /v1.43/containers/json -> /containers/json
     if (path == "/_ping")
-      return res.set_content("OK", "text/plain");
+      return res.set_header("Api-Version", "1.43"), res.set_content("OK", "text/plain");
     if (path == "/version")
       return json(res, 200, "{\"Version\":\"24.0.0\",\"ApiVersion\":\"1.43\","
                             "\"MinAPIVersion\":\"1.12\",\"Os\":\"linux\",\"Arch\":\"amd64\"}");

@@ -78,6 +78,10 @@ public:
                           const std::function<bool(const engine_event&)>& on_event);
 
 private:
+  /// Fixes the API version from /_ping's API-Version header (or /version without one).
+  caf::error negotiate();
+  /// Speaks `engine_api`, capped at max_api_version; refuses one older than min_api_version.
+  caf::error speak(const std::string& engine_api);
   /// A versioned path ("/v1.41" + path), negotiating first when needed.
   caf::expected<std::string> versioned(const std::string& path);
   /// A call whose 2xx answer body is returned and whose other answers become errors.

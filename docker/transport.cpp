@@ -72,7 +72,10 @@ caf::expected<response> transport::call(std::string_view method, const std::stri
     res.body.append(chunk);
     return true;
   };
-  auto status = perform(method, path, body, timeout, collect, {});
+  net::head_handler keep_head = [&res](const net::response_head& head) {
+    res.headers = head.headers;
+  };
+  auto status = perform(method, path, body, timeout, collect, keep_head);
   if (too_large)
     return make_error(ec::payload_too_large, "docker: the engine's answer to " + path
                                                + " is larger than "
@@ -88,14 +91,17 @@ caf::expected<long> transport::stream(std::string_view method, const std::string
                                       std::chrono::milliseconds timeout,
                                       const std::function<bool(std::string_view)>& on_data,
                                       const std::function<void(long)>& on_headers) {
-  return perform(method, path, body, timeout, on_data, on_headers);
+  net::head_handler head_seen;
+  if (on_headers)
+    head_seen = [&on_headers](const net::response_head& head) { on_headers(head.status); };
+  return perform(method, path, body, timeout, on_data, head_seen);
 }
 
 caf::expected<long> transport::perform(std::string_view method, const std::string& path,
                                        const std::string& body,
                                        std::chrono::milliseconds timeout,
                                        const std::function<bool(std::string_view)>& on_data,
-                                       const std::function<void(long)>& on_headers) {
+                                       const net::head_handler& on_head) {
   std::string verb{method};
   std::string where = "docker: " + verb + " " + path + ": ";
   if (cancel_->cancelled())
@@ -116,10 +122,7 @@ caf::expected<long> transport::perform(std::string_view method, const std::strin
   limits.connect_deadline = now + std::chrono::milliseconds{5000};
   if (timeout.count() > 0)
     limits.deadline = now + timeout;
-  net::head_handler head_seen;
-  if (on_headers)
-    head_seen = [&on_headers](const net::response_head& head) { on_headers(head.status); };
-  auto status = net::exchange(target, req, limits, cancel_.get(), head_seen, on_data);
+  auto status = net::exchange(target, req, limits, cancel_.get(), on_head, on_data);
   if (status)
     return status;
   if (cancel_->cancelled())

@@ -4,6 +4,7 @@
 // never holds a shutdown.
 #pragma once
 
+#include "net/client.hpp"
 #include "net/client_socket.hpp"
 
 #include <caf/error.hpp>
@@ -14,6 +15,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tf::docker {
 
@@ -38,7 +41,16 @@ inline cancel_token make_cancel_token() {
 
 struct response {
   long status = 0;
+  std::vector<std::pair<std::string, std::string>> headers; // names lowercased, in order
   std::string body;
+
+  /// The first header of that (lowercase) name, or "".
+  std::string header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+      if (k == name)
+        return v;
+    return {};
+  }
 };
 
 class transport {
@@ -70,7 +82,7 @@ private:
   caf::expected<long> perform(std::string_view method, const std::string& path,
                               const std::string& body, std::chrono::milliseconds timeout,
                               const std::function<bool(std::string_view)>& on_data,
-                              const std::function<void(long)>& on_headers);
+                              const net::head_handler& on_head);
   endpoint ep_;
   cancel_token cancel_;
 };

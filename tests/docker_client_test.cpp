@@ -321,11 +321,24 @@ std::optional<std::string> never_answer(const fake_request&) {
 
 /// An engine of API version `api`: answers /version with that and every other request with
 /// `answer`.
-responder engine_answering(const std::string& api, std::string answer) {
-  return [version = http_response(200, version_body(api)),
+/// A ping's answer as dockerd gives it: "OK", the API version in a header when `api` is set.
+std::string ping_response(const std::string& api) {
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n";
+  if (!api.empty())
+    head += "Api-Version: " + api + "\r\n";
+  return head + "Content-Length: 2\r\nConnection: close\r\n\r\nOK";
+}
+
+/// An engine speaking `api` (named by its ping as dockerd does unless `ping_api` says
+/// otherwise: "" for a ping without the header) that answers everything else with `answer`.
+responder engine_answering(const std::string& api, std::string answer,
+                           std::optional<std::string> ping_api = std::nullopt) {
+  return [version = http_response(200, version_body(api)), ping = ping_response(ping_api.value_or(api)),
           answer = std::move(answer)](const fake_request& r) -> std::optional<std::string> {
     if (r.target == "/version")
       return version;
+    if (r.target == "/_ping")
+      return ping;
     return answer;
   };
 }
@@ -863,7 +876,7 @@ TEST_CASE("cancel: a call to an engine that never answers returns unavailable") 
       return error_of(c.list_containers({}));
     });
     REQUIRE(reqs.size() == 1);
-    CHECK(reqs[0].target == "/version");
+    CHECK(reqs[0].target == "/_ping");
   }
 
   SUBCASE("ping") {
@@ -959,9 +972,31 @@ TEST_CASE("fake engine: API version negotiation with older and newer engines") {
     CHECK(c->api_version() == "1.30");
     auto reqs = server.requests();
     REQUIRE(reqs.size() == 2);
+    CHECK(reqs[0].target == "/_ping"); // not /version: dockerd takes ~18 ms to answer that
     CHECK(reqs[1].method == "GET");
     CHECK(reqs[1].target
           == "/v1.30/containers/json?all=1&filters=" + docker::url_encode(R"({"label":["a=b"]})"));
+  }
+  SUBCASE("a ping without an API version, or with a malformed one, falls back to /version") {
+    for (std::string ping_api : {"", "one.two", "1.", "99999.1"}) {
+      CAPTURE(ping_api);
+      scripted_engine server{path, engine_answering("1.30", http_response(200, "[]\n"), ping_api)};
+      auto c = client_at(path, docker::make_cancel_token());
+      REQUIRE_VALUE(c->list_containers({}));
+      CHECK(c->api_version() == "1.30");
+      auto reqs = server.requests();
+      REQUIRE(reqs.size() == 3);
+      CHECK(reqs[0].target == "/_ping");
+      CHECK(reqs[1].target == "/version");
+    }
+  }
+  SUBCASE("a ping naming an API older than 1.24 is refused without asking /version") {
+    scripted_engine server{path, engine_answering("1.41", http_response(200, "[]\n"), "1.20")};
+    auto c = client_at(path, docker::make_cancel_token());
+    auto list = c->list_containers({});
+    CHECK(tf::error_code(error_of(list)) == tf::ec::unavailable);
+    CHECK(tf::error_message(error_of(list)).find("1.20") != std::string::npos);
+    CHECK(c->api_version().empty());
   }
   SUBCASE("a newer engine is spoken to in 1.41") {
     scripted_engine server{path, serve("1.45")};

@@ -31,6 +31,10 @@ caf::error deploy_run::wait_healthy(const colour_containers& colour) {
     return err;
   auto deadline = clock_type::now() + settings_.health_deadline;
   auto interval = std::chrono::milliseconds{std::clamp<int64_t>(stg_.health_interval_ms, 50, 60000)};
+  // The first probes follow the start closely (a server often listens a few ms after its
+  // start returns): the pause doubles from 10 ms up to the stage's interval, so a container
+  // that was ready just after a failed first probe does not cost a whole interval.
+  auto pause = std::min(interval, std::chrono::milliseconds{10});
   std::set<std::string> healthy;
   log("waiting for GET " + route_.health_path + " on " + std::to_string(colour.size())
       + " container(s)");
@@ -56,7 +60,8 @@ caf::error deploy_run::wait_healthy(const colour_containers& colour) {
       return make_error(ec::timeout,
                         "health check GET " + route_.health_path + " did not pass within "
                           + std::to_string(settings_.health_deadline.count()) + " s");
-    std::this_thread::sleep_for(interval);
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, interval);
   }
   return {};
 }
