@@ -53,6 +53,8 @@ route_table::handler bind_context(const server_context& ctx, context_handler han
 
 /// /api/auth (login, logout, me, first-run setup) and /api/tokens.
 void install_auth_routes(route_table& http, const server_context& ctx);
+/// The web UI's files, and its index.html for every other GET outside /api (last).
+void install_ui_routes(route_table& http);
 
 /// /api/projects, their stages, deploys and rollbacks.
 void install_project_routes(route_table& http, const server_context& ctx);

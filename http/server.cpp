@@ -337,10 +337,6 @@ void server::install_routes() {
                     }),
                     json_type);
   });
-  routes.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    const auto* index = web::find_asset("index.html");
-    res.set_content(std::string{index->content}, "text/html; charset=utf-8");
-  });
   // The API's description, hand-written beside the routes and kept true by a test that
   // compares it with this route table (tests/auth_test.cpp). Public, like the spec says.
   routes.Get("/api/openapi.json", [](const httplib::Request&, httplib::Response& res) {
@@ -361,6 +357,7 @@ void server::install_routes() {
   install_stale_routes(routes, ctx);
   install_metrics_route(routes, ctx);
   install_notification_routes(routes, ctx);
+  install_ui_routes(routes);
   // Unknown /api routes and other methods fall through to the 404 envelope.
 }
 

@@ -23,6 +23,7 @@
 #include "core/ids.hpp"
 #include "store/password.hpp"
 #include "store/totp.hpp"
+#include "web/assets.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -1042,4 +1043,44 @@ TEST_CASE_FIXTURE(auth_fixture, "image references follow the distribution gramma
   for (auto good : {"ghcr.io/acme/web", "localhost:5000/a/b", "a/b_c.d-e", "busybox",
                     "registry.example.com:65535/team/api", "a__b/c--d"})
     CHECK_MESSAGE(create("good" + std::to_string(n++), good) == 201, std::string{good});
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "the web UI is served without credentials, and every other page path opens it") {
+  auto c = client();
+  auto index = c.Get("/");
+  REQUIRE(index);
+  CHECK(index->status == 200);
+  CHECK(index->get_header_value("Content-Type").rfind("text/html", 0) == 0);
+  CHECK(index->get_header_value("Cache-Control") == "no-cache");
+  CHECK(index->get_header_value("X-Content-Type-Options") == "nosniff");
+  // A shared link to a page of the app gets the same index (the app reads its own URL).
+  auto page = c.Get("/containers?kind=stack&state=running");
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->body == index->body);
+  // Each file the index names is served, hashed ones cached for good, with its type.
+  const auto& assets = tf::web::assets();
+  size_t scripts = 0;
+  for (const auto& a : assets) {
+    if (a.path.rfind("_app/immutable/", 0) != 0)
+      continue;
+    auto r = c.Get("/" + std::string{a.path});
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body == a.content);
+    CHECK(r->get_header_value("Cache-Control").find("immutable") != std::string::npos);
+    if (a.path.size() > 3 && a.path.substr(a.path.size() - 3) == ".js") {
+      ++scripts;
+      CHECK(r->get_header_value("Content-Type").rfind("text/javascript", 0) == 0);
+    }
+  }
+  if (tf::web::find_asset("_app/version.json")) // built with the UI (TINYFORGE_WEB_UI)
+    CHECK(scripts > 0);
+  // The API keeps its own answers: no index for an unknown /api path, no credentials skipped.
+  CHECK(status_of(send("GET", "/api/containers", {})) == 401);
+  CHECK(status_of(send("GET", "/api/no-such-route", {})) == 401);
+  CHECK(status_of(send("GET", "/api", {})) == 401);
+  auto health = c.Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->get_header_value("Content-Type").find("json") != std::string::npos);
 }

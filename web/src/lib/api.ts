@@ -1,0 +1,58 @@
+// The daemon's API, same origin, the session in its HttpOnly cookie. Errors come back as the
+// API's own {error: {code, message}} so a page can show the server's words.
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, credentials: 'same-origin', headers: {} };
+  if (body !== undefined) {
+    (init.headers as Record<string, string>)['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let data: unknown = undefined;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    throw new ApiError(res.status, 'bad_answer', `${method} ${path}: ${res.status}, not JSON`);
+  }
+  if (!res.ok) {
+    const err = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
+    throw new ApiError(res.status, err?.code ?? 'error', err?.message ?? `${method} ${path}: ${res.status}`);
+  }
+  return data as T;
+}
+
+export const api = {
+  get: <T>(path: string) => call<T>('GET', path),
+  post: <T>(path: string, body?: unknown) => call<T>('POST', path, body ?? {}),
+  del: <T>(path: string) => call<T>('DELETE', path)
+};
+
+export interface CurrentUser {
+  id: string;
+  username: string;
+}
+
+export interface ContainerRow {
+  id: string;
+  workload_id: string;
+  workload_kind: string;
+  workload_name?: string;
+  role: string;
+  state: string;
+  image_tag?: string;
+  container_id?: string;
+  port?: number;
+  host?: string;
+}
