@@ -244,7 +244,8 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: ambiguous framing gets 400") {
 
 TEST_CASE_FIXTURE(gate_fixture, "gate: three pipelined GETs are answered in order") {
   auto fd = connect_and_send(port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-                                   "GET /no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                   "GET /api/no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   "Authorization: Bearer " + token + "\r\n\r\n"
                                    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   std::string buf;
   for (int expected : {200, 404, 200}) {
@@ -260,10 +261,12 @@ TEST_CASE_FIXTURE(gate_fixture, "gate: three pipelined GETs are answered in orde
 TEST_CASE_FIXTURE(gate_fixture, "gate: a keep-alive connection's next request gets the same deadline and limits") {
   SUBCASE("requests sent as soon as each answer arrives are all answered, in order") {
     auto kept = healthz_kept_alive(port);
-    for (const char* path : {"/healthz", "/no-such-route", "/healthz"}) {
+    for (const char* path : {"/healthz", "/api/no-such-route", "/healthz"}) {
       CAPTURE(path);
-      REQUIRE(send_all(kept.fd.get(),
-                       std::string{"GET "} + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+      // With the token: an unknown API route is a 404 that keeps the connection open.
+      REQUIRE(send_all(kept.fd.get(), std::string{"GET "} + path
+                                        + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                                        + token + "\r\n\r\n"));
       auto res = read_response(kept.fd.get(), kept.buf);
       REQUIRE(res);
       CHECK(res->status == (std::string_view{path} == "/healthz" ? 200 : 404));
