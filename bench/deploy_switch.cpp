@@ -16,7 +16,8 @@
 //                  steps of a blue-green switch done with the docker CLI; what the daemon adds
 //                  on top (journal, closing and draining slots, checks) is the ratio.
 //                  (a) and (b) take turns, deploy by deploy, so the machine's other load at
-//                  the time falls on both.
+//                  the time falls on both, each after a random pause of 0-249 ms so that
+//                  Caddy's 250 ms health-check ticks fall at random in both (see run()).
 //   ratio          median serving (a) / median serving (b); target <= 1.0 (issue 14: the
 //                  daemon skips the process start-ups the CLI pays, so it should win).
 //   phases         where the time of (a) goes: the daemon's log lines of each deploy
@@ -50,6 +51,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <cstdio>
 #include <cstdlib>
@@ -413,13 +415,21 @@ int run(int n, int d) {
               "slots %s\n",
               n, d, env.slots().flag().c_str());
   // The two sides take turns, so whatever else the machine does at the time falls on both.
+  // Each deploy starts after a random pause of 0-249 ms: a side's start follows the other's
+  // end, which is aligned to Caddy's health-check ticks (every 250 ms), so without it the
+  // admission waits were phase-locked, not random: in one run every deploy to one of the
+  // daemon's two slots waited 208-244 ms for Caddy's next check, to the other 10-149 ms.
   slot_range manual_ports{2};
   timings a, b;
   {
     tinyforge_side daemon_side{env, *p};
     by_hand_side hand_side{env, manual_ports};
+    std::mt19937 rng{std::random_device{}()};
+    std::uniform_int_distribution<int> pause_ms{0, 249};
     for (int i = 0; i < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{pause_ms(rng)});
       daemon_side.one(i);
+      std::this_thread::sleep_for(std::chrono::milliseconds{pause_ms(rng)});
       hand_side.one(i);
     }
     a = daemon_side.finish();
