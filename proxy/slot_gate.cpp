@@ -36,34 +36,25 @@ caf::error check_port(int64_t port) {
   return caf::none;
 }
 
-/// Whether the rule is there: iptables -C exits 1 with "does a matching rule exist" when it
-/// is not; anything else that fails is an error (no permission, no iptables).
-caf::expected<bool> rule_exists(const std::string& iptables, int64_t port) {
-  auto res = run_command(rule_args(iptables, "-C", port));
+/// Runs `iptables <op>` (-C checks, -D deletes one copy) for the port's rule: true when a
+/// rule matched, false when iptables exits 1 saying "does a matching rule exist"; anything
+/// else that fails is an error (no permission, no iptables).
+caf::expected<bool> rule_matched(const std::string& iptables, const char* op, int64_t port) {
+  auto res = run_command(rule_args(iptables, op, port));
   if (!res)
     return res.error();
   if (res->exit_code == 0)
     return true;
   if (res->exit_code == 1 && res->output.find("does a matching rule exist") != std::string::npos)
     return false;
-  return make_error(ec::unavailable, "slot gate: iptables -C for port " + std::to_string(port)
-                                       + " failed (exit " + std::to_string(res->exit_code)
+  return make_error(ec::unavailable, std::string{"slot gate: iptables "} + op + " for port "
+                                       + std::to_string(port) + " failed (exit "
+                                       + std::to_string(res->exit_code)
                                        + "): " + one_line(res->output));
 }
 
-/// Deletes one copy of the rule: true when there was one, false when none is left (iptables
-/// -D exits 1 saying "does a matching rule exist"); anything else that fails is an error.
-caf::expected<bool> delete_rule(const std::string& iptables, int64_t port) {
-  auto res = run_command(rule_args(iptables, "-D", port));
-  if (!res)
-    return res.error();
-  if (res->exit_code == 0)
-    return true;
-  if (res->exit_code == 1 && res->output.find("does a matching rule exist") != std::string::npos)
-    return false;
-  return make_error(ec::unavailable, "slot gate: iptables -D for port " + std::to_string(port)
-                                       + " failed (exit " + std::to_string(res->exit_code)
-                                       + "): " + one_line(res->output));
+caf::expected<bool> rule_exists(const std::string& iptables, int64_t port) {
+  return rule_matched(iptables, "-C", port);
 }
 
 caf::error run_rule(const std::string& iptables, const char* op, int64_t port) {
@@ -119,7 +110,7 @@ caf::error slot_gate::open(const std::vector<int64_t>& ports) {
       if (i == max_duplicate_rules)
         return make_error(ec::internal, "slot gate: the rule for port " + std::to_string(port)
                                           + " keeps coming back");
-      auto deleted = delete_rule(iptables_, port);
+      auto deleted = rule_matched(iptables_, "-D", port);
       if (!deleted)
         return deleted.error();
       if (!*deleted)
