@@ -1,10 +1,12 @@
 #include "actors/store_writer.hpp"
 
 #include "actors/behavior_parts.hpp"
+#include "actors/live_events.hpp"
 #include "actors/reply.hpp"
 #include "core/errors.hpp"
 #include "store/apps.hpp"
 #include "store/deployments.hpp"
+#include "store/index_version.hpp"
 #include "store/notifications.hpp"
 #include "store/routes.hpp"
 #include "store/settings.hpp"
@@ -29,29 +31,48 @@ namespace {
 
 // One part per narrow interface of store_writer_actor (actors/actors.hpp), in its order.
 
-auto catalog_writes(store::database& d) {
+/// Runs a write and, when its commit changed the containers index (a removal takes its
+/// workload's rows with it), publishes that on the live feed.
+template <class Write>
+auto watching_index(store::database& d, live_feed* feed, Write write) {
+  auto before = store::current_index_version(d);
+  auto answer = write();
+  if (store::current_index_version(d) != before)
+    live::containers_changed(feed, 1);
+  return answer;
+}
+
+/// Publishes a deploy's row once it is stored.
+template <class T>
+caf::result<T> published(live_feed* feed, caf::expected<T> stored) {
+  if (stored)
+    live::deployment_changed(feed, *stored);
+  return reply(std::move(stored));
+}
+
+auto catalog_writes(store::database& d, live_feed* feed) {
   return behavior_part<catalog_writer_actor>(
     // -- projects and stages --
     [&d](atom::create, project& p) { return reply(store::create_project(d, std::move(p))); },
     [&d](atom::update, const patch<project>& p) { return reply(store::update_project(d, p)); },
-    [&d](atom::erase, atom::project, const std::string& id) {
-      return reply(store::delete_project(d, id));
+    [&d, feed](atom::erase, atom::project, const std::string& id) {
+      return watching_index(d, feed, [&] { return reply(store::delete_project(d, id)); });
     },
     [&d](atom::create, stage& s) { return reply(store::create_stage(d, std::move(s))); },
     [&d](atom::update, const patch<stage>& p) { return reply(store::update_stage(d, p)); },
-    [&d](atom::erase, atom::stage, const std::string& id) {
-      return reply(store::delete_stage(d, id));
+    [&d, feed](atom::erase, atom::stage, const std::string& id) {
+      return watching_index(d, feed, [&] { return reply(store::delete_stage(d, id)); });
     },
     // -- stacks and sites --
     [&d](atom::create, stack& s) { return reply(store::create_stack(d, std::move(s))); },
     [&d](atom::update, const patch<stack>& p) { return reply(store::update_stack(d, p)); },
-    [&d](atom::erase, atom::stack, const std::string& id) {
-      return reply(store::delete_stack(d, id));
+    [&d, feed](atom::erase, atom::stack, const std::string& id) {
+      return watching_index(d, feed, [&] { return reply(store::delete_stack(d, id)); });
     },
     [&d](atom::create, site& s) { return reply(store::create_site(d, std::move(s))); },
     [&d](atom::update, const patch<site>& p) { return reply(store::update_site(d, p)); },
-    [&d](atom::erase, atom::site, const std::string& id) {
-      return reply(store::delete_site(d, id));
+    [&d, feed](atom::erase, atom::site, const std::string& id) {
+      return watching_index(d, feed, [&] { return reply(store::delete_site(d, id)); });
     },
     // -- workloads and apps --
     [&d](atom::update, const patch<workload>& p) { return reply(store::update_workload(d, p)); },
@@ -63,30 +84,48 @@ auto catalog_writes(store::database& d) {
     });
 }
 
-auto journal_writes(store::database& d) {
+auto journal_writes(store::database& d, live_feed* feed) {
   return behavior_part<journal_writer_actor>(
     // -- deployments --
-    [&d](atom::create, deployment& x) { return reply(store::create_deployment(d, std::move(x))); },
-    [&d](atom::create, stage_deploy_claim& c) {
-      return reply(store::claim_stage_deploy(d, std::move(c)));
+    [&d, feed](atom::create, deployment& x) {
+      return published(feed, store::create_deployment(d, std::move(x)));
     },
-    [&d](atom::update, const deployment_transition& t) {
-      return reply(store::transition_deployment(d, t));
+    [&d, feed](atom::create, stage_deploy_claim& c) {
+      auto claimed = store::claim_stage_deploy(d, std::move(c));
+      if (claimed && !claimed->unchanged)
+        live::deployment_changed(feed, claimed->queued);
+      return reply(std::move(claimed));
     },
-    [&d](atom::update, const deployment_supersession& s) {
-      return reply(store::supersede_deployments(d, s.ids, s.reason));
+    [&d, feed](atom::update, const deployment_transition& t) {
+      return published(feed, store::transition_deployment(d, t));
     },
-    [&d](atom::append, const deployment_log_line& l) {
-      if (auto err = store::append_deployment_log(d, l))
+    [&d, feed](atom::update, const deployment_supersession& s) {
+      auto changed = store::supersede_deployments(d, s.ids, s.reason);
+      if (changed && *changed > 0)
+        for (const auto& id : s.ids) {
+          deployment ended;
+          ended.id = id;
+          ended.status = "superseded";
+          ended.error = s.reason;
+          live::deployment_changed(feed, ended);
+        }
+      return reply(std::move(changed));
+    },
+    [&d, feed](atom::append, const deployment_log_line& l) {
+      auto index = store::append_deployment_log(d, l);
+      if (!index)
         spdlog::warn("event=deployment-log-failed deployment={} error={}", l.deployment_id,
-                     error_message(err));
+                     error_message(index.error()));
+      else
+        live::deployment_logged(feed, l, *index);
     },
     [&d](atom::recover, const std::string& reason) {
       return reply(store::fail_unfinished_deployments(d, reason));
     },
-    [&d](atom::step, const deployment_phase& p) -> caf::result<atom::ok> {
+    [&d, feed](atom::step, const deployment_phase& p) -> caf::result<atom::ok> {
       if (auto err = store::record_deployment_phase(d, p))
         return err;
+      live::deployment_stepped(feed, p);
       return atom::ok_v;
     },
     // -- proxy routes --
@@ -118,28 +157,42 @@ struct optimize_after_large_batches {
 };
 
 template <class Self>
-auto container_index_writes(Self* self, store::database& d) {
+auto container_index_writes(Self* self, store::database& d, live_feed* feed) {
   auto optimizer = std::make_shared<optimize_after_large_batches>();
   return behavior_part<container_index_writer_actor>(
-    [&d](atom::upsert, container_row& c) {
-      return reply(store::upsert_container(d, std::move(c)));
+    [&d, feed](atom::upsert, container_row& c) {
+      auto stored = store::upsert_container(d, std::move(c));
+      if (stored)
+        live::container_written(feed, *stored);
+      return reply(std::move(stored));
     },
-    [&d](atom::erase, atom::container, const std::string& id) {
-      return reply(store::delete_container(d, id));
+    [&d, feed](atom::erase, atom::container, const std::string& id) {
+      auto err = store::delete_container(d, id);
+      if (!err)
+        live::container_removed(feed, id);
+      return reply(std::move(err));
     },
-    [self, &d, optimizer](atom::reconcile, const std::vector<observed_container>& xs) {
+    [self, &d, optimizer, feed](atom::reconcile, const std::vector<observed_container>& xs) {
       // The reply goes first: the reconciler reports and notifies while ANALYZE runs.
       auto rp = self->template make_response_promise<reconcile_result>();
       auto result = store::reconcile_containers(d, xs);
       auto written = result ? result->written : 0;
-      if (result)
+      if (result) {
+        // A tick that only saw every container as it was changes nothing a page shows.
+        live::containers_changed(feed, result->moved);
         rp.deliver(std::move(*result));
-      else
+      } else {
         rp.deliver(std::move(result.error()));
+      }
       optimizer->after(d, written);
       return rp;
     },
-    [&d](atom::mark_missing, const missing_sweep& s) { return reply(store::sweep_missing(d, s)); });
+    [&d, feed](atom::mark_missing, const missing_sweep& s) {
+      auto swept = store::sweep_missing(d, s);
+      if (swept)
+        live::containers_changed(feed, static_cast<int64_t>(swept->size()));
+      return reply(std::move(swept));
+    });
 }
 
 auto auth_writes(store::database& d) {
@@ -171,7 +224,7 @@ auto auth_writes(store::database& d) {
 /// more in its commit than in its statements (bench/webhook_burst). A claim that arrives
 /// alone waits for nothing but its own flush, the next message.
 template <class Self>
-auto delivery_log_writes(Self* self, store::database& d) {
+auto delivery_log_writes(Self* self, store::database& d, live_feed* feed) {
   return behavior_part<delivery_log_writer_actor>(
     [&d](atom::create, webhook_delivery& x) {
       return reply(store::record_delivery(d, std::move(x)));
@@ -184,7 +237,7 @@ auto delivery_log_writes(Self* self, store::database& d) {
         self->send(caf::actor_cast<delivery_log_writer_actor>(self), atom::flush_v);
       return rp;
     },
-    [self, &d](atom::flush) {
+    [self, &d, feed](atom::flush) {
       auto batch = std::move(self->state.claims);
       self->state.claims.clear();
       std::vector<webhook_deploy_claim> cs;
@@ -193,6 +246,8 @@ auto delivery_log_writes(Self* self, store::database& d) {
         cs.push_back(std::move(p.claim));
       auto answers = store::claim_webhook_deploys(d, std::move(cs));
       for (size_t i = 0; i < batch.size(); ++i) {
+        if (answers[i])
+          live::deployment_changed(feed, answers[i]->queued); // none unless accepted
         if (answers[i])
           batch[i].answer.deliver(std::move(*answers[i]));
         else
@@ -221,18 +276,21 @@ auto settings_writes(store::database& d) {
 } // namespace
 
 store_writer_actor::behavior_type
-store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, store::database db) {
+store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, store::database db,
+             std::shared_ptr<live_feed> feed) {
   self->state.db = std::move(db);
+  self->state.feed = std::move(feed);
   auto& d = self->state.db;
+  auto* events = self->state.feed.get();
   // The connection comes migrated: statistics for what the database holds now, before the
   // first statement is planned (the plans of the hot statements do not depend on them; the
   // others' may).
   if (auto err = store::optimize(d))
     spdlog::warn("event=optimize-failed after=start error={}", error_message(err));
-  return combine_parts<store_writer_actor>(catalog_writes(d), journal_writes(d),
-                                           container_index_writes(self, d), auth_writes(d),
-                                           delivery_log_writes(self, d), notification_log_writes(d),
-                                           settings_writes(d));
+  return combine_parts<store_writer_actor>(
+    catalog_writes(d, events), journal_writes(d, events), container_index_writes(self, d, events),
+    auth_writes(d), delivery_log_writes(self, d, events), notification_log_writes(d),
+    settings_writes(d));
 }
 
 } // namespace tf

@@ -4,12 +4,14 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "core/live_feed.hpp"
 #include "store/database.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <memory>
 #include <vector>
 
 namespace tf {
@@ -26,11 +28,14 @@ struct store_writer_state {
   /// Claims received since the last flush: those waiting in the mailbox together commit
   /// in one transaction when the flush the first of them sent arrives.
   std::vector<pending_claim> claims;
+  /// Where each committed change the UI shows is published (may be null: no events).
+  std::shared_ptr<live_feed> feed;
 };
 
 /// Takes ownership of the migrated read-write connection. Spawn it detached in the daemon:
 /// its handlers block on disk I/O and must not hold a scheduler thread.
 store_writer_actor::behavior_type
-store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, store::database db);
+store_writer(store_writer_actor::stateful_pointer<store_writer_state> self, store::database db,
+             std::shared_ptr<live_feed> feed);
 
 } // namespace tf

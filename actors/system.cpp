@@ -51,13 +51,14 @@ caf::expected<store_handles> start_store(caf::actor_system& sys, const store_opt
   store_handles h;
   h.instance_id = std::move(*instance_id);
   h.versions = &store::versions_of(*db);
+  h.feed = std::make_shared<live_feed>();
   std::vector<store_reader_actor> readers;
   if (opts.detached) {
-    h.writer = sys.spawn<caf::detached>(store_writer, std::move(*db));
+    h.writer = sys.spawn<caf::detached>(store_writer, std::move(*db), h.feed);
     for (auto& rdb : reader_dbs)
       readers.push_back(sys.spawn<caf::detached>(store_reader, std::move(rdb)));
   } else {
-    h.writer = sys.spawn(store_writer, std::move(*db));
+    h.writer = sys.spawn(store_writer, std::move(*db), h.feed);
     for (auto& rdb : reader_dbs)
       readers.push_back(sys.spawn(store_reader, std::move(rdb)));
   }

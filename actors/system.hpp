@@ -7,6 +7,7 @@
 #include "actors/reconciler.hpp"
 #include "actors/store_reader.hpp"
 #include "config/config.hpp"
+#include "core/live_feed.hpp"
 #include "docker/transport.hpp"
 
 #include <caf/actor_system.hpp>
@@ -38,6 +39,8 @@ struct store_handles {
   /// The database's change versions (store/index_version.hpp): the HTTP guard's
   /// credential cache and the containers list's 304 read them. Null when not started.
   const store::change_versions* versions = nullptr;
+  /// What the writer publishes after its commits for GET /api/events (core/live_feed.hpp).
+  std::shared_ptr<live_feed> feed;
 };
 
 /// Opens and migrates the database, then spawns the writer and the readers.

@@ -225,12 +225,15 @@ struct reconcile_result {
   /// Docker ids of observed containers whose workload label names no workload (deleted,
   /// or forged): the reconciler removes those its own daemon made.
   std::vector<std::string> orphaned;
+  /// Rows whose Docker fields (state, container, image, port) changed, or that were new:
+  /// the rest of `written` only had their last-seen time moved.
+  int64_t moved = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, reconcile_result& x) {
   return f(caf::meta::type_name("reconcile_result"), x.written, x.rejected, x.failed,
-           x.orphaned);
+           x.orphaned, x.moved);
 }
 
 /// One deploy of a workload (for a project: of one stage), with its log.

@@ -24,10 +24,12 @@ void write_session_user(net::json_writer& w, const std::string& id, const std::s
 }
 
 void write_current_user(net::json_writer& w, const std::string& id, const std::string& username,
-                        std::string_view via) {
+                        std::string_view via, bool totp_enabled) {
   w.StartObject();
   write_user_member(w, id, username);
   net::field(w, "via", via);
+  w.Key("totp_enabled");
+  w.Bool(totp_enabled);
   w.EndObject();
 }
 

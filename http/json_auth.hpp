@@ -12,9 +12,10 @@ namespace tf::http {
 /// {"user":{"id","username"}} after a login or the first-run setup.
 void write_session_user(net::json_writer& w, const std::string& id, const std::string& username);
 
-/// {"user":{"id","username"},"via"}: who the caller is and how it authenticated.
+/// {"user":{"id","username"},"via","totp_enabled"}: who the caller is, how it
+/// authenticated, and whether its logins ask for a TOTP code.
 void write_current_user(net::json_writer& w, const std::string& id, const std::string& username,
-                        std::string_view via);
+                        std::string_view via, bool totp_enabled);
 
 /// {"secret","otpauth_url"}: a new TOTP secret for an authenticator app.
 void write_totp_enrollment(net::json_writer& w, const std::string& username,

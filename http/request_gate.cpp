@@ -401,6 +401,19 @@ struct request_gate::impl {
       wake();
   }
 
+  /// Lets go of a connection the server took over (under `mu`): out of every count, and
+  /// neither closed nor watched (it is out of the epoll set while its request is served).
+  void forget(int fd) {
+    --busy;
+    auto it = conns.find(fd);
+    if (it != conns.end()) {
+      release_client_slot(it->second);
+      conns.erase(it);
+    }
+    if (stopping && busy == 0)
+      wake(); // the gate may be waiting for the last answer to end
+  }
+
   /// Whether a worker that answered a keep-alive request should wait a moment for the
   /// connection's next one (under `mu`): only when no request waits for a worker and another
   /// worker is idle to take one that comes meanwhile. A client that sends its next request
@@ -473,12 +486,21 @@ struct request_gate::impl {
         queue.pop_front();
         lock.unlock();
         bool keep = false;
+        std::function<void(int)> take_over;
+        r.take_over = &take_over;
         try {
           keep = serve(r);
         } catch (const std::exception& e) {
           spdlog::error("event=http-serve-failed what={}", e.what());
         }
         lock.lock();
+        if (take_over) {
+          forget(r.fd);
+          lock.unlock();
+          take_over(r.fd);
+          lock.lock();
+          continue;
+        }
         bool readable = false;
         if (may_wait_for_next(r, keep)) {
           lock.unlock();

@@ -45,6 +45,11 @@ struct gated_request {
   bool precheck = false;
   std::chrono::milliseconds write_timeout{10000};
   const std::atomic<bool>* stopping = nullptr;
+  /// The server sets *take_over when the connection is to leave the gate (a stream of
+  /// server-sent events): the gate forgets the connection without closing it, and only then
+  /// calls it with the socket, so the new owner may close it (and the kernel hand the number
+  /// to a new connection) without the gate still holding it. Set by the gate.
+  std::function<void(int fd)>* take_over = nullptr;
 };
 
 /// Answers one request on its connection (on a worker thread); returns whether the

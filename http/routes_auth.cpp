@@ -167,12 +167,18 @@ void logout(const server_context& ctx, req_t req, res_t res) {
   reply_empty(res, 204);
 }
 
-void me(const server_context&, req_t, res_t res) {
+void me(const server_context& ctx, req_t, res_t res) {
   const auto* auth = logged_in(res);
   if (!auth)
     return;
+  // The settings page shows whether a second factor is on: read from the user's row.
+  auto user = ask<user_record>(*ctx.sys, read_through<auth_reader_actor>(ctx),
+                               ctx.request_timeout, atom::get_v, atom::user_v, auth->who.username);
+  if (!user)
+    return render_error(res, user.error());
   reply_json(res, 200, net::make_json([&](net::json_writer& w) {
-               write_current_user(w, auth->who.user_id, auth->who.username, auth->who.via);
+               write_current_user(w, auth->who.user_id, auth->who.username, auth->who.via,
+                                  !user->totp_secret.empty());
              }));
 }
 

@@ -4,6 +4,7 @@
 #include "http/auth.hpp"
 #include "http/buffered_stream.hpp"
 #include "http/errors.hpp"
+#include "http/event_streams.hpp"
 #include "http/json_admin.hpp"
 #include "http/request_gate.hpp"
 #include "http/request_head.hpp"
@@ -28,6 +29,7 @@
 #include <cstring>
 #include <thread>
 #include <memory>
+#include <optional>
 
 namespace tf::http {
 
@@ -43,6 +45,11 @@ thread_local bool answer_closes = false;
 /// answers only a refusal, and otherwise marks the answer silent, so nothing is written.
 thread_local bool prechecking = false;
 thread_local bool precheck_silent = false;
+
+/// Set by GET /api/events once the request passed its checks and a stream's place is held:
+/// the client's Last-Event-ID. httplib's own answer is then dropped (precheck_silent) and
+/// the connection goes to the event streams, which write the answer themselves.
+thread_local std::optional<std::string> stream_requested;
 
 /// httplib::Server whose request processing runs on a stream the gate provides (the
 /// method is protected; its own accept loop and thread pool are not used).
@@ -77,16 +84,34 @@ public:
     ::close(pipe_[1]);
   }
 
+  /// Where GET /api/events hands its connections (null: no streams).
+  event_streams* streams = nullptr;
+
   /// Answers one request; false when the connection must close.
   bool answer(const gated_request& r) {
     buffered_stream strm{r, &precheck_silent};
     answer_closes = false;
     prechecking = r.precheck;
     precheck_silent = false;
+    stream_requested.reset();
     bool closed = false;
     bool ok = process_request(strm, false, closed, nullptr);
     strm.flush(); // an answer without a body: its head is still held
     prechecking = false;
+    if (stream_requested) {
+      auto last_event_id = std::move(*stream_requested);
+      stream_requested.reset();
+      precheck_silent = false;
+      if (r.take_over == nullptr || r.precheck || streams == nullptr) {
+        if (streams != nullptr)
+          streams->release();
+        return false;
+      }
+      *r.take_over = [to = streams, id = std::move(last_event_id)](int fd) mutable {
+        to->adopt(fd, std::move(id));
+      };
+      return false;
+    }
     if (r.precheck) {
       // Silent: nothing was written and the request goes on (whatever its Connection
       // header says, which applies to the answer still to come).
@@ -273,6 +298,8 @@ server::server(server_context ctx, const config& cfg)
 }
 
 server::~server() {
+  if (streams_)
+    streams_->stop();
   if (owns_stale_)
     caf::anon_send_exit(ctx_.stale, caf::exit_reason::user_shutdown);
 }
@@ -357,12 +384,32 @@ void server::install_routes() {
   install_stale_routes(routes, ctx);
   install_metrics_route(routes, ctx);
   install_notification_routes(routes, ctx);
+  install_event_stream_route(routes);
   install_ui_routes(routes);
   // Unknown /api routes and other methods fall through to the 404 envelope.
 }
 
 caf::expected<uint16_t> server::bind(const std::string& host, uint16_t port) {
   return gate_->bind(host, port);
+}
+
+void server::install_event_stream_route(route_table& routes) {
+  streams_ = std::make_unique<event_streams>(ctx_.store.feed);
+  static_cast<gated_httplib*>(http_.get())->streams = streams_.get();
+  routes.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!ctx_.store.feed) {
+      render_error(res, 503, "unavailable", "live events are not running");
+      return;
+    }
+    if (!streams_->reserve()) {
+      res.set_header("Retry-After", "5");
+      render_error(res, 503, "unavailable", "too many event streams are open");
+      return;
+    }
+    // The guard has passed the request: from here its answer is the stream's.
+    stream_requested = req.get_header_value("Last-Event-ID");
+    precheck_silent = true;
+  });
 }
 
 void server::run() {
@@ -374,6 +421,8 @@ void server::run() {
 
 void server::stop() {
   gate_->stop();
+  if (streams_)
+    streams_->stop();
 }
 
 } // namespace tf::http

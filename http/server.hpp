@@ -22,8 +22,10 @@ class Server;
 
 namespace tf::http {
 
+class event_streams;
 class login_throttle;
 class request_gate;
+class route_table;
 struct route_entry;
 
 struct server_context {
@@ -93,11 +95,15 @@ public:
 
 private:
   void install_routes();
+  /// GET /api/events: hands its connections to streams_.
+  void install_event_stream_route(route_table& routes);
   server_context ctx_;
   bool owns_stale_ = false; // the stale scanner was spawned here and is stopped here
   std::unique_ptr<httplib::Server> http_;
   /// Reads each request completely (deadlines, caps, framing) before a worker runs httplib.
   std::unique_ptr<request_gate> gate_;
+  /// The server-sent event streams of GET /api/events (their own thread).
+  std::unique_ptr<event_streams> streams_;
   std::vector<route_entry> routes_;
 };
 

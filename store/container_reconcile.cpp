@@ -110,6 +110,7 @@ struct reconcile_batch {
   std::map<std::string, std::string> kinds;  // workload id -> kind ("" when none)
   std::map<std::string, std::string> stacks; // compose project -> workload id ("" when none)
   observed_container resolved; // a compose container as indexed (see resolve)
+  int64_t moved = 0; // rows whose Docker fields changed (not only touched)
 };
 
 caf::error prepare_batch(reconcile_batch& b) {
@@ -206,6 +207,7 @@ caf::expected<int64_t> write(reconcile_batch& b, const observed_container& o,
     auto updated = run_with(b, b.by_container, o, false);
     if (!updated)
       return updated;
+    b.moved += *updated;
     return *touched + *updated;
   }
   if (o.id.empty())
@@ -213,13 +215,19 @@ caf::expected<int64_t> write(reconcile_batch& b, const observed_container& o,
   auto touched = run_with(b, b.touch_by_id, o, true);
   if (!touched || *touched > 0)
     return touched;
-  if (project)
-    return run_with(b, b.by_id, o, true);
-  static const std::string local_host = "local";
-  const auto& last_seen = o.last_seen_at.empty() ? b.now : o.last_seen_at;
-  bind_all(b.upsert, o.id, o.workload_id, kind, o.role, o.host.empty() ? local_host : o.host,
-           o.container_id, o.image_ref, o.state, o.port, last_seen, b.now);
-  return run_bound(b.upsert);
+  caf::expected<int64_t> written = 0;
+  if (project) {
+    written = run_with(b, b.by_id, o, true);
+  } else {
+    static const std::string local_host = "local";
+    const auto& last_seen = o.last_seen_at.empty() ? b.now : o.last_seen_at;
+    bind_all(b.upsert, o.id, o.workload_id, kind, o.role, o.host.empty() ? local_host : o.host,
+             o.container_id, o.image_ref, o.state, o.port, last_seen, b.now);
+    written = run_bound(b.upsert);
+  }
+  if (written)
+    b.moved += *written;
+  return written;
 }
 
 /// Indexes one observed container: true when a row was written, false when it was
@@ -303,6 +311,7 @@ caf::expected<reconcile_result> reconcile_containers(database& db,
     if (!failed)
       return failed.error();
     result.failed = std::move(*failed);
+    result.moved = batch.moved;
     return result;
   });
 }

@@ -223,8 +223,9 @@ caf::expected<deployment> transition_deployment(database& db, const deployment_t
   });
 }
 
-caf::error append_deployment_log(database& db, const deployment_log_line& l) {
-  return in_transaction(db, [&]() -> caf::error {
+caf::expected<int64_t> append_deployment_log(database& db, const deployment_log_line& l) {
+  int64_t index = -1;
+  auto err = in_transaction(db, [&]() -> caf::error {
     auto seq = count(db,
                      "SELECT COALESCE(MAX(seq) + 1, 0) FROM deployment_logs "
                      "WHERE deployment_id = ?1",
@@ -238,8 +239,13 @@ caf::error append_deployment_log(database& db, const deployment_log_line& l) {
                    "VALUES (?1, ?2, ?3, ?4)",
                    l.deployment_id, *seq, now_utc(),
                    std::string_view{l.line}.substr(0, max_log_line));
+    if (!err)
+      index = *seq;
     return parent_gone(err, "deployment", l.deployment_id);
   });
+  if (err)
+    return err;
+  return index;
 }
 
 caf::expected<int64_t> fail_unfinished_deployments(database& db, const std::string& reason) {

@@ -55,8 +55,9 @@ caf::expected<int64_t> supersede_deployments(database& db, const std::vector<std
 /// success makes the tag the stage's current one in the same transaction.
 caf::expected<deployment> transition_deployment(database& db, const deployment_transition& t);
 
-/// Appends a line (cut at 4 KiB; a log stops growing at 10,000 lines).
-caf::error append_deployment_log(database& db, const deployment_log_line& l);
+/// Appends a line (cut at 4 KiB; a log stops growing at 10,000 lines); replies the line's
+/// index in the log, or -1 when the log was full and the line dropped.
+caf::expected<int64_t> append_deployment_log(database& db, const deployment_log_line& l);
 
 /// At boot: deploys a previous run left queued or running end as failed with `reason`.
 caf::expected<int64_t> fail_unfinished_deployments(database& db, const std::string& reason);

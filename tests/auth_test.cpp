@@ -440,6 +440,7 @@ TEST_CASE_FIXTURE(auth_fixture, "login sets a session cookie, and a wrong passwo
   REQUIRE(me->status == 200);
   CHECK(str(parse(me->body)["user"], "username") == "admin");
   CHECK(str(parse(me->body), "via") == "session");
+  CHECK_FALSE(parse(me->body)["totp_enabled"].GetBool());
 
   auto wrong = login("admin", "not the password");
   auto unknown = login("nobody", admin_password);
@@ -796,6 +797,9 @@ TEST_CASE_FIXTURE(auth_fixture, "a user with TOTP needs the code to log in") {
                                 R"({"secret":")" + secret + R"(","code":")" + code_now()
                                   + R"(","password":")" + admin_password + "\"}"))
           == 204);
+  auto me = with_cookie("GET", "/api/auth/me", cookie, "");
+  REQUIRE(me);
+  CHECK(parse(me->body)["totp_enabled"].GetBool());
 
   auto without = login("admin", admin_password);
   CHECK(status_of(without) == 401);

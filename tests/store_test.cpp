@@ -1704,9 +1704,9 @@ TEST_CASE_FIXTURE(store_fixture, "deployments only move forward") {
 TEST_CASE_FIXTURE(store_fixture, "a deployment's log keeps its lines in order, bounded") {
   auto p = MUST(create_project(db, make_project("api")));
   auto d = MUST(create_deployment(db, make_deployment(p, 0, "v1")));
-  MUST_OK(append_deployment_log(db, {d.id, "pulling tinyforge-test/web:v1"}));
-  MUST_OK(append_deployment_log(db, {d.id, "starting 1 container"}));
-  MUST_OK(append_deployment_log(db, {d.id, std::string(10000, 'x')}));
+  CHECK(MUST(append_deployment_log(db, {d.id, "pulling tinyforge-test/web:v1"})) == 0);
+  CHECK(MUST(append_deployment_log(db, {d.id, "starting 1 container"})) == 1);
+  CHECK(MUST(append_deployment_log(db, {d.id, std::string(10000, 'x')})) == 2);
   auto log = MUST(get_deployment(db, d.id)).log;
   REQUIRE(log.size() == 3);
   CHECK(log[0] == "pulling tinyforge-test/web:v1");
@@ -1716,7 +1716,8 @@ TEST_CASE_FIXTURE(store_fixture, "a deployment's log keeps its lines in order, b
 
   SUBCASE("a runaway log stops at 10,000 lines") {
     for (int i = 3; i < 10010; ++i)
-      MUST_OK(append_deployment_log(db, {d.id, "line " + std::to_string(i)}));
+      CHECK(MUST(append_deployment_log(db, {d.id, "line " + std::to_string(i)}))
+            == (i < 10000 ? i : -1));
     auto full = MUST(get_deployment(db, d.id)).log;
     CHECK(full.size() == 10000);
     CHECK(full.back() == "line 9999");
