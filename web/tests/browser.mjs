@@ -1,10 +1,14 @@
 // The UI in a real browser (Debian's chromium through playwright-core): first-run setup,
-// login, the Containers page with its filters in the URL, and the Russian locale. Starts its
-// own daemon on a temp data dir. Run by CTest (tests/CMakeLists.txt):
+// login, a project created and its busybox test image deployed (the Containers page, opened
+// before, shows its row turn running without a reload), a failing deploy's error and log, a
+// rollback, the Containers filters in the URL, and the Russian locale. Starts its own daemon
+// on a temp data dir. Run by CTest (tests/CMakeLists.txt):
 //   node web/tests/browser.mjs <tinyforge binary> <screenshot dir>
-// Exits 77 (CTest: skipped) with the reason when chromium is not installed.
-import { spawn } from 'node:child_process';
+// Exits 77 (CTest: skipped) with the reason when chromium is not installed. Without a Docker
+// engine or the test images (tests/images/build) the deploy part is skipped with a reason.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -21,12 +25,39 @@ const dir = mkdtempSync(join(tmpdir(), 'tinyforge-ui-'));
 const log = join(dir, 'daemon.log');
 mkdirSync(shots, { recursive: true });
 
+// The deploy steps need the engine and the test images; the rest runs without them.
+const engineSocket = '/var/run/docker.sock';
+const images = spawnSync('docker', ['image', 'inspect', 'tinyforge-test/web:v1', 'tinyforge-test/web:v2', 'tinyforge-test/web:broken'], { stdio: 'ignore' });
+const withEngine = existsSync(engineSocket) && images.status === 0;
+if (!withEngine) console.log('deploy steps skipped: no Docker engine or no test images (tests/images/build)');
+
+/** Claims 20 slot ports as the C++ tests do (tests/deploy_harness.hpp: slot_range): an
+ * abstract unix socket named after the range, freed by the kernel when this process ends. */
+async function claimSlots() {
+  for (let attempt = 0; attempt < 200; ++attempt) {
+    const low = 21000 + 20 * Math.floor(Math.random() * 550);
+    const server = net.createServer();
+    const ok = await new Promise((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen({ path: `\0tinyforge-test-slots-${low}` }, () => resolve(true));
+    });
+    if (ok) {
+      server.unref();
+      return `${low}-${low + 19}`;
+    }
+  }
+  throw new Error('no free range of slot ports');
+}
+
 const { openSync } = await import('node:fs');
 const out = openSync(log, 'w');
-// Port 0: the daemon binds a free port and logs it (the engine is shared with other runs).
-const daemon = spawn(binary, ['serve', '--listen', '127.0.0.1:0', '--data_dir', join(dir, 'data'), '--proxy.provider', 'none',
-  // An engine nobody answers on: this test's index stays its own on a shared machine.
-  '--docker_host', `unix://${join(dir, 'no-engine.sock')}`], {
+// Port 0: the daemon binds a free port and logs it (the engine is shared with other runs;
+// the daemon labels what it makes with its own instance id and sees nothing else).
+const engineArgs = withEngine
+  ? ['--docker_host', `unix://${engineSocket}`, '--proxy.slot_gate', 'none', '--proxy.slot_ports', await claimSlots(),
+     '--rollback_grace_s', '0', '--deploy.stop_grace_s', '1', '--deploy.health_deadline_s', '8']
+  : ['--docker_host', `unix://${join(dir, 'no-engine.sock')}`];
+const daemon = spawn(binary, ['serve', '--listen', '127.0.0.1:0', '--data_dir', join(dir, 'data'), '--proxy.provider', 'none', ...engineArgs], {
   stdio: ['ignore', out, out]
 });
 
@@ -43,6 +74,143 @@ async function until(what, check, ms = 20000) {
 let browser;
 let base = '';
 const consoleErrors = [];
+let projectId = '';
+
+// axe-core, injected into each page checked: no serious or critical violation.
+const axeSource = readFileSync(new URL('../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+const checked = [];
+async function checkA11y(p, name) {
+  // Through DevTools, not a <script>: the UI's Content-Security-Policy refuses inline scripts.
+  await p.evaluate(axeSource);
+  const violations = await p.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+  });
+  assert.deepEqual(violations, [], `accessibility of ${name}`);
+  checked.push(name);
+}
+
+function watchConsole(p) {
+  p.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  p.on('pageerror', (e) => consoleErrors.push(String(e)));
+}
+
+/** Clicks `button` and waits until the deploy it queued (shown on `page` in place of the one
+ * shown before) ends; its status. */
+async function deployEnds(page, button) {
+  const before = (await page.locator('.deploy').count()) > 0 ? await page.locator('.deploy').getAttribute('data-deployment') : '';
+  await button.click();
+  const shown = page.locator(`.deploy:not([data-deployment="${before}"])`).and(page.locator('[data-status="succeeded"], [data-status="failed"]'));
+  await shown.waitFor({ timeout: 60000 });
+  return shown.getAttribute('data-status');
+}
+
+/** The dashboard: the index counted by kind, the newest deploys, Docker's state. */
+async function dashboardSteps(page) {
+  await page.getByRole('link', { name: 'Dashboard' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  const projects = page.locator('.card[data-kind="project"] .big');
+  assert.equal(await projects.innerText(), withEngine ? '1' : '0');
+  await page.getByTestId('docker-status').getByText(withEngine ? 'up' : 'down', { exact: true }).waitFor();
+  if (withEngine) await page.locator('td[data-status="succeeded"]').first().waitFor();
+  await page.screenshot({ path: join(shots, 'dashboard-desktop.png'), fullPage: true });
+  await checkA11y(page, 'dashboard');
+}
+
+/** Settings: an API token made, used, revoked (then refused); the TOTP enrolment's QR code. */
+async function settingsSteps(page) {
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByRole('heading', { name: 'API tokens' }).waitFor();
+  await page.getByLabel('Token name').fill('ci');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const token = await page.getByTestId('new-token').inputValue();
+  assert.match(token, /^\S{20,}$/);
+  const me = () => fetch(`${base}/api/auth/me`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal((await me()).status, 200);
+  page.once('dialog', (d) => d.accept());
+  await page.locator('tr[data-token="ci"]').getByRole('button', { name: 'Revoke' }).click();
+  await page.locator('tr[data-token="ci"]').getByText('revoked').waitFor();
+  assert.equal((await me()).status, 401, 'a revoked token still works');
+
+  await page.getByRole('button', { name: 'Set up two-factor login' }).click();
+  await page.getByRole('img', { name: 'QR code of the TOTP secret' }).locator('svg').waitFor();
+  assert.match(await page.getByTestId('totp-secret').innerText(), /^[A-Z2-7]{16,}$/);
+  await page.screenshot({ path: join(shots, 'settings-desktop.png'), fullPage: true });
+  await checkA11y(page, 'settings');
+}
+
+/** Creates a project, deploys v1 while a second page watches the Containers page, then a
+ * broken tag, then v2, then rolls back to v1. */
+async function projectSteps(context) {
+  const watcher = await context.newPage();
+  watchConsole(watcher);
+  await watcher.goto(`${base}/containers`);
+  await watcher.getByText('No container matches.').waitFor();
+  // Set once: a reload would lose it, so finding it at the end proves the row came live.
+  await watcher.evaluate(() => (window.__notReloaded = true));
+
+  const page = await context.newPage();
+  watchConsole(page);
+  await page.goto(`${base}/projects`);
+  await page.getByText('No project yet.').waitFor();
+  await checkA11y(page, 'projects');
+  // Bad input: the server's own words, in place.
+  await page.getByLabel('Name', { exact: true }).fill('Not A DNS Label');
+  await page.getByLabel('Image').fill('tinyforge-test/web');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await page.getByRole('alert').filter({ hasText: /name/i }).waitFor();
+  // Chrome logs the refused request (400) itself: the one console error this step may cause.
+  const refused = consoleErrors.splice(0);
+  assert.ok(refused.every((e) => e.includes('status of 400')), `console after a refused create: ${refused}`);
+
+  await page.getByLabel('Name', { exact: true }).fill('ui-web');
+  await page.getByLabel('Health path').fill('/up');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await page.waitForURL(/\/projects\/[^/]+$/);
+  projectId = page.url().split('/').pop();
+  await page.getByRole('heading', { name: 'ui-web' }).waitFor();
+  assert.match(await page.getByTestId('webhook-url').inputValue(), new RegExp(`^${base}/api/webhooks/\\S+$`));
+
+  // Deploy v1: its phases and log arrive live; the watcher's row turns running.
+  const deployButton = page.getByRole('button', { name: 'Deploy', exact: true });
+  await page.getByLabel('Tag', { exact: true }).fill('v1');
+  assert.equal(await deployEnds(page, deployButton), 'succeeded');
+  assert.ok((await page.locator('.log').innerText()).length > 0, 'the deploy log is empty');
+  await page.locator('.phases li.done[data-phase="health"]').waitFor();
+  await page.locator('[data-stage="production"] .state[data-state="running"]').waitFor();
+  await watcher.locator('td[data-state="running"]').waitFor({ timeout: 30000 });
+  await watcher.getByRole('link', { name: 'ui-web' }).waitFor();
+  assert.equal(await watcher.evaluate(() => window.__notReloaded), true, 'the Containers page was reloaded');
+  assert.equal(await watcher.getByTestId('containers-count').innerText(), '1');
+  await watcher.screenshot({ path: join(shots, 'containers-live-desktop.png') });
+  await page.screenshot({ path: join(shots, 'project-desktop.png'), fullPage: true });
+  await checkA11y(page, 'project');
+
+  // A tag whose health check fails: the deploy fails with its error and log shown.
+  await page.getByLabel('Tag', { exact: true }).fill('broken');
+  assert.equal(await deployEnds(page, deployButton), 'failed');
+  const error = await page.locator('.deploy-error').innerText();
+  assert.ok(error.length > 0, 'no error shown for the failed deploy');
+  assert.ok((await page.locator('.log').innerText()).length > 0, 'the failed deploy shows no log');
+  await page.screenshot({ path: join(shots, 'project-failed-deploy-desktop.png'), fullPage: true });
+  assert.equal(await page.getByTestId('current-tag').innerText(), 'v1');
+
+  // v2, then a rollback to v1.
+  await page.getByLabel('Tag', { exact: true }).fill('v2');
+  assert.equal(await deployEnds(page, deployButton), 'succeeded');
+  await page.getByTestId('current-tag').filter({ hasText: 'v2' }).waitFor();
+  assert.equal(await deployEnds(page, page.getByRole('button', { name: 'Roll back → v1' })), 'succeeded');
+  await page.getByTestId('current-tag').filter({ hasText: 'v1' }).waitFor();
+  const phone = await context.newPage();
+  await phone.setViewportSize({ width: 375, height: 740 });
+  watchConsole(phone);
+  await phone.goto(page.url());
+  await phone.getByRole('heading', { name: 'ui-web' }).waitFor();
+  await phone.screenshot({ path: join(shots, 'project-phone.png'), fullPage: true });
+  await Promise.all([watcher.close(), phone.close(), page.close()]);
+}
 try {
   const port = await until('the listening port in the log', async () => readFileSync(log, 'utf8').match(/event=http-listening address=127\.0\.0\.1:(\d+)/)?.[1]);
   base = `http://127.0.0.1:${port}`;
@@ -52,13 +220,14 @@ try {
   browser = await browserType.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox'] });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
   const page = await context.newPage();
-  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  watchConsole(page);
 
   // Not logged in: the containers page sends us to the login page.
   await page.goto(`${base}/containers`);
-  await page.waitForURL('**/login');
+  await page.waitForURL(/\/login\?next=%2Fcontainers$/);
+  await page.getByRole('heading', { name: 'Log in' }).waitFor();
   await page.screenshot({ path: join(shots, 'login-desktop.png') });
+  await checkA11y(page, 'login');
 
   // First run: the admin created with the setup token, then logged in.
   await page.getByRole('button', { name: 'First run? Create the admin' }).click();
@@ -73,8 +242,20 @@ try {
   await page.getByRole('heading', { name: 'Containers' }).waitFor();
   await page.getByText('No container matches.').waitFor();
   await page.screenshot({ path: join(shots, 'containers-desktop.png') });
+  await checkA11y(page, 'containers');
+
+  // The containers index, the sidebar's counter and the live indicator come from the start.
+  assert.equal(await page.getByTestId('containers-count').innerText(), '0');
+  await page.locator('.live[data-live="open"]').waitFor();
+
+  if (withEngine) await projectSteps(context);
+  await dashboardSteps(page);
+  await settingsSteps(page);
 
   // A filter goes into the URL, and that URL opens the same view in a new context.
+  await page.bringToFront();
+  await page.getByRole('link', { name: /^Containers/ }).click();
+  await page.getByRole('heading', { name: 'Containers' }).waitFor();
   await page.getByRole('button', { name: /^Stack/ }).click();
   await page.waitForURL('**/containers?kind=stack');
   await page.getByLabel('State').selectOption('running');
@@ -91,18 +272,39 @@ try {
   assert.equal(await phone.getByLabel('State').inputValue(), 'running');
   await phone.screenshot({ path: join(shots, 'containers-phone.png') });
 
+  // Dark mode follows the system setting, and stays readable.
+  const dark = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
+  await dark.addCookies(cookies);
+  const night = await dark.newPage();
+  watchConsole(night);
+  await night.goto(`${base}/`);
+  await night.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  const background = await night.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const channels = background.match(/\d+/g).slice(0, 3).map(Number);
+  assert.ok(channels.every((c) => c < 80), `the dark page's background is ${background}`);
+  await night.screenshot({ path: join(shots, 'dashboard-dark-desktop.png'), fullPage: true });
+  await checkA11y(night, 'dashboard (dark)');
+  await dark.close();
+
   // Russian: the choice is remembered, and no English string of the page is left.
   await page.getByLabel('Language').selectOption('ru');
   await page.getByRole('heading', { name: 'Контейнеры' }).waitFor();
   await page.reload();
   await page.getByRole('heading', { name: 'Контейнеры' }).waitFor();
   const text = await page.locator('body').innerText();
-  for (const english of ['Containers', 'Log out', 'Kind', 'State', 'No container matches.'])
+  for (const english of ['Containers', 'Dashboard', 'Projects', 'Settings', 'Log out', 'Kind', 'State', 'No container matches.'])
     assert.ok(!text.includes(english), `English "${english}" left on the Russian page`);
 
   assert.deepEqual(consoleErrors, [], 'errors in the browser console');
-  console.log('ui: setup, login, containers filters in the URL, Russian: ok');
+  console.log(`accessibility (axe-core, serious and critical): ${checked.join(', ')}: none`);
+  console.log(`ui: setup, login${withEngine ? ', project, live deploy, failing deploy, rollback' : ''}, containers filters in the URL, Russian: ok`);
 } finally {
+  // The project's containers go with it (the daemon removes what it made).
+  if (projectId && base) {
+    const cookie = (await browser?.contexts()[0]?.cookies())?.map((c) => `${c.name}=${c.value}`).join('; ');
+    const gone = await fetch(`${base}/api/projects/${projectId}`, { method: 'DELETE', headers: { cookie: cookie ?? '', origin: base } }).catch((e) => e);
+    if (!(gone instanceof Response) || gone.status !== 204) console.log(`cleanup: DELETE project answered ${gone?.status ?? gone}`);
+  }
   await browser?.close();
   daemon.kill('SIGTERM');
   await new Promise((r) => daemon.once('exit', r));

@@ -36,6 +36,7 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
 export const api = {
   get: <T>(path: string) => call<T>('GET', path),
   post: <T>(path: string, body?: unknown) => call<T>('POST', path, body ?? {}),
+  patch: <T>(path: string, body: unknown) => call<T>('PATCH', path, body),
   del: <T>(path: string) => call<T>('DELETE', path)
 };
 
@@ -50,9 +51,69 @@ export interface ContainerRow {
   workload_kind: string;
   workload_name?: string;
   role: string;
+  stage_id?: string | null;
   state: string;
   image_tag?: string;
   container_id?: string;
   port?: number;
   host?: string;
+}
+
+export interface Stage {
+  id: string;
+  project_id: string;
+  name: string;
+  subdomain?: string | null;
+  port: number;
+  instances: number;
+  health_path: string;
+  current_tag?: string | null;
+  previous_tag?: string | null;
+}
+
+export interface Project {
+  id: string;
+  name: string;
+  image: string;
+  workload_id: string;
+  webhook_url?: string | null;
+  stages: Stage[];
+  created_at: string;
+}
+
+export interface Deployment {
+  id: string;
+  workload_id: string;
+  stage_id?: string | null;
+  status: string;
+  tag?: string | null;
+  previous_tag?: string | null;
+  trigger: string;
+  triggered_by?: string | null;
+  error?: string | null;
+  phase?: string | null;
+  created_at: string;
+  started_at?: string | null;
+  finished_at?: string | null;
+  log?: string[];
+  log_total?: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+/** Where a 401 sends the browser: the login page, which comes back here after. */
+export function loginHref(): string {
+  const here = typeof location !== 'undefined' ? location.pathname + location.search : '/';
+  return here.startsWith('/login') ? '/login' : `/login?next=${encodeURIComponent(here)}`;
+}
+
+/** Where a login goes on: `next` when it names a page of this UI, else the dashboard. */
+export function afterLogin(next: string | null): string {
+  // Only a path of this origin: "//host" or "/\host" would leave it.
+  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') && !next.startsWith('/login')
+    ? next
+    : '/';
 }
