@@ -1,13 +1,15 @@
 // The UI in a real browser (Debian's chromium through playwright-core): first-run setup,
 // login, a project created and its busybox test image deployed (the Containers page, opened
 // before, shows its row turn running without a reload), a failing deploy's error and log, a
-// rollback, the Containers filters in the URL, and the Russian locale. Starts its own daemon
+// rollback, a compose stack (a refused compose file, a deploy, logs, down), a site uploaded,
+// the dashboard, an API token made, used and revoked, the TOTP QR code, the Containers
+// filters in the URL, dark mode, the Russian locale, and axe-core on every page. Starts its own daemon
 // on a temp data dir. Run by CTest (tests/CMakeLists.txt):
 //   node web/tests/browser.mjs <tinyforge binary> <screenshot dir>
 // Exits 77 (CTest: skipped) with the reason when chromium is not installed. Without a Docker
 // engine or the test images (tests/images/build) the deploy part is skipped with a reason.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,7 +57,8 @@ const out = openSync(log, 'w');
 // the daemon labels what it makes with its own instance id and sees nothing else).
 const engineArgs = withEngine
   ? ['--docker_host', `unix://${engineSocket}`, '--proxy.slot_gate', 'none', '--proxy.slot_ports', await claimSlots(),
-     '--rollback_grace_s', '0', '--deploy.stop_grace_s', '1', '--deploy.health_deadline_s', '8']
+     '--rollback_grace_s', '0', '--deploy.stop_grace_s', '1', '--deploy.health_deadline_s', '8',
+     '--sites.image', 'tinyforge-test/web:v1']
   : ['--docker_host', `unix://${join(dir, 'no-engine.sock')}`];
 const daemon = spawn(binary, ['serve', '--listen', '127.0.0.1:0', '--data_dir', join(dir, 'data'), '--proxy.provider', 'none', ...engineArgs], {
   stdio: ['ignore', out, out]
@@ -75,6 +78,7 @@ let browser;
 let base = '';
 const consoleErrors = [];
 let projectId = '';
+const removeAfter = []; // API paths of what the test made, deleted at the end
 
 // axe-core, injected into each page checked: no serious or critical violation.
 const axeSource = readFileSync(new URL('../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
@@ -92,9 +96,16 @@ async function checkA11y(p, name) {
   checked.push(name);
 }
 
+// Docker adds and removes network interfaces when compose makes a stack's network; Chrome
+// then drops the connections it has open (the event stream, which reconnects by itself) and
+// says so in the console. That one is the machine's, not the UI's.
+const networkChanged = (text) => text.includes('net::ERR_NETWORK_CHANGED');
+
 function watchConsole(p) {
-  p.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  p.on('console', (m) => m.type() === 'error' && !networkChanged(m.text()) && consoleErrors.push(m.text()));
   p.on('pageerror', (e) => consoleErrors.push(String(e)));
+  // TF_UI_DEBUG=1 prints every refused request with its answer.
+  if (process.env.TF_UI_DEBUG) p.on("response", async (r) => r.status() >= 400 && console.log(`debug: ${Date.now()} ${r.status()} ${r.request().method()} ${r.url()} ${await r.text().catch(() => "")}`));
 }
 
 /** Clicks `button` and waits until the deploy it queued (shown on `page` in place of the one
@@ -105,6 +116,60 @@ async function deployEnds(page, button) {
   const shown = page.locator(`.deploy:not([data-deployment="${before}"])`).and(page.locator('[data-status="succeeded"], [data-status="failed"]'));
   await shown.waitFor({ timeout: 60000 });
   return shown.getAttribute('data-status');
+}
+
+/** A stack: a compose file compose refuses shows its error under the editor; a good one is
+ * deployed, its container shows with its logs, and it is taken down. */
+async function stackSteps(page) {
+  await page.getByRole('link', { name: 'Stacks' }).click();
+  await page.getByText('No stack yet.').waitFor();
+  await page.getByLabel('Name', { exact: true }).fill('ui-stack');
+  await page.getByLabel('Compose file').fill('services:\n  web: [not, a, service\n');
+  await page.getByRole('button', { name: 'Create stack' }).click();
+  await page.locator('#compose-error:not(.hidden)').waitFor();
+  assert.ok((await page.locator('#compose-error').innerText()).length > 0);
+  consoleErrors.splice(0).forEach((e) => assert.ok(e.includes('status of 400'), `console: ${e}`));
+  await page.getByLabel('Compose file').fill('services:\n  web:\n    image: tinyforge-test/web:v1\n');
+  await page.getByRole('button', { name: 'Create stack' }).click();
+  await page.waitForURL(/\/stacks\/[^/]+$/);
+  removeAfter.push(`/api/stacks/${page.url().split('/').pop()}`);
+  await page.getByRole('heading', { name: 'ui-stack' }).waitFor();
+  assert.equal(await deployEnds(page, page.getByRole('button', { name: 'Deploy', exact: true })), 'succeeded');
+  const row = page.locator('li[data-row]').filter({ has: page.locator('.state[data-state="running"]') });
+  await row.waitFor({ timeout: 30000 });
+  await row.getByRole('button', { name: 'Logs' }).click();
+  await row.getByLabel('Logs').waitFor();
+  await page.screenshot({ path: join(shots, 'stack-desktop.png'), fullPage: true });
+  await checkA11y(page, 'stack');
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: 'Down', exact: true }).click();
+  await page.getByLabel('What compose printed').waitFor();
+  await page.locator('li[data-row] .state[data-state="running"]').waitFor({ state: 'detached', timeout: 30000 });
+}
+
+/** A site: a .tar.gz uploaded through the page's file input (what a drop does), its release
+ * deployed and current. */
+async function siteSteps(page) {
+  const files = join(dir, 'site');
+  mkdirSync(files, { recursive: true });
+  writeFileSync(join(files, 'index.html'), '<h1>ui site</h1>');
+  const archive = join(dir, 'site.tgz');
+  assert.equal(spawnSync('tar', ['-czf', archive, '-C', files, '.']).status, 0);
+  await page.getByRole('link', { name: 'Sites' }).click();
+  await page.getByText('No site yet.').waitFor();
+  await page.getByLabel('Name', { exact: true }).fill('ui-site');
+  await page.getByRole('button', { name: 'Create site' }).click();
+  await page.waitForURL(/\/sites\/[^/]+$/);
+  removeAfter.push(`/api/sites/${page.url().split('/').pop()}`);
+  await page.getByRole('heading', { name: 'ui-site' }).waitFor();
+  const upload = page.locator('input[type="file"]');
+  const ended = page.locator('.deploy[data-status="succeeded"], .deploy[data-status="failed"]');
+  await upload.setInputFiles(archive);
+  await ended.waitFor({ timeout: 60000 });
+  assert.equal(await ended.getAttribute('data-status'), 'succeeded');
+  assert.notEqual(await page.getByTestId('current-release').innerText(), '—');
+  await page.screenshot({ path: join(shots, 'site-desktop.png'), fullPage: true });
+  await checkA11y(page, 'site');
 }
 
 /** The dashboard: the index counted by kind, the newest deploys, Docker's state. */
@@ -133,6 +198,22 @@ async function settingsSteps(page) {
   await page.locator('tr[data-token="ci"]').getByRole('button', { name: 'Revoke' }).click();
   await page.locator('tr[data-token="ci"]').getByText('revoked').waitFor();
   assert.equal((await me()).status, 401, 'a revoked token still works');
+
+  // The Apps page appears with its feature flag.
+  assert.equal(await page.getByRole('link', { name: 'Apps' }).count(), 0);
+  await page.getByLabel('Group workloads into apps').check();
+  await page.getByRole('link', { name: 'Dashboard' }).click();
+  await page.getByRole('link', { name: 'Apps' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('ui-app');
+  await page.getByRole('button', { name: 'Create app' }).click();
+  await page.getByRole('heading', { name: 'ui-app' }).waitFor();
+  if (withEngine) {
+    await page.getByLabel('App of ui-web').selectOption({ label: 'ui-app' });
+    await page.locator('section').filter({ has: page.getByRole('heading', { name: 'ui-app' }) }).getByRole('link', { name: 'ui-web' }).waitFor();
+  }
+  await checkA11y(page, 'apps');
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByRole('heading', { name: 'API tokens' }).waitFor();
 
   await page.getByRole('button', { name: 'Set up two-factor login' }).click();
   await page.getByRole('img', { name: 'QR code of the TOTP secret' }).locator('svg').waitFor();
@@ -249,6 +330,8 @@ try {
   await page.locator('.live[data-live="open"]').waitFor();
 
   if (withEngine) await projectSteps(context);
+  if (withEngine) await stackSteps(page);
+  if (withEngine) await siteSteps(page);
   await dashboardSteps(page);
   await settingsSteps(page);
 
@@ -297,13 +380,14 @@ try {
 
   assert.deepEqual(consoleErrors, [], 'errors in the browser console');
   console.log(`accessibility (axe-core, serious and critical): ${checked.join(', ')}: none`);
-  console.log(`ui: setup, login${withEngine ? ', project, live deploy, failing deploy, rollback' : ''}, containers filters in the URL, Russian: ok`);
+  console.log(`ui: setup, login${withEngine ? ', project, live deploy, failing deploy, rollback, stack, site upload' : ''}, dashboard, tokens, TOTP QR, containers filters in the URL, dark mode, Russian: ok`);
 } finally {
-  // The project's containers go with it (the daemon removes what it made).
-  if (projectId && base) {
-    const cookie = (await browser?.contexts()[0]?.cookies())?.map((c) => `${c.name}=${c.value}`).join('; ');
-    const gone = await fetch(`${base}/api/projects/${projectId}`, { method: 'DELETE', headers: { cookie: cookie ?? '', origin: base } }).catch((e) => e);
-    if (!(gone instanceof Response) || gone.status !== 204) console.log(`cleanup: DELETE project answered ${gone?.status ?? gone}`);
+  // What the test made goes, with its containers (the daemon removes what it made).
+  if (projectId) removeAfter.push(`/api/projects/${projectId}`);
+  const cookie = (await browser?.contexts()[0]?.cookies().catch(() => []))?.map((c) => `${c.name}=${c.value}`).join('; ');
+  for (const path of base ? removeAfter : []) {
+    const gone = await fetch(`${base}${path}`, { method: 'DELETE', headers: { cookie: cookie ?? '', origin: base } }).catch((e) => e);
+    if (!(gone instanceof Response) || gone.status !== 204) console.log(`cleanup: DELETE ${path} answered ${gone?.status ?? gone}`);
   }
   await browser?.close();
   daemon.kill('SIGTERM');

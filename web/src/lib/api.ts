@@ -33,7 +33,45 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   return data as T;
 }
 
+/** A text/plain answer (container logs), or the API's error. */
+async function text(path: string): Promise<string> {
+  const res = await fetch(path, { credentials: 'same-origin' });
+  const body = await res.text();
+  if (res.ok) return body;
+  let err: { code?: string; message?: string } | undefined;
+  try {
+    err = JSON.parse(body)?.error;
+  } catch {
+    err = undefined;
+  }
+  throw new ApiError(res.status, err?.code ?? 'error', err?.message ?? `GET ${path}: ${res.status}`);
+}
+
+/** POSTs a file as the request body with its upload progress (0..1); the answer as JSON. */
+export function upload<T>(path: string, file: Blob, type: string, progress: (done: number) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', path);
+    xhr.setRequestHeader('Content-Type', type);
+    xhr.upload.onprogress = (e) => e.lengthComputable && progress(e.loaded / e.total);
+    xhr.onerror = () => reject(new ApiError(0, 'network', `POST ${path}: the connection failed`));
+    xhr.onload = () => {
+      let data: unknown;
+      try {
+        data = xhr.responseText ? JSON.parse(xhr.responseText) : undefined;
+      } catch {
+        data = undefined;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) return resolve(data as T);
+      const err = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
+      reject(new ApiError(xhr.status, err?.code ?? 'error', err?.message ?? `POST ${path}: ${xhr.status}`));
+    };
+    xhr.send(file);
+  });
+}
+
 export const api = {
+  text,
   get: <T>(path: string) => call<T>('GET', path),
   post: <T>(path: string, body?: unknown) => call<T>('POST', path, body ?? {}),
   patch: <T>(path: string, body: unknown) => call<T>('PATCH', path, body),
