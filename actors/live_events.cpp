@@ -1,5 +1,7 @@
 #include "actors/live_events.hpp"
 
+#include "net/container_json.hpp"
+#include "net/deployment_json.hpp"
 #include "net/json.hpp"
 
 namespace tf::live {
@@ -25,15 +27,9 @@ std::string_view cut_utf8(std::string_view s, size_t max) {
 void container_written(live_feed* feed, const container_row& row) {
   if (feed == nullptr)
     return;
-  feed->publish("container", net::make_json([&](net::json_writer& w) {
-                  w.StartObject();
-                  net::field(w, "id", row.id);
-                  net::field(w, "workload_id", row.workload_id);
-                  net::field(w, "workload_kind", row.workload_kind);
-                  net::field(w, "state", row.state);
-                  net::nullable(w, "container_id", row.container_id);
-                  w.EndObject();
-                }));
+  std::string data;
+  net::append_container_json(data, net::view_of(row)); // the row as GET /api/containers shows it
+  feed->publish("container", std::move(data));
 }
 
 void container_removed(live_feed* feed, const std::string& id) {
@@ -61,21 +57,12 @@ void containers_changed(live_feed* feed, int64_t rows) {
 void deployment_changed(live_feed* feed, const deployment& d) {
   if (feed == nullptr || d.id.empty())
     return;
+  // The deploy as GET /api/deployments shows it; an error as long as an event may be is cut
+  // (the feed keeps no event over its bound).
+  deployment shown = d;
+  shown.error = std::string{cut_utf8(d.error, max_line_bytes)};
   feed->publish("deployment", net::make_json([&](net::json_writer& w) {
-                  w.StartObject();
-                  net::field(w, "id", d.id);
-                  net::field(w, "workload_id", d.workload_id);
-                  net::nullable(w, "stage_id", d.stage_id);
-                  net::field(w, "tag", cut_utf8(d.tag, max_line_bytes / 4));
-                  net::nullable(w, "previous_tag", cut_utf8(d.previous_tag, max_line_bytes / 4));
-                  net::field(w, "status", d.status);
-                  net::field(w, "trigger", d.trigger);
-                  net::nullable(w, "error", cut_utf8(d.error, max_line_bytes / 2));
-                  net::nullable(w, "phase", d.phase);
-                  net::nullable(w, "created_at", d.created_at);
-                  net::nullable(w, "started_at", d.started_at);
-                  net::nullable(w, "finished_at", d.finished_at);
-                  w.EndObject();
+                  net::write_deployment(w, shown, false);
                 }));
 }
 

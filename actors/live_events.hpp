@@ -1,9 +1,9 @@
 // The events the store writer publishes on the live feed (core/live_feed.hpp) after its
 // commits, as GET /api/events sends them: each a type and one JSON object.
-//   container        a row the deployer wrote or removed: {id, workload_id, workload_kind,
-//                    state, container_id} or {id, removed: true}
+//   container        a row the deployer wrote (as GET /api/containers shows it) or removed:
+//                    {id, removed: true}
 //   containers       the reconciler or a removal changed rows: {changed}; read the index again
-//   deployment       a deploy was queued or moved on: the deployment as the API shows it, no log
+//   deployment       a deploy was queued or moved on: as GET /api/deployments shows it
 //   deployment-log   a line appended to a deploy's log: {deployment_id, index, line}
 //   deployment-phase a running deploy's next step: {id, phase}
 #pragma once

@@ -216,38 +216,9 @@ void write_site(net::json_writer& w, const site& s) {
   w.EndObject();
 }
 
-void write_deployment(net::json_writer& w, const deployment& d, bool log, size_t log_from) {
-  w.StartObject();
-  net::field(w, "id", d.id);
-  net::field(w, "workload_id", d.workload_id);
-  net::nullable(w, "stage_id", d.stage_id);
-  net::field(w, "status", d.status);
-  net::nullable(w, "tag", d.tag);
-  net::nullable(w, "previous_tag", d.previous_tag);
-  net::field(w, "trigger", d.trigger);
-  net::nullable(w, "triggered_by", d.triggered_by);
-  net::nullable(w, "error", d.error);
-  net::nullable(w, "phase", d.phase);
-  net::field(w, "created_at", d.created_at);
-  net::nullable(w, "started_at", d.started_at);
-  net::nullable(w, "finished_at", d.finished_at);
-  if (log) {
-    w.Key("log");
-    w.StartArray();
-    for (auto i = std::min(log_from, d.log.size()); i < d.log.size(); ++i)
-      net::write_string(w, d.log[i]);
-    w.EndArray();
-    net::field(w, "log_total", static_cast<int64_t>(d.log.size()));
-  }
-  w.EndObject();
-}
-
 void write_container(net::json_writer& w, const container_row& c) {
   // The list is written by the store reader from the same shape (net/container_json.hpp).
-  net::write_container_fields(w, container_view{c.id, c.workload_id, c.workload_kind, c.role, c.stage_id,
-                                  c.subdomain, c.image_tag, c.container_id, c.state,
-                                  c.image_ref, c.host, c.last_seen_at, c.created_at,
-                                  c.updated_at, c.port});
+  net::write_container_fields(w, net::view_of(c));
 }
 
 std::string webhook_path(const std::string& webhook_secret) {

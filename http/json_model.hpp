@@ -5,6 +5,7 @@
 // field has the wrong JSON type; ranges and names are the store's to check (store/validate).
 #pragma once
 
+#include "net/deployment_json.hpp"
 #include "net/json.hpp"
 #include "core/model.hpp"
 
@@ -30,7 +31,7 @@ void write_stack(net::json_writer& w, const stack& s);
 
 /// A deploy; with `log` its log lines from index `log_from` on, and "log_total" (the count
 /// of every line) so a client following a running deploy knows where to ask next.
-void write_deployment(net::json_writer& w, const deployment& d, bool log, size_t log_from = 0);
+using net::write_deployment; // net/deployment_json.hpp
 
 void write_container(net::json_writer& w, const container_row& c);
 

@@ -127,6 +127,14 @@ inline void append_container_json(std::string& out, const container_view& c) {
   out += '}';
 }
 
+/// A stored row's fields as the view above (borrowed: the row outlives the view).
+inline container_view view_of(const container_row& c) {
+  return container_view{c.id,           c.workload_id,  c.workload_kind, c.role,
+                        c.stage_id,     c.subdomain,    c.image_tag,     c.container_id,
+                        c.state,        c.image_ref,    c.host,          c.last_seen_at,
+                        c.created_at,   c.updated_at,   c.port};
+}
+
 /// The same object inside a document a RapidJSON writer is writing.
 inline void write_container_fields(json_writer& w, const container_view& c) {
   std::string text;
