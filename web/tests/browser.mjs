@@ -60,9 +60,11 @@ const engineArgs = withEngine
      '--rollback_grace_s', '0', '--deploy.stop_grace_s', '1', '--deploy.health_deadline_s', '8',
      '--sites.image', 'tinyforge-test/web:v1']
   : ['--docker_host', `unix://${join(dir, 'no-engine.sock')}`];
-const daemon = spawn(binary, ['serve', '--listen', '127.0.0.1:0', '--data_dir', join(dir, 'data'), '--proxy.provider', 'none', ...engineArgs], {
-  stdio: ['ignore', out, out]
-});
+const startDaemon = (listen) =>
+  spawn(binary, ['serve', '--listen', listen, '--data_dir', join(dir, 'data'), '--proxy.provider', 'none', ...engineArgs], {
+    stdio: ['ignore', out, out]
+  });
+let daemon = startDaemon('127.0.0.1:0');
 
 async function until(what, check, ms = 20000) {
   const end = Date.now() + ms;
@@ -116,6 +118,52 @@ async function deployEnds(page, button) {
   const shown = page.locator(`.deploy:not([data-deployment="${before}"])`).and(page.locator('[data-status="succeeded"], [data-status="failed"]'));
   await shown.waitFor({ timeout: 60000 });
   return shown.getAttribute('data-status');
+}
+
+/** The daemon restarts under an open page: its event stream reconnects by itself, the index
+ * is read again, and (with the engine) a change made after the restart shows without a
+ * reload. */
+async function restartSteps(page) {
+  await page.getByRole('link', { name: /^Containers/ }).click();
+  await page.getByRole('heading', { name: 'Containers' }).waitFor();
+  await page.locator('.live[data-live="open"]').waitFor();
+  await page.evaluate(() => (window.__beforeRestart = true));
+  daemon.kill('SIGTERM');
+  await new Promise((r) => daemon.once('exit', r));
+  await page.locator('.live:not([data-live="open"])').waitFor();
+  const reads = [];
+  const onRequest = (r) => r.url().includes('/api/containers?') && reads.push(r.url());
+  page.on('request', onRequest);
+  daemon = startDaemon(`127.0.0.1:${new URL(base).port}`);
+  await page.locator('.live[data-live="open"]').waitFor({ timeout: 30000 });
+  await until('the index read again after the restart', async () => reads.length > 0);
+  page.off('request', onRequest);
+  // Chrome logs the refused reconnects while the daemon was down.
+  consoleErrors.splice(0).forEach((e) => assert.ok(/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|status of 503/.test(e), `console: ${e}`));
+  if (withEngine) {
+    const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    const list = await (await fetch(`${base}/api/containers?kind=project&state=running`, { headers: { cookie } })).json();
+    const row = list.items[0];
+    assert.ok(row, 'a running project container after the restart');
+    // Stopped through the API after the restart: the open page sees it.
+    const stop = await fetch(
+      `${base}/api/instances/${projectId}/${encodeURIComponent(row.role)}/${encodeURIComponent(row.id)}/stop`,
+      { method: 'POST', headers: { cookie, origin: base } }
+    );
+    assert.equal(stop.status, 200, `stop after the restart: ${await stop.text()}`);
+    await page.locator(`tr[data-row="${row.id}"] td[data-state="stopped"]`).waitFor({ timeout: 30000 });
+    // Started again from the project page's instance panel (through the project's deployer).
+    const other = await page.context().newPage();
+    watchConsole(other);
+    await other.goto(`${base}/projects/${projectId}`);
+    const instance = other.locator(`li[data-row="${row.id}"]`);
+    await instance.locator('[data-state="stopped"]').waitFor();
+    await instance.getByRole('button', { name: 'Start' }).click();
+    await instance.locator('[data-state="running"]').waitFor({ timeout: 30000 });
+    await page.locator(`tr[data-row="${row.id}"] td[data-state="running"]`).waitFor({ timeout: 30000 });
+    await other.close();
+  }
+  assert.equal(await page.evaluate(() => window.__beforeRestart), true, 'the page was reloaded');
 }
 
 /** A stack: a compose file compose refuses shows its error under the editor; a good one is
@@ -265,6 +313,10 @@ async function projectSteps(context) {
   await watcher.getByRole('link', { name: 'ui-web' }).waitFor();
   assert.equal(await watcher.evaluate(() => window.__notReloaded), true, 'the Containers page was reloaded');
   assert.equal(await watcher.getByTestId('containers-count').innerText(), '1');
+  // The tab counters count the whole population.
+  assert.match(await watcher.getByRole('button', { name: /^All/ }).innerText(), /1$/);
+  assert.match(await watcher.getByRole('button', { name: /^Project/ }).innerText(), /1$/);
+  assert.match(await watcher.getByRole('button', { name: /^Stack/ }).innerText(), /0$/);
   await watcher.screenshot({ path: join(shots, 'containers-live-desktop.png') });
   await page.screenshot({ path: join(shots, 'project-desktop.png'), fullPage: true });
   await checkA11y(page, 'project');
@@ -330,6 +382,7 @@ try {
   await page.locator('.live[data-live="open"]').waitFor();
 
   if (withEngine) await projectSteps(context);
+  await restartSteps(page);
   if (withEngine) await stackSteps(page);
   if (withEngine) await siteSteps(page);
   await dashboardSteps(page);
@@ -377,6 +430,40 @@ try {
   const text = await page.locator('body').innerText();
   for (const english of ['Containers', 'Dashboard', 'Projects', 'Settings', 'Log out', 'Kind', 'State', 'No container matches.'])
     assert.ok(!text.includes(english), `English "${english}" left on the Russian page`);
+
+  // Every page at desktop and at phone width: a screenshot each, and at phone width nothing
+  // wider than the screen (a wide table scrolls in its own box).
+  const pages = ['/', '/projects', '/stacks', '/sites', '/containers', '/proxies', '/stale', '/settings', '/apps'];
+  if (projectId) pages.push(`/projects/${projectId}`);
+  for (const made of removeAfter) if (/^\/api\/(stacks|sites)\//.test(made)) pages.push(made.slice('/api'.length));
+  const shotName = (path) =>
+    path === '/' ? 'dashboard' : path.slice(1).split('/')[0] + (path.split('/').length > 2 ? '-detail' : '');
+  for (const [width, height, label] of [[1280, 800, 'desktop'], [375, 740, 'phone']]) {
+    const sized = await browser.newContext({ viewport: { width, height } });
+    const tab = await sized.newPage();
+    watchConsole(tab);
+    await tab.goto(`${base}/login`);
+    await tab.getByLabel('Password').waitFor();
+    await tab.screenshot({ path: join(shots, `login-${label}.png`), fullPage: true });
+    await sized.addCookies(cookies);
+    for (const path of pages) {
+      await tab.goto(`${base}${path}`);
+      await tab.getByRole('heading', { level: 1 }).first().waitFor();
+      await tab.getByText('Loading…').waitFor({ state: 'detached' });
+      await tab.screenshot({ path: join(shots, `${shotName(path)}-${label}.png`), fullPage: true });
+      if (label !== 'phone') continue;
+      const wide = await tab.evaluate(() => document.documentElement.scrollWidth);
+      // On failure, name what sticks out.
+      const culprits = wide <= width ? [] : await tab.evaluate((w) =>
+        [...document.querySelectorAll('body *')]
+          .filter((e) => e.getBoundingClientRect().right > w + 1)
+          .slice(0, 8)
+          .map((e) => `${e.tagName.toLowerCase()}${e.className ? '.' + String(e.className).split(' ').join('.') : ''} (${Math.round(e.getBoundingClientRect().right)} px)`), width);
+      assert.ok(wide <= width, `${path} is ${wide} px wide at ${width}: ${culprits.join(', ')}`);
+    }
+    await sized.close();
+  }
+  console.log(`screenshots at 1280 and 375 px of ${pages.length + 1} pages: ${shots}`);
 
   assert.deepEqual(consoleErrors, [], 'errors in the browser console');
   console.log(`accessibility (axe-core, serious and critical): ${checked.join(', ')}: none`);
