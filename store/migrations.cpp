@@ -49,27 +49,33 @@ caf::expected<int> migrate(database& db) {
                                       + std::to_string(*current)
                                       + ", newer than this binary knows ("
                                       + std::to_string(all.back().version) + ")");
+  // Every pending step in one transaction: an upgrade lands whole or not at all (a failing
+  // step leaves the schema the old binary knew, not half-way), and a first start commits
+  // once instead of once per step (the WAL written once: the fresh start's largest cost).
+  auto tx = transaction::begin(db);
+  if (!tx)
+    return tx.error();
+  auto record
+    = db.prepare("INSERT INTO schema_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)");
+  if (!record)
+    return record.error();
+  auto now = now_utc();
   int applied = 0;
   for (const auto& step : all) {
     if (step.version <= *current)
       continue;
-    auto tx = transaction::begin(db);
-    if (!tx)
-      return tx.error();
     if (auto err = db.exec(step.sql))
       return make_error(error_code(err), "migration " + std::to_string(step.version) + " ("
                                            + std::string{step.name}
                                            + "): " + error_message(err));
-    auto record = db.prepare(
-      "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)");
-    if (!record)
-      return record.error();
-    if (auto err = record->bind(1, step.version).bind(2, step.name).bind(3, now_utc()).run())
+    if (auto err = record->bind(1, step.version).bind(2, step.name).bind(3, now).run())
       return err;
-    if (auto err = tx->commit())
-      return err;
+    record->reset();
     ++applied;
   }
+  if (applied > 0)
+    if (auto err = tx->commit())
+      return err;
   return applied;
 }
 

@@ -276,6 +276,38 @@ TEST_CASE("migrate applies every step once, and never again") {
   CHECK(dump(db) == data_after_first);
 }
 
+TEST_CASE("an upgrade whose step fails leaves the schema the old binary knew") {
+  tf::test::temp_dir dir;
+  auto db = open_rw(dir.file("tinyforge.db"));
+  REQUIRE(MUST(schema_version(db)) == 0);
+  for (const auto& step : migrations()) {
+    if (step.version > 13)
+      break;
+    REQUIRE_FALSE(db.exec(step.sql));
+    sql_run(db, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)",
+            step.version, std::string{step.name}, "2026-01-01T00:00:00.000Z");
+  }
+  // A stack row as version 13 named it (step 14 renames it), and a column step 15 adds
+  // already there (made by hand), so step 15 fails after step 14 ran.
+  sql_run(db, "INSERT INTO workloads(id, kind, ref_id, name, webhook_secret, created_at, "
+              "updated_at) VALUES ('w1', 'stack', 's1', 'shop', '', 't', 't')");
+  sql_run(db, "INSERT INTO containers(id, workload_id, workload_kind, role, created_at, "
+              "updated_at) VALUES ('w1/web', 'w1', 'stack', 'web', 't', 't')");
+  sql_run(db, "ALTER TABLE stacks ADD COLUMN route_port INTEGER NOT NULL DEFAULT 0");
+
+  auto failed = migrate(db);
+  REQUIRE_FALSE(static_cast<bool>(failed));
+  CHECK(message_of(failed).find("migration 15") != std::string::npos);
+  CHECK(MUST(schema_version(db)) == 13);
+  CHECK(sql_text(db, "SELECT id FROM containers WHERE workload_id = 'w1'") == "w1/web");
+
+  // The cause gone, the next start applies both.
+  sql_run(db, "ALTER TABLE stacks DROP COLUMN route_port");
+  CHECK(MUST(migrate(db)) == 2);
+  CHECK(MUST(schema_version(db)) == static_cast<int64_t>(migrations().back().version));
+  CHECK(sql_text(db, "SELECT id FROM containers WHERE workload_id = 'w1'") == "w1:web");
+}
+
 TEST_CASE("migrations 5 and 6 keep the delivery log of a version 4 database") {
   tf::test::temp_dir dir;
   auto db = open_rw(dir.file("tinyforge.db"));
