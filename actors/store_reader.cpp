@@ -2,6 +2,7 @@
 
 #include "actors/behavior_parts.hpp"
 #include "actors/reply.hpp"
+#include "core/body_pool.hpp"
 #include "core/errors.hpp"
 #include "net/container_json.hpp"
 #include "store/admin_reads.hpp"
@@ -93,7 +94,9 @@ auto container_index_reads(store::database& d) {
         return out;
       }
       auto& body = out.body;
-      // About 450 bytes a row: one allocation for most pages.
+      // A buffer already faulted in when one was handed back (core/body_pool.hpp); about
+      // 450 bytes a row: one allocation for most pages.
+      body = body_pool::take();
       body.reserve(static_cast<size_t>(std::clamp<int64_t>(f.limit, 1, 1000)) * 480 + 64);
       body += "{\"items\":[";
       bool first = true;

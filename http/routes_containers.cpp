@@ -1,6 +1,7 @@
 // /api/containers (the containers index, from the store readers, also per workload under
 // /api/workloads/{id}/containers; a container's logs, from the docker worker) and /api/instances (stop, start or restart one container of a stage,
 // through the project deployer).
+#include "core/body_pool.hpp"
 #include "http/ask.hpp"
 #include "http/auth.hpp"
 #include "http/handler_steps.hpp"
@@ -196,7 +197,8 @@ void answer_index(const server_context& ctx, req_t req, res_t res,
     return render_error(res, p.error());
   if (p->not_modified)
     return answer_unchanged(res, p->etag);
-  auto body = std::make_shared<const std::string>(std::move(p->body));
+  // Its buffer goes back to the pool when the cache and the last answer let go of it.
+  auto body = body_pool::share(std::move(p->body));
   if (versions)
     recent_bodies().keep(versions, key, p->etag, body);
   answer_list(res, p->etag, std::move(body));

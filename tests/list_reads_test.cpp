@@ -18,6 +18,7 @@
 #include "helpers.hpp"
 #include "http/ask.hpp"
 #include "json_checks.hpp"
+#include "core/body_pool.hpp"
 #include "net/container_json.hpp"
 
 #include <httplib.h>
@@ -254,6 +255,62 @@ TEST_CASE_FIXTURE(list_fixture, "the ETag answers 304 while the index is unchang
              200);
   auto some = get(by_app, {{"If-None-Match", none->get_header_value("ETag")}});
   CHECK(num(check_json(some, 200), "total") == 1);
+}
+
+TEST_CASE("a body buffer handed back is reused empty, and the pool stays bounded") {
+  // An empty pool answers a new string (its inline capacity only).
+  auto from_pool = [] { return tf::body_pool::take().capacity() >= 4096; };
+  while (from_pool()) {
+  } // what other tests left
+  std::string big(512 * 1024, 'x');
+  auto capacity = big.capacity();
+  tf::body_pool::give(std::move(big));
+  auto reused = tf::body_pool::take();
+  CHECK(reused.empty());
+  CHECK(reused.capacity() == capacity);
+  CHECK_FALSE(from_pool()); // one given, one taken
+
+  // Small buffers (cheap to make again) and huge ones (the RSS budget) are not kept.
+  tf::body_pool::give(std::string(4 * 1024, 'x'));
+  tf::body_pool::give(std::string(8 * 1024 * 1024, 'x'));
+  CHECK_FALSE(from_pool());
+
+  // At most two are kept.
+  for (int i = 0; i < 3; ++i)
+    tf::body_pool::give(std::string(256 * 1024, 'x'));
+  CHECK(from_pool());
+  CHECK(from_pool());
+  CHECK_FALSE(from_pool());
+
+  // A shared body goes back when its last owner lets go, not before.
+  auto shared = tf::body_pool::share(std::string(300 * 1024, 'y'));
+  auto copy = shared;
+  shared.reset();
+  CHECK_FALSE(from_pool());
+  CHECK(copy->size() == 300 * 1024);
+  copy.reset();
+  CHECK(tf::body_pool::take().capacity() >= 300 * 1024);
+}
+
+TEST_CASE_FIXTURE(list_fixture, "bodies written into reused buffers hold their own rows only") {
+  auto p = make_project("reuse");
+  // Enough rows for a whole-index body the pool keeps (over 128 KB).
+  for (int i = 0; i < 400; ++i)
+    add_row(p, i % 4 == 0 ? "created" : "running");
+  const httplib::Headers read_through{{"Cache-Control", "no-cache"}};
+  auto whole = get("/api/containers?limit=5000", read_through);
+  auto created = get("/api/containers?limit=5000&state=created", read_through);
+  REQUIRE(whole);
+  REQUIRE(created);
+  REQUIRE(whole->body.size() > 128 * 1024);
+  CHECK(check_json(whole, 200)["items"].Size() == 400);
+  CHECK(check_json(created, 200)["items"].Size() == 100);
+  // The smaller body after the larger, again and again, from the store each time: a buffer
+  // that held the whole index must not lend its tail to the filtered one.
+  for (int i = 0; i < 6; ++i) {
+    CHECK(get("/api/containers?limit=5000", read_through)->body == whole->body);
+    CHECK(get("/api/containers?limit=5000&state=created", read_through)->body == created->body);
+  }
 }
 
 TEST_CASE_FIXTURE(list_fixture, "filters select the rows they name, alone and together") {
