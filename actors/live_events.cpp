@@ -57,13 +57,19 @@ void containers_changed(live_feed* feed, int64_t rows) {
 void deployment_changed(live_feed* feed, const deployment& d) {
   if (feed == nullptr || d.id.empty())
     return;
-  // The deploy as GET /api/deployments shows it; an error as long as an event may be is cut
-  // (the feed keeps no event over its bound).
-  deployment shown = d;
-  shown.error = std::string{cut_utf8(d.error, max_line_bytes)};
-  feed->publish("deployment", net::make_json([&](net::json_writer& w) {
-                  net::write_deployment(w, shown, false);
-                }));
+  // The deploy as GET /api/deployments shows it, without its log; an error longer than an
+  // event may be is cut (the feed keeps no event over its bound), in a copy made only then.
+  auto publish = [feed](const deployment& shown) {
+    feed->publish("deployment", net::make_json([&](net::json_writer& w) {
+                    net::write_deployment(w, shown, false);
+                  }));
+  };
+  if (d.error.size() <= max_line_bytes)
+    return publish(d);
+  deployment cut = d;
+  cut.log.clear();
+  cut.error = std::string{cut_utf8(d.error, max_line_bytes)};
+  publish(cut);
 }
 
 void deployment_logged(live_feed* feed, const deployment_log_line& line, int64_t index) {

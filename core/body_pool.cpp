@@ -47,12 +47,11 @@ void give(std::string&& s) {
 }
 
 std::shared_ptr<const std::string> share(std::string&& s) {
-  return std::shared_ptr<const std::string>(new std::string(std::move(s)),
-                                            [](const std::string* owned) {
-                                              auto* body = const_cast<std::string*>(owned);
-                                              give(std::move(*body));
-                                              delete body;
-                                            });
+  // The deleter gets the pointer as made (not const), so it can hand the buffer back.
+  return {new std::string(std::move(s)), [](std::string* owned) {
+            give(std::move(*owned));
+            delete owned;
+          }};
 }
 
 } // namespace tf::body_pool

@@ -3,7 +3,7 @@
 // cli/heap.cpp keeps glibc's mmap threshold fixed so that RSS falls back after a burst: a
 // block that large is mapped on its own and unmapped when freed. Each answer then wrote a
 // fresh mapping and paid a page fault per 4 KiB, which in this VM was more than half the
-// CPU of an uncached whole-index read (520 -> 1,280 req/s without it). A couple of
+// CPU of an uncached whole-index read (520 -> ~1,100 req/s with the pool). A couple of
 // buffers handed back are kept, already faulted in, for the next body; bounded in count
 // and in each one's capacity, so the pool holds at most a few MB and large bodies (a
 // 5,000-row index) still map and unmap as before.

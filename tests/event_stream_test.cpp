@@ -310,6 +310,32 @@ TEST_CASE_FIXTURE(events_fixture,
   CHECK(str(parse_json(next_of(reader.get(), buf, "deployment-log").data), "line") == "after");
 }
 
+TEST_CASE_FIXTURE(events_fixture, "a failed deploy's long error is cut to fit an event, on a character") {
+  auto stream = open_stream();
+  std::string buf;
+  expect_stream_head(stream.get(), buf);
+  auto d = make_deployment();
+  next_of(stream.get(), buf, "deployment"); // queued
+  append_log(d.id, "a line of the log");
+  next_of(stream.get(), buf, "deployment-log");
+  call<tf::deployment>(tf::atom::update_v, tf::deployment_transition{d.id, "running", ""});
+  next_of(stream.get(), buf, "deployment");
+
+  std::string error = "health: ";
+  for (int i = 0; i < 1500; ++i)
+    error += "\xc3\xa9"; // two bytes a character: a cut in the middle of one would be invalid
+  auto stored = call<tf::deployment>(tf::atom::update_v,
+                                     tf::deployment_transition{d.id, "failed", error});
+  auto failed = parse_json(next_of(stream.get(), buf, "deployment").data);
+  CHECK(str(failed, "status") == "failed");
+  auto shown = str(failed, "error");
+  CHECK(shown.size() <= 1200);
+  CHECK(shown.size() > 1000);
+  CHECK(error.compare(0, shown.size(), shown) == 0); // a prefix, whole characters
+  CHECK_FALSE(failed.HasMember("log"));               // the event never carries the log
+  CHECK(stored.error == error); // the store keeps the whole error
+}
+
 TEST_CASE_FIXTURE(events_fixture, "streams are capped, and a place comes back when a client leaves") {
   std::vector<socket_fd> open;
   for (int i = 0; i < 64; ++i) {
