@@ -70,7 +70,7 @@ caf::expected<container_filter> container_filter_of(req_t req) {
 /// index version it was read at. While the store's published version (store/
 /// index_version.hpp) is still that one, the same query is answered with the same bytes and
 /// no read: a UI polling the index costs what serving a file does. Any commit to the index
-/// (a deploy, the reconciler's tick writing last_seen_at) retires every entry at once.
+/// (a deploy, a reconcile tick's sweep recording the host's listing) retires every entry at once.
 /// Bounded in entries and bytes; a request with `Cache-Control: no-cache` reads through.
 class index_bodies {
 public:

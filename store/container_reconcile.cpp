@@ -24,16 +24,18 @@ namespace {
 
 // -- the statements -------------------------------------------------------------
 
-// A tick mostly finds each container as it was: only when it was last seen changes. Such a
-// row is "touched": an UPDATE of the two timestamps alone, which no index holds, so SQLite
-// rewrites the row and no index entry. A row whose Docker fields changed is written in full
-// (and its indexes with it). Parameters, in every statement below: ?1 container id, ?2 image,
-// ?3 state, ?4 port, ?5 last seen, ?6 now, ?7 workload id, ?8 row id.
+// A tick mostly finds each container as it was. Such a row is only read: its last sighting
+// is its host's latest full listing (host_listings, recorded by the sweep that ends the
+// tick), so a tick over rows that did not change writes one row, not every row, and no
+// page of the table. A row whose Docker fields changed is written in full, its last
+// sighting and its indexes with it. Parameters, in every statement below: ?1 container id,
+// ?2 image, ?3 state, ?4 port, ?5 last seen, ?6 now, ?7 workload id, ?8 row id (the reads
+// leave ?5 and ?6 out: SQLite binds a number a statement does not use as a no-op).
 
 /// A row, by its row id within the labelled workload (the primary key), when Docker's fields
-/// are as stored: a project, stack or site row alike.
-constexpr std::string_view touch_row_by_id_sql =
-  "UPDATE containers SET last_seen_at = ?5, updated_at = ?6 WHERE id = ?8 AND workload_id = ?7 "
+/// are as stored: a project, stack or site row alike. Read only.
+constexpr std::string_view row_as_observed_by_id_sql =
+  "SELECT 1 FROM containers WHERE id = ?8 AND workload_id = ?7 "
   "AND container_id = ?1 AND image_ref = ?2 AND state = ?3 AND port = ?4";
 
 /// A project row, by its row id within the labelled workload, in full. Project rows are only
@@ -43,20 +45,20 @@ constexpr std::string_view update_project_row_by_id_sql =
   "UPDATE containers SET container_id = ?1, image_ref = ?2, state = ?3, port = ?4, "
   "last_seen_at = ?5, updated_at = ?6 WHERE id = ?8 AND workload_id = ?7";
 
-/// The project rows of a container id within the labelled workload whose Docker fields are
-/// as stored (the reconciler matches project containers by their container id). A container
-/// id names one container, so the search finds its rows. OR IGNORE: SQLite cannot know that
-/// this UPDATE changes one row, and one that may change several and may fail half-way (a NOT
-/// NULL column set) keeps a statement journal, a savepoint per run; with IGNORE a NULL would
-/// skip the row instead, so there is no half-way, and no journal. Nothing bound is NULL, and
-/// the columns set are in no UNIQUE or CHECK constraint, so the outcome is the same.
-constexpr std::string_view touch_project_rows_by_container_sql =
-  "UPDATE OR IGNORE containers INDEXED BY idx_containers_container_id "
-  "SET last_seen_at = ?5, updated_at = ?6 WHERE container_id = ?1 AND workload_id = ?7 "
-  "AND image_ref = ?2 AND state = ?3 AND port = ?4";
+/// The project rows of a container id within the labelled workload (the reconciler matches
+/// project containers by their container id), each with whether Docker's fields are as
+/// stored. A container id names one container, so the search finds its rows. Read only.
+constexpr std::string_view project_rows_by_container_sql =
+  "SELECT image_ref = ?2 AND state = ?3 AND port = ?4 "
+  "FROM containers INDEXED BY idx_containers_container_id "
+  "WHERE container_id = ?1 AND workload_id = ?7";
 
-/// The other rows of that container id, in full (those touched above are now as observed);
-/// OR IGNORE as above.
+/// Those of the rows above whose Docker fields changed, in full. OR IGNORE: SQLite cannot
+/// know that this UPDATE changes one row, and one that may change several and may fail
+/// half-way (a NOT NULL column set) keeps a statement journal, a savepoint per run; with
+/// IGNORE a NULL would skip the row instead, so there is no half-way, and no journal.
+/// Nothing bound is NULL, and the columns set are in no UNIQUE or CHECK constraint, so the
+/// outcome is the same.
 constexpr std::string_view update_project_rows_by_container_sql =
   "UPDATE OR IGNORE containers INDEXED BY idx_containers_container_id "
   "SET image_ref = ?2, state = ?3, port = ?4, last_seen_at = ?5, updated_at = ?6 "
@@ -86,13 +88,29 @@ constexpr std::string_view change_of_rowid_sql =
   "SELECT id, workload_id, role, container_id FROM containers WHERE rowid = ?1";
 
 /// The rows of one host whose container Docker no longer lists, from the index of live rows
-/// (migration 9): rows already missing or never started are not in it.
+/// (migration 9): rows already missing or never started are not in it. Their last sighting
+/// becomes what the index showed until now, the host's previous listing (?5) when it is the
+/// later: a missing row keeps it (last_seen_column).
 constexpr std::string_view sweep_missing_sql =
-  "UPDATE containers INDEXED BY idx_containers_live SET state = 'missing', updated_at = ?1 "
+  "UPDATE containers INDEXED BY idx_containers_live SET state = 'missing', updated_at = ?1, "
+  "last_seen_at = max(last_seen_at, ?5) "
   "WHERE host = ?2 AND container_id != '' AND state != 'missing' "
   "AND (?4 = '' OR updated_at < ?4) "
   "AND container_id NOT IN (SELECT value FROM json_each(?3)) "
   "RETURNING id, workload_id, role, container_id";
+
+/// A host's latest full listing ('' before the first).
+constexpr std::string_view host_listing_sql =
+  "SELECT listed_at FROM host_listings WHERE host = ?1";
+
+/// Every host's latest full listing.
+constexpr std::string_view host_listings_sql = "SELECT host, listed_at FROM host_listings";
+
+/// Records a host's full listing; an older one (a sweep that arrives late) never replaces a
+/// newer.
+constexpr std::string_view record_host_listing_sql =
+  "INSERT INTO host_listings(host, listed_at) VALUES (?1, ?2) ON CONFLICT(host) DO UPDATE "
+  "SET listed_at = excluded.listed_at WHERE excluded.listed_at > host_listings.listed_at";
 
 // -- one batch ----------------------------------------------------------------------
 
@@ -102,21 +120,21 @@ struct reconcile_batch {
 
   database& db;
   std::string now = now_utc();
-  statement touch_by_id;
+  statement as_observed_by_id;
   statement by_id;
-  statement touch_by_container;
+  statement rows_by_container;
   statement by_container;
   statement upsert;
   std::map<std::string, std::string> kinds;  // workload id -> kind ("" when none)
   std::map<std::string, std::string> stacks; // compose project -> workload id ("" when none)
   observed_container resolved; // a compose container as indexed (see resolve)
-  int64_t moved = 0; // rows whose Docker fields changed (not only touched)
+  int64_t moved = 0; // rows whose Docker fields changed (written, not only matched)
 };
 
 caf::error prepare_batch(reconcile_batch& b) {
-  for (auto [into, sql] : {std::pair{&b.touch_by_id, touch_row_by_id_sql},
+  for (auto [into, sql] : {std::pair{&b.as_observed_by_id, row_as_observed_by_id_sql},
                            std::pair{&b.by_id, update_project_row_by_id_sql},
-                           std::pair{&b.touch_by_container, touch_project_rows_by_container_sql},
+                           std::pair{&b.rows_by_container, project_rows_by_container_sql},
                            std::pair{&b.by_container, update_project_rows_by_container_sql},
                            std::pair{&b.upsert, upsert_docker_fields_sql}}) {
     auto st = b.db.prepare(sql);
@@ -179,42 +197,74 @@ caf::expected<int64_t> run_bound(statement& st) {
   return changed;
 }
 
-/// Binds one observation's Docker fields to ?1-?7 of `st` (and its row id to ?8 if it has one)
-/// and runs it: how many rows it changed.
-caf::expected<int64_t> run_with(reconcile_batch& b, statement& st, const observed_container& o,
-                                bool with_id) {
+/// Binds one observation's Docker fields to ?1-?7 of `st` (and its row id to ?8 if it has
+/// one).
+void bind_observed(reconcile_batch& b, statement& st, const observed_container& o,
+                   bool with_id) {
   // Borrowed: the observation and the batch outlive the run, and every run binds anew.
   const auto& last_seen = o.last_seen_at.empty() ? b.now : o.last_seen_at;
   bind_all(st, borrowed{o.container_id}, borrowed{o.image_ref}, borrowed{o.state}, o.port,
            borrowed{last_seen}, borrowed{b.now}, borrowed{o.workload_id});
   if (with_id)
     bind_from(st, 8, borrowed{o.id});
+}
+
+/// Runs a write with one observation bound: how many rows it changed.
+caf::expected<int64_t> run_with(reconcile_batch& b, statement& st, const observed_container& o,
+                                bool with_id) {
+  bind_observed(b, st, o, with_id);
   return run_bound(st);
 }
 
-/// Writes `o` (a workload of `kind`): how many rows it changed (0: nothing to match). A project
-/// container needs an id or a container id (an empty one would match every row not started
-/// yet), a stack or site container an id.
+/// The rows a read with one observation bound finds: how many, and how many of them have
+/// a true first column.
+struct rows_found {
+  int64_t rows = 0;
+  int64_t as_observed = 0;
+};
+
+caf::expected<rows_found> read_with(reconcile_batch& b, statement& st,
+                                    const observed_container& o, bool with_id) {
+  bind_observed(b, st, o, with_id);
+  rows_found found;
+  while (st.step()) {
+    ++found.rows;
+    found.as_observed += st.integer(0) != 0 ? 1 : 0;
+  }
+  auto err = st.error();
+  st.reset();
+  if (err)
+    return err;
+  return found;
+}
+
+/// Indexes `o` (a workload of `kind`): how many rows it matched, as they were or written
+/// (0: nothing to match). A project container needs an id or a container id (an empty one
+/// would match every row not started yet), a stack or site container an id.
 caf::expected<int64_t> write(reconcile_batch& b, const observed_container& o,
                              const std::string& kind) {
   auto project = kind == "project";
   if (project && o.id.empty()) {
     if (o.container_id.empty())
       return 0;
-    auto touched = run_with(b, b.touch_by_container, o, false);
-    if (!touched)
-      return touched;
-    auto updated = run_with(b, b.by_container, o, false);
-    if (!updated)
-      return updated;
-    b.moved += *updated;
-    return *touched + *updated;
+    auto found = read_with(b, b.rows_by_container, o, false);
+    if (!found)
+      return found.error();
+    if (found->as_observed < found->rows) {
+      auto updated = run_with(b, b.by_container, o, false);
+      if (!updated)
+        return updated;
+      b.moved += *updated;
+    }
+    return found->rows;
   }
   if (o.id.empty())
     return 0;
-  auto touched = run_with(b, b.touch_by_id, o, true);
-  if (!touched || *touched > 0)
-    return touched;
+  auto as_observed = read_with(b, b.as_observed_by_id, o, true);
+  if (!as_observed)
+    return as_observed.error();
+  if (as_observed->rows > 0)
+    return as_observed->rows;
   caf::expected<int64_t> written = 0;
   if (project) {
     written = run_with(b, b.by_id, o, true);
@@ -318,13 +368,24 @@ caf::expected<reconcile_result> reconcile_containers(database& db,
 
 caf::expected<std::vector<container_change>> sweep_missing(database& db,
                                                            const missing_sweep& sweep) {
-  auto rows = select_all(db, sweep_missing_sql, read_change, now_utc(), sweep.host,
-                         encode_string_array(sweep.seen_container_ids), sweep.listed_at);
-  if (!rows)
-    return rows.error();
-  for (auto& c : *rows)
-    c.state = "missing";
-  return rows;
+  return in_transaction(db, [&]() -> caf::expected<std::vector<container_change>> {
+    auto now = now_utc();
+    auto previous = select_all(db, host_listing_sql, text_of_first_column, sweep.host);
+    if (!previous)
+      return previous.error();
+    auto rows = select_all(db, sweep_missing_sql, read_change, now, sweep.host,
+                           encode_string_array(sweep.seen_container_ids), sweep.listed_at,
+                           previous->empty() ? std::string{} : previous->front());
+    if (!rows)
+      return rows.error();
+    for (auto& c : *rows)
+      c.state = "missing";
+    // The rows still live were all in this listing (or written after it began).
+    if (auto err = run(db, record_host_listing_sql, sweep.host,
+                       sweep.listed_at.empty() ? now : sweep.listed_at))
+      return err;
+    return rows;
+  });
 }
 
 caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep) {
@@ -334,16 +395,41 @@ caf::expected<int64_t> mark_missing(database& db, const missing_sweep& sweep) {
   return static_cast<int64_t>(rows->size());
 }
 
+caf::expected<host_sightings> host_sightings::read(database& db) {
+  auto st = db.prepare(host_listings_sql);
+  if (!st)
+    return st.error();
+  host_sightings out;
+  while (st->step())
+    out.listed_at_.emplace_back(st->text(0), st->text(1));
+  if (st->error())
+    return st->error();
+  return out;
+}
+
+std::string_view host_sightings::last_seen(std::string_view host, std::string_view state,
+                                           std::string_view container_id,
+                                           std::string_view own) const {
+  if (state == "missing" || container_id.empty())
+    return own;
+  for (const auto& [listed_host, at] : listed_at_)
+    if (listed_host == host)
+      return std::string_view{at} > own ? std::string_view{at} : own;
+  return own;
+}
+
 std::vector<std::pair<std::string_view, std::string_view>> reconcile_statements() {
   return {
-    {"row touched by id", touch_row_by_id_sql},
+    {"row as observed, by id", row_as_observed_by_id_sql},
     {"project row by id", update_project_row_by_id_sql},
-    {"project rows touched by container id", touch_project_rows_by_container_sql},
+    {"project rows by container id, read", project_rows_by_container_sql},
     {"project rows by container id", update_project_rows_by_container_sql},
     {"stack or site row upsert", upsert_docker_fields_sql},
     {"failed rows", failed_rowids_sql},
     {"failed row's change", change_of_rowid_sql},
     {"missing sweep", sweep_missing_sql},
+    {"host listing", host_listing_sql},
+    {"host listing recorded", record_host_listing_sql},
     {"workload kind", workload_kind_sql},
     {"stack of a compose project", stack_workload_by_compose_project_sql},
   };

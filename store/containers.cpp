@@ -1,6 +1,7 @@
 #include "store/containers.hpp"
 
 #include "store/container_lookups.hpp"
+#include "store/container_reconcile.hpp"
 
 #include "core/clock.hpp"
 #include "core/errors.hpp"
@@ -121,7 +122,16 @@ caf::expected<container_row> upsert_container(database& db, container_row c) {
 
 caf::expected<container_row> get_container(database& db, const std::string& id) {
   static const auto sql = concat(container_select, "WHERE c.id = ?1");
-  return one(db, sql, "container", id, read_container);
+  return in_snapshot(db, [&]() -> caf::expected<container_row> {
+    auto sightings = host_sightings::read(db);
+    if (!sightings)
+      return sightings.error();
+    auto c = one(db, sql, "container", id, read_container);
+    if (c)
+      c->last_seen_at = std::string{
+        sightings->last_seen(c->host, c->state, c->container_id, c->last_seen_at)};
+    return c;
+  });
 }
 
 // -- lists ----------------------------------------------------------------------
@@ -402,6 +412,9 @@ caf::expected<container_walk> walk_containers(database& db, const container_filt
   auto limit = std::clamp<int64_t>(f.limit, 1, max_container_page);
   auto offset = std::max<int64_t>(f.offset, 0);
   return in_snapshot(db, [&]() -> caf::expected<container_walk> {
+    auto sightings = host_sightings::read(db);
+    if (!sightings)
+      return sightings.error();
     auto rows = open_rows(db, f, limit, offset);
     if (!rows)
       return rows.error();
@@ -410,7 +423,9 @@ caf::expected<container_walk> walk_containers(database& db, const container_filt
       auto* st = rows->next();
       if (!st)
         break;
-      row(view_of(*st));
+      auto c = view_of(*st);
+      c.last_seen_at = sightings->last_seen(c.host, c.state, c.container_id, c.last_seen_at);
+      row(c);
       if (++out.rows == limit)
         out.next_after = encode_cursor(st->text_view(13), st->text_view(0));
       rows->advance();
@@ -435,6 +450,9 @@ caf::expected<page<container_row>> list_containers(database& db, const container
   auto offset = std::max<int64_t>(f.offset, 0);
   return in_snapshot(db, [&]() -> caf::expected<page<container_row>> {
     page<container_row> out;
+    auto sightings = host_sightings::read(db);
+    if (!sightings)
+      return sightings.error();
     auto rows = open_rows(db, f, limit, offset);
     if (!rows)
       return rows.error();
@@ -446,6 +464,8 @@ caf::expected<page<container_row>> list_containers(database& db, const container
       read_row(*st, c.id, c.workload_id, c.workload_kind, c.role, c.stage_id, c.subdomain,
                c.image_tag, c.container_id, c.state, c.image_ref, c.host, c.port,
                c.last_seen_at, c.created_at, c.updated_at, c.proxy_route_id, c.npm_proxy_id);
+      c.last_seen_at = std::string{
+        sightings->last_seen(c.host, c.state, c.container_id, c.last_seen_at)};
       out.items.push_back(std::move(c));
       rows->advance();
     }

@@ -25,7 +25,9 @@ struct change_hooks {
     if (std::strcmp(table, "workloads") == 0) {
       v->containers_dirty_.store(true, std::memory_order_relaxed);
       v->workloads_dirty_.store(true, std::memory_order_relaxed);
-    } else if (std::strcmp(table, "containers") == 0)
+    } else if (std::strcmp(table, "containers") == 0
+               // A host's listing time is the last sighting of its live rows.
+               || std::strcmp(table, "host_listings") == 0)
       v->containers_dirty_.store(true, std::memory_order_relaxed);
     else if (std::strcmp(table, "api_tokens") == 0 || std::strcmp(table, "sessions") == 0
              || std::strcmp(table, "users") == 0)

@@ -1,8 +1,8 @@
 // Versions of what a client polls or sends on every request, as numbers the one writer
 // connection of a database file raises after each commit that changed them, read without
 // touching the database:
-//  - the containers index as the API shows it (the rows of `containers`, and `workloads`,
-//    whose app_id a filter reads): GET /api/containers answers its ETag from it, so a
+//  - the containers index as the API shows it (the rows of `containers`, `workloads`,
+//    whose app_id a filter reads, and `host_listings`, the last sighting of live rows): GET /api/containers answers its ETag from it, so a
 //    client polling an unchanged index pays no read at all;
 //  - the credentials (users, sessions, api_tokens): the HTTP guard keeps the identities it
 //    resolved while it is unchanged, so a revoked token or an ended session is refused from

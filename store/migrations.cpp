@@ -21,6 +21,7 @@ const std::vector<migration>& migrations() {
     steps::m0013_route_owners,
     steps::m0014_workload_row_ids,
     steps::m0015_stack_routes,
+    steps::m0016_host_listings,
   };
   return all;
 }

@@ -42,6 +42,7 @@ extern const migration m0012_drop_delivery_received_index;
 extern const migration m0013_route_owners;
 extern const migration m0014_workload_row_ids;
 extern const migration m0015_stack_routes;
+extern const migration m0016_host_listings;
 } // namespace steps
 
 } // namespace tf::store

@@ -39,15 +39,17 @@ constexpr int64_t many_rows = 10000;
 /// yet reads every row of the workload for each one written). A statement without an entry
 /// fails the test: a new hot statement says which index it searches.
 const std::map<std::string_view, std::vector<std::string_view>> expected_indexes{
-  {"row touched by id", {"USING INDEX sqlite_autoindex_containers_1 (id=?)"}},
+  {"row as observed, by id", {"USING INDEX sqlite_autoindex_containers_1 (id=?)"}},
   {"project row by id", {"USING INDEX sqlite_autoindex_containers_1 (id=?)"}},
-  {"project rows touched by container id",
+  {"project rows by container id, read",
    {"USING INDEX idx_containers_container_id (container_id=?)"}},
   {"project rows by container id", {"USING INDEX idx_containers_container_id (container_id=?)"}},
   {"stack or site row upsert", {}}, // an insert by its conflict target, the primary key
   {"failed rows", {"USING COVERING INDEX idx_containers_state (state=?)"}},
   {"failed row's change", {"USING INTEGER PRIMARY KEY (rowid=?)"}},
   {"missing sweep", {"USING INDEX idx_containers_live (host=?)"}},
+  {"host listing", {"USING INDEX sqlite_autoindex_host_listings_1 (host=?)"}},
+  {"host listing recorded", {}}, // an insert by its conflict target, the primary key
   {"workload kind", {"USING INDEX sqlite_autoindex_workloads_1 (id=?)"}},
   {"stack of a compose project",
    {"USING INDEX idx_stacks_compose_project (compose_project_name=?)",

@@ -761,6 +761,19 @@ TEST_CASE("reconciler: a stack container gets its row and docker stop/start/rm b
   CHECK_FALSE(indexed.last_seen_at.empty());
   CHECK(f.rows(st.workload_id).size() == 1);
 
+  // Found again as it was, the row is not written (its updated_at stays) while its last
+  // sighting follows the host's listings (timestamps are in ms: two ticks may share one).
+  auto seen_again = f.row(row_id);
+  for (int i = 0; i < 50 && seen_again && seen_again->last_seen_at == indexed.last_seen_at;
+       ++i) {
+    f.sync();
+    seen_again = f.row(row_id);
+  }
+  REQUIRE(seen_again);
+  CHECK(seen_again->last_seen_at > indexed.last_seen_at);
+  CHECK(seen_again->updated_at == indexed.updated_at);
+  CHECK(seen_again->state == "running");
+
   // From here on, nothing but the event stream runs the reconciler (the tick is 1 h away).
   by_hand(f, "stop", id, row_id, "stopped", "stop");
   by_hand(f, "start", id, row_id, "running", "start");

@@ -7,6 +7,7 @@
 #include "core/clock.hpp"
 #include "store/database.hpp"
 #include "store/deployments.hpp"
+#include "store/index_version.hpp"
 #include "store/migrations.hpp"
 #include "store/settings.hpp"
 #include "core/model.hpp"
@@ -301,9 +302,9 @@ TEST_CASE("an upgrade whose step fails leaves the schema the old binary knew") {
   CHECK(MUST(schema_version(db)) == 13);
   CHECK(sql_text(db, "SELECT id FROM containers WHERE workload_id = 'w1'") == "w1/web");
 
-  // The cause gone, the next start applies both.
+  // The cause gone, the next start applies them all.
   sql_run(db, "ALTER TABLE stacks DROP COLUMN route_port");
-  CHECK(MUST(migrate(db)) == 2);
+  CHECK(MUST(migrate(db)) == static_cast<int64_t>(migrations().back().version) - 13);
   CHECK(MUST(schema_version(db)) == static_cast<int64_t>(migrations().back().version));
   CHECK(sql_text(db, "SELECT id FROM containers WHERE workload_id = 'w1'") == "w1:web");
 }
@@ -1004,8 +1005,8 @@ TEST_CASE_FIXTURE(store_fixture, "reconcile_containers writes a batch in one tra
 }
 
 TEST_CASE_FIXTURE(store_fixture,
-                  "reconcile_containers: a container seen again as it was moves only its "
-                  "last_seen_at") {
+                  "reconcile_containers: a container seen again as it was writes nothing, and "
+                  "its last sighting is its host's listing") {
   auto p = MUST(create_project(db, make_project("api")));
   auto st = MUST(create_stack(db, make_stack("shop")));
   auto by_id = make_container(p.workload_id, "c-1");
@@ -1023,25 +1024,64 @@ TEST_CASE_FIXTURE(store_fixture,
   stack_row.container_id = "c-3";
   stack_row = MUST(upsert_container(db, stack_row));
 
-  auto seen = [](const container_row& r, const std::string& id) {
+  auto seen = [](const container_row& r, const std::string& id, const std::string& at) {
     auto o = observe(id, r.workload_id, r.container_id, r.state);
     o.image_ref = r.image_ref;
     o.port = r.port;
-    o.last_seen_at = "2030-01-01T00:00:00.000Z";
+    o.last_seen_at = at;
     return o;
   };
-  auto result = MUST(reconcile_containers(db, {seen(by_id, by_id.id), seen(by_container, ""),
-                                               seen(stack_row, stack_row.id)}));
+  const std::string first = "2030-01-01T00:00:00.000Z";
+  auto before = dump(db);
+  auto version = current_index_version(db);
+  auto result = MUST(reconcile_containers(db, {seen(by_id, by_id.id, first),
+                                               seen(by_container, "", first),
+                                               seen(stack_row, stack_row.id, first)}));
   CHECK(result.written == 3);
   CHECK(result.rejected == 0);
-  for (const auto& before : {by_id, by_container, stack_row}) {
-    auto after = MUST(get_container(db, before.id));
-    CHECK(after.last_seen_at == "2030-01-01T00:00:00.000Z");
-    auto expected = before;
-    expected.last_seen_at = after.last_seen_at;
+  CHECK(result.moved == 0);
+  CHECK(dump(db) == before); // not a byte written
+  CHECK(current_index_version(db) == version);
+
+  // The sweep that ends the tick records the listing: every live row of the host was seen
+  // then, in a single read and in a list alike, and the index's version moves.
+  CHECK(MUST(mark_missing(db, missing_sweep{"local", {"c-1", "c-2", "c-3"}, first})) == 0);
+  CHECK(current_index_version(db) != version);
+  for (const auto& row : {by_id, by_container, stack_row}) {
+    auto after = MUST(get_container(db, row.id));
+    CHECK(after.last_seen_at == first);
+    auto expected = row;
+    expected.last_seen_at = first;
     CHECK(fields_of(after) == fields_of(expected));
   }
-  CHECK(rows(db, "containers") == 3);
+  for (const auto& listed : MUST(list_containers(db, container_filter{})).items)
+    CHECK(listed.last_seen_at == first);
+
+  // The next listing lacks c-3: its row goes missing and keeps the sighting it had; the
+  // others move on with the host. An older listing arriving late moves nothing back.
+  const std::string second = "2030-01-01T00:00:30.000Z";
+  CHECK(MUST(mark_missing(db, missing_sweep{"local", {"c-1", "c-2"}, second})) == 1);
+  CHECK(MUST(mark_missing(db, missing_sweep{"local", {"c-1", "c-2"}, first})) == 0);
+  auto gone = MUST(get_container(db, stack_row.id));
+  CHECK(gone.state == "missing");
+  CHECK(gone.last_seen_at == first);
+  CHECK(MUST(get_container(db, by_id.id)).last_seen_at == second);
+  CHECK(MUST(get_container(db, by_container.id)).last_seen_at == second);
+
+  // A row written since the listing shows its own, later sighting; rows of another host are
+  // not seen by this one's listing.
+  auto moved = seen(by_id, by_id.id, "2030-01-01T00:00:45.000Z");
+  moved.state = "restarting";
+  CHECK(MUST(reconcile_containers(db, {moved})).moved == 1);
+  CHECK(MUST(get_container(db, by_id.id)).last_seen_at == "2030-01-01T00:00:45.000Z");
+  auto remote = by_container;
+  remote.id = "remote-row";
+  remote.container_id = "c-remote";
+  remote.host = "remote";
+  remote.last_seen_at = "2024-06-01T00:00:00.000Z";
+  MUST(upsert_container(db, remote));
+  CHECK(MUST(get_container(db, "remote-row")).last_seen_at == "2024-06-01T00:00:00.000Z");
+  CHECK(rows(db, "containers") == 4);
 }
 
 TEST_CASE_FIXTURE(store_fixture,
@@ -1117,10 +1157,14 @@ TEST_CASE_FIXTURE(store_fixture, "mark_missing marks unseen containers of one ho
   CHECK(state_of("already-missing") == "missing");
   CHECK(fields_of(MUST(get_container(db, "remote"))) == fields_of(remote));
 
-  // A second sweep has nothing new to count.
-  auto before = dump(db);
+  // A second sweep has nothing new to count, and leaves every row as it was.
+  auto container_rows = [&] {
+    return sql_texts(db, "SELECT id || ' ' || state || ' ' || updated_at || ' ' || last_seen_at "
+                         "FROM containers ORDER BY id");
+  };
+  auto before = container_rows();
   CHECK(MUST(mark_missing(db, missing_sweep{"local", {"c-seen"}, ""})) == 0);
-  CHECK(dump(db) == before);
+  CHECK(container_rows() == before);
 
   // The other host is swept on its own; an empty list means nothing runs there.
   CHECK(MUST(mark_missing(db, missing_sweep{"remote", {}, ""})) == 1);
