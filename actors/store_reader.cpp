@@ -74,8 +74,8 @@ auto journal_reads(store::database& d) {
 }
 
 auto container_index_reads(store::database& d) {
-  // This reader's totals, kept while the index version stays (the reader's own thread).
-  auto totals = std::make_shared<store::container_totals>();
+  // What this reader keeps of the index while its version stays (the reader's own thread).
+  auto cache = std::make_shared<store::container_index_cache>();
   return behavior_part<container_index_reader_actor>(
     [&d](atom::get, atom::container, const std::string& id) {
       return reply(store::get_container(d, id));
@@ -83,7 +83,7 @@ auto container_index_reads(store::database& d) {
     [&d](atom::list, atom::container, const container_filter& f) {
       return reply(store::list_containers(d, f));
     },
-    [&d, totals](atom::list, atom::container, const container_filter& f,
+    [&d, cache](atom::list, atom::container, const container_filter& f,
                  const std::string& if_none_match) -> caf::result<list_body> {
       // The version before the rows: the page is never older than its tag.
       auto at = store::current_index_version(d);
@@ -100,7 +100,7 @@ auto container_index_reads(store::database& d) {
       body.reserve(static_cast<size_t>(std::clamp<int64_t>(f.limit, 1, 1000)) * 480 + 64);
       body += "{\"items\":[";
       bool first = true;
-      auto walk = store::walk_containers(d, f, at, *totals, [&](const container_view& c) {
+      auto walk = store::walk_containers(d, f, at, *cache, [&](const container_view& c) {
         if (!first)
           body += ',';
         first = false;

@@ -143,7 +143,7 @@ caf::expected<container_row> get_container(database& db, const std::string& id) 
 // are checked on those rows. app_id names workloads, not containers: with no workload or
 // stage filter, the app's workloads are each read in order through the workload index and
 // merged here. A list with no filter counts with SQLite's count of the smallest index (no
-// row is read); totals are kept per index version (container_totals), so a page of an
+// row is read); totals are kept per index version (container_index_cache), so a page of an
 // unchanged index does not count again.
 
 namespace {
@@ -362,7 +362,7 @@ caf::expected<int64_t> count_rows(database& db, const container_filter& f) {
                f.app_id);
 }
 
-/// What a filter counts, without its paging: the key of container_totals.
+/// What a filter counts, without its paging: the key of container_index_cache's totals.
 std::string count_key(const container_filter& f) {
   std::string k;
   for (const auto* v : {&f.workload_id, &f.stage_id, &f.kind, &f.state, &f.app_id})
@@ -386,12 +386,29 @@ std::vector<list_statement> container_list_statements() {
   return out;
 }
 
-caf::expected<int64_t> container_totals::total(database& db, const container_filter& f,
-                                               const index_version& at) {
-  if (at != version_) {
-    totals_.clear();
-    version_ = at;
+void container_index_cache::keep_for(const index_version& at) {
+  if (at == version_)
+    return;
+  totals_.clear();
+  sightings_.reset();
+  version_ = at;
+}
+
+caf::expected<const host_sightings*> container_index_cache::sightings(database& db,
+                                                                      const index_version& at) {
+  keep_for(at);
+  if (!sightings_) {
+    auto read = host_sightings::read(db);
+    if (!read)
+      return read.error();
+    sightings_ = std::move(*read);
   }
+  return &*sightings_;
+}
+
+caf::expected<int64_t> container_index_cache::total(database& db, const container_filter& f,
+                                                    const index_version& at) {
+  keep_for(at);
   auto key = count_key(f);
   if (auto it = totals_.find(key); it != totals_.end())
     return it->second;
@@ -407,12 +424,12 @@ caf::expected<int64_t> container_totals::total(database& db, const container_fil
 
 caf::expected<container_walk> walk_containers(database& db, const container_filter& f,
                                               const index_version& at,
-                                              container_totals& totals,
+                                              container_index_cache& cache,
                                               const std::function<void(const container_view&)>& row) {
   auto limit = std::clamp<int64_t>(f.limit, 1, max_container_page);
   auto offset = std::max<int64_t>(f.offset, 0);
   return in_snapshot(db, [&]() -> caf::expected<container_walk> {
-    auto sightings = host_sightings::read(db);
+    auto sightings = cache.sightings(db, at);
     if (!sightings)
       return sightings.error();
     auto rows = open_rows(db, f, limit, offset);
@@ -424,7 +441,7 @@ caf::expected<container_walk> walk_containers(database& db, const container_filt
       if (!st)
         break;
       auto c = view_of(*st);
-      c.last_seen_at = sightings->last_seen(c.host, c.state, c.container_id, c.last_seen_at);
+      c.last_seen_at = (*sightings)->last_seen(c.host, c.state, c.container_id, c.last_seen_at);
       row(c);
       if (++out.rows == limit)
         out.next_after = encode_cursor(st->text_view(13), st->text_view(0));
@@ -432,7 +449,7 @@ caf::expected<container_walk> walk_containers(database& db, const container_filt
     }
     if (auto err = rows->error())
       return err;
-    auto total = totals.total(db, f, at);
+    auto total = cache.total(db, f, at);
     if (!total)
       return total.error();
     out.total = *total;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,15 +41,21 @@ inline constexpr int64_t max_container_page = 5000;
 /// when the filter has one (the deployers' reads; at most 500 rows).
 caf::expected<page<container_row>> list_containers(database& db, const container_filter& f);
 
-/// The totals of the filters a reader answered, valid at one index version: a page of an
-/// unchanged index does not count again. One per reader (not shared between threads).
-class container_totals {
+/// What a reader keeps of the index while its version stays, so a page of an unchanged index
+/// reads only its rows: the totals of the filters it answered, and the hosts' latest
+/// listings (the last sighting of live rows). One per reader (not shared between threads).
+class container_index_cache {
 public:
   caf::expected<int64_t> total(database& db, const container_filter& f, const index_version& at);
+  caf::expected<const host_sightings*> sightings(database& db, const index_version& at);
 
 private:
+  /// Forgets what was kept for another version.
+  void keep_for(const index_version& at);
+
   index_version version_;
   std::map<std::string, int64_t> totals_;
+  std::optional<host_sightings> sightings_;
 };
 
 /// What a walk of a page saw: its rows, the total of the filter, and the cursor of the last
@@ -65,7 +72,7 @@ struct container_walk {
 /// kept for it).
 caf::expected<container_walk> walk_containers(database& db, const container_filter& f,
                                               const index_version& at,
-                                              container_totals& totals,
+                                              container_index_cache& cache,
                                               const std::function<void(const container_view&)>& row);
 
 /// A statement the lists run, named, for the plan test (tests/list_plan_test.cpp).

@@ -29,7 +29,7 @@ struct plan_fixture {
 };
 
 /// The count of the whole table is SQLite's count of the smallest index's b-tree (it reads
-/// no row); it runs once per change of the index (container_totals). It is the one
+/// no row); it runs once per change of the index (container_index_cache). It is the one
 /// statement allowed a SCAN, and only of that form.
 bool is_bare_count(const tf::store::list_statement& s) {
   return s.sql == "SELECT COUNT(*) FROM containers";

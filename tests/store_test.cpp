@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -1056,6 +1057,18 @@ TEST_CASE_FIXTURE(store_fixture,
   }
   for (const auto& listed : MUST(list_containers(db, container_filter{})).items)
     CHECK(listed.last_seen_at == first);
+  // The API's walk keeps the listings while the index version stays (a reader's cache).
+  container_index_cache cache;
+  auto walked = [&] {
+    std::map<std::string, std::string> seen;
+    MUST(walk_containers(db, container_filter{}, current_index_version(db), cache,
+                         [&](const container_view& c) {
+                           seen[std::string{c.id}] = std::string{c.last_seen_at};
+                         }));
+    return seen;
+  };
+  for (const auto& [id, at] : walked())
+    CHECK(at == first);
 
   // The next listing lacks c-3: its row goes missing and keeps the sighting it had; the
   // others move on with the host. An older listing arriving late moves nothing back.
@@ -1067,6 +1080,9 @@ TEST_CASE_FIXTURE(store_fixture,
   CHECK(gone.last_seen_at == first);
   CHECK(MUST(get_container(db, by_id.id)).last_seen_at == second);
   CHECK(MUST(get_container(db, by_container.id)).last_seen_at == second);
+  auto after_second = walked(); // the same cache, a new version
+  CHECK(after_second[by_id.id] == second);
+  CHECK(after_second[stack_row.id] == first);
 
   // A row written since the listing shows its own, later sighting; rows of another host are
   // not seen by this one's listing.
