@@ -50,6 +50,20 @@ inline notification_event notification_now(std::string event, std::string worklo
   return ev;
 }
 
+/// deploy.started, .succeeded or .failed of deploy `d`, now (`error` when it failed). False
+/// when `d` names no deploy and no workload: nothing to tell.
+inline bool deploy_notification(const char* event, const deployment& d,
+                                const std::string& error, notification_event& out) {
+  if (d.id.empty() || d.workload_id.empty())
+    return false;
+  out = notification_now(event, d.workload_id);
+  out.deployment_id = d.id;
+  out.stage_id = d.stage_id;
+  out.tag = d.tag;
+  out.error = error;
+  return true;
+}
+
 /// One signed POST, ready to send.
 struct notification_post {
   std::string url;

@@ -50,15 +50,9 @@ void supersede(self_ptr self, const deployment& dep) {
 
 /// Tells the notifier (one-way: a deploy never waits on a notification).
 void notify(self_ptr self, const char* event, const deployment& dep, const std::string& error) {
-  const auto& notifier = self->state.notifier;
-  if (!notifier || dep.id.empty() || dep.workload_id.empty())
-    return;
-  auto ev = notification_now(event, dep.workload_id);
-  ev.deployment_id = dep.id;
-  ev.stage_id = dep.stage_id;
-  ev.tag = dep.tag;
-  ev.error = error;
-  self->send(notifier, atom::notify_v, std::move(ev));
+  notification_event ev;
+  if (self->state.notifier && deploy_notification(event, dep, error, ev))
+    self->send(self->state.notifier, atom::notify_v, std::move(ev));
 }
 
 /// A stage's job ended with a deploy waiting: start it once no newer request arrived for

@@ -7,6 +7,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 #include <caf/result.hpp>
+#include <caf/typed_response_promise.hpp>
 
 namespace tf {
 
@@ -21,6 +22,12 @@ inline caf::result<atom::ok> reply(caf::error&& err) {
   if (err)
     return std::move(err);
   return atom::ok_v;
+}
+
+/// A response handler that delivers a request's error to `rp`.
+template <class T>
+auto deliver_error(caf::typed_response_promise<T> rp) {
+  return [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
 }
 
 } // namespace tf

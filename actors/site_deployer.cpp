@@ -1,12 +1,15 @@
 #include "actors/site_deployer.hpp"
 
-#include "actors/stack_job.hpp" // compose_task: a one-shot blocking task
+#include "actors/blocking_task.hpp"
+#include "actors/reply.hpp"
+#include "actors/route_removal.hpp"
 #include "core/errors.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 
 namespace tf {
 
@@ -21,31 +24,20 @@ constexpr auto store_timeout = std::chrono::seconds{10};
 constexpr auto task_timeout = std::chrono::minutes{10};
 
 /// Runs `work` on a thread of its own; the request's answer is its result.
-auto run_task(self_ptr self, compose_work work) {
-  auto task = self->spawn<caf::detached>(compose_task, std::move(work));
-  return self->request(task, task_timeout, atom::run_v);
-}
-
-template <class T>
-auto deliver_error(caf::typed_response_promise<T> rp) {
-  return [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
+auto run_task(self_ptr self, blocking_work work) {
+  return run_blocking(self, task_timeout, std::move(work));
 }
 
 /// Tells the notifier (one-way: a deploy never waits on a notification).
 void notify(self_ptr self, const char* event, const deployment& d, const std::string& error) {
-  if (!self->state.notifier || d.id.empty() || d.workload_id.empty())
-    return;
-  auto ev = notification_now(event, d.workload_id);
-  ev.deployment_id = d.id;
-  ev.tag = d.tag;
-  ev.error = error;
-  self->send(self->state.notifier, atom::notify_v, std::move(ev));
+  notification_event ev;
+  if (self->state.notifier && deploy_notification(event, d, error, ev))
+    self->send(self->state.notifier, atom::notify_v, std::move(ev));
 }
 
 void start_job(self_ptr self, const std::string& site_id, deployment d) {
   auto& st = self->state;
-  st.sites[site_id].busy = true;
-  st.sites[site_id].running = d;
+  st.runs.begin(site_id, d);
   notify(self, "deploy.started", d, "");
   spdlog::info("event=site-deploy-started site={} deployment={} release={}", site_id, d.id,
                d.tag);
@@ -55,38 +47,33 @@ void start_job(self_ptr self, const std::string& site_id, deployment d) {
 
 /// The site's run ended: its waiting deploy starts, if it has one.
 void next_of(self_ptr self, const std::string& site_id) {
-  auto i = self->state.sites.find(site_id);
-  if (i == self->state.sites.end())
-    return;
-  i->second.busy = false;
-  if (!i->second.waiting) {
-    self->state.sites.erase(i);
-    return;
-  }
-  auto d = std::move(*i->second.waiting);
-  i->second.waiting.reset();
-  start_job(self, site_id, std::move(d));
+  if (auto d = self->state.runs.end(site_id))
+    start_job(self, site_id, std::move(*d));
 }
 
 /// A deploy runs now when its site is idle, else waits; one waiting deploy replaces another.
 void enqueue(self_ptr self, const std::string& site_id, deployment d) {
-  auto& slot = self->state.sites[site_id];
-  if (!slot.busy)
-    return start_job(self, site_id, std::move(d));
-  if (slot.waiting) {
-    deployment_supersession s{{slot.waiting->id}, "a newer deploy of the site was requested"};
+  auto admitted = self->state.runs.enqueue(site_id, std::move(d));
+  if (admitted.superseded) {
+    deployment_supersession s{{admitted.superseded->id},
+                              "a newer deploy of the site was requested"};
     self->request(self->state.handles.writer, store_timeout, atom::update_v, std::move(s))
       .then([](int64_t) {},
             [](caf::error& err) {
               spdlog::warn("event=site-supersede-failed error={}", error_message(err));
             });
   }
-  slot.waiting = std::move(d);
+  if (admitted.start_now)
+    start_job(self, site_id, std::move(*admitted.start_now));
 }
+
+/// Whether a failed deploy's release is to be removed: an upload's fresh release is named by
+/// no deploy when its deploy cannot be recorded; a rollback's is a kept one.
+enum class release_is { fresh, kept };
 
 /// Records a queued deploy of `release` and starts or queues it.
 void queue_release(self_ptr self, caf::typed_response_promise<deployment> rp, const site& st,
-                   const site_request& r, const std::string& release) {
+                   const site_request& r, const std::string& release, release_is kind) {
   deployment d;
   d.workload_id = st.workload_id;
   d.trigger = r.trigger;
@@ -98,7 +85,22 @@ void queue_release(self_ptr self, caf::typed_response_promise<deployment> rp, co
         enqueue(self, id, queued);
         rp.deliver(std::move(queued));
       },
-      deliver_error(rp));
+      [self, rp, id = st.id, release, kind](caf::error& err) mutable {
+        if (kind == release_is::kept) {
+          rp.deliver(std::move(err));
+          return;
+        }
+        // Removed before the answer, so the sender's retry finds the disk as it was.
+        auto settings = self->state.settings;
+        auto dir = release_directory(settings, id, release);
+        run_task(self, [dir]() -> caf::expected<std::vector<std::string>> {
+          std::error_code ignored;
+          std::filesystem::remove_all(dir, ignored);
+          return std::vector<std::string>{};
+        })
+          .then([rp, err](std::vector<std::string>&) mutable { rp.deliver(std::move(err)); },
+                [rp, err](caf::error&) mutable { rp.deliver(std::move(err)); });
+      });
 }
 
 caf::result<deployment> deploy_site(self_ptr self, site_request r) {
@@ -124,7 +126,7 @@ caf::result<deployment> deploy_site(self_ptr self, site_request r) {
         })
           .then(
             [self, rp, st, r](std::vector<std::string>& release) mutable {
-              queue_release(self, rp, st, r, release.at(0));
+              queue_release(self, rp, st, r, release.at(0), release_is::fresh);
             },
             deliver_error(rp));
       },
@@ -151,7 +153,7 @@ caf::result<deployment> rollback_site(self_ptr self, site_request r) {
           .then(
             [self, rp, st, r](std::vector<std::string>& release) mutable {
               r.trigger = "rollback";
-              queue_release(self, rp, st, r, release.at(0));
+              queue_release(self, rp, st, r, release.at(0), release_is::kept);
             },
             deliver_error(rp));
       },
@@ -165,58 +167,51 @@ caf::result<atom::ok> erase_site(self_ptr self, const std::string& id) {
   self->request(reader, store_timeout, atom::get_v, atom::site_v, id)
     .then(
       [self, rp, reader](site& st) mutable {
-        auto& slot = self->state.sites[st.id];
-        if (slot.busy || slot.waiting) {
+        auto& runs = self->state.runs;
+        if (runs.busy(st.id) || runs.waiting(st.id)) {
           rp.deliver(make_error(ec::conflict, "site \"" + st.name
                                                 + "\" has a deploy under way or waiting"));
           return;
         }
-        slot.busy = true;
+        runs.begin(st.id);
         auto fail = [self, rp, id = st.id](caf::error& err) mutable {
           next_of(self, id);
           rp.deliver(std::move(err));
         };
         auto settings = self->state.settings;
         auto engine = self->state.engine;
+        auto erase_rows = [self, rp, id = st.id, fail]() mutable {
+          self->request(self->state.handles.writer, store_timeout, atom::erase_v, atom::site_v,
+                        id)
+            .then(
+              [self, rp, id](atom::ok) mutable {
+                next_of(self, id);
+                rp.deliver(atom::ok_v);
+              },
+              fail);
+        };
+        auto erase_files = [self, id = st.id, erase_rows, fail]() mutable {
+          auto settings = self->state.settings;
+          run_task(self, [settings, id]() -> caf::expected<std::vector<std::string>> {
+            if (auto err = remove_site_files(settings, id))
+              return err;
+            return std::vector<std::string>{};
+          })
+            .then([erase_rows](std::vector<std::string>&) mutable { erase_rows(); }, fail);
+        };
         // Containers first (nothing serves the files any more), then the route off the
-        // proxy, then the files, then the rows (the route's and containers' go with them).
+        // proxy, then the files, then the rows (the route's and containers' go with them):
+        // a failed step keeps the rows, and a retry finds what is left.
         run_task(self, [settings, engine, st]() -> caf::expected<std::vector<std::string>> {
           if (auto err = remove_site_containers(settings, engine, st.workload_id))
             return err;
           return std::vector<std::string>{};
         })
           .then(
-            [self, rp, reader, st, fail](std::vector<std::string>&) mutable {
-              self->request(reader, store_timeout, atom::get_v, atom::route_v, st.workload_id)
-                .then(
-                  [self, rp, st, fail](proxy_route& route) mutable {
-                    self->request(self->state.handles.proxy, std::chrono::seconds{60},
-                                  atom::erase_v, route)
-                      .then([](atom::ok) {},
-                            [](caf::error& err) {
-                              spdlog::warn("event=site-route-removal-failed error={}",
-                                           error_message(err));
-                            });
-                  },
-                  [](caf::error&) {}); // no route: never deployed
-              auto settings = self->state.settings;
-              run_task(self, [settings, id = st.id]() -> caf::expected<std::vector<std::string>> {
-                if (auto err = remove_site_files(settings, id))
-                  return err;
-                return std::vector<std::string>{};
-              })
-                .then(
-                  [self, rp, id = st.id, fail](std::vector<std::string>&) mutable {
-                    self->request(self->state.handles.writer, store_timeout, atom::erase_v,
-                                  atom::site_v, id)
-                      .then(
-                        [self, rp, id](atom::ok) mutable {
-                          next_of(self, id);
-                          rp.deliver(atom::ok_v);
-                        },
-                        fail);
-                  },
-                  fail);
+            [self, reader, workload_id = st.workload_id, erase_files,
+             fail](std::vector<std::string>&) {
+              remove_route_of(self, reader, self->state.handles.proxy, workload_id, erase_files,
+                              fail);
             },
             fail);
       },
@@ -273,10 +268,9 @@ site_deployer(site_deployer_actor::stateful_pointer<site_deployer_state> self,
     [self](atom::done, site_outcome& o) {
       spdlog::info("event=site-deploy-{} site={} deployment={}{}{}", o.status, o.site_id,
                    o.deployment_id, o.error.empty() ? "" : " error=", o.error);
-      auto i = self->state.sites.find(o.site_id);
-      if (i != self->state.sites.end() && i->second.running.id == o.deployment_id)
+      if (const auto* running = self->state.runs.running(o.site_id, o.deployment_id))
         notify(self, o.status == "succeeded" ? "deploy.succeeded" : "deploy.failed",
-               i->second.running, o.error);
+               *running, o.error);
       next_of(self, o.site_id);
     },
     [self](atom::recover) { return recover(self); },

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/run_queue.hpp"
 #include "actors/site_job.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -21,18 +22,11 @@ namespace tf {
 struct site_deployer_state {
   static inline const char* name = "site-deployer";
 
-  /// What the deployer knows of one site.
-  struct site_slot {
-    bool busy = false;                 // a deploy or removal of it is under way
-    std::optional<deployment> waiting; // the deploy that runs next
-    deployment running;                // the deploy under way (for its notification)
-  };
-
   site_settings settings;
   site_handles handles;
   docker::endpoint engine;
   notifier_actor notifier; // deploy.started, .succeeded, .failed; null: none
-  std::map<std::string, site_slot> sites;
+  run_queue runs; // one run per site at a time, one deploy waiting
 };
 
 site_deployer_actor::behavior_type

@@ -1,5 +1,8 @@
 #include "actors/stack_deployer.hpp"
 
+#include "actors/blocking_task.hpp"
+#include "actors/reply.hpp"
+#include "actors/route_removal.hpp"
 #include "core/errors.hpp"
 #include "store/stacks.hpp"
 
@@ -20,35 +23,24 @@ constexpr auto store_timeout = std::chrono::seconds{10};
 /// How long a compose task may take beyond compose's own deadline.
 constexpr auto task_margin = std::chrono::seconds{30};
 
-/// Runs `work` on a thread of its own; the request's answer is its result.
-auto run_task(self_ptr self, compose_work work) {
-  auto task = self->spawn<caf::detached>(compose_task, std::move(work));
+/// Runs compose's `work` on a thread of its own; the request's answer is its result.
+auto run_task(self_ptr self, blocking_work work) {
   auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
     self->state.settings.compose_timeout + task_margin);
-  return self->request(task, timeout, atom::run_v);
-}
-
-template <class T>
-auto deliver_error(caf::typed_response_promise<T> rp) {
-  return [rp](caf::error& err) mutable { rp.deliver(std::move(err)); };
+  return run_blocking(self, timeout, std::move(work));
 }
 
 /// Tells the notifier (one-way: a deploy never waits on a notification).
 void notify(self_ptr self, const char* event, const deployment& d, const std::string& error) {
-  if (!self->state.notifier || d.id.empty() || d.workload_id.empty())
-    return;
-  auto ev = notification_now(event, d.workload_id);
-  ev.deployment_id = d.id;
-  ev.tag = d.tag;
-  ev.error = error;
-  self->send(self->state.notifier, atom::notify_v, std::move(ev));
+  notification_event ev;
+  if (self->state.notifier && deploy_notification(event, d, error, ev))
+    self->send(self->state.notifier, atom::notify_v, std::move(ev));
 }
 
 /// The deploy job of one stack starts now.
 void start_job(self_ptr self, const std::string& stack_id, deployment d) {
   auto& st = self->state;
-  st.stacks[stack_id].busy = true;
-  st.stacks[stack_id].running = d;
+  st.runs.begin(stack_id, d);
   notify(self, "deploy.started", d, "");
   spdlog::info("event=stack-deploy-started stack={} deployment={}", stack_id, d.id);
   self->spawn<caf::detached>(stack_job, stack_job_spec{std::move(d), stack_id}, st.settings,
@@ -58,33 +50,24 @@ void start_job(self_ptr self, const std::string& stack_id, deployment d) {
 
 /// The stack's run ended: its waiting deploy starts, if it has one.
 void next_of(self_ptr self, const std::string& stack_id) {
-  auto i = self->state.stacks.find(stack_id);
-  if (i == self->state.stacks.end())
-    return;
-  i->second.busy = false;
-  if (!i->second.waiting) {
-    self->state.stacks.erase(i);
-    return;
-  }
-  auto d = std::move(*i->second.waiting);
-  i->second.waiting.reset();
-  start_job(self, stack_id, std::move(d));
+  if (auto d = self->state.runs.end(stack_id))
+    start_job(self, stack_id, std::move(*d));
 }
 
 /// A deploy runs now when its stack is idle, else waits; one waiting deploy replaces another.
 void enqueue(self_ptr self, const std::string& stack_id, deployment d) {
-  auto& slot = self->state.stacks[stack_id];
-  if (!slot.busy)
-    return start_job(self, stack_id, std::move(d));
-  if (slot.waiting) {
-    deployment_supersession s{{slot.waiting->id}, "a newer deploy of the stack was requested"};
+  auto admitted = self->state.runs.enqueue(stack_id, std::move(d));
+  if (admitted.superseded) {
+    deployment_supersession s{{admitted.superseded->id},
+                              "a newer deploy of the stack was requested"};
     self->request(self->state.writer, store_timeout, atom::update_v, std::move(s))
       .then([](int64_t) {},
             [](caf::error& err) {
               spdlog::warn("event=stack-supersede-failed error={}", error_message(err));
             });
   }
-  slot.waiting = std::move(d);
+  if (admitted.start_now)
+    start_job(self, stack_id, std::move(*admitted.start_now));
 }
 
 /// Checks `candidate` with compose, then sends `store_it` on its way.
@@ -178,13 +161,12 @@ caf::result<std::string> run_action(self_ptr self, stack_request r) {
                 r.stack_id)
     .then(
       [self, rp, r](stack& st) mutable {
-        auto& slot = self->state.stacks[st.id];
-        if (slot.busy) {
+        if (self->state.runs.busy(st.id)) {
           rp.deliver(make_error(ec::conflict, "a compose run of stack \"" + st.name
                                                 + "\" is under way; try again when it ends"));
           return;
         }
-        slot.busy = true;
+        self->state.runs.begin(st.id);
         auto probe = self->state.probe;
         auto settings = self->state.settings;
         spdlog::info("event=stack-action stack={} action={} by={}", st.id, r.action,
@@ -214,33 +196,37 @@ caf::result<atom::ok> erase_stack(self_ptr self, const std::string& id) {
   self->request(self->state.readers->next(), store_timeout, atom::get_v, atom::stack_v, id)
     .then(
       [self, rp](stack& st) mutable {
-        auto& slot = self->state.stacks[st.id];
-        if (slot.busy || slot.waiting) {
+        auto& runs = self->state.runs;
+        if (runs.busy(st.id) || runs.waiting(st.id)) {
           rp.deliver(make_error(ec::conflict, "stack \"" + st.name
                                                 + "\" has a compose run under way or waiting"));
           return;
         }
-        slot.busy = true;
+        runs.begin(st.id);
+        auto fail = [self, rp, id = st.id](caf::error& err) mutable {
+          next_of(self, id);
+          rp.deliver(std::move(err));
+        };
+        auto erase_rows = [self, rp, id = st.id, fail]() mutable {
+          self->request(self->state.writer, store_timeout, atom::erase_v, atom::stack_v, id)
+            .then(
+              [self, rp, id](atom::ok) mutable {
+                next_of(self, id);
+                rp.deliver(atom::ok_v);
+              },
+              fail);
+        };
         auto probe = self->state.probe;
         auto settings = self->state.settings;
+        // Its containers and files first (compose down), then its route off the proxy, then
+        // its rows: a failed step keeps the rows, and a retry finds what is left.
         run_task(self, [probe, settings, st] { return remove_stack_files(*probe, settings, st); })
           .then(
-            [self, rp, id = st.id](std::vector<std::string>&) mutable {
-              self->request(self->state.writer, store_timeout, atom::erase_v, atom::stack_v, id)
-                .then(
-                  [self, rp, id](atom::ok) mutable {
-                    next_of(self, id);
-                    rp.deliver(atom::ok_v);
-                  },
-                  [self, rp, id](caf::error& err) mutable {
-                    next_of(self, id);
-                    rp.deliver(std::move(err));
-                  });
+            [self, workload_id = st.workload_id, erase_rows, fail](std::vector<std::string>&) {
+              remove_route_of(self, self->state.readers->next(), self->state.settings.proxy,
+                              workload_id, erase_rows, fail);
             },
-            [self, rp, id = st.id](caf::error& err) mutable {
-              next_of(self, id);
-              rp.deliver(std::move(err));
-            });
+            fail);
       },
       deliver_error(rp));
   return rp;
@@ -322,10 +308,9 @@ stack_deployer(stack_deployer_actor::stateful_pointer<stack_deployer_state> self
     [self](atom::done, stack_outcome& o) {
       spdlog::info("event=stack-deploy-{} stack={} deployment={}{}{}", o.status, o.stack_id,
                    o.deployment_id, o.error.empty() ? "" : " error=", o.error);
-      auto i = self->state.stacks.find(o.stack_id);
-      if (i != self->state.stacks.end() && i->second.running.id == o.deployment_id)
+      if (const auto* running = self->state.runs.running(o.stack_id, o.deployment_id))
         notify(self, o.status == "succeeded" ? "deploy.succeeded" : "deploy.failed",
-               i->second.running, o.error);
+               *running, o.error);
       next_of(self, o.stack_id);
     },
     [self](atom::recover) { return recover(self); },

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/run_queue.hpp"
 #include "actors/stack_job.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -21,19 +22,12 @@ namespace tf {
 struct stack_deployer_state {
   static inline const char* name = "stack-deployer";
 
-  /// What the deployer knows of one stack.
-  struct stack_slot {
-    bool busy = false;                 // a compose run of it is under way
-    std::optional<deployment> waiting; // the deploy that runs next
-    deployment running;                // the deploy under way (for its notification)
-  };
-
   stack_settings settings;
   std::shared_ptr<compose_probe> probe;
   stack_store_writer_actor writer;
   std::shared_ptr<stack_store_readers> readers;
   notifier_actor notifier; // deploy.started, .succeeded, .failed; null: none
-  std::map<std::string, stack_slot> stacks;
+  run_queue runs; // one run per stack at a time, one deploy waiting
   /// What /healthz shows of compose: "unknown" until the first look ends.
   std::string compose = "unknown";
   bool looking = false;

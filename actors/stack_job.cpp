@@ -164,19 +164,6 @@ caf::expected<std::vector<std::string>> check_stack(compose_probe& probe,
   return services;
 }
 
-compose_task_actor::behavior_type compose_task(compose_task_actor::pointer self,
-                                               compose_work work) {
-  return {
-    [self, work](atom::run) -> caf::result<std::vector<std::string>> {
-      auto result = work();
-      self->quit();
-      if (!result)
-        return std::move(result.error());
-      return std::move(*result);
-    },
-  };
-}
-
 caf::expected<std::vector<std::string>>
 run_stack_action(compose_probe& probe, const stack_settings& s, const stack& st,
                  const std::string& action) {

@@ -71,15 +71,6 @@ std::map<std::string, std::string> stack_labels(const stack_settings& s, const s
 caf::expected<std::vector<std::string>> check_stack(compose_probe& probe,
                                                     const stack_settings& s, const stack& st);
 
-/// A one-shot blocking task: runs its work once asked, answers, and ends.
-using compose_task_actor
-  = caf::typed_actor<caf::replies_to<atom::run>::with<std::vector<std::string>>>;
-
-using compose_work = std::function<caf::expected<std::vector<std::string>>()>;
-
-compose_task_actor::behavior_type compose_task(compose_task_actor::pointer self,
-                                               compose_work work);
-
 /// stop | start | restart | down | down-volumes of a stack's services; the output's lines.
 caf::expected<std::vector<std::string>>
 run_stack_action(compose_probe& probe, const stack_settings& s, const stack& st,

@@ -416,6 +416,49 @@ TEST_CASE("sites: a site's container whose rows vanished behind the daemon's bac
   CHECK(contains(env.daemon().process().log_tail(200), "event=orphan-remove"));
 }
 
+TEST_CASE("sites: an upload whose deploy cannot be recorded leaves no release, and deleting a site takes its route off Caddy, its files and its rows") {
+  deploy_env env{site_env()};
+  test_site s{env};
+  REQUIRE(s.deploy(release_archive(env.tmp(), "s1")).status == "succeeded");
+  REQUIRE(poll_until(20s, [&] { return s.served() == "s1"; }));
+
+  // The store refuses the deploy's row (a trigger the test adds beside the running daemon):
+  // the upload is unpacked first, and its release must not stay behind, named by nothing.
+  auto db = env.tmp().file("data") + "/tinyforge.db";
+  auto sql = [&](const std::string& statement) {
+    auto r = run_command({"sqlite3", "-cmd", ".timeout 5000", db, statement});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  };
+  sql("CREATE TRIGGER test_refuses_deploys BEFORE INSERT ON deployments WHEN NEW.workload_id = '"
+      + s.workload_id + "' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;");
+  auto releases = s.releases_on_disk();
+  auto refused = s.upload(release_archive(env.tmp(), "s2"));
+  INFO(refused.body);
+  CHECK(refused.status >= 400); // the store's refusal, as its error maps
+  CHECK(s.releases_on_disk() == releases);
+  CHECK(s.served() == "s1");
+  sql("DROP TRIGGER test_refuses_deploys;");
+
+  // Deleted: once the DELETE is answered, Caddy no longer has the site's route, the store
+  // lists neither the route nor the site, and its files are gone.
+  std::string route;
+  auto proxies = json_of(env.api().get("/api/proxies").body);
+  for (const auto& it : proxies["items"].GetArray())
+    if (str(it, "workload_id") == s.workload_id)
+      route = str(it, "id");
+  REQUIRE(!route.empty());
+  auto in_caddy = "/id/tinyforge-route-" + route;
+  REQUIRE(raw_get_status(env.caddy_admin_port(), in_caddy) == 200);
+  auto del = env.api().del("/api/sites/" + s.id);
+  INFO(del.body);
+  REQUIRE(del.status == 204);
+  CHECK(raw_get_status(env.caddy_admin_port(), in_caddy) == 404);
+  CHECK_FALSE(contains(env.api().get("/api/proxies").body, s.workload_id));
+  CHECK(env.api().get("/api/sites/" + s.id).status == 404);
+  CHECK_FALSE(fs::exists(env.tmp().file("data") + "/sites/" + s.id));
+  CHECK(s.served() != "s1");
+}
+
 TEST_CASE("sites: API errors: bad names and fields 400, unknown site 404, and nothing is created") {
   deploy_env env{site_env(proxy_kind::none)};
   CHECK(env.api().post("/api/sites", R"({"name":"Not A Label"})").status == 400);

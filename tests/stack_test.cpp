@@ -381,6 +381,42 @@ TEST_CASE("stacks: a stack's route_service is reachable through Caddy at its sub
   CHECK(!contains(env.api().get("/api/proxies").body, "\"kind\":\"stack\""));
 }
 
+/// The id of the proxy route the daemon keeps for `workload_id` ("" when it has none).
+std::string route_id_of(deploy_env& env, const std::string& workload_id) {
+  auto doc = json_of(env.api().get("/api/proxies").body);
+  for (const auto& it : doc["items"].GetArray())
+    if (str(it, "workload_id") == workload_id)
+      return str(it, "id");
+  return {};
+}
+
+TEST_CASE("stacks: deleting a routed stack takes its route off Caddy before its rows go") {
+  deploy_env env{with(proxy_kind::caddy)};
+  auto sub = deploy_env::unique_subdomain("gone");
+  test_stack s{env, web_only()};
+  REQUIRE(env.api().patch("/api/stacks/" + s.ids.id,
+                          "{\"route_service\":\"web\",\"route_port\":8080,\"subdomain\":"
+                            + quote(sub) + "}")
+            .status
+          == 200);
+  REQUIRE(s.deploy().status == "succeeded");
+  REQUIRE(poll_until(20s, [&] { return proxy_get(env.proxy_port(), sub, "/version").body == "v1"; }));
+  auto route = route_id_of(env, s.ids.workload_id);
+  REQUIRE(!route.empty());
+  auto in_caddy = "/id/tinyforge-route-" + route;
+  REQUIRE(raw_get_status(env.caddy_admin_port(), in_caddy) == 200);
+
+  auto del = env.api().del("/api/stacks/" + s.ids.id);
+  INFO(del.body);
+  REQUIRE(del.status == 204);
+  // Once the DELETE is answered: Caddy no longer has the route, the store no longer lists
+  // it, and the host name is served by nothing of the stack.
+  CHECK(raw_get_status(env.caddy_admin_port(), in_caddy) == 404);
+  CHECK(route_id_of(env, s.ids.workload_id).empty());
+  CHECK(proxy_get(env.proxy_port(), sub, "/version").body != "v1");
+  CHECK(env.api().get("/api/stacks/" + s.ids.id).status == 404);
+}
+
 TEST_CASE("stacks: a signed webhook redeploys the stack, and its tag becomes the TAG the compose file uses") {
   deploy_env env{with(proxy_kind::none)};
   test_stack s{env, "services:\n  web:\n    image: tinyforge-test/web:${TAG}\n",
