@@ -406,10 +406,16 @@ TEST_CASE("established_connections counts the open connections to a port") {
     std::string buf;
     REQUIRE(read_response(conn.get(), buf));
     // The server's side of the connection has the slot as its local port; the client's
-    // side has an ephemeral one and is not counted.
+    // side has an ephemeral one and is not counted. The kernel's socket dump and the /proc
+    // tables (the fallback) count the same.
     CHECK(MUST(proxy::established_connections({port})) == 1);
+    CHECK(MUST(proxy::established_by_sock_diag({port})) == 1);
+    CHECK(MUST(proxy::established_by_proc({port})) == 1);
+    CHECK(MUST(proxy::established_by_sock_diag({})) == 0);
   }
   CHECK(eventually([&] { return MUST(proxy::established_connections({port})) == 0; }));
+  CHECK(MUST(proxy::established_by_sock_diag({port})) == 0);
+  CHECK(MUST(proxy::established_by_proc({port})) == 0);
 }
 
 // --- providers: none -------------------------------------------------------------------
