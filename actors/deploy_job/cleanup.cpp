@@ -3,6 +3,9 @@
 // containers with their index rows.
 #include "actors/deploy_job/run.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include "docker/client.hpp"
 
 #include <spdlog/spdlog.h>
@@ -10,6 +13,14 @@
 #include <algorithm>
 
 namespace tf {
+
+namespace {
+
+/// How long after an undone recovery a create that was in flight at the kill may still land
+/// in Docker (dockerd finishes it on its own; 40 ms in the case the crash matrix caught).
+constexpr auto late_create_window = std::chrono::seconds{2};
+
+} // namespace
 
 /// After the switch: the old colour stays warm for the grace period, or goes now.
 void deploy_run::retire_old(const std::vector<slot_container>& old) {
@@ -86,15 +97,34 @@ caf::error deploy_run::retire() {
   // Only containers still outside the rotation: a rollback may have made them serve.
   const auto& ids = spec_.warm_container_ids;
   bool everything = std::find(ids.begin(), ids.end(), "*") != ids.end();
-  std::vector<std::string> drop;
   if (route_.serving.empty())
     return {}; // nothing serves: keep what is there rather than guess
-  for (const auto& c : containers_)
-    if ((everything || std::find(ids.begin(), ids.end(), c.id) != ids.end())
-        && !in(route_.serving, c.slot))
-      drop.push_back(c.id);
+  auto outside_rotation = [&] {
+    std::vector<std::string> drop;
+    for (const auto& c : containers_)
+      if ((everything || std::find(ids.begin(), ids.end(), c.id) != ids.end())
+          && !in(route_.serving, c.slot))
+        drop.push_back(c.id);
+    return drop;
+  };
+  auto drop = outside_rotation();
   remove_containers(drop, true);
-  spdlog::info("event=warm-colour-retired stage={} removed={}", stg_.id, drop.size());
+  auto removed = drop.size();
+  if (everything) {
+    // "*" follows an undone recovery: a create that was in flight when the daemon died is
+    // finished by dockerd without its client and can land after the first look (the crash
+    // matrix saw one land 40 ms after it, left "created" for good). Look once more a little
+    // later; the stage waits for it, and only after such a recovery.
+    for (auto waited = std::chrono::milliseconds{0};
+         waited < late_create_window && !cancelled(); waited += std::chrono::milliseconds{100})
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    if (!cancelled() && !observe()) {
+      drop = outside_rotation();
+      remove_containers(drop, true);
+      removed += drop.size();
+    }
+  }
+  spdlog::info("event=warm-colour-retired stage={} removed={}", stg_.id, removed);
   return {};
 }
 
