@@ -370,12 +370,12 @@ caf::expected<std::vector<container_change>> sweep_missing(database& db,
                                                            const missing_sweep& sweep) {
   return in_transaction(db, [&]() -> caf::expected<std::vector<container_change>> {
     auto now = now_utc();
-    auto previous = select_all(db, host_listing_sql, text_of_first_column, sweep.host);
+    auto previous = find_one(db, host_listing_sql, text_of_first_column, sweep.host);
     if (!previous)
       return previous.error();
     auto rows = select_all(db, sweep_missing_sql, read_change, now, sweep.host,
                            encode_string_array(sweep.seen_container_ids), sweep.listed_at,
-                           previous->empty() ? std::string{} : previous->front());
+                           previous->value_or(std::string{}));
     if (!rows)
       return rows.error();
     for (auto& c : *rows)
