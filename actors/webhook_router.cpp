@@ -21,8 +21,14 @@ namespace {
 using self_ptr = webhook_router_actor::stateful_pointer<webhook_router_state>;
 using promise = caf::typed_response_promise<webhook_answer>;
 
-/// How long the router waits for the store.
+/// How long the router waits for a store reader (a lookup the secret cache missed).
 constexpr auto store_timeout = std::chrono::seconds{10};
+
+/// The router sets the writer no deadline: the HTTP handler's own wait is bounded, and a
+/// request deadline costs two wake-ups of CAF's clock thread (set, then cancelled), which
+/// under a burst of deliveries made that thread the busiest lock on the path. The writer
+/// answers every message, and a writer gone answers through CAF as an error.
+const auto writer_deadline = caf::infinite;
 
 /// The headers a delivery keeps for its replay: what names it, never a secret (X-Gitlab-Token
 /// is the signing secret itself). A verified X-Tinyforge-Signature is kept (a MAC, not a
@@ -103,7 +109,7 @@ webhook_answer refused_for(const char* reason, std::string message) {
 void record_and_answer(self_ptr self, promise rp, webhook_delivery rec, webhook_answer a) {
   rec.result = a.result;
   rec.code = a.refused() ? a.reason : std::string{};
-  self->request(self->state.writer, store_timeout, atom::create_v, std::move(rec))
+  self->request(self->state.writer, writer_deadline, atom::create_v, std::move(rec))
     .then(
       [rp, a](webhook_delivery& stored) mutable {
         a.delivery = stored.id;
@@ -217,7 +223,7 @@ void route_to_project(self_ptr self, promise rp, webhook_delivery rec,
   claim.wanted_stage = reading.target.stage;
   claim.event_image = reading.target.image;
   claim.force = reading.target.force; // a replay is forced by the store
-  self->request(self->state.writer, store_timeout, atom::create_v, std::move(claim))
+  self->request(self->state.writer, writer_deadline, atom::create_v, std::move(claim))
     .then([self, rp](webhook_deploy_claimed& got) mutable { answer_claim(self, rp, got); },
           [rp](caf::error& err) mutable { rp.deliver(lookup_failed(err)); });
 }
@@ -233,7 +239,7 @@ void route_to_stack(self_ptr self, promise rp, webhook_delivery rec, const workl
   rec.tag = reading.target.tag;
   webhook_deploy_claim claim;
   claim.delivery = std::move(rec);
-  self->request(self->state.writer, store_timeout, atom::create_v, std::move(claim))
+  self->request(self->state.writer, writer_deadline, atom::create_v, std::move(claim))
     .then([self, rp, stack_id = w.ref_id](webhook_deploy_claimed& got) mutable {
             answer_claim(self, rp, got, stack_id);
           },

@@ -3,6 +3,8 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 
 namespace tf {
@@ -29,6 +31,18 @@ std::string random_hex() {
 
 std::string new_id() {
   return random_hex<12>();
+}
+
+std::string new_log_id() {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count();
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(12, '0');
+  auto t = static_cast<uint64_t>(ms < 0 ? 0 : ms);
+  for (int i = 11; i >= 0; --i, t >>= 4)
+    out[static_cast<size_t>(i)] = digits[t & 0x0f];
+  return out + random_hex<6>();
 }
 
 std::string new_secret() {

@@ -8,6 +8,13 @@ namespace tf {
 /// A new row id: 96 random bits as 24 hex characters.
 std::string new_id();
 
+/// A new id of a log row (webhook deliveries, deployments, notification attempts), as
+/// long as new_id(): the milliseconds since 1970 in 12 hex digits, then 48 random bits. A
+/// random primary key puts each insert, and each prune of the oldest rows, on a random page
+/// of its index, which the commit then writes whole to the WAL; a key that grows with time
+/// keeps both on the index's two ends. Ids of one millisecond do not sort by arrival.
+std::string new_log_id();
+
 /// A new secret: 256 random bits as 64 hex characters.
 std::string new_secret();
 

@@ -289,7 +289,8 @@ server::server(server_context ctx, const config& cfg)
       render_error(res, 500, "internal", "internal error; see the daemon's log");
     });
   http_->set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    if (precheck_silent)
+    // The path's secret is hashed for the line: not for a line the level drops.
+    if (precheck_silent || !spdlog::should_log(spdlog::level::debug))
       return;
     spdlog::debug("event=http-request method={} path={} status={}", req.method,
                   loggable_path(req.path), res.status);

@@ -326,6 +326,13 @@ caf::error database::exec(std::string_view sql) {
   return classify(rc, "exec: " + text);
 }
 
+caf::error database::exec_prepared(std::string_view sql) {
+  auto st = prepare(sql);
+  if (!st)
+    return st.error();
+  return st->run();
+}
+
 int64_t database::last_insert_rowid() const {
   return sqlite3_last_insert_rowid(db_);
 }
@@ -334,12 +341,12 @@ int64_t database::last_insert_rowid() const {
 
 caf::expected<transaction> transaction::begin(database& db) {
   if (transaction_open(db)) {
-    if (auto err = db.exec("SAVEPOINT tf_tx"))
+    if (auto err = db.exec_prepared("SAVEPOINT tf_tx"))
       return err;
     return transaction{&db, true};
   }
   // IMMEDIATE takes the write lock now, so a transaction never fails half-way on BUSY.
-  if (auto err = db.exec("BEGIN IMMEDIATE"))
+  if (auto err = db.exec_prepared("BEGIN IMMEDIATE"))
     return err;
   return transaction{&db, false};
 }
@@ -354,21 +361,21 @@ transaction::~transaction() {
   if (!nested_) {
     // An error SQLite ended the transaction with left nothing to roll back.
     if (transaction_open(*db_))
-      db_->exec("ROLLBACK");
+      db_->exec_prepared("ROLLBACK");
     return;
   }
   // An error that ended the outer transaction (a full disk, an I/O error) took the
   // savepoint with it: there is nothing left to undo, and the outer owner sees it ended.
   if (transaction_open(*db_)) {
-    db_->exec("ROLLBACK TO tf_tx");
-    db_->exec("RELEASE tf_tx");
+    db_->exec_prepared("ROLLBACK TO tf_tx");
+    db_->exec_prepared("RELEASE tf_tx");
   }
 }
 
 caf::error transaction::commit() {
   if (db_ == nullptr)
     return make_error(ec::internal, "commit of a finished transaction");
-  if (auto err = db_->exec(nested_ ? "RELEASE tf_tx" : "COMMIT"))
+  if (auto err = db_->exec_prepared(nested_ ? "RELEASE tf_tx" : "COMMIT"))
     return err;
   db_ = nullptr;
   return {};
@@ -383,14 +390,14 @@ bool transaction_open(const database& db) {
 // -- read_snapshot ------------------------------------------------------------
 
 read_snapshot::read_snapshot(database& db) : db_{&db} {
-  error_ = db.exec("SAVEPOINT tf_read");
+  error_ = db.exec_prepared("SAVEPOINT tf_read");
   if (error_)
     db_ = nullptr;
 }
 
 read_snapshot::~read_snapshot() {
   if (db_ != nullptr)
-    db_->exec("RELEASE tf_read");
+    db_->exec_prepared("RELEASE tf_read");
 }
 
 } // namespace tf::store

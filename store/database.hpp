@@ -100,6 +100,9 @@ public:
   caf::expected<statement> prepare(std::string_view sql);
   /// Runs SQL that has no parameters (schema statements, pragmas).
   caf::error exec(std::string_view sql);
+  /// Runs one statement without parameters through the cache: the transaction controls,
+  /// which run for every claim of a webhook batch and were parsed anew each time by exec().
+  caf::error exec_prepared(std::string_view sql);
 
   int64_t last_insert_rowid() const;
   sqlite3* handle() const { return db_; }

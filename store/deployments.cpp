@@ -156,7 +156,7 @@ caf::expected<stage_deploy_claimed> claim_stage_deploy(database& db, stage_deplo
 }
 
 caf::expected<deployment> insert_queued_deployment(database& db, deployment d) {
-  d.id = new_id();
+  d.id = new_log_id();
   d.status = "queued";
   d.created_at = now_utc();
   if (auto err = run(db,

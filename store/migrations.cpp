@@ -22,6 +22,7 @@ const std::vector<migration>& migrations() {
     steps::m0014_workload_row_ids,
     steps::m0015_stack_routes,
     steps::m0016_host_listings,
+    steps::m0017_accepted_delivery_indexes,
   };
   return all;
 }

@@ -43,6 +43,7 @@ extern const migration m0013_route_owners;
 extern const migration m0014_workload_row_ids;
 extern const migration m0015_stack_routes;
 extern const migration m0016_host_listings;
+extern const migration m0017_accepted_delivery_indexes;
 } // namespace steps
 
 } // namespace tf::store

@@ -55,7 +55,7 @@ caf::error record_notification_attempt(database& db, notification_attempt a) {
   cap(a.delivery_id, max_short_field);
   cap(a.event, max_short_field);
   cap(a.error, max_error);
-  a.id = new_id();
+  a.id = new_log_id();
   if (a.at.empty())
     a.at = now_utc();
   return in_transaction(db, [&]() -> caf::error {

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -68,14 +69,30 @@ std::string signed_key_of(std::string_view param) {
          + ", '$.\"x-tinyforge-signature\"') ELSE '' END)";
 }
 
-caf::expected<std::optional<webhook_delivery>> accepted_before(database& db,
-                                                                const std::string& workload_id,
-                                                                const std::string& delivery_id) {
+const std::string& accepted_by_delivery_id_sql() {
   static const std::string sql = std::string{delivery_columns}
                                  + "WHERE workload_id = ?1 AND delivery_id = ?2 "
                                    "AND delivery_id != '' AND result = 'accepted' "
                                    "ORDER BY rowid LIMIT 1";
-  return find_one(db, sql, read_delivery, workload_id, delivery_id);
+  return sql;
+}
+
+caf::expected<std::optional<webhook_delivery>> accepted_before(database& db,
+                                                                const std::string& workload_id,
+                                                                const std::string& delivery_id) {
+  return find_one(db, accepted_by_delivery_id_sql(), read_delivery, workload_id, delivery_id);
+}
+
+/// The row's signed_key (migration 11) is "<timestamp> <MAC>" of its kept headers, the key
+/// of a delivery the same expression of its own: one search of the partial index.
+const std::string& accepted_by_signed_key_sql() {
+  static const std::string sql
+    = std::string{delivery_columns}
+      + "INDEXED BY idx_webhook_deliveries_signed "
+        "WHERE workload_id = ?1 AND signed_key != '' AND signed_key = "
+      + std::string{signed_key_of("?2")}
+      + " AND signature = 'tinyforge' AND result = 'accepted' ORDER BY rowid LIMIT 1";
+  return sql;
 }
 
 /// The first delivery this workload accepted with the same Tinyforge timestamp and MAC as
@@ -86,15 +103,8 @@ caf::expected<std::optional<webhook_delivery>> accepted_with_signature(database&
                                                                         const webhook_delivery& d) {
   if (d.signature != "tinyforge" || !d.replay_of.empty())
     return std::optional<webhook_delivery>{};
-  // The row's signed_key (migration 11) is "<timestamp> <MAC>" of its kept headers, the
-  // key of `d` the same expression of its own: one search of the partial index.
-  static const std::string sql
-    = std::string{delivery_columns}
-      + "INDEXED BY idx_webhook_deliveries_signed "
-        "WHERE workload_id = ?1 AND signed_key != '' AND signed_key = "
-      + std::string{signed_key_of("?2")}
-      + " AND signature = 'tinyforge' AND result = 'accepted' ORDER BY rowid LIMIT 1";
-  return find_one(db, sql, read_delivery, d.workload_id, d.headers_json);
+  return find_one(db, accepted_by_signed_key_sql(), read_delivery, d.workload_id,
+                  d.headers_json);
 }
 
 /// Checks what the router set and cuts what came from outside to what the log keeps.
@@ -186,7 +196,7 @@ enum class pruning { now, by_caller };
 /// transaction.
 caf::error insert_delivery(database& db, webhook_delivery& d, pruning when = pruning::now) {
   if (d.id.empty())
-    d.id = new_id();
+    d.id = new_log_id();
   if (d.received_at.empty())
     d.received_at = now_utc();
   if (auto err = run(
@@ -275,7 +285,7 @@ caf::expected<claimed_workload> get_claimed_workload(database& db, const std::st
 caf::error queue_webhook_deploy(database& db, const std::string& workload_id,
                                 const std::string& stage_id, webhook_delivery& d,
                                 webhook_deploy_claimed& out) {
-  d.id = new_id(); // named by the deploy's triggered_by before the row exists
+  d.id = new_log_id(); // named by the deploy's triggered_by before the row exists
   deployment dep;
   dep.workload_id = workload_id;
   dep.stage_id = stage_id;
@@ -291,8 +301,49 @@ caf::error queue_webhook_deploy(database& db, const std::string& workload_id,
   return {};
 }
 
+/// What the claims of one transaction read of the catalog: each claim of a burst for one
+/// project asked again for the same workload, image and stage (three of the eleven
+/// statements a claim ran). Nothing a claim writes changes them, and the writer, the only
+/// writer, commits nothing else while the batch's transaction is open.
+class claim_lookups {
+public:
+  caf::expected<claimed_workload> workload(database& db, const std::string& id) {
+    if (auto i = workloads_.find(id); i != workloads_.end())
+      return i->second;
+    auto w = get_claimed_workload(db, id);
+    if (w)
+      workloads_.emplace(id, *w);
+    return w;
+  }
+
+  caf::expected<std::string> image(database& db, const std::string& project_id) {
+    if (auto i = images_.find(project_id); i != images_.end())
+      return i->second;
+    auto img = project_image(db, project_id);
+    if (img)
+      images_.emplace(project_id, *img);
+    return img;
+  }
+
+  caf::expected<std::optional<stage>> stage_of(database& db, const std::string& project_id,
+                                               const std::string& wanted) {
+    auto key = std::make_pair(project_id, wanted);
+    if (auto i = stages_.find(key); i != stages_.end())
+      return i->second;
+    auto s = find_stage_of_project(db, project_id, wanted);
+    if (s)
+      stages_.emplace(std::move(key), *s);
+    return s;
+  }
+
+private:
+  std::map<std::string, claimed_workload> workloads_;
+  std::map<std::string, std::string> images_;
+  std::map<std::pair<std::string, std::string>, std::optional<stage>> stages_;
+};
+
 caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_claim c,
-                                                pruning when) {
+                                                pruning when, claim_lookups& lookups) {
   webhook_deploy_claimed out;
   auto& d = c.delivery;
   d.result = "accepted";
@@ -302,7 +353,7 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
   auto tx = transaction::begin(db);
   if (!tx)
     return tx.error();
-  auto w = get_claimed_workload(db, d.workload_id);
+  auto w = lookups.workload(db, d.workload_id);
   if (!w)
     return w.error();
   if (w->kind != "project" && w->kind != "stack")
@@ -329,7 +380,7 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
   }
   std::string image;
   if (!*first && !c.event_image.empty() && w->kind == "project") {
-    auto own = project_image(db, w->ref_id);
+    auto own = lookups.image(db, w->ref_id);
     if (!own)
       return own.error();
     image = std::move(*own);
@@ -358,7 +409,7 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
   } else if (!is_image_tag(d.tag)) {
     refuse("invalid_argument", "tag: \"" + d.tag.substr(0, 80) + "\" is not an image tag");
   } else {
-    auto s = find_stage_of_project(db, w->ref_id, c.wanted_stage);
+    auto s = lookups.stage_of(db, w->ref_id, c.wanted_stage);
     if (!s)
       return s.error();
     if (!*s) {
@@ -395,7 +446,8 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
 } // namespace
 
 caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook_deploy_claim c) {
-  return claim_one(db, std::move(c), pruning::now);
+  claim_lookups lookups;
+  return claim_one(db, std::move(c), pruning::now, lookups);
 }
 
 std::vector<caf::expected<webhook_deploy_claimed>>
@@ -416,11 +468,12 @@ claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs) {
       return out;
     }
     std::vector<std::string> workloads; // the logs to prune, once each, before the commit
+    claim_lookups lookups; // one pass's transaction: what it read holds until its commit
     bool ended = false;
     while (out.size() < cs.size()) {
       auto& c = cs[out.size()];
       auto workload_id = c.delivery.workload_id;
-      out.push_back(claim_one(db, std::move(c), pruning::by_caller));
+      out.push_back(claim_one(db, std::move(c), pruning::by_caller, lookups));
       if (out.back()
           && std::find(workloads.begin(), workloads.end(), workload_id) == workloads.end())
         workloads.push_back(std::move(workload_id));
@@ -443,6 +496,11 @@ claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs) {
     first = out.size();
   }
   return out;
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> delivery_dedupe_statements() {
+  return {{"accepted by delivery id", accepted_by_delivery_id_sql()},
+          {"accepted by signed key", accepted_by_signed_key_sql()}};
 }
 
 caf::expected<webhook_delivery> get_delivery(database& db, const std::string& id) {

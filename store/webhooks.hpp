@@ -12,6 +12,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tf {
@@ -63,6 +65,10 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
 /// order of `cs`; when the commit fails, every claim answers its error (none was kept).
 std::vector<caf::expected<webhook_deploy_claimed>>
 claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs);
+
+/// The two lookups every claim runs for a delivery seen before (by the sender's delivery id,
+/// by a Tinyforge timestamp and MAC): a name and the exact SQL, for the plan test.
+std::vector<std::pair<std::string_view, std::string_view>> delivery_dedupe_statements();
 
 /// One delivery with its kept body.
 caf::expected<webhook_delivery> get_delivery(database& db, const std::string& id);

@@ -12,6 +12,7 @@
 #include "store/projects.hpp"
 #include "store/secrets.hpp"
 #include "store/stacks.hpp"
+#include "store/webhooks.hpp"
 
 #include "expect.hpp"
 #include "helpers.hpp"
@@ -196,4 +197,45 @@ TEST_CASE_FIXTURE(plan_fixture, "optimize takes the container index's statistics
   // ANALYZE reads a sample (analysis_limit): past it, the row count is an estimate.
   CHECK(analyzed_rows(db) >= 500);
   require_indexed_plans();
+}
+
+TEST_CASE_FIXTURE(plan_fixture, "a webhook claim's lookups of a delivery seen before search the "
+                                "partial indexes of accepted rows, after ANALYZE of a full log") {
+  // Two workloads' full logs, most of them not accepted: the rows the lookups cannot want.
+  auto workloads = make_workloads(db, 2, 0);
+  MUST_OK(db.exec("BEGIN"));
+  for (int i = 0; i < 2 * static_cast<int>(store::max_deliveries_per_workload); ++i) {
+    auto n = std::to_string(i);
+    sql_run(db,
+            "INSERT INTO webhook_deliveries(id, workload_id, received_at, delivery_id, "
+            "signature, result, signed_key) VALUES (?1, ?2, ?3, ?4, 'tinyforge', ?5, ?6)",
+            "delivery-" + n, workloads[static_cast<size_t>(i % 2)].id,
+            "2026-01-01T00:00:00.000Z", "gh-" + n, std::string{i % 4 == 0 ? "accepted" : "unchanged"},
+            "1767225600 sha256=" + n);
+  }
+  MUST_OK(db.exec("COMMIT"));
+  MUST_OK(db.exec("ANALYZE"));
+  const std::map<std::string_view, std::string_view> expected{
+    {"accepted by delivery id",
+     "USING INDEX idx_webhook_deliveries_dedupe (workload_id=? AND delivery_id=?)"},
+    {"accepted by signed key",
+     "USING INDEX idx_webhook_deliveries_signed (workload_id=? AND signed_key=?)"}};
+  auto statements = store::delivery_dedupe_statements();
+  REQUIRE(statements.size() == expected.size());
+  for (const auto& [name, sql] : statements) {
+    CAPTURE(name);
+    auto plan = query_plan(db, sql);
+    std::string shown;
+    for (const auto& line : plan)
+      shown += "\n  " + line;
+    // No scan. A sort may follow the search (the statistics say a key matches one row, and
+    // the planner then sorts rather than weigh the order): it sorts the rows of one delivery
+    // id, not the log.
+    for (const auto& line : plan)
+      CHECK_MESSAGE(line.rfind("SCAN ", 0) != 0, name << " scans:" << shown);
+    auto index = expected.at(name);
+    CHECK_MESSAGE(std::any_of(plan.begin(), plan.end(),
+                              [&](const std::string& l) { return l.find(index) != std::string::npos; }),
+                  name << " does not search " << index << ":" << shown);
+  }
 }

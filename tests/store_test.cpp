@@ -5,6 +5,7 @@
 
 #include "core/errors.hpp"
 #include "core/clock.hpp"
+#include "core/ids.hpp"
 #include "store/database.hpp"
 #include "store/deployments.hpp"
 #include "store/index_version.hpp"
@@ -418,6 +419,14 @@ TEST_CASE("migration 11 gives the signed deliveries already kept their signed ke
   CHECK(index_count("idx_webhook_deliveries_received") == 0);
   CHECK(index_count("idx_webhook_deliveries_workload") == 1);
   CHECK(index_count("idx_webhook_deliveries_dedupe") == 1);
+  // Step 17: both dedupe indexes keep accepted rows only (the only rows their lookups want).
+  for (auto name : {"idx_webhook_deliveries_dedupe", "idx_webhook_deliveries_signed"}) {
+    CAPTURE(name);
+    CHECK(sql_text(db, "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                   std::string{name})
+            .find("result = 'accepted'")
+          != std::string::npos);
+  }
   auto key_of = [&](const char* id) {
     return sql_text(db, "SELECT signed_key FROM webhook_deliveries WHERE id = ?1",
                     std::string{id});
@@ -2187,6 +2196,42 @@ TEST_CASE_FIXTURE(store_fixture, "the delivery log keeps each workload's newest 
     CHECK(code_of(get_delivery(db, ids[i])) == "not_found");
   CHECK(MUST(get_delivery(db, ids[3])).error == "bad signature 3");
   CHECK(MUST(list_deliveries(db, other.workload_id, 10, 0)).total == 1); // untouched
+}
+
+TEST_CASE("log row ids grow with time, so inserts and prunes stay at the ends of the index") {
+  auto is_id = [](const std::string& id) {
+    return id.size() == 24
+           && std::all_of(id.begin(), id.end(), [](char c) {
+                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+              });
+  };
+  auto first = new_log_id();
+  CHECK(is_id(first));
+  // Ids of the next millisecond sort after it (a busy loop until the clock moves on).
+  auto later = new_log_id();
+  while (later.compare(0, 12, first, 0, 12) == 0)
+    later = new_log_id();
+  CHECK(is_id(later));
+  CHECK(later > first);
+  // Within one millisecond the random half still tells them apart.
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i)
+    seen.insert(new_log_id());
+  CHECK(seen.size() == 1000);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "deliveries and deploys are stored under ids that grow with time") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto a = MUST(claim_webhook_deploy(db, make_claim(p, "v1", "", "gh-1")));
+  auto b = a;
+  // The next claim's ids are of a later millisecond than the first's.
+  while (b.delivery.id.compare(0, 12, a.delivery.id, 0, 12) == 0
+         || b.queued.id.compare(0, 12, a.queued.id, 0, 12) == 0)
+    b = MUST(claim_webhook_deploy(db, make_claim(p, b.delivery.tag == "v1" ? "v2" : "v1", "",
+                                                 "gh-" + new_id())));
+  CHECK(b.delivery.id > a.delivery.id);
+  CHECK(b.queued.id > a.queued.id);
+  CHECK(a.delivery.deployment_id == a.queued.id);
 }
 
 TEST_CASE_FIXTURE(store_fixture,
