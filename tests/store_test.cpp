@@ -2198,6 +2198,41 @@ TEST_CASE_FIXTURE(store_fixture, "the delivery log keeps each workload's newest 
   CHECK(MUST(list_deliveries(db, other.workload_id, 10, 0)).total == 1); // untouched
 }
 
+TEST_CASE_FIXTURE(store_fixture,
+                  "a recorded delivery's signed key is its Tinyforge timestamp and MAC, else empty") {
+  auto p = MUST(create_project(db, make_project("api")));
+  struct shape {
+    const char* signature;
+    std::string headers;
+    std::string key;
+  };
+  const std::vector<shape> shapes{
+    {"tinyforge", R"({"x-tinyforge-timestamp":"1767225600","x-tinyforge-signature":"sha256=ab12"})",
+     "1767225600 sha256=ab12"},
+    {"tinyforge", R"({"x-tinyforge-signature":"sha256=ab12","x-tinyforge-timestamp":"1767225600","user-agent":"ci"})",
+     "1767225600 sha256=ab12"},
+    {"github", R"({"x-tinyforge-timestamp":"1767225600","x-tinyforge-signature":"sha256=ab12"})", ""},
+    {"tinyforge", R"({"x-tinyforge-timestamp":"1767225600"})", ""},
+    {"tinyforge", "{not json", ""},
+    {"tinyforge", R"({"x-tinyforge-timestamp":1767225600,"x-tinyforge-signature":"sha256=ab12"})", ""},
+    {"tinyforge", R"(["x-tinyforge-timestamp","x-tinyforge-signature"])", ""},
+    {"tinyforge", R"({"x-tinyforge-timestamp":"1","x-tinyforge-signature":"s"} trailing)", ""},
+    {"tinyforge", std::string(100000, '['), ""}, // cut to "{}" by the store
+    {"tinyforge", std::string(4000, '['), ""},   // kept, and parsed without recursion
+  };
+  for (const auto& sh : shapes) {
+    CAPTURE(sh.headers.substr(0, 80));
+    webhook_delivery d;
+    d.workload_id = p.workload_id;
+    d.result = "ignored";
+    d.signature = sh.signature;
+    d.headers_json = sh.headers;
+    auto stored = MUST(record_delivery(db, d));
+    CHECK(sql_text(db, "SELECT signed_key FROM webhook_deliveries WHERE id = ?1", stored.id)
+          == sh.key);
+  }
+}
+
 TEST_CASE("log row ids grow with time, so inserts and prunes stay at the ends of the index") {
   auto is_id = [](const std::string& id) {
     return id.size() == 24
