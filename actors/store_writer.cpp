@@ -244,7 +244,7 @@ auto delivery_log_writes(Self* self, store::database& d, live_feed* feed) {
       cs.reserve(batch.size());
       for (auto& p : batch)
         cs.push_back(std::move(p.claim));
-      auto answers = store::claim_webhook_deploys(d, std::move(cs));
+      auto answers = store::claim_webhook_deploys(d, std::move(cs), &self->state.log_sizes);
       for (size_t i = 0; i < batch.size(); ++i) {
         if (answers[i])
           live::deployment_changed(feed, answers[i]->queued); // none unless accepted

@@ -6,6 +6,7 @@
 #include "actors/actors.hpp"
 #include "core/live_feed.hpp"
 #include "store/database.hpp"
+#include "store/webhooks.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -28,6 +29,8 @@ struct store_writer_state {
   /// Claims received since the last flush: those waiting in the mailbox together commit
   /// in one transaction when the flush the first of them sent arrives.
   std::vector<pending_claim> claims;
+  /// How many deliveries each workload's log holds, between claim batches: when to prune.
+  store::delivery_log_sizes log_sizes;
   /// Where each committed change the UI shows is published (may be null: no events).
   std::shared_ptr<live_feed> feed;
 };

@@ -459,6 +459,46 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
   return out;
 }
 
+/// What each log written by a pass holds once it commits, pruning those that reached their
+/// bound and slack (every one without `sizes`). A log the hints do not know yet is counted.
+caf::expected<std::vector<std::pair<std::string, int64_t>>>
+settle_log_sizes(database& db, const std::vector<std::pair<std::string, int64_t>>& written,
+                 const delivery_log_sizes* sizes) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  out.reserve(written.size());
+  for (const auto& [id, added] : written) {
+    int64_t rows = 0;
+    if (sizes != nullptr) {
+      if (const auto* known = sizes->find(id)) {
+        rows = *known + added;
+      } else {
+        // This pass's rows included: the transaction sees its own writes.
+        auto counted = one(db, "SELECT COUNT(*) FROM webhook_deliveries WHERE workload_id = ?1",
+                           "webhook deliveries", id,
+                           [](const statement& st) { return st.integer(0); });
+        if (!counted)
+          return counted.error();
+        rows = *counted;
+      }
+    }
+    if (sizes == nullptr || rows >= max_deliveries_per_workload + delivery_prune_slack) {
+      if (auto err = prune_deliveries(db, id))
+        return err;
+      rows = std::min(rows, max_deliveries_per_workload);
+    }
+    out.emplace_back(id, rows);
+  }
+  return out;
+}
+
+/// A pass that did not commit leaves its logs' hints unknown: counted again when next written.
+void forget_log_sizes(const std::vector<std::pair<std::string, int64_t>>& written,
+                      delivery_log_sizes* sizes) {
+  if (sizes != nullptr)
+    for (const auto& w : written)
+      sizes->forget(w.first);
+}
+
 } // namespace
 
 caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook_deploy_claim c) {
@@ -467,7 +507,8 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
 }
 
 std::vector<caf::expected<webhook_deploy_claimed>>
-claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs) {
+claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs,
+                      delivery_log_sizes* sizes) {
   std::vector<caf::expected<webhook_deploy_claimed>> out;
   out.reserve(cs.size());
   // Each pass settles the claims from `first` on in one transaction. An error SQLite ends
@@ -483,16 +524,22 @@ claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs) {
       out.resize(cs.size(), tx.error());
       return out;
     }
-    std::vector<std::string> workloads; // the logs to prune, once each, before the commit
+    // The logs this pass wrote to, with how many rows each: pruned before the commit.
+    std::vector<std::pair<std::string, int64_t>> written;
     claim_lookups lookups; // one pass's transaction: what it read holds until its commit
     bool ended = false;
     while (out.size() < cs.size()) {
       auto& c = cs[out.size()];
       auto workload_id = c.delivery.workload_id;
       out.push_back(claim_one(db, std::move(c), pruning::by_caller, lookups));
-      if (out.back()
-          && std::find(workloads.begin(), workloads.end(), workload_id) == workloads.end())
-        workloads.push_back(std::move(workload_id));
+      if (out.back()) {
+        auto w = std::find_if(written.begin(), written.end(),
+                              [&](const auto& x) { return x.first == workload_id; });
+        if (w == written.end())
+          written.emplace_back(std::move(workload_id), 1);
+        else
+          ++w->second;
+      }
       if (!transaction_open(db)) {
         fail_pass(out.back() ? make_error(ec::database, "the transaction ended unexpectedly")
                              : out.back().error());
@@ -501,13 +548,21 @@ claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs) {
       }
     }
     if (!ended) {
-      for (const auto& id : workloads)
-        if (auto err = prune_deliveries(db, id)) {
-          fail_pass(err);
-          return out; // the transaction rolls back: nothing of the pass is kept
-        }
-      if (auto err = tx->commit())
+      auto settled = settle_log_sizes(db, written, sizes);
+      if (!settled) {
+        fail_pass(settled.error());
+        forget_log_sizes(written, sizes);
+        return out; // the transaction rolls back: nothing of the pass is kept
+      }
+      if (auto err = tx->commit()) {
         fail_pass(err);
+        forget_log_sizes(written, sizes);
+      } else if (sizes != nullptr) {
+        for (const auto& [id, rows] : *settled)
+          sizes->set(id, rows);
+      }
+    } else {
+      forget_log_sizes(written, sizes);
     }
     first = out.size();
   }

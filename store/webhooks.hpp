@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -24,8 +25,31 @@ namespace store {
 inline constexpr size_t max_delivery_body = 64 * 1024;
 /// The kept headers' JSON is cut here.
 inline constexpr size_t max_delivery_headers = 4 * 1024;
-/// Each workload keeps its newest this many deliveries.
+/// Each workload keeps its newest this many deliveries...
 inline constexpr int64_t max_deliveries_per_workload = 1000;
+/// ...and, written by claim batches, up to this many more until they are pruned together:
+/// each prune writes the pages its oldest rows sit on (the table's, and one random page of
+/// each index they are in), which a prune of one batch of five wrote for five rows.
+inline constexpr int64_t delivery_prune_slack = 64;
+
+/// How many deliveries the claim batches left in each workload's log, as the store writer
+/// knows it between batches: a hint of when to prune, counted once per workload from the
+/// table and then kept up by the batches. The prune itself is exact (the newest
+/// max_deliveries_per_workload stay), so rows a hint missed (a single record, which prunes
+/// itself) only move a prune earlier, and a hint of a workload gone is never used again.
+class delivery_log_sizes {
+public:
+  /// The size known for `workload_id`, if any.
+  const int64_t* find(const std::string& workload_id) const {
+    auto i = rows_.find(workload_id);
+    return i == rows_.end() ? nullptr : &i->second;
+  }
+  void set(const std::string& workload_id, int64_t rows) { rows_[workload_id] = rows; }
+  void forget(const std::string& workload_id) { rows_.erase(workload_id); }
+
+private:
+  std::unordered_map<std::string, int64_t> rows_;
+};
 
 /// Whether a recorded delivery may be replayed through the API: its body was kept whole,
 /// and it was not refused for its authenticity (a forged or unsigned delivery a replay would
@@ -63,8 +87,11 @@ caf::expected<webhook_deploy_claimed> claim_webhook_deploy(database& db, webhook
 /// commit, not one each), each settled as claim_webhook_deploy settles it alone and inside
 /// its own savepoint, so one that fails leaves the others whole. The answers are in the
 /// order of `cs`; when the commit fails, every claim answers its error (none was kept).
+/// With `sizes`, a workload's log is pruned once it holds delivery_prune_slack rows more than
+/// it keeps (the writer's batches); without, after every batch.
 std::vector<caf::expected<webhook_deploy_claimed>>
-claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs);
+claim_webhook_deploys(database& db, std::vector<webhook_deploy_claim> cs,
+                      delivery_log_sizes* sizes = nullptr);
 
 /// The two lookups every claim runs for a delivery seen before (by the sender's delivery id,
 /// by a Tinyforge timestamp and MAC): a name and the exact SQL, for the plan test.

@@ -2320,6 +2320,56 @@ TEST_CASE_FIXTURE(store_fixture, "a batch of claims keeps the delivery log bound
   CHECK(code_of(get_delivery(db, got.front()->delivery.id)) == "not_found");
 }
 
+TEST_CASE_FIXTURE(store_fixture,
+                  "the writer's batches prune a log once it holds its slack, back to the newest rows") {
+  auto p = MUST(create_project(db, make_project("api")));
+  auto other = MUST(create_project(db, make_project("web")));
+  auto keep = max_deliveries_per_workload;
+  auto slack = delivery_prune_slack;
+  delivery_log_sizes sizes;
+  int64_t n = 0;
+  auto claims = [&](const project& to, int64_t count) {
+    std::vector<webhook_deploy_claim> batch;
+    for (int64_t i = 0; i < count; ++i, ++n)
+      batch.push_back(make_claim(to, "v" + std::to_string(n % 2 + 1), "", "gh-" + std::to_string(n)));
+    auto got = claim_webhook_deploys(db, batch, &sizes);
+    for (const auto& x : got)
+      REQUIRE(x);
+    return got;
+  };
+  auto total = [&](const project& of) { return MUST(list_deliveries(db, of.workload_id, 1, 0)).total; };
+  // A log the hints do not know is counted: rows recorded one by one before are seen.
+  webhook_delivery refused;
+  refused.workload_id = p.workload_id;
+  refused.result = "rejected";
+  refused.code = "unauthorized";
+  auto oldest = MUST(record_delivery(db, refused)).id;
+  auto first = claims(p, keep - 1);
+  CHECK(total(p) == keep);
+  REQUIRE(sizes.find(p.workload_id) != nullptr);
+  CHECK(*sizes.find(p.workload_id) == keep);
+  claims(p, slack - 1); // up to the bound and its slack, nothing is pruned
+  CHECK(total(p) == keep + slack - 1);
+  claims(other, 3); // another workload's log is its own
+  auto last = claims(p, 1); // the slack is full: back to the newest rows
+  CHECK(total(p) == keep);
+  CHECK(*sizes.find(p.workload_id) == keep);
+  CHECK(code_of(get_delivery(db, oldest)) == "not_found");
+  for (int64_t i = 0; i < slack - 1; ++i) // the oldest slack rows went, the next stayed
+    CHECK(code_of(get_delivery(db, first[static_cast<size_t>(i)]->delivery.id)) == "not_found");
+  CHECK(MUST(get_delivery(db, first[static_cast<size_t>(slack - 1)]->delivery.id)).workload_id
+        == p.workload_id);
+  CHECK(MUST(list_deliveries(db, p.workload_id, 1, 0)).items.at(0).id == last.back()->delivery.id);
+  CHECK(total(other) == 3);
+  // A hint that says more than the log holds only prunes early: nothing kept is lost.
+  sizes.set(other.workload_id, keep + slack);
+  claims(other, 1);
+  CHECK(total(other) == 4);
+  // It then says the log may be full: the next prune comes after one more slack, finds
+  // nothing beyond the bound, and deletes nothing.
+  CHECK(*sizes.find(other.workload_id) == keep);
+}
+
 TEST_CASE_FIXTURE(store_fixture, "a transaction inside another undoes only its own statements") {
   auto outer = MUST(tf::store::transaction::begin(db));
   MUST(create_project(db, make_project("kept")));
