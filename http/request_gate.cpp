@@ -191,8 +191,11 @@ struct request_gate::impl {
   /// count now (it still counts in the total): a client that opens its next connection as
   /// soon as it reads an answer must not find the last one still held against it
   /// (bench/webhook_burst: 200 connection-per-request senders got 503s at the cap of 256).
-  void start_draining(connection& c) {
-    ::shutdown(c.fd, SHUT_WR);
+  /// `shut`: the FIN is still to send (a worker that closes sends it before it takes the
+  /// lock, so the workers and the gate do not wait on each other's syscall).
+  void start_draining(connection& c, bool shut = true) {
+    if (shut)
+      ::shutdown(c.fd, SHUT_WR);
     c.buf.clear();
     c.buf.shrink_to_fit();
     c.state = phase::draining;
@@ -363,7 +366,7 @@ struct request_gate::impl {
   /// worker saw the next request's bytes arrive, so they are read now, by the same
   /// on_readable/advance the gate uses (same limits and deadlines), and a complete request
   /// is queued for this worker without a trip through epoll.
-  void give_back(int fd, bool keep, bool readable) {
+  void give_back(int fd, bool keep, bool readable, bool shut_already = false) {
     --busy;
     auto it = conns.find(fd);
     if (it == conns.end())
@@ -378,7 +381,7 @@ struct request_gate::impl {
     if (!keep) {
       // Unread bytes at close() would reset the connection and could discard the answer
       // before the client reads it: drop them until the client closes or the linger ends.
-      start_draining(c);
+      start_draining(c, !shut_already);
     } else if (c.in_precheck) {
       // The head passed its precheck: read the body (its deadline runs since the head).
       c.in_precheck = false;
@@ -493,6 +496,12 @@ struct request_gate::impl {
         } catch (const std::exception& e) {
           spdlog::error("event=http-serve-failed what={}", e.what());
         }
+        // An answer that ends its connection sends the FIN now, before the lock every
+        // worker and the gate share (shutdown() is a TCP send: a few microseconds a request,
+        // which under a burst of one-request connections the others waited out).
+        const bool shut = !keep && !take_over;
+        if (shut)
+          ::shutdown(r.fd, SHUT_WR);
         lock.lock();
         if (take_over) {
           forget(r.fd);
@@ -507,7 +516,7 @@ struct request_gate::impl {
           readable = next_bytes_within(r.fd, next_request_wait);
           lock.lock();
         }
-        give_back(r.fd, keep, readable);
+        give_back(r.fd, keep, readable, shut);
       }
     }
   }
