@@ -113,11 +113,10 @@ const std::string& accepted_by_signed_key_sql() {
 /// `d`, if any: a captured signed delivery sent again with a changed or no delivery id. Only
 /// rows inside the signature window can match (an older timestamp fails the check before the
 /// store is asked), and the log holds at most max_deliveries_per_workload of them.
-caf::expected<std::optional<webhook_delivery>> accepted_with_signature(database& db,
-                                                                        const webhook_delivery& d) {
+caf::expected<std::optional<webhook_delivery>>
+accepted_with_signature(database& db, const webhook_delivery& d, const std::string& key) {
   if (d.signature != "tinyforge" || !d.replay_of.empty())
     return std::optional<webhook_delivery>{};
-  auto key = signed_key_of(d);
   if (key.empty())
     return std::optional<webhook_delivery>{}; // no row has an empty key to match
   return find_one(db, accepted_by_signed_key_sql(), read_delivery, d.workload_id, key);
@@ -210,7 +209,9 @@ enum class pruning { now, by_caller };
 /// Inserts a checked delivery (giving it an id and a time if it has none) and, unless the
 /// caller will, prunes the workload's log to its newest rows. The caller holds the
 /// transaction.
-caf::error insert_delivery(database& db, webhook_delivery& d, pruning when = pruning::now) {
+/// `signed_key`: signed_key_of(d), when the caller has it already.
+caf::error insert_delivery(database& db, webhook_delivery& d, pruning when = pruning::now,
+                           const std::string* signed_key = nullptr) {
   if (d.id.empty())
     d.id = new_log_id();
   if (d.received_at.empty())
@@ -224,7 +225,7 @@ caf::error insert_delivery(database& db, webhook_delivery& d, pruning when = pru
         "?18)",
         d.id, d.workload_id, d.received_at, d.source_addr, d.delivery_id, d.event, d.signature,
         d.result, d.code, d.tag, d.stage, d.deployment_id, d.error, d.replay_of, d.body,
-        d.body_truncated, d.headers_json, signed_key_of(d)))
+        d.body_truncated, d.headers_json, signed_key ? *signed_key : signed_key_of(d)))
     return parent_gone(err, "workload", d.workload_id);
   if (when == pruning::by_caller)
     return {};
@@ -372,6 +373,8 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
   auto w = lookups.workload(db, d.workload_id);
   if (!w)
     return w.error();
+  // What the signature lookup searches and the insert stores: one reading of the headers.
+  const auto signed_key = signed_key_of(d);
   if (w->kind != "project" && w->kind != "stack")
     return make_error(ec::invalid_argument,
                       "workload " + w->id + " is neither a project nor a stack");
@@ -390,7 +393,7 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
   if (!first)
     return first.error();
   if (!*first) {
-    first = accepted_with_signature(db, d);
+    first = accepted_with_signature(db, d, signed_key);
     if (!first)
       return first.error();
   }
@@ -450,7 +453,7 @@ caf::expected<webhook_deploy_claimed> claim_one(database& db, webhook_deploy_cla
       }
     }
   }
-  if (auto err = insert_delivery(db, d, when))
+  if (auto err = insert_delivery(db, d, when, &signed_key))
     return err;
   if (auto err = tx->commit())
     return err;
