@@ -325,35 +325,32 @@ caf::error queue_webhook_deploy(database& db, const std::string& workload_id,
 class claim_lookups {
 public:
   caf::expected<claimed_workload> workload(database& db, const std::string& id) {
-    if (auto i = workloads_.find(id); i != workloads_.end())
-      return i->second;
-    auto w = get_claimed_workload(db, id);
-    if (w)
-      workloads_.emplace(id, *w);
-    return w;
+    return remembered(workloads_, id, [&] { return get_claimed_workload(db, id); });
   }
 
   caf::expected<std::string> image(database& db, const std::string& project_id) {
-    if (auto i = images_.find(project_id); i != images_.end())
-      return i->second;
-    auto img = project_image(db, project_id);
-    if (img)
-      images_.emplace(project_id, *img);
-    return img;
+    return remembered(images_, project_id, [&] { return project_image(db, project_id); });
   }
 
   caf::expected<std::optional<stage>> stage_of(database& db, const std::string& project_id,
                                                const std::string& wanted) {
-    auto key = std::make_pair(project_id, wanted);
-    if (auto i = stages_.find(key); i != stages_.end())
-      return i->second;
-    auto s = find_stage_of_project(db, project_id, wanted);
-    if (s)
-      stages_.emplace(std::move(key), *s);
-    return s;
+    return remembered(stages_, std::make_pair(project_id, wanted),
+                      [&] { return find_stage_of_project(db, project_id, wanted); });
   }
 
 private:
+  /// What `read` found for `key` the first time it was asked (errors are not kept).
+  template <class Map, class Read>
+  static auto remembered(Map& seen, const typename Map::key_type& key, Read read)
+    -> decltype(read()) {
+    if (auto i = seen.find(key); i != seen.end())
+      return i->second;
+    auto got = read();
+    if (got)
+      seen.emplace(key, *got);
+    return got;
+  }
+
   std::map<std::string, claimed_workload> workloads_;
   std::map<std::string, std::string> images_;
   std::map<std::pair<std::string, std::string>, std::optional<stage>> stages_;
