@@ -294,12 +294,13 @@ using docker_actor = caf::typed_actor<
 using proxy_actor = caf::typed_actor<
   // Makes the provider route the host to the route's slots (create or change).
   caf::replies_to<atom::apply, proxy_route>::with<proxy_route>,
-  // Removes the route from the provider.
+  // Removes the route from the provider and its slots' rules from the gate.
   caf::replies_to<atom::erase, proxy_route>::with<atom::ok>,
   // Lets the proxy reach these slot ports again (a colour joins the rotation).
   caf::replies_to<atom::open, std::vector<int64_t>>::with<atom::ok>,
-  // Refuses new connections to these slot ports with a reset; connections open stay.
-  caf::replies_to<atom::close, std::vector<int64_t>>::with<atom::ok>,
+  // Takes these slot ports out of rotation: new connections go on to the second list's
+  // slots (the serving colour), or are reset when it is empty; connections open stay.
+  caf::replies_to<atom::close, std::vector<int64_t>, std::vector<int64_t>>::with<atom::ok>,
   // Established TCP connections to these ports now (what a drain waits on).
   caf::replies_to<atom::count, std::vector<int64_t>>::with<int64_t>,
   // Points a single-upstream provider (npm, none) at route.serving; replies the route.

@@ -45,10 +45,11 @@ caf::error deploy_run::deploy() {
     return err;
   const auto& target = other_colour(serving_colour());
   auto old = outside_slots(target);
-  std::vector<int64_t> serving_now;
+  serving_now_.clear();
   for (const auto& c : old)
     if (c.running)
-      serving_now.push_back(c.slot);
+      serving_now_.push_back(c.slot);
+  const auto& serving_now = serving_now_;
   // A rollback inside the grace period: the previous colour is still running, closed.
   auto warm = in_slots(target);
   bool reuse = runs_this_tag(warm);
@@ -73,7 +74,7 @@ caf::error deploy_run::deploy() {
     undo(target, serving_now);
     return err;
   }
-  drain(serving_now);
+  drain(serving_now, target);
   retire_old(old);
   fault_point("retired");
   return {};

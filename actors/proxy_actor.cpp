@@ -52,6 +52,10 @@ proxy_actor::behavior_type proxy_service(proxy_actor::stateful_pointer<proxy_sta
       if (auto err = st.provider->remove(route))
         return err;
       st.applied.erase(route.id);
+      // A closed slot redirects to its route's other slots: the port may go to another
+      // route later, and must not carry it to this one's.
+      if (auto err = st.gate->open(route.slots))
+        return err;
       return atom::ok_v;
     },
     [&st](atom::open, const std::vector<int64_t>& ports) -> caf::result<atom::ok> {
@@ -60,10 +64,12 @@ proxy_actor::behavior_type proxy_service(proxy_actor::stateful_pointer<proxy_sta
       spdlog::debug("event=slots-opened ports={}", ports_text(ports));
       return atom::ok_v;
     },
-    [&st](atom::close, const std::vector<int64_t>& ports) -> caf::result<atom::ok> {
-      if (auto err = st.gate->close(ports))
+    [&st](atom::close, const std::vector<int64_t>& ports,
+          const std::vector<int64_t>& toward) -> caf::result<atom::ok> {
+      if (auto err = st.gate->close(ports, toward))
         return err;
-      spdlog::debug("event=slots-closed ports={}", ports_text(ports));
+      spdlog::debug("event=slots-closed ports={} toward={}", ports_text(ports),
+                    ports_text(toward));
       return atom::ok_v;
     },
     [](atom::count, const std::vector<int64_t>& ports) {

@@ -150,6 +150,53 @@ inline void check_settled(deploy_env& env, const project_ids& p) {
   check_api_agrees_with_docker(env, p);
 }
 
+/// The stage's route as GET /api/proxies lists it.
+struct route_view {
+  std::vector<int> slots, serving;
+  /// 'a' when the first serving slot is in the first half of the slots, 'b' in the second
+  /// half, '-' when nothing serves.
+  char serving_colour() const {
+    if (serving.empty() || slots.size() < 2)
+      return '-';
+    for (size_t i = 0; i < slots.size() / 2; ++i)
+      if (slots[i] == serving.front())
+        return 'a';
+    return 'b';
+  }
+  std::string describe() const {
+    std::string s = "slots";
+    for (auto p : slots)
+      s += " " + std::to_string(p);
+    s += ", serving";
+    for (auto p : serving)
+      s += " " + std::to_string(p);
+    return s;
+  }
+};
+
+/// The integers of the array `key` of `v` (none when it is missing or not an array).
+inline std::vector<int> ints_of(const rapidjson::Value& v, const char* key) {
+  std::vector<int> out;
+  auto m = v.FindMember(key);
+  if (m != v.MemberEnd() && m->value.IsArray())
+    for (const auto& x : m->value.GetArray())
+      if (x.IsInt())
+        out.push_back(x.GetInt());
+  return out;
+}
+
+/// The route of the project's stage, as the API lists it.
+inline std::optional<route_view> route_of(deploy_env& env, const project_ids& p) {
+  auto r = env.api().get("/api/proxies?limit=500");
+  auto doc = json_of(r.body);
+  if (r.status != 200 || !doc.IsObject() || !doc.HasMember("items") || !doc["items"].IsArray())
+    return std::nullopt;
+  for (const auto& it : doc["items"].GetArray())
+    if (str(it, "host") == p.subdomain)
+      return route_view{ints_of(it, "slots"), ints_of(it, "serving")};
+  return std::nullopt;
+}
+
 /// The error object of an API error reply: {"error":{"code":…,"message":…}}.
 inline std::pair<std::string, std::string> api_error_of(const http_reply& r) {
   auto doc = json_of(r.body);

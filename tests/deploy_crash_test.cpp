@@ -54,51 +54,6 @@ const kill_point kill_points[] = {
   {"retired", "succeeded"}, // the old colour gone, the deploy not yet recorded
 };
 
-/// The stage's route as GET /api/proxies lists it.
-struct route_view {
-  std::vector<int> slots, serving;
-  /// 'a' when the first serving slot is in the first half of the slots, 'b' in the second
-  /// half, '-' when nothing serves.
-  char serving_colour() const {
-    if (serving.empty() || slots.size() < 2)
-      return '-';
-    for (size_t i = 0; i < slots.size() / 2; ++i)
-      if (slots[i] == serving.front())
-        return 'a';
-    return 'b';
-  }
-  std::string describe() const {
-    std::string s = "slots";
-    for (auto p : slots)
-      s += " " + std::to_string(p);
-    s += ", serving";
-    for (auto p : serving)
-      s += " " + std::to_string(p);
-    return s;
-  }
-};
-
-std::vector<int> ints(const rapidjson::Value& v, const char* key) {
-  std::vector<int> out;
-  auto m = v.FindMember(key);
-  if (m != v.MemberEnd() && m->value.IsArray())
-    for (const auto& x : m->value.GetArray())
-      if (x.IsInt())
-        out.push_back(x.GetInt());
-  return out;
-}
-
-std::optional<route_view> route_of(deploy_env& env, const project_ids& p) {
-  auto r = env.api().get("/api/proxies?limit=500");
-  auto doc = json_of(r.body);
-  if (r.status != 200 || !doc.IsObject() || !doc.HasMember("items") || !doc["items"].IsArray())
-    return std::nullopt;
-  for (const auto& it : doc["items"].GetArray())
-    if (str(it, "host") == p.subdomain)
-      return route_view{ints(it, "slots"), ints(it, "serving")};
-  return std::nullopt;
-}
-
 /// The world a crash case runs in: one project of `instances` instances behind Caddy, its
 /// deployments and the tag that serves now.
 struct crash_world {

@@ -268,9 +268,10 @@ TEST_CASE("count_established: counts state 01 on the given local ports, skips ba
 
 namespace {
 
-/// The INPUT rules that carry the slot comment of `port`.
-int rules_for(uint16_t port) {
-  auto res = MUST(tf::run_command({"iptables", "-w", "-S", "INPUT"}));
+/// The rules of one table's chain (the gate's resets: filter INPUT; its redirects: nat
+/// OUTPUT) that carry the slot comment of `port`.
+int rules_for(uint16_t port, const char* table = "filter", const char* chain = "INPUT") {
+  auto res = MUST(tf::run_command({"iptables", "-w", "-t", table, "-S", chain}));
   REQUIRE(res.exit_code == 0);
   int n = 0;
   std::istringstream lines{res.output};
@@ -358,6 +359,62 @@ TEST_CASE("slot gate: close resets new connections except from 127.0.0.2, open l
   CHECK(connect_from("127.0.0.2", port));
 }
 
+TEST_CASE("slot gate: a slot closed toward another sends new connections there, open takes them back") {
+  auto answering = [](std::string name) {
+    return [name](httplib::Server& s) {
+      s.Get("/who", [name](const httplib::Request&, httplib::Response& res) {
+        res.set_content(name, "text/plain");
+      });
+    };
+  };
+  loopback_server closing{answering("closing")};
+  loopback_server serving{answering("serving")};
+  auto port = closing.port();
+  rule_cleanup cleanup{{port}};
+  proxy::slot_gate gate{"iptables"};
+  auto who = [&](const char* source) {
+    net::http_request req;
+    req.url = "http://127.0.0.1:" + std::to_string(port) + "/who";
+    req.timeout = 5s;
+    req.source_address = source;
+    auto res = net::http_call(req);
+    return res ? res->body : "error: " + error_message(res.error());
+  };
+  CHECK(who("127.0.0.1") == "closing");
+
+  // A keep-alive connection opened before the close stays with its server (a drain counts it).
+  auto before = connect_and_send(port, "GET /who HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string buf;
+  REQUIRE(read_response(before.get(), buf));
+
+  MUST_OK(gate.close({port}, {serving.port()}));
+  MUST_OK(gate.close({port}, {serving.port()})); // idempotent
+  CHECK(MUST(gate.is_closed(port)));
+  CHECK(rules_for(port, "nat", "OUTPUT") == 1);
+  CHECK(rules_for(port) == 0);
+  CHECK(who("127.0.0.1") == "serving");
+  // The deployer's own health checks still reach the closed slot's server.
+  CHECK(who("127.0.0.2") == "closing");
+  REQUIRE(send_all(before.get(), "GET /who HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto still = read_response(before.get(), buf);
+  REQUIRE(still);
+  CHECK(still->body == "closing");
+
+  // Nothing serving: the redirect becomes a reset, and back.
+  MUST_OK(gate.close({port}));
+  CHECK(rules_for(port, "nat", "OUTPUT") == 0);
+  CHECK(rules_for(port) == 1);
+  CHECK(contains(who("127.0.0.1"), "error"));
+  MUST_OK(gate.close({port}, {serving.port()}));
+  CHECK(rules_for(port) == 0);
+  CHECK(who("127.0.0.1") == "serving");
+
+  MUST_OK(gate.open({port}));
+  CHECK_FALSE(MUST(gate.is_closed(port)));
+  CHECK(rules_for(port, "nat", "OUTPUT") == 0);
+  CHECK(who("127.0.0.1") == "closing");
+}
+
 TEST_CASE("slot gate: open removes duplicate rules, bad ports are refused") {
   auto port = free_loopback_port();
   rule_cleanup cleanup{{port}};
@@ -376,11 +433,47 @@ TEST_CASE("slot gate: open removes duplicate rules, bad ports are refused") {
   MUST_OK(gate.open({port}));
   CHECK(rules_for(port) == 0);
 
+  // Redirects too, to two places: close keeps one rule, the one it was asked for.
+  auto redirect = [&](int64_t toward) {
+    auto p = std::to_string(port);
+    return std::vector<std::string>{"iptables", "-w", "-t", "nat", "-I", "OUTPUT", "-o", "lo",
+                                    "-p", "tcp", "-d", "127.0.0.1", "--dport", p, "-m",
+                                    "comment", "--comment", "tinyforge-slot:" + p, "-j",
+                                    "DNAT", "--to-destination",
+                                    "127.0.0.1:" + std::to_string(toward)};
+  };
+  int64_t other = port == 65535 ? port - 1 : port + 1;
+  REQUIRE(MUST(tf::run_command(redirect(other))).exit_code == 0);
+  REQUIRE(MUST(tf::run_command(redirect(other))).exit_code == 0);
+  REQUIRE(MUST(tf::run_command(args("-I"))).exit_code == 0);
+  MUST_OK(gate.close({port}, {other}));
+  CHECK(rules_for(port, "nat", "OUTPUT") == 1);
+  CHECK(rules_for(port) == 0);
+  MUST_OK(gate.open({port}));
+  CHECK(rules_for(port, "nat", "OUTPUT") == 0);
+  CHECK_FALSE(MUST(gate.is_closed(port)));
+
   CHECK(code_of(gate.close({0})) == "invalid_argument");
   CHECK(code_of(gate.close({70000})) == "invalid_argument");
+  CHECK(code_of(gate.close({port}, {0})) == "invalid_argument");
+  CHECK(code_of(gate.close({port}, {port})) == "invalid_argument");
+  CHECK(rules_for(port) == 0);
+  CHECK(rules_for(port, "nat", "OUTPUT") == 0);
   CHECK(code_of(gate.is_closed(-1)) == "invalid_argument");
   proxy::slot_gate broken{"iptables", "/nonexistent/iptables"};
   CHECK(code_of(broken.close({port})) == "unavailable");
+}
+
+TEST_CASE("split_rule_line: words, quoted words with escapes, an unclosed quote, nothing") {
+  using proxy::split_rule_line;
+  using words = std::vector<std::string>;
+  CHECK(split_rule_line("-A INPUT -m comment --comment \"tinyforge-slot:80\" -j REJECT")
+        == words{"-A", "INPUT", "-m", "comment", "--comment", "tinyforge-slot:80", "-j", "REJECT"});
+  CHECK(split_rule_line("--comment \"a b \\\" c\"  x") == words{"--comment", "a b \" c", "x"});
+  CHECK(split_rule_line("--comment \"\"") == words{"--comment", ""});
+  CHECK(split_rule_line("\"open to the end") == words{"open to the end"});
+  CHECK(split_rule_line("").empty());
+  CHECK(split_rule_line("   ").empty());
 }
 
 TEST_CASE("slot gate: mode none does nothing and says so") {

@@ -178,4 +178,9 @@ const std::vector<int64_t>& deploy_run::other_colour(const std::vector<int64_t>&
   return &colour == &colour_a_ ? colour_b_ : colour_a_;
 }
 
+/// The colour that `target` (a colour's slots, wherever they are held) is not.
+const std::vector<int64_t>& deploy_run::colour_without(const std::vector<int64_t>& target) const {
+  return !target.empty() && in(colour_a_, target.front()) ? colour_b_ : colour_a_;
+}
+
 } // namespace tf

@@ -1,5 +1,7 @@
 // The create step: one container per slot of the target colour, created, recorded in the
-// container index, then started; the slots stay closed to the proxy until they are healthy.
+// container index, then started; the slots stay closed to the proxy until they are healthy
+// (closed slots send new connections on to the serving colour, so the proxy sees them
+// healthy and the switch waits for none of its health checks).
 #include "actors/deploy_job/run.hpp"
 
 #include "actors/fault_point.hpp"
@@ -19,8 +21,14 @@ caf::error deploy_run::create_colour(const std::vector<int64_t>& target) {
     log("removing " + std::to_string(leftovers.size()) + " old container(s) from slots "
         + ports_text(target));
   remove_containers(leftovers, false);
-  if (auto err = ask_ok(handles_.proxy, atom::close_v, target))
+  if (auto err = ask_ok(handles_.proxy, atom::close_v, target, serving_now_))
     return err;
+  // Nothing serves: the other colour's slots may hold a rule from a port's earlier owner
+  // (a crash before a route's removal ended): they reset until this deploy's drain.
+  if (serving_now_.empty())
+    if (auto err = ask_ok(handles_.proxy, atom::close_v, colour_without(target),
+                          std::vector<int64_t>{}))
+      return err;
   for (auto slot : target)
     if (auto err = create_container(slot))
       return err;

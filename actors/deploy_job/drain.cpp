@@ -7,16 +7,20 @@
 namespace tf {
 
 /// Takes the old colour out of rotation without cutting its requests in flight: new
-/// connections are reset (the proxy retries them on the new colour), open ones finish.
-void deploy_run::drain(const std::vector<int64_t>& old_slots) {
-  if (old_slots.empty())
-    return;
-  if (auto err = phase("drain"))
-    log("journal: " + error_message(err));
-  if (auto err = ask_ok(handles_.proxy, atom::close_v, old_slots)) {
-    log("closing slots " + ports_text(old_slots) + ": " + error_message(err));
+/// connections to its slots go on to the new colour (`target`), open ones finish. Every slot
+/// of the old colour is closed so, with containers or without: the next deploy's colour is
+/// healthy in the proxy's eyes before it starts.
+void deploy_run::drain(const std::vector<int64_t>& old_slots, const std::vector<int64_t>& target) {
+  if (!old_slots.empty())
+    if (auto err = phase("drain"))
+      log("journal: " + error_message(err));
+  const auto& idle = colour_without(target);
+  if (auto err = ask_ok(handles_.proxy, atom::close_v, idle, target)) {
+    log("closing slots " + ports_text(idle) + ": " + error_message(err));
     return;
   }
+  if (old_slots.empty())
+    return;
   using clock_type = std::chrono::steady_clock;
   auto deadline = clock_type::now() + settings_.drain_timeout;
   int64_t open = 0;

@@ -12,7 +12,8 @@ void deploy_run::undo(const std::vector<int64_t>& target, const std::vector<int6
   if (cancelled())
     return;
   phase("undo");
-  ask_ok(handles_.proxy, atom::close_v, target);
+  // The target's slots send new connections on to the colour that keeps serving.
+  ask_ok(handles_.proxy, atom::close_v, target, old_slots.empty() ? serving_now_ : old_slots);
   if (!old_slots.empty()) {
     ask_ok(handles_.proxy, atom::open_v, old_slots);
     route_.serving = old_slots;
@@ -81,6 +82,7 @@ caf::error deploy_run::recover() {
     if (c.running)
       old_serving.push_back(c.slot);
   }
+  serving_now_ = old_serving;
   const auto& ph = spec_.dep.phase;
   bool switched = ph == "drain" || ph == "cleanup";
   bool complete = static_cast<int64_t>(colour.size()) == instances_;
@@ -108,7 +110,7 @@ caf::error deploy_run::finish_switch(const std::vector<int64_t>& target,
   ask_ok(handles_.proxy, atom::open_v, target);
   route_.serving = target;
   ask<proxy_route>(handles_.writer, atom::update_v, route_);
-  drain(old_serving);
+  drain(old_serving, target);
   retire_old(old);
   log("finished the switch to " + spec_.dep.tag);
   return {};

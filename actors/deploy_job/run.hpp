@@ -107,6 +107,7 @@ private:
   bool runs_this_tag(const std::vector<slot_container>& there) const;
   const std::vector<int64_t>& serving_colour() const;
   const std::vector<int64_t>& other_colour(const std::vector<int64_t>& colour) const;
+  const std::vector<int64_t>& colour_without(const std::vector<int64_t>& target) const;
 
   // -- the steps of a deploy, in order --
   caf::error deploy();                                            // deploy_job.cpp
@@ -121,7 +122,8 @@ private:
   caf::error exited_before_healthy(const std::string& id, int64_t exit_code);
   caf::error switch_to(const std::vector<int64_t>& target);       // switch.cpp
   caf::error verify_through_proxy(const std::vector<int64_t>& target);
-  void drain(const std::vector<int64_t>& old_slots);              // drain.cpp
+  void drain(const std::vector<int64_t>& old_slots,               // drain.cpp
+             const std::vector<int64_t>& target);
   void retire_old(const std::vector<slot_container>& old);        // cleanup.cpp
 
   // -- cleanup.cpp --
@@ -154,6 +156,9 @@ private:
   bool gated_ = false;
   proxy_route route_;
   std::vector<int64_t> colour_a_, colour_b_;
+  /// The slots of the running colour before this deploy: where the slots it brings up
+  /// redirect until the switch (empty: nothing serves, they reset).
+  std::vector<int64_t> serving_now_;
   std::string image_ref_;
   std::vector<slot_container> containers_;
   colour_containers created_;
