@@ -494,20 +494,22 @@ void load_row(const std::string& seeded, int seconds) {
     t.join();
   auto deps = json_of(api.get("/api/deployments?limit=500").body);
   std::map<std::string, int> statuses; // of the newest 500
+  std::string failed_deploys; // what the first few failed deploys say
   if (deps.IsObject() && deps.HasMember("items") && deps["items"].IsArray())
     for (const auto& it : deps["items"].GetArray())
-      ++statuses[str(it, "status")];
+      if (++statuses[str(it, "status")] <= 3 && str(it, "status") == "failed")
+        failed_deploys += "\nmemory_load: failed deploy " + str(it, "id") + ": " + str(it, "error");
   std::string by_status;
   for (const auto& [st, n] : statuses)
     by_status += " " + std::to_string(n) + " " + st;
   std::fprintf(stderr,
                "memory_load: load %d s: RSS start (after 10 s) %s MB, end %s MB, peak %s MB; "
                "%ld requests, %ld unexpected answers, %d UI polls, deployments %lld, fake engine "
-               "requests %ld; the newest 500 deployments:%s\n",
+               "requests %ld; the newest 500 deployments:%s%s\n",
                seconds, mb(static_cast<double>(start)).c_str(), mb(static_cast<double>(end)).c_str(),
                mb(static_cast<double>(peak)).c_str(), requests.load(), failed.load(), ui.polls(),
                static_cast<long long>(integer(deps, "total")), d.engine.requests(),
-               by_status.c_str());
+               by_status.c_str(), failed_deploys.c_str());
   for (const auto& [what, n] : failures)
     std::fprintf(stderr, "    %dx %s\n", n, what.c_str());
   double growth = start > 0 ? 100.0 * static_cast<double>(end - start) / static_cast<double>(start) : 0;

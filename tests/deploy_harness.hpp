@@ -16,6 +16,7 @@
 #include "docker/client.hpp"
 #include "docker/transport.hpp"
 #include "docker/types.hpp"
+#include "proxy/slot_gate.hpp"
 #include "docker_fixtures.hpp"
 #include "helpers.hpp"
 #include "spawn.hpp"
@@ -629,33 +630,6 @@ struct workload_cleanup {
   }
 };
 
-/// Splits one iptables-save rule line into arguments (double quotes group, as iptables-save
-/// writes comments with spaces).
-inline std::vector<std::string> split_rule(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false, any = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    char ch = line[i];
-    if (ch == '"') {
-      quoted = !quoted;
-      any = true;
-    } else if (ch == '\\' && quoted && i + 1 < line.size()) {
-      cur += line[++i];
-    } else if (ch == ' ' && !quoted) {
-      if (any || !cur.empty())
-        out.push_back(cur);
-      cur.clear();
-      any = false;
-    } else {
-      cur += ch;
-    }
-  }
-  if (any || !cur.empty())
-    out.push_back(cur);
-  return out;
-}
-
 /// The ports in `range` that have a slot rule (an iptables rule whose comment is
 /// "tinyforge-slot:<port>"): the slots closed to the proxy now.
 inline std::set<int> closed_slots(const slot_range& range) {
@@ -701,7 +675,7 @@ inline int delete_slot_rules(const slot_range& range) {
     int port = std::atoi(line.c_str() + at + key.size());
     if (!range.contains(port))
       continue;
-    auto args = split_rule(line);
+    auto args = tf::proxy::split_rule_line(line);
     args[0] = "-D";
     args.insert(args.begin(), {"iptables", "-t", table});
     auto r = run_command(args);
