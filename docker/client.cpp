@@ -238,9 +238,37 @@ caf::expected<std::string> client::expect_ok(std::string_view method, const std:
   return std::move(res->body);
 }
 
+namespace {
+
+/// Whether a listed container has every label the filters name ("key" or "key=value") and
+/// one of the states they name: what the engine was asked to list.
+bool matches_filters(const container_summary& c, const filters& f) {
+  if (auto labels = f.find("label"); labels != f.end())
+    for (const auto& want : labels->second) {
+      auto eq = want.find('=');
+      auto it = c.labels.find(want.substr(0, eq));
+      if (it == c.labels.end() || (eq != std::string::npos && it->second != want.substr(eq + 1)))
+        return false;
+    }
+  if (auto states = f.find("status"); states != f.end() && !states->second.empty())
+    return std::find(states->second.begin(), states->second.end(), c.state)
+           != states->second.end();
+  return true;
+}
+
+} // namespace
+
 caf::expected<std::vector<container_summary>> client::list_containers(const filters& f, bool all) {
   auto path = with_filters(std::string{"/containers/json?all="} + (all ? "1" : "0"), '&', f);
-  return parsed(expect_ok("GET", path, "", "list containers"), parse_container_list);
+  auto list = parsed(expect_ok("GET", path, "", "list containers"), parse_container_list);
+  // The engine's filter is not trusted: callers remove what they list (a project's deletion
+  // its containers), and an engine or a proxy in front of it that ignored the filter would
+  // hand them other workloads' containers.
+  if (list)
+    list->erase(std::remove_if(list->begin(), list->end(),
+                               [&](const container_summary& c) { return !matches_filters(c, f); }),
+                list->end());
+  return list;
 }
 
 caf::expected<container_details> client::inspect_container(const std::string& id) {

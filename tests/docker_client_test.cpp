@@ -957,6 +957,33 @@ TEST_CASE("timeout: an engine that never answers with a 300 ms timeout") {
 
 // --- answers a real engine gives only in other situations (test-owned server) -----------------
 
+TEST_CASE("fake engine: a list the engine did not filter keeps only what the filters name") {
+  tf::test::temp_dir dir;
+  auto path = dir.file("engine.sock");
+  // An engine (or something in front of it) that ignores ?filters= and lists everything.
+  auto listing = R"([
+    {"Id":"mine","Names":["/a"],"Image":"x","State":"running","Labels":{"app":"a","tier":"web"}},
+    {"Id":"stopped","Names":["/b"],"Image":"x","State":"exited","Labels":{"app":"a"}},
+    {"Id":"other","Names":["/c"],"Image":"x","State":"running","Labels":{"app":"b"}},
+    {"Id":"bare","Names":["/d"],"Image":"x","State":"running"}
+  ])";
+  scripted_engine server{path, engine_answering("1.41", http_response(200, listing))};
+  auto c = client_at(path, docker::make_cancel_token());
+  auto ids = [](const std::vector<docker::container_summary>& list) {
+    std::vector<std::string> out;
+    for (const auto& x : list)
+      out.push_back(x.id);
+    return out;
+  };
+  using names = std::vector<std::string>;
+  CHECK(ids(MUST(c->list_containers({{"label", {"app=a"}}}))) == names{"mine", "stopped"});
+  CHECK(ids(MUST(c->list_containers({{"label", {"app=a", "tier"}}}))) == names{"mine"});
+  CHECK(ids(MUST(c->list_containers({{"label", {"app"}}, {"status", {"running"}}})))
+        == names{"mine", "other"});
+  CHECK(ids(MUST(c->list_containers({{"label", {"app=c"}}}))).empty());
+  CHECK(ids(MUST(c->list_containers({}))).size() == 4);
+}
+
 TEST_CASE("fake engine: API version negotiation with older and newer engines") {
   tf::test::temp_dir dir;
   auto path = dir.file("engine.sock");
