@@ -48,13 +48,7 @@ std::string hex_sha256(const std::string& text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(text.data(), text.size(), digest, &n, EVP_sha256(), nullptr);
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n && out.size() < 24; ++i) {
-    out.push_back(digits[digest[i] >> 4]);
-    out.push_back(digits[digest[i] & 0x0f]);
-  }
-  return out;
+  return hex_of(digest, std::min(n, 12u)); // 24 hex digits
 }
 
 /// Points `current` at the release with one rename: a reader sees the old link or the new

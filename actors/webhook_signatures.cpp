@@ -1,5 +1,6 @@
 #include "actors/webhook_signatures.hpp"
 
+#include "core/ids.hpp"
 #include "net/text.hpp"
 
 #include <openssl/crypto.h>
@@ -13,17 +14,6 @@
 namespace tf {
 
 namespace {
-
-std::string to_hex(const unsigned char* p, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 0xf];
-  }
-  return out;
-}
 
 const std::string* header(const webhook_headers& h, const char* name) {
   auto i = h.find(name);
@@ -61,7 +51,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  return to_hex(mac, len);
+  return hex_of(mac, len);
 }
 
 bool equal_constant_time(std::string_view a, std::string_view b) {
@@ -71,7 +61,7 @@ bool equal_constant_time(std::string_view a, std::string_view b) {
 std::string secret_fingerprint(std::string_view secret) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), digest);
-  return to_hex(digest, 4);
+  return hex_of(digest, 4);
 }
 
 signature_verdict verify_signature(const webhook_headers& headers, std::string_view body,

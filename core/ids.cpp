@@ -9,9 +9,6 @@
 
 namespace tf {
 
-namespace {
-
-/// `bytes` as lowercase hex digits, two a byte.
 std::string hex_of(const unsigned char* bytes, size_t n) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
@@ -22,6 +19,8 @@ std::string hex_of(const unsigned char* bytes, size_t n) {
   }
   return out;
 }
+
+namespace {
 
 template <size_t N>
 std::string random_hex() {

@@ -1,9 +1,13 @@
 // Opaque row ids and secrets from the operating system's CSPRNG (OpenSSL RAND_bytes).
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace tf {
+
+/// `n` bytes as lowercase hex digits, two a byte (ids, digests, salts all print this way).
+std::string hex_of(const unsigned char* bytes, size_t n);
 
 /// A new row id: 96 random bits as 24 hex characters.
 std::string new_id();

@@ -1,6 +1,7 @@
 #include "store/password.hpp"
 
 #include "core/errors.hpp"
+#include "core/ids.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -25,17 +26,6 @@ constexpr size_t salt_bytes = 16;
 constexpr size_t hash_bytes = 32;
 // What a stored hash may ask for: bounds the memory a tampered row could make us use.
 constexpr uint64_t max_memory = 256ull * 1024 * 1024;
-
-std::string to_hex(const unsigned char* data, size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 0x0f]);
-  }
-  return out;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9')
@@ -122,8 +112,8 @@ caf::expected<std::string> hash_password(std::string_view password) {
   if (!derive(password, salt, cost_n, cost_r, cost_p, hash.data(), hash.size()))
     return make_error(ec::internal, "scrypt failed");
   return "scrypt$" + std::to_string(cost_n) + "$" + std::to_string(cost_r) + "$"
-         + std::to_string(cost_p) + "$" + to_hex(salt.data(), salt.size()) + "$"
-         + to_hex(hash.data(), hash.size());
+         + std::to_string(cost_p) + "$" + hex_of(salt.data(), salt.size()) + "$"
+         + hex_of(hash.data(), hash.size());
 }
 
 bool verify_password(std::string_view password, std::string_view stored) {
@@ -151,8 +141,8 @@ const std::string& dummy_password_hash() {
     (void)RAND_bytes(salt.data(), static_cast<int>(salt.size()));
     (void)RAND_bytes(random.data(), static_cast<int>(random.size()));
     return "scrypt$" + std::to_string(cost_n) + "$" + std::to_string(cost_r) + "$"
-           + std::to_string(cost_p) + "$" + to_hex(salt.data(), salt.size()) + "$"
-           + to_hex(random.data(), random.size());
+           + std::to_string(cost_p) + "$" + hex_of(salt.data(), salt.size()) + "$"
+           + hex_of(random.data(), random.size());
   }();
   return hash;
 }
@@ -160,7 +150,7 @@ const std::string& dummy_password_hash() {
 std::string sha256_hex(std::string_view data) {
   std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
-  return to_hex(digest.data(), digest.size());
+  return hex_of(digest.data(), digest.size());
 }
 
 } // namespace tf::store

@@ -219,14 +219,7 @@ std::string secret_box::lookup_hash(std::string_view secret) const {
   unsigned int n = 0;
   HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_size),
        reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), mac, &n);
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * n);
-  for (unsigned int i = 0; i < n; ++i) {
-    hex += digits[mac[i] >> 4];
-    hex += digits[mac[i] & 0xf];
-  }
-  return hex;
+  return hex_of(mac, n);
 }
 
 // -- the store's secrets --------------------------------------------------------
